@@ -1,0 +1,233 @@
+"""The typed schema of a run. Unknown keys are errors; every field is documented here.
+
+The resolved config (defaults → preset → overrides) is what `config.yaml` in a run directory holds,
+and `replay` validates it with this same schema.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+TaskName = Literal["classification", "segmentation"]
+PrecisionName = Literal["fp32", "fp16", "bf16"]
+SchedulerName = Literal["none", "step", "multistep", "cosine", "onecycle", "plateau"]
+DataName = Literal["digits", "fake", "cifar10", "imagefolder"]
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
+
+
+class Section(BaseModel):
+    """Base for every config section: unknown keys are rejected, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class NormalizeConfig(Section):
+    """Per-channel normalisation applied after scaling pixels to [0, 1]."""
+
+    mean: list[float] = Field(description="Per-channel mean (one value per channel).")
+    std: list[float] = Field(description="Per-channel standard deviation (positive).")
+
+    @field_validator("std")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if any(s <= 0 for s in v):
+            raise ValueError("every std must be > 0")
+        return v
+
+
+class AugmentConfig(Section):
+    """Light training-time augmentation (applied to training batches only)."""
+
+    hflip: bool = Field(False, description="Random horizontal flip with probability 0.5.")
+    crop_padding: int = Field(
+        0, ge=0, description="Random crop after zero-padding by this many pixels (0 = off)."
+    )
+
+
+class DataConfig(Section):
+    """Where the images come from and how they are batched."""
+
+    name: DataName = Field("digits", description="Dataset: digits | fake | cifar10 | imagefolder.")
+    root: str | None = Field(
+        None, description="Folder with the data (cifar10, imagefolder). Relative to the cwd."
+    )
+    batch_size: int = Field(64, ge=1, description="Micro-batch size (per optimizer step: × accumulate).")
+    val_batch_size: int | None = Field(
+        None, ge=1, description="Validation batch size (default: 2 × batch_size)."
+    )
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes (imagefolder).")
+    val_split: float = Field(
+        0.2, gt=0, lt=1, description="Fraction held out for validation when there is no val set."
+    )
+    image_size: int | None = Field(
+        None, ge=4, description="Resize images to this square size (default: the dataset's own)."
+    )
+    normalize: NormalizeConfig | None = Field(
+        None, description="Normalisation; default: the dataset's usual mean/std."
+    )
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    num_samples: int = Field(2048, ge=2, description="fake: number of generated images.")
+    num_classes: int = Field(10, ge=2, description="fake: number of classes.")
+    download: bool = Field(False, description="cifar10: download when missing (needs a network).")
+    pin_memory: bool | None = Field(None, description="Pin host memory (default: on with CUDA).")
+
+
+class ModelConfig(Section):
+    """The network. `name` is small_cnn, a torchvision.models name, or 'module:Class'."""
+
+    name: str = Field("small_cnn", min_length=1, description="small_cnn | torchvision name | module:Class.")
+    num_classes: int | None = Field(None, ge=2, description="Output classes (default: the dataset's).")
+    weights: str | None = Field(
+        None,
+        description="A local .pt file (state dict or tui-trainer checkpoint) or a torchvision "
+        "weights name such as 'DEFAULT' or 'ResNet18_Weights.IMAGENET1K_V1'.",
+    )
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra constructor arguments.")
+
+
+class OptimConfig(Section):
+    """The optimizer."""
+
+    name: Literal["sgd", "adam", "adamw"] = Field("sgd", description="sgd | adam | adamw.")
+    lr: float = Field(0.01, gt=0, description="Base learning rate.")
+    weight_decay: float = Field(0.0, ge=0, description="Weight decay (L2; decoupled for adamw).")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum.")
+    nesterov: bool = Field(False, description="SGD Nesterov momentum.")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam/AdamW betas.")
+
+
+class SchedulerConfig(Section):
+    """Learning-rate schedule, evaluated at every optimizer step from the fractional epoch."""
+
+    name: SchedulerName = Field("none", description="none|step|multistep|cosine|onecycle|plateau.")
+    warmup_epochs: float = Field(0.0, ge=0, description="Linear warm-up length in epochs.")
+    warmup_start_factor: float = Field(
+        0.01, gt=0, le=1, description="Warm-up starts at lr × this factor."
+    )
+    step_size: int = Field(10, ge=1, description="step: epochs between decays.")
+    gamma: float = Field(0.1, gt=0, le=1, description="step/multistep: decay factor.")
+    milestones: list[int] = Field(
+        default_factory=lambda: [30, 60], description="multistep: epochs at which to decay."
+    )
+    min_lr: float = Field(0.0, ge=0, description="cosine: final learning rate.")
+    max_lr: float | None = Field(None, gt=0, description="onecycle: peak LR (default: optim.lr).")
+    pct_start: float = Field(0.3, gt=0, lt=1, description="onecycle: fraction spent rising.")
+    div_factor: float = Field(25.0, gt=1, description="onecycle: initial LR = max_lr / div_factor.")
+    final_div_factor: float = Field(1e4, gt=1, description="onecycle: final LR divisor.")
+    patience: int = Field(3, ge=0, description="plateau: epochs without improvement before decay.")
+    factor: float = Field(0.1, gt=0, lt=1, description="plateau: decay factor.")
+    threshold: float = Field(1e-4, ge=0, description="plateau: relative improvement that counts.")
+
+    @field_validator("milestones")
+    @classmethod
+    def _sorted(cls, v: list[int]) -> list[int]:
+        if any(m < 1 for m in v) or v != sorted(v):
+            raise ValueError("milestones must be increasing epoch numbers >= 1")
+        return v
+
+
+class LossConfig(Section):
+    """The training loss."""
+
+    name: Literal["cross_entropy"] = Field("cross_entropy", description="cross_entropy.")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label smoothing (cross_entropy).")
+
+
+class FreezeConfig(Section):
+    """Freeze the backbone (or chosen parameters), optionally for a first phase only."""
+
+    enabled: bool = Field(False, description="Freeze the backbone (everything but the head).")
+    patterns: list[str] = Field(
+        default_factory=list,
+        description="Glob patterns of parameter names to freeze instead of 'all but the head'.",
+    )
+    epochs: int | None = Field(
+        None, ge=1, description="Frozen-phase length in epochs; then all layers train (None: all run)."
+    )
+    batch_size: int | None = Field(
+        None, ge=1, description="Batch size during the frozen phase (default: data.batch_size)."
+    )
+
+
+class CheckpointConfig(Section):
+    """When checkpoints are written (last.pt and best.pt are always kept)."""
+
+    every_steps: int | None = Field(None, ge=1, description="Periodic checkpoint every N optimizer steps.")
+    every_epochs: int | None = Field(None, ge=1, description="Periodic checkpoint every N epochs.")
+    keep: int = Field(3, ge=1, description="How many periodic checkpoints to keep.")
+    monitor: str | None = Field(
+        None, description="Metric that picks best.pt (default: val_accuracy, val_dice for seg)."
+    )
+    mode: Literal["max", "min"] | None = Field(
+        None, description="Whether the monitored metric is better high or low (default: by name)."
+    )
+
+
+class ProgressConfig(Section):
+    """How often progress is synced from the device and shown."""
+
+    interval: float = Field(
+        0.25, gt=0, description="Seconds between progress events (each one syncs the device once)."
+    )
+    plain_interval: float = Field(
+        5.0, gt=0, description="Seconds between plain progress lines when stdout is not a TTY."
+    )
+
+
+class RunConfig(Section):
+    """A whole run: the keys a preset may set and `key.path=value` overrides may change."""
+
+    description: str = Field("", description="One line shown by `tui-trainer presets`.")
+    task: TaskName = Field("classification", description="classification | segmentation.")
+    epochs: int = Field(10, ge=1, description="Total epochs (frozen phase included).")
+    seed: int = Field(0, ge=0, description="Seed for python, numpy and torch RNGs.")
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps.")
+    precision: PrecisionName = Field("fp32", description="fp32 | fp16 (CUDA) | bf16.")
+    accumulate: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
+    deterministic: bool = Field(
+        True, description="Use deterministic algorithms where PyTorch has them (warn otherwise)."
+    )
+    out: str = Field("runs", description="Root folder of run directories.")
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    freeze: FreezeConfig = Field(default_factory=FreezeConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    progress: ProgressConfig = Field(default_factory=ProgressConfig)
+    notes: list[str] = Field(
+        default_factory=list,
+        description="Written by tui-trainer: changes made while resolving (e.g. fp16 → fp32 on CPU).",
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not _DEVICE_RE.match(v):
+            raise ValueError("expected auto, cpu, cuda, cuda:N or mps")
+        return v
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> RunConfig:
+        if self.freeze.epochs is not None and self.freeze.epochs > self.epochs:
+            raise ValueError(
+                f"freeze.epochs|must not exceed epochs ({self.epochs}), got {self.freeze.epochs}"
+            )
+        if self.data.normalize is not None and len(self.data.normalize.mean) != len(
+            self.data.normalize.std
+        ):
+            raise ValueError("data.normalize.std|must have as many values as data.normalize.mean")
+        return self
+
+    def monitor(self) -> tuple[str, str]:
+        """The metric that picks best.pt and whether higher ('max') or lower ('min') is better."""
+        name = self.checkpoint.monitor or (
+            "val_dice" if self.task == "segmentation" else "val_accuracy"
+        )
+        mode = self.checkpoint.mode or ("min" if name.endswith("loss") else "max")
+        return name, mode

@@ -1,0 +1,131 @@
+"""Build the train/validation data for a run config."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from tui_trainer.config.schema import RunConfig
+from tui_trainer.engine.data.tensor_loader import BatchTransform, TensorLoader
+
+
+class Loader(Protocol):
+    """What the trainer needs from a loader (TensorLoader and FolderLoader both fit)."""
+
+    def set_epoch(self, epoch: int) -> None: ...
+    def iterate(self, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
+    def batch_sizes(self) -> list[int]: ...
+    def __len__(self) -> int: ...
+
+
+@dataclass
+class DataBundle:
+    """Everything the trainer knows about the data."""
+
+    num_classes: int
+    class_names: list[str]
+    in_channels: int
+    image_size: int
+    train_samples: int
+    val_samples: int
+    make_train: Callable[[int], Loader]  # batch size → loader (the frozen phase may differ)
+    val: Loader
+
+
+@dataclass
+class TensorSplit:
+    """Raw in-memory data of one source: (N, C, H, W) images and (N,) int64 targets."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    class_names: list[str]
+    scale: float  # raw value that maps to 1.0
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+def tensor_bundle(
+    split: TensorSplit, config: RunConfig, device: torch.device, model_channels: int | None
+) -> DataBundle:
+    """Wrap in-memory tensors in TensorLoaders that live on `device`."""
+    data = config.data
+    mean, std = split.mean, split.std
+    if data.normalize is not None:
+        mean, std = tuple(data.normalize.mean), tuple(data.normalize.std)
+    channels = int(split.train_x.shape[1])
+    if len(mean) not in (1, channels):
+        from tui_trainer.errors import UserError
+
+        raise UserError(
+            f"data.normalize.mean: expected 1 or {channels} values for {data.name}, got {len(mean)}"
+        )
+    out_channels = model_channels or channels
+    size = data.image_size or int(split.train_x.shape[-1])
+    transform = BatchTransform(mean, std, split.scale, data.image_size, out_channels)
+    train_x, train_y = split.train_x.to(device), split.train_y.to(device)
+    val_x, val_y = split.val_x.to(device), split.val_y.to(device)
+
+    def make_train(batch_size: int) -> TensorLoader:
+        return TensorLoader(
+            train_x,
+            train_y,
+            transform,
+            batch_size,
+            shuffle=True,
+            seed=config.seed,
+            hflip=data.augment.hflip,
+            crop_padding=data.augment.crop_padding,
+        )
+
+    val = TensorLoader(
+        val_x,
+        val_y,
+        transform,
+        data.val_batch_size or 2 * data.batch_size,
+        shuffle=False,
+        drop_last_single=False,
+    )
+    return DataBundle(
+        num_classes=len(split.class_names),
+        class_names=split.class_names,
+        in_channels=out_channels,
+        image_size=size,
+        train_samples=int(train_y.shape[0]),
+        val_samples=int(val_y.shape[0]),
+        make_train=make_train,
+        val=val,
+    )
+
+
+def build_data(
+    config: RunConfig, device: torch.device, model_channels: int | None = None
+) -> DataBundle:
+    """The data bundle for `config.data`; raises UserError for a missing root or empty data.
+
+    `model_channels` asks for that many input channels (grayscale is repeated for RGB models).
+    """
+    name = config.data.name
+    if name == "imagefolder":
+        from tui_trainer.engine.data.imagefolder import folder_bundle
+
+        return folder_bundle(config, device, model_channels)
+    if name == "digits":
+        from tui_trainer.engine.data.digits import load_digits_split
+
+        split = load_digits_split(config)
+    elif name == "fake":
+        from tui_trainer.engine.data.fake import make_fake_split
+
+        split = make_fake_split(config)
+    elif name == "cifar10":
+        from tui_trainer.engine.data.cifar10 import load_cifar10_split
+
+        split = load_cifar10_split(config)
+    else:  # pragma: no cover - the schema's Literal keeps this unreachable
+        raise ValueError(name)
+    return tensor_bundle(split, config, device, model_channels)

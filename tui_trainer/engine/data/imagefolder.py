@@ -1,0 +1,166 @@
+"""A user's own images: `root/train/<class>/*`, `root/val/<class>/*`, or one folder to split."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from sklearn.model_selection import train_test_split
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
+from torchvision import datasets
+from torchvision.transforms import v2
+
+from tui_trainer.config.schema import RunConfig
+from tui_trainer.engine.data.bundle import DataBundle
+from tui_trainer.errors import UserError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+LAYOUT = "class folders, or train/ and val/ folders that each hold class folders"
+
+
+class EpochSampler(Sampler[int]):
+    """A seeded per-epoch permutation that can start part-way through (for exact resume)."""
+
+    def __init__(self, n: int, seed: int, shuffle: bool) -> None:
+        self.n, self.seed, self.shuffle = n, seed, shuffle
+        self.epoch = 0
+        self.start = 0
+
+    def __iter__(self) -> Iterator[int]:
+        if self.shuffle:
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            order = torch.randperm(self.n, generator=gen).tolist()
+        else:
+            order = list(range(self.n))
+        return iter(order[self.start :])
+
+    def __len__(self) -> int:
+        return self.n - self.start
+
+
+class FolderLoader:
+    """A DataLoader over image files with the same interface as TensorLoader."""
+
+    def __init__(self, dataset: Dataset, batch_size: int, config: RunConfig, shuffle: bool):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.n = len(dataset)  # type: ignore[arg-type]
+        self.sampler = EpochSampler(self.n, config.seed, shuffle)
+        self.shuffle = shuffle
+        self.num_workers = config.data.num_workers
+        self.pin_memory = bool(config.data.pin_memory) if config.data.pin_memory is not None else (
+            torch.cuda.is_available() and config.device != "cpu"
+        )
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose order the next iteration reproduces."""
+        self.sampler.epoch = epoch
+
+    def batch_sizes(self) -> list[int]:
+        """Batch sizes of one epoch (a trailing batch of 1 is dropped when training)."""
+        b = self.batch_size
+        sizes = [b] * (self.n // b) + ([self.n % b] if self.n % b else [])
+        if self.shuffle and len(sizes) > 1 and sizes[-1] == 1:
+            sizes.pop()
+        return sizes
+
+    def __len__(self) -> int:
+        return len(self.batch_sizes())
+
+    def iterate(self, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield (inputs, targets) batches from batch index `start` on."""
+        self.sampler.start = start * self.batch_size
+        gen = torch.Generator().manual_seed(self.sampler.seed + 7919 * self.sampler.epoch)
+        loader = DataLoader(
+            self.dataset,
+            batch_size=self.batch_size,
+            sampler=self.sampler,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            drop_last=False,
+            generator=gen,
+            persistent_workers=False,
+        )
+        remaining = len(self) - start
+        for i, batch in enumerate(loader):
+            if i >= remaining:
+                break
+            yield batch[0], batch[1]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return self.iterate(0)
+
+
+def _transforms(config: RunConfig, train: bool) -> v2.Compose:
+    data = config.data
+    size = data.image_size or 224
+    mean = tuple(data.normalize.mean) if data.normalize else IMAGENET_MEAN
+    std = tuple(data.normalize.std) if data.normalize else IMAGENET_STD
+    steps: list = [v2.ToImage(), v2.Resize((size, size), antialias=True)]
+    if train and data.augment.hflip:
+        steps.append(v2.RandomHorizontalFlip())
+    if train and data.augment.crop_padding:
+        steps.append(v2.RandomCrop(size, padding=data.augment.crop_padding))
+    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]
+    return v2.Compose(steps)
+
+
+def _image_folder(path: Path, config: RunConfig, train: bool) -> datasets.ImageFolder:
+    try:
+        return datasets.ImageFolder(str(path), transform=_transforms(config, train))
+    except FileNotFoundError as exc:
+        raise UserError(f"data.root: {exc} (expected {LAYOUT})") from None
+
+
+def folder_bundle(
+    config: RunConfig, device: torch.device, model_channels: int | None = None
+) -> DataBundle:
+    """Image-folder data; the split is stratified and seeded when there is no val/ folder."""
+    if not config.data.root:
+        raise UserError(f"data.root: imagefolder needs a folder ({LAYOUT})")
+    root = Path(config.data.root)
+    if not root.is_dir():
+        raise UserError(f"data.root: folder '{root}' not found (imagefolder expects {LAYOUT})")
+    if (root / "train").is_dir() and (root / "val").is_dir():
+        train_ds = _image_folder(root / "train", config, True)
+        val_ds = _image_folder(root / "val", config, False)
+        if val_ds.classes != train_ds.classes:
+            raise UserError(
+                f"data.root: '{root}/val' classes {val_ds.classes} differ from "
+                f"'{root}/train' classes {train_ds.classes}"
+            )
+        classes = train_ds.classes
+    else:
+        full_train = _image_folder(root, config, True)
+        full_val = _image_folder(root, config, False)
+        targets = full_train.targets
+        counts = torch.bincount(torch.tensor(targets))
+        stratify = targets if int(counts.min()) >= 2 else None
+        idx_train, idx_val = train_test_split(
+            list(range(len(targets))),
+            test_size=config.data.val_split,
+            random_state=config.seed,
+            stratify=stratify,
+        )
+        train_ds, val_ds = Subset(full_train, idx_train), Subset(full_val, idx_val)
+        classes = full_train.classes
+    if len(classes) < 2:
+        raise UserError(f"data.root: '{root}' has {len(classes)} class folder(s); need at least 2")
+    size = config.data.image_size or 224
+
+    def make_train(batch_size: int) -> FolderLoader:
+        return FolderLoader(train_ds, batch_size, config, shuffle=True)
+
+    val = FolderLoader(val_ds, config.data.val_batch_size or 2 * config.data.batch_size, config, False)
+    return DataBundle(
+        num_classes=len(classes),
+        class_names=list(classes),
+        in_channels=3,
+        image_size=size,
+        train_samples=len(train_ds),
+        val_samples=len(val_ds),
+        make_train=make_train,
+        val=val,
+    )

@@ -1,0 +1,129 @@
+"""Immutable events the engine emits; every front end (TUI, console, files) subscribes to them.
+
+Events carry plain Python values only (no tensors, no trainer objects), so a subscriber can keep
+them, serialise them or hand them to another thread safely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """The run is set up and about to train its first step."""
+
+    run_dir: str | None
+    preset: str
+    config: dict[str, Any]
+    device: str
+    precision: str
+    epochs: int
+    start_epoch: int
+    steps_per_epoch: int
+    trainable_params: int
+    total_params: int
+    task: str
+    class_names: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    """Throttled progress inside an epoch (a few per second, never every step)."""
+
+    epoch: int  # 1-based
+    epochs: int
+    step: int  # micro-batches done in this epoch
+    steps: int  # micro-batches in this epoch
+    global_step: int  # optimizer steps done in the whole run
+    loss: float  # mean train loss over the steps since the previous StepProgress
+    lr: float
+    samples_per_second: float
+    elapsed: float  # training seconds in this run, pauses excluded
+    phase: str  # "train" or "val"
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    """An epoch finished, with validation metrics."""
+
+    epoch: int  # 1-based
+    epochs: int
+    metrics: dict[str, float]  # train_loss, val_loss, lr, val_accuracy / val_dice, ...
+    seconds: float
+    is_best: bool
+    best_metric: str
+    best_value: float | None
+    best_epoch: int | None
+
+
+@dataclass(frozen=True)
+class LogMessage:
+    """A line for the log: phase changes, warnings, notes."""
+
+    level: str  # "info", "warning", "error"
+    message: str
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    """A checkpoint was written atomically."""
+
+    path: str
+    reason: str  # "epoch", "best", "request", "periodic", "signal", "final"
+    epoch: int
+    global_step: int
+
+
+@dataclass(frozen=True)
+class Paused:
+    """Training paused at a step boundary."""
+
+    epoch: int
+    step: int
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """Training resumed after a pause."""
+
+    epoch: int
+    step: int
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    """The run ended; `summary` is what summary.json holds (status, best, final, ...)."""
+
+    status: str  # completed | stopped | interrupted | failed
+    summary: dict[str, Any]
+    report: str  # the per-class report as text ("" when there is none)
+    error: str | None = None
+    traceback: str | None = None
+
+
+Event = RunStarted | StepProgress | EpochEnd | LogMessage | CheckpointSaved | Paused | Resumed | RunFinished
+Sink = Callable[[Event], None]
+
+
+class EventBus:
+    """Fans one event out to every subscriber, in order; a failing subscriber never stops training."""
+
+    def __init__(self, sinks: list[Sink] | None = None) -> None:
+        self._sinks: list[Sink] = list(sinks or [])
+        self.sink_errors: list[str] = []
+
+    def subscribe(self, sink: Sink) -> None:
+        """Add a subscriber."""
+        self._sinks.append(sink)
+
+    def emit(self, event: Event) -> None:
+        """Deliver `event` to every subscriber."""
+        for sink in self._sinks:
+            try:
+                sink(event)
+            except Exception as exc:  # a broken display must not kill a training run
+                self.sink_errors.append(f"{type(sink).__name__}: {exc!r}")

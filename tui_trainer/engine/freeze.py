@@ -1,0 +1,50 @@
+"""Freezing: the backbone (everything but the head) or parameters matching glob patterns.
+
+Frozen parameters get `requires_grad=False` and stay out of the optimizer until they are
+unfrozen; BatchNorm layers whose parameters are all frozen stay in eval mode so their running
+statistics do not drift either.
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+
+from torch import nn
+
+from tui_trainer.config.schema import FreezeConfig
+from tui_trainer.errors import UserError
+
+
+def frozen_names(model: nn.Module, cfg: FreezeConfig, head: str) -> list[str]:
+    """Names of the parameters that the freeze config freezes."""
+    names = [name for name, _ in model.named_parameters()]
+    if cfg.patterns:
+        chosen = [n for n in names if any(fnmatchcase(n, p) for p in cfg.patterns)]
+        if not chosen:
+            raise UserError(
+                f"freeze.patterns: {cfg.patterns} match no parameter (e.g. '{names[0]}')"
+            )
+        return chosen
+    if not head:
+        raise UserError("freeze.enabled: the model has no Linear head; set freeze.patterns")
+    prefix = f"{head}."
+    return [n for n in names if not n.startswith(prefix)]
+
+
+def set_frozen(model: nn.Module, names: list[str], frozen: bool) -> None:
+    """Freeze (or unfreeze) the named parameters."""
+    wanted = set(names)
+    for name, param in model.named_parameters():
+        if name in wanted:
+            param.requires_grad_(not frozen)
+
+
+def frozen_batchnorm_modules(model: nn.Module) -> list[nn.Module]:
+    """BatchNorm layers whose parameters are all frozen (kept in eval mode while training)."""
+    out = []
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            params = list(module.parameters(recurse=False))
+            if params and not any(p.requires_grad for p in params):
+                out.append(module)
+    return out

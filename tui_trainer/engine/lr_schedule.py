@@ -1,0 +1,88 @@
+"""Learning-rate schedules as a function of fractional epoch progress, plus linear warm-up.
+
+The schedule is evaluated before every optimizer step (not every micro-batch), from
+`epoch + step_in_epoch / steps_in_epoch`, so it stays correct when the frozen phase uses a
+different batch size (and so a different number of steps per epoch). At whole epochs the values
+equal PyTorch's StepLR, MultiStepLR, CosineAnnealingLR and ReduceLROnPlateau stepped per epoch;
+OneCycle follows OneCycleLR's cosine annealing.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tui_trainer.config.schema import SchedulerConfig
+
+
+def _cos(start: float, end: float, pct: float) -> float:
+    return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+
+
+class LRSchedule:
+    """Computes the LR to apply at a given progress; holds plateau state for checkpoints."""
+
+    def __init__(self, cfg: SchedulerConfig, base_lr: float, epochs: int) -> None:
+        self.cfg = cfg
+        self.base_lr = base_lr
+        self.epochs = epochs
+        self.plateau_scale = 1.0
+        self.plateau_best: float | None = None
+        self.plateau_bad = 0
+
+    def lr_at(self, progress: float) -> float:
+        """The learning rate at `progress` epochs into the run (0 ≤ progress ≤ epochs)."""
+        cfg = self.cfg
+        if cfg.name == "onecycle":
+            peak = cfg.max_lr or self.base_lr
+            start, end = peak / cfg.div_factor, peak / cfg.div_factor / cfg.final_div_factor
+            t = min(max(progress / self.epochs, 0.0), 1.0)
+            if t <= cfg.pct_start:
+                return _cos(start, peak, t / cfg.pct_start)
+            return _cos(peak, end, (t - cfg.pct_start) / (1 - cfg.pct_start))
+        warm = cfg.warmup_epochs
+        if warm > 0 and progress < warm:
+            frac = progress / warm
+            factor = cfg.warmup_start_factor + (1 - cfg.warmup_start_factor) * frac
+            return self.base_lr * factor
+        after = progress - warm
+        if cfg.name == "step":
+            return self.base_lr * cfg.gamma ** math.floor(after / cfg.step_size + 1e-9)
+        if cfg.name == "multistep":
+            passed = sum(1 for m in cfg.milestones if after + 1e-9 >= m)
+            return self.base_lr * cfg.gamma**passed
+        if cfg.name == "cosine":
+            span = max(self.epochs - warm, 1e-9)
+            return _cos(self.base_lr, cfg.min_lr, min(after / span, 1.0))
+        if cfg.name == "plateau":
+            return self.base_lr * self.plateau_scale
+        return self.base_lr
+
+    def epoch_end(self, val_loss: float) -> bool:
+        """Feed the epoch's validation loss (plateau only); True when the LR was just reduced."""
+        if self.cfg.name != "plateau" or not math.isfinite(val_loss):
+            return False
+        if self.plateau_best is None or val_loss < self.plateau_best * (1 - self.cfg.threshold):
+            self.plateau_best = val_loss
+            self.plateau_bad = 0
+            return False
+        self.plateau_bad += 1
+        if self.plateau_bad > self.cfg.patience:
+            self.plateau_scale *= self.cfg.factor
+            self.plateau_bad = 0
+            return True
+        return False
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plateau state (the other schedules are pure functions of progress)."""
+        return {
+            "plateau_scale": self.plateau_scale,
+            "plateau_best": self.plateau_best,
+            "plateau_bad": self.plateau_bad,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` saved."""
+        self.plateau_scale = float(state["plateau_scale"])
+        self.plateau_best = state["plateau_best"]
+        self.plateau_bad = int(state["plateau_bad"])

@@ -1,0 +1,243 @@
+"""Build the network: `small_cnn`, any torchvision classification model, or `module:Class`.
+
+The classification head (the last Linear layer) is replaced for `num_classes`; its name is what
+"everything but the head" means for freezing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from tui_trainer.config.schema import ModelConfig
+from tui_trainer.errors import UserError
+
+
+class SmallCNN(nn.Module):
+    """The CIFAR-10 tutorial net (conv-pool-conv-pool-fc-fc-fc), sized from the input.
+
+    At 32x32 it is the tutorial's exact network; at smaller sizes the convs are padded so the
+    feature map survives (8x8 digits → 2x2 after two pools).
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        image_size: int = 32,
+        channels: tuple[int, int] = (6, 16),
+        hidden: tuple[int, int] = (120, 84),
+    ) -> None:
+        super().__init__()
+        pad = 0 if image_size >= 16 else 2
+        c1, c2 = channels
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, c1, 5, padding=pad),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 5, padding=pad),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+        )
+        with torch.no_grad():
+            flat = self.features(torch.zeros(1, in_channels, image_size, image_size)).numel()
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(flat, hidden[0]),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden[0], hidden[1]),
+            nn.ReLU(inplace=True),
+        )
+        self.fc = nn.Linear(hidden[1], num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits for a batch of images."""
+        return self.fc(self.classifier(self.features(x)))
+
+
+@dataclass
+class BuiltModel:
+    """The model and what the trainer and the UI report about it."""
+
+    model: nn.Module
+    head: str  # module path of the classification head ("" when unknown)
+    in_channels: int
+    notes: list[str]
+
+
+def find_head(model: nn.Module) -> str:
+    """The module path of the last Linear layer (the classification head)."""
+    last = ""
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            last = name
+    return last
+
+
+def _replace_head(model: nn.Module, num_classes: int) -> str:
+    head = find_head(model)
+    if not head:
+        raise UserError("model.name: found no Linear layer to use as the classification head")
+    parent_name, _, attr = head.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    old = getattr(parent, attr)
+    if old.out_features != num_classes:
+        setattr(parent, attr, nn.Linear(old.in_features, num_classes, bias=old.bias is not None))
+    return head
+
+
+def _torchvision(cfg: ModelConfig, num_classes: int) -> nn.Module:
+    from torchvision import models
+
+    name = cfg.name.removeprefix("torchvision.")
+    available = models.list_models(module=models)
+    if name not in available:
+        import difflib
+
+        hint = difflib.get_close_matches(name, [*available, "small_cnn"], n=1)
+        extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+        raise UserError(
+            f"model.name: unknown model '{cfg.name}'{extra}; use small_cnn, a torchvision "
+            "classification model name, or module:Class"
+        )
+    weights = None
+    if cfg.weights and not _is_file_weights(cfg.weights):
+        try:
+            enum = models.get_model_weights(name)
+            key = cfg.weights.split(".")[-1]
+            weights = enum.DEFAULT if key == "DEFAULT" else enum[key]
+        except (KeyError, ValueError):
+            raise UserError(
+                f"model.weights: '{cfg.weights}' is neither a file nor a weights name of {name}"
+            ) from None
+    try:
+        model = models.get_model(name, weights=None, **cfg.kwargs)
+    except TypeError as exc:
+        raise UserError(f"model.kwargs: {name} rejected them: {exc}") from None
+    if weights is not None:
+        try:
+            state = weights.get_state_dict(progress=False, check_hash=False)
+        except Exception as exc:
+            cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+            raise UserError(
+                f"model.weights: cannot load {weights} ({type(exc).__name__}); offline, put "
+                f"{Path(weights.url).name} in {cache.parent}, or set model.weights to a local file"
+            ) from None
+        model.load_state_dict(state)
+    return model
+
+
+def _user_class(cfg: ModelConfig, num_classes: int, in_channels: int) -> nn.Module:
+    module_name, _, class_name = cfg.name.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise UserError(f"model.name: cannot import '{cfg.name}': {exc}") from None
+    kwargs = dict(cfg.kwargs)
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if "num_classes" in params:
+        kwargs.setdefault("num_classes", num_classes)
+    if "in_channels" in params:
+        kwargs.setdefault("in_channels", in_channels)
+    try:
+        model = cls(**kwargs)
+    except TypeError as exc:
+        raise UserError(f"model.kwargs: {cfg.name} rejected them: {exc}") from None
+    if not isinstance(model, nn.Module):
+        raise UserError(f"model.name: '{cfg.name}' did not build a torch.nn.Module")
+    return model
+
+
+def _is_file_weights(weights: str) -> bool:
+    return weights.endswith((".pt", ".pth", ".bin", ".ckpt")) or "/" in weights or Path(
+        weights
+    ).exists()
+
+
+def load_weights_file(model: nn.Module, path_str: str, head: str) -> list[str]:
+    """Load a state dict or a tui-trainer checkpoint into `model`; the head may differ in shape.
+
+    Raises UserError listing mismatched keys when the file belongs to another architecture.
+    """
+    path = Path(path_str)
+    if not path.is_file():
+        raise UserError(f"model.weights: file '{path}' not found")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UserError(f"model.weights: '{path}' is not a loadable weights file ({exc})") from None
+    state = blob.get("model", blob) if isinstance(blob, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserError(f"model.weights: '{path}' holds no state dict of tensors")
+    own = model.state_dict()
+    head_prefix = f"{head}." if head else "\0"
+    skipped, mismatched = [], []
+    loadable = {}
+    for key, value in state.items():
+        if key not in own:
+            mismatched.append(f"unexpected {key}")
+        elif own[key].shape != value.shape:
+            (skipped if key.startswith(head_prefix) else mismatched).append(
+                f"{key} {tuple(value.shape)} vs {tuple(own[key].shape)}"
+            )
+        else:
+            loadable[key] = value
+    missing = [k for k in own if k not in state and not k.startswith(head_prefix)]
+    mismatched += [f"missing {k}" for k in missing]
+    if mismatched:
+        shown = ", ".join(mismatched[:4]) + (f" (+{len(mismatched) - 4} more)" if len(
+            mismatched
+        ) > 4 else "")
+        raise UserError(f"model.weights: '{path}' does not fit this model: {shown}")
+    model.load_state_dict(loadable, strict=False)
+    notes = [f"loaded weights from {path}"]
+    if skipped:
+        notes.append(f"head '{head}' re-initialised for the new number of classes")
+    return notes
+
+
+def build_model(
+    cfg: ModelConfig, num_classes: int, in_channels: int, image_size: int
+) -> BuiltModel:
+    """Build the configured model with a head for `num_classes` and load `cfg.weights`."""
+    notes: list[str] = []
+    if cfg.name == "small_cnn":
+        try:
+            model: nn.Module = SmallCNN(num_classes, in_channels, image_size, **cfg.kwargs)
+        except TypeError as exc:
+            raise UserError(f"model.kwargs: small_cnn rejected them: {exc}") from None
+        except RuntimeError as exc:
+            raise UserError(
+                f"data.image_size: small_cnn cannot run on {image_size}x{image_size} ({exc})"
+            ) from None
+        head = "fc"
+    elif ":" in cfg.name:
+        model = _user_class(cfg, num_classes, in_channels)
+        head = find_head(model)
+    else:
+        model = _torchvision(cfg, num_classes)
+        head = _replace_head(model, num_classes)
+        in_channels = 3
+    if cfg.weights and (cfg.name == "small_cnn" or ":" in cfg.name or _is_file_weights(cfg.weights)):
+        notes += load_weights_file(model, cfg.weights, head)
+    return BuiltModel(model, head, in_channels, notes)
+
+
+def has_batchnorm(model: nn.Module) -> bool:
+    """True when the model has BatchNorm layers."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def count_params(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, total

@@ -1,0 +1,520 @@
+"""The training loop: epochs of micro-batches, accumulation, AMP, schedules, freezing, events.
+
+The loop never syncs the host per step: running sums stay on the device and become Python
+floats only when a progress event is due (time-throttled) or an epoch ends. It polls the
+`Control` object at optimizer-step boundaries.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from tui_trainer.config.schema import RunConfig
+from tui_trainer.engine import checkpoint as ckpt
+from tui_trainer.engine.control import Control, StopMode
+from tui_trainer.engine.data.bundle import DataBundle
+from tui_trainer.engine.device import autocast
+from tui_trainer.engine.events import (
+    CheckpointSaved,
+    EpochEnd,
+    EventBus,
+    LogMessage,
+    Paused,
+    Resumed,
+    RunFinished,
+    StepProgress,
+)
+from tui_trainer.engine.freeze import frozen_batchnorm_modules, frozen_names, set_frozen
+from tui_trainer.engine.losses import build_loss
+from tui_trainer.engine.lr_schedule import LRSchedule
+from tui_trainer.engine.metrics import ClassificationEvaluator
+from tui_trainer.engine.models import BuiltModel, count_params
+from tui_trainer.errors import TrainingError
+
+
+class NonFiniteLoss(TrainingError):
+    """The training loss became NaN or infinite."""
+
+
+class _StopNow(Exception):
+    """Internal: leave the epoch loop at a step boundary."""
+
+
+@dataclass
+class Progress:
+    """Where the run is; saved in checkpoints so a resume continues from the same place."""
+
+    epoch: int = 0  # 0-based epoch being trained
+    batch: int = 0  # micro-batches done in that epoch
+    global_step: int = 0  # optimizer steps done in the run
+    samples: int = 0  # training samples processed in this process
+    best_value: float | None = None
+    best_epoch: int | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+    # Partial-epoch sums carried across a mid-epoch resume (device tensors until synced).
+    epoch_loss_sum: float | torch.Tensor = 0.0
+    epoch_correct: float | torch.Tensor = 0.0
+    epoch_seen: int = 0
+
+
+def make_optimizer(config: RunConfig, groups: list[list[nn.Parameter]]) -> torch.optim.Optimizer:
+    """The configured optimizer over parameter groups (empty groups are kept, for resume)."""
+    o = config.optim
+    param_groups = [{"params": g} for g in groups]
+    if o.name == "sgd":
+        return torch.optim.SGD(
+            param_groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
+            nesterov=o.nesterov and o.momentum > 0,
+        )
+    cls = torch.optim.Adam if o.name == "adam" else torch.optim.AdamW
+    return cls(param_groups, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+
+
+class Trainer:
+    """Runs one training run from start (or a resumed position) to the end, emitting events."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        data: DataBundle,
+        built: BuiltModel,
+        device: torch.device,
+        bus: EventBus,
+        control: Control,
+        run_dir: Path,
+        resume: dict[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.data = data
+        self.device = device
+        self.bus = bus
+        self.control = control
+        self.run_dir = run_dir
+        self.ckpt_dir = run_dir / "checkpoints"
+        self.model = built.model.to(device)
+        self.head = built.head
+        self.precision = config.precision
+        self.criterion = build_loss(config.loss)
+        self.evaluator = ClassificationEvaluator(data.num_classes, device)
+        self.schedule = LRSchedule(config.scheduler, config.optim.lr, config.epochs)
+        self.scaler = torch.amp.GradScaler(
+            "cuda", enabled=self.precision == "fp16" and device.type == "cuda"
+        )
+        self.skipped_steps = torch.zeros((), device=device, dtype=torch.int64)
+        self.progress = Progress()
+        self.monitor, self.mode = config.monitor()
+        self.resumed_from: str | None = None
+        self.paused_total = 0.0  # seconds spent paused; the training clock excludes them
+
+        fz = config.freeze
+        self.frozen = frozen_names(self.model, fz, self.head) if fz.enabled else []
+        start_epoch = int(resume["progress"]["epoch"]) if resume else 0
+        self.phase = "frozen" if self.frozen and self._frozen_at(start_epoch) else "full"
+        params = dict(self.model.named_parameters())
+        frozen_set = set(self.frozen)
+        base_group = [p for n, p in params.items() if n not in frozen_set]
+        late_group = [p for n, p in params.items() if n in frozen_set]
+        if self.frozen and fz.epochs is not None:
+            # Two phases: the frozen parameters join as their own group at unfreeze time; on a
+            # resume after that point the group is already there.
+            groups = [base_group, late_group if self.phase == "full" else []]
+        elif self.frozen:
+            groups = [base_group]
+        else:
+            groups = [list(params.values())]
+        set_frozen(self.model, self.frozen, self.phase == "frozen")
+        self.late_group = late_group
+        self.optimizer = make_optimizer(config, groups)
+        self.frozen_bn: list[nn.Module] = (
+            frozen_batchnorm_modules(self.model) if self.phase == "frozen" else []
+        )
+        if resume:
+            self._restore(resume)
+
+    # -- set-up helpers --------------------------------------------------------------------------
+    def _frozen_at(self, epoch: int) -> bool:
+        epochs = self.config.freeze.epochs
+        return epochs is None or epoch < epochs
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as exc:
+            from tui_trainer.errors import UserError
+
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+            raise UserError(
+                f"--resume: checkpoint '{state.get('path')}' does not fit this model: "
+                + " ".join(lines[1:3])[:300]
+            ) from None
+        self.optimizer.load_state_dict(state["optimizer"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.schedule.load_state_dict(state["schedule"])
+        p = state["progress"]
+        self.progress = Progress(
+            epoch=int(p["epoch"]),
+            batch=int(p["batch"]),
+            global_step=int(p["global_step"]),
+            best_value=p["best_value"],
+            best_epoch=p["best_epoch"],
+            history=list(p["history"]),
+            epoch_loss_sum=float(p["epoch_loss_sum"]),
+            epoch_correct=float(p["epoch_correct"]),
+            epoch_seen=int(p["epoch_seen"]),
+        )
+        self.skipped_steps.fill_(int(state.get("skipped_steps", 0)))
+        ckpt.restore_rng_state(state["rng"])
+        self.resumed_from = str(state.get("path"))
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resume needs, as weights_only-loadable values."""
+        p = self.progress
+        return {
+            "format": ckpt.FORMAT,
+            "version": ckpt.FORMAT_VERSION,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
+            "schedule": self.schedule.state_dict(),
+            "progress": {
+                "epoch": p.epoch,
+                "batch": p.batch,
+                "global_step": p.global_step,
+                "best_value": p.best_value,
+                "best_epoch": p.best_epoch,
+                "history": p.history,
+                "epoch_loss_sum": p.epoch_loss_sum,
+                "epoch_correct": p.epoch_correct,
+                "epoch_seen": p.epoch_seen,
+            },
+            "phase": self.phase,
+            "skipped_steps": int(self.skipped_steps),
+            "rng": ckpt.rng_state(),
+            "config": self.config.model_dump(mode="json"),
+            "class_names": self.data.class_names,
+        }
+
+    def save(self, reason: str, names: list[str]) -> bool:
+        """Write the current state to each file name under checkpoints/; False if not written."""
+        if not ckpt.all_finite(self.model):
+            self.bus.emit(LogMessage("warning", "checkpoint skipped: the weights are not finite"))
+            return False
+        state = self.state_dict()
+        for name in names:
+            path = self.ckpt_dir / name
+            try:
+                ckpt.atomic_save(state, path)
+            except OSError as exc:
+                self.bus.emit(
+                    LogMessage("error", f"checkpoint {path} not written: {exc.strerror or exc}")
+                )
+                return False
+            self.bus.emit(CheckpointSaved(str(path), reason, self.progress.epoch, self.progress.global_step))
+        return True
+
+    def _periodic(self, name: str) -> None:
+        if self.save("periodic", [name]):
+            keep = self.config.checkpoint.keep
+            prefix = name.split("_")[0] + "_"
+            old = sorted(self.ckpt_dir.glob(f"{prefix}*.pt"))
+            for path in old[:-keep]:
+                if self.resumed_from and Path(self.resumed_from).resolve() == path.resolve():
+                    continue
+                path.unlink(missing_ok=True)
+
+    # -- the loop --------------------------------------------------------------------------------
+    def run(self) -> RunFinished:
+        """Train to the end (or a stop); always returns the final event (never raises)."""
+        status, error, tb = "completed", None, None
+        self.t_start = time.monotonic()
+        self.train_seconds = 0.0
+        try:
+            self._loop()
+            stopped_early = len(self.progress.history) < self.config.epochs
+            if self.control.stop_mode is not StopMode.NONE and stopped_early:
+                status = self.control.stop_status
+        except _StopNow:
+            status = self.control.stop_status
+        except Exception as exc:  # the run failed; report it, keep the app alive
+            status = "failed"
+            error = _describe_failure(exc)
+            tb = traceback.format_exc()
+            self.bus.emit(LogMessage("error", error))
+        report = self.evaluator.report(self.data.class_names) if status != "failed" else ""
+        return RunFinished(status, self._summary(status, error), report, error, tb)
+
+    def _loop(self) -> None:
+        cfg = self.config
+        if self.resumed_from:
+            p = self.progress
+            self.bus.emit(
+                LogMessage(
+                    "info",
+                    f"resumed from {self.resumed_from}: epoch {p.epoch + 1}, batch {p.batch}, "
+                    f"step {p.global_step}, phase {self.phase}",
+                )
+            )
+        for epoch in range(self.progress.epoch, cfg.epochs):
+            self.progress.epoch = epoch
+            if self.phase == "frozen" and not self._frozen_at(epoch):
+                self._unfreeze()
+            t0 = time.monotonic()
+            train = self._train_epoch(epoch)
+            val = self._validate(epoch)
+            seconds = time.monotonic() - t0
+            metrics = {
+                "epoch": epoch + 1,
+                **train,
+                **val,
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "epoch_seconds": round(seconds, 4),
+            }
+            if self.schedule.epoch_end(val.get("val_loss", math.nan)):
+                lr = self.schedule.lr_at(epoch + 1)
+                self.bus.emit(LogMessage("info", f"plateau: learning rate reduced to {lr:.3g}"))
+            is_best = self._update_best(metrics, epoch)
+            p = self.progress
+            p.history.append(metrics)
+            p.epoch, p.batch = epoch + 1, 0
+            p.epoch_loss_sum = p.epoch_correct = 0.0
+            p.epoch_seen = 0
+            self.bus.emit(
+                EpochEnd(epoch + 1, cfg.epochs, metrics, seconds, is_best, self.monitor,
+                         p.best_value, p.best_epoch)
+            )
+            names = ["last.pt"] + (["best.pt"] if is_best else [])
+            self.save("epoch", names)
+            every = cfg.checkpoint.every_epochs
+            if every and (epoch + 1) % every == 0:
+                self._periodic(f"epoch_{epoch + 1:04d}.pt")
+            if self.control.stop_mode is not StopMode.NONE:
+                return
+
+    def _unfreeze(self) -> None:
+        set_frozen(self.model, self.frozen, False)
+        self.frozen_bn = []
+        group = self.optimizer.param_groups[1]
+        group["params"] = list(self.late_group)
+        n = sum(p.numel() for p in self.late_group)
+        self.phase = "full"
+        trainable, total = count_params(self.model)
+        self.bus.emit(
+            LogMessage(
+                "info",
+                f"backbone unfrozen: {n:,} parameters join the optimizer "
+                f"({trainable:,}/{total:,} trainable), batch size {self.config.data.batch_size}",
+            )
+        )
+
+    def _set_train_mode(self) -> None:
+        self.model.train()
+        for module in self.frozen_bn:
+            module.eval()
+
+    def _train_epoch(self, epoch: int) -> dict[str, float]:
+        cfg, device, p = self.config, self.device, self.progress
+        batch_size = (
+            cfg.freeze.batch_size or cfg.data.batch_size
+            if self.phase == "frozen"
+            else cfg.data.batch_size
+        )
+        loader = self.data.make_train(batch_size)
+        loader.set_epoch(epoch)
+        sizes = loader.batch_sizes()
+        steps = len(sizes)
+        acc = cfg.accumulate
+        opt_steps = math.ceil(steps / acc)
+        self._set_train_mode()
+        loss_sum = torch.tensor(p.epoch_loss_sum, device=device)
+        correct = torch.tensor(p.epoch_correct, device=device)
+        seen = p.epoch_seen
+        emit_sum = torch.zeros((), device=device)
+        emit_n = 0
+        last_emit = time.monotonic()
+        t_epoch = self._clock()
+        start = p.batch
+        window_samples = 0
+        for i, (x, y) in enumerate(loader.iterate(start), start=start):
+            x = x.to(device, non_blocking=True)
+            y = y.to(device, non_blocking=True)
+            w_start = (i // acc) * acc
+            w_end = min(w_start + acc, steps)
+            if i == w_start or i == start:
+                window_samples = sum(sizes[w_start:w_end])
+                lr = self.schedule.lr_at(epoch + (i // acc) / opt_steps)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+            n = y.shape[0]
+            with autocast(device, self.precision):
+                logits = self.model(x)
+                loss = self.criterion(logits, y)
+            # Scale so the window's summed gradient equals the gradient of its mean loss.
+            self.scaler.scale(loss * (n / window_samples)).backward()
+            detached = loss.detach().float() * n
+            loss_sum += detached
+            emit_sum += detached
+            correct += (logits.detach().argmax(1) == y).sum()
+            seen += n
+            emit_n += n
+            p.samples += n
+            p.batch = i + 1
+            if i + 1 == w_end:
+                self._optimizer_step()
+                p.global_step += 1
+                p.epoch_loss_sum, p.epoch_seen = loss_sum, seen  # tensors until synced
+                p.epoch_correct = correct
+                every = cfg.checkpoint.every_steps
+                if every and p.global_step % every == 0:
+                    self._sync_partial()
+                    self._periodic(f"step_{p.global_step:08d}.pt")
+                now = time.monotonic()
+                if now - last_emit >= cfg.progress.interval:
+                    dt = self._clock() - t_epoch
+                    self._emit_progress(epoch, i + 1, steps, emit_sum, emit_n, dt)
+                    emit_sum.zero_()
+                    emit_n, last_emit = 0, now
+                self._poll_control(epoch, i + 1)
+        mean_loss = float(loss_sum) / max(seen, 1)
+        if not math.isfinite(mean_loss):
+            raise NonFiniteLoss(f"non-finite training loss in epoch {epoch + 1}")
+        self.train_seconds += self._clock() - t_epoch
+        return {"train_loss": mean_loss, "train_accuracy": float(correct) / max(seen, 1)}
+
+    def _optimizer_step(self) -> None:
+        if self.scaler.is_enabled():
+            before = self.scaler._scale.detach().clone() if self.scaler._scale is not None else None
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            if before is not None:  # the scale drops exactly when the step was skipped
+                self.skipped_steps += (self.scaler._scale < before).to(torch.int64).sum()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def _sync_partial(self) -> None:
+        p = self.progress
+        p.epoch_loss_sum = float(p.epoch_loss_sum)
+        p.epoch_correct = float(p.epoch_correct)
+
+    def _emit_progress(
+        self, epoch: int, step: int, steps: int, emit_sum: torch.Tensor, emit_n: int, dt: float
+    ) -> None:
+        loss = float(emit_sum) / max(emit_n, 1)  # the one host sync per progress event
+        if not math.isfinite(loss):
+            raise NonFiniteLoss(
+                f"non-finite training loss at epoch {epoch + 1}, step {step} "
+                "(lower optim.lr, or try precision=fp32)"
+            )
+        p = self.progress
+        elapsed = self.train_seconds + dt
+        self.bus.emit(
+            StepProgress(
+                epoch=epoch + 1,
+                epochs=self.config.epochs,
+                step=step,
+                steps=steps,
+                global_step=p.global_step,
+                loss=loss,
+                lr=self.optimizer.param_groups[0]["lr"],
+                samples_per_second=p.samples / elapsed if elapsed > 0 else 0.0,
+                elapsed=elapsed,
+                phase="train",
+            )
+        )
+
+    def _poll_control(self, epoch: int, step: int) -> None:
+        control = self.control
+        if control.paused:
+            paused_at = time.monotonic()
+            self.bus.emit(Paused(epoch + 1, step))
+            while not control.wait_while_paused(0.1):
+                if control.take_checkpoint_request():
+                    self._checkpoint_now("request")
+            self.paused_total += time.monotonic() - paused_at
+            self.bus.emit(Resumed(epoch + 1, step))
+        if control.take_checkpoint_request():
+            self._checkpoint_now("request")
+        if control.stop_mode is StopMode.STEP:
+            self._checkpoint_now("signal" if control.exit_signal else "stop")
+            raise _StopNow
+
+    def _clock(self) -> float:
+        """Monotonic seconds that stand still while the run is paused."""
+        return time.monotonic() - self.paused_total
+
+    def _checkpoint_now(self, reason: str) -> None:
+        self._sync_partial()
+        self.save(reason, ["last.pt"])
+
+    @torch.inference_mode()
+    def _validate(self, epoch: int) -> dict[str, float]:
+        self.model.eval()
+        self.evaluator.reset()
+        loss_sum = torch.zeros((), device=self.device)
+        seen = 0
+        self.data.val.set_epoch(0)
+        for x, y in self.data.val.iterate(0):
+            x = x.to(self.device, non_blocking=True)
+            y = y.to(self.device, non_blocking=True)
+            with autocast(self.device, self.precision):
+                logits = self.model(x)
+                loss = self.criterion(logits.float(), y)
+            loss_sum += loss.float() * y.shape[0]
+            seen += y.shape[0]
+            self.evaluator.update(logits.float(), y)
+        metrics = {"val_loss": float(loss_sum) / max(seen, 1), **self.evaluator.compute()}
+        return metrics
+
+    def _update_best(self, metrics: dict[str, float], epoch: int) -> bool:
+        value = metrics.get(self.monitor)
+        if value is None or not math.isfinite(value):
+            return False
+        p = self.progress
+        better = (
+            p.best_value is None
+            or (self.mode == "max" and value > p.best_value)
+            or (self.mode == "min" and value < p.best_value)
+        )
+        if better:
+            p.best_value, p.best_epoch = value, epoch + 1
+        return better
+
+    def _summary(self, status: str, error: str | None) -> dict[str, Any]:
+        p = self.progress
+        wall = time.monotonic() - self.t_start
+        final = p.history[-1] if p.history else {}
+        summary: dict[str, Any] = {
+            "status": status,
+            "epochs_completed": len(p.history),
+            "best": {"metric": self.monitor, "value": p.best_value, "epoch": p.best_epoch},
+            "final": final,
+            "wall_seconds": round(wall, 3),
+            "train_seconds": round(self.train_seconds, 3),
+            "samples_per_second": round(p.samples / self.train_seconds, 1)
+            if self.train_seconds > 0
+            else 0.0,
+            "global_step": p.global_step,
+            "precision": self.precision,
+            "skipped_steps": int(self.skipped_steps),
+        }
+        if error:
+            summary["error"] = error
+        return summary
+
+
+def _describe_failure(exc: BaseException) -> str:
+    if isinstance(exc, torch.OutOfMemoryError):
+        return f"out of memory: {str(exc).splitlines()[0]} (try a smaller data.batch_size)"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,153 @@
+"""One training run from a resolved config: build, create the run directory, train, summarise.
+
+Both front ends call `execute`: the headless runner on the main thread, the TUI from a thread
+worker. Everything that can fail because of bad input (data root, weights, checkpoint, freeze
+patterns, batch size vs BatchNorm) is checked before the run directory is created, so bad input
+raises `UserError` with nothing written.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from tui_trainer.config.schema import RunConfig
+from tui_trainer.engine.checkpoint import load_checkpoint
+from tui_trainer.engine.control import Control
+from tui_trainer.engine.data import build_data
+from tui_trainer.engine.device import resolve_runtime, seed_everything
+from tui_trainer.engine.events import EventBus, LogMessage, RunFinished, RunStarted, Sink
+from tui_trainer.engine.models import build_model, count_params, has_batchnorm
+from tui_trainer.engine.trainer import Trainer
+from tui_trainer.errors import UserError
+from tui_trainer.sinks.files import RunDirWriter, new_run_dir, write_config
+
+
+def _check_batch_sizes(config: RunConfig, batchnorm: bool, train_samples: int) -> None:
+    sizes = {"data.batch_size": config.data.batch_size}
+    if config.freeze.enabled and config.freeze.batch_size:
+        sizes["freeze.batch_size"] = config.freeze.batch_size
+    for key, size in sizes.items():
+        if batchnorm and size < 2:
+            raise UserError(
+                f"{key}: must be at least 2 for {config.model.name}: its BatchNorm layers "
+                "cannot train on batches of one sample"
+            )
+        if size > train_samples:
+            raise UserError(
+                f"{key}: {size} is larger than the {train_samples} training samples of "
+                f"{config.data.name}"
+            )
+
+
+def resume_dir(state: dict[str, Any]) -> Path | None:
+    """The run directory a checkpoint belongs to (checkpoints/<file> inside it), if it has one."""
+    path = Path(state["path"]).resolve()
+    run_dir = path.parent.parent
+    return run_dir if (run_dir / "config.yaml").is_file() else None
+
+
+def execute(
+    config: RunConfig,
+    preset: str,
+    *,
+    sinks: list[Sink],
+    control: Control,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+) -> RunFinished:
+    """Run training for `config` and return the final event (also delivered to the sinks).
+
+    Raises UserError (nothing written) for bad input; training failures come back as a
+    RunFinished with status "failed".
+    """
+    config, device, notes = resolve_runtime(config)
+    seed_everything(config.seed, config.deterministic)
+    name = config.model.name
+    torchvision_model = name != "small_cnn" and ":" not in name
+    data = build_data(config, device, 3 if torchvision_model else None)
+    num_classes = config.model.num_classes or data.num_classes
+    if num_classes != data.num_classes:
+        raise UserError(
+            f"model.num_classes: {num_classes}, but data {config.data.name} has "
+            f"{data.num_classes} classes"
+        )
+    built = build_model(config.model, num_classes, data.in_channels, data.image_size)
+    _check_batch_sizes(config, has_batchnorm(built.model), data.train_samples)
+    state = load_checkpoint(resume) if resume else None
+    if state is not None and state.get("class_names") not in (None, data.class_names):
+        raise UserError(
+            f"--resume: checkpoint classes {state['class_names']} differ from the data's "
+            f"{data.class_names}"
+        )
+    existing = resume_dir(state) if state is not None else None
+    run_dir = existing or new_run_dir(out or config.out, preset)
+    trainer = Trainer(
+        config,
+        data=data,
+        built=built,
+        device=device,
+        bus=EventBus(),
+        control=control,
+        run_dir=run_dir,
+        resume=state,
+    )
+
+    # Input is valid: from here on the run directory exists and is kept current.
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    write_config(run_dir, config.model_dump(mode="json"), preset)
+    writer = RunDirWriter(run_dir)
+    if state is not None:
+        writer.load_history(state["progress"]["history"])
+    bus = EventBus([writer, *sinks])
+    trainer.bus = bus
+    trainable, total = count_params(trainer.model)
+    bus.emit(
+        RunStarted(
+            run_dir=str(run_dir),
+            preset=preset,
+            config=config.model_dump(mode="json"),
+            device=str(device),
+            precision=config.precision,
+            epochs=config.epochs,
+            start_epoch=trainer.progress.epoch,
+            steps_per_epoch=len(data.make_train(config.data.batch_size)),
+            trainable_params=trainable,
+            total_params=total,
+            task=config.task,
+            class_names=data.class_names,
+            warnings=notes,
+        )
+    )
+    for note in [*notes, *built.notes]:
+        bus.emit(LogMessage("warning" if note in notes else "info", note))
+    if trainer.frozen:
+        bus.emit(
+            LogMessage(
+                "info",
+                f"backbone frozen: {trainable:,}/{total:,} parameters trainable"
+                + (f" for {config.freeze.epochs} epoch(s)" if config.freeze.epochs else ""),
+            )
+        )
+    t0 = time.monotonic()
+    try:
+        finished = trainer.run()
+    except BaseException:  # a second Ctrl-C: still leave a summary behind
+        writer.write_summary(
+            {"status": "interrupted", "epochs_completed": len(trainer.progress.history),
+             "wall_seconds": round(time.monotonic() - t0, 3), "run_dir": str(run_dir)}
+        )
+        raise
+    summary = {
+        **finished.summary,
+        "run_dir": str(run_dir),
+        "replay_command": f"tui-trainer replay {run_dir}",
+    }
+    if trainer.resumed_from:
+        summary["resumed_from"] = trainer.resumed_from
+    if bus.sink_errors:
+        summary["sink_errors"] = bus.sink_errors[:5]
+    final = RunFinished(finished.status, summary, finished.report, finished.error, finished.traceback)
+    bus.emit(final)
+    return final
