@@ -135,8 +135,12 @@ def execute(
         finished = trainer.run()
     except BaseException:  # a second Ctrl-C: still leave a summary behind
         writer.write_summary(
-            {"status": "interrupted", "epochs_completed": len(trainer.progress.history),
-             "wall_seconds": round(time.monotonic() - t0, 3), "run_dir": str(run_dir)}
+            {
+                "status": "interrupted",
+                "epochs_completed": len(trainer.progress.history),
+                "wall_seconds": round(time.monotonic() - t0, 3),
+                "run_dir": str(run_dir),
+            }
         )
         raise
     summary = {
@@ -148,6 +152,8 @@ def execute(
         summary["resumed_from"] = trainer.resumed_from
     if bus.sink_errors:
         summary["sink_errors"] = bus.sink_errors[:5]
-    final = RunFinished(finished.status, summary, finished.report, finished.error, finished.traceback)
+    final = RunFinished(
+        finished.status, summary, finished.report, finished.error, finished.traceback
+    )
     bus.emit(final)
     return final

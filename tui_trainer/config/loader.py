@@ -144,10 +144,10 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """Merge `extra` into a copy of `base`, recursing into mappings."""
+    """Merge `extra` into a copy of `base`, recursing into mappings (`{}` clears one)."""
     out = dict(base)
     for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if isinstance(value, dict) and value and isinstance(out.get(key), dict):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = value
@@ -193,8 +193,15 @@ def _describe(error: dict[str, Any]) -> str:
         return f"expected one of {error['ctx']['expected']}, got {value!r}"
     msg = error["msg"]
     msg = msg.removeprefix("Value error, ")
-    if kind in {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}:
-        return f"expected a value {msg.replace('Input should be ', '')}, got {value!r}"
+    ops = {
+        "greater_than": ">",
+        "greater_than_equal": ">=",
+        "less_than": "<",
+        "less_than_equal": "<=",
+    }
+    if kind in ops:
+        bound = next(iter(error.get("ctx", {}).values()), "?")
+        return f"expected a value {ops[kind]} {bound}, got {value!r}"
     return f"{msg}, got {value!r}" if value is not None and not isinstance(value, dict) else msg
 
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-TaskName = Literal["classification", "segmentation"]
+TaskName = Literal["classification"]  # segmentation joins with its own data, models, metrics
 PrecisionName = Literal["fp32", "fp16", "bf16"]
 SchedulerName = Literal["none", "step", "multistep", "cosine", "onecycle", "plateau"]
 DataName = Literal["digits", "fake", "cifar10", "imagefolder"]
@@ -55,7 +55,9 @@ class DataConfig(Section):
     root: str | None = Field(
         None, description="Folder with the data (cifar10, imagefolder). Relative to the cwd."
     )
-    batch_size: int = Field(64, ge=1, description="Micro-batch size (per optimizer step: × accumulate).")
+    batch_size: int = Field(
+        64, ge=1, description="Micro-batch size (per optimizer step: × accumulate)."
+    )
     val_batch_size: int | None = Field(
         None, ge=1, description="Validation batch size (default: 2 × batch_size)."
     )
@@ -79,8 +81,12 @@ class DataConfig(Section):
 class ModelConfig(Section):
     """The network. `name` is small_cnn, a torchvision.models name, or 'module:Class'."""
 
-    name: str = Field("small_cnn", min_length=1, description="small_cnn | torchvision name | module:Class.")
-    num_classes: int | None = Field(None, ge=2, description="Output classes (default: the dataset's).")
+    name: str = Field(
+        "small_cnn", min_length=1, description="small_cnn | torchvision name | module:Class."
+    )
+    num_classes: int | None = Field(
+        None, ge=2, description="Output classes (default: the dataset's)."
+    )
     weights: str | None = Field(
         None,
         description="A local .pt file (state dict or tui-trainer checkpoint) or a torchvision "
@@ -146,7 +152,9 @@ class FreezeConfig(Section):
         description="Glob patterns of parameter names to freeze instead of 'all but the head'.",
     )
     epochs: int | None = Field(
-        None, ge=1, description="Frozen-phase length in epochs; then all layers train (None: all run)."
+        None,
+        ge=1,
+        description="Frozen-phase length in epochs; then all layers train (None: all run).",
     )
     batch_size: int | None = Field(
         None, ge=1, description="Batch size during the frozen phase (default: data.batch_size)."
@@ -156,7 +164,9 @@ class FreezeConfig(Section):
 class CheckpointConfig(Section):
     """When checkpoints are written (last.pt and best.pt are always kept)."""
 
-    every_steps: int | None = Field(None, ge=1, description="Periodic checkpoint every N optimizer steps.")
+    every_steps: int | None = Field(
+        None, ge=1, description="Periodic checkpoint every N optimizer steps."
+    )
     every_epochs: int | None = Field(None, ge=1, description="Periodic checkpoint every N epochs.")
     keep: int = Field(3, ge=1, description="How many periodic checkpoints to keep.")
     monitor: str | None = Field(
@@ -182,7 +192,7 @@ class RunConfig(Section):
     """A whole run: the keys a preset may set and `key.path=value` overrides may change."""
 
     description: str = Field("", description="One line shown by `tui-trainer presets`.")
-    task: TaskName = Field("classification", description="classification | segmentation.")
+    task: TaskName = Field("classification", description="What is learnt: classification.")
     epochs: int = Field(10, ge=1, description="Total epochs (frozen phase included).")
     seed: int = Field(0, ge=0, description="Seed for python, numpy and torch RNGs.")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps.")
@@ -202,7 +212,7 @@ class RunConfig(Section):
     progress: ProgressConfig = Field(default_factory=ProgressConfig)
     notes: list[str] = Field(
         default_factory=list,
-        description="Written by tui-trainer: changes made while resolving (e.g. fp16 → fp32 on CPU).",
+        description="Written by tui-trainer: changes made while resolving (fp16 → fp32 on CPU).",
     )
 
     @field_validator("device")
@@ -217,6 +227,11 @@ class RunConfig(Section):
         if self.freeze.epochs is not None and self.freeze.epochs > self.epochs:
             raise ValueError(
                 f"freeze.epochs|must not exceed epochs ({self.epochs}), got {self.freeze.epochs}"
+            )
+        if self.scheduler.name == "onecycle" and self.scheduler.warmup_epochs > 0:
+            raise ValueError(
+                "scheduler.warmup_epochs|onecycle warms up by itself (scheduler.pct_start); "
+                f"expected 0, got {self.scheduler.warmup_epochs}"
             )
         if self.data.normalize is not None and len(self.data.normalize.mean) != len(
             self.data.normalize.std

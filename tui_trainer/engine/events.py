@@ -105,12 +105,21 @@ class RunFinished:
     traceback: str | None = None
 
 
-Event = RunStarted | StepProgress | EpochEnd | LogMessage | CheckpointSaved | Paused | Resumed | RunFinished
+Event = (
+    RunStarted
+    | StepProgress
+    | EpochEnd
+    | LogMessage
+    | CheckpointSaved
+    | Paused
+    | Resumed
+    | RunFinished
+)
 Sink = Callable[[Event], None]
 
 
 class EventBus:
-    """Fans one event out to every subscriber, in order; a failing subscriber never stops training."""
+    """Fans an event out to every subscriber in order; a failing subscriber never stops training."""
 
     def __init__(self, sinks: list[Sink] | None = None) -> None:
         self._sinks: list[Sink] = list(sinks or [])

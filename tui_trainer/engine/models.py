@@ -157,9 +157,11 @@ def _user_class(cfg: ModelConfig, num_classes: int, in_channels: int) -> nn.Modu
 
 
 def _is_file_weights(weights: str) -> bool:
-    return weights.endswith((".pt", ".pth", ".bin", ".ckpt")) or "/" in weights or Path(
-        weights
-    ).exists()
+    return (
+        weights.endswith((".pt", ".pth", ".bin", ".ckpt"))
+        or "/" in weights
+        or Path(weights).exists()
+    )
 
 
 def load_weights_file(model: nn.Module, path_str: str, head: str) -> list[str]:
@@ -193,9 +195,9 @@ def load_weights_file(model: nn.Module, path_str: str, head: str) -> list[str]:
     missing = [k for k in own if k not in state and not k.startswith(head_prefix)]
     mismatched += [f"missing {k}" for k in missing]
     if mismatched:
-        shown = ", ".join(mismatched[:4]) + (f" (+{len(mismatched) - 4} more)" if len(
-            mismatched
-        ) > 4 else "")
+        shown = ", ".join(mismatched[:4]) + (
+            f" (+{len(mismatched) - 4} more)" if len(mismatched) > 4 else ""
+        )
         raise UserError(f"model.weights: '{path}' does not fit this model: {shown}")
     model.load_state_dict(loadable, strict=False)
     notes = [f"loaded weights from {path}"]
@@ -226,7 +228,9 @@ def build_model(
         model = _torchvision(cfg, num_classes)
         head = _replace_head(model, num_classes)
         in_channels = 3
-    if cfg.weights and (cfg.name == "small_cnn" or ":" in cfg.name or _is_file_weights(cfg.weights)):
+    if cfg.weights and (
+        cfg.name == "small_cnn" or ":" in cfg.name or _is_file_weights(cfg.weights)
+    ):
         notes += load_weights_file(model, cfg.weights, head)
     return BuiltModel(model, head, in_channels, notes)
 

@@ -71,7 +71,10 @@ def make_optimizer(config: RunConfig, groups: list[list[nn.Parameter]]) -> torch
     param_groups = [{"params": g} for g in groups]
     if o.name == "sgd":
         return torch.optim.SGD(
-            param_groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
+            param_groups,
+            lr=o.lr,
+            momentum=o.momentum,
+            weight_decay=o.weight_decay,
             nesterov=o.nesterov and o.momentum > 0,
         )
     cls = torch.optim.Adam if o.name == "adam" else torch.optim.AdamW
@@ -220,7 +223,9 @@ class Trainer:
                     LogMessage("error", f"checkpoint {path} not written: {exc.strerror or exc}")
                 )
                 return False
-            self.bus.emit(CheckpointSaved(str(path), reason, self.progress.epoch, self.progress.global_step))
+            self.bus.emit(
+                CheckpointSaved(str(path), reason, self.progress.epoch, self.progress.global_step)
+            )
         return True
 
     def _periodic(self, name: str) -> None:
@@ -290,8 +295,16 @@ class Trainer:
             p.epoch_loss_sum = p.epoch_correct = 0.0
             p.epoch_seen = 0
             self.bus.emit(
-                EpochEnd(epoch + 1, cfg.epochs, metrics, seconds, is_best, self.monitor,
-                         p.best_value, p.best_epoch)
+                EpochEnd(
+                    epoch + 1,
+                    cfg.epochs,
+                    metrics,
+                    seconds,
+                    is_best,
+                    self.monitor,
+                    p.best_value,
+                    p.best_epoch,
+                )
             )
             names = ["last.pt"] + (["best.pt"] if is_best else [])
             self.save("epoch", names)
@@ -350,7 +363,7 @@ class Trainer:
             y = y.to(device, non_blocking=True)
             w_start = (i // acc) * acc
             w_end = min(w_start + acc, steps)
-            if i == w_start or i == start:
+            if i in (w_start, start):
                 window_samples = sum(sizes[w_start:w_end])
                 lr = self.schedule.lr_at(epoch + (i // acc) / opt_steps)
                 for group in self.optimizer.param_groups:

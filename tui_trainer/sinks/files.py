@@ -57,7 +57,7 @@ def write_config(run_dir: Path, config: dict[str, Any], preset: str) -> None:
         f"# tui-trainer resolved config (preset: {preset}).\n"
         f"# Replay it with: tui-trainer replay {run_dir}\n"
     )
-    body = yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
+    body = yaml.safe_dump(config, sort_keys=False, default_flow_style=None, width=1000)
     atomic_write_text(run_dir / "config.yaml", header + body)
 
 

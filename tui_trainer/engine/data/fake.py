@@ -22,7 +22,7 @@ def make_fake_split(config: RunConfig) -> TensorSplit:
     targets = torch.randint(0, k, (n,), generator=gen)
     noise = torch.rand(n, 3, size, size, generator=gen)
     images = (0.5 * templates[targets] + 0.5 * noise).mul(255).round().to(torch.uint8)
-    n_val = max(1, int(round(n * data.val_split)))
+    n_val = max(1, round(n * data.val_split))
     return TensorSplit(
         train_x=images[n_val:],
         train_y=targets[n_val:],

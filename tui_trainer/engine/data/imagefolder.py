@@ -50,8 +50,10 @@ class FolderLoader:
         self.sampler = EpochSampler(self.n, config.seed, shuffle)
         self.shuffle = shuffle
         self.num_workers = config.data.num_workers
-        self.pin_memory = bool(config.data.pin_memory) if config.data.pin_memory is not None else (
-            torch.cuda.is_available() and config.device != "cpu"
+        self.pin_memory = (
+            bool(config.data.pin_memory)
+            if config.data.pin_memory is not None
+            else (torch.cuda.is_available() and config.device != "cpu")
         )
 
     def set_epoch(self, epoch: int) -> None:
@@ -153,7 +155,9 @@ def folder_bundle(
     def make_train(batch_size: int) -> FolderLoader:
         return FolderLoader(train_ds, batch_size, config, shuffle=True)
 
-    val = FolderLoader(val_ds, config.data.val_batch_size or 2 * config.data.batch_size, config, False)
+    val = FolderLoader(
+        val_ds, config.data.val_batch_size or 2 * config.data.batch_size, config, False
+    )
     return DataBundle(
         num_classes=len(classes),
         class_names=list(classes),

@@ -1,0 +1,24 @@
+"""User models for tests, loaded through `model.name=tinymodels:Class` (tests/ is on sys.path)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class TinyBN(nn.Module):
+    """A small CNN with BatchNorm in its backbone, for freeze tests."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1) -> None:
+        super().__init__()
+        self.backbone = nn.Sequential(
+            nn.Conv2d(in_channels, 8, 3, padding=1),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(),
+        )
+        self.head = nn.Linear(32, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))

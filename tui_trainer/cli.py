@@ -1,0 +1,145 @@
+"""Command line: `tui-trainer [PRESET] | run | replay | presets | check | gpus`.
+
+The Textual UI is imported lazily, so headless commands never load it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import yaml
+
+from tui_trainer import __version__
+from tui_trainer.errors import UserError
+
+COMMANDS = ("run", "replay", "presets", "check", "gpus")
+OVERRIDES_HELP = "dotted overrides such as optim.lr=0.01 epochs=3 precision=bf16"
+
+
+def _console_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tui-trainer",
+        description="Terminal training console for PyTorch vision models.",
+        epilog="Commands: run PRESET | replay RUN_DIR | presets | check PRESET | gpus [--watch]. "
+        "Run 'tui-trainer COMMAND --help' for each.",
+    )
+    p.add_argument("preset", nargs="?", help="preset name or YAML path to select")
+    p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
+    p.add_argument("--start", action="store_true", help="start the run at once")
+    p.add_argument("--out", help="root folder for run directories (default: runs)")
+    p.add_argument("--version", action="version", version=f"tui-trainer {__version__}")
+    return p
+
+
+def _command_parser(command: str) -> argparse.ArgumentParser:
+    """One parser per command, so options and overrides may be intermixed."""
+    p = argparse.ArgumentParser(prog=f"tui-trainer {command}")
+    if command == "run":
+        p.description = "Headless training run."
+        p.add_argument("preset", nargs="?", help="preset name or YAML path")
+        p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
+        p.add_argument("--resume", help="run directory or checkpoint file to continue")
+        p.add_argument("--out", help="root folder for run directories (default: runs)")
+    elif command == "replay":
+        p.description = "Re-run the config.yaml saved in a run directory."
+        p.add_argument("run_dir")
+        p.add_argument("--out", help="root folder for the new run directory")
+    elif command == "presets":
+        p.description = "List bundled and local presets."
+    elif command == "check":
+        p.description = "Validate and print the resolved config; runs nothing."
+        p.add_argument("preset")
+        p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
+    else:
+        p.description = "GPU table (an nvidia-smi replacement); works without a GPU."
+        p.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
+        p.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
+    return p
+
+
+def _split_overrides(preset: str | None, overrides: list[str]) -> tuple[str | None, list[str]]:
+    """`run epochs=3 --resume X`: a first positional with '=' is an override, not a preset."""
+    if preset is not None and "=" in preset:
+        return None, [preset, *overrides]
+    return preset, overrides
+
+
+def cmd_presets() -> int:
+    """Print the presets, one line each."""
+    from tui_trainer.config.loader import list_presets
+
+    presets = list_presets()
+    width = max((len(p.name) for p in presets), default=0)
+    for p in presets:
+        where = "" if p.bundled else f"  [{p.path}]"
+        print(f"{p.name:<{width}}  {p.description}{where}")
+    return 0
+
+
+def cmd_check(preset: str, overrides: list[str]) -> int:
+    """Validate a preset plus overrides and print the resolved config; runs nothing."""
+    from tui_trainer.config.checks import static_checks
+    from tui_trainer.config.loader import load_config
+
+    config, name = load_config(preset, overrides)
+    notes, warnings = static_checks(config)
+    print(f"# preset: {name} (valid)")
+    for note in notes:
+        print(f"# note: {note}")
+    for warning in warnings:
+        print(f"# warning: {warning}")
+    print(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, width=1000), end="")
+    return 0
+
+
+def cmd_gpus(watch: bool, interval: float) -> int:
+    """Print the GPU table once, or refresh it until Ctrl-C."""
+    from tui_trainer.telemetry.table import print_table, watch_table
+
+    if watch:
+        return watch_table(interval)
+    return print_table()
+
+
+def dispatch(argv: list[str]) -> int:
+    """Parse `argv` and run the command; UserError propagates to `main`."""
+    if argv and argv[0] in COMMANDS:
+        command = argv[0]
+        args = _command_parser(command).parse_intermixed_args(argv[1:])
+        if command == "run":
+            from tui_trainer.headless import run_preset
+
+            preset, overrides = _split_overrides(args.preset, args.overrides)
+            return run_preset(preset, overrides, out=args.out, resume=args.resume)
+        if command == "replay":
+            from tui_trainer.headless import replay
+
+            return replay(args.run_dir, out=args.out)
+        if command == "presets":
+            return cmd_presets()
+        if command == "check":
+            return cmd_check(args.preset, args.overrides)
+        return cmd_gpus(args.watch, args.interval)
+    args = _console_parser().parse_intermixed_args(argv)
+    preset, overrides = _split_overrides(args.preset, args.overrides)
+    if preset is not None or overrides:
+        from tui_trainer.config.loader import load_config
+
+        load_config(preset, overrides)  # bad input fails here, before the screen opens
+    from tui_trainer.tui.app import run_app
+
+    return run_app(preset=preset, overrides=overrides, start=args.start, out=args.out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `tui-trainer` and `python -m tui_trainer`."""
+    try:
+        return dispatch(list(sys.argv[1:] if argv is None else argv))
+    except UserError as exc:
+        print(f"tui-trainer: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:  # `tui-trainer check ... | head`
+        sys.stderr.close()
+        return 0

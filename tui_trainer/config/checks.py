@@ -1,0 +1,43 @@
+"""Checks of a config that need the file system but run nothing (used by `tui-trainer check`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tui_trainer.config.schema import RunConfig
+from tui_trainer.errors import UserError
+
+
+def static_checks(config: RunConfig) -> tuple[list[str], list[str]]:
+    """Notes worth showing (effective batch, phases) and warnings about paths not found here.
+
+    A missing data root or weights file is a warning, not an error: the config is valid and the
+    files may exist on the machine that will run it; the run itself refuses with exit 2.
+    """
+    data = config.data
+    warnings = []
+    if data.name == "imagefolder" and not data.root:
+        raise UserError("data.root: imagefolder needs a folder of class folders")
+    if data.name in {"cifar10", "imagefolder"}:
+        root = Path(data.root or "data")
+        if not root.is_dir() and not (data.name == "cifar10" and data.download):
+            warnings.append(f"data.root: folder '{root}' not found here; the run needs it")
+    weights = config.model.weights
+    looks_like_file = weights and (
+        weights.endswith((".pt", ".pth", ".bin", ".ckpt")) or "/" in weights
+    )
+    if looks_like_file and not Path(weights).is_file():
+        warnings.append(f"model.weights: file '{weights}' not found here; the run needs it")
+    notes = [
+        f"effective batch size {data.batch_size} × {config.accumulate} = "
+        f"{data.batch_size * config.accumulate}"
+    ]
+    if config.freeze.enabled:
+        phase = f"{config.freeze.epochs} epoch(s)" if config.freeze.epochs else "the whole run"
+        batch = config.freeze.batch_size or data.batch_size
+        notes.append(f"backbone frozen for {phase} at batch size {batch}")
+    if config.precision == "fp16":
+        notes.append(
+            "fp16 runs with autocast + GradScaler on CUDA; elsewhere it falls back to fp32"
+        )
+    return notes, warnings

@@ -1,0 +1,127 @@
+"""Headless runs: the console sink, signal handling and exit codes (see DESIGN.md).
+
+Exit codes: 0 completed or stopped on request; 1 training failed; 2 bad input, nothing
+written; 128+N after signal N (a checkpoint is saved first at the next step boundary).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from tui_trainer.config.loader import load_config
+from tui_trainer.config.schema import RunConfig
+from tui_trainer.engine.checkpoint import load_checkpoint
+from tui_trainer.engine.control import Control, StopMode
+from tui_trainer.engine.events import RunFinished, Sink
+from tui_trainer.errors import UserError
+from tui_trainer.session import execute
+from tui_trainer.sinks.console import ConsoleSink
+
+STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM] + (
+    [signal.SIGHUP] if hasattr(signal, "SIGHUP") else []
+)
+
+
+@contextlib.contextmanager
+def signal_handlers(control: Control) -> Iterator[None]:
+    """Route stop signals and SIGUSR1 to `control`; a second SIGINT interrupts at once."""
+    if sys.platform == "win32":  # pragma: no cover
+        yield
+        return
+    hits: dict[int, int] = {}
+
+    def on_stop(signum: int, _frame: object) -> None:
+        hits[signum] = hits.get(signum, 0) + 1
+        if signum == signal.SIGINT and hits[signum] > 1:
+            raise KeyboardInterrupt
+        name = signal.Signals(signum).name
+        print(
+            f"\n{name}: saving a checkpoint at the next step boundary, then exiting"
+            + (" (Ctrl-C again to exit at once)" if signum == signal.SIGINT else ""),
+            file=sys.stderr,
+            flush=True,
+        )
+        control.request_stop(StopMode.STEP, status="interrupted", signal=signum)
+
+    def on_usr1(_signum: int, _frame: object) -> None:
+        control.request_checkpoint()
+
+    previous = {s: signal.signal(s, on_stop) for s in STOP_SIGNALS}
+    previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_usr1)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def exit_code(finished: RunFinished, control: Control) -> int:
+    """The process exit code for a finished run."""
+    if finished.status == "failed":
+        return 1
+    if finished.status == "interrupted" and control.exit_signal:
+        return 128 + control.exit_signal
+    return 0
+
+
+def run_config(
+    config: RunConfig,
+    preset: str,
+    *,
+    out: str | None = None,
+    resume: str | Path | None = None,
+    sinks: list[Sink] | None = None,
+) -> int:
+    """Run `config` headless on the main thread and return the exit code."""
+    control = Control()
+    console = ConsoleSink()
+    with signal_handlers(control):
+        try:
+            finished = execute(
+                config,
+                preset,
+                sinks=[console, *(sinks or [])],
+                control=control,
+                out=out,
+                resume=resume,
+            )
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 128 + signal.SIGINT
+    return exit_code(finished, control)
+
+
+def run_preset(
+    preset: str | None,
+    overrides: list[str],
+    *,
+    out: str | None = None,
+    resume: str | None = None,
+) -> int:
+    """`tui-trainer run`: a preset (or the config saved with the resumed run) plus overrides."""
+    if preset is None:
+        if resume is None:
+            raise UserError("run: give a PRESET (name or YAML path), or --resume RUN_DIR")
+        state = load_checkpoint(resume)
+        run_dir = Path(state["path"]).resolve().parent.parent
+        source = run_dir / "config.yaml"
+        if not source.is_file():
+            raise UserError(f"--resume: no config.yaml beside '{state['path']}'; give the PRESET")
+        config, name = load_config(source, overrides)
+    else:
+        config, name = load_config(preset, overrides)
+    return run_config(config, name, out=out, resume=resume)
+
+
+def replay(run_dir: str, out: str | None = None) -> int:
+    """`tui-trainer replay RUN_DIR`: run the saved, fully resolved config.yaml as is."""
+    path = Path(run_dir)
+    source = path / "config.yaml" if path.is_dir() else path
+    if not source.is_file():
+        raise UserError(f"{run_dir}: no config.yaml (expected a run directory)")
+    config, name = load_config(source, [])
+    return run_config(config, name, out=out)
