@@ -33,10 +33,9 @@ from tui_trainer.engine.events import (
     StepProgress,
 )
 from tui_trainer.engine.freeze import frozen_batchnorm_modules, frozen_names, set_frozen
-from tui_trainer.engine.losses import build_loss
 from tui_trainer.engine.lr_schedule import LRSchedule
-from tui_trainer.engine.metrics import ClassificationEvaluator
 from tui_trainer.engine.models import BuiltModel, count_params
+from tui_trainer.engine.tasks import build_task
 from tui_trainer.errors import TrainingError
 
 
@@ -63,6 +62,7 @@ class Progress:
     epoch_loss_sum: float | torch.Tensor = 0.0
     epoch_correct: float | torch.Tensor = 0.0
     epoch_seen: int = 0
+    epoch_units: int = 0  # samples (or pixels) behind epoch_correct
 
 
 def make_optimizer(config: RunConfig, groups: list[list[nn.Parameter]]) -> torch.optim.Optimizer:
@@ -106,8 +106,9 @@ class Trainer:
         self.model = built.model.to(device)
         self.head = built.head
         self.precision = config.precision
-        self.criterion = build_loss(config.loss)
-        self.evaluator = ClassificationEvaluator(data.num_classes, device)
+        self.task = build_task(config)
+        self.criterion = self.task.loss()
+        self.evaluator = self.task.evaluator(data.num_classes, device)
         self.schedule = LRSchedule(config.scheduler, config.optim.lr, config.epochs)
         self.scaler = torch.amp.GradScaler(
             "cuda", enabled=self.precision == "fp16" and device.type == "cuda"
@@ -174,6 +175,7 @@ class Trainer:
             epoch_loss_sum=float(p["epoch_loss_sum"]),
             epoch_correct=float(p["epoch_correct"]),
             epoch_seen=int(p["epoch_seen"]),
+            epoch_units=int(p.get("epoch_units", p["epoch_seen"])),
         )
         self.skipped_steps.fill_(int(state.get("skipped_steps", 0)))
         ckpt.restore_rng_state(state["rng"])
@@ -200,6 +202,7 @@ class Trainer:
                 "epoch_loss_sum": p.epoch_loss_sum,
                 "epoch_correct": p.epoch_correct,
                 "epoch_seen": p.epoch_seen,
+                "epoch_units": p.epoch_units,
             },
             "phase": self.phase,
             "skipped_steps": int(self.skipped_steps),
@@ -293,7 +296,7 @@ class Trainer:
             p.history.append(metrics)
             p.epoch, p.batch = epoch + 1, 0
             p.epoch_loss_sum = p.epoch_correct = 0.0
-            p.epoch_seen = 0
+            p.epoch_seen = p.epoch_units = 0
             self.bus.emit(
                 EpochEnd(
                     epoch + 1,
@@ -352,6 +355,7 @@ class Trainer:
         loss_sum = torch.tensor(p.epoch_loss_sum, device=device)
         correct = torch.tensor(p.epoch_correct, device=device)
         seen = p.epoch_seen
+        counted = p.epoch_units  # units behind the running train metric (samples, or pixels)
         emit_sum = torch.zeros((), device=device)
         emit_n = 0
         last_emit = time.monotonic()
@@ -377,7 +381,9 @@ class Trainer:
             detached = loss.detach().float() * n
             loss_sum += detached
             emit_sum += detached
-            correct += (logits.detach().argmax(1) == y).sum()
+            hits, units = self.task.train_hits(logits.detach(), y)
+            correct += hits
+            counted += units
             seen += n
             emit_n += n
             p.samples += n
@@ -386,7 +392,7 @@ class Trainer:
                 self._optimizer_step()
                 p.global_step += 1
                 p.epoch_loss_sum, p.epoch_seen = loss_sum, seen  # tensors until synced
-                p.epoch_correct = correct
+                p.epoch_correct, p.epoch_units = correct, counted
                 every = cfg.checkpoint.every_steps
                 if every and p.global_step % every == 0:
                     self._sync_partial()
@@ -402,7 +408,7 @@ class Trainer:
         if not math.isfinite(mean_loss):
             raise NonFiniteLoss(f"non-finite training loss in epoch {epoch + 1}")
         self.train_seconds += self._clock() - t_epoch
-        return {"train_loss": mean_loss, "train_accuracy": float(correct) / max(seen, 1)}
+        return {"train_loss": mean_loss, self.task.train_metric: float(correct) / max(counted, 1)}
 
     def _optimizer_step(self) -> None:
         if self.scaler.is_enabled():

@@ -1,0 +1,63 @@
+"""What differs between tasks: the loss, the validation evaluator, the running train metric.
+
+The trainer asks the task for these and knows nothing else task-specific, so a new task (e.g.
+segmentation) is a new `Task` here plus its data, models and metrics modules.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from tui_trainer.config.schema import RunConfig
+from tui_trainer.engine.losses import build_loss
+from tui_trainer.engine.metrics import ClassificationEvaluator
+
+
+class Evaluator(Protocol):
+    """Accumulates validation metrics on the device; syncs once in `compute`."""
+
+    def reset(self) -> None: ...
+    def update(self, logits: torch.Tensor, targets: torch.Tensor) -> None: ...
+    def compute(self) -> dict[str, float]: ...
+    def report(self, class_names: list[str]) -> str: ...
+
+
+class Task(Protocol):
+    """The task-specific parts of a run."""
+
+    train_metric: str  # the name of the running training metric in epoch lines
+
+    def loss(self) -> nn.Module: ...
+    def evaluator(self, num_classes: int, device: torch.device) -> Evaluator: ...
+    def train_hits(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """(hits as a device tensor, count) for the running training metric; no host sync."""
+        ...
+
+
+class ClassificationTask:
+    """Image classification: cross-entropy, accuracy, per-class report."""
+
+    train_metric = "train_accuracy"
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+
+    def loss(self) -> nn.Module:
+        """The configured loss."""
+        return build_loss(self.config.loss)
+
+    def evaluator(self, num_classes: int, device: torch.device) -> Evaluator:
+        """Validation accuracy plus the per-class report."""
+        return ClassificationEvaluator(num_classes, device)
+
+    def train_hits(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """Correct predictions in the batch."""
+        return (logits.argmax(1) == targets).sum(), int(targets.shape[0])
+
+
+def build_task(config: RunConfig) -> Task:
+    """The Task for `config.task`."""
+    return ClassificationTask(config)
