@@ -22,3 +22,22 @@ class TinyBN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(x))
+
+
+class OOMAbove(nn.Module):
+    """A small CNN whose training forward 'runs out of memory' above `limit` samples a batch."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, limit: int = 16) -> None:
+        super().__init__()
+        self.limit = limit
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(8 * 8 * 8, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.net(x)

@@ -7,6 +7,7 @@ written; 128+N after signal N (a checkpoint is saved first at the next step boun
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -26,6 +27,15 @@ STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM] + (
 )
 
 
+def detach_from_terminal() -> None:
+    """Point stdout and stderr at /dev/null after the terminal hung up (SSH dropped)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        with contextlib.suppress(OSError):
+            os.dup2(devnull, fd)
+    os.close(devnull)
+
+
 @contextlib.contextmanager
 def signal_handlers(control: Control) -> Iterator[None]:
     """Route stop signals and SIGUSR1 to `control`; a second SIGINT interrupts at once."""
@@ -38,14 +48,18 @@ def signal_handlers(control: Control) -> Iterator[None]:
         hits[signum] = hits.get(signum, 0) + 1
         if signum == signal.SIGINT and hits[signum] > 1:
             raise KeyboardInterrupt
-        name = signal.Signals(signum).name
-        print(
-            f"\n{name}: saving a checkpoint at the next step boundary, then exiting"
-            + (" (Ctrl-C again to exit at once)" if signum == signal.SIGINT else ""),
-            file=sys.stderr,
-            flush=True,
-        )
         control.request_stop(StopMode.STEP, status="interrupted", signal=signum)
+        if signum == getattr(signal, "SIGHUP", None):
+            detach_from_terminal()  # the terminal is gone: writing to it would fail
+            return
+        name = signal.Signals(signum).name
+        with contextlib.suppress(OSError):
+            print(
+                f"\n{name}: saving a checkpoint at the next step boundary, then exiting"
+                + (" (Ctrl-C again to exit at once)" if signum == signal.SIGINT else ""),
+                file=sys.stderr,
+                flush=True,
+            )
 
     def on_usr1(_signum: int, _frame: object) -> None:
         control.request_checkpoint()

@@ -96,8 +96,10 @@ def execute(
 
     # Input is valid: from here on the run directory exists and is kept current.
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    for stale in (run_dir / "checkpoints").glob(".*.tmp"):  # left by a writer killed mid-save
+        stale.unlink(missing_ok=True)
     write_config(run_dir, config.model_dump(mode="json"), preset)
-    writer = RunDirWriter(run_dir)
+    writer = RunDirWriter(run_dir, preset)
     if state is not None:
         writer.load_history(state["progress"]["history"])
     bus = EventBus([writer, *sinks])

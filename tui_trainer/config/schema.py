@@ -202,6 +202,19 @@ class RunConfig(Section):
         True, description="Use deterministic algorithms where PyTorch has them (warn otherwise)."
     )
     out: str = Field("runs", description="Root folder of run directories.")
+    on_nonfinite: Literal["stop", "skip"] = Field(
+        "stop",
+        description="A NaN/inf loss: stop the run (checked when values sync, no per-step stall), "
+        "or skip that optimizer step (checks every step, one tiny sync each).",
+    )
+    nonfinite_limit: int = Field(
+        5, ge=1, description="on_nonfinite=skip: stop after this many skipped steps in a row."
+    )
+    oom: Literal["stop", "reduce"] = Field(
+        "stop",
+        description="Out of memory: stop with advice, or halve the batch and double accumulate "
+        "(same effective batch) and carry on; the change is recorded in config.yaml.",
+    )
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)

@@ -79,6 +79,14 @@ class CheckpointSaved:
 
 
 @dataclass(frozen=True)
+class ConfigChanged:
+    """The run changed its own config (oom=reduce halved the batch); `config` is the new one."""
+
+    config: dict[str, Any]
+    reason: str
+
+
+@dataclass(frozen=True)
 class Paused:
     """Training paused at a step boundary."""
 
@@ -111,6 +119,7 @@ Event = (
     | EpochEnd
     | LogMessage
     | CheckpointSaved
+    | ConfigChanged
     | Paused
     | Resumed
     | RunFinished

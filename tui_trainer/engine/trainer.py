@@ -24,6 +24,7 @@ from tui_trainer.engine.data.bundle import DataBundle
 from tui_trainer.engine.device import autocast
 from tui_trainer.engine.events import (
     CheckpointSaved,
+    ConfigChanged,
     EpochEnd,
     EventBus,
     LogMessage,
@@ -34,17 +35,51 @@ from tui_trainer.engine.events import (
 )
 from tui_trainer.engine.freeze import frozen_batchnorm_modules, frozen_names, set_frozen
 from tui_trainer.engine.lr_schedule import LRSchedule
-from tui_trainer.engine.models import BuiltModel, count_params
+from tui_trainer.engine.models import BuiltModel, count_params, has_batchnorm
 from tui_trainer.engine.tasks import build_task
-from tui_trainer.errors import TrainingError
+from tui_trainer.errors import TrainingError, UserError
 
 
 class NonFiniteLoss(TrainingError):
     """The training loss became NaN or infinite."""
 
 
+class OutOfMemory(TrainingError):
+    """A step ran out of memory and the batch could not (or may not) be reduced."""
+
+
 class _StopNow(Exception):
     """Internal: leave the epoch loop at a step boundary."""
+
+
+class _ReduceBatch(Exception):
+    """Internal: oom=reduce asks the epoch to restart at half the batch size."""
+
+    def __init__(self, batch_size: int) -> None:
+        super().__init__(batch_size)
+        self.batch_size = batch_size
+
+
+def state_mismatch(own: dict[str, torch.Tensor], other: dict[str, Any]) -> list[str]:
+    """Human-readable differences between a model's state dict and a checkpoint's."""
+    out = [f"missing {k}" for k in own if k not in other]
+    out += [f"unexpected {k}" for k in other if k not in own]
+    out += [
+        f"{k} {tuple(other[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in other and isinstance(other[k], torch.Tensor) and other[k].shape != v.shape
+    ]
+    return out
+
+
+def _is_oom(exc: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, or an allocator's 'out of memory' RuntimeError."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text
+    )
 
 
 @dataclass
@@ -118,6 +153,9 @@ class Trainer:
         self.monitor, self.mode = config.monitor()
         self.resumed_from: str | None = None
         self.paused_total = 0.0  # seconds spent paused; the training clock excludes them
+        self.nonfinite_streak = 0
+        self.nonfinite_skipped = 0
+        self.min_batch = 2 if has_batchnorm(self.model) else 1
 
         fz = config.freeze
         self.frozen = frozen_names(self.model, fz, self.head) if fz.enabled else []
@@ -150,16 +188,15 @@ class Trainer:
         return epochs is None or epoch < epochs
 
     def _restore(self, state: dict[str, Any]) -> None:
-        try:
-            self.model.load_state_dict(state["model"])
-        except RuntimeError as exc:
-            from tui_trainer.errors import UserError
-
-            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        mismatch = state_mismatch(self.model.state_dict(), state["model"])
+        if mismatch:
+            shown = "; ".join(mismatch[:4]) + (
+                f" (+{len(mismatch) - 4} more)" if len(mismatch) > 4 else ""
+            )
             raise UserError(
-                f"--resume: checkpoint '{state.get('path')}' does not fit this model: "
-                + " ".join(lines[1:3])[:300]
-            ) from None
+                f"--resume: checkpoint '{state.get('path')}' is for another architecture: {shown}"
+            )
+        self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
@@ -266,11 +303,20 @@ class Trainer:
         cfg = self.config
         if self.resumed_from:
             p = self.progress
+            best = (
+                f", best {self.monitor} {p.best_value:.4f} (epoch {p.best_epoch})"
+                if p.best_value is not None
+                else ""
+            )
+            restored = "model, optimizer, LR schedule, RNG states" + (
+                ", GradScaler" if self.scaler.is_enabled() else ""
+            )
             self.bus.emit(
                 LogMessage(
                     "info",
-                    f"resumed from {self.resumed_from}: epoch {p.epoch + 1}, batch {p.batch}, "
-                    f"step {p.global_step}, phase {self.phase}",
+                    f"resumed from {self.resumed_from}: {restored}; epoch {p.epoch + 1}/"
+                    f"{cfg.epochs} at batch {p.batch}, step {p.global_step}, phase {self.phase}"
+                    f"{best}, {len(p.history)} epoch(s) of history",
                 )
             )
         for epoch in range(self.progress.epoch, cfg.epochs):
@@ -278,7 +324,12 @@ class Trainer:
             if self.phase == "frozen" and not self._frozen_at(epoch):
                 self._unfreeze()
             t0 = time.monotonic()
-            train = self._train_epoch(epoch)
+            while True:
+                try:
+                    train = self._train_epoch(epoch)
+                    break
+                except _ReduceBatch as reduce:
+                    self._reduce_batch(reduce.batch_size)
             val = self._validate(epoch)
             seconds = time.monotonic() - t0
             metrics = {
@@ -358,6 +409,10 @@ class Trainer:
         counted = p.epoch_units  # units behind the running train metric (samples, or pixels)
         emit_sum = torch.zeros((), device=device)
         emit_n = 0
+        # The current accumulation window's sums; they join the epoch's at the window's end.
+        w_loss = torch.zeros((), device=device)
+        w_hits = torch.zeros((), device=device)
+        w_seen = w_units = 0
         last_emit = time.monotonic()
         t_epoch = self._clock()
         start = p.batch
@@ -372,43 +427,128 @@ class Trainer:
                 lr = self.schedule.lr_at(epoch + (i // acc) / opt_steps)
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
+                w_loss.zero_()
+                w_hits.zero_()
+                w_seen = w_units = 0
             n = y.shape[0]
-            with autocast(device, self.precision):
-                logits = self.model(x)
-                loss = self.criterion(logits, y)
-            # Scale so the window's summed gradient equals the gradient of its mean loss.
-            self.scaler.scale(loss * (n / window_samples)).backward()
-            detached = loss.detach().float() * n
-            loss_sum += detached
-            emit_sum += detached
+            oom = None
+            try:
+                with autocast(device, self.precision):
+                    logits = self.model(x)
+                    loss = self.criterion(logits, y)
+                # Scale so the window's summed gradient equals the gradient of its mean loss.
+                self.scaler.scale(loss * (n / window_samples)).backward()
+            except Exception as exc:  # handled outside the except block, so memory is freed
+                if not _is_oom(exc):
+                    raise
+                oom = str(exc).strip().splitlines()[0] if str(exc).strip() else "out of memory"
+            if oom is not None:
+                logits = loss = None
+                self._out_of_memory(oom, batch_size)
+            w_loss += loss.detach().float() * n
             hits, units = self.task.train_hits(logits.detach(), y)
-            correct += hits
-            counted += units
-            seen += n
-            emit_n += n
-            p.samples += n
-            p.batch = i + 1
-            if i + 1 == w_end:
+            w_hits += hits
+            w_seen += n
+            w_units += units
+            if i + 1 < w_end:
+                continue
+            if cfg.on_nonfinite == "skip" and not bool(torch.isfinite(w_loss)):
+                self.optimizer.zero_grad(set_to_none=True)
+                self._skip_nonfinite(epoch, i + 1)
+            else:
                 self._optimizer_step()
-                p.global_step += 1
-                p.epoch_loss_sum, p.epoch_seen = loss_sum, seen  # tensors until synced
-                p.epoch_correct, p.epoch_units = correct, counted
-                every = cfg.checkpoint.every_steps
-                if every and p.global_step % every == 0:
-                    self._sync_partial()
-                    self._periodic(f"step_{p.global_step:08d}.pt")
-                now = time.monotonic()
-                if now - last_emit >= cfg.progress.interval:
-                    dt = self._clock() - t_epoch
-                    self._emit_progress(epoch, i + 1, steps, emit_sum, emit_n, dt)
-                    emit_sum.zero_()
-                    emit_n, last_emit = 0, now
-                self._poll_control(epoch, i + 1)
+                self.nonfinite_streak = 0
+                loss_sum += w_loss
+                correct += w_hits
+                emit_sum += w_loss
+                seen += w_seen
+                counted += w_units
+                emit_n += w_seen
+            p.global_step += 1
+            p.samples += w_seen
+            p.batch = i + 1
+            p.epoch_loss_sum, p.epoch_seen = loss_sum, seen  # tensors until synced
+            p.epoch_correct, p.epoch_units = correct, counted
+            every = cfg.checkpoint.every_steps
+            if every and p.global_step % every == 0:
+                self._sync_partial()
+                self._periodic(f"step_{p.global_step:08d}.pt")
+            now = time.monotonic()
+            if now - last_emit >= cfg.progress.interval:
+                dt = self._clock() - t_epoch
+                self._emit_progress(epoch, i + 1, steps, emit_sum, emit_n, dt)
+                emit_sum.zero_()
+                emit_n, last_emit = 0, now
+            self._poll_control(epoch, i + 1)
         mean_loss = float(loss_sum) / max(seen, 1)
         if not math.isfinite(mean_loss):
             raise NonFiniteLoss(f"non-finite training loss in epoch {epoch + 1}")
         self.train_seconds += self._clock() - t_epoch
         return {"train_loss": mean_loss, self.task.train_metric: float(correct) / max(counted, 1)}
+
+    def _skip_nonfinite(self, epoch: int, step: int) -> None:
+        """on_nonfinite=skip: count the dropped step; stop after too many in a row."""
+        self.nonfinite_skipped += 1
+        self.nonfinite_streak += 1
+        limit = self.config.nonfinite_limit
+        self.bus.emit(
+            LogMessage(
+                "warning",
+                f"non-finite loss at epoch {epoch + 1}, step {step}: optimizer step skipped "
+                f"({self.nonfinite_streak} in a row, limit {limit})",
+            )
+        )
+        if self.nonfinite_streak >= limit:
+            raise NonFiniteLoss(
+                f"{limit} non-finite losses in a row at epoch {epoch + 1}, step {step} "
+                "(lower optim.lr, or try precision=fp32)"
+            )
+
+    def _out_of_memory(self, message: str, batch_size: int) -> None:
+        """Recover from an out-of-memory error at a step: reduce the batch, or save and stop."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        half, acc = batch_size // 2, self.config.accumulate
+        if self.config.oom == "reduce" and half >= self.min_batch:
+            raise _ReduceBatch(batch_size)
+        self._sync_partial()
+        self.save("oom", ["last.pt"])
+        advice = (
+            f"try data.batch_size={half} accumulate={acc * 2} (the same effective batch of "
+            f"{batch_size * acc}), or oom=reduce to do that automatically"
+            if half >= self.min_batch
+            else "the batch cannot shrink further: try a smaller model or image_size"
+        )
+        raise OutOfMemory(f"out of memory at batch size {batch_size} on {self.device}: {advice}")
+
+    def _reduce_batch(self, batch_size: int) -> None:
+        """oom=reduce: halve the batch sizes and double accumulation, keep the position."""
+        cfg, p = self.config, self.progress
+        half = batch_size // 2
+        done = p.batch * batch_size
+        data = cfg.data.model_copy(update={"batch_size": max(cfg.data.batch_size // 2, 1)})
+        freeze = cfg.freeze.model_copy(
+            update={"batch_size": cfg.freeze.batch_size // 2 if cfg.freeze.batch_size else None}
+        )
+        note = (
+            f"out of memory at batch size {batch_size}: batch halved to {half}, accumulate "
+            f"{cfg.accumulate} → {cfg.accumulate * 2} (same effective batch)"
+        )
+        self.config = cfg.model_copy(
+            update={
+                "data": data,
+                "freeze": freeze,
+                "accumulate": cfg.accumulate * 2,
+                "notes": [*cfg.notes, note],
+            }
+        )
+        p.batch = done // half
+        extra = done - p.batch * half
+        self.bus.emit(LogMessage("warning", note))
+        if extra:
+            self.bus.emit(LogMessage("warning", f"{extra} sample(s) of this epoch repeat"))
+        self.bus.emit(ConfigChanged(self.config.model_dump(mode="json"), note))
 
     def _optimizer_step(self) -> None:
         if self.scaler.is_enabled():
@@ -526,14 +666,19 @@ class Trainer:
             "global_step": p.global_step,
             "precision": self.precision,
             "skipped_steps": int(self.skipped_steps),
+            "nonfinite_skipped": self.nonfinite_skipped,
         }
+        if self.config.notes:
+            summary["notes"] = list(self.config.notes)
         if error:
             summary["error"] = error
         return summary
 
 
 def _describe_failure(exc: BaseException) -> str:
-    if isinstance(exc, torch.OutOfMemoryError):
-        return f"out of memory: {str(exc).splitlines()[0]} (try a smaller data.batch_size)"
+    if isinstance(exc, OutOfMemory):
+        return str(exc)
+    if _is_oom(exc):
+        return f"out of memory: {str(exc).strip().splitlines()[0]} (try a smaller data.batch_size)"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -20,6 +20,7 @@ import yaml
 
 from tui_trainer.engine.events import (
     CheckpointSaved,
+    ConfigChanged,
     EpochEnd,
     Event,
     LogMessage,
@@ -64,8 +65,9 @@ def write_config(run_dir: Path, config: dict[str, Any], preset: str) -> None:
 class RunDirWriter:
     """Subscribes to engine events and keeps the run directory's files current."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, preset: str) -> None:
         self.run_dir = run_dir
+        self.preset = preset
         self.epochs: list[dict[str, Any]] = []
         self._jsonl = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
 
@@ -96,6 +98,9 @@ class RunDirWriter:
                     "total_params": event.total_params,
                 }
             )
+        elif isinstance(event, ConfigChanged):
+            self._line({"event": "config", "time": now, "reason": event.reason})
+            write_config(self.run_dir, event.config, self.preset)
         elif isinstance(event, CheckpointSaved):
             self._line({"event": "checkpoint", "time": now, **asdict(event)})
         elif isinstance(event, LogMessage):
