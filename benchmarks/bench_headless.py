@@ -37,7 +37,9 @@ def bare_loop(config) -> float:
     model = build_model(config.model, data.num_classes, data.in_channels, data.image_size).model
     model.to(device).train()
     opt = torch.optim.SGD(
-        model.parameters(), lr=config.optim.lr, momentum=config.optim.momentum,
+        model.parameters(),
+        lr=config.optim.lr,
+        momentum=config.optim.momentum,
         weight_decay=config.optim.weight_decay,
     )
     loss_fn = torch.nn.CrossEntropyLoss()
