@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import nn
 
@@ -40,4 +42,20 @@ class OOMAbove(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and x.shape[0] > self.limit:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.net(x)
+
+
+class DieOnRank1(nn.Module):
+    """A small CNN whose training forward fails on rank 1 (torchrun's RANK) after `steps` calls."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, steps: int = 3) -> None:
+        super().__init__()
+        self.steps, self.calls = steps, 0
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(in_channels * 8 * 8, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and os.environ.get("RANK") == "1":
+            self.calls += 1
+            if self.calls > self.steps:
+                raise RuntimeError("simulated crash on rank 1")
         return self.net(x)

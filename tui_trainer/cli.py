@@ -6,6 +6,7 @@ The Textual UI is imported lazily, so headless commands never load it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -42,6 +43,11 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
         p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
         p.add_argument("--resume", help="run directory or checkpoint file to continue")
         p.add_argument("--out", help="root folder for run directories (default: runs)")
+        p.add_argument(
+            "--nproc",
+            type=int,
+            help="train in N processes (one per GPU) through torchrun; batch size is per process",
+        )
     elif command == "replay":
         p.description = "Re-run the config.yaml saved in a run directory."
         p.add_argument("run_dir")
@@ -103,15 +109,30 @@ def cmd_gpus(watch: bool, interval: float) -> int:
     return print_table()
 
 
+def _launch(
+    nproc: int, preset: str | None, overrides: list[str], out: str | None, resume: str | None
+) -> int:
+    """`run --nproc N`: validate here (exit 2, nothing started), then start N processes."""
+    from tui_trainer.launch import launch, run_argv
+
+    if preset is not None:
+        from tui_trainer.config.loader import load_config
+
+        load_config(preset, overrides)
+    return launch(nproc, run_argv(preset, overrides, out=out, resume=resume))
+
+
 def dispatch(argv: list[str]) -> int:
     """Parse `argv` and run the command; UserError propagates to `main`."""
     if argv and argv[0] in COMMANDS:
         command = argv[0]
         args = _command_parser(command).parse_intermixed_args(argv[1:])
         if command == "run":
+            preset, overrides = _split_overrides(args.preset, args.overrides)
+            if args.nproc is not None and args.nproc != 1 and "WORLD_SIZE" not in os.environ:
+                return _launch(args.nproc, preset, overrides, args.out, args.resume)
             from tui_trainer.headless import run_preset
 
-            preset, overrides = _split_overrides(args.preset, args.overrides)
             return run_preset(preset, overrides, out=args.out, resume=args.resume)
         if command == "replay":
             from tui_trainer.headless import replay
@@ -136,10 +157,15 @@ def dispatch(argv: list[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `tui-trainer` and `python -m tui_trainer`."""
     try:
-        return dispatch(list(sys.argv[1:] if argv is None else argv))
+        code = dispatch(list(sys.argv[1:] if argv is None else argv))
     except UserError as exc:
         print(f"tui-trainer: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        code = exc.exit_code
     except BrokenPipeError:  # `tui-trainer check ... | head`
         sys.stderr.close()
         return 0
+    if "RANK" in os.environ:  # a torchrun worker: tell a `run --nproc` launcher how it ended
+        from tui_trainer.headless import report_exit
+
+        report_exit(code)
+    return code

@@ -2,6 +2,9 @@
 
 Exit codes: 0 completed or stopped on request; 1 training failed; 2 bad input, nothing
 written; 128+N after signal N (a checkpoint is saved first at the next step boundary).
+
+Under torchrun every process runs `run_config`; the process group comes from the environment
+(see `engine.distributed`). `run --nproc N` starts torchrun for you (`tui_trainer.launch`).
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from tui_trainer.config.loader import load_config
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.checkpoint import load_checkpoint
 from tui_trainer.engine.control import Control, StopMode
+from tui_trainer.engine.distributed import DistContext
 from tui_trainer.engine.events import RunFinished, Sink
 from tui_trainer.errors import UserError
+from tui_trainer.launch import EXIT_FILE_ENV
 from tui_trainer.session import execute
 from tui_trainer.sinks.console import ConsoleSink
 
@@ -37,8 +42,15 @@ def detach_from_terminal() -> None:
 
 
 @contextlib.contextmanager
-def signal_handlers(control: Control) -> Iterator[None]:
-    """Route stop signals and SIGUSR1 to `control`; a second SIGINT interrupts at once."""
+def signal_handlers(
+    control: Control, *, distributed: bool = False, quiet: bool = False
+) -> Iterator[None]:
+    """Route stop signals and SIGUSR1 to `control`; a second SIGINT interrupts at once.
+
+    `distributed` (a torchrun worker): Ctrl-C reaches a worker twice (from the terminal and
+    forwarded by torchrun), so a second SIGINT does not escalate (torchrun kills workers that
+    outlive its grace period). `quiet` (ranks other than 0): no message.
+    """
     if sys.platform == "win32":  # pragma: no cover
         yield
         return
@@ -46,17 +58,23 @@ def signal_handlers(control: Control) -> Iterator[None]:
 
     def on_stop(signum: int, _frame: object) -> None:
         hits[signum] = hits.get(signum, 0) + 1
-        if signum == signal.SIGINT and hits[signum] > 1:
+        if signum == signal.SIGINT and hits[signum] > 1 and not distributed:
             raise KeyboardInterrupt
         control.request_stop(StopMode.STEP, status="interrupted", signal=signum)
         if signum == getattr(signal, "SIGHUP", None):
             detach_from_terminal()  # the terminal is gone: writing to it would fail
             return
+        if quiet or (hits[signum] > 1 and distributed):
+            return
         name = signal.Signals(signum).name
         with contextlib.suppress(OSError):
             print(
                 f"\n{name}: saving a checkpoint at the next step boundary, then exiting"
-                + (" (Ctrl-C again to exit at once)" if signum == signal.SIGINT else ""),
+                + (
+                    " (Ctrl-C again to exit at once)"
+                    if signum == signal.SIGINT and not distributed
+                    else ""
+                ),
                 file=sys.stderr,
                 flush=True,
             )
@@ -90,23 +108,39 @@ def run_config(
     resume: str | Path | None = None,
     sinks: list[Sink] | None = None,
 ) -> int:
-    """Run `config` headless on the main thread and return the exit code."""
+    """Run `config` headless on the main thread and return the exit code.
+
+    Under torchrun (RANK/WORLD_SIZE set) this is one rank: rank 0 prints and writes, the
+    others only report their own failure on stderr.
+    """
     control = Control()
-    console = ConsoleSink()
-    with signal_handlers(control):
+    dist = DistContext.from_env()
+    all_sinks = [ConsoleSink(), *(sinks or [])] if dist.is_main else []
+    with signal_handlers(control, distributed=dist.enabled, quiet=not dist.is_main):
         try:
             finished = execute(
                 config,
                 preset,
-                sinks=[console, *(sinks or [])],
+                sinks=all_sinks,
                 control=control,
                 out=out,
                 resume=resume,
+                dist=dist,
             )
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 128 + signal.SIGINT
+    if finished.status == "failed" and not dist.is_main:
+        print(f"tui-trainer: rank {dist.rank} failed: {finished.error}", file=sys.stderr)
     return exit_code(finished, control)
+
+
+def report_exit(code: int) -> None:
+    """Rank 0 of a `launch`ed run leaves its exit code for the launcher."""
+    path = os.environ.get(EXIT_FILE_ENV)
+    if path and DistContext.from_env().is_main:
+        with contextlib.suppress(OSError):
+            Path(path).write_text(str(code))
 
 
 def run_preset(

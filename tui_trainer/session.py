@@ -4,6 +4,10 @@ Both front ends call `execute`: the headless runner on the main thread, the TUI 
 worker. Everything that can fail because of bad input (data root, weights, checkpoint, freeze
 patterns, batch size vs BatchNorm) is checked before the run directory is created, so bad input
 raises `UserError` with nothing written.
+
+In a multi-process run (torchrun) every rank calls `execute` with its `DistContext`: every rank
+makes the same input checks (so all of them exit 2 on bad input), and only rank 0 creates the
+run directory and delivers events to sinks; the other ranks get no sinks.
 """
 
 from __future__ import annotations
@@ -12,11 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.checkpoint import load_checkpoint
 from tui_trainer.engine.control import Control
 from tui_trainer.engine.data import build_data
 from tui_trainer.engine.device import resolve_runtime, seed_everything
+from tui_trainer.engine.distributed import SINGLE, DistContext
 from tui_trainer.engine.events import EventBus, LogMessage, RunFinished, RunStarted, Sink
 from tui_trainer.engine.models import build_model, count_params, has_batchnorm
 from tui_trainer.engine.trainer import Trainer
@@ -56,13 +63,54 @@ def execute(
     control: Control,
     out: str | Path | None = None,
     resume: str | Path | None = None,
+    dist: DistContext = SINGLE,
 ) -> RunFinished:
     """Run training for `config` and return the final event (also delivered to the sinks).
 
     Raises UserError (nothing written) for bad input; training failures come back as a
-    RunFinished with status "failed".
+    RunFinished with status "failed". With a multi-process `dist` this starts and ends the
+    process group around the run.
     """
     config, device, notes = resolve_runtime(config)
+    info: list[str] = []
+    if dist.enabled:
+        device = dist.device(device)
+        config, info = distributed_notes(config, dist)
+        dist = dist.start(config.backend, device, config.dist_timeout)
+    try:
+        return _execute(config, preset, (notes, info), device, dist, sinks, control, out, resume)
+    finally:
+        dist.stop()
+
+
+def distributed_notes(config: RunConfig, dist: DistContext) -> tuple[RunConfig, list[str]]:
+    """Record the process count and effective batch in the config's notes (and config.yaml)."""
+    bs, acc, world = config.data.batch_size, config.accumulate, dist.world_size
+    notes = [
+        f"{world} processes: data.batch_size {bs} per process × {world} × accumulate {acc} "
+        f"= effective batch {bs * world * acc}"
+    ]
+    if config.oom == "reduce":
+        notes.append(
+            f"oom=reduce works in single-process runs only: with {world} processes an "
+            "out-of-memory error stops the run"
+        )
+    update = {"notes": [*config.notes, *notes]}
+    return config.model_copy(update=update, deep=True), notes
+
+
+def _execute(
+    config: RunConfig,
+    preset: str,
+    all_notes: tuple[list[str], list[str]],
+    device: torch.device,
+    dist: DistContext,
+    sinks: list[Sink],
+    control: Control,
+    out: str | Path | None,
+    resume: str | Path | None,
+) -> RunFinished:
+    notes, info = all_notes  # warnings (fallbacks), information (process count)
     seed_everything(config.seed, config.deterministic)
     name = config.model.name
     torchvision_model = name != "small_cnn" and ":" not in name
@@ -83,6 +131,7 @@ def execute(
         )
     existing = resume_dir(state) if state is not None else None
     run_dir = existing or new_run_dir(out or config.out, preset)
+    run_dir = Path(dist.broadcast_object(str(run_dir)))  # rank 0's choice (timestamps differ)
     trainer = Trainer(
         config,
         data=data,
@@ -92,7 +141,10 @@ def execute(
         control=control,
         run_dir=run_dir,
         resume=state,
+        dist=dist,
     )
+    if not dist.is_main:
+        return _follow(trainer)
 
     # Input is valid: from here on the run directory exists and is kept current.
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -114,15 +166,16 @@ def execute(
             precision=config.precision,
             epochs=config.epochs,
             start_epoch=trainer.progress.epoch,
-            steps_per_epoch=len(data.make_train(config.data.batch_size)),
+            steps_per_epoch=trainer.steps_per_epoch(config.data.batch_size),
             trainable_params=trainable,
             total_params=total,
             task=config.task,
             class_names=data.class_names,
             warnings=notes,
+            world_size=dist.world_size,
         )
     )
-    for note in [*notes, *built.notes]:
+    for note in [*notes, *info, *built.notes, *trainer.setup_notes]:
         bus.emit(LogMessage("warning" if note in notes else "info", note))
     if trainer.frozen:
         bus.emit(
@@ -159,3 +212,12 @@ def execute(
     )
     bus.emit(final)
     return final
+
+
+def _follow(trainer: Trainer) -> RunFinished:
+    """A rank other than 0: train in step with rank 0, write nothing, emit to no sink."""
+    finished = trainer.run()
+    summary = {**finished.summary, "run_dir": str(trainer.run_dir), "rank": trainer.dist.rank}
+    return RunFinished(
+        finished.status, summary, finished.report, finished.error, finished.traceback
+    )

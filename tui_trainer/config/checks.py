@@ -18,7 +18,7 @@ def static_checks(config: RunConfig) -> tuple[list[str], list[str]]:
     warnings = []
     if data.name == "imagefolder" and not data.root:
         raise UserError("data.root: imagefolder needs a folder of class folders")
-    if data.name in {"cifar10", "imagefolder"}:
+    if data.name in {"cifar10", "imagefolder", "segfolder"}:
         root = Path(data.root or "data")
         if not root.is_dir() and not (data.name == "cifar10" and data.download):
             warnings.append(f"data.root: folder '{root}' not found here; the run needs it")

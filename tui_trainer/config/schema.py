@@ -11,10 +11,24 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-TaskName = Literal["classification"]  # segmentation joins with its own data, models, metrics
+TaskName = Literal["classification", "segmentation"]
 PrecisionName = Literal["fp32", "fp16", "bf16"]
 SchedulerName = Literal["none", "step", "multistep", "cosine", "onecycle", "plateau"]
-DataName = Literal["digits", "fake", "cifar10", "imagefolder"]
+DataName = Literal["digits", "fake", "cifar10", "imagefolder", "shapes", "segfolder"]
+LossName = Literal["cross_entropy", "bce", "dice", "bce_dice", "iou", "focal"]
+
+# What belongs to segmentation (plain strings: the schema imports no torch).
+SEGMENTATION_DATA = ("shapes", "segfolder")
+SEGMENTATION_LOSSES = ("bce", "dice", "bce_dice", "iou", "focal")
+SEGMENTATION_MODELS = (
+    "unet",
+    "fcn_resnet50",
+    "fcn_resnet101",
+    "deeplabv3_resnet50",
+    "deeplabv3_resnet101",
+    "deeplabv3_mobilenet_v3_large",
+    "lraspp_mobilenet_v3_large",
+)
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 
@@ -51,9 +65,14 @@ class AugmentConfig(Section):
 class DataConfig(Section):
     """Where the images come from and how they are batched."""
 
-    name: DataName = Field("digits", description="Dataset: digits | fake | cifar10 | imagefolder.")
+    name: DataName = Field(
+        "digits",
+        description="Dataset: digits | fake | cifar10 | imagefolder (classification); "
+        "shapes | segfolder (segmentation).",
+    )
     root: str | None = Field(
-        None, description="Folder with the data (cifar10, imagefolder). Relative to the cwd."
+        None,
+        description="Folder with the data (cifar10, imagefolder, segfolder). Relative to the cwd.",
     )
     batch_size: int = Field(
         64, ge=1, description="Micro-batch size (per optimizer step: × accumulate)."
@@ -72,10 +91,57 @@ class DataConfig(Section):
         None, description="Normalisation; default: the dataset's usual mean/std."
     )
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
-    num_samples: int = Field(2048, ge=2, description="fake: number of generated images.")
-    num_classes: int = Field(10, ge=2, description="fake: number of classes.")
+    num_samples: int = Field(2048, ge=2, description="fake, shapes: number of generated images.")
+    num_classes: int | None = Field(
+        None,
+        ge=2,
+        description="fake: number of classes (default 10); shapes: 2 = binary (shape vs "
+        "background, the default) or 4 = background, ellipse, rectangle, triangle.",
+    )
+    max_shapes: int = Field(3, ge=1, le=8, description="shapes: at most this many per image.")
+    images_dir: str = Field("images", description="segfolder: image folder under data.root.")
+    masks_dir: str = Field("masks", description="segfolder: mask folder under data.root.")
+    mask_pattern: str = Field(
+        "{stem}.png",
+        description="segfolder: an image's mask file name; {stem} is the image name without "
+        "its extension, {name} the whole name (Carvana: {stem}_mask.gif).",
+    )
+    mask_values: list[int] | None = Field(
+        None,
+        description="segfolder: the mask pixel value of each class, background first (multi-"
+        "class); null = binary, foreground where the value is above data.mask_threshold.",
+    )
+    mask_threshold: int = Field(
+        0,
+        ge=0,
+        description="segfolder, binary: a mask pixel above this is foreground (0: any non-zero; "
+        "127 for 0/255 masks saved as JPEG).",
+    )
+    class_names: list[str] | None = Field(
+        None,
+        description="shapes, segfolder: class names, background first (default: background, "
+        "foreground / class_N).",
+    )
     download: bool = Field(False, description="cifar10: download when missing (needs a network).")
     pin_memory: bool | None = Field(None, description="Pin host memory (default: on with CUDA).")
+
+    @field_validator("mask_pattern")
+    @classmethod
+    def _mask_pattern(cls, v: str) -> str:
+        try:
+            v.format(stem="x", name="x.png", suffix=".png")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"only {{stem}}, {{name}} and {{suffix}} may appear ({exc})") from None
+        if "{stem}" not in v and "{name}" not in v:
+            raise ValueError("must contain {stem} or {name}")
+        return v
+
+    @field_validator("mask_values")
+    @classmethod
+    def _mask_values(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (len(v) < 2 or len(set(v)) != len(v) or min(v) < 0):
+            raise ValueError("expected at least 2 distinct values >= 0 (background first)")
+        return v
 
 
 class ModelConfig(Section):
@@ -139,8 +205,32 @@ class SchedulerConfig(Section):
 class LossConfig(Section):
     """The training loss."""
 
-    name: Literal["cross_entropy"] = Field("cross_entropy", description="cross_entropy.")
-    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label smoothing (cross_entropy).")
+    name: LossName = Field(
+        "cross_entropy",
+        description="cross_entropy; segmentation also: bce | dice | bce_dice | iou | focal.",
+    )
+    label_smoothing: float = Field(
+        0.0, ge=0, lt=1, description="Label smoothing (cross_entropy, bce, bce_dice)."
+    )
+    smooth: float = Field(
+        1.0,
+        ge=0,
+        description="dice, iou, bce_dice: added to numerator and denominator, so empty masks "
+        "give a finite loss (0 when nothing is predicted either).",
+    )
+    bce_weight: float = Field(
+        0.5, ge=0, le=1, description="bce_dice: loss = w × cross-entropy + (1 − w) × Dice loss."
+    )
+    focal_gamma: float = Field(
+        2.0, ge=0, description="focal: focusing exponent (0 = plain cross-entropy)."
+    )
+    focal_alpha: float | None = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="focal, binary: weight of foreground pixels (background: 1 − alpha); "
+        "null = unweighted.",
+    )
 
 
 class FreezeConfig(Section):
@@ -192,7 +282,9 @@ class RunConfig(Section):
     """A whole run: the keys a preset may set and `key.path=value` overrides may change."""
 
     description: str = Field("", description="One line shown by `tui-trainer presets`.")
-    task: TaskName = Field("classification", description="What is learnt: classification.")
+    task: TaskName = Field(
+        "classification", description="What is learnt: classification | segmentation."
+    )
     epochs: int = Field(10, ge=1, description="Total epochs (frozen phase included).")
     seed: int = Field(0, ge=0, description="Seed for python, numpy and torch RNGs.")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps.")
@@ -214,6 +306,27 @@ class RunConfig(Section):
         "stop",
         description="Out of memory: stop with advice, or halve the batch and double accumulate "
         "(same effective batch) and carry on; the change is recorded in config.yaml.",
+    )
+    backend: Literal["auto", "nccl", "gloo"] = Field(
+        "auto",
+        description="Multi-process runs (torchrun, --nproc): auto = NCCL on GPUs, gloo on CPU.",
+    )
+    sync_bn: bool = Field(
+        False,
+        description="Multi-process runs: BatchNorm statistics over the global batch "
+        "(SyncBatchNorm) instead of each process's slice.",
+    )
+    control_every: int = Field(
+        10,
+        ge=1,
+        description="Multi-process runs: ranks agree on pause/checkpoint/stop every N optimizer "
+        "steps (and at each epoch end).",
+    )
+    dist_timeout: float = Field(
+        600.0,
+        gt=0,
+        description="Multi-process runs: seconds a collective may wait for a silent rank before "
+        "the run fails (a crashed rank is noticed sooner by torchrun).",
     )
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -250,6 +363,9 @@ class RunConfig(Section):
             self.data.normalize.std
         ):
             raise ValueError("data.normalize.std|must have as many values as data.normalize.mean")
+        mismatch = _task_mismatch(self)
+        if mismatch:
+            raise ValueError(mismatch)
         return self
 
     def monitor(self) -> tuple[str, str]:
@@ -259,3 +375,28 @@ class RunConfig(Section):
         )
         mode = self.checkpoint.mode or ("min" if name.endswith("loss") else "max")
         return name, mode
+
+
+def _task_mismatch(config: RunConfig) -> str | None:
+    """A "key|message" error when data, model or loss belong to the other task, else None."""
+    seg = config.task == "segmentation"
+    data, model, loss = config.data.name, config.model.name, config.loss.name
+    if not seg and loss in SEGMENTATION_LOSSES:
+        return (
+            f"loss.name|'{loss}' is a segmentation loss; classification uses cross_entropy "
+            "(or set task: segmentation)"
+        )
+    if seg != (data in SEGMENTATION_DATA):
+        if seg:
+            return f"data.name|'{data}' is classification data; segmentation: shapes or segfolder"
+        return f"data.name|'{data}' is segmentation data; set task: segmentation"
+    if ":" in model:  # a user's module:Class may serve either task
+        return None
+    if seg and model not in SEGMENTATION_MODELS:
+        return (
+            f"model.name|'{model}' is a classification model; segmentation uses "
+            f"{', '.join(SEGMENTATION_MODELS)} or module:Class"
+        )
+    if not seg and model in SEGMENTATION_MODELS:
+        return f"model.name|'{model}' is a segmentation model; set task: segmentation"
+    return None

@@ -28,6 +28,7 @@ class RunStarted:
     task: str
     class_names: list[str]
     warnings: list[str] = field(default_factory=list)
+    world_size: int = 1  # processes training together (data.batch_size is per process)
 
 
 @dataclass(frozen=True)

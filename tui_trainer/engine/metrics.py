@@ -8,7 +8,13 @@ from torchmetrics.classification import MulticlassAccuracy
 
 
 class ClassificationEvaluator:
-    """Accuracy over the validation set plus the predictions for the per-class report."""
+    """Accuracy over the validation set plus the predictions for the per-class report.
+
+    In a multi-process run each rank sees a shard of the validation set: torchmetrics reduces
+    the accuracy over the ranks in `compute`, and `report` gathers every rank's predictions.
+    """
+
+    sharded_validation = True  # results are whole-set numbers even when each rank sees a shard
 
     def __init__(self, num_classes: int, device: torch.device) -> None:
         self.accuracy = MulticlassAccuracy(num_classes=num_classes, average="micro").to(device)
@@ -34,10 +40,16 @@ class ClassificationEvaluator:
 
     def report(self, class_names: list[str]) -> str:
         """Per-class precision, recall (= per-class accuracy) and F1 of the last pass."""
-        if not self._preds:
+        from tui_trainer.engine.distributed import current
+
+        mine = (
+            (torch.cat(self._preds).cpu(), torch.cat(self._targets).cpu()) if self._preds else None
+        )
+        parts = [p for p in current().gather_objects(mine) if p is not None]
+        if not parts:
             return ""
-        preds = torch.cat(self._preds).cpu().numpy()
-        targets = torch.cat(self._targets).cpu().numpy()
+        preds = torch.cat([p[0] for p in parts]).numpy()
+        targets = torch.cat([p[1] for p in parts]).numpy()
         return classification_report(
             targets,
             preds,

@@ -210,6 +210,12 @@ def build_model(
     cfg: ModelConfig, num_classes: int, in_channels: int, image_size: int
 ) -> BuiltModel:
     """Build the configured model with a head for `num_classes` and load `cfg.weights`."""
+    from tui_trainer.config.schema import SEGMENTATION_MODELS
+
+    if cfg.name in SEGMENTATION_MODELS:  # unet, torchvision FCN / DeepLabV3 / LR-ASPP
+        from tui_trainer.engine.seg_models import build_segmentation_model
+
+        return build_segmentation_model(cfg, num_classes, in_channels)
     notes: list[str] = []
     if cfg.name == "small_cnn":
         try:

@@ -58,6 +58,40 @@ class ClassificationTask:
         return (logits.argmax(1) == targets).sum(), int(targets.shape[0])
 
 
+class SegmentationTask:
+    """Semantic segmentation: Dice/IoU/BCE/focal losses, Dice and IoU, per-class table.
+
+    The running training metric is `train_dice`: each batch's foreground Dice of hard
+    predictions, averaged over the epoch weighted by batch size (the tutorial's dice_coeff).
+    """
+
+    train_metric = "train_dice"
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+
+    def loss(self) -> nn.Module:
+        """The configured segmentation loss (for binary and multi-class outputs alike)."""
+        from tui_trainer.engine.seg_losses import build_segmentation_loss
+
+        return build_segmentation_loss(self.config.loss)
+
+    def evaluator(self, num_classes: int, device: torch.device) -> Evaluator:
+        """Validation Dice/IoU per class, the report table and a mask preview."""
+        from tui_trainer.engine.seg_metrics import SegmentationEvaluator
+
+        return SegmentationEvaluator(num_classes, device)
+
+    def train_hits(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """(batch Dice × batch size as a device tensor, batch size): no host sync."""
+        from tui_trainer.engine.seg_metrics import batch_dice
+
+        n, channels = int(targets.shape[0]), int(logits.shape[1])
+        return batch_dice(logits, targets, 2 if channels == 1 else channels) * n, n
+
+
 def build_task(config: RunConfig) -> Task:
     """The Task for `config.task`."""
+    if config.task == "segmentation":
+        return SegmentationTask(config)
     return ClassificationTask(config)

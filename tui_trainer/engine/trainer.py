@@ -3,10 +3,18 @@
 The loop never syncs the host per step: running sums stay on the device and become Python
 floats only when a progress event is due (time-throttled) or an epoch ends. It polls the
 `Control` object at optimizer-step boundaries.
+
+Several processes (torchrun) run the same loop with a `DistContext`: the model is wrapped in
+DistributedDataParallel, each rank iterates its shard of the epoch's permutation, gradients are
+all-reduced once per accumulation window (`no_sync` on the other micro-batches), epoch sums and
+validation metrics are reduced over the ranks, rank 0 alone writes checkpoints, and control
+requests reach every rank through a flags broadcast every `control_every` optimizer steps.
+With the single-process context every collective is a no-op.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import traceback
@@ -16,12 +24,14 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine import checkpoint as ckpt
 from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.engine.data.bundle import DataBundle
 from tui_trainer.engine.device import autocast
+from tui_trainer.engine.distributed import SINGLE, DistContext
 from tui_trainer.engine.events import (
     CheckpointSaved,
     ConfigChanged,
@@ -36,6 +46,7 @@ from tui_trainer.engine.events import (
 from tui_trainer.engine.freeze import frozen_batchnorm_modules, frozen_names, set_frozen
 from tui_trainer.engine.lr_schedule import LRSchedule
 from tui_trainer.engine.models import BuiltModel, count_params, has_batchnorm
+from tui_trainer.engine.sync_bn import convert_sync_batchnorm
 from tui_trainer.engine.tasks import build_task
 from tui_trainer.errors import TrainingError, UserError
 
@@ -50,6 +61,19 @@ class OutOfMemory(TrainingError):
 
 class _StopNow(Exception):
     """Internal: leave the epoch loop at a step boundary."""
+
+
+_STOP_CODES = {StopMode.NONE: 0, StopMode.EPOCH: 1, StopMode.STEP: 2}
+_STOP_MODES = {v: k for k, v in _STOP_CODES.items()}
+
+
+@dataclass(frozen=True)
+class ControlFlags:
+    """Rank 0's view of `Control` at a step boundary, the same on every rank."""
+
+    paused: bool = False
+    checkpoint: bool = False
+    stop: StopMode = StopMode.NONE
 
 
 class _ReduceBatch(Exception):
@@ -130,15 +154,22 @@ class Trainer:
         control: Control,
         run_dir: Path,
         resume: dict[str, Any] | None = None,
+        dist: DistContext = SINGLE,
     ) -> None:
         self.config = config
+        self.dist = dist
         self.data = data
         self.device = device
         self.bus = bus
         self.control = control
         self.run_dir = run_dir
         self.ckpt_dir = run_dir / "checkpoints"
-        self.model = built.model.to(device)
+        self.model = built.model.to(device)  # the bare module: state dicts, freezing, validation
+        self.setup_notes: list[str] = []
+        if config.sync_bn and dist.enabled:
+            self.model, layers = convert_sync_batchnorm(self.model, device)
+            if layers:
+                self.setup_notes.append(f"sync_bn: {layers} BatchNorm layer(s) synchronised")
         self.head = built.head
         self.precision = config.precision
         self.task = build_task(config)
@@ -181,8 +212,39 @@ class Trainer:
         )
         if resume:
             self._restore(resume)
+        self._global_partial: dict[str, float] | None = None  # what a DDP checkpoint stores
+        self.net: nn.Module = self.model  # what training steps call: DDP-wrapped when distributed
+        self._wrap()
+        # Fail before anything is written when the data cannot be split between processes.
+        self.shard_val = dist.enabled and getattr(self.evaluator, "sharded_validation", False)
+        try:
+            self._shard(data.make_train(config.data.batch_size), pad=True)
+            if self.shard_val:
+                self._shard(data.val, pad=False)
+        except NotImplementedError as exc:
+            raise UserError(f"data.name: {config.data.name}: {exc}") from None
 
     # -- set-up helpers --------------------------------------------------------------------------
+    def _wrap(self) -> None:
+        """(Re)wrap the model in DDP; again after unfreezing, since DDP fixes its parameters."""
+        if not self.dist.enabled:
+            return
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        self.net = DistributedDataParallel(self.model, device_ids=ids)
+
+    def _shard(self, loader: Any, *, pad: bool) -> Any:
+        """This rank's share of `loader` (the loader itself in a single-process run)."""
+        if not self.dist.enabled:
+            return loader
+        shard = getattr(loader, "shard", None)
+        if shard is None:
+            raise NotImplementedError(f"{type(loader).__name__} cannot be sharded across processes")
+        return shard(self.dist.rank, self.dist.world_size, pad=pad)
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        """Micro-batches per epoch on each rank at `batch_size`."""
+        return len(self._shard(self.data.make_train(batch_size), pad=True))
+
     def _frozen_at(self, epoch: int) -> bool:
         epochs = self.config.freeze.epochs
         return epochs is None or epoch < epochs
@@ -214,6 +276,22 @@ class Trainer:
             epoch_seen=int(p["epoch_seen"]),
             epoch_units=int(p.get("epoch_units", p["epoch_seen"])),
         )
+        if not self.dist.is_main:  # the checkpoint holds all ranks' sums: rank 0 carries them
+            self.progress.epoch_loss_sum = self.progress.epoch_correct = 0.0
+            self.progress.epoch_seen = self.progress.epoch_units = 0
+        # p.batch counts one rank's micro-batches: with another process count (or batch size)
+        # keep the position inside the epoch in samples.
+        saved_world = int(state.get("world_size", 1))
+        saved_batch = int(state.get("batch_size", self._phase_batch_size()))
+        world, batch = self.dist.world_size, self._phase_batch_size()
+        if (saved_world, saved_batch) != (world, batch) and self.progress.batch:
+            done = self.progress.batch * saved_batch * saved_world
+            self.progress.batch = done // (batch * world)
+            if done % (batch * world):
+                self.setup_notes.append(
+                    f"resumed with {world} process(es) × batch {batch} instead of {saved_world} × "
+                    f"{saved_batch}: {done % (batch * world)} sample(s) of this epoch repeat"
+                )
         self.skipped_steps.fill_(int(state.get("skipped_steps", 0)))
         ckpt.restore_rng_state(state["rng"])
         self.resumed_from = str(state.get("path"))
@@ -222,6 +300,12 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         """Everything a resume needs, as weights_only-loadable values."""
         p = self.progress
+        partial = self._global_partial or {
+            "epoch_loss_sum": p.epoch_loss_sum,
+            "epoch_correct": p.epoch_correct,
+            "epoch_seen": p.epoch_seen,
+            "epoch_units": p.epoch_units,
+        }
         return {
             "format": ckpt.FORMAT,
             "version": ckpt.FORMAT_VERSION,
@@ -236,12 +320,11 @@ class Trainer:
                 "best_value": p.best_value,
                 "best_epoch": p.best_epoch,
                 "history": p.history,
-                "epoch_loss_sum": p.epoch_loss_sum,
-                "epoch_correct": p.epoch_correct,
-                "epoch_seen": p.epoch_seen,
-                "epoch_units": p.epoch_units,
+                **partial,
             },
             "phase": self.phase,
+            "world_size": self.dist.world_size,
+            "batch_size": self._phase_batch_size(),
             "skipped_steps": int(self.skipped_steps),
             "rng": ckpt.rng_state(),
             "config": self.config.model_dump(mode="json"),
@@ -249,7 +332,16 @@ class Trainer:
         }
 
     def save(self, reason: str, names: list[str]) -> bool:
-        """Write the current state to each file name under checkpoints/; False if not written."""
+        """Write the current state to each file name under checkpoints/; False if not written.
+
+        Only rank 0 writes (the others return True at once); no collective happens in here.
+        """
+        try:
+            return self._save(reason, names) if self.dist.is_main else True
+        finally:
+            self._global_partial = None
+
+    def _save(self, reason: str, names: list[str]) -> bool:
         if not ckpt.all_finite(self.model):
             self.bus.emit(LogMessage("warning", "checkpoint skipped: the weights are not finite"))
             return False
@@ -269,7 +361,7 @@ class Trainer:
         return True
 
     def _periodic(self, name: str) -> None:
-        if self.save("periodic", [name]):
+        if self.save("periodic", [name]) and self.dist.is_main:
             keep = self.config.checkpoint.keep
             prefix = name.split("_")[0] + "_"
             old = sorted(self.ckpt_dir.glob(f"{prefix}*.pt"))
@@ -365,11 +457,12 @@ class Trainer:
             every = cfg.checkpoint.every_epochs
             if every and (epoch + 1) % every == 0:
                 self._periodic(f"epoch_{epoch + 1:04d}.pt")
-            if self.control.stop_mode is not StopMode.NONE:
+            if self._control_flags(take_checkpoint=False).stop is not StopMode.NONE:
                 return
 
     def _unfreeze(self) -> None:
         set_frozen(self.model, self.frozen, False)
+        self._wrap()  # DDP only syncs the parameters that required grad when it was built
         self.frozen_bn = []
         group = self.optimizer.param_groups[1]
         group["params"] = list(self.late_group)
@@ -385,18 +478,21 @@ class Trainer:
         )
 
     def _set_train_mode(self) -> None:
-        self.model.train()
+        self.net.train()
         for module in self.frozen_bn:
             module.eval()
 
+    def _phase_batch_size(self) -> int:
+        """The per-process micro-batch size of the current phase."""
+        cfg = self.config
+        if self.phase == "frozen":
+            return cfg.freeze.batch_size or cfg.data.batch_size
+        return cfg.data.batch_size
+
     def _train_epoch(self, epoch: int) -> dict[str, float]:
         cfg, device, p = self.config, self.device, self.progress
-        batch_size = (
-            cfg.freeze.batch_size or cfg.data.batch_size
-            if self.phase == "frozen"
-            else cfg.data.batch_size
-        )
-        loader = self.data.make_train(batch_size)
+        batch_size = self._phase_batch_size()
+        loader = self._shard(self.data.make_train(batch_size), pad=True)
         loader.set_epoch(epoch)
         sizes = loader.batch_sizes()
         steps = len(sizes)
@@ -432,12 +528,17 @@ class Trainer:
                 w_seen = w_units = 0
             n = y.shape[0]
             oom = None
+            # DDP all-reduces gradients on the window's last micro-batch only.
+            defer = self.dist.enabled and i + 1 < w_end
+            no_sync = self.net.no_sync if defer else contextlib.nullcontext
             try:
-                with autocast(device, self.precision):
-                    logits = self.model(x)
-                    loss = self.criterion(logits, y)
-                # Scale so the window's summed gradient equals the gradient of its mean loss.
-                self.scaler.scale(loss * (n / window_samples)).backward()
+                with no_sync():  # type: ignore[operator]
+                    with autocast(device, self.precision):
+                        logits = self.net(x)
+                        loss = self.criterion(logits, y)
+                    # Scale so the window's summed gradient equals the gradient of its mean
+                    # loss (DDP then averages the ranks' equal-sized windows).
+                    self.scaler.scale(loss * (n / window_samples)).backward()
             except Exception as exc:  # handled outside the except block, so memory is freed
                 if not _is_oom(exc):
                     raise
@@ -452,7 +553,7 @@ class Trainer:
             w_units += units
             if i + 1 < w_end:
                 continue
-            if cfg.on_nonfinite == "skip" and not bool(torch.isfinite(w_loss)):
+            if cfg.on_nonfinite == "skip" and not self._all_finite(w_loss):
                 self.optimizer.zero_grad(set_to_none=True)
                 self._skip_nonfinite(epoch, i + 1)
             else:
@@ -465,7 +566,7 @@ class Trainer:
                 counted += w_units
                 emit_n += w_seen
             p.global_step += 1
-            p.samples += w_seen
+            p.samples += w_seen * self.dist.world_size
             p.batch = i + 1
             p.epoch_loss_sum, p.epoch_seen = loss_sum, seen  # tensors until synced
             p.epoch_correct, p.epoch_units = correct, counted
@@ -474,17 +575,30 @@ class Trainer:
                 self._sync_partial()
                 self._periodic(f"step_{p.global_step:08d}.pt")
             now = time.monotonic()
-            if now - last_emit >= cfg.progress.interval:
+            if self.dist.is_main and now - last_emit >= cfg.progress.interval:
                 dt = self._clock() - t_epoch
                 self._emit_progress(epoch, i + 1, steps, emit_sum, emit_n, dt)
                 emit_sum.zero_()
                 emit_n, last_emit = 0, now
-            self._poll_control(epoch, i + 1)
-        mean_loss = float(loss_sum) / max(seen, 1)
+            if not self.dist.enabled or i + 1 == steps or p.global_step % cfg.control_every == 0:
+                self._poll_control(epoch, i + 1)
+        # One reduction: every rank's samples count (padding repeats included) in the mean.
+        total_loss, total_seen, total_correct, total_counted = self.dist.sum_floats(
+            [float(loss_sum), seen, float(correct), counted], device
+        )
+        mean_loss = total_loss / max(total_seen, 1)
         if not math.isfinite(mean_loss):
             raise NonFiniteLoss(f"non-finite training loss in epoch {epoch + 1}")
         self.train_seconds += self._clock() - t_epoch
-        return {"train_loss": mean_loss, self.task.train_metric: float(correct) / max(counted, 1)}
+        return {
+            "train_loss": mean_loss,
+            self.task.train_metric: total_correct / max(total_counted, 1),
+        }
+
+    def _all_finite(self, value: torch.Tensor) -> bool:
+        """Whether `value` is finite on every rank (one small sync; on_nonfinite=skip only)."""
+        bad = (~torch.isfinite(value)).to(torch.float32).reshape(1)
+        return float(self.dist.all_reduce_sum(bad)) == 0.0
 
     def _skip_nonfinite(self, epoch: int, step: int) -> None:
         """on_nonfinite=skip: count the dropped step; stop after too many in a row."""
@@ -510,6 +624,11 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
         half, acc = batch_size // 2, self.config.accumulate
+        if self.dist.enabled:  # the other ranks are inside a collective: no checkpoint, no retry
+            raise OutOfMemory(
+                f"out of memory at batch size {batch_size} on {self.device} (rank "
+                f"{self.dist.rank}): try data.batch_size={half} accumulate={acc * 2}"
+            )
         if self.config.oom == "reduce" and half >= self.min_batch:
             raise _ReduceBatch(batch_size)
         self._sync_partial()
@@ -562,9 +681,23 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
 
     def _sync_partial(self) -> None:
+        """Turn the partial-epoch sums into floats before a checkpoint (all ranks call it).
+
+        A multi-process checkpoint stores the sums over every rank (one reduction).
+        """
         p = self.progress
         p.epoch_loss_sum = float(p.epoch_loss_sum)
         p.epoch_correct = float(p.epoch_correct)
+        if self.dist.enabled:
+            loss, correct, seen, units = self.dist.sum_floats(
+                [p.epoch_loss_sum, p.epoch_correct, p.epoch_seen, p.epoch_units], self.device
+            )
+            self._global_partial = {
+                "epoch_loss_sum": loss,
+                "epoch_correct": correct,
+                "epoch_seen": int(seen),
+                "epoch_units": int(units),
+            }
 
     def _emit_progress(
         self, epoch: int, step: int, steps: int, emit_sum: torch.Tensor, emit_n: int, dt: float
@@ -592,20 +725,50 @@ class Trainer:
             )
         )
 
+    def _control_flags(self, *, take_checkpoint: bool = True, wait: float = 0.0) -> ControlFlags:
+        """Rank 0 reads `Control` (waiting up to `wait` s while paused) and every rank gets it.
+
+        On the other ranks a stop is copied into their own `Control`, so the run's status and
+        exit code match rank 0's.
+        """
+        c = self.control
+        flags = [0, 0, 0, 0, 0]
+        if self.dist.is_main:
+            if wait and c.paused:
+                c.wait_while_paused(wait)
+            flags = [
+                int(c.paused),
+                int(take_checkpoint and c.take_checkpoint_request()),
+                _STOP_CODES[c.stop_mode],
+                int(c.stop_status == "interrupted"),
+                c.exit_signal or 0,
+            ]
+        paused, checkpoint, stop, interrupted, signal = self.dist.broadcast_flags(
+            flags, self.device
+        )
+        mode = _STOP_MODES[stop]
+        if not self.dist.is_main and mode is not StopMode.NONE:
+            c.request_stop(
+                mode, status="interrupted" if interrupted else "stopped", signal=signal or None
+            )
+        return ControlFlags(bool(paused), bool(checkpoint), mode)
+
     def _poll_control(self, epoch: int, step: int) -> None:
-        control = self.control
-        if control.paused:
+        flags = self._control_flags()
+        if flags.paused:
             paused_at = time.monotonic()
             self.bus.emit(Paused(epoch + 1, step))
-            while not control.wait_while_paused(0.1):
-                if control.take_checkpoint_request():
+            while flags.paused:  # rank 0 re-broadcasts at most every 0.1 s while paused
+                flags = self._control_flags(wait=0.1)
+                if flags.checkpoint:
                     self._checkpoint_now("request")
             self.paused_total += time.monotonic() - paused_at
             self.bus.emit(Resumed(epoch + 1, step))
-        if control.take_checkpoint_request():
+            flags = self._control_flags()
+        if flags.checkpoint:
             self._checkpoint_now("request")
-        if control.stop_mode is StopMode.STEP:
-            self._checkpoint_now("signal" if control.exit_signal else "stop")
+        if flags.stop is StopMode.STEP:
+            self._checkpoint_now("signal" if self.control.exit_signal else "stop")
             raise _StopNow
 
     def _clock(self) -> float:
@@ -618,6 +781,7 @@ class Trainer:
 
     @torch.inference_mode()
     def _validate(self, epoch: int) -> dict[str, float]:
+        """Validation on the bare module; with sharded validation the sums cover all ranks."""
         self.model.eval()
         self.evaluator.reset()
         loss_sum = torch.zeros((), device=self.device)
@@ -632,8 +796,10 @@ class Trainer:
             loss_sum += loss.float() * y.shape[0]
             seen += y.shape[0]
             self.evaluator.update(logits.float(), y)
-        metrics = {"val_loss": float(loss_sum) / max(seen, 1), **self.evaluator.compute()}
-        return metrics
+        total, count = float(loss_sum), float(seen)
+        if self.shard_val:
+            total, count = self.dist.sum_floats([total, count], self.device)
+        return {"val_loss": total / max(count, 1), **self.evaluator.compute()}
 
     def _update_best(self, metrics: dict[str, float], epoch: int) -> bool:
         value = metrics.get(self.monitor)

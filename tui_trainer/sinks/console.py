@@ -95,11 +95,12 @@ class ConsoleSink:
         self.start_epoch = event.start_epoch
         self.plain_interval = float(event.config.get("progress", {}).get("plain_interval", 5.0))
         cfg = event.config
-        effective = cfg["data"]["batch_size"] * cfg["accumulate"]
+        effective = cfg["data"]["batch_size"] * cfg["accumulate"] * event.world_size
+        procs = f"×{event.world_size} processes" if event.world_size > 1 else ""
         self._print(
             f"tui-trainer: {event.preset} · {cfg['model']['name']} on {cfg['data']['name']} · "
             f"{event.device} {event.precision} · {event.epochs} epochs · batch "
-            f"{cfg['data']['batch_size']}×{cfg['accumulate']}={effective} · "
+            f"{cfg['data']['batch_size']}×{cfg['accumulate']}{procs}={effective} · "
             f"{event.trainable_params:,}/{event.total_params:,} params trainable"
         )
         self._print(f"run directory: {event.run_dir}")

@@ -114,6 +114,15 @@ def build_data(
         from tui_trainer.engine.data.imagefolder import folder_bundle
 
         return folder_bundle(config, device, model_channels)
+    if name == "segfolder":
+        from tui_trainer.engine.data.segfolder import segfolder_bundle
+
+        return segfolder_bundle(config, device)
+    if name == "shapes":
+        from tui_trainer.engine.data.seg_loader import seg_tensor_bundle
+        from tui_trainer.engine.data.shapes import make_shapes_split
+
+        return seg_tensor_bundle(make_shapes_split(config), config, device)
     if name == "digits":
         from tui_trainer.engine.data.digits import load_digits_split
 

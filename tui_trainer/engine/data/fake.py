@@ -17,7 +17,7 @@ def make_fake_split(config: RunConfig) -> TensorSplit:
     data = config.data
     size = data.image_size or 32
     gen = torch.Generator().manual_seed(config.seed)
-    n, k = data.num_samples, data.num_classes
+    n, k = data.num_samples, data.num_classes or 10
     templates = torch.rand(k, 3, size, size, generator=gen)
     targets = torch.randint(0, k, (n,), generator=gen)
     noise = torch.rand(n, 3, size, size, generator=gen)

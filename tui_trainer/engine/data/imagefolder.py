@@ -13,6 +13,7 @@ from torchvision.transforms import v2
 
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.data.bundle import DataBundle
+from tui_trainer.engine.distributed import shard_indices
 from tui_trainer.errors import UserError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -21,23 +22,37 @@ LAYOUT = "class folders, or train/ and val/ folders that each hold class folders
 
 
 class EpochSampler(Sampler[int]):
-    """A seeded per-epoch permutation that can start part-way through (for exact resume)."""
+    """A seeded per-epoch permutation that can start part-way through (for exact resume).
+
+    In a multi-process run (`rank`, `world_size`) it yields this rank's share of the permutation,
+    split like TensorLoader's (`shard_indices`).
+    """
 
     def __init__(self, n: int, seed: int, shuffle: bool) -> None:
         self.n, self.seed, self.shuffle = n, seed, shuffle
         self.epoch = 0
         self.start = 0
+        self.rank, self.world_size, self.pad = 0, 1, True
+
+    @property
+    def shard_samples(self) -> int:
+        """Samples this rank sees in one epoch."""
+        w = self.world_size
+        if w == 1:
+            return self.n
+        return -(-self.n // w) if self.pad else len(range(self.rank, self.n, w))
 
     def __iter__(self) -> Iterator[int]:
         if self.shuffle:
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            order = torch.randperm(self.n, generator=gen).tolist()
+            order = torch.randperm(self.n, generator=gen)
         else:
-            order = list(range(self.n))
-        return iter(order[self.start :])
+            order = torch.arange(self.n)
+        order = shard_indices(order, self.rank, self.world_size, self.pad)
+        return iter(order.tolist()[self.start :])
 
     def __len__(self) -> int:
-        return self.n - self.start
+        return self.shard_samples - self.start
 
 
 class FolderLoader:
@@ -60,10 +75,15 @@ class FolderLoader:
         """Choose the epoch whose order the next iteration reproduces."""
         self.sampler.epoch = epoch
 
+    def shard(self, rank: int, world_size: int, *, pad: bool) -> FolderLoader:
+        """Yield only rank `rank` of `world_size`'s share from now on."""
+        self.sampler.rank, self.sampler.world_size, self.sampler.pad = rank, world_size, pad
+        return self
+
     def batch_sizes(self) -> list[int]:
         """Batch sizes of one epoch (a trailing batch of 1 is dropped when training)."""
-        b = self.batch_size
-        sizes = [b] * (self.n // b) + ([self.n % b] if self.n % b else [])
+        b, n = self.batch_size, self.sampler.shard_samples
+        sizes = [b] * (n // b) + ([n % b] if n % b else [])
         if self.shuffle and len(sizes) > 1 and sizes[-1] == 1:
             sizes.pop()
         return sizes
@@ -74,7 +94,8 @@ class FolderLoader:
     def iterate(self, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield (inputs, targets) batches from batch index `start` on."""
         self.sampler.start = start * self.batch_size
-        gen = torch.Generator().manual_seed(self.sampler.seed + 7919 * self.sampler.epoch)
+        s = self.sampler
+        gen = torch.Generator().manual_seed(s.seed + 7919 * s.epoch + 104_723 * s.rank)
         loader = DataLoader(
             self.dataset,
             batch_size=self.batch_size,

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
+
+from tui_trainer.engine.distributed import shard_indices
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,13 @@ class TensorLoader:
     """An epoch's batches from tensors held on the device.
 
     The order of epoch `e` is a permutation drawn from `seed + e`, so any position inside any
-    epoch can be reproduced (this is what makes mid-epoch resume exact).
+    epoch can be reproduced (this is what makes mid-epoch resume exact). In a multi-process run
+    `shard` makes it yield only this rank's share of that permutation (see `shard_indices`).
+    A subclass that overrides `iterate` takes its order from `epoch_order` and says so with
+    `sharding_aware = True` in its class body; otherwise it refuses to shard.
     """
+
+    sharding_aware: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -92,15 +100,41 @@ class TensorLoader:
         self.crop_padding = crop_padding
         self.drop_last_single = drop_last_single
         self.epoch = 0
+        self.rank, self.world_size, self.pad = 0, 1, True
+
+    def shard(self, rank: int, world_size: int, *, pad: bool) -> TensorLoader:
+        """Yield only rank `rank` of `world_size`'s share from now on (see `shard_indices`)."""
+        owner = next(c for c in type(self).__mro__ if "iterate" in c.__dict__)
+        if world_size > 1 and not owner.__dict__.get("sharding_aware", False):
+            raise NotImplementedError(f"{type(self).__name__} cannot be sharded across processes")
+        self.rank, self.world_size, self.pad = rank, world_size, pad
+        return self
 
     @property
     def num_samples(self) -> int:
         """Samples in one epoch."""
         return int(self.targets.shape[0])
 
+    @property
+    def shard_samples(self) -> int:
+        """Samples this rank sees in one epoch (all of them in a single-process run)."""
+        n, w = self.num_samples, self.world_size
+        if w == 1:
+            return n
+        return -(-n // w) if self.pad else len(range(self.rank, n, w))
+
+    def epoch_order(self, gen: torch.Generator) -> torch.Tensor:
+        """This rank's sample indices for the epoch, drawn from `gen` (seeded by the epoch)."""
+        n = self.num_samples
+        order = torch.randperm(n, generator=gen) if self.shuffle else torch.arange(n)
+        order = shard_indices(order, self.rank, self.world_size, self.pad)
+        if self.world_size > 1:  # each rank its own augmentation stream
+            gen.manual_seed(self.seed * 1_000_003 + self.epoch + 7_919 * (self.rank + 1))
+        return order.to(self.images.device)
+
     def batch_sizes(self) -> list[int]:
         """The size of each batch of an epoch, in order (a trailing batch of 1 is dropped)."""
-        n, b = self.num_samples, self.batch_size
+        n, b = self.shard_samples, self.batch_size
         sizes = [b] * (n // b) + ([n % b] if n % b else [])
         if self.drop_last_single and len(sizes) > 1 and sizes[-1] == 1:
             sizes.pop()
@@ -116,9 +150,7 @@ class TensorLoader:
     def iterate(self, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield (inputs, targets) batches from batch index `start` on."""
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        n = self.num_samples
-        order = torch.randperm(n, generator=gen) if self.shuffle else torch.arange(n)
-        order = order.to(self.images.device)
+        order = self.epoch_order(gen)
         aug = self.hflip or self.crop_padding > 0
         offset = 0
         for i, size in enumerate(self.batch_sizes()):

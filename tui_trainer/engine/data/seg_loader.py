@@ -1,0 +1,152 @@
+"""Batches of (image, mask) pairs: masks follow their images through flips, crops and resizes.
+
+`SegTensorLoader` is the `TensorLoader` of segmentation: images and (N, H, W) uint8 class-index
+masks live on the device; each batch is indexed, augmented and resized as whole-batch tensor
+operations (no per-sample Python). The augmentation draws are exactly `augment_batch`'s, so
+`iterate(start)` yields the tail of an uninterrupted epoch (the resume contract).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+
+from tui_trainer.config.schema import RunConfig
+from tui_trainer.engine.data.bundle import DataBundle, TensorSplit
+from tui_trainer.engine.data.tensor_loader import BatchTransform, TensorLoader, augment_batch
+from tui_trainer.errors import UserError
+
+
+def augment_pair(
+    x: torch.Tensor,
+    masks: torch.Tensor,
+    generator: torch.Generator,
+    hflip: bool,
+    crop_padding: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Apply one random flip/crop per sample to images (N, C, H, W) and masks (N, H, W) alike.
+
+    The mask rides along as an extra channel, so both see the same draws; padding is 0, which
+    is background in a mask.
+    """
+    both = torch.cat([x, masks.unsqueeze(1).to(x.dtype)], dim=1)
+    both = augment_batch(both, generator, hflip, crop_padding)
+    return both[:, :-1], both[:, -1].to(masks.dtype)
+
+
+def skip_augment_draws(
+    generator: torch.Generator, size: int, hflip: bool, crop_padding: int
+) -> None:
+    """Advance `generator` exactly as `augment_batch` does for a batch of `size` samples."""
+    if hflip:
+        torch.rand(size, generator=generator)
+    if crop_padding > 0:
+        span = 2 * crop_padding + 1
+        torch.randint(0, span, (size,), generator=generator)
+        torch.randint(0, span, (size,), generator=generator)
+
+
+def resize_masks(masks: torch.Tensor, size: int | None) -> torch.Tensor:
+    """(N, H, W) class-index masks at `size` x `size` by nearest neighbour, as int64."""
+    if size is not None and (masks.shape[-2], masks.shape[-1]) != (size, size):
+        resized = F.interpolate(masks.unsqueeze(1).float(), size=(size, size), mode="nearest-exact")
+        return resized.squeeze(1).to(torch.int64)
+    return masks.to(torch.int64)
+
+
+class SegTensorLoader(TensorLoader):
+    """An epoch's (images, masks) batches from tensors held on the device.
+
+    `targets` are (N, H, W) uint8 masks of class indices; batches yield model-ready images and
+    (B, size, size) int64 masks.
+    """
+
+    def iterate(self, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield (inputs, masks) batches from batch index `start` on."""
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        n = self.num_samples
+        order = torch.randperm(n, generator=gen) if self.shuffle else torch.arange(n)
+        order = order.to(self.images.device)
+        aug = self.hflip or self.crop_padding > 0
+        offset = 0
+        for i, size in enumerate(self.batch_sizes()):
+            idx = order[offset : offset + size]
+            offset += size
+            if i < start:
+                if aug:  # keep the augmentation stream identical to an uninterrupted epoch
+                    self._skip_aug_draws(gen, size)
+                continue
+            x, masks = self.images[idx], self.targets[idx]
+            if aug:
+                x, masks = augment_pair(x, masks, gen, self.hflip, self.crop_padding)
+            yield self.transform(x), resize_masks(masks, self.transform.size)
+
+
+def default_class_names(num_classes: int) -> list[str]:
+    """background, foreground (binary) or background, class_1, ... (multi-class)."""
+    if num_classes == 2:
+        return ["background", "foreground"]
+    return ["background", *(f"class_{i}" for i in range(1, num_classes))]
+
+
+def checked_class_names(config: RunConfig, num_classes: int, default: list[str]) -> list[str]:
+    """`data.class_names` when set (checked against the number of classes), else `default`."""
+    names = config.data.class_names
+    if names is None:
+        return default
+    if len(names) != num_classes:
+        raise UserError(
+            f"data.class_names: {config.data.name} has {num_classes} classes (background "
+            f"first), got {len(names)} names"
+        )
+    return list(names)
+
+
+def seg_tensor_bundle(split: TensorSplit, config: RunConfig, device: torch.device) -> DataBundle:
+    """Wrap in-memory images and masks (`train_y`/`val_y`: (N, H, W) uint8) in SegTensorLoaders."""
+    data = config.data
+    mean, std = split.mean, split.std
+    if data.normalize is not None:
+        mean, std = tuple(data.normalize.mean), tuple(data.normalize.std)
+    channels = int(split.train_x.shape[1])
+    if len(mean) not in (1, channels):
+        raise UserError(
+            f"data.normalize.mean: expected 1 or {channels} values for {data.name}, got {len(mean)}"
+        )
+    size = data.image_size or int(split.train_x.shape[-1])
+    transform = BatchTransform(mean, std, split.scale, data.image_size, channels)
+    train_x, train_y = split.train_x.to(device), split.train_y.to(device)
+    val_x, val_y = split.val_x.to(device), split.val_y.to(device)
+
+    def make_train(batch_size: int) -> SegTensorLoader:
+        return SegTensorLoader(
+            train_x,
+            train_y,
+            transform,
+            batch_size,
+            shuffle=True,
+            seed=config.seed,
+            hflip=data.augment.hflip,
+            crop_padding=data.augment.crop_padding,
+        )
+
+    val = SegTensorLoader(
+        val_x,
+        val_y,
+        transform,
+        data.val_batch_size or 2 * data.batch_size,
+        shuffle=False,
+        drop_last_single=False,
+    )
+    return DataBundle(
+        num_classes=len(split.class_names),
+        class_names=split.class_names,
+        in_channels=channels,
+        image_size=size,
+        train_samples=int(train_y.shape[0]),
+        val_samples=int(val_y.shape[0]),
+        make_train=make_train,
+        val=val,
+    )

@@ -1,0 +1,177 @@
+"""Several processes, one run: the process group, rank bookkeeping and the few collectives.
+
+torchrun (`python -m torch.distributed.run`) starts one process per device and tells each its
+place through environment variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT).
+`DistContext.from_env` reads them; without them it is the single-process context, whose
+collectives are no-ops, so the trainer has one code path for both.
+
+The engine's collectives are few and happen at points every rank reaches in the same order:
+DDP's gradient all-reduce (once per accumulation window), a control-flags broadcast every
+`control_every` optimizer steps and at epoch end, the epoch's loss/metric sums, validation
+metrics, and checkpoint-time partial sums. Nothing here depends on wall-clock time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+import torch
+import torch.distributed as tdist
+
+from tui_trainer.errors import UserError
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process stands in a (possibly one-process) run."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    backend: str | None = None  # set by `start`; None while no process group is up
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> DistContext:
+        """The context torchrun describes in RANK / WORLD_SIZE / LOCAL_RANK (single otherwise)."""
+        env = dict(os.environ if env is None else env)
+        try:
+            world = int(env.get("WORLD_SIZE", "1"))
+            rank = int(env.get("RANK", "0"))
+            local = int(env.get("LOCAL_RANK", str(rank)))
+        except ValueError:
+            raise UserError("RANK, WORLD_SIZE and LOCAL_RANK must be integers") from None
+        if world < 1 or not 0 <= rank < world:
+            raise UserError(f"RANK {rank} is not inside WORLD_SIZE {world}")
+        return cls(rank=rank, world_size=world, local_rank=local)
+
+    # -- what this process is --------------------------------------------------------------------
+    @property
+    def enabled(self) -> bool:
+        """True when more than one process trains together."""
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the one process that writes files and prints."""
+        return self.rank == 0
+
+    def device(self, resolved: torch.device) -> torch.device:
+        """The device this rank trains on: cuda:LOCAL_RANK when the run is on CUDA."""
+        if self.enabled and resolved.type == "cuda":
+            return torch.device("cuda", self.local_rank)
+        return resolved
+
+    def resolve_backend(self, requested: str, device: torch.device) -> str:
+        """`auto` is NCCL on CUDA devices and gloo otherwise; NCCL on a CPU run is a UserError."""
+        if requested == "auto":
+            return "nccl" if device.type == "cuda" else "gloo"
+        if requested == "nccl" and device.type != "cuda":
+            raise UserError(f"backend: nccl needs CUDA devices; this run is on {device.type}")
+        return requested
+
+    # -- the process group -----------------------------------------------------------------------
+    def start(self, requested: str, device: torch.device, timeout_s: float) -> DistContext:
+        """Initialise the process group (a no-op returning self for a single process)."""
+        if not self.enabled:
+            return self
+        backend = self.resolve_backend(requested, device)
+        if device.type == "cuda":
+            if device.index is not None and device.index >= torch.cuda.device_count():
+                raise UserError(
+                    f"LOCAL_RANK {self.local_rank}: only {torch.cuda.device_count()} CUDA "
+                    "device(s) on this machine (lower --nproc_per_node)"
+                )
+            torch.cuda.set_device(device)
+        if not tdist.is_initialized():
+            tdist.init_process_group(
+                backend=backend,
+                rank=self.rank,
+                world_size=self.world_size,
+                timeout=timedelta(seconds=timeout_s),
+            )
+        return replace(self, backend=backend)
+
+    def stop(self) -> None:
+        """Tear the process group down (safe to call when none is up)."""
+        if self.enabled and tdist.is_initialized():
+            tdist.destroy_process_group()
+
+    # -- collectives (no-ops for one process) ----------------------------------------------------
+    def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Sum `tensor` over all ranks in place and return it."""
+        if self.enabled:
+            tdist.all_reduce(tensor, op=tdist.ReduceOp.SUM)
+        return tensor
+
+    def sum_floats(self, values: list[float], device: torch.device) -> list[float]:
+        """Sum a few Python numbers over all ranks (one collective, float64)."""
+        if not self.enabled:
+            return list(values)
+        t = torch.tensor(values, dtype=torch.float64, device=device)
+        return [float(v) for v in self.all_reduce_sum(t).tolist()]
+
+    def broadcast_flags(self, flags: list[int], device: torch.device) -> list[int]:
+        """Rank 0's small list of ints, on every rank (the others pass placeholders)."""
+        if not self.enabled:
+            return list(flags)
+        t = torch.tensor(flags, dtype=torch.int64, device=device)
+        tdist.broadcast(t, src=0)
+        return [int(v) for v in t.tolist()]
+
+    def broadcast_object(self, obj: Any) -> Any:
+        """Rank 0's picklable `obj`, on every rank."""
+        if not self.enabled:
+            return obj
+        box = [obj]
+        tdist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def gather_objects(self, obj: Any) -> list[Any]:
+        """Every rank's `obj`, in rank order, on every rank."""
+        if not self.enabled:
+            return [obj]
+        out: list[Any] = [None] * self.world_size
+        tdist.all_gather_object(out, obj)
+        return out
+
+    def barrier(self) -> None:
+        """Wait until every rank gets here."""
+        if self.enabled:
+            tdist.barrier()
+
+
+SINGLE = DistContext()
+
+
+def current() -> DistContext:
+    """The context of an initialised process group (SINGLE when none is up)."""
+    if tdist.is_available() and tdist.is_initialized():
+        return DistContext(
+            rank=tdist.get_rank(),
+            world_size=tdist.get_world_size(),
+            local_rank=int(os.environ.get("LOCAL_RANK", tdist.get_rank())),
+            backend=str(tdist.get_backend()),
+        )
+    return SINGLE
+
+
+def shard_indices(order: torch.Tensor, rank: int, world_size: int, pad: bool) -> torch.Tensor:
+    """This rank's share of an epoch's sample order, the way DistributedSampler splits it.
+
+    Rank r takes positions r, r + W, r + 2W, ... so the ranks' k-th batches together are the
+    k-th batch of a single process with W times the batch size. `pad` repeats samples from the
+    start of the order until every rank has the same count (training: equal step counts);
+    without it the first ranks get one sample more (validation: nothing counted twice).
+    """
+    if world_size == 1:
+        return order
+    n = int(order.shape[0])
+    if pad:
+        total = -(-n // world_size) * world_size
+        if total > n:
+            reps = -(-(total - n) // n)
+            order = torch.cat([order, order.repeat(reps)[: total - n]])
+    return order[rank::world_size]

@@ -1,0 +1,78 @@
+"""`tui-trainer run ... --nproc N`: start N training processes through torchrun.
+
+This module imports neither torch nor the engine, so the launching process stays light; the
+workers are ordinary `python -m tui_trainer run ...` processes under torchrun (see headless.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tui_trainer.errors import UserError
+
+EXIT_FILE_ENV = "TUI_TRAINER_EXIT_FILE"  # where rank 0 writes its exit code for `launch`
+FORWARDED = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+
+
+def run_argv(
+    preset: str | None, overrides: list[str], *, out: str | None, resume: str | None
+) -> list[str]:
+    """The worker command line (`run ...` without --nproc)."""
+    argv = ["run", *([preset] if preset else []), *overrides]
+    return [*argv, *(["--resume", resume] if resume else []), *(["--out", out] if out else [])]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (rank 0 binds it a moment later)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def launch(nproc: int, argv: list[str]) -> int:
+    """`tui-trainer run ... --nproc N`: run `tui-trainer ARGV` in N processes through torchrun.
+
+    One machine (use torchrun directly for several). Returns rank 0's exit code (torchrun
+    itself only says 0 or 1). Ctrl-C from the terminal
+    reaches every process directly, so this launcher ignores SIGINT; SIGTERM and SIGHUP are
+    forwarded to torchrun, which forwards them to the workers.
+    """
+    if nproc < 1:
+        raise UserError(f"--nproc: expected a number of processes >= 1, got {nproc}")
+    with tempfile.TemporaryDirectory(prefix="tui-trainer-") as tmp:
+        exit_file = Path(tmp) / "exit-code"
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            f"--nproc_per_node={nproc}",
+            "--master-addr=127.0.0.1",
+            f"--master-port={free_port()}",
+            "-m",
+            "tui_trainer",
+            *argv,
+        ]
+        proc = subprocess.Popen(cmd, env={**os.environ, EXIT_FILE_ENV: str(exit_file)})
+
+        def forward(signum: int, _frame: object) -> None:
+            with contextlib.suppress(OSError):
+                proc.send_signal(signum)
+
+        previous = {s: signal.signal(s, forward) for s in FORWARDED}
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            rc = proc.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        try:
+            return int(exit_file.read_text())
+        except (OSError, ValueError):
+            return rc if rc > 0 else (1 if rc else 0)
