@@ -1,0 +1,188 @@
+"""The console on the real engine (quickstart, shortened): keys, run dir, quitting, latency."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pty
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_tui_app import run, run_screen, screen_text, wait_for, wait_for_text
+from textual import events
+
+from tui_trainer.config.loader import list_presets
+from tui_trainer.engine.control import Control
+from tui_trainer.engine.events import RunFinished
+from tui_trainer.session import execute
+from tui_trainer.tui.app import TrainerApp
+from tui_trainer.tui.screens.dialogs import ConfirmQuit
+from tui_trainer.tui.screens.run import RunScreen
+from tui_trainer.tui.screens.summary import SummaryScreen
+
+# Epochs are short (~0.1 s on 2 idle cores, longer on a busy machine); there are enough of them
+# to still be training whenever a key is pressed: every test stops its run itself.
+OVERRIDES = ["epochs=200", "data.batch_size=64", "device=cpu", "progress.interval=0.05"]
+
+
+def paused_from_the_start(config: Any, preset: str, *, control: Control, **kw: Any) -> RunFinished:
+    """The real engine, as if p had been pressed just as training began."""
+    control.pause()
+    return execute(config, preset, control=control, **kw)
+
+
+def quickstart() -> list:
+    return [p for p in list_presets() if p.name == "quickstart"]
+
+
+def the_run_dir(root: Path) -> Path:
+    dirs = [p for p in root.glob("quickstart/*") if p.is_dir()]
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+@pytest.mark.slow
+def test_pause_checkpoint_stop_on_the_real_engine(tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+
+    async def scenario() -> None:
+        app = TrainerApp(
+            "quickstart",
+            OVERRIDES,
+            out=str(out),
+            executor=paused_from_the_start,
+            presets=quickstart(),
+        )
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("ctrl+r")  # setup → start
+            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+            runner = run_screen(app)
+            await wait_for_text(pilot, "PAUSED", "Epoch 1/200", "p Resume", timeout=30)
+            run_dir = the_run_dir(out)
+            assert (run_dir / "config.yaml").is_file()
+
+            await pilot.press("c")  # checkpoint while paused; the log gives the path
+            await wait_for_text(pilot, "checkpoint saved (request")
+            last = run_dir / "checkpoints" / "last.pt"
+            assert last.is_file()
+            assert str(last) in runner.query_one("RunLog").plain_text
+
+            await pilot.press("p")  # resume, train a while, pause again
+            await wait_for(pilot, lambda: len(runner.model.loss_series) > 5)
+            await pilot.press("p")
+            paused = await wait_for_text(pilot, "PAUSED")
+            await pilot.pause(0.4)
+            assert screen_text(app).splitlines()[2:4] == paused.splitlines()[2:4]  # clocks stop
+
+            await pilot.press("s")  # stop after this epoch
+            await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen), timeout=30)
+            text = await wait_for_text(pilot, "STOPPED", "tui-trainer replay", "recall")
+            assert runner.summary()["replay_command"] == f"tui-trainer replay {run_dir}"
+            assert run_dir.name in text
+            await pilot.press("q")  # nothing running: quits at once
+        assert app.return_code == 0
+
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["status"] == "stopped"
+        done = summary["epochs_completed"]
+        assert 1 <= done < 200
+        epochs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        assert len([e for e in epochs if e["event"] == "epoch"]) == done
+        assert (run_dir / "metrics.csv").is_file()
+        assert (run_dir / "checkpoints" / "best.pt").is_file()
+
+    run(scenario())
+
+
+@pytest.mark.slow
+def test_quit_while_training_saves_a_checkpoint_and_exits(tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+
+    async def scenario() -> None:
+        app = TrainerApp("quickstart", OVERRIDES, start=True, out=str(out), presets=quickstart())
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+            runner = run_screen(app)
+            await wait_for(pilot, lambda: len(runner.model.loss_series) > 0, timeout=30)
+            await pilot.press("q")
+            assert isinstance(app.screen, ConfirmQuit)
+            await pilot.press("y")
+            await wait_for(pilot, lambda: not app.is_running, timeout=30)
+        assert app.return_code == 0
+        run_dir = the_run_dir(out)
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["status"] == "stopped"
+        assert (run_dir / "checkpoints" / "last.pt").is_file()
+
+    run(scenario())
+
+
+@pytest.mark.slow
+def test_keys_respond_within_a_tenth_of_a_second_while_training(tmp_path: Path) -> None:
+    """p is handled (Control flipped) fast while the engine trains at full speed."""
+
+    async def scenario() -> None:
+        app = TrainerApp(
+            "quickstart",
+            OVERRIDES,
+            start=True,
+            out=str(tmp_path / "runs"),
+            presets=quickstart(),
+        )
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+            runner = run_screen(app)
+            await wait_for(pilot, lambda: len(runner.model.loss_series) > 0, timeout=30)
+            latencies = []
+            for i in range(6):
+                want_paused = i % 2 == 0
+                start = time.perf_counter()
+                app.post_message(events.Key("p", "p"))
+                while runner.control.paused is not want_paused:
+                    await asyncio.sleep(0.001)
+                latencies.append(time.perf_counter() - start)
+                await asyncio.sleep(0.05)
+            runner.stop_for_exit()
+            await wait_for(pilot, lambda: not app.is_running, timeout=30)
+        assert statistics.median(latencies) < 0.1, latencies
+
+    run(scenario())
+
+
+@pytest.mark.slow
+def test_hang_up_checkpoints_and_exits(tmp_path: Path) -> None:
+    """The SSH connection drops (the terminal hangs up): checkpoint, summary, exit 128+1."""
+    out = tmp_path / "runs"
+    argv = [sys.executable, "-m", "tui_trainer", "quickstart", *OVERRIDES]
+    argv += ["--start", "--out", str(out)]
+    pid, master = pty.fork()
+    if pid == 0:  # the child: a session leader whose controlling terminal is the pty
+        os.environ.update(COLUMNS="100", LINES="30", TERM="xterm-256color")
+        os.execv(sys.executable, argv)
+
+    def drain() -> None:  # read what the app draws, as a terminal would
+        try:
+            while os.read(master, 65536):
+                pass
+        except OSError:
+            pass
+
+    threading.Thread(target=drain, daemon=True).start()
+    deadline = time.monotonic() + 60
+    while not list(out.glob("quickstart/*/metrics.jsonl")):
+        assert time.monotonic() < deadline, "the run never started"
+        time.sleep(0.1)
+    time.sleep(0.5)  # training
+    os.close(master)  # hang up
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 129
+    run_dir = the_run_dir(out)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    assert (run_dir / "checkpoints" / "last.pt").is_file()

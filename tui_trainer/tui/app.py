@@ -1,0 +1,264 @@
+"""The console app: setup → run → summary, quitting safely, and `run_app` for the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Callable, Iterable
+from pathlib import Path, PurePath
+from typing import Any, ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widget import Widget
+
+from tui_trainer.config.loader import PRESET_SUFFIXES, PresetInfo, list_presets, resolve_preset
+from tui_trainer.engine.events import RunFinished
+from tui_trainer.telemetry.sampler import Sampler
+from tui_trainer.tui.screens.dialogs import ConfirmQuit, HelpScreen
+from tui_trainer.tui.screens.run import NARROW, Executor, RunScreen
+from tui_trainer.tui.screens.setup import SetupScreen
+from tui_trainer.tui.screens.summary import SummaryScreen
+from tui_trainer.tui.widgets.gpu_slot import gpu_panel_factory
+
+STYLES: list[str | PurePath] = [
+    "app.tcss",
+    "setup.tcss",
+    "run.tcss",
+    "summary.tcss",
+    "widgets/gpu_panel.tcss",
+]
+Breakpoints = list[tuple[int, str]] | None
+HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # and SIGHUP, see `TrainerApp._hangup`
+
+
+def detach_terminal() -> None:
+    """Point stdin/stdout/stderr at /dev/null: after a hang-up (SSH dropped) every write to the
+    terminal fails, and Textual's output thread would die and stall the app's exit."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+
+
+def execute(*args: Any, **kwargs: Any) -> RunFinished:
+    """The real engine (`tui_trainer.session.execute`), imported when the first run starts."""
+    from tui_trainer.session import execute as session_execute
+
+    return session_execute(*args, **kwargs)
+
+
+def discover_presets(preset: str | None = None) -> list[PresetInfo]:
+    """Bundled presets, those in ./presets/, and `preset` itself when it is a file elsewhere."""
+    found = list_presets()
+    path = Path(preset) if preset else None
+    if path is None or not (path.suffix in PRESET_SUFFIXES or path.is_file()):
+        return found
+    known = {info.path.resolve() for info in found}
+    if path.resolve() in known:
+        return found
+    extra = [p for p in list_presets([path.parent]) if p.path.resolve() == path.resolve()]
+    return found + extra
+
+
+def exit_code(result: RunFinished | None, signal_number: int | None = None) -> int:
+    """The process exit code for how the last run ended (same rules as headless runs)."""
+    if signal_number is not None:
+        return 128 + signal_number
+    if result is None or result.status in {"completed", "stopped"}:
+        return 0
+    return 1
+
+
+class TrainerApp(App[int]):
+    """The training console.
+
+    `executor` runs one training run (default: the real engine); tests pass a scripted one.
+    `presets` replaces preset discovery, `gpu_panel` builds the GPU slot's widget, and
+    `exit_when_done` exits as soon as the first run ends (benchmarks, scripted use).
+    """
+
+    CSS_PATH: ClassVar[list[str | PurePath]] = STYLES
+    TITLE = "tui-trainer"
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+        (0, "-narrow"),
+        (NARROW, "-wide"),
+    ]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"), (32, "-tall")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        Binding("ctrl+c", "quit", "Quit", show=False),
+    ]
+
+    def __init__(
+        self,
+        preset: str | None = None,
+        overrides: list[str] | None = None,
+        start: bool = False,
+        out: str | None = None,
+        *,
+        executor: Executor | None = None,
+        presets: list[PresetInfo] | None = None,
+        gpu_panel: Callable[[], Widget] | None = None,
+        exit_when_done: bool = False,
+        handle_signals: bool = False,
+    ) -> None:
+        super().__init__()
+        self.preset = preset
+        self.overrides = list(overrides or [])
+        self.start_now = start and preset is not None
+        self.out = out
+        self.executor: Executor = executor or execute
+        self.presets = presets if presets is not None else discover_presets(preset)
+        # One telemetry sampler for the app's lifetime, only when the live GPU panel is used.
+        self.sampler: Sampler | None = None if gpu_panel else Sampler()
+        self.gpu_panel = gpu_panel or gpu_panel_factory(self.sampler)  # type: ignore[arg-type]
+        self.exit_when_done = exit_when_done
+        self.handle_signals = handle_signals
+        self.last_result: RunFinished | None = None
+        self._sighup: Any = signal.SIG_DFL
+        self.signal_number: int | None = None
+
+    # -- screens ---------------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        """Open the setup screen (it starts the run at once with --start when valid)."""
+        if self.sampler is not None:
+            self.sampler.start()  # returns at once; NVML starts in the sampler's thread
+        self.push_screen(
+            SetupScreen(
+                self.presets,
+                selected=self.preset,
+                overrides=self.overrides,
+                out=self.out,
+                autostart=self.start_now,
+            )
+        )
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in HANDLED_SIGNALS:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+            # A hang-up must detach from the dead terminal at once, before the next frame.
+            self._sighup = signal.signal(signal.SIGHUP, self._hangup)
+
+    def on_setup_screen_start_requested(self, message: SetupScreen.StartRequested) -> None:
+        """Start: open the run screen, which starts training in a thread worker."""
+        self.push_screen(RunScreen(message.request, self.executor, self.gpu_panel))
+
+    def on_run_screen_ended(self, message: RunScreen.Ended) -> None:
+        """A run ended: exit if quitting, else show the summary."""
+        self.last_result = message.result
+        if message.run_screen.quitting or self.exit_when_done:
+            code = exit_code(message.result, self.signal_number)
+            self.exit(code, return_code=code)
+            return
+        if self.screen is message.run_screen:
+            message.run_screen.action_summary()
+
+    def live_run(self) -> RunScreen | None:
+        """The run screen whose run is still going, if any."""
+        for screen in self.screen_stack:
+            if isinstance(screen, RunScreen) and screen.model.active:
+                return screen
+        return None
+
+    # -- actions ---------------------------------------------------------------------------------
+    async def action_quit(self) -> None:
+        """q / ctrl+q: quit at once when idle; while training, confirm, checkpoint, then exit."""
+        run = self.live_run()
+        if run is None:
+            code = exit_code(self.last_result, self.signal_number)
+            self.exit(code, return_code=code)
+            return
+        if run.quitting or isinstance(self.screen, ConfirmQuit):
+            return
+
+        def answer(quit_: bool | None) -> None:
+            if quit_ and run.model.active:
+                run.stop_for_exit()
+
+        self.push_screen(ConfirmQuit(), answer)
+
+    async def action_new_run(self) -> None:
+        """n: back to the setup screen, which keeps the last settings."""
+        if self.live_run() is not None:
+            return
+        while not isinstance(self.screen, SetupScreen) and len(self.screen_stack) > 1:
+            await self.pop_screen()
+
+    def action_help(self) -> None:
+        """?: the keys of every screen."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def _hangup(self, signal_number: int, _frame: object) -> None:
+        detach_terminal()
+        asyncio.get_running_loop().call_soon_threadsafe(self._on_signal, signal_number)
+
+    def _on_signal(self, signal_number: int) -> None:
+        """SIGTERM/SIGHUP/SIGINT: checkpoint and stop the run, then exit with 128+N."""
+        self.signal_number = signal_number
+        run = self.live_run()
+        if run is None:
+            self.exit(128 + signal_number, return_code=128 + signal_number)
+        elif not run.quitting:
+            run.stop_for_exit(status="interrupted", signal=signal_number)
+
+    def on_unmount(self) -> None:
+        """Stop the telemetry sampler and give the signals back."""
+        if self.sampler is not None:
+            self.sampler.stop()
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in HANDLED_SIGNALS:
+                loop.remove_signal_handler(sig)
+            signal.signal(signal.SIGHUP, self._sighup)
+
+    # -- command palette -------------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The run keys in the command palette too (ctrl+p)."""
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Help: keys", "Show the keys of every screen", self.action_help)
+        if isinstance(screen, SetupScreen):
+            yield SystemCommand(
+                "Start run", "Start training with these settings", screen.action_start
+            )
+        if isinstance(screen, RunScreen) and screen.model.active and not screen.quitting:
+            if screen.control.paused:
+                yield SystemCommand("Resume training", "Carry on (p)", screen.action_resume)
+            else:
+                yield SystemCommand(
+                    "Pause training", "Pause at the next step boundary (p)", screen.action_pause
+                )
+            yield SystemCommand(
+                "Checkpoint now", "Save a checkpoint at the next step (c)", screen.action_checkpoint
+            )
+            yield SystemCommand(
+                "Stop after this epoch", "Finish the epoch, then stop (s)", screen.action_stop
+            )
+        if isinstance(screen, SummaryScreen):
+            yield SystemCommand("New run", "Back to setup (n)", self.action_new_run)
+            yield SystemCommand("Back to run view", "Charts, table and log (b)", screen.action_back)
+            yield SystemCommand(
+                "Copy replay command", "To the clipboard (y)", screen.action_copy_replay
+            )
+
+
+def run_app(
+    preset: str | None = None,
+    overrides: list[str] | None = None,
+    start: bool = False,
+    out: str | None = None,
+) -> int:
+    """Open the console; returns the exit code (0, 1 if the last run failed, 128+N on signal N).
+
+    `preset` (a name or a YAML path) is selected in the setup screen; `overrides` fill the
+    toggles (others pass through to the run); `start` goes straight to the run screen when the
+    values are valid. Raises `UserError` before the UI opens when `preset` does not exist.
+    """
+    if preset is not None:
+        resolve_preset(preset)
+    app = TrainerApp(preset, overrides, start, out, handle_signals=True)
+    app.run()
+    return app.return_code if app.return_code is not None else 0

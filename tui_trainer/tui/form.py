@@ -1,0 +1,234 @@
+"""The setup screen's toggles as data: their values, the overrides they make, their validation.
+
+Pure Python (no Textual). Values are kept as the text a person typed; `overrides()` turns the ones
+that differ from the preset into dotted `key=value` overrides, and `validate()` checks them with
+`load_config`, so the messages are exactly the ones the CLI prints for the same overrides.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tui_trainer.config import RunConfig, load_config
+from tui_trainer.config.checks import static_checks
+from tui_trainer.errors import UserError
+from tui_trainer.tui.formatting import plain_value
+
+SCHEDULERS = ("none", "step", "multistep", "cosine", "onecycle", "plateau")
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+SCHEDULER_PARAM: dict[str, tuple[str, str]] = {
+    "step": ("scheduler.step_size", "step size"),
+    "multistep": ("scheduler.milestones", "milestones"),
+    "cosine": ("scheduler.min_lr", "min lr"),
+    "onecycle": ("scheduler.max_lr", "max lr"),
+    "plateau": ("scheduler.patience", "patience"),
+}
+"""Each scheduler's main parameter: its dotted key and its label."""
+
+FIELD_KEYS: dict[str, str] = {
+    "freeze": "freeze.enabled",
+    "freeze_epochs": "freeze.epochs",
+    "precision": "precision",
+    "scheduler": "scheduler.name",
+    "accumulate": "accumulate",
+    "epochs": "epochs",
+    "batch_size": "data.batch_size",
+    "lr": "optim.lr",
+}
+"""Form field → the config key it sets (scheduler parameters are the field "scheduler_param")."""
+
+PARAM_KEYS = {key: name for name, (key, _label) in SCHEDULER_PARAM.items()}
+
+
+def _get(config: RunConfig, dotted: str) -> Any:
+    node: Any = config
+    for part in dotted.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def _parse(text: str) -> Any:
+    """Parse a typed value the way `parse_overrides` does (a YAML scalar)."""
+    try:
+        return yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        return text
+
+
+def _override_text(key: str, text: str) -> str:
+    text = text.strip()
+    if key == "scheduler.milestones" and text and not text.startswith("["):
+        text = f"[{text}]"
+    if key == "freeze.epochs" and not text:
+        text = "null"
+    return f"{key}={text}"
+
+
+@dataclass
+class FormValues:
+    """The toggles' current values, as text (booleans as bool)."""
+
+    freeze: bool = False
+    freeze_epochs: str = ""
+    precision: str = "fp32"
+    scheduler: str = "none"
+    params: dict[str, str] = field(default_factory=dict)  # scheduler name → its main parameter
+    accumulate: str = "1"
+    epochs: str = "10"
+    batch_size: str = "64"
+    lr: str = "0.01"
+
+    @classmethod
+    def from_config(cls, config: RunConfig) -> FormValues:
+        """The form as a preset sets it."""
+        return cls(
+            freeze=config.freeze.enabled,
+            freeze_epochs=plain_value(config.freeze.epochs),
+            precision=config.precision,
+            scheduler=config.scheduler.name,
+            params={
+                name: plain_value(_get(config, key)) for name, (key, _) in SCHEDULER_PARAM.items()
+            },
+            accumulate=plain_value(config.accumulate),
+            epochs=plain_value(config.epochs),
+            batch_size=plain_value(config.data.batch_size),
+            lr=plain_value(config.optim.lr),
+        )
+
+    def with_overrides(self, overrides: list[str]) -> tuple[FormValues, list[str]]:
+        """Apply command-line overrides that a toggle shows; return the form and the others."""
+        values = replace(self, params=dict(self.params))
+        rest: list[str] = []
+        by_key = {key: name for name, key in FIELD_KEYS.items()}
+        for item in overrides:
+            key, sep, raw = item.partition("=")
+            key = key.strip()
+            if sep and key in PARAM_KEYS:
+                values.params[PARAM_KEYS[key]] = raw.strip().strip("[]")
+            elif sep and key in by_key:
+                name = by_key[key]
+                if name == "freeze":
+                    parsed = _parse(raw)
+                    if not isinstance(parsed, bool):
+                        rest.append(item)  # let validation report it
+                        continue
+                    values.freeze = parsed
+                else:
+                    setattr(values, name, "" if raw.strip() == "null" else raw.strip())
+            else:
+                rest.append(item)
+        return values, rest
+
+    def field_overrides(self, base: RunConfig) -> dict[str, list[str]]:
+        """Per form field, the overrides it makes: only values that differ from `base`."""
+        out: dict[str, list[str]] = {}
+        for name, key in FIELD_KEYS.items():
+            value = getattr(self, name)
+            text = plain_value(value) if isinstance(value, bool) else value
+            if _differs(_get(base, key), text):
+                out[name] = [_override_text(key, text)]
+        params = [
+            _override_text(key, self.params.get(name, ""))
+            for name, (key, _) in SCHEDULER_PARAM.items()
+            if _differs(_get(base, key), self.params.get(name, ""))
+        ]
+        if params:
+            out["scheduler_param"] = params
+        return out
+
+
+def _differs(current: Any, text: str) -> bool:
+    value = _parse(text)
+    if isinstance(current, (list, tuple)) and isinstance(value, (int, float)):
+        value = [value]
+    elif isinstance(current, (list, tuple)) and isinstance(value, str) and "," in value:
+        value = _parse(f"[{value}]")
+    if isinstance(current, (list, tuple)) and isinstance(value, (list, tuple)):
+        return list(current) != list(value)
+    if isinstance(current, bool) or isinstance(value, bool):
+        return current is not value
+    if isinstance(current, (int, float)) and isinstance(value, (int, float)):
+        return float(current) != float(value)
+    return current != value
+
+
+@dataclass
+class Validation:
+    """The outcome of checking the form: a config, or messages per field and in general."""
+
+    config: RunConfig | None
+    overrides: list[str]
+    errors: dict[str, str]
+    general: str | None = None
+    name: str = ""  # the preset's name, for the run directory
+    warnings: list[str] = field(default_factory=list)  # e.g. a data folder not found here
+
+    @property
+    def ok(self) -> bool:
+        """True when the run can start."""
+        return self.config is not None
+
+
+_ALL_FIELDS = {name: [f"{key}="] for name, key in FIELD_KEYS.items()} | {
+    "scheduler_param": [f"{key}=" for key, _ in SCHEDULER_PARAM.values()]
+}
+_OVERRIDE_RE = re.compile(r"^override '(?P<item>[^']*)'")
+
+
+def _field_of(message: str, per_field: dict[str, list[str]]) -> str | None:
+    """Which form field a `load_config` message is about, if any."""
+    match = _OVERRIDE_RE.match(message)
+    if match:
+        for name, items in per_field.items():
+            if match["item"] in items:
+                return name
+        return None
+    for name, items in per_field.items():
+        for item in items:
+            key = item.partition("=")[0]
+            if f": {key}:" in message:
+                return name
+    return None
+
+
+def validate(
+    preset: str | Path, base: RunConfig, values: FormValues, extra: list[str]
+) -> Validation:
+    """Check the form against the preset (and extra overrides) with `load_config`.
+
+    Every field with a bad value gets its own message; a problem no field owns (a bad extra
+    override, a broken preset) is the general message. A valid config also gets the warnings of
+    `tui-trainer check` (files not found here).
+    """
+    per_field = values.field_overrides(base)
+    remaining = dict(per_field)
+    errors: dict[str, str] = {}
+    while True:
+        overrides = [*extra, *(item for items in remaining.values() for item in items)]
+        try:
+            config, name = load_config(preset, overrides)
+        except UserError as exc:
+            message = str(exc)
+            owner = _field_of(message, remaining)
+            if owner is not None:
+                errors[owner] = message
+                del remaining[owner]
+                continue
+            owner = _field_of(message, _ALL_FIELDS)  # e.g. a preset value a change conflicts with
+            if owner is not None:
+                errors.setdefault(owner, message)
+                return Validation(None, overrides, errors)
+            return Validation(None, overrides, errors, message)
+        if errors:
+            return Validation(None, overrides, errors)
+        try:
+            _notes, warnings = static_checks(config)
+        except UserError as exc:
+            return Validation(None, overrides, errors, str(exc))
+        return Validation(config, overrides, errors, name=name, warnings=warnings)

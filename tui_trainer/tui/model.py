@@ -1,0 +1,352 @@
+"""What the run screen shows, derived from engine events. Pure Python: no Textual, no threads.
+
+The run screen feeds each event to `RunModel.apply`, which returns the parts of the screen that
+changed ("header", "progress", "charts", "table", "log", "state"), so only those widgets redraw.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from tui_trainer.engine.events import (
+    CheckpointSaved,
+    EpochEnd,
+    Event,
+    LogMessage,
+    Paused,
+    Resumed,
+    RunFinished,
+    RunStarted,
+    StepProgress,
+)
+
+SMOOTHING = 0.3
+"""Weight of the newest measurement in the it/s moving average (tqdm's default smoothing)."""
+
+QUIET_CHECKPOINTS = frozenset({"epoch", "best"})
+"""Routine checkpoint reasons that the table already shows; everything else is logged."""
+
+
+def ema(old: float | None, new: float) -> float:
+    """Exponential moving average step (the first value starts it)."""
+    return new if old is None else SMOOTHING * new + (1 - SMOOTHING) * old
+
+
+class Series:
+    """A bounded series for sparklines: when it grows past `cap` points, neighbours merge.
+
+    Points stay evenly spaced in time: after a merge each new point averages twice as many raw
+    values as before, so a long run keeps its whole shape in at most `cap` points.
+    """
+
+    def __init__(self, cap: int = 512) -> None:
+        self.cap = cap
+        self._points: list[float] = []
+        self._bucket: list[float] = []
+        self._stride = 1
+
+    def append(self, value: float) -> None:
+        """Add one raw value (non-finite values are skipped: they would flatten the chart)."""
+        if not math.isfinite(value):
+            return
+        self._bucket.append(value)
+        if len(self._bucket) < self._stride:
+            return
+        self._points.append(sum(self._bucket) / len(self._bucket))
+        self._bucket = []
+        if len(self._points) > self.cap:
+            pts = self._points
+            self._points = [(pts[i] + pts[i + 1]) / 2 for i in range(0, len(pts) - 1, 2)]
+            if len(pts) % 2:
+                self._points.append(pts[-1])
+            self._stride *= 2
+
+    def points(self) -> list[float]:
+        """A new list of the points, the partly filled newest bucket included."""
+        if self._bucket:
+            return [*self._points, sum(self._bucket) / len(self._bucket)]
+        return list(self._points)
+
+    def __len__(self) -> int:
+        return len(self._points) + (1 if self._bucket else 0)
+
+
+@dataclass
+class EpochRow:
+    """One line of the per-epoch metrics table."""
+
+    epoch: int
+    metrics: dict[str, float]
+    seconds: float
+    best: bool = False
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line for the log pane."""
+
+    level: str  # info | warning | error | trace
+    text: str
+
+
+@dataclass
+class Progress:
+    """Where the run is and how fast it goes."""
+
+    epoch: int = 0
+    epochs: int = 0
+    step: int = 0
+    steps: int = 0
+    phase: str = "train"
+    elapsed: float = 0.0
+    it_per_second: float | None = None
+    samples_per_second: float | None = None
+    epoch_eta: float | None = None
+    run_eta: float | None = None
+
+    @property
+    def epoch_fraction(self) -> float:
+        """Fraction of the current epoch's steps done (0..1)."""
+        return min(1.0, self.step / self.steps) if self.steps else 0.0
+
+    @property
+    def run_fraction(self) -> float:
+        """Fraction of the whole run done (0..1), counting the current epoch's steps."""
+        if not self.epochs:
+            return 0.0
+        done = max(0, self.epoch - 1) + (self.epoch_fraction if self.epoch else 0.0)
+        return min(1.0, done / self.epochs)
+
+
+@dataclass
+class RunModel:
+    """The state of one run as the console shows it."""
+
+    preset: str = ""
+    run_dir: str | None = None
+    device: str = ""
+    precision: str = ""
+    total_params: int = 0
+    started: bool = False
+    progress: Progress = field(default_factory=Progress)
+    loss: float | None = None  # train loss: mean over the steps since the previous event
+    lr: float | None = None
+    loss_series: Series = field(default_factory=Series)
+    lr_series: Series = field(default_factory=Series)
+    val_losses: list[float] = field(default_factory=list)
+    rows: list[EpochRow] = field(default_factory=list)
+    paused: bool = False
+    pause_requested: bool = False
+    resume_requested: bool = False
+    checkpoint_requested: bool = False
+    stop_requested: str | None = None  # "epoch" | "step"
+    finished: RunFinished | None = None
+    _log: list[LogLine] = field(default_factory=list)
+    _last_train: StepProgress | None = None
+    _batch_size: int | None = None
+    _epochs_seconds: float = 0.0  # finished epochs, validation included
+    _stepped: bool = False  # a train StepProgress arrived during the current epoch
+
+    # -- derived ---------------------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        """running | pausing | paused | resuming | checkpointing | stopping | starting, or at the
+        end the run's status: finished (completed) | stopped | interrupted | failed."""
+        if self.finished is not None:
+            status = self.finished.status
+            return "finished" if status == "completed" else status
+        if not self.started:
+            return "starting"
+        if self.stop_requested:
+            return "stopping"
+        if self.checkpoint_requested:
+            return "checkpointing"
+        if self.paused:
+            return "resuming" if self.resume_requested else "paused"
+        if self.pause_requested:
+            return "pausing"
+        return "running"
+
+    @property
+    def active(self) -> bool:
+        """True until the run has finished (however it ended)."""
+        return self.finished is None
+
+    def take_log(self) -> list[LogLine]:
+        """Return and clear the log lines produced since the previous call."""
+        lines, self._log = self._log, []
+        return lines
+
+    def log(self, level: str, text: str) -> None:
+        """Add a line to the log (used by the screen for its own notes, e.g. key presses)."""
+        self._log.append(LogLine(level, text))
+
+    # -- requests made from the keyboard (shown at once, confirmed by events) --------------------
+    def request_pause(self, pause: bool) -> set[str]:
+        """Note a pause (True) or resume (False) request."""
+        self.pause_requested = pause and not self.paused
+        self.resume_requested = not pause and self.paused
+        return {"state", "progress"}
+
+    def request_checkpoint(self) -> set[str]:
+        """Note a checkpoint request."""
+        self.checkpoint_requested = True
+        return {"state"}
+
+    def request_stop(self, mode: str) -> set[str]:
+        """Note a stop request ("epoch" or "step")."""
+        self.stop_requested = mode
+        return {"state", "progress"}
+
+    # -- events ----------------------------------------------------------------------------------
+    def apply(self, event: Event) -> set[str]:
+        """Update the model from one event; return the parts of the screen that changed."""
+        match event:
+            case StepProgress():
+                return self._on_step(event)
+            case EpochEnd():
+                return self._on_epoch_end(event)
+            case LogMessage():
+                return self._on_log(event)
+            case CheckpointSaved():
+                return self._on_checkpoint(event)
+            case Paused():
+                return self._on_paused(event)
+            case Resumed():
+                return self._on_resumed(event)
+            case RunStarted():
+                return self._on_started(event)
+            case RunFinished():
+                return self._on_finished(event)
+        return set()
+
+    def _on_started(self, ev: RunStarted) -> set[str]:
+        self.started = True
+        self.preset, self.run_dir, self.device = ev.preset, ev.run_dir, ev.device
+        self.precision = ev.precision
+        self.total_params = ev.total_params
+        data = ev.config.get("data")
+        self._batch_size = data.get("batch_size") if isinstance(data, dict) else None
+        self.progress.epochs, self.progress.steps = ev.epochs, ev.steps_per_epoch
+        self.progress.epoch = ev.start_epoch + 1
+        where = f"resumed at epoch {ev.start_epoch + 1}" if ev.start_epoch else "started"
+        self.log("info", f"run {where} on {ev.device} · {ev.precision}")
+        if ev.run_dir:
+            self.log("info", f"run directory: {ev.run_dir}")
+        for warning in ev.warnings:
+            self.log("warning", warning)
+        return {"header", "progress", "state", "log"}
+
+    def _on_step(self, ev: StepProgress) -> set[str]:
+        p = self.progress
+        p.epoch, p.epochs, p.phase = ev.epoch, ev.epochs, ev.phase
+        p.step, p.steps = ev.step, ev.steps
+        p.elapsed = max(p.elapsed, ev.elapsed)  # never backwards; stands still while paused
+        p.samples_per_second = ev.samples_per_second
+        changed = {"progress"}
+        if ev.phase == "train":
+            self._update_rate(ev)
+            self._last_train = ev
+            self._stepped = True
+            if math.isfinite(ev.loss):  # already a mean over the steps since the last event
+                self.loss = ev.loss
+                self.loss_series.append(ev.loss)
+            self.lr = ev.lr
+            self.lr_series.append(ev.lr)
+            changed.add("charts")
+        self._update_eta()
+        return changed
+
+    def _update_rate(self, ev: StepProgress) -> None:
+        prev = self._last_train
+        if prev is not None and prev.epoch == ev.epoch and ev.step > prev.step:
+            steps, seconds = ev.step - prev.step, ev.elapsed - prev.elapsed
+        elif prev is None and ev.step > 0:
+            steps, seconds = ev.step, ev.elapsed
+        else:
+            return
+        if seconds <= 0:
+            return
+        self.progress.it_per_second = ema(self.progress.it_per_second, steps / seconds)
+
+    def _update_eta(self) -> None:
+        p = self.progress
+        if not p.it_per_second or not p.steps:
+            p.epoch_eta = p.run_eta = None
+            return
+        p.epoch_eta = max(0, p.steps - p.step) / p.it_per_second if p.phase == "train" else 0.0
+        done = [row.seconds for row in self.rows]
+        per_epoch = sum(done) / len(done) if done else p.steps / p.it_per_second
+        p.run_eta = p.epoch_eta + max(0, p.epochs - p.epoch) * per_epoch
+
+    def _on_epoch_end(self, ev: EpochEnd) -> set[str]:
+        if ev.is_best:
+            for row in self.rows:
+                row.best = False
+        self.rows.append(EpochRow(ev.epoch, dict(ev.metrics), ev.seconds, ev.is_best))
+        val_loss = ev.metrics.get("val_loss")
+        if val_loss is not None and math.isfinite(val_loss):
+            self.val_losses = [*self.val_losses, val_loss]
+        p = self.progress
+        p.epoch, p.epochs, p.step = ev.epoch, ev.epochs, p.steps
+        self._epochs_seconds += ev.seconds
+        p.elapsed = max(p.elapsed, self._epochs_seconds)
+        if not self._stepped:  # an epoch shorter than the engine's progress interval
+            self._epoch_without_progress(ev)
+        self._stepped = False
+        if self.stop_requested == "epoch":
+            self.log("info", f"stopping after epoch {ev.epoch}")
+        self._update_eta()
+        return {"table", "charts", "progress"}
+
+    def _epoch_without_progress(self, ev: EpochEnd) -> None:
+        """Take the epoch's train loss, LR and speed from its end when no progress came."""
+        loss, lr = ev.metrics.get("train_loss"), ev.metrics.get("lr")
+        if loss is not None and math.isfinite(loss):
+            self.loss = loss
+            self.loss_series.append(loss)
+        if lr is not None:
+            self.lr = lr
+            self.lr_series.append(lr)
+        p = self.progress
+        if ev.seconds > 0 and p.steps:
+            p.it_per_second = ema(p.it_per_second, p.steps / ev.seconds)
+            if self._batch_size:
+                p.samples_per_second = p.it_per_second * self._batch_size
+
+    def _on_log(self, ev: LogMessage) -> set[str]:
+        self.log(ev.level, ev.message)
+        return {"log"}
+
+    def _on_checkpoint(self, ev: CheckpointSaved) -> set[str]:
+        if ev.reason == "request":
+            self.checkpoint_requested = False
+        if ev.reason not in QUIET_CHECKPOINTS:
+            self.log("info", f"checkpoint saved ({ev.reason}): {ev.path}")
+        return {"log", "state"} if ev.reason == "request" else {"log"}
+
+    def _on_paused(self, ev: Paused) -> set[str]:
+        self.paused, self.pause_requested = True, False
+        self.progress.epoch, self.progress.step = ev.epoch, ev.step
+        self.log("info", f"paused at epoch {ev.epoch}, step {ev.step}")
+        return {"state", "log", "progress"}
+
+    def _on_resumed(self, ev: Resumed) -> set[str]:
+        self.paused, self.resume_requested = False, False
+        self.log("info", f"resumed at epoch {ev.epoch}, step {ev.step}")
+        return {"state", "log", "progress"}
+
+    def _on_finished(self, ev: RunFinished) -> set[str]:
+        self.finished = ev
+        self.paused = self.pause_requested = self.resume_requested = False
+        self.checkpoint_requested = False
+        if ev.status == "failed":
+            self.log("error", f"run failed: {ev.error or 'unknown error'}")
+            for line in (ev.traceback or "").rstrip().splitlines():
+                self.log("trace", line)
+        else:
+            seconds = ev.summary.get("wall_seconds")
+            took = f" in {seconds:.1f} s" if isinstance(seconds, (int, float)) else ""
+            self.log("info", f"run {ev.status}{took}")
+        return {"state", "log", "progress", "header"}

@@ -1,0 +1,1 @@
+"""Screens of the console: setup, run, summary, and the help and quit dialogs."""

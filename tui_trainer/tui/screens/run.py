@@ -1,0 +1,316 @@
+"""The run screen: training in a thread worker, progress, charts, metrics, GPU, log, keys.
+
+Events travel training thread → `EventBridge` → one `RunUpdate` message → `RunModel` → only the
+widgets whose part changed. Draws are at most `MAX_FPS` a second and never block the trainer.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Container, Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import Footer, Static
+
+from tui_trainer.config import RunConfig
+from tui_trainer.engine.control import Control, StopMode
+from tui_trainer.engine.events import RunFinished, Sink
+from tui_trainer.errors import UserError
+from tui_trainer.tui import formatting as fmt
+from tui_trainer.tui.bridge import EventBridge, RunUpdate
+from tui_trainer.tui.model import RunModel
+from tui_trainer.tui.screens.summary import SummaryScreen
+from tui_trainer.tui.widgets.charts import Chart
+from tui_trainer.tui.widgets.epoch_table import EpochTable
+from tui_trainer.tui.widgets.progress import RunProgress
+from tui_trainer.tui.widgets.run_log import RunLog
+from tui_trainer.tui.widgets.state_badge import StateBadge
+
+NARROW = 100
+"""Below this width the narrow layout applies (the app's breakpoint for run.tcss)."""
+
+MAX_FPS = 10
+"""Upper bound on redraws per second while training (events arrive ~4/s from the engine)."""
+
+CHART_INTERVAL = 1.0
+"""Seconds between redraws of the charts and their current values (and at every epoch end)."""
+
+Executor = Callable[..., RunFinished]
+"""`tui_trainer.session.execute` or a stand-in with the same signature."""
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything needed to start one run."""
+
+    config: RunConfig
+    preset: str
+    overrides: list[str] = field(default_factory=list)
+    out: str | None = None
+
+
+def failed_run(message: str, trace: str | None = None) -> RunFinished:
+    """A `RunFinished` for a run that could not start or crashed outside the engine's guard."""
+    summary = {"status": "failed", "epochs_completed": 0, "error": message}
+    return RunFinished("failed", summary, "", error=message, traceback=trace)
+
+
+class RunScreen(Screen[None]):
+    """Watch and steer one training run."""
+
+    class Ended(Message):
+        """The run finished (however it ended); the app shows the summary or exits."""
+
+        def __init__(self, run_screen: RunScreen, result: RunFinished) -> None:
+            super().__init__()
+            self.run_screen = run_screen
+            self.result = result
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "pause", "Pause"),
+        Binding("p", "resume", "Resume"),
+        Binding("c", "checkpoint", "Checkpoint"),
+        Binding("s", "stop", "Stop"),
+        Binding("n", "new_run", "New run"),
+        Binding("v", "summary", "Summary"),
+        Binding("q", "app.quit", "Quit"),
+        Binding("ctrl+c", "app.quit", "Quit", show=False),
+        Binding("question_mark", "app.help", "Help", key_display="?"),
+        Binding("f1", "app.help", "Help", show=False),
+    ]
+
+    def __init__(
+        self, request: RunRequest, executor: Executor, gpu_panel: Callable[[], Widget]
+    ) -> None:
+        super().__init__()
+        self.request = request
+        self.executor = executor
+        self.model = RunModel(preset=request.preset)
+        self.control = Control()
+        self.bridge = EventBridge(self)
+        self.quitting = False
+        self._gpu_panel = gpu_panel
+        self._last_draw = self._last_charts = 0.0
+        self._drain_timer: Timer | None = None
+        self._charts_timer: Timer | None = None
+        self._keys_shown: tuple[bool, ...] = ()
+
+    # -- layout ----------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        """Header, the panels in a grid (rearranged by width in run.tcss), footer."""
+        with Horizontal(id="run-header"):
+            yield Static(self._title(), id="run-title", markup=False)
+            yield StateBadge(id="run-state")
+        with Container(id="run-grid"):
+            with Vertical(id="progress-panel", classes="panel") as panel:
+                panel.border_title = "Progress"
+                yield RunProgress(id="progress")
+            with Vertical(id="loss-panel", classes="panel") as panel:
+                panel.border_title = "Loss"
+                yield Chart("train", id="train-loss")
+                yield Chart("val", id="val-loss")
+            with Vertical(id="lr-panel", classes="panel") as panel:
+                panel.border_title = "Learning rate"
+                yield Chart("lr", id="lr-chart")
+            with Vertical(id="gpu-slot", classes="panel") as panel:
+                panel.border_title = "GPU"
+                yield self._gpu_panel()
+            with Vertical(id="table-panel", classes="panel") as panel:
+                panel.border_title = "Epochs"
+                yield EpochTable(id="epochs")
+            with Vertical(id="log-panel", classes="panel") as panel:
+                panel.border_title = "Log"
+                yield RunLog(id="log")
+        yield Footer()
+
+    def on_resize(self) -> None:
+        """Narrow terminals put the GPU panel beside the log, below the full-width table."""
+        grid, gpu = self.query_one("#run-grid"), self.query_one("#gpu-slot")
+        narrow = self.size.width < NARROW
+        if narrow and grid.children[-1] is not gpu:
+            grid.move_child(gpu, after=self.query_one("#log-panel"))
+        elif not narrow and grid.children[3] is not gpu:
+            grid.move_child(gpu, after=self.query_one("#lr-panel"))
+
+    def _title(self) -> str:
+        m = self.model
+        parts = [m.preset or self.request.preset]
+        if m.device:
+            parts += [m.device, m.precision, f"{fmt.count(m.total_params)} params"]
+        return "  ·  ".join(parts)
+
+    # -- the worker ------------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        """Start training in a thread worker."""
+        self.query_one("#loss-panel").border_subtitle = "smoothed"
+        self._title_bar = self.query_one("#run-title", Static)
+        self._badge = self.query_one(StateBadge)
+        self._progress = self.query_one(RunProgress)
+        self._train_chart = self.query_one("#train-loss", Chart)
+        self._val_chart = self.query_one("#val-loss", Chart)
+        self._lr_chart = self.query_one("#lr-chart", Chart)
+        self._table = self.query_one(EpochTable)
+        self._log = self.query_one(RunLog)
+        self.run_worker(
+            self._train, thread=True, exclusive=True, group="training", exit_on_error=False
+        )
+
+    def _train(self) -> None:
+        """Training thread: run the executor; whatever happens, the UI gets a `RunFinished`."""
+        req = self.request
+        sinks: list[Sink] = [self.bridge]
+        try:
+            result = self.executor(
+                req.config, req.preset, sinks=sinks, control=self.control, out=req.out
+            )
+        except UserError as exc:
+            result = failed_run(str(exc))
+        except Exception as exc:  # execute() catches training failures; this is a safety net
+            result = failed_run(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        self.bridge.finish(result)
+
+    def on_unmount(self) -> None:
+        """Never leave a training thread behind: the app cannot exit until it returns."""
+        if self.model.active:
+            self.control.request_stop(StopMode.STEP, status="stopped")
+
+    # -- events → widgets ------------------------------------------------------------------------
+    @on(RunUpdate)
+    def _on_run_update(self, _message: RunUpdate) -> None:
+        wait = self._last_draw + 1 / MAX_FPS - time.monotonic()
+        if wait > 0:
+            if self._drain_timer is None:
+                self._drain_timer = self.set_timer(wait, self._drain)
+            return
+        self._drain()
+
+    def _drain(self) -> None:
+        self._drain_timer = None
+        changed: set[str] = set()
+        for event in self.bridge.take():
+            changed |= self.model.apply(event)
+        self._draw(changed)
+        self._last_draw = time.monotonic()
+        if self.model.finished is not None and "state" in changed:
+            self.post_message(self.Ended(self, self.model.finished))
+
+    def _draw(self, changed: set[str]) -> None:
+        m = self.model
+        if "header" in changed:
+            self._title_bar.update(self._title(), layout=False)
+            sampler = getattr(self.app, "sampler", None)
+            if sampler is not None and m.device:
+                sampler.torch_device = m.device  # this run's allocated/reserved/peak memory
+        if changed & {"state", "progress"}:
+            self._badge.set_state(m.state)
+            self._progress.show(m.progress, m.state)
+        if "state" in changed:
+            self._refresh_keys()
+        if "charts" in changed:
+            self._charts_due(now="table" in changed or not m.active)
+        if "table" in changed:
+            self._table.show_rows(m.rows)
+        self._log.add(m.take_log())
+
+    def _charts_due(self, now: bool) -> None:
+        """Redraw the charts now, or once `CHART_INTERVAL` has passed since the last time."""
+        wait = self._last_charts + CHART_INTERVAL - time.monotonic()
+        if now or wait <= 0:
+            self._draw_charts()
+        elif self._charts_timer is None:
+            self._charts_timer = self.set_timer(wait, self._draw_charts)
+
+    def _draw_charts(self) -> None:
+        if self._charts_timer is not None:
+            self._charts_timer.stop()
+            self._charts_timer = None
+        m = self.model
+        self._train_chart.set(fmt.loss(m.loss), m.loss_series.points())
+        last_val = m.val_losses[-1] if m.val_losses else None
+        self._val_chart.set(fmt.loss(last_val), m.val_losses)
+        self._lr_chart.set(fmt.lr(m.lr), m.lr_series.points())
+        self._last_charts = time.monotonic()
+
+    def _refresh_keys(self) -> None:
+        """Update the footer's keys, only when what they offer changed (it re-mounts them)."""
+        shown = (self.model.finished is None, self.control.paused, self.quitting)
+        if shown != self._keys_shown:
+            self._keys_shown = shown
+            self.refresh_bindings()
+
+    # -- keys ------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """p/c/s while the run is active (dimmed while quitting), n/v once it ended."""
+        ended = self.model.finished is not None
+        if action in {"new_run", "summary"}:
+            return ended
+        if action not in {"pause", "resume", "checkpoint", "stop"}:
+            return True
+        if ended:
+            return False
+        if self.quitting:
+            return None
+        if action == "pause":
+            return not self.control.paused
+        if action == "resume":
+            return self.control.paused
+        return True
+
+    def action_pause(self) -> None:
+        """p: pause at the next step boundary (the clocks stop with it)."""
+        self.control.pause()
+        self._draw(self.model.request_pause(True))
+        self._refresh_keys()
+
+    def action_resume(self) -> None:
+        """p while paused: carry on."""
+        self.control.resume()
+        self._draw(self.model.request_pause(False))
+        self._refresh_keys()
+
+    def action_checkpoint(self) -> None:
+        """c: save a checkpoint at the next step boundary (the log shows its path)."""
+        self.control.request_checkpoint()
+        self._draw(self.model.request_checkpoint())
+
+    def action_stop(self) -> None:
+        """s: stop after this epoch; pressed again, stop at the next step (with a checkpoint)."""
+        if self.model.stop_requested:
+            self.control.request_stop(StopMode.STEP, status="stopped")
+            self.model.log("warning", "stopping now: checkpoint at the next step")
+            self._draw(self.model.request_stop("step"))
+            return
+        self.control.request_stop(StopMode.EPOCH, status="stopped")
+        self.model.log("info", "stopping after this epoch (press s again to stop now)")
+        self._draw(self.model.request_stop("epoch"))
+
+    async def action_new_run(self) -> None:
+        """n (after the run): back to setup."""
+        await self.app.run_action("new_run")
+
+    def action_summary(self) -> None:
+        """v (after the run): the summary again."""
+        if self.model.finished is not None:
+            self.app.push_screen(SummaryScreen(self.model.finished, self.model))
+
+    def stop_for_exit(self, status: str = "stopped", signal: int | None = None) -> None:
+        """Stop at the next step boundary (the engine saves a checkpoint) and then exit."""
+        self.quitting = True
+        self.control.request_stop(StopMode.STEP, status=status, signal=signal)
+        self.model.log("info", "quitting: saving a checkpoint at the next step boundary")
+        self._draw(self.model.request_stop("step"))
+        self._refresh_keys()
+
+    def summary(self) -> dict[str, Any]:
+        """The finished run's summary (empty while running)."""
+        return dict(self.model.finished.summary) if self.model.finished else {}

@@ -1,0 +1,100 @@
+"""tqdm-style progress: the run's epochs on one line, the current epoch's steps on the next."""
+
+from __future__ import annotations
+
+from textual.app import RenderResult
+from textual.content import Content
+from textual.widget import Widget
+
+from tui_trainer.tui import formatting as fmt
+from tui_trainer.tui.model import Progress
+
+BAR_STYLE = {
+    "paused": "$warning",
+    "pausing": "$warning",
+    "resuming": "$warning",
+    "stopping": "$warning",
+    "failed": "$error",
+    "finished": "$success",
+    "stopped": "$warning",
+    "interrupted": "$warning",
+}
+ENDED = frozenset({"finished", "stopped", "interrupted", "failed"})
+EMPTY_STYLE = "$foreground 15%"
+MIN_BAR = 8
+
+
+def bar(fraction: float, width: int, style: str) -> Content:
+    """A thin horizontal bar (``━━━━╸    ``) filled to `fraction` of `width` cells."""
+    width = max(0, width)
+    halves = round(max(0.0, min(1.0, fraction)) * width * 2)
+    full, half = divmod(halves, 2)
+    filled = "━" * full + ("╸" if half else "")
+    return Content.assemble((filled, style), ("━" * (width - len(filled)), EMPTY_STYLE))
+
+
+class RunProgress(Widget):
+    """Two lines: ``Epoch k/N`` with the run's bar, then the step bar with rates and clocks."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._progress = Progress()
+        self._state = "starting"
+        self._shown: tuple[object, ...] = ()
+
+    def show(self, progress: Progress, state: str) -> None:
+        """Show `progress`; repaints only when something visible changed."""
+        p = progress
+        key = (
+            p.epoch, p.epochs, p.step, p.steps, p.phase, fmt.duration(p.elapsed),
+            fmt.duration(p.epoch_eta), fmt.duration(p.run_eta), fmt.rate(p.it_per_second),
+            fmt.count(p.samples_per_second), state,
+        )  # fmt: skip
+        if key == self._shown:
+            return
+        self._shown = key
+        self._progress, self._state = progress, state
+        self.refresh()
+
+    def render(self) -> RenderResult:
+        """Render both lines to the current width."""
+        p, width = self._progress, self.size.width
+        style = BAR_STYLE.get(self._state, "$primary")
+        if self._state == "starting":
+            return Content.styled("preparing data and model…", "$text-muted")
+        epochs = max(p.epochs, 1)
+        head = Content.assemble(("Epoch ", "bold"), (f"{p.epoch}/{epochs}".ljust(7), "bold"))
+        tail = Content.assemble(
+            f" {p.run_fraction * 100:3.0f}%  ",
+            ("elapsed ", "$text-muted"),
+            fmt.duration(p.elapsed),
+            ("  ETA ", "$text-muted"),
+            "--:--" if self._state in ENDED else fmt.duration(p.run_eta),
+        )
+        run_bar = bar(p.run_fraction, width - head.cell_length - tail.cell_length, style)
+        label = "valid" if p.phase == "val" else "train"
+        counter = f"{p.step}/{p.steps}"
+        eta = "--:--" if self._state in ENDED else fmt.duration(p.epoch_eta)
+        step_head = Content.assemble((label.ljust(6), "$text-muted"), counter.rjust(7))
+        stats = Content.assemble(
+            f" {p.epoch_fraction * 100:3.0f}% ",
+            ("[", "$text-muted"),
+            f"{fmt.duration(p.elapsed)}<{eta}",
+            (", ", "$text-muted"),
+            fmt.rate(p.it_per_second),
+            (", ", "$text-muted"),
+            f"{fmt.count(p.samples_per_second)} samples/s",
+            ("]", "$text-muted"),
+        )
+        room = width - step_head.cell_length - stats.cell_length - 1
+        if room < MIN_BAR:  # narrow: drop the samples/s figure before the bar gets too short
+            stats = Content.assemble(
+                f" {p.epoch_fraction * 100:3.0f}% ",
+                f"{fmt.duration(p.elapsed)}<{eta} ",
+                fmt.rate(p.it_per_second),
+            )
+            room = width - step_head.cell_length - stats.cell_length - 1
+        step_bar = bar(p.epoch_fraction, room, style)
+        return Content("\n").join(
+            [head + run_bar + tail, step_head + Content(" ") + step_bar + stats]
+        )
