@@ -74,8 +74,8 @@ class CheckpointSaved:
     """A checkpoint was written atomically."""
 
     path: str
-    reason: str  # "epoch", "best", "request", "periodic", "signal", "final"
-    epoch: int
+    reason: str  # "epoch", "request", "periodic", "stop", "signal", "oom"
+    epoch: int  # epochs completed when it was saved (a mid-epoch save holds the position too)
     global_step: int
 
 

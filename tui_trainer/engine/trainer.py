@@ -186,6 +186,9 @@ class Trainer:
         self.paused_total = 0.0  # seconds spent paused; the training clock excludes them
         self.nonfinite_streak = 0
         self.nonfinite_skipped = 0
+        # Progress events are throttled across epochs (short epochs still report); the first
+        # optimizer step reports at once.
+        self._last_emit = 0.0
         self.min_batch = 2 if has_batchnorm(self.model) else 1
 
         fz = config.freeze
@@ -509,7 +512,6 @@ class Trainer:
         w_loss = torch.zeros((), device=device)
         w_hits = torch.zeros((), device=device)
         w_seen = w_units = 0
-        last_emit = time.monotonic()
         t_epoch = self._clock()
         start = p.batch
         window_samples = 0
@@ -575,11 +577,11 @@ class Trainer:
                 self._sync_partial()
                 self._periodic(f"step_{p.global_step:08d}.pt")
             now = time.monotonic()
-            if self.dist.is_main and now - last_emit >= cfg.progress.interval:
+            if self.dist.is_main and now - self._last_emit >= cfg.progress.interval:
                 dt = self._clock() - t_epoch
                 self._emit_progress(epoch, i + 1, steps, emit_sum, emit_n, dt)
                 emit_sum.zero_()
-                emit_n, last_emit = 0, now
+                emit_n, self._last_emit = 0, now
             if not self.dist.enabled or i + 1 == steps or p.global_step % cfg.control_every == 0:
                 self._poll_control(epoch, i + 1)
         # One reduction: every rank's samples count (padding repeats included) in the mean.
