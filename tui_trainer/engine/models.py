@@ -10,6 +10,7 @@ import importlib
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -105,31 +106,42 @@ def _torchvision(cfg: ModelConfig, num_classes: int) -> nn.Module:
             f"model.name: unknown model '{cfg.name}'{extra}; use small_cnn, a torchvision "
             "classification model name, or module:Class"
         )
-    weights = None
-    if cfg.weights and not _is_file_weights(cfg.weights):
-        try:
-            enum = models.get_model_weights(name)
-            key = cfg.weights.split(".")[-1]
-            weights = enum.DEFAULT if key == "DEFAULT" else enum[key]
-        except (KeyError, ValueError):
-            raise UserError(
-                f"model.weights: '{cfg.weights}' is neither a file nor a weights name of {name}"
-            ) from None
+    weights = torchvision_weights(name, cfg.weights)
     try:
         model = models.get_model(name, weights=None, **cfg.kwargs)
     except TypeError as exc:
         raise UserError(f"model.kwargs: {name} rejected them: {exc}") from None
     if weights is not None:
-        try:
-            state = weights.get_state_dict(progress=False, check_hash=False)
-        except Exception as exc:
-            cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-            raise UserError(
-                f"model.weights: cannot load {weights} ({type(exc).__name__}); offline, put "
-                f"{Path(weights.url).name} in {cache.parent}, or set model.weights to a local file"
-            ) from None
-        model.load_state_dict(state)
+        model.load_state_dict(torchvision_state(weights))
     return model
+
+
+def torchvision_weights(name: str, weights: str | None) -> Any:
+    """The torchvision weights enum member that `model.weights` names (None for a file/none)."""
+    if not weights or is_weights_file(weights):
+        return None
+    from torchvision import models
+
+    try:
+        enum = models.get_model_weights(name)
+        key = weights.split(".")[-1]
+        return enum.DEFAULT if key == "DEFAULT" else enum[key]
+    except (KeyError, ValueError):
+        raise UserError(
+            f"model.weights: '{weights}' is neither a file nor a weights name of {name}"
+        ) from None
+
+
+def torchvision_state(weights: Any) -> dict[str, torch.Tensor]:
+    """Load torchvision weights from the hub cache (or online); where to put them otherwise."""
+    try:
+        return weights.get_state_dict(progress=False, check_hash=False)
+    except Exception as exc:
+        cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+        raise UserError(
+            f"model.weights: cannot load {weights} ({type(exc).__name__}); offline, put "
+            f"{Path(weights.url).name} in {cache.parent}, or set model.weights to a local file"
+        ) from None
 
 
 def _user_class(cfg: ModelConfig, num_classes: int, in_channels: int) -> nn.Module:
@@ -156,7 +168,8 @@ def _user_class(cfg: ModelConfig, num_classes: int, in_channels: int) -> nn.Modu
     return model
 
 
-def _is_file_weights(weights: str) -> bool:
+def is_weights_file(weights: str) -> bool:
+    """Whether `model.weights` names a file (a path, a .pt-like name), not a weights name."""
     return (
         weights.endswith((".pt", ".pth", ".bin", ".ckpt"))
         or "/" in weights
@@ -234,9 +247,7 @@ def build_model(
         model = _torchvision(cfg, num_classes)
         head = _replace_head(model, num_classes)
         in_channels = 3
-    if cfg.weights and (
-        cfg.name == "small_cnn" or ":" in cfg.name or _is_file_weights(cfg.weights)
-    ):
+    if cfg.weights and (cfg.name == "small_cnn" or ":" in cfg.name or is_weights_file(cfg.weights)):
         notes += load_weights_file(model, cfg.weights, head)
     return BuiltModel(model, head, in_channels, notes)
 

@@ -17,7 +17,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from tui_trainer.config.schema import SEGMENTATION_MODELS, ModelConfig
-from tui_trainer.engine.models import BuiltModel, _is_file_weights, load_weights_file
+from tui_trainer.engine.models import (
+    BuiltModel,
+    is_weights_file,
+    load_weights_file,
+    torchvision_state,
+    torchvision_weights,
+)
 from tui_trainer.errors import UserError
 
 TORCHVISION_SEGMENTATION = tuple(name for name in SEGMENTATION_MODELS if name != "unet")
@@ -162,16 +168,7 @@ def _torchvision_segmentation(cfg: ModelConfig, channels: int) -> nn.Module:
     from torchvision import models
 
     name = cfg.name
-    weights = None
-    if cfg.weights and not _is_file_weights(cfg.weights):
-        try:
-            enum = models.get_model_weights(name)
-            key = cfg.weights.split(".")[-1]
-            weights = enum.DEFAULT if key == "DEFAULT" else enum[key]
-        except (KeyError, ValueError):
-            raise UserError(
-                f"model.weights: '{cfg.weights}' is neither a file nor a weights name of {name}"
-            ) from None
+    weights = torchvision_weights(name, cfg.weights)
     kwargs = {"weights_backbone": None, "aux_loss": False, **cfg.kwargs}
     built_classes = len(weights.meta["categories"]) if weights is not None else channels
     try:
@@ -185,14 +182,7 @@ def _torchvision_segmentation(cfg: ModelConfig, channels: int) -> nn.Module:
             f"{Path(torch.hub.get_dir()) / 'checkpoints'} or drop weights_backbone"
         ) from None
     if weights is not None:
-        try:
-            state = weights.get_state_dict(progress=False, check_hash=False)
-        except Exception:
-            cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-            raise UserError(
-                f"model.weights: cannot load {weights}; offline, put {Path(weights.url).name} in "
-                f"{cache.parent}, or set model.weights to a local file"
-            ) from None
+        state = torchvision_state(weights)
         own = model.state_dict()
         model.load_state_dict({k: v for k, v in state.items() if k in own})
     _replace_outputs(model, name, channels)
@@ -219,6 +209,6 @@ def build_segmentation_model(cfg: ModelConfig, num_classes: int, in_channels: in
             f"({', '.join(SEGMENTATION_MODELS)})"
         )
     notes: list[str] = []
-    if cfg.weights and (cfg.name == "unet" or _is_file_weights(cfg.weights)):
+    if cfg.weights and (cfg.name == "unet" or is_weights_file(cfg.weights)):
         notes += load_weights_file(model, cfg.weights, head)
     return BuiltModel(model, head, in_channels, notes)
