@@ -50,9 +50,13 @@ class TensorSplit:
 
 
 def tensor_bundle(
-    split: TensorSplit, config: RunConfig, device: torch.device, model_channels: int | None
+    split: TensorSplit,
+    config: RunConfig,
+    device: torch.device,
+    model_channels: int | None,
+    loader: type[TensorLoader] = TensorLoader,
 ) -> DataBundle:
-    """Wrap in-memory tensors in TensorLoaders that live on `device`."""
+    """Wrap in-memory tensors in `loader`s (TensorLoader, or a subclass for masks) on `device`."""
     data = config.data
     mean, std = split.mean, split.std
     if data.normalize is not None:
@@ -71,7 +75,7 @@ def tensor_bundle(
     val_x, val_y = split.val_x.to(device), split.val_y.to(device)
 
     def make_train(batch_size: int) -> TensorLoader:
-        return TensorLoader(
+        return loader(
             train_x,
             train_y,
             transform,
@@ -82,7 +86,7 @@ def tensor_bundle(
             crop_padding=data.augment.crop_padding,
         )
 
-    val = TensorLoader(
+    val = loader(
         val_x,
         val_y,
         transform,

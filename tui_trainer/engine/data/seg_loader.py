@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from tui_trainer.config.schema import RunConfig
-from tui_trainer.engine.data.bundle import DataBundle, TensorSplit
-from tui_trainer.engine.data.tensor_loader import BatchTransform, TensorLoader, augment_batch
+from tui_trainer.engine.data.bundle import DataBundle, TensorSplit, tensor_bundle
+from tui_trainer.engine.data.tensor_loader import TensorLoader, augment_batch
 from tui_trainer.errors import UserError
 
 
@@ -106,47 +106,4 @@ def checked_class_names(config: RunConfig, num_classes: int, default: list[str])
 
 def seg_tensor_bundle(split: TensorSplit, config: RunConfig, device: torch.device) -> DataBundle:
     """Wrap in-memory images and masks (`train_y`/`val_y`: (N, H, W) uint8) in SegTensorLoaders."""
-    data = config.data
-    mean, std = split.mean, split.std
-    if data.normalize is not None:
-        mean, std = tuple(data.normalize.mean), tuple(data.normalize.std)
-    channels = int(split.train_x.shape[1])
-    if len(mean) not in (1, channels):
-        raise UserError(
-            f"data.normalize.mean: expected 1 or {channels} values for {data.name}, got {len(mean)}"
-        )
-    size = data.image_size or int(split.train_x.shape[-1])
-    transform = BatchTransform(mean, std, split.scale, data.image_size, channels)
-    train_x, train_y = split.train_x.to(device), split.train_y.to(device)
-    val_x, val_y = split.val_x.to(device), split.val_y.to(device)
-
-    def make_train(batch_size: int) -> SegTensorLoader:
-        return SegTensorLoader(
-            train_x,
-            train_y,
-            transform,
-            batch_size,
-            shuffle=True,
-            seed=config.seed,
-            hflip=data.augment.hflip,
-            crop_padding=data.augment.crop_padding,
-        )
-
-    val = SegTensorLoader(
-        val_x,
-        val_y,
-        transform,
-        data.val_batch_size or 2 * data.batch_size,
-        shuffle=False,
-        drop_last_single=False,
-    )
-    return DataBundle(
-        num_classes=len(split.class_names),
-        class_names=split.class_names,
-        in_channels=channels,
-        image_size=size,
-        train_samples=int(train_y.shape[0]),
-        val_samples=int(val_y.shape[0]),
-        make_train=make_train,
-        val=val,
-    )
+    return tensor_bundle(split, config, device, None, loader=SegTensorLoader)
