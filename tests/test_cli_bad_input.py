@@ -149,3 +149,8 @@ def test_presets_lists_bundled(capsys):
         "fake-benchmark",
     ]:
         assert name in out
+
+
+def test_console_resume_of_a_missing_run_fails_before_the_screen_opens(tmp_path, capsys):
+    assert main(["--resume", str(tmp_path / "nope")]) == 2
+    assert "--resume" in capsys.readouterr().err

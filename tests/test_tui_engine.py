@@ -186,3 +186,38 @@ def test_hang_up_checkpoints_and_exits(tmp_path: Path) -> None:
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "interrupted"
     assert (run_dir / "checkpoints" / "last.pt").is_file()
+
+
+@pytest.mark.slow
+def test_resume_a_stopped_run_from_the_console(tmp_path: Path) -> None:
+    """`tui-trainer --resume RUN_DIR` continues the same run directory to the end."""
+    from tui_trainer.config import load_config
+    from tui_trainer.engine.control import StopMode
+    from tui_trainer.engine.events import StepProgress
+
+    out = tmp_path / "runs"
+    config, name = load_config(
+        "quickstart", ["epochs=3", "device=cpu", "progress.interval=1e-9", f"out={out}"]
+    )
+    control = Control()
+
+    def stop_in_epoch_two(event: object) -> None:
+        if isinstance(event, StepProgress) and event.epoch == 2 and event.step >= 10:
+            control.request_stop(StopMode.STEP)
+
+    assert execute(config, name, sinks=[stop_in_epoch_two], control=control).status == "stopped"
+    run_dir = the_run_dir(out)
+
+    async def scenario() -> None:
+        app = TrainerApp(resume=str(run_dir), presets=quickstart(), exit_when_done=True)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+            runner = run_screen(app)
+            await wait_for(pilot, lambda: runner.model.finished is not None, timeout=60)
+            assert "resumed from" in runner.query_one("RunLog").plain_text
+        assert app.return_code == 0
+
+    run(scenario())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["epochs_completed"] == 3
+    assert the_run_dir(out) == run_dir  # continued in place

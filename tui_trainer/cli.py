@@ -29,6 +29,7 @@ def _console_parser() -> argparse.ArgumentParser:
     p.add_argument("preset", nargs="?", help="preset name or YAML path to select")
     p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
     p.add_argument("--start", action="store_true", help="start the run at once")
+    p.add_argument("--resume", help="continue a run directory (or checkpoint) in the console")
     p.add_argument("--out", help="root folder for run directories (default: runs)")
     p.add_argument("--version", action="version", version=f"tui-trainer {__version__}")
     return p
@@ -145,13 +146,15 @@ def dispatch(argv: list[str]) -> int:
         return cmd_gpus(args.watch, args.interval)
     args = _console_parser().parse_intermixed_args(argv)
     preset, overrides = _split_overrides(args.preset, args.overrides)
-    if preset is not None or overrides:
+    if args.resume is None and (preset is not None or overrides):
         from tui_trainer.config.loader import load_config
 
         load_config(preset, overrides)  # bad input fails here, before the screen opens
     from tui_trainer.tui.app import run_app
 
-    return run_app(preset=preset, overrides=overrides, start=args.start, out=args.out)
+    return run_app(
+        preset=preset, overrides=overrides, start=args.start, out=args.out, resume=args.resume
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,9 +16,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from tui_trainer.config.loader import load_config
+from tui_trainer.config.loader import load_config, resumed_config
 from tui_trainer.config.schema import RunConfig
-from tui_trainer.engine.checkpoint import load_checkpoint
 from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.engine.distributed import DistContext
 from tui_trainer.engine.events import RunFinished, Sink
@@ -151,15 +150,10 @@ def run_preset(
     resume: str | None = None,
 ) -> int:
     """`tui-trainer run`: a preset (or the config saved with the resumed run) plus overrides."""
-    if preset is None:
-        if resume is None:
-            raise UserError("run: give a PRESET (name or YAML path), or --resume RUN_DIR")
-        state = load_checkpoint(resume)
-        run_dir = Path(state["path"]).resolve().parent.parent
-        source = run_dir / "config.yaml"
-        if not source.is_file():
-            raise UserError(f"--resume: no config.yaml beside '{state['path']}'; give the PRESET")
-        config, name = load_config(source, overrides)
+    if resume is not None:
+        config, name = resumed_config(resume, preset, overrides)
+    elif preset is None:
+        raise UserError("run: give a PRESET (name or YAML path), or --resume RUN_DIR")
     else:
         config, name = load_config(preset, overrides)
     return run_config(config, name, out=out, resume=resume)

@@ -75,7 +75,7 @@ def resolve_preset(preset: str) -> Path:
         if info.name == preset:
             return info.path
     names = [p.name for p in list_presets()]
-    hint = difflib.get_close_matches(preset, names, n=1)
+    hint = difflib.get_close_matches(preset, names, n=1, cutoff=0.75)
     suggestion = f" (did you mean '{hint[0]}'?)" if hint else f"; known presets: {', '.join(names)}"
     raise UserError(f"{preset}: no such preset{suggestion}")
 
@@ -271,3 +271,22 @@ def load_config(
     except ValidationError as exc:
         raise UserError(format_validation_error(exc, sources, lines, origin)) from None
     return config, name
+
+
+def resumed_config(
+    resume: str | Path, preset: str | None, overrides: list[str]
+) -> tuple[RunConfig, str]:
+    """The config for `--resume`: the preset's when given, else the one saved in the run directory.
+
+    `resume` is a run directory or a checkpoint file inside its `checkpoints/` folder.
+    """
+    if preset is not None:
+        return load_config(preset, overrides)
+    path = Path(resume)
+    if not path.exists():
+        raise UserError(f"--resume: '{resume}' not found")
+    run_dir = path if path.is_dir() else path.resolve().parent.parent
+    source = run_dir / "config.yaml"
+    if not source.is_file():
+        raise UserError(f"--resume: no config.yaml in '{run_dir}'; give the PRESET too")
+    return load_config(source, overrides)

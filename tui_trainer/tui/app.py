@@ -14,11 +14,18 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widget import Widget
 
-from tui_trainer.config.loader import PRESET_SUFFIXES, PresetInfo, list_presets, resolve_preset
+from tui_trainer.config.loader import (
+    PRESET_SUFFIXES,
+    PresetInfo,
+    list_presets,
+    resolve_preset,
+    resumed_config,
+)
+from tui_trainer.engine.checkpoint import load_checkpoint
 from tui_trainer.engine.events import RunFinished
 from tui_trainer.telemetry.sampler import Sampler
 from tui_trainer.tui.screens.dialogs import ConfirmQuit, HelpScreen
-from tui_trainer.tui.screens.run import NARROW, Executor, RunScreen
+from tui_trainer.tui.screens.run import NARROW, Executor, RunRequest, RunScreen
 from tui_trainer.tui.screens.setup import SetupScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.tui.widgets.gpu_slot import gpu_panel_factory
@@ -104,6 +111,7 @@ class TrainerApp(App[int]):
         gpu_panel: Callable[[], Widget] | None = None,
         exit_when_done: bool = False,
         handle_signals: bool = False,
+        resume: str | None = None,
     ) -> None:
         super().__init__()
         self.preset = preset
@@ -116,6 +124,7 @@ class TrainerApp(App[int]):
         self.sampler: Sampler | None = None if gpu_panel else Sampler()
         self.gpu_panel = gpu_panel or gpu_panel_factory(self.sampler)  # type: ignore[arg-type]
         self.exit_when_done = exit_when_done
+        self.resume = resume
         self.handle_signals = handle_signals
         self.last_result: RunFinished | None = None
         self._sighup: Any = signal.SIG_DFL
@@ -126,6 +135,11 @@ class TrainerApp(App[int]):
         """Open the setup screen (it starts the run at once with --start when valid)."""
         if self.sampler is not None:
             self.sampler.start()  # returns at once; NVML starts in the sampler's thread
+        if self.resume is not None:  # straight to the run screen, continuing that run
+            config, name = resumed_config(self.resume, self.preset, self.overrides)
+            request = RunRequest(config, name, self.overrides, self.out, self.resume)
+            self.push_screen(RunScreen(request, self.executor, self.gpu_panel))
+            return
         self.push_screen(
             SetupScreen(
                 self.presets,
@@ -250,6 +264,7 @@ def run_app(
     overrides: list[str] | None = None,
     start: bool = False,
     out: str | None = None,
+    resume: str | None = None,
 ) -> int:
     """Open the console; returns the exit code (0, 1 if the last run failed, 128+N on signal N).
 
@@ -257,8 +272,11 @@ def run_app(
     toggles (others pass through to the run); `start` goes straight to the run screen when the
     values are valid. Raises `UserError` before the UI opens when `preset` does not exist.
     """
-    if preset is not None:
+    if resume is not None:  # bad input fails here, before the screen opens
+        resumed_config(resume, preset, list(overrides or []))
+        load_checkpoint(resume)
+    elif preset is not None:
         resolve_preset(preset)
-    app = TrainerApp(preset, overrides, start, out, handle_signals=True)
+    app = TrainerApp(preset, overrides, start, out, handle_signals=True, resume=resume)
     app.run()
     return app.return_code if app.return_code is not None else 0

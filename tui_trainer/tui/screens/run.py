@@ -57,6 +57,7 @@ class RunRequest:
     preset: str
     overrides: list[str] = field(default_factory=list)
     out: str | None = None
+    resume: str | None = None  # a run directory or checkpoint to continue
 
 
 def failed_run(message: str, trace: str | None = None) -> RunFinished:
@@ -170,8 +171,9 @@ class RunScreen(Screen[None]):
         req = self.request
         sinks: list[Sink] = [self.bridge]
         try:
+            extra = {"resume": req.resume} if req.resume else {}
             result = self.executor(
-                req.config, req.preset, sinks=sinks, control=self.control, out=req.out
+                req.config, req.preset, sinks=sinks, control=self.control, out=req.out, **extra
             )
         except UserError as exc:
             result = failed_run(str(exc))
