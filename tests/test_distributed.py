@@ -23,7 +23,7 @@ from tui_trainer.engine.control import Control
 from tui_trainer.engine.data.tensor_loader import BatchTransform, TensorLoader
 from tui_trainer.engine.distributed import DistContext, shard_indices
 from tui_trainer.errors import UserError
-from tui_trainer.launch import free_port
+from tui_trainer.launch import torchrun_command
 from tui_trainer.session import execute
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,17 +39,7 @@ def _env() -> dict[str, str]:
 
 def torchrun(args: list[str], nproc: int = 2) -> subprocess.CompletedProcess[str]:
     """`python -m torch.distributed.run ... -m tui_trainer ARGS` from the repository root."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        f"--nproc_per_node={nproc}",
-        "--master-addr=127.0.0.1",
-        f"--master-port={free_port()}",
-        "-m",
-        "tui_trainer",
-        *args,
-    ]
+    cmd = torchrun_command(nproc, args)
     return subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
 
 

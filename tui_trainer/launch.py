@@ -36,6 +36,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def torchrun_command(nproc: int, argv: list[str]) -> list[str]:
+    """`python -m torch.distributed.run` for `nproc` local ranks of `tui_trainer ARGV`."""
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc_per_node={nproc}",
+        "--master-addr=127.0.0.1",
+        f"--master-port={free_port()}",
+        "-m",
+        "tui_trainer",
+        *argv,
+    ]
+
+
 def launch(nproc: int, argv: list[str]) -> int:
     """`tui-trainer run ... --nproc N`: run `tui-trainer ARGV` in N processes through torchrun.
 
@@ -48,17 +63,7 @@ def launch(nproc: int, argv: list[str]) -> int:
         raise UserError(f"--nproc: expected a number of processes >= 1, got {nproc}")
     with tempfile.TemporaryDirectory(prefix="tui-trainer-") as tmp:
         exit_file = Path(tmp) / "exit-code"
-        cmd = [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            f"--nproc_per_node={nproc}",
-            "--master-addr=127.0.0.1",
-            f"--master-port={free_port()}",
-            "-m",
-            "tui_trainer",
-            *argv,
-        ]
+        cmd = torchrun_command(nproc, argv)
         proc = subprocess.Popen(cmd, env={**os.environ, EXIT_FILE_ENV: str(exit_file)})
 
         def forward(signum: int, _frame: object) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tui_trainer.config.schema import RunConfig
+from tui_trainer.engine.models import is_weights_file
 from tui_trainer.errors import UserError
 
 
@@ -23,10 +24,7 @@ def static_checks(config: RunConfig) -> tuple[list[str], list[str]]:
         if not root.is_dir() and not (data.name == "cifar10" and data.download):
             warnings.append(f"data.root: folder '{root}' not found here; the run needs it")
     weights = config.model.weights
-    looks_like_file = weights and (
-        weights.endswith((".pt", ".pth", ".bin", ".ckpt")) or "/" in weights
-    )
-    if looks_like_file and not Path(weights).is_file():
+    if weights and is_weights_file(weights) and not Path(weights).is_file():
         warnings.append(f"model.weights: file '{weights}' not found here; the run needs it")
     notes = [
         f"effective batch size {data.batch_size} × {config.accumulate} = "

@@ -8,8 +8,6 @@ operations (no per-sample Python). The augmentation draws are exactly `augment_b
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import torch
 import torch.nn.functional as F
 
@@ -63,25 +61,18 @@ class SegTensorLoader(TensorLoader):
     (B, size, size) int64 masks.
     """
 
-    def iterate(self, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield (inputs, masks) batches from batch index `start` on."""
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        n = self.num_samples
-        order = torch.randperm(n, generator=gen) if self.shuffle else torch.arange(n)
-        order = order.to(self.images.device)
-        aug = self.hflip or self.crop_padding > 0
-        offset = 0
-        for i, size in enumerate(self.batch_sizes()):
-            idx = order[offset : offset + size]
-            offset += size
-            if i < start:
-                if aug:  # keep the augmentation stream identical to an uninterrupted epoch
-                    self._skip_aug_draws(gen, size)
-                continue
-            x, masks = self.images[idx], self.targets[idx]
-            if aug:
-                x, masks = augment_pair(x, masks, gen, self.hflip, self.crop_padding)
-            yield self.transform(x), resize_masks(masks, self.transform.size)
+    # Segmentation under DDP is not supported yet (its folder loader and evaluator are not
+    # shard-aware), so refuse rather than train on a silently partial setup.
+    shardable = False
+
+    def _batch(
+        self, idx: torch.Tensor, gen: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images and masks of the samples `idx`, augmented together; masks resized (nearest)."""
+        x, masks = self.images[idx], self.targets[idx]
+        if gen is not None:
+            x, masks = augment_pair(x, masks, gen, self.hflip, self.crop_padding)
+        return self.transform(x), resize_masks(masks, self.transform.size)
 
 
 def default_class_names(num_classes: int) -> list[str]:

@@ -71,11 +71,11 @@ class TensorLoader:
     The order of epoch `e` is a permutation drawn from `seed + e`, so any position inside any
     epoch can be reproduced (this is what makes mid-epoch resume exact). In a multi-process run
     `shard` makes it yield only this rank's share of that permutation (see `shard_indices`).
-    A subclass that overrides `iterate` takes its order from `epoch_order` and says so with
-    `sharding_aware = True` in its class body; otherwise it refuses to shard.
+    Subclasses change what one batch is by overriding `_batch`; `shardable = False` makes a
+    subclass refuse multi-process sharding.
     """
 
-    sharding_aware: ClassVar[bool] = True
+    shardable: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -104,8 +104,7 @@ class TensorLoader:
 
     def shard(self, rank: int, world_size: int, *, pad: bool) -> TensorLoader:
         """Yield only rank `rank` of `world_size`'s share from now on (see `shard_indices`)."""
-        owner = next(c for c in type(self).__mro__ if "iterate" in c.__dict__)
-        if world_size > 1 and not owner.__dict__.get("sharding_aware", False):
+        if world_size > 1 and not self.shardable:
             raise NotImplementedError(f"{type(self).__name__} cannot be sharded across processes")
         self.rank, self.world_size, self.pad = rank, world_size, pad
         return self
@@ -160,10 +159,16 @@ class TensorLoader:
                 if aug:  # keep the augmentation stream identical to an uninterrupted epoch
                     self._skip_aug_draws(gen, size)
                 continue
-            x = self.images[idx]
-            if aug:
-                x = augment_batch(x, gen, self.hflip, self.crop_padding)
-            yield self.transform(x), self.targets[idx]
+            yield self._batch(idx, gen if aug else None)
+
+    def _batch(
+        self, idx: torch.Tensor, gen: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One model-ready batch of the samples `idx`, augmented with `gen` when given."""
+        x = self.images[idx]
+        if gen is not None:
+            x = augment_batch(x, gen, self.hflip, self.crop_padding)
+        return self.transform(x), self.targets[idx]
 
     def _skip_aug_draws(self, gen: torch.Generator, size: int) -> None:
         """Advance `gen` exactly as `augment_batch` does for a batch of `size` samples."""
