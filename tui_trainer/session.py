@@ -177,6 +177,10 @@ def _execute(
     )
     for note in [*notes, *info, *built.notes, *trainer.setup_notes]:
         bus.emit(LogMessage("warning" if note in notes else "info", note))
+    for note in data.notes:  # skipped links, a cache that would not fit, ...
+        bus.emit(LogMessage("warning", note))
+    if data.bad_images is not None:  # data.on_bad_image=skip: each skip is reported with a count
+        data.bad_images.report = lambda message: bus.emit(LogMessage("warning", message))
     if trainer.frozen:
         bus.emit(
             LogMessage(
