@@ -93,6 +93,7 @@ class RamCache:
     def __init__(self, n: int, shape: tuple[int, ...]) -> None:
         self.data = torch.empty((n, *shape), dtype=torch.uint8)
         self.filled = torch.zeros(n, dtype=torch.bool)
+        self.tried = torch.zeros(n, dtype=torch.bool)  # looked up in a disk cache already
         self.bad: dict[int, str] = {}
 
     def has_all(self, indices: torch.Tensor) -> bool:
@@ -111,6 +112,14 @@ class RamCache:
 def ram_bytes(n: int, shape: tuple[int, ...]) -> int:
     """Bytes a RamCache of `n` samples of `shape` needs."""
     return n * int(np.prod(shape))
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 def available_memory() -> int:

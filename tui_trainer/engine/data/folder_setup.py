@@ -12,6 +12,7 @@ from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.data.cache import (
     DiskCache,
     RamCache,
+    available_cores,
     available_memory,
     default_cache_dir,
     ram_bytes,
@@ -22,14 +23,6 @@ from tui_trainer.engine.data.folder_source import FolderSource, MaskRule
 from tui_trainer.engine.data.tensor_loader import BatchTransform
 
 MAX_AUTO_WORKERS = 8
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def resolve_workers(setting: int | str, env: dict[str, str] | None = None) -> int:
@@ -85,15 +78,20 @@ class FolderData:
         return src
 
     def ram_caches(self, *sources: FolderSource) -> list[RamCache | None]:
-        """A RamCache per source when data.cache=ram and they fit in half the free memory."""
-        if self.cache_mode != "ram":
+        """A RamCache per source (data.cache ram or disk) when they fit in half the free memory.
+
+        With data.cache=disk the RAM cache still serves later epochs; the disk cache serves
+        later runs (its samples are loaded straight into RAM, without workers).
+        """
+        if self.cache_mode == "none":
             return [None] * len(sources)
         free = available_memory()
         if self._need > free // 2:
+            tail = "" if self.cache_mode == "disk" else " (data.cache=disk would speed that up)"
             self.notes.append(
-                f"data.cache: ram would need {self._need / 2**30:.1f} GiB, more than half the "
-                f"{free / 2**30:.1f} GiB free; images are decoded every epoch (try "
-                "data.cache=disk)"
+                f"data.cache: keeping the images in memory would need "
+                f"{self._need / 2**30:.1f} GiB, more than half the {free / 2**30:.1f} GiB free; "
+                f"images are read every epoch{tail}"
             )
             return [None] * len(sources)
         return [RamCache(len(s), s.shape) for s in sources]

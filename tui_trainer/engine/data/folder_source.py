@@ -95,6 +95,15 @@ class FolderSource(Dataset):
             parts += [file_identity(self.masks[index]), repr(self.rule)]
         return "|".join(parts)
 
+    def cached(self, index: int) -> np.ndarray | None:
+        """Sample `index` from the disk cache, or None (no cache, not there, file gone)."""
+        if self.disk is None:
+            return None
+        try:
+            return self.disk.get(self.identity(index))
+        except OSError:
+            return None
+
     def load(self, index: int) -> np.ndarray:
         """(C, S, S) uint8 for sample `index`; raises BadImage naming the file."""
         identity = None
