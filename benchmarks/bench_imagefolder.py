@@ -2,8 +2,8 @@
 
 A folder of `--images` JPEGs at 500x375 in 4 classes (shading, noise and shapes: ~70 KB each,
 so decoding costs what real photos cost) is generated once into a temporary folder. Both sides
-train the CIFAR-10 tutorial CNN at 32x32 for `--epochs` epochs on an 80/20 split with 2 DataLoader workers and
-the same batch size, validating after each epoch:
+train the CIFAR-10 tutorial CNN at 32x32 for `--epochs` epochs on an 80/20 split with 2
+DataLoader workers and the same batch size, validating after each epoch:
 
 - plain: `ImageFolder(root, Compose([Resize((32, 32)), ToTensor(), Normalize]))`, `random_split`,
   `DataLoader(shuffle=True, num_workers=2)`, SGD: the tutorial's loop on one's own folder;

@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from tui_trainer.engine.data.augment import random_resized_crop
-from tui_trainer.engine.data.cache import RamCache, available_cores
+from tui_trainer.engine.data.cache import RamCache
 from tui_trainer.engine.data.folder_source import FolderSource
 from tui_trainer.engine.data.sampler import EpochSampler
 from tui_trainer.engine.data.tensor_loader import BatchTransform, augment_batch
@@ -200,16 +200,7 @@ class FolderBatches:
                 persistent_workers=workers > 0,
                 prefetch_factor=PREFETCH if workers > 0 else None,
             )
-        # While workers decode, the main process keeps to the cores they leave free: more
-        # threads than cores make OpenMP's threads spin against the workers (measured 10-200x
-        # slower batches on a busy 2-core machine). RAM-cache epochs get every core back.
-        threads = torch.get_num_threads()
-        if self.num_workers:
-            torch.set_num_threads(max(1, min(threads, available_cores() - self.num_workers)))
-        try:
-            yield from self._decoded()
-        finally:
-            torch.set_num_threads(threads)
+        yield from self._decoded()
 
     def _decoded(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         assert self._loader is not None
