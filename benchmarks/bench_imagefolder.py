@@ -17,6 +17,10 @@ Each side runs in its own process, rounds interleaved; epoch times are wall-cloc
 
     python benchmarks/bench_imagefolder.py [--rounds 3] [--epochs 3] [--images 1000]
 
+`BENCH_PLAIN_THREADS=1` gives the plain loop one compute thread (tui-trainer gives its main
+process the cores its workers leave free by itself; the plain loop's 2 threads + 2 workers on 2
+cores spin against each other).
+
 Targets: first epoch >= 2x, later epochs >= 5x.
 """
 
@@ -100,6 +104,8 @@ def plain(root: str, epochs: int, batch: int) -> list[float]:
     from torchvision import datasets, transforms
 
     torch.manual_seed(0)
+    if os.environ.get("BENCH_PLAIN_THREADS"):  # a stronger baseline: no thread oversubscription
+        torch.set_num_threads(int(os.environ["BENCH_PLAIN_THREADS"]))
     tf = transforms.Compose(
         [
             transforms.Resize((32, 32)),

@@ -163,6 +163,10 @@ class FolderBatches:
         for i, (x, idx) in enumerate(raw, start=start):
             yield self._finish(x, idx, i)
 
+    def release(self) -> None:
+        """Stop this loader's workers (they start again if it is iterated again)."""
+        self._loader = None
+
     # -- where pixels come from ------------------------------------------------------------------
     def _from_ram(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         assert self.ram is not None

@@ -141,6 +141,8 @@ class FolderData:
 
         def make_train(batch_size: int) -> FolderBatches:
             if batch_size not in made:
+                for other in made.values():  # a new phase or oom=reduce: one set of workers
+                    other.release()
                 made[batch_size] = build(train, labels[0], batch_size, True, augment)
             return made[batch_size]
 
