@@ -223,3 +223,31 @@ def test_random_resized_crop_draws_the_same_amount_whatever_it_picks():
     crop_boxes(7, 5, 500, a)  # an extreme aspect: most tries fail, the fallback is used
     torch.rand(7, TRIES, 4, generator=b, dtype=torch.float64)
     assert torch.equal(torch.rand(3, generator=a), torch.rand(3, generator=b))
+
+
+def test_folder_loaders_shard_between_processes(tmp_path):
+    root = make_jpegs(tmp_path / "imgs")
+    config = folder_config(root, tmp_path)
+    data = build_data(config, CPU)
+    whole = epoch_batches(data.make_train(6), 1)
+    parts = []
+    for rank in range(2):
+        part = build_data(config, CPU).make_train(3).shard(rank, 2, pad=True)
+        parts.append(epoch_batches(part, 1))
+    assert [len(b[1]) for b in whole] == [6, 6, 3] and [len(b[1]) for b in parts[0]] == [3, 3, 2]
+    for (x, y), (x0, y0), (x1, y1) in zip(whole[:2], *parts, strict=False):  # last one: padded
+        assert torch.equal(torch.stack([y0, y1], 1).flatten(), y)  # rank r: samples r, r+2, ...
+        assert torch.equal(torch.stack([x0, x1], 1).flatten(0, 1), x)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_batches_come_through_pinned_memory(tmp_path):
+    root = make_jpegs(tmp_path / "imgs")
+    config = folder_config(root, tmp_path, "device=cuda", "data.num_workers=2")
+    data = build_data(config, torch.device("cuda"))
+    loader = data.make_train(4)
+    assert loader.pin_memory
+    for epoch in range(2):  # from the workers, then from the RAM cache
+        x, y = epoch_batches(loader, epoch)[0]
+        assert x.device.type == "cuda" and y.device.type == "cuda"
