@@ -20,7 +20,7 @@ from tui_trainer.engine.events import (
     StepProgress,
 )
 from tui_trainer.errors import UserError
-from tui_trainer.tui import formatting as fmt
+from tui_trainer import formatting as fmt
 from tui_trainer.tui.bridge import EventBridge, RunUpdate
 from tui_trainer.tui.form import FormValues, validate
 from tui_trainer.tui.model import RunModel, Series

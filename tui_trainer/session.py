@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from tui_trainer.config.schema import RunConfig
-from tui_trainer.config.tasks import model_kind
+from tui_trainer.config.tasks import effective_batch, model_kind
 from tui_trainer.engine.checkpoint import load_checkpoint
 from tui_trainer.engine.control import Control
 from tui_trainer.engine.data import build_data
@@ -101,7 +101,7 @@ def distributed_notes(config: RunConfig, dist: DistContext) -> tuple[RunConfig, 
     bs, acc, world = config.data.batch_size, config.accumulate, dist.world_size
     notes = [
         f"{world} processes: data.batch_size {bs} per process × {world} × accumulate {acc} "
-        f"= effective batch {bs * world * acc}"
+        f"= effective batch {effective_batch(bs, acc, world)}"
     ]
     if config.oom == "reduce":
         notes.append(

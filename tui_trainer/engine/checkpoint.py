@@ -6,10 +6,7 @@ arbitrary objects. `FORMAT_VERSION` grows when the layout changes; newer files a
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tui_trainer.atomic import atomic_write
 from tui_trainer.engine.events import CheckpointSaved, LogMessage
 from tui_trainer.errors import UserError
 
@@ -25,27 +23,11 @@ FORMAT_VERSION = 1
 
 
 def atomic_save(obj: Any, path: Path) -> None:
-    """Write `obj` with torch.save to a temp file beside `path`, fsync, rename, fsync the dir.
+    """Write `obj` with torch.save atomically (see `tui_trainer.atomic`).
 
     A crash at any moment leaves `path` either the old or the new complete file.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def rng_state(data_generator_state: torch.Tensor | None = None) -> dict[str, Any]:

@@ -14,7 +14,7 @@ With the single-process context every collective is a no-op.
 The policies live beside it, one job each: `window` (accumulation arithmetic), `step` (autocast,
 backward, optimizer step), `meter` (epoch sums), `faults` (non-finite, out of memory),
 `freeze.FreezePlan` (phases), `polling` (control), `checkpoint` (save, retention, resume),
-`progress` (position, best metric, summary).
+`progress` (position, best metric, summary), `run_state` (checkpoint contents).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import torch
 
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine import checkpoint as ckpt
-from tui_trainer.engine import faults
+from tui_trainer.engine import faults, run_state
 from tui_trainer.engine.build import make_optimizer, shard, wrap
 from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.engine.data.bundle import DataBundle
@@ -105,7 +105,7 @@ class Trainer:
         # optimizer step reports at once.
         self._last_emit = 0.0
         if resume:
-            self._restore(resume)
+            self.setup_notes += run_state.restore(self, resume)
         self.stepper = Stepper(
             wrap(self.model, dist, device),
             self.task.loss(),
@@ -156,7 +156,8 @@ class Trainer:
         status, error, tb = "completed", None, None
         t_start, self.train_seconds = time.monotonic(), 0.0
         try:
-            self._announce_resume()
+            if self.resumed_from:
+                bus.emit(LogMessage("info", run_state.message(self)))
             self._epochs()
             stopped_early = len(self.progress.history) < self.config.epochs
             if self.control.stop_mode is not StopMode.NONE and stopped_early:
@@ -391,61 +392,4 @@ class Trainer:
 
     def state_dict(self, partial: dict[str, Any] = EMPTY_STATE) -> dict[str, Any]:
         """Everything a resume needs, as weights_only-loadable values."""
-        return {
-            "format": ckpt.FORMAT,
-            "version": ckpt.FORMAT_VERSION,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
-            "schedule": self.schedule.state_dict(),
-            "progress": {**self.progress.state(), **partial},
-            "phase": self.plan.phase(self.epoch),
-            "world_size": self.dist.world_size,
-            "batch_size": self.batch_size(),
-            "skipped_steps": int(self.skipped_steps),
-            "rng": ckpt.rng_state(),
-            "config": self.config.model_dump(mode="json"),
-            "class_names": self.data.class_names,
-        }
-
-    def _restore(self, state: dict[str, Any]) -> None:
-        ckpt.check_architecture(self.model, state)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        self.schedule.load_state_dict(state["schedule"])
-        self.progress = Progress.from_state(state["progress"])
-        self.meter.load_state(state["progress"])
-        saved = (int(state.get("world_size", 1)), int(state.get("batch_size", self.batch_size())))
-        now = (self.dist.world_size, self.batch_size())
-        self.progress.batch, repeated = ckpt.convert_position(self.progress.batch, saved, now)
-        if repeated:
-            self.setup_notes.append(
-                f"resumed with {now[0]} process(es) × batch {now[1]} instead of {saved[0]} × "
-                f"{saved[1]}: {repeated} sample(s) of this epoch repeat"
-            )
-        self.skipped_steps = int(state.get("skipped_steps", 0))
-        ckpt.restore_rng_state(state["rng"])
-        self.resumed_from = str(state.get("path"))
-
-    def _announce_resume(self) -> None:
-        if not self.resumed_from:
-            return
-        p = self.progress
-        best = (
-            f", best {self.monitor} {p.best_value:.4f} (epoch {p.best_epoch})"
-            if p.best_value is not None
-            else ""
-        )
-        restored = "model, optimizer, LR schedule, RNG states" + (
-            ", GradScaler" if self.scaler.is_enabled() else ""
-        )
-        self.bus.emit(
-            LogMessage(
-                "info",
-                f"resumed from {self.resumed_from}: {restored}; epoch {p.epoch + 1}/"
-                f"{self.config.epochs} at batch {p.batch}, step {p.global_step}, phase "
-                f"{self.plan.phase(self.epoch)}{best}, {len(p.history)} epoch(s) of history",
-            )
-        )
+        return run_state.capture(self, partial)

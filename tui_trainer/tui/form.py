@@ -17,7 +17,7 @@ from tui_trainer.config import RunConfig, load_config
 from tui_trainer.config.checks import static_checks
 from tui_trainer.config.schema import PrecisionName, SchedulerName
 from tui_trainer.errors import UserError
-from tui_trainer.tui.formatting import plain_value
+from tui_trainer.formatting import plain_value
 
 SCHEDULERS: tuple[str, ...] = get_args(SchedulerName)
 PRECISIONS: tuple[str, ...] = get_args(PrecisionName)

@@ -12,8 +12,8 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from tui_trainer import formatting as fmt
 from tui_trainer.engine.events import RunFinished
-from tui_trainer.tui import formatting as fmt
 from tui_trainer.tui.model import RunModel
 from tui_trainer.tui.widgets.state_badge import StateBadge
 
