@@ -1,7 +1,7 @@
 """The console driven with Pilot on a scripted trainer: setup → run → keys → summary → new run.
 
 The scripted executor replays a fixed run through the same sinks and `Control` as the engine
-(see tui_trainer/tui/scripted.py), so these tests are fast and deterministic; the real engine is
+(see tests/scripted.py), so these tests are fast and deterministic; the real engine is
 driven in test_tui_engine.py.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from rich.console import Console
+from scripted import ScriptedExecutor
 from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Button, Input
@@ -27,7 +28,6 @@ from tui_trainer.tui.screens.dialogs import ConfirmQuit, HelpScreen
 from tui_trainer.tui.screens.run import RunScreen
 from tui_trainer.tui.screens.setup import SetupScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
-from tui_trainer.tui.scripted import ScriptedExecutor
 from tui_trainer.tui.widgets.epoch_table import EpochTable
 from tui_trainer.tui.widgets.gpu_slot import NoGpuPanel
 from tui_trainer.tui.widgets.run_log import RunLog
@@ -126,9 +126,9 @@ def test_setup_start_pause_checkpoint_stop_summary_new_run(presets: list[PresetI
             await pilot.press("p")  # the script is held mid-step: the screen says so at once
             assert "PAUSING" in screen_text(app)
             script.release()
-            paused = await wait_for_text(pilot, "PAUSED", "p Resume")
-            await pilot.pause(0.3)
-            assert screen_text(app).splitlines()[2:4] == paused.splitlines()[2:4]  # clocks stop
+            await wait_for_text(pilot, "PAUSED", "p Resume")
+            # (That the clock stops while paused is checked on the real engine, whose clock
+            # runs: test_pause_takes_effect_within_a_tenth_of_a_second_while_training.)
 
             await pilot.press("c")  # saved while paused, path in the log
             await wait_for_text(pilot, "checkpoint saved (request")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from scripted import ScriptedExecutor
 from test_tui_app import demo_presets, run_screen, wait_for
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -18,7 +19,6 @@ from tui_trainer.config.loader import PresetInfo
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.screens.run import RunScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
-from tui_trainer.tui.scripted import ScriptedExecutor
 from tui_trainer.tui.widgets.gpu_slot import NoGpuPanel
 from tui_trainer.tui.widgets.spark import Spark
 

@@ -70,7 +70,8 @@ def run_exit_code(result: RunFinished | None, signal_number: int | None = None) 
 class TrainerApp(App[int]):
     """The training console.
 
-    `executor` runs one training run (default: the real engine); tests pass a scripted one.
+    `executor` runs one training run (default: the real engine, `session.execute`); tests
+    pass a test double with the same signature (tests/scripted.py).
     `presets` replaces preset discovery, `gpu_panel` builds the GPU slot's widget, and
     `exit_when_done` exits as soon as the first run ends (benchmarks, scripted use).
     """
