@@ -51,6 +51,11 @@ def _check_batch_sizes(config: RunConfig, batchnorm: bool, train_samples: int) -
             )
 
 
+def check_resume(resume: str | Path) -> None:
+    """UserError unless `resume` (a run directory or checkpoint) holds a loadable checkpoint."""
+    load_checkpoint(resume)
+
+
 def resume_dir(state: dict[str, Any]) -> Path | None:
     """The run directory a checkpoint belongs to (checkpoints/<file> inside it), if it has one."""
     path = Path(state["path"]).resolve()

@@ -20,7 +20,6 @@ from tui_trainer.config.loader import (
     resolve_preset,
     resumed_config,
 )
-from tui_trainer.engine.checkpoint import load_checkpoint
 from tui_trainer.engine.events import RunFinished
 from tui_trainer.outcome import exit_code
 from tui_trainer.telemetry.sampler import Sampler
@@ -262,8 +261,10 @@ def run_app(
     values are valid. Raises `UserError` before the UI opens when `preset` does not exist.
     """
     if resume is not None:  # bad input fails here, before the screen opens
+        from tui_trainer.session import check_resume
+
         resumed_config(resume, preset, list(overrides or []))
-        load_checkpoint(resume)
+        check_resume(resume)
     elif preset is not None:
         resolve_preset(preset)
     app = TrainerApp(preset, overrides, start, out, handle_signals=True, resume=resume)
