@@ -4,7 +4,7 @@ It has the same signature as `execute` and honours `Control` at step boundaries 
 does (pause blocks, checkpoint requests save, stops take effect at the next step or epoch), but
 every number is a function of the step, and time is virtual. Pilot and snapshot tests use it for
 deterministic screens; `hold` freezes it at a chosen point until released or stopped.
-`test_fake_matches_the_engine` (tests/functional/test_tui_model.py) checks that it emits the
+`test_fake_matches_the_engine` (tests/functional/test_fake_contract.py) checks that it emits the
 same event types, config and summary shape as a real run.
 """
 

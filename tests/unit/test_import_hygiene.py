@@ -47,7 +47,8 @@ def test_config_and_the_setup_form_load_no_torch():
         "import sys\n"
         "import tui_trainer.config, tui_trainer.config.checks, tui_trainer.config.tasks\n"
         "import tui_trainer.tui.form\n"
-        "print(sorted(m for m in ('torch', 'torchvision', 'tui_trainer.engine') if m in sys.modules))\n"
+        "heavy = ('torch', 'torchvision', 'tui_trainer.engine')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -21,7 +21,7 @@ from tui_trainer.engine.events import CheckpointSaved, Paused, Resumed, StepProg
 from tui_trainer.session import execute
 from tui_trainer.sinks.console import ConsoleSink
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_quickstart_reaches_95_percent_and_writes_a_complete_run_dir(tmp_path, capsys):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_tui_app import run, run_screen, screen_text, wait_for, wait_for_text
+from pilot import run, run_screen, screen_text, wait_for, wait_for_text
 from textual import events
 
 from tui_trainer.config.loader import list_presets

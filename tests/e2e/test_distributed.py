@@ -26,7 +26,7 @@ from tui_trainer.errors import UserError
 from tui_trainer.launch import torchrun_command
 from tui_trainer.session import execute
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # 2 epochs of quickstart with a periodic checkpoint after epoch 1.
 SMALL = ["epochs=2", "device=cpu", "progress.interval=0.5", "checkpoint.every_epochs=1"]
 BN = ["model.name=tinymodels:TinyBN", "model.kwargs={}", "sync_bn=true", "epochs=1"]
