@@ -12,20 +12,15 @@ import time
 import pytest
 import torch
 import yaml
-from conftest import TINY, epoch_lines, only_run_dir
+from conftest import TINY, epoch_lines, only_run_dir, run_preset
 
 from tui_trainer.cli import main
-from tui_trainer.config import load_config
 from tui_trainer.engine import checkpoint as ckpt
-from tui_trainer.engine.control import Control
 from tui_trainer.engine.events import LogMessage
-from tui_trainer.session import execute
 
 
 def _run(tmp_path, overrides, sinks=None):
-    config, name = load_config("quickstart", [*TINY, *overrides, f"out={tmp_path}"])
-    finished = execute(config, name, sinks=sinks or [], control=Control())
-    return finished, only_run_dir(tmp_path)
+    return run_preset(tmp_path, overrides, sinks=sinks)
 
 
 def test_nonfinite_skip_drops_the_step_and_carries_on(tmp_path, monkeypatch):
