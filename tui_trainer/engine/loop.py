@@ -84,7 +84,7 @@ class Trainer:
             if layers:
                 self.setup_notes.append(f"sync_bn: {layers} BatchNorm layer(s) synchronised")
         self.task = build_task(config)
-        self.evaluator = self.task.evaluator(data.num_classes, device)
+        self.evaluator = self.task.evaluator(data.num_classes, device, dist)
         self.schedule = LRSchedule(config.scheduler, config.optim.lr, config.epochs)
         scaler_on = config.precision == "fp16" and device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=scaler_on)
