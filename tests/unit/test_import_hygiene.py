@@ -14,17 +14,20 @@ PACKAGE = ROOT / "tui_trainer"
 LINT_IMPORTS = shutil.which("lint-imports") or "lint-imports"  # import-linter, a dev dependency
 
 
-def test_headless_modules_load_without_textual():
-    code = (
-        "import sys\n"
-        "import tui_trainer.session, tui_trainer.engine.loop, tui_trainer.engine.data\n"
-        "import tui_trainer.telemetry\n"
-        "import tui_trainer.headless, tui_trainer.cli\n"
-        "print('textual' in sys.modules)\n"
-    )
+def loaded_after(imports: str, watched: tuple[str, ...]) -> list[str]:
+    """Which of `watched` a fresh interpreter has loaded after `imports`."""
+    code = f"import sys\n{imports}\nprint(sorted(m for m in {watched!r} if m in sys.modules))\n"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "False"
+    return eval(out.stdout.strip())
+
+
+def test_headless_modules_load_without_textual():
+    imports = (
+        "import tui_trainer.session, tui_trainer.engine.loop, tui_trainer.engine.data\n"
+        "import tui_trainer.telemetry, tui_trainer.headless, tui_trainer.cli"
+    )
+    assert loaded_after(imports, ("textual",)) == []
 
 
 def test_no_ui_imports_outside_the_tui_package():
@@ -43,16 +46,11 @@ def test_no_ui_imports_outside_the_tui_package():
 
 def test_config_and_the_setup_form_load_no_torch():
     """The setup form validates on every key press: it must not pay for torch."""
-    code = (
-        "import sys\n"
+    imports = (
         "import tui_trainer.config, tui_trainer.config.checks, tui_trainer.config.tasks\n"
-        "import tui_trainer.tui.form\n"
-        "heavy = ('torch', 'torchvision', 'tui_trainer.engine')\n"
-        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "import tui_trainer.tui.form"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    assert loaded_after(imports, ("torch", "torchvision", "tui_trainer.engine")) == []
 
 
 def test_architecture_contracts_hold():

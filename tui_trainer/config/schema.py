@@ -12,14 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from tui_trainer.config.tasks import (
-    SEGMENTATION_DATA,
-    SEGMENTATION_LOSSES,
-    SEGMENTATION_MODELS,
-    default_monitor,
-    model_task,
-    monitor_mode,
-)
+from tui_trainer.config.tasks import default_monitor, monitor_mode, task_mismatch
 
 TaskName = Literal["classification", "segmentation"]
 PrecisionName = Literal["fp32", "fp16", "bf16"]
@@ -364,7 +357,7 @@ class RunConfig(Section):
             raise cross_field_error(
                 "data.normalize.std", "must have as many values as data.normalize.mean"
             )
-        mismatch = _task_mismatch(self)
+        mismatch = task_mismatch(self.task, self.data.name, self.model.name, self.loss.name)
         if mismatch:
             raise cross_field_error(*mismatch)
         return self
@@ -378,32 +371,3 @@ class RunConfig(Section):
 def cross_field_error(key: str, text: str) -> PydanticCustomError:
     """A validation error about `key` found by a check across keys (the loader names the key)."""
     return PydanticCustomError("cross_field", "{key}: {text}", {"key": key, "text": text})
-
-
-def _task_mismatch(config: RunConfig) -> tuple[str, str] | None:
-    """(key, message) when data, model or loss belong to the other task, else None."""
-    seg = config.task == "segmentation"
-    data, model, loss = config.data.name, config.model.name, config.loss.name
-    if not seg and loss in SEGMENTATION_LOSSES:
-        return (
-            "loss.name",
-            f"'{loss}' is a segmentation loss; classification uses cross_entropy "
-            "(or set task: segmentation)",
-        )
-    if seg != (data in SEGMENTATION_DATA):
-        if seg:
-            return (
-                "data.name",
-                f"'{data}' is classification data; segmentation: shapes or segfolder",
-            )
-        return "data.name", f"'{data}' is segmentation data; set task: segmentation"
-    owner = model_task(model)
-    if owner is None or owner == config.task:  # a user's module:Class may serve either task
-        return None
-    if seg:
-        return (
-            "model.name",
-            f"'{model}' is a classification model; segmentation uses "
-            f"{', '.join(SEGMENTATION_MODELS)} or module:Class",
-        )
-    return "model.name", f"'{model}' is a segmentation model; set task: segmentation"

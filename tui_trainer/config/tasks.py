@@ -99,3 +99,31 @@ def is_weights_file(weights: str) -> bool:
 def effective_batch(batch_size: int, accumulate: int, world_size: int = 1) -> int:
     """Samples behind one optimizer step: micro-batch × accumulate × processes."""
     return batch_size * accumulate * world_size
+
+
+def task_mismatch(task: str, data: str, model: str, loss: str) -> tuple[str, str] | None:
+    """(key, message) when data, model or loss belong to the other task, else None."""
+    seg = task == "segmentation"
+    if not seg and loss in SEGMENTATION_LOSSES:
+        return (
+            "loss.name",
+            f"'{loss}' is a segmentation loss; classification uses cross_entropy "
+            "(or set task: segmentation)",
+        )
+    if seg != (data in SEGMENTATION_DATA):
+        if seg:
+            return (
+                "data.name",
+                f"'{data}' is classification data; segmentation: shapes or segfolder",
+            )
+        return "data.name", f"'{data}' is segmentation data; set task: segmentation"
+    owner = model_task(model)
+    if owner is None or owner == task:  # a user's module:Class may serve either task
+        return None
+    if seg:
+        return (
+            "model.name",
+            f"'{model}' is a classification model; segmentation uses "
+            f"{', '.join(SEGMENTATION_MODELS)} or module:Class",
+        )
+    return "model.name", f"'{model}' is a segmentation model; set task: segmentation"
