@@ -1,4 +1,4 @@
-"""Error types that map to the headless exit codes (see DESIGN.md)."""
+"""Error types that map to the headless exit codes (README: "Exit codes")."""
 
 from __future__ import annotations
 
