@@ -1,8 +1,8 @@
 """The run directory writer: config.yaml, metrics.jsonl, metrics.csv and summary.json.
 
-Layout (a contract, README: "The run directory"): runs/<preset>/<YYYYmmdd-HHMMSS>/ with checkpoints/ beside
-these files. summary.json and metrics.csv are replaced atomically, so a reader never sees half a
-file; metrics.jsonl is appended and flushed line by line.
+Layout (a contract, README: "The run directory"): runs/<preset>/<YYYYmmdd-HHMMSS>/ with
+checkpoints/ beside these files. summary.json and metrics.csv are replaced atomically, so a
+reader never sees half a file; metrics.jsonl is appended and flushed line by line.
 """
 
 from __future__ import annotations
