@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tui_trainer.config.pycode import import_class, is_code_name
+from tui_trainer.config.rules import config_warnings
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.models import is_weights_file
 from tui_trainer.errors import UserError
@@ -16,7 +18,9 @@ def static_checks(config: RunConfig) -> tuple[list[str], list[str]]:
     files may exist on the machine that will run it; the run itself refuses with exit 2.
     """
     data = config.data
-    warnings = []
+    warnings = config_warnings(config)
+    if is_code_name(config.model.name):  # imports the module (runs its code), calls nothing
+        import_class(config.model.name, "model.name")
     if data.name == "imagefolder" and not data.root:
         raise UserError("data.root: imagefolder needs a folder of class folders")
     if data.name in {"cifar10", "imagefolder", "segfolder"}:

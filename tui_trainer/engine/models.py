@@ -6,8 +6,8 @@ The classification head (the last Linear layer) is replaced for `num_classes`; i
 
 from __future__ import annotations
 
-import importlib
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from tui_trainer.config.pycode import import_class
 from tui_trainer.config.schema import ModelConfig
 from tui_trainer.errors import UserError
 
@@ -80,6 +81,18 @@ def find_head(model: nn.Module) -> str:
     return last
 
 
+def _small_cnn(num_classes: int, in_channels: int, image_size: int, kwargs: dict) -> nn.Module:
+    try:
+        return SmallCNN(num_classes, in_channels, image_size, **kwargs)
+    except RuntimeError as exc:  # the probe pass: images too small for two conv-pool stages
+        if "size" not in str(exc).lower():
+            raise
+        detail = " ".join(str(exc).split())
+        raise UserError(
+            f"data.image_size: small_cnn cannot run on {image_size}x{image_size} ({detail})"
+        ) from None
+
+
 def _replace_head(model: nn.Module, num_classes: int) -> str:
     head = find_head(model)
     if not head:
@@ -107,10 +120,9 @@ def _torchvision(cfg: ModelConfig, num_classes: int) -> nn.Module:
             "classification model name, or module:Class"
         )
     weights = torchvision_weights(name, cfg.weights)
-    try:
-        model = models.get_model(name, weights=None, **cfg.kwargs)
-    except TypeError as exc:
-        raise UserError(f"model.kwargs: {name} rejected them: {exc}") from None
+    model = construct(
+        name, lambda **kw: models.get_model(name, weights=None, **kw), dict(cfg.kwargs), cfg.kwargs
+    )
     if weights is not None:
         model.load_state_dict(torchvision_state(weights))
     return model
@@ -145,11 +157,10 @@ def torchvision_state(weights: Any) -> dict[str, torch.Tensor]:
 
 
 def _user_class(cfg: ModelConfig, num_classes: int, in_channels: int) -> nn.Module:
-    module_name, _, class_name = cfg.name.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as exc:
-        raise UserError(f"model.name: cannot import '{cfg.name}': {exc}") from None
+    """Build `module:Class`: checked to be an nn.Module subclass before it is called."""
+    cls = import_class(cfg.name, "model.name")
+    if not issubclass(cls, nn.Module):  # the same check by identity, once torch is here
+        raise UserError(f"model.name: class '{cfg.name}' is not a torch.nn.Module subclass")
     kwargs = dict(cfg.kwargs)
     try:
         params = inspect.signature(cls).parameters
@@ -159,12 +170,33 @@ def _user_class(cfg: ModelConfig, num_classes: int, in_channels: int) -> nn.Modu
         kwargs.setdefault("num_classes", num_classes)
     if "in_channels" in params:
         kwargs.setdefault("in_channels", in_channels)
+    return construct(cfg.name, cls, kwargs, cfg.kwargs)
+
+
+def construct(
+    label: str, factory: Callable[..., nn.Module], kwargs: dict[str, Any], given: dict[str, Any]
+) -> nn.Module:
+    """Call a model constructor; any failure becomes a one-line UserError.
+
+    The error names model.kwargs when kwargs were given (the usual cause: a wrong name, a list
+    of the wrong length), else model.name (the class itself failed to build).
+    """
     try:
-        model = cls(**kwargs)
-    except TypeError as exc:
-        raise UserError(f"model.kwargs: {cfg.name} rejected them: {exc}") from None
+        model = factory(**kwargs)
+    except (KeyboardInterrupt, SystemExit, UserError):
+        raise
+    except Exception as exc:
+        detail = " ".join(str(exc).split()) or "no message"
+        if given:
+            raise UserError(
+                f"model.kwargs: {label} cannot be built with {given}: "
+                f"{type(exc).__name__}: {detail}"
+            ) from None
+        raise UserError(
+            f"model.name: building {label} failed: {type(exc).__name__}: {detail}"
+        ) from None
     if not isinstance(model, nn.Module):
-        raise UserError(f"model.name: '{cfg.name}' did not build a torch.nn.Module")
+        raise UserError(f"model.name: '{label}' did not build a torch.nn.Module")
     return model
 
 
@@ -231,14 +263,12 @@ def build_model(
         return build_segmentation_model(cfg, num_classes, in_channels)
     notes: list[str] = []
     if cfg.name == "small_cnn":
-        try:
-            model: nn.Module = SmallCNN(num_classes, in_channels, image_size, **cfg.kwargs)
-        except TypeError as exc:
-            raise UserError(f"model.kwargs: small_cnn rejected them: {exc}") from None
-        except RuntimeError as exc:
-            raise UserError(
-                f"data.image_size: small_cnn cannot run on {image_size}x{image_size} ({exc})"
-            ) from None
+        model: nn.Module = construct(
+            "small_cnn",
+            lambda **kw: _small_cnn(num_classes, in_channels, image_size, kw),
+            dict(cfg.kwargs),
+            cfg.kwargs,
+        )
         head = "fc"
     elif ":" in cfg.name:
         model = _user_class(cfg, num_classes, in_channels)
