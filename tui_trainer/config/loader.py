@@ -12,7 +12,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from tui_trainer.config.overrides import deep_merge, parse_override, parse_overrides, short_repr
+from tui_trainer.config.overrides import (
+    deep_merge,
+    override_label,
+    parse_override,
+    parse_overrides,
+    short_repr,
+)
 from tui_trainer.config.resolve import (
     PRESET_SUFFIXES,
     PresetInfo,
@@ -170,7 +176,7 @@ def load_config(
     items = overrides or []
     for item in items:
         one = parse_override(item)
-        sources.update(_sources(one, f"override '{item}'"))
+        sources.update(_sources(one, override_label(item)))
         data = deep_merge(data, one)
     try:
         config = RunConfig.model_validate(data)

@@ -25,7 +25,7 @@ def out_root_problem(out: str | Path) -> str | None:
         try:
             probe.lstat()
             break
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             if probe.parent == probe:
                 return f"'{root}' cannot be created"
             probe = probe.parent

@@ -58,7 +58,7 @@ def _check_shape(item: str, parts: list[str], value: Any) -> None:
         if field_kind(prefix)[0] == "value":
             dotted = ".".join(prefix)
             raise UserError(
-                f"override '{item}': {dotted} is a single value, not a section of keys "
+                f"{override_label(item)}: {dotted} is a single value, not a section of keys "
                 f"(set it as {dotted}=VALUE)"
             )
     kind, optional = field_kind(tuple(parts))
@@ -69,12 +69,12 @@ def _check_shape(item: str, parts: list[str], value: Any) -> None:
     dotted = ".".join(parts)
     if kind == "section":
         raise UserError(
-            f"override '{item}': {dotted} is a section of keys, not a single value; set its "
+            f"{override_label(item)}: {dotted} is a section of keys, not a single value; set its "
             f"keys one by one ({dotted}.KEY=VALUE), or {dotted}={{}} for its defaults; "
             f"got {short_repr(value)}"
         )
     raise UserError(
-        f"override '{item}': {dotted} is a mapping; expected {dotted}={{key: value, ...}} or "
+        f"{override_label(item)}: {dotted} is a mapping; expected {dotted}={{key: value, ...}} or "
         f"{dotted}.KEY=VALUE, got {short_repr(value)}"
     )
 
@@ -83,6 +83,14 @@ def short_repr(value: Any, limit: int = 60) -> str:
     """`repr(value)`, cut to `limit` characters (a message stays one readable line)."""
     text = repr(value)
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def override_label(item: str, limit: int = 200) -> str:
+    """`override 'optim.lr=0.1'` for messages; escaped when the text has line breaks, quotes
+    or control characters, and cut when long, so a message stays one readable line."""
+    if item.isprintable() and "'" not in item and len(item) <= limit:
+        return f"override '{item}'"
+    return f"override {short_repr(item, limit)}"
 
 
 def parse_override(item: str) -> dict[str, Any]:
@@ -94,15 +102,14 @@ def parse_override(item: str) -> dict[str, Any]:
     key = key.strip()
     parts = key.split(".")
     if not sep or not key or any(not part.strip() for part in parts):
-        raise UserError(
-            f"override {short_repr(item)}: expected key.path=value (e.g. optim.lr=0.01)"
-        )
+        raise UserError(f"{override_label(item)}: expected key.path=value (e.g. optim.lr=0.01)")
     if len(parts) > MAX_DEPTH:
-        raise UserError(f"override {short_repr(item)}: more than {MAX_DEPTH} key levels")
+        raise UserError(f"{override_label(item)}: more than {MAX_DEPTH} key levels")
     parts = [part.strip() for part in parts]
     value: Any = ""
     if raw.strip():
-        value = parse_yaml_text(raw, f"override '{key}'", line_numbers=False, syntax_as_text=True)
+        label = override_label(key)
+        value = parse_yaml_text(raw, label, line_numbers=False, syntax_as_text=True)
         value = value.data
     _check_shape(item, parts, value)
     nested: dict[str, Any] = {}
