@@ -568,3 +568,24 @@ def test_bad_options_are_one_line(workdir, capsys, argv, fragment):
     err = _one_line_error(capsys)
     assert fragment in err, err
     assert "--help" in err
+
+
+# -- what is accepted, with a warning, rather than refused
+
+
+def test_freeze_knobs_with_freeze_explicitly_off_warn(workdir, capsys):
+    """A preset's freeze phase switched off by an override: kept, but said to be ignored."""
+    preset = _w(workdir, "two-phase.yaml", "freeze:\n  enabled: true\n  epochs: 1\n")
+    assert main(["check", preset, "freeze.enabled=false"]) == 0
+    out = capsys.readouterr().out
+    assert "# warning: freeze.epochs ignored: freeze.enabled is false" in out
+    runs = workdir / "runs"
+    rc = main(["run", preset, "freeze.enabled=false", *QUICK, "--out", str(runs)])
+    assert rc == 0
+    assert "warning: freeze.epochs ignored" in capsys.readouterr().out
+
+
+def test_check_warns_about_an_out_key_that_a_run_would_refuse(workdir, capsys):
+    (workdir / "afile").write_text("")
+    assert main(["check", "quickstart", f"out={workdir / 'afile'}"]) == 0
+    assert "# warning: out: " in capsys.readouterr().out

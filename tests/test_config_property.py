@@ -25,7 +25,7 @@ from tui_trainer.config.yaml_safe import parse_yaml_text
 from tui_trainer.errors import UserError
 
 SETTINGS = settings(
-    # More for a soak run: CONFIG_PROPERTY_EXAMPLES=2000 python -m pytest tests/test_config_property.py
+    # A soak run: CONFIG_PROPERTY_EXAMPLES=2000 python -m pytest tests/test_config_property.py
     max_examples=int(os.environ.get("CONFIG_PROPERTY_EXAMPLES", "60")),
     deadline=None,  # the time bound is asserted below, generous for a busy shared machine
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tui_trainer.config.outroot import out_root_problem
 from tui_trainer.config.pycode import import_class, is_code_name
 from tui_trainer.config.rules import config_warnings
 from tui_trainer.config.schema import RunConfig
@@ -27,6 +28,9 @@ def static_checks(config: RunConfig) -> tuple[list[str], list[str]]:
         root = Path(data.root or "data")
         if not root.is_dir() and not (data.name == "cifar10" and data.download):
             warnings.append(f"data.root: folder '{root}' not found here; the run needs it")
+    out_problem = out_root_problem(config.out)
+    if out_problem:
+        warnings.append(f"out: {out_problem}; a run here would refuse it (or give --out DIR)")
     weights = config.model.weights
     if weights and is_weights_file(weights) and not Path(weights).is_file():
         warnings.append(f"model.weights: file '{weights}' not found here; the run needs it")
