@@ -28,6 +28,7 @@ from tui_trainer.config.resolve import (
     list_presets,
     resolve_preset,
 )
+from tui_trainer.config.rules import freeze_override_without_enabled
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.config.yaml_safe import load_yaml_file
 from tui_trainer.errors import UserError
@@ -122,15 +123,13 @@ def format_validation_error(
     sources: dict[tuple[str, ...], str],
     lines: dict[tuple[str, ...], int],
     origin: str,
-) -> str:
-    """One line for the first validation error: where, which key, what was expected."""
+) -> UserError:
+    """The UserError for the first validation error: where, which key, what was expected."""
     error = exc.errors()[0]
     loc = tuple(str(p) for p in error["loc"])
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if not loc and "|" in message:  # cross-field checks name their key as "dotted.key|message"
-        key, _, text = message.partition("|")
-        loc = tuple(key.split("."))
-        error = {**error, "type": "cross_field", "msg": text, "input": None}
+    if error["type"] == "cross_field":  # a check across keys names the key it is about
+        loc = tuple(str(error["ctx"]["key"]).split("."))
+        error = {**error, "msg": error["ctx"]["text"], "input": None}
     dotted = ".".join(loc) if loc else "(config)"
     where = sources.get(loc, origin)
     if loc in lines and sources.get(loc, origin) == origin:
@@ -141,9 +140,9 @@ def format_validation_error(
         prefix = ".".join(loc[:-1])
         if hint:
             near = f"{prefix}.{hint[0]}" if prefix else hint[0]
-            return f"{where}: {dotted}: unknown key (did you mean '{near}'?)"
-        return f"{where}: {dotted}: unknown key (valid: {', '.join(valid)})"
-    return f"{where}: {dotted}: {_describe(error)}"
+            return UserError(f"unknown key (did you mean '{near}'?)", key=dotted, location=where)
+        return UserError(f"unknown key (valid: {', '.join(valid)})", key=dotted, location=where)
+    return UserError(_describe(error), key=dotted, location=where)
 
 
 def _sources(data: dict[str, Any], label: str, prefix: tuple[str, ...] = ()) -> dict:
@@ -181,7 +180,11 @@ def load_config(
     try:
         config = RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise UserError(format_validation_error(exc, sources, lines, origin)) from None
+        raise format_validation_error(exc, sources, lines, origin) from None
+    unused = freeze_override_without_enabled(config.freeze, sources)
+    if unused:
+        key, where, text = unused
+        raise UserError(text, key=key, location=where)
     return config, name
 
 

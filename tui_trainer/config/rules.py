@@ -15,23 +15,29 @@ def freeze_knobs_set(freeze: FreezeConfig) -> list[str]:
     return [k for k in FREEZE_KNOBS if getattr(freeze, k) not in (None, [])]
 
 
-def freeze_without_enabled(freeze: FreezeConfig) -> str | None:
-    """A "key|message" error when freeze knobs are set but freezing was never switched on.
+def freeze_override_without_enabled(
+    freeze: FreezeConfig, sources: dict[tuple[str, ...], str]
+) -> tuple[str, str, str] | None:
+    """(key, location, message) when an override sets a freeze knob but freezing is off.
 
-    `freeze.epochs=2` alone most likely means "freeze for 2 epochs", which the run would not
-    do: refuse it. When `freeze.enabled: false` is written explicitly (a preset's freeze phase
-    switched off from the console or an override) the knobs are kept and reported as unused by
-    `unused_freeze_warning` instead.
+    Typing `freeze.epochs=2` alone most likely means "freeze for 2 epochs", which the run would
+    not do: refuse it. A preset that only prepares the freeze phase (knobs set, `enabled` left
+    out, for the console's freeze toggle) and an explicit `freeze.enabled: false` (a preset's
+    freeze phase switched off) are accepted; `unused_freeze_warning` reports the unused knobs.
+    `sources` maps key paths to where their value came from (`override '...'` or a file).
     """
     if freeze.enabled or "enabled" in freeze.model_fields_set:
         return None
-    knobs = freeze_knobs_set(freeze)
-    if not knobs:
-        return None
-    return (
-        f"freeze.{knobs[0]}|has no effect unless freeze.enabled is true: add "
-        "freeze.enabled=true to freeze, or remove it"
-    )
+    for knob in freeze_knobs_set(freeze):
+        where = sources.get(("freeze", knob), "")
+        if where.startswith("override"):
+            return (
+                f"freeze.{knob}",
+                where,
+                "has no effect unless freeze.enabled is true: add freeze.enabled=true to "
+                "freeze, or remove it",
+            )
+    return None
 
 
 def unused_freeze_warning(config: RunConfig) -> str | None:
@@ -40,7 +46,7 @@ def unused_freeze_warning(config: RunConfig) -> str | None:
     if config.freeze.enabled or not knobs:
         return None
     keys = ", ".join(f"freeze.{k}" for k in knobs)
-    return f"{keys} ignored: freeze.enabled is false (nothing is frozen)"
+    return f"{keys} ignored: freeze.enabled is false (add freeze.enabled=true to freeze)"
 
 
 def config_warnings(config: RunConfig) -> list[str]:

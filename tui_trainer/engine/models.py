@@ -17,6 +17,7 @@ from torch import nn
 
 from tui_trainer.config.pycode import import_class
 from tui_trainer.config.schema import ModelConfig
+from tui_trainer.config.tasks import is_weights_file, model_kind
 from tui_trainer.errors import UserError
 
 
@@ -200,15 +201,6 @@ def construct(
     return model
 
 
-def is_weights_file(weights: str) -> bool:
-    """Whether `model.weights` names a file (a path, a .pt-like name), not a weights name."""
-    return (
-        weights.endswith((".pt", ".pth", ".bin", ".ckpt"))
-        or "/" in weights
-        or Path(weights).exists()
-    )
-
-
 def load_weights_file(model: nn.Module, path_str: str, head: str) -> list[str]:
     """Load a state dict or a tui-trainer checkpoint into `model`; the head may differ in shape.
 
@@ -255,14 +247,13 @@ def build_model(
     cfg: ModelConfig, num_classes: int, in_channels: int, image_size: int
 ) -> BuiltModel:
     """Build the configured model with a head for `num_classes` and load `cfg.weights`."""
-    from tui_trainer.config.schema import SEGMENTATION_MODELS
-
-    if cfg.name in SEGMENTATION_MODELS:  # unet, torchvision FCN / DeepLabV3 / LR-ASPP
+    kind = model_kind(cfg.name)
+    if kind == "segmentation":  # unet, torchvision FCN / DeepLabV3 / LR-ASPP
         from tui_trainer.engine.seg_models import build_segmentation_model
 
         return build_segmentation_model(cfg, num_classes, in_channels)
     notes: list[str] = []
-    if cfg.name == "small_cnn":
+    if kind == "small_cnn":
         model: nn.Module = construct(
             "small_cnn",
             lambda **kw: _small_cnn(num_classes, in_channels, image_size, kw),
@@ -270,14 +261,14 @@ def build_model(
             cfg.kwargs,
         )
         head = "fc"
-    elif ":" in cfg.name:
+    elif kind == "user":
         model = _user_class(cfg, num_classes, in_channels)
         head = find_head(model)
     else:
         model = _torchvision(cfg, num_classes)
         head = _replace_head(model, num_classes)
         in_channels = 3
-    if cfg.weights and (cfg.name == "small_cnn" or ":" in cfg.name or is_weights_file(cfg.weights)):
+    if cfg.weights and (kind != "torchvision" or is_weights_file(cfg.weights)):
         notes += load_weights_file(model, cfg.weights, head)
     return BuiltModel(model, head, in_channels, notes)
 

@@ -263,9 +263,9 @@ CASES: list[tuple[str, Builder, list[str]]] = [
         ["freeze.patterns", "freeze.enabled"],
     ),
     (
-        "freeze knobs in a preset",
-        lambda t: [_w(t, "f.yaml", "freeze:\n  epochs: 1\n")],
-        ["freeze.epochs", "freeze.enabled"],
+        "freeze knob in an override, preset knobs too",
+        lambda t: [_w(t, "f.yaml", "freeze:\n  epochs: 1\n"), "freeze.batch_size=8"],
+        ["override 'freeze.batch_size=8'", "freeze.batch_size", "freeze.enabled"],
     ),
     # -- values: freezing every parameter
     (
@@ -583,6 +583,17 @@ def test_freeze_knobs_with_freeze_explicitly_off_warn(workdir, capsys):
     rc = main(["run", preset, "freeze.enabled=false", *QUICK, "--out", str(runs)])
     assert rc == 0
     assert "warning: freeze.epochs ignored" in capsys.readouterr().out
+
+
+def test_a_preset_may_prepare_the_freeze_phase_for_the_toggle(workdir, capsys):
+    """Knobs in a preset with `enabled` left out: valid (the console's toggle turns it on)."""
+    preset = _w(workdir, "prepared.yaml", "freeze:\n  epochs: 1\n  batch_size: 8\n")
+    assert main(["check", preset]) == 0
+    out = capsys.readouterr().out
+    assert "# warning: freeze.epochs, freeze.batch_size ignored: freeze.enabled is false" in out
+    assert main(["check", preset, "freeze.enabled=true"]) == 0
+    out = capsys.readouterr().out
+    assert "ignored" not in out and "backbone frozen for 1 epoch(s) at batch size 8" in out
 
 
 def test_check_warns_about_an_out_key_that_a_run_would_refuse(workdir, capsys):
