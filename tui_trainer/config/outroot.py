@@ -47,4 +47,4 @@ def check_out_root(out: str | Path, key: str = "--out") -> None:
     """Raise UserError naming `key` when no run directory can be created under `out`."""
     problem = out_root_problem(out)
     if problem:
-        raise UserError(f"{key}: {problem}; choose another folder with --out DIR")
+        raise UserError(f"{problem}; choose another folder with --out DIR", key=key)

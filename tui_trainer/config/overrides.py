@@ -58,8 +58,8 @@ def _check_shape(item: str, parts: list[str], value: Any) -> None:
         if field_kind(prefix)[0] == "value":
             dotted = ".".join(prefix)
             raise UserError(
-                f"{override_label(item)}: {dotted} is a single value, not a section of keys "
-                f"(set it as {dotted}=VALUE)"
+                f"{dotted} is a single value, not a section of keys (set it as {dotted}=VALUE)",
+                location=override_label(item),
             )
     kind, optional = field_kind(tuple(parts))
     if kind not in ("section", "mapping") or isinstance(value, dict):
@@ -69,13 +69,14 @@ def _check_shape(item: str, parts: list[str], value: Any) -> None:
     dotted = ".".join(parts)
     if kind == "section":
         raise UserError(
-            f"{override_label(item)}: {dotted} is a section of keys, not a single value; set its "
-            f"keys one by one ({dotted}.KEY=VALUE), or {dotted}={{}} for its defaults; "
-            f"got {short_repr(value)}"
+            f"{dotted} is a section of keys, not a single value; set its keys one by one "
+            f"({dotted}.KEY=VALUE), or {dotted}={{}} for its defaults; got {short_repr(value)}",
+            location=override_label(item),
         )
     raise UserError(
-        f"{override_label(item)}: {dotted} is a mapping; expected {dotted}={{key: value, ...}} or "
-        f"{dotted}.KEY=VALUE, got {short_repr(value)}"
+        f"{dotted} is a mapping; expected {dotted}={{key: value, ...}} or {dotted}.KEY=VALUE, "
+        f"got {short_repr(value)}",
+        location=override_label(item),
     )
 
 
@@ -102,13 +103,15 @@ def parse_override(item: str) -> dict[str, Any]:
     key = key.strip()
     parts = key.split(".")
     if not sep or not key or any(not part.strip() for part in parts):
-        raise UserError(f"{override_label(item)}: expected key.path=value (e.g. optim.lr=0.01)")
+        raise UserError(
+            "expected key.path=value (e.g. optim.lr=0.01)", location=override_label(item)
+        )
     if len(parts) > MAX_DEPTH:
-        raise UserError(f"{override_label(item)}: more than {MAX_DEPTH} key levels")
+        raise UserError(f"more than {MAX_DEPTH} key levels", location=override_label(item))
     parts = [part.strip() for part in parts]
     value: Any = ""
     if raw.strip():
-        label = override_label(key)
+        label = override_label(item)
         value = parse_yaml_text(raw, label, line_numbers=False, syntax_as_text=True)
         value = value.data
     _check_shape(item, parts, value)

@@ -44,16 +44,17 @@ def import_class(
     runs), the attribute is missing, it is not a class, or it does not subclass `base`.
     """
     if not _SPEC.match(spec):
-        raise UserError(f"{key}: '{spec}' is not of the form package.module:ClassName")
+        raise UserError(f"'{spec}' is not of the form package.module:ClassName", key=key)
     module_name, _, attr_path = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        raise UserError(f"{key}: cannot import '{spec}': no module named '{exc.name}'") from None
+        raise UserError(f"cannot import '{spec}': no module named '{exc.name}'", key=key) from None
     except Exception as exc:  # the module's own code failed: SyntaxError, NameError, ...
         detail = " ".join(str(exc).split())
         raise UserError(
-            f"{key}: importing module '{module_name}' failed: {type(exc).__name__}: {detail}"
+            f"importing module '{module_name}' failed: {type(exc).__name__}: {detail}",
+            key=key,
         ) from None
     obj: object = module
     for part in attr_path.split("."):
@@ -61,11 +62,12 @@ def import_class(
             obj = getattr(obj, part)
         except AttributeError:
             raise UserError(
-                f"{key}: module '{module_name}' has no attribute '{attr_path}'"
+                f"module '{module_name}' has no attribute '{attr_path}'",
+                key=key,
             ) from None
     if not inspect.isclass(obj):
         kind = "function" if inspect.isroutine(obj) else type(obj).__name__
-        raise UserError(f"{key}: '{spec}' is a {kind}, expected a {what} subclass")
+        raise UserError(f"'{spec}' is a {kind}, expected a {what} subclass", key=key)
     if not subclasses_by_name(obj, base):
-        raise UserError(f"{key}: class '{spec}' is not a {what} subclass")
+        raise UserError(f"class '{spec}' is not a {what} subclass", key=key)
     return obj

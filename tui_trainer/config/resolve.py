@@ -79,17 +79,19 @@ def check_preset_file(path: Path, label: str | None = None) -> None:
     """Refuse what cannot be a preset: missing, a directory, not a regular file, empty."""
     shown = label or str(path)
     if not path.exists():
-        raise UserError(f"{shown}: preset file not found")
+        raise UserError("preset file not found", location=shown)
     if path.is_dir():
-        raise UserError(f"{shown}: is a directory, expected a preset YAML file")
+        raise UserError("is a directory, expected a preset YAML file", location=shown)
     if not path.is_file():
-        raise UserError(f"{shown}: not a regular file, expected a preset YAML file")
+        raise UserError("not a regular file, expected a preset YAML file", location=shown)
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise UserError(f"{shown}: cannot read preset: {exc.strerror or exc}") from None
+        raise UserError(f"cannot read preset: {exc.strerror or exc}", location=shown) from None
     if size == 0:
-        raise UserError(f"{shown}: empty preset file (an empty preset would run all defaults)")
+        raise UserError(
+            "empty preset file (an empty preset would run all defaults)", location=shown
+        )
 
 
 def find_preset(preset: str) -> PresetSource:

@@ -187,14 +187,17 @@ def _where(source: str, mark: yaml.Mark | None, *, line_numbers: bool) -> str:
 
 def _decode(raw: bytes, source: str) -> str:
     if len(raw) > MAX_BYTES:
-        raise UserError(f"{source}: larger than {MAX_BYTES:,} bytes; a preset is a small text file")
+        raise UserError(
+            f"larger than {MAX_BYTES:,} bytes; a preset is a small text file", location=source
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise UserError(
-            f"{source}:{line}: not UTF-8 text: byte 0x{raw[exc.start]:02x} at byte offset "
-            f"{exc.start} (save the file as UTF-8)"
+            f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at byte offset {exc.start} "
+            "(save the file as UTF-8)",
+            location=f"{source}:{line}",
         ) from None
 
 
@@ -209,7 +212,7 @@ def parse_yaml_text(
     Raises UserError for invalid YAML and for anything the module docstring lists.
     """
     if len(text) > MAX_BYTES:
-        raise UserError(f"{source}: longer than {MAX_BYTES:,} characters")
+        raise UserError(f"longer than {MAX_BYTES:,} characters", location=source)
     loader = None
     try:
         loader = _BoundedLoader(text)  # the reader checks the characters here
@@ -221,7 +224,7 @@ def parse_yaml_text(
         data = loader.construct_document(root)
     except _Refused as exc:
         where = _where(source, exc.mark, line_numbers=line_numbers)
-        raise UserError(f"{where}: {exc.message}") from None
+        raise UserError(exc.message, location=where) from None
     except (yaml.reader.ReaderError, yaml.MarkedYAMLError) as exc:
         if syntax_as_text:
             return YamlDocument(text)
@@ -231,8 +234,9 @@ def parse_yaml_text(
         # plain Python errors from PyYAML's constructor.
         detail = " ".join(str(exc).split()) or type(exc).__name__
         raise UserError(
-            f"{source}: invalid YAML: a value does not fit its tag (!!int, !!float, "
-            f"!!timestamp ...): {detail}"
+            f"invalid YAML: a value does not fit its tag (!!int, !!float, !!timestamp ...): "
+            f"{detail}",
+            location=source,
         ) from None
     finally:
         if loader is not None:
@@ -246,13 +250,14 @@ def _syntax_error(exc: yaml.YAMLError, text: str, source: str, line_numbers: boo
         line = text[: exc.position].count("\n") + 1
         place = f"{source}:{line}" if line_numbers else source
         raise UserError(
-            f"{place}: invalid YAML: character {exc.character!r} is not allowed "
-            f"(character offset {exc.position})"
+            f"invalid YAML: character {exc.character!r} is not allowed "
+            f"(character offset {exc.position})",
+            location=place,
         ) from None
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or "cannot parse"
     where = _where(source, mark, line_numbers=line_numbers)
-    raise UserError(f"{where}: invalid YAML: {' '.join(str(problem).split())}") from None
+    raise UserError(f"invalid YAML: {' '.join(str(problem).split())}", location=where) from None
 
 
 def load_yaml_file(path: str | Path, source: str | None = None) -> YamlDocument:
@@ -263,7 +268,7 @@ def load_yaml_file(path: str | Path, source: str | None = None) -> YamlDocument:
         with path.open("rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
     except IsADirectoryError:
-        raise UserError(f"{name}: is a directory, expected a YAML file") from None
+        raise UserError("is a directory, expected a YAML file", location=name) from None
     except OSError as exc:
-        raise UserError(f"{name}: cannot read: {exc.strerror or exc}") from None
+        raise UserError(f"cannot read: {exc.strerror or exc}", location=name) from None
     return parse_yaml_text(_decode(raw, name), name)

@@ -26,20 +26,24 @@ def frozen_names(model: nn.Module, cfg: FreezeConfig, head: str) -> list[str]:
         chosen = [n for n in names if any(fnmatchcase(n, p) for p in cfg.patterns)]
         if not chosen:
             raise UserError(
-                f"freeze.patterns: {cfg.patterns} match no parameter (e.g. '{names[0]}')"
+                f"{cfg.patterns} match no parameter (e.g. '{names[0]}')",
+                key="freeze.patterns",
             )
         key = "freeze.patterns"
     else:
         if not head:
-            raise UserError("freeze.enabled: the model has no Linear head; set freeze.patterns")
+            raise UserError(
+                "the model has no Linear head; set freeze.patterns", key="freeze.enabled"
+            )
         prefix = f"{head}."
         chosen = [n for n in names if not n.startswith(prefix)]
         key = "freeze.enabled"
     if names and len(chosen) == len(names):
         what = f"{cfg.patterns} match" if cfg.patterns else "freezing all but the head matches"
         raise UserError(
-            f"{key}: {what} all {len(names)} parameters, so nothing would train; leave some "
-            f"unfrozen (e.g. the head '{names[-1]}')"
+            f"{what} all {len(names)} parameters, so nothing would train; leave some "
+            f"unfrozen (e.g. the head '{names[-1]}')",
+            key=key,
         )
     return chosen
 

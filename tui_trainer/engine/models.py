@@ -90,14 +90,15 @@ def _small_cnn(num_classes: int, in_channels: int, image_size: int, kwargs: dict
             raise
         detail = " ".join(str(exc).split())
         raise UserError(
-            f"data.image_size: small_cnn cannot run on {image_size}x{image_size} ({detail})"
+            f"small_cnn cannot run on {image_size}x{image_size} ({detail})",
+            key="data.image_size",
         ) from None
 
 
 def _replace_head(model: nn.Module, num_classes: int) -> str:
     head = find_head(model)
     if not head:
-        raise UserError("model.name: found no Linear layer to use as the classification head")
+        raise UserError("found no Linear layer to use as the classification head", key="model.name")
     parent_name, _, attr = head.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
     old = getattr(parent, attr)
@@ -117,8 +118,9 @@ def _torchvision(cfg: ModelConfig, num_classes: int) -> nn.Module:
         hint = difflib.get_close_matches(name, [*available, "small_cnn"], n=1)
         extra = f" (did you mean '{hint[0]}'?)" if hint else ""
         raise UserError(
-            f"model.name: unknown model '{cfg.name}'{extra}; use small_cnn, a torchvision "
-            "classification model name, or module:Class"
+            f"unknown model '{cfg.name}'{extra}; use small_cnn, a torchvision "
+            "classification model name, or module:Class",
+            key="model.name",
         )
     weights = torchvision_weights(name, cfg.weights)
     model = construct(
@@ -141,7 +143,8 @@ def torchvision_weights(name: str, weights: str | None) -> Any:
         return enum.DEFAULT if key == "DEFAULT" else enum[key]
     except (KeyError, ValueError):
         raise UserError(
-            f"model.weights: '{weights}' is neither a file nor a weights name of {name}"
+            f"'{weights}' is neither a file nor a weights name of {name}",
+            key="model.weights",
         ) from None
 
 
@@ -152,8 +155,9 @@ def torchvision_state(weights: Any) -> dict[str, torch.Tensor]:
     except Exception as exc:
         cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
         raise UserError(
-            f"model.weights: cannot load {weights} ({type(exc).__name__}); offline, put "
-            f"{Path(weights.url).name} in {cache.parent}, or set model.weights to a local file"
+            f"cannot load {weights} ({type(exc).__name__}); offline, put "
+            f"{Path(weights.url).name} in {cache.parent}, or set model.weights to a local file",
+            key="model.weights",
         ) from None
 
 
@@ -161,7 +165,7 @@ def _user_class(cfg: ModelConfig, num_classes: int, in_channels: int) -> nn.Modu
     """Build `module:Class`: checked to be an nn.Module subclass before it is called."""
     cls = import_class(cfg.name, "model.name")
     if not issubclass(cls, nn.Module):  # the same check by identity, once torch is here
-        raise UserError(f"model.name: class '{cfg.name}' is not a torch.nn.Module subclass")
+        raise UserError(f"class '{cfg.name}' is not a torch.nn.Module subclass", key="model.name")
     kwargs = dict(cfg.kwargs)
     try:
         params = inspect.signature(cls).parameters
@@ -190,14 +194,15 @@ def construct(
         detail = " ".join(str(exc).split()) or "no message"
         if given:
             raise UserError(
-                f"model.kwargs: {label} cannot be built with {given}: "
-                f"{type(exc).__name__}: {detail}"
+                f"{label} cannot be built with {given}: {type(exc).__name__}: {detail}",
+                key="model.kwargs",
             ) from None
         raise UserError(
-            f"model.name: building {label} failed: {type(exc).__name__}: {detail}"
+            f"building {label} failed: {type(exc).__name__}: {detail}",
+            key="model.name",
         ) from None
     if not isinstance(model, nn.Module):
-        raise UserError(f"model.name: '{label}' did not build a torch.nn.Module")
+        raise UserError(f"'{label}' did not build a torch.nn.Module", key="model.name")
     return model
 
 
@@ -208,14 +213,16 @@ def load_weights_file(model: nn.Module, path_str: str, head: str) -> list[str]:
     """
     path = Path(path_str)
     if not path.is_file():
-        raise UserError(f"model.weights: file '{path}' not found")
+        raise UserError(f"file '{path}' not found", key="model.weights")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise UserError(f"model.weights: '{path}' is not a loadable weights file ({exc})") from None
+        raise UserError(
+            f"'{path}' is not a loadable weights file ({exc})", key="model.weights"
+        ) from None
     state = blob.get("model", blob) if isinstance(blob, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise UserError(f"model.weights: '{path}' holds no state dict of tensors")
+        raise UserError(f"'{path}' holds no state dict of tensors", key="model.weights")
     own = model.state_dict()
     head_prefix = f"{head}." if head else "\0"
     skipped, mismatched = [], []
@@ -235,7 +242,7 @@ def load_weights_file(model: nn.Module, path_str: str, head: str) -> list[str]:
         shown = ", ".join(mismatched[:4]) + (
             f" (+{len(mismatched) - 4} more)" if len(mismatched) > 4 else ""
         )
-        raise UserError(f"model.weights: '{path}' does not fit this model: {shown}")
+        raise UserError(f"'{path}' does not fit this model: {shown}", key="model.weights")
     model.load_state_dict(loadable, strict=False)
     notes = [f"loaded weights from {path}"]
     if skipped:
