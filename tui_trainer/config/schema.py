@@ -7,9 +7,16 @@ and `replay` validates it with this same schema.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from tui_trainer.config.tasks import default_monitor, monitor_mode, task_mismatch
@@ -24,9 +31,22 @@ _DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 
 
 class Section(BaseModel):
-    """Base for every config section: unknown keys are rejected, assignments are validated."""
+    """Base for every config section: one strictness policy for every key.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    Unknown keys are rejected and assignments validated. Values are strict: a bool is never a
+    number (`epochs: true` is refused, not 1), a number never a bool or a string, an integer key
+    takes no float (`epochs: 2.5`); a float key takes integers. Every float must be finite
+    (`optim.lr: .inf` is refused like `.nan`).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False
+    )
+
+
+def _list_as_tuple(value: Any) -> Any:
+    """YAML has no tuples: a list is accepted where the schema keeps a fixed-length tuple."""
+    return tuple(value) if isinstance(value, list) else value
 
 
 class NormalizeConfig(Section):
@@ -186,7 +206,9 @@ class OptimConfig(Section):
     weight_decay: float = Field(0.0, ge=0, description="Weight decay (L2; decoupled for adamw).")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum.")
     nesterov: bool = Field(False, description="SGD Nesterov momentum.")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam/AdamW betas.")
+    betas: Annotated[tuple[float, float], BeforeValidator(_list_as_tuple)] = Field(
+        (0.9, 0.999), description="Adam/AdamW betas."
+    )
 
 
 class SchedulerConfig(Section):
@@ -303,7 +325,9 @@ class RunConfig(Section):
         "classification", description="What is learnt: classification | segmentation."
     )
     epochs: int = Field(10, ge=1, description="Total epochs (frozen phase included).")
-    seed: int = Field(0, ge=0, description="Seed for python, numpy and torch RNGs.")
+    seed: int = Field(
+        0, ge=0, lt=2**63, description="Seed for python, numpy and torch RNGs (0 to 2**63 - 1)."
+    )
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps.")
     precision: PrecisionName = Field("fp32", description="fp32 | fp16 (CUDA) | bf16.")
     accumulate: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
