@@ -24,7 +24,14 @@ from tui_trainer.engine.control import Control
 from tui_trainer.engine.data import build_data
 from tui_trainer.engine.device import resolve_runtime, seed_everything
 from tui_trainer.engine.distributed import SINGLE, DistContext
-from tui_trainer.engine.events import EventBus, LogMessage, RunFinished, RunStarted, Sink
+from tui_trainer.engine.events import (
+    EventBus,
+    LogMessage,
+    LRPlan,
+    RunFinished,
+    RunStarted,
+    Sink,
+)
 from tui_trainer.engine.models import build_model, count_params, has_batchnorm
 from tui_trainer.engine.trainer import Trainer
 from tui_trainer.errors import UserError
@@ -175,6 +182,7 @@ def _execute(
             world_size=dist.world_size,
         )
     )
+    bus.emit(LRPlan(trainer.schedule.plan(), "start"))
     for note in [*notes, *info, *built.notes, *trainer.setup_notes]:
         bus.emit(LogMessage("warning" if note in notes else "info", note))
     if trainer.frozen:

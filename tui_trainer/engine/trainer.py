@@ -38,6 +38,7 @@ from tui_trainer.engine.events import (
     EpochEnd,
     EventBus,
     LogMessage,
+    LRPlan,
     Paused,
     Resumed,
     RunFinished,
@@ -437,6 +438,7 @@ class Trainer:
             if self.schedule.epoch_end(val.get("val_loss", math.nan)):
                 lr = self.schedule.lr_at(epoch + 1)
                 self.bus.emit(LogMessage("info", f"plateau: learning rate reduced to {lr:.3g}"))
+                self.bus.emit(LRPlan(self.schedule.plan(), "plateau"))
             is_best = self._update_best(metrics, epoch)
             p = self.progress
             p.history.append(metrics)
