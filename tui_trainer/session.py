@@ -36,6 +36,7 @@ from tui_trainer.engine.models import build_model, count_params, has_batchnorm
 from tui_trainer.engine.trainer import Trainer
 from tui_trainer.errors import UserError
 from tui_trainer.sinks.files import RunDirWriter, new_run_dir, write_config
+from tui_trainer.sinks.tensorboard import TensorBoardSink, require_tensorboard
 
 
 def _check_batch_sizes(config: RunConfig, batchnorm: bool, train_samples: int) -> None:
@@ -78,6 +79,8 @@ def execute(
     RunFinished with status "failed". With a multi-process `dist` this starts and ends the
     process group around the run.
     """
+    if config.log.tensorboard:
+        require_tensorboard()  # the optional extra: a one-line error before anything is written
     config, device, notes = resolve_runtime(config)
     info: list[str] = []
     if dist.enabled:
@@ -161,7 +164,8 @@ def _execute(
     writer = RunDirWriter(run_dir, preset)
     if state is not None:
         writer.load_history(state["progress"]["history"])
-    bus = EventBus([writer, *sinks])
+    extra: list[Sink] = [TensorBoardSink(run_dir)] if config.log.tensorboard else []
+    bus = EventBus([writer, *extra, *sinks])
     trainer.bus = bus
     trainable, total = count_params(trainer.model)
     bus.emit(

@@ -82,7 +82,8 @@ class RunDirWriter:
         if isinstance(event, StepProgress):
             self._line({"event": "step", "time": now, **asdict(event)})
         elif isinstance(event, EpochEnd):
-            row = {"event": "epoch", "time": now, **event.metrics, "is_best": event.is_best}
+            row = {"event": "epoch", "time": now, "epoch": event.epoch, **event.metrics}
+            row["is_best"] = event.is_best
             self._line(row)
             self.epochs.append(event.metrics)
             self._write_csv()
