@@ -178,7 +178,9 @@ class RunPlot(PlotWidget, can_focus=False):
         self.set_xticks(xticks)
         self.set_yticks(yticks)
         longest = max((len(s) for s in labels_y.get_labels_for_ticks(yticks)), default=1)
-        self.margin_left = longest + 2
+        if self.margin_left != longest + 2:
+            self.margin_left = longest + 2
+            self.refresh(layout=True)  # the canvases take their new widths before drawing
         self.set_xlimits(x0, x1)
         self.set_ylimits(y0, y1)
 
