@@ -14,8 +14,8 @@ from tui_trainer.engine.control import Control
 from tui_trainer.runs_read import read_runs
 from tui_trainer.sinks.files import RunDirWriter, write_config
 from tui_trainer.tui.compare_app import CompareApp
-from tui_trainer.tui.scripted import ScriptedExecutor
 from tui_trainer.tui.screens.compare import OverlayPlot
+from tui_trainer.tui.scripted import ScriptedExecutor
 
 BASE = {
     "task": "classification",
@@ -133,7 +133,7 @@ def test_compare_view_overlays_runs_with_a_legend_and_diffs_only_changed_keys(tw
 
 
 def test_compare_view_snapshot(snap_compare, two_runs, monkeypatch) -> None:
-    a, b = two_runs
+    a, _b = two_runs
     monkeypatch.chdir(a.parent.parent)
     app = CompareApp(read_runs(["quickstart/run-a", "quickstart/run-b"]))
 
