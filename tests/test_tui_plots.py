@@ -144,3 +144,16 @@ def test_curves_from_metrics_jsonl_match_the_live_ones(tmp_path: Path) -> None:
     assert rebuilt.plan == pytest.approx(live.plan) and len(live.plan) == 101
     assert rebuilt.best_epoch == live.best_epoch == 2
     assert rebuilt.metric_name == live.metric_name == "val_accuracy"
+
+
+def test_epochs_without_progress_events_still_draw_train_loss_and_lr() -> None:
+    """Epochs shorter than the progress interval send no StepProgress: their means are used."""
+    from tui_trainer.engine.events import EpochEnd
+
+    curves = Curves()
+    for epoch in (1, 2, 3):
+        metrics = {"train_loss": 1.0 / epoch, "val_loss": 1.1 / epoch, "lr": 0.1 / epoch}
+        curves.apply(EpochEnd(epoch, 3, metrics, 0.1, epoch == 3, "val_loss", 0.3, 3))
+    assert curves.train.xs == [1.0, 2.0, 3.0] and curves.train.ys == pytest.approx([1, 0.5, 1 / 3])
+    assert curves.lr.ys == pytest.approx([0.1, 0.05, 0.1 / 3])
+    assert curves.best_epoch == 3 and curves.metric_name is None

@@ -123,9 +123,12 @@ class Curves:
             self.best_epoch = epoch
             best = metrics.get(self.monitored) if self.monitored else None
             self.best_value = float(best) if isinstance(best, (int, float)) else None
-        if not self.train and isinstance(metrics.get("train_loss"), (int, float)):
-            # no step lines (an epoch shorter than the progress interval): the epoch's mean
-            self.train.append(float(epoch), float(metrics["train_loss"]))
+        if not self.train.xs or self.train.xs[-1] <= epoch - 1:
+            # no progress inside this epoch (shorter than the progress interval): its means
+            for series, key in ((self.train, "train_loss"), (self.lr, "lr")):
+                value = metrics.get(key)
+                if isinstance(value, (int, float)):
+                    series.append(float(epoch), float(value))
 
     # -- a run directory's history ---------------------------------------------------------------
     @classmethod

@@ -136,8 +136,12 @@ class RunPlot(PlotWidget, can_focus=False):
         self._drawn: tuple[object, ...] = ()
 
     def style_of(self, component: str) -> str:
-        """A component class's colour as a Rich style string (what textual-plot takes)."""
-        return str(self.get_component_rich_style(component, partial=True))
+        """A component class's colour as a Rich style string (what textual-plot takes); a
+        translucent colour (`$primary 45%`) is blended over the background, i.e. dimmed."""
+        styles = self.get_component_styles(component)
+        colour = self.background_colors[1] + styles.color
+        bold = " bold" if styles.text_style.bold else ""
+        return f"{colour.hex}{bold}"
 
     @property
     def compact(self) -> bool:
