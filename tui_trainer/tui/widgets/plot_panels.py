@@ -21,7 +21,7 @@ class LossPanel(Vertical):
     def compose(self) -> ComposeResult:
         """The loss plot."""
         self.border_title = (
-            "Loss [$primary 45%]raw[/] [$primary]smoothed[/] [$secondary]val[/]"
+            "Loss [$primary 45%]raw[/] [$primary]smoothed[/] [$success]val[/]"
             f" [$warning]{BEST_MARKER}best[/]"
         )
         yield LossPlot(id="loss-plot")

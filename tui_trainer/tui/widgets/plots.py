@@ -120,7 +120,7 @@ class RunPlot(PlotWidget, can_focus=False):
         & > .plot--tick { color: $text-muted; text-style: none; }
         & > .run-plot--raw { color: $primary 45%; }
         & > .run-plot--main { color: $primary; }
-        & > .run-plot--second { color: $secondary; }
+        & > .run-plot--second { color: $success; }
         & > .run-plot--best { color: $warning; text-style: bold; }
         & > .run-plot--planned { color: $accent 45%; }
     }
