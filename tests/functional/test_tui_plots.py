@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_tui_app import make_app, presets, run, run_screen, screen_text, wait_for
+from pilot import run, run_screen, screen_text, wait_for
+from scripted import ScriptedExecutor
+from test_tui_app import make_app, presets
 from textual.app import App
 from textual.pilot import Pilot
 from textual_plot.plot_widget import LinePlot, ScatterPlot
@@ -16,7 +18,6 @@ from tui_trainer.runs_read import read_run
 from tui_trainer.sinks.files import RunDirWriter
 from tui_trainer.tui.curves import Curves
 from tui_trainer.tui.screens.run import RunScreen
-from tui_trainer.tui.scripted import ScriptedExecutor
 from tui_trainer.tui.widgets.plots import BEST_MARKER, LossPlot, LRPlot, MetricPlot, RunPlot
 
 SIZES = [(80, 24), (120, 40)]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_tui_app import run, screen_text, wait_for
+from pilot import run, screen_text, wait_for
+from scripted import ScriptedExecutor
 from textual.widgets import DataTable
 from textual_plot.plot_widget import LinePlot
 
@@ -15,7 +16,6 @@ from tui_trainer.runs_read import read_runs
 from tui_trainer.sinks.files import RunDirWriter, write_config
 from tui_trainer.tui.compare_app import CompareApp
 from tui_trainer.tui.screens.compare import OverlayPlot
-from tui_trainer.tui.scripted import ScriptedExecutor
 
 BASE = {
     "task": "classification",
