@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
+from tui_trainer import formatting as fmt
 from tui_trainer.runs_read import MISSING, RunRecord, config_diff, read_runs
-from tui_trainer.tui import formatting as fmt
 
 Rows = list[tuple[str, list[str]]]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
-from tui_trainer.tui import formatting as fmt
+from tui_trainer import formatting as fmt
 from tui_trainer.tui.curves import SMOOTHING_SPAN, Curves, smooth, smoothing_weight
 from tui_trainer.tui.widgets.plots import BEST_MARKER, LossPlot, LRPlot, MetricPlot
 
