@@ -23,6 +23,7 @@ from tui_trainer.engine.events import (
     CheckpointSaved,
     EpochEnd,
     LogMessage,
+    LRPlan,
     Paused,
     Resumed,
     RunFinished,
@@ -134,6 +135,9 @@ class ScriptedExecutor:
                 class_names=self.classes,
             )
         )
+        total = self.epochs * self.steps
+        plan = [(self.epochs * i / 100, self.lr(1, total * i // 100)) for i in range(101)]
+        emit(LRPlan(plan, "start"))
         emit(LogMessage("info", "phase: training all layers"))
         best: tuple[float, int] | None = None
         gstep = 0

@@ -1,4 +1,4 @@
-"""Command line: `tui-trainer [PRESET] | run | replay | presets | check | gpus`.
+"""Command line: `tui-trainer [PRESET] | run | replay | compare | presets | check | gpus`.
 
 The Textual UI is imported lazily, so headless commands never load it.
 """
@@ -17,7 +17,7 @@ import yaml
 from tui_trainer import __version__
 from tui_trainer.errors import UserError
 
-COMMANDS = ("run", "replay", "presets", "check", "gpus")
+COMMANDS = ("run", "replay", "presets", "check", "gpus", "compare")
 OVERRIDES_HELP = "dotted overrides such as optim.lr=0.01 epochs=3 precision=bf16"
 
 
@@ -44,7 +44,8 @@ def _console_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="tui-trainer",
         description="Terminal training console for PyTorch vision models.",
-        epilog="Commands: run PRESET | replay RUN_DIR | presets | check PRESET | gpus [--watch]. "
+        epilog="Commands: run PRESET | replay RUN_DIR | compare RUN_DIR RUN_DIR... | presets | "
+        "check PRESET | gpus [--watch]. "
         "Run 'tui-trainer COMMAND --help' for each.",
     )
     p.add_argument("preset", nargs="?", help="preset name or YAML path to select")
@@ -74,6 +75,12 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
         p.description = "Re-run the config.yaml saved in a run directory."
         p.add_argument("run_dir")
         p.add_argument("--out", help="root folder for the new run directory")
+    elif command == "compare":
+        p.description = (
+            "Compare runs: overlaid curves, config diff and metrics on a terminal; "
+            "the config diff and a metrics table when piped."
+        )
+        p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="two or more run directories")
     elif command == "presets":
         p.description = "List bundled and local presets."
     elif command == "check":
@@ -165,6 +172,10 @@ def dispatch(argv: list[str]) -> int:
             from tui_trainer.headless import replay
 
             return replay(args.run_dir, out=args.out)
+        if command == "compare":
+            from tui_trainer.compare import cmd_compare
+
+            return cmd_compare(args.run_dirs)
         if command == "presets":
             return cmd_presets()
         if command == "check":

@@ -29,11 +29,12 @@ from tui_trainer.engine.data import build_data
 from tui_trainer.engine.data.bundle import DataBundle
 from tui_trainer.engine.device import resolve_runtime, seed_everything
 from tui_trainer.engine.distributed import SINGLE, DistContext
-from tui_trainer.engine.events import EventBus, LogMessage, RunFinished, RunStarted, Sink
+from tui_trainer.engine.events import EventBus, LogMessage, LRPlan, RunFinished, RunStarted, Sink
 from tui_trainer.engine.loop import Trainer
 from tui_trainer.engine.models import BuiltModel, build_model, count_params, has_batchnorm
 from tui_trainer.errors import UserError
 from tui_trainer.sinks.files import RunDirWriter, new_run_dir, write_config
+from tui_trainer.sinks.tensorboard import TensorBoardSink, require_tensorboard
 
 
 def _check_batch_sizes(config: RunConfig, batchnorm: bool, train_samples: int) -> None:
@@ -81,6 +82,8 @@ def execute(
     RunFinished with status "failed". With a multi-process `dist` this starts and ends the
     process group around the run.
     """
+    if config.log.tensorboard:
+        require_tensorboard()  # the optional extra: a one-line error before anything is written
     config, device, notes = resolve_runtime(config)
     notes = [*notes, *config_warnings(config)]
     info: list[str] = []
@@ -205,7 +208,8 @@ def _execute(run: PreparedRun, sinks: list[Sink]) -> RunFinished:
     writer = RunDirWriter(run_dir, preset)
     if run.state is not None:
         writer.load_history(run.state["progress"]["history"])
-    bus = EventBus([writer, *sinks])
+    extra: list[Sink] = [TensorBoardSink(run_dir)] if config.log.tensorboard else []
+    bus = EventBus([writer, *extra, *sinks])
     trainable, total = count_params(trainer.model)
     bus.emit(
         RunStarted(
@@ -225,6 +229,7 @@ def _execute(run: PreparedRun, sinks: list[Sink]) -> RunFinished:
             world_size=dist.world_size,
         )
     )
+    bus.emit(LRPlan(trainer.schedule.plan(), "start"))
     for note in [*run.warnings, *run.info, *run.built.notes, *trainer.setup_notes]:
         bus.emit(LogMessage("warning" if note in run.warnings else "info", note))
     for note in run.data.notes:  # skipped links, a cache that would not fit, ...

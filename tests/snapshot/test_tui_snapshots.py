@@ -20,15 +20,15 @@ from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.screens.run import RunScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.tui.widgets.gpu_slot import NoGpuPanel
-from tui_trainer.tui.widgets.spark import Spark
+from tui_trainer.tui.widgets.plots import LossPlot
 
 SIZES = [(80, 24), (120, 40)]
 
 
 def charts_drawn(runner: RunScreen) -> bool:
-    """The sparklines show the latest series (they redraw at most once a second)."""
-    spark = runner.query_one("#train-loss Spark", Spark)
-    return spark.data == runner.model.loss_series.points()
+    """The plots show the latest curves (they redraw at most once a second)."""
+    plot = runner.query_one(LossPlot)
+    return plot.curves is runner.model.curves and plot._drawn[:1] == (plot.curves.version,)
 
 
 @pytest.fixture

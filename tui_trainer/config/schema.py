@@ -317,6 +317,16 @@ class ProgressConfig(Section):
     )
 
 
+class LogConfig(Section):
+    """Extra log formats written beside metrics.jsonl/metrics.csv (which stay the record)."""
+
+    tensorboard: bool = Field(
+        False,
+        description="Also write TensorBoard event files into the run directory "
+        '(needs the extra: pip install "tui-trainer[tensorboard]").',
+    )
+
+
 class RunConfig(Section):
     """A whole run: the keys a preset may set and `key.path=value` overrides may change."""
 
@@ -377,6 +387,7 @@ class RunConfig(Section):
     freeze: FreezeConfig = Field(default_factory=FreezeConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     progress: ProgressConfig = Field(default_factory=ProgressConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
     notes: list[str] = Field(
         default_factory=list,
         description="Written by tui-trainer: changes made while resolving (fp16 → fp32 on CPU).",

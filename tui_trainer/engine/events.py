@@ -88,6 +88,19 @@ class ConfigChanged:
 
 
 @dataclass(frozen=True)
+class LRPlan:
+    """The LR the schedule will apply over the whole run, as `(epoch progress, lr)` pairs.
+
+    Emitted right after `RunStarted` and again whenever the plan changes (a plateau cut, or
+    steering that changes the LR or the number of epochs); the newest one is the plan. Computed
+    by the engine's own schedule, so front ends never re-implement it.
+    """
+
+    points: list[tuple[float, float]]
+    reason: str  # "start", "plateau", "steer", ...
+
+
+@dataclass(frozen=True)
 class Paused:
     """Training paused at a step boundary."""
 
@@ -121,6 +134,7 @@ Event = (
     | LogMessage
     | CheckpointSaved
     | ConfigChanged
+    | LRPlan
     | Paused
     | Resumed
     | RunFinished

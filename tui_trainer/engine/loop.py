@@ -40,6 +40,7 @@ from tui_trainer.engine.events import (
     EpochEnd,
     EventBus,
     LogMessage,
+    LRPlan,
     RunFinished,
     StepProgress,
 )
@@ -214,6 +215,7 @@ class Trainer:
             if self.schedule.epoch_end(val.get("val_loss", math.nan)):
                 lr = self.schedule.lr_at(epoch + 1)
                 self.bus.emit(LogMessage("info", f"plateau: learning rate reduced to {lr:.3g}"))
+                self.bus.emit(LRPlan(self.schedule.plan(), "plateau"))
             is_best = p.update_best(metrics.get(self.monitor), self.mode, epoch)
             p.history.append(metrics)
             p.epoch, p.batch = epoch + 1, 0

@@ -24,6 +24,7 @@ from tui_trainer.engine.events import (
     EpochEnd,
     Event,
     LogMessage,
+    LRPlan,
     Paused,
     Resumed,
     RunFinished,
@@ -71,7 +72,8 @@ class RunDirWriter:
         if isinstance(event, StepProgress):
             self._line({"event": "step", "time": now, **asdict(event)})
         elif isinstance(event, EpochEnd):
-            row = {"event": "epoch", "time": now, **event.metrics, "is_best": event.is_best}
+            row = {"event": "epoch", "time": now, "epoch": event.epoch, **event.metrics}
+            row["is_best"] = event.is_best
             self._line(row)
             self.epochs.append(event.metrics)
             self._write_csv()
@@ -95,6 +97,9 @@ class RunDirWriter:
             self._line({"event": "checkpoint", "time": now, **asdict(event)})
         elif isinstance(event, LogMessage):
             self._line({"event": "log", "time": now, **asdict(event)})
+        elif isinstance(event, LRPlan):
+            points = [[x, lr] for x, lr in event.points]
+            self._line({"event": "lr_plan", "time": now, "reason": event.reason, "points": points})
         elif isinstance(event, (Paused, Resumed)):
             name = "paused" if isinstance(event, Paused) else "resumed"
             self._line({"event": name, "time": now, **asdict(event)})

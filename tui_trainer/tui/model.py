@@ -20,6 +20,7 @@ from tui_trainer.engine.events import (
     RunStarted,
     StepProgress,
 )
+from tui_trainer.tui.curves import Curves
 
 SMOOTHING = 0.3
 """Weight of the newest measurement in the it/s moving average (tqdm's default smoothing)."""
@@ -135,6 +136,7 @@ class RunModel:
     loss_series: Series = field(default_factory=Series)
     lr_series: Series = field(default_factory=Series)
     val_losses: list[float] = field(default_factory=list)
+    curves: Curves = field(default_factory=Curves)  # what the plots draw
     rows: list[EpochRow] = field(default_factory=list)
     paused: bool = False
     pause_requested: bool = False
@@ -202,6 +204,10 @@ class RunModel:
     # -- events ----------------------------------------------------------------------------------
     def apply(self, event: Event) -> set[str]:
         """Update the model from one event; return the parts of the screen that changed."""
+        plotted = {"charts"} if self.curves.apply(event) else set()
+        return plotted | self._apply(event)
+
+    def _apply(self, event: Event) -> set[str]:
         match event:
             case StepProgress():
                 return self._on_step(event)
