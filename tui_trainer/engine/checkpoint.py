@@ -6,16 +6,14 @@ arbitrary objects. `FORMAT_VERSION` grows when the layout changes; newer files a
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from tui_trainer.engine.atomic import atomic_write, describe_os_error
 from tui_trainer.errors import UserError
 
 FORMAT = "tui-trainer-checkpoint"
@@ -25,25 +23,17 @@ FORMAT_VERSION = 1
 def atomic_save(obj: Any, path: Path) -> None:
     """Write `obj` with torch.save to a temp file beside `path`, fsync, rename, fsync the dir.
 
-    A crash at any moment leaves `path` either the old or the new complete file.
+    A crash at any moment leaves `path` either the old or the new complete file. A full disk
+    raises the OSError (ENOSPC), the temp file removed and the old file intact. The folder must
+    exist: a deleted run directory is not silently recreated.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write(Path(path), lambda fh: torch.save(obj, fh))
+
+
+def not_written(path: Path, exc: OSError) -> str:
+    """The warning for a checkpoint that could not be written (the run goes on)."""
+    kept = "the previous one is intact" if path.is_file() else "no earlier one exists"
+    return f"checkpoint {path} not written: {describe_os_error(exc)} ({kept}); training goes on"
 
 
 def rng_state(data_generator_state: torch.Tensor | None = None) -> dict[str, Any]:

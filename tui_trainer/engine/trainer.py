@@ -28,6 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine import checkpoint as ckpt
+from tui_trainer.engine.atomic import atomic_link
 from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.engine.data.bundle import DataBundle
 from tui_trainer.engine.device import autocast
@@ -46,6 +47,7 @@ from tui_trainer.engine.events import (
 from tui_trainer.engine.freeze import frozen_batchnorm_modules, frozen_names, set_frozen
 from tui_trainer.engine.lr_schedule import LRSchedule
 from tui_trainer.engine.models import BuiltModel, count_params, has_batchnorm
+from tui_trainer.engine.resume_rules import apply_optim_hyperparams
 from tui_trainer.engine.sync_bn import convert_sync_batchnorm
 from tui_trainer.engine.tasks import build_task
 from tui_trainer.errors import TrainingError, UserError
@@ -262,7 +264,14 @@ class Trainer:
                 f"--resume: checkpoint '{state.get('path')}' is for another architecture: {shown}"
             )
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (ValueError, KeyError) as exc:  # check_resumable names the usual causes first
+            raise UserError(
+                f"--resume: the optimizer state in '{state.get('path')}' does not fit this "
+                f"config's optimizer or freeze plan ({exc})"
+            ) from None
+        apply_optim_hyperparams(self.optimizer, self.config)
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.schedule.load_state_dict(state["schedule"])
@@ -349,15 +358,18 @@ class Trainer:
             self.bus.emit(LogMessage("warning", "checkpoint skipped: the weights are not finite"))
             return False
         state = self.state_dict()
+        written: Path | None = None
         for name in names:
             path = self.ckpt_dir / name
-            try:
-                ckpt.atomic_save(state, path)
+            try:  # the same state under a second name is a hard link: no extra disk space
+                if written is None:
+                    ckpt.atomic_save(state, path)
+                else:
+                    atomic_link(written, path)
             except OSError as exc:
-                self.bus.emit(
-                    LogMessage("error", f"checkpoint {path} not written: {exc.strerror or exc}")
-                )
+                self.bus.emit(LogMessage("warning", ckpt.not_written(path, exc)))
                 return False
+            written = path
             self.bus.emit(
                 CheckpointSaved(str(path), reason, self.progress.epoch, self.progress.global_step)
             )
