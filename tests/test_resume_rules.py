@@ -99,3 +99,21 @@ def test_optimizer_knobs_given_on_resume_take_effect(finished_run):
     assert main(["run", "--resume", str(finished_run), "epochs=2", "optim.weight_decay=0.05"]) == 0
     state = torch.load(finished_run / "checkpoints" / "last.pt", weights_only=True)
     assert {g["weight_decay"] for g in state["optimizer"]["param_groups"]} == {0.05}
+
+
+def test_a_stop_mid_epoch_reports_the_time_and_samples_of_the_steps_that_ran(tiny_config):
+    from tui_trainer.engine.control import Control, StopMode
+    from tui_trainer.engine.events import StepProgress
+    from tui_trainer.session import execute
+
+    control = Control()
+
+    def stop_at_step_three(event):
+        if isinstance(event, StepProgress) and event.step >= 3:
+            control.request_stop(StopMode.STEP)
+
+    finished = execute(tiny_config, "quickstart", sinks=[stop_at_step_three], control=control)
+    assert finished.status == "stopped" and finished.summary["epochs_completed"] == 0
+    assert finished.summary["global_step"] >= 3
+    assert finished.summary["train_seconds"] > 0
+    assert finished.summary["samples_per_second"] > 0

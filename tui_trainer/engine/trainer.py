@@ -391,6 +391,7 @@ class Trainer:
         status, error, tb = "completed", None, None
         self.t_start = time.monotonic()
         self.train_seconds = 0.0
+        self._t_epoch: float | None = None  # training clock at the start of a running epoch
         try:
             self._loop()
             stopped_early = len(self.progress.history) < self.config.epochs
@@ -403,6 +404,9 @@ class Trainer:
             error = _describe_failure(exc)
             tb = traceback.format_exc()
             self.bus.emit(LogMessage("error", error))
+        if self._t_epoch is not None:  # left mid-epoch: its steps count too
+            self.train_seconds += self._clock() - self._t_epoch
+            self._t_epoch = None
         report = self.evaluator.report(self.data.class_names) if status != "failed" else ""
         return RunFinished(status, self._summary(status, error), report, error, tb)
 
@@ -524,7 +528,7 @@ class Trainer:
         w_loss = torch.zeros((), device=device)
         w_hits = torch.zeros((), device=device)
         w_seen = w_units = 0
-        t_epoch = self._clock()
+        t_epoch = self._t_epoch = self._clock()
         start = p.batch
         window_samples = 0
         for i, (x, y) in enumerate(loader.iterate(start), start=start):
@@ -604,6 +608,7 @@ class Trainer:
         if not math.isfinite(mean_loss):
             raise NonFiniteLoss(f"non-finite training loss in epoch {epoch + 1}")
         self.train_seconds += self._clock() - t_epoch
+        self._t_epoch = None
         return {
             "train_loss": mean_loss,
             self.task.train_metric: total_correct / max(total_counted, 1),
