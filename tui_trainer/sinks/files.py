@@ -72,14 +72,13 @@ def flatten(config: dict[str, Any], prefix: Key = ()) -> dict[Key, Any]:
 
 
 def config_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[Key, Any]:
-    """Keys whose value differs between two configs, mapped to their `before` value."""
+    """Keys set in both configs with different values, mapped to their `before` value.
+
+    Keys only one side has (a config.yaml from another version) and the growing `notes` are
+    not changes a user made.
+    """
     old, new = flatten(before), flatten(after)
-    missing = object()
-    return {
-        k: old.get(k)
-        for k in old.keys() | new.keys()
-        if k != ("notes",) and old.get(k, missing) != new.get(k, missing)
-    }
+    return {k: old[k] for k in old.keys() & new.keys() if k != ("notes",) and old[k] != new[k]}
 
 
 def _with_values(config: dict[str, Any], values: dict[Key, Any]) -> dict[str, Any]:
