@@ -15,23 +15,26 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
 
+from tui_trainer.atomic import describe_os_error
 from tui_trainer.config.schema import RunConfig
-from tui_trainer.engine.atomic import describe_os_error
+from tui_trainer.config.tasks import effective_batch, model_kind
 from tui_trainer.engine.checkpoint import load_checkpoint
 from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.engine.data import build_data
+from tui_trainer.engine.data.bundle import DataBundle
 from tui_trainer.engine.device import resolve_runtime, seed_everything
 from tui_trainer.engine.distributed import SINGLE, DistContext
 from tui_trainer.engine.events import EventBus, LogMessage, RunFinished, RunStarted, Sink
-from tui_trainer.engine.models import build_model, count_params, has_batchnorm
+from tui_trainer.engine.loop import Trainer
+from tui_trainer.engine.models import BuiltModel, build_model, count_params, has_batchnorm
 from tui_trainer.engine.resume_rules import check_resumable
-from tui_trainer.engine.trainer import Trainer
 from tui_trainer.errors import UserError
 from tui_trainer.rundir import RunDirLock, create_run_dir
 from tui_trainer.sinks.files import RunDirWriter, config_changes, write_config
@@ -54,6 +57,11 @@ def _check_batch_sizes(config: RunConfig, batchnorm: bool, train_samples: int) -
             )
 
 
+def check_resume(resume: str | Path) -> None:
+    """UserError unless `resume` (a run directory or checkpoint) holds a loadable checkpoint."""
+    load_checkpoint(resume)
+
+
 def resume_target(resume: str | Path) -> Path | None:
     """The run directory a resume continues in: RUN_DIR, or the one holding checkpoints/FILE.
 
@@ -62,13 +70,6 @@ def resume_target(resume: str | Path) -> Path | None:
     path = Path(resume)
     run_dir = path if path.is_dir() else path.resolve().parent.parent
     return run_dir if (run_dir / "config.yaml").is_file() else None
-
-
-def _value_at(config: dict[str, Any] | None, key: tuple[str, ...]) -> Any:
-    node: Any = config
-    for part in key:
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
 
 
 def execute(
@@ -94,7 +95,17 @@ def execute(
         config, info = distributed_notes(config, dist)
         dist = dist.start(config.backend, device, config.dist_timeout)
     try:
-        return _execute(config, preset, (notes, info), device, dist, sinks, control, out, resume)
+        run = prepare(
+            config,
+            preset,
+            control=control,
+            out=out,
+            resume=resume,
+            dist=dist,
+            device=device,
+            notes=(notes, info),
+        )
+        return _execute(run, sinks)
     finally:
         dist.stop()
 
@@ -104,7 +115,7 @@ def distributed_notes(config: RunConfig, dist: DistContext) -> tuple[RunConfig, 
     bs, acc, world = config.data.batch_size, config.accumulate, dist.world_size
     notes = [
         f"{world} processes: data.batch_size {bs} per process × {world} × accumulate {acc} "
-        f"= effective batch {bs * world * acc}"
+        f"= effective batch {effective_batch(bs, acc, world)}"
     ]
     if config.oom == "reduce":
         notes.append(
@@ -115,33 +126,58 @@ def distributed_notes(config: RunConfig, dist: DistContext) -> tuple[RunConfig, 
     return config.model_copy(update=update, deep=True), notes
 
 
-def _execute(
+@dataclass
+class PreparedRun:
+    """Everything a run needs, checked: nothing is written yet (see `prepare`)."""
+
+    config: RunConfig
+    preset: str
+    device: torch.device
+    dist: DistContext
+    data: DataBundle
+    built: BuiltModel
+    trainer: Trainer
+    run_dir: Path | None  # the resumed run's directory; None: `_execute` creates a new one
+    state: dict[str, Any] | None  # the checkpoint resumed from
+    warnings: list[str]  # fallbacks made while resolving (fp16 → fp32 on CPU)
+    info: list[str]  # facts worth a log line (process count)
+    out: str | Path  # where a new run directory goes
+    lock: RunDirLock | None  # rank 0's lock on the resumed directory (see `tui_trainer.rundir`)
+
+
+def prepare(
     config: RunConfig,
     preset: str,
-    all_notes: tuple[list[str], list[str]],
-    device: torch.device,
-    dist: DistContext,
-    sinks: list[Sink],
+    *,
     control: Control,
-    out: str | Path | None,
-    resume: str | Path | None,
-) -> RunFinished:
-    notes, info = all_notes  # warnings (fallbacks), information (process count)
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    dist: DistContext = SINGLE,
+    device: torch.device | None = None,
+    notes: tuple[list[str], list[str]] = ([], []),
+) -> PreparedRun:
+    """Turn a resolved config into a ready run: data, model, checkpoint, run dir path, trainer.
+
+    Raises UserError for bad input; creates nothing on disk. A resumed run directory is locked
+    (rank 0) before its checkpoint is read, so a live writer is refused (`RunDirBusy`) and a
+    checkpoint cannot change under us; the caller releases `lock`. `device` and `notes` come
+    from `resolve_runtime` (and the process count); `execute` passes them.
+    """
+    if device is None:
+        config, device, warnings = resolve_runtime(config)
+        notes = (warnings, [])
     seed_everything(config.seed, config.deterministic)
-    name = config.model.name
-    torchvision_model = name != "small_cnn" and ":" not in name
-    data = build_data(config, device, 3 if torchvision_model else None)
+    rgb = model_kind(config.model.name) in ("torchvision", "segmentation")
+    data = build_data(config, device, 3 if rgb else None)
     num_classes = config.model.num_classes or data.num_classes
     if num_classes != data.num_classes:
         raise UserError(
-            f"model.num_classes: {num_classes}, but data {config.data.name} has "
-            f"{data.num_classes} classes"
+            f"{num_classes}, but data {config.data.name} has {data.num_classes} classes",
+            key="model.num_classes",
         )
     built = build_model(config.model, num_classes, data.in_channels, data.image_size)
     _check_batch_sizes(config, has_batchnorm(built.model), data.train_samples)
     target = resume_target(resume) if resume else None
-    # Lock a resumed run directory before reading its checkpoint: a live writer could still
-    # replace it. Only rank 0 owns the directory; every rank gets its verdict.
     lock: RunDirLock | None = None
     if target is not None:
         _, lock = _claim(dist, lambda: (target, RunDirLock.acquire(target)))
@@ -159,27 +195,29 @@ def _execute(
             data=data,
             built=built,
             device=device,
-            bus=EventBus(),
             control=control,
-            run_dir=target or Path(out or config.out),
+            run_dir=target or Path(out or config.out),  # a new run's directory: see _execute
             resume=state,
             dist=dist,
         )
-        run_dir = target
-        if run_dir is None:  # input is valid: create the run directory, atomically, and lock it
-            run_dir, lock = _claim(dist, lambda: _create(out or config.out, preset))
-        trainer.run_dir, trainer.ckpt_dir = run_dir, run_dir / "checkpoints"
-        if not dist.is_main:
-            return _follow(trainer)
-        writer = _open_writer(run_dir, preset, config, lock, control, fresh=target is None)
     except BaseException:
         if lock is not None:
             lock.release()
         raise
-    try:
-        return _train(trainer, writer, state, config, preset, (notes, info, built.notes), sinks)
-    finally:
-        writer.close()
+    return PreparedRun(
+        config,
+        preset,
+        device,
+        dist,
+        data,
+        built,
+        trainer,
+        target,
+        state,
+        *notes,
+        out=out or config.out,
+        lock=lock,
+    )
 
 
 def _claim(dist: DistContext, take: Callable[[], tuple[Path, RunDirLock]]) -> Any:
@@ -189,16 +227,14 @@ def _claim(dist: DistContext, take: Callable[[], tuple[Path, RunDirLock]]) -> An
     UserError on every rank (all exit 2).
     """
     lock: RunDirLock | None = None
-    outcome: tuple[str, str]
     error: UserError | None = None
+    outcome = ("", "")
     if dist.is_main:
         try:
             run_dir, lock = take()
             outcome = ("ok", str(run_dir))
         except UserError as exc:
             error, outcome = exc, ("error", str(exc))
-    else:
-        outcome = ("", "")
     outcome = dist.broadcast_object(outcome)
     if error is not None:
         raise error
@@ -216,36 +252,28 @@ def _create(out: str | Path, preset: str) -> tuple[Path, RunDirLock]:
         raise
 
 
-def _open_writer(
-    run_dir: Path,
-    preset: str,
-    config: RunConfig,
-    lock: RunDirLock | None,
-    control: Control,
-    *,
-    fresh: bool,
-) -> RunDirWriter:
-    """Prepare the run directory's files and the writer that keeps them current.
+def _open_writer(run: PreparedRun, run_dir: Path, lock: RunDirLock | None) -> RunDirWriter:
+    """Prepare the run directory's first files and the writer that keeps them current.
 
     A new directory that cannot take its first files (a full disk) is removed again: UserError.
     A resumed one keeps its config.yaml until the resume proves itself (see RunDirWriter).
     """
-    resolved = config.model_dump(mode="json")
-    pending: dict[Any, Any] = {}
-    if not fresh:
-        previous = _saved_config(run_dir)
-        pending = config_changes(previous, resolved) if previous is not None else {}
+    fresh = run.run_dir is None
+    resolved = run.config.model_dump(mode="json")
+    previous = None if fresh else _saved_config(run_dir)
+    pending = config_changes(previous, resolved) if previous is not None else {}
+    control = run.trainer.control
     try:
         ckpts = run_dir / "checkpoints"
         ckpts.mkdir(exist_ok=True)
         for folder in (run_dir, ckpts):  # temps of a writer killed mid-save (we hold the lock)
             for stale in folder.glob(".*.tmp"):
                 stale.unlink(missing_ok=True)
-        if fresh or not pending:
-            write_config(run_dir, resolved, preset)
+        if not pending:
+            write_config(run_dir, resolved, run.preset)
         writer = RunDirWriter(
             run_dir,
-            preset,
+            run.preset,
             config=resolved,
             lock=lock,
             on_recreated=control.request_checkpoint,
@@ -269,29 +297,49 @@ def _saved_config(run_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _train(
-    trainer: Trainer,
-    writer: RunDirWriter,
-    state: dict[str, Any] | None,
-    config: RunConfig,
-    preset: str,
-    all_notes: tuple[list[str], list[str], list[str]],
-    sinks: list[Sink],
-) -> RunFinished:
-    notes, info, model_notes = all_notes
-    run_dir, data, device, dist = trainer.run_dir, trainer.data, trainer.device, trainer.dist
-    if state is not None:
-        writer.load_history(state["progress"]["history"])
+def _value_at(config: dict[str, Any] | None, key: tuple[str, ...]) -> Any:
+    node: Any = config
+    for part in key:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _execute(run: PreparedRun, sinks: list[Sink]) -> RunFinished:
+    lock = run.lock
+    try:
+        run_dir = run.run_dir
+        if run_dir is None:  # input is valid: create the run directory, atomically, and lock it
+            run_dir, lock = _claim(run.dist, lambda: _create(run.out, run.preset))
+        run.trainer.run_dir = run_dir
+        if not run.dist.is_main:  # train in step with rank 0, write nothing, emit to no sink
+            return run.trainer.run(EventBus(), {"run_dir": str(run_dir), "rank": run.dist.rank})
+        writer = _open_writer(run, run_dir, lock)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    try:
+        return _train(run, run_dir, writer, sinks)
+    finally:
+        writer.close()  # releases the lock
+
+
+def _train(run: PreparedRun, run_dir: Path, writer: RunDirWriter, sinks: list[Sink]) -> RunFinished:
+    """Rank 0: the run directory is ours; announce the run, train, leave a summary."""
+    trainer, config, preset, dist = run.trainer, run.config, run.preset, run.dist
+    if run.state is not None:
+        writer.load_history(run.state["progress"]["history"])
     bus = EventBus([writer, *sinks])
     writer.warn_with(lambda message: bus.emit(LogMessage("warning", message)))
-    trainer.bus = bus
+    extra = {"run_dir": str(run_dir), "replay_command": f"tui-trainer replay {run_dir}"}
+    writer.when_lost(lambda why: extra.update(error=why))  # joins the summary at the end
     trainable, total = count_params(trainer.model)
     bus.emit(
         RunStarted(
             run_dir=str(run_dir),
             preset=preset,
             config=config.model_dump(mode="json"),
-            device=str(device),
+            device=str(run.device),
             precision=config.precision,
             epochs=config.epochs,
             start_epoch=trainer.progress.epoch,
@@ -299,14 +347,15 @@ def _train(
             trainable_params=trainable,
             total_params=total,
             task=config.task,
-            class_names=data.class_names,
-            warnings=notes,
+            class_names=run.data.class_names,
+            warnings=run.warnings,
             world_size=dist.world_size,
         )
     )
     if writer.pending:
         changes = {".".join(k): [v, _value_at(writer.config, k)] for k, v in writer.pending.items()}
-        writer.record({"event": "resume", "from": state and state["path"], "changes": changes})
+        origin = run.state["path"] if run.state else None
+        writer.record({"event": "resume", "from": origin, "changes": changes})
         shown = ", ".join(f"{k} {old} → {new}" for k, (old, new) in sorted(changes.items()))
         bus.emit(
             LogMessage(
@@ -314,8 +363,8 @@ def _train(
                 f"resumed with {shown}; config.yaml takes these once this run ends without failing",
             )
         )
-    for note in [*notes, *info, *model_notes, *trainer.setup_notes]:
-        bus.emit(LogMessage("warning" if note in notes else "info", note))
+    for note in [*run.warnings, *run.info, *run.built.notes, *trainer.setup_notes]:
+        bus.emit(LogMessage("warning" if note in run.warnings else "info", note))
     if trainer.frozen:
         bus.emit(
             LogMessage(
@@ -326,7 +375,7 @@ def _train(
         )
     t0 = time.monotonic()
     try:
-        finished = trainer.run()
+        return trainer.run(bus, extra)
     except BaseException:  # a second Ctrl-C: still leave a summary behind
         writer.write_summary(
             {
@@ -337,33 +386,3 @@ def _train(
             }
         )
         raise
-    summary = {
-        **finished.summary,
-        "run_dir": str(run_dir),
-        "replay_command": f"tui-trainer replay {run_dir}",
-    }
-    if trainer.resumed_from:
-        summary["resumed_from"] = trainer.resumed_from
-    if bus.sink_errors:
-        summary["sink_errors"] = bus.sink_errors[:5]
-    error = finished.error
-    if writer.lost:  # the run directory vanished and could not be recreated
-        error = summary["error"] = writer.lost
-    final = RunFinished(
-        "failed" if writer.lost else finished.status,
-        summary,
-        finished.report,
-        error,
-        finished.traceback,
-    )
-    bus.emit(final)
-    return final
-
-
-def _follow(trainer: Trainer) -> RunFinished:
-    """A rank other than 0: train in step with rank 0, write nothing, emit to no sink."""
-    finished = trainer.run()
-    summary = {**finished.summary, "run_dir": str(trainer.run_dir), "rank": trainer.dist.rank}
-    return RunFinished(
-        finished.status, summary, finished.report, finished.error, finished.traceback
-    )

@@ -1,8 +1,9 @@
 """The run directory writer: config.yaml, metrics.jsonl, metrics.csv and summary.json.
 
-Layout (a contract, see DESIGN.md): runs/<preset>/<YYYYmmdd-HHMMSS>/ with checkpoints/ beside
-these files. summary.json, metrics.csv and config.yaml are replaced atomically, so a reader never
-sees half a file; metrics.jsonl is appended one whole line per write (see `sinks.jsonl`).
+Layout (a contract, README: "The run directory"): runs/<preset>/<YYYYmmdd-HHMMSS>/ with
+checkpoints/ beside these files. summary.json, metrics.csv and config.yaml are replaced
+atomically, so a reader never sees half a file; metrics.jsonl is appended one whole line per
+write (see `sinks.jsonl`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from tui_trainer.engine.atomic import atomic_write_text, describe_os_error
+from tui_trainer.atomic import atomic_write_text, describe_os_error
 from tui_trainer.engine.events import (
     CheckpointSaved,
     ConfigChanged,
@@ -128,7 +129,7 @@ class RunDirWriter:
         self.dropped_lines = 0
         self._warn = warn or (lambda _msg: None)
         self._on_recreated = on_recreated or (lambda: None)
-        self._on_lost = on_lost or (lambda _why: None)
+        self._lost_callbacks: list[Callable[[str], None]] = [on_lost] if on_lost else []
         self._failing: set[str] = set()  # files whose last write failed (warned once)
         self._dir_id = _dir_id(run_dir)
         self._jsonl: JsonLines | None = JsonLines(run_dir / "metrics.jsonl")
@@ -136,6 +137,10 @@ class RunDirWriter:
     def warn_with(self, warn: Callable[[str], None]) -> None:
         """Where warnings go (usually a LogMessage on the run's event bus)."""
         self._warn = warn
+
+    def when_lost(self, callback: Callable[[str], None]) -> None:
+        """Also call `callback(reason)` if the run directory is lost for good."""
+        self._lost_callbacks.append(callback)
 
     # -- writing, with failures reported instead of raised ---------------------------------------
     def _attempt(self, name: str, write: Callable[[], None]) -> bool:
@@ -202,7 +207,8 @@ class RunDirWriter:
                 f"writing it and cannot be recreated ({why}): the run stops"
             )
             self._warn(self.lost)
-            self._on_lost(self.lost)
+            for callback in self._lost_callbacks:
+                callback(self.lost)
             return False
         self._warn(
             f"run directory {self.run_dir} was deleted while the run was writing it: recreated "

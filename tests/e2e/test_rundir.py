@@ -19,7 +19,7 @@ from conftest import TINY, only_run_dir
 from tui_trainer.cli import main
 from tui_trainer.rundir import RunDirBusy, RunDirLock, create_run_dir, holder, holder_info
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 HOLD = textwrap.dedent(

@@ -1,5 +1,7 @@
 """Atomic file writes: a temp file in the same folder, fsynced, renamed, the folder fsynced.
 
+The one implementation behind checkpoints, summary.json, metrics.csv and config.yaml.
+
 A crash, a kill or a full disk at any moment leaves the target either its old or its new complete
 content, never half a file. A failed write removes its temp file and raises the real `OSError`
 (ENOSPC, EDQUOT, EROFS ...), also when the bytes come from a serializer such as `torch.save`
