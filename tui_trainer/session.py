@@ -365,6 +365,10 @@ def _train(run: PreparedRun, run_dir: Path, writer: RunDirWriter, sinks: list[Si
         )
     for note in [*run.warnings, *run.info, *run.built.notes, *trainer.setup_notes]:
         bus.emit(LogMessage("warning" if note in run.warnings else "info", note))
+    for note in run.data.notes:  # skipped links, a cache that would not fit, ...
+        bus.emit(LogMessage("warning", note))
+    if run.data.bad_images is not None:  # on_bad_image=skip: each skip reported with a count
+        run.data.bad_images.report = lambda message: bus.emit(LogMessage("warning", message))
     if trainer.frozen:
         bus.emit(
             LogMessage(

@@ -38,4 +38,9 @@ def static_checks(config: RunConfig) -> tuple[list[str], list[str]]:
         notes.append(
             "fp16 runs with autocast + GradScaler on CUDA; elsewhere it falls back to fp32"
         )
+    from tui_trainer.cpu_features import precision_note
+
+    precision = precision_note(config.precision, config.device)
+    if precision:
+        notes.append(precision)
     return notes, warnings

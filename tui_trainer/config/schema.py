@@ -70,7 +70,34 @@ class DataConfig(Section):
     val_batch_size: int | None = Field(
         None, ge=1, description="Validation batch size (default: 2 × batch_size)."
     )
-    num_workers: int = Field(0, ge=0, description="DataLoader worker processes (imagefolder).")
+    num_workers: int | Literal["auto"] = Field(
+        "auto",
+        description="imagefolder, segfolder: DataLoader worker processes that decode images; "
+        "auto = the CPU cores this process may use (shared by the processes of a multi-process "
+        "run), at most 8; 0 decodes in the main process. In-memory data needs none.",
+    )
+    cache: Literal["none", "ram", "disk"] = Field(
+        "ram",
+        description="imagefolder, segfolder: keep decoded, resized images so that only the "
+        "first epoch decodes: ram (this run; refused with a warning when it would not fit in "
+        "half the free memory) | disk (data.cache_dir, reused by later runs) | none.",
+    )
+    cache_dir: str | None = Field(
+        None,
+        description="data.cache=disk: folder of cached images (default $TUI_TRAINER_CACHE, "
+        "else ~/.cache/tui-trainer/images); delete it to clear the cache.",
+    )
+    transform: Literal["resize", "finetune"] = Field(
+        "resize",
+        description="imagefolder: resize = squash to image_size (+ data.augment); finetune = "
+        "the pretrained-model recipe: RandomResizedCrop + flip for training, Resize to "
+        "image_size/0.875 + CenterCrop for validation.",
+    )
+    on_bad_image: Literal["fail", "skip"] = Field(
+        "fail",
+        description="imagefolder, segfolder: an unreadable image or mismatched mask fails the "
+        "run naming the file, or is skipped with a warning and a count.",
+    )
     val_split: float = Field(
         0.2, gt=0, lt=1, description="Fraction held out for validation when there is no val set."
     )
