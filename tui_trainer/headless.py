@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from tui_trainer.atomic import atomic_write_text
 from tui_trainer.config.loader import find_preset, load_config, resumed_config
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.control import Control, StopMode
@@ -122,8 +123,8 @@ def report_exit(code: int) -> None:
     """Rank 0 of a `launch`ed run leaves its exit code for the launcher."""
     path = os.environ.get(EXIT_FILE_ENV)
     if path and DistContext.from_env().is_main:
-        with contextlib.suppress(OSError):
-            Path(path).write_text(str(code))
+        with contextlib.suppress(OSError):  # whole or absent: the launcher reads it after us
+            atomic_write_text(Path(path), str(code))
 
 
 def run_preset(

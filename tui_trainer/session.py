@@ -12,19 +12,23 @@ run directory and delivers events to sinks; the other ranks get no sinks.
 
 from __future__ import annotations
 
+import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
+from tui_trainer.atomic import describe_os_error
 from tui_trainer.config.outroot import check_out_root
 from tui_trainer.config.rules import config_warnings
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.config.tasks import effective_batch, model_kind
 from tui_trainer.engine.checkpoint import load_checkpoint
-from tui_trainer.engine.control import Control
+from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.engine.data import build_data
 from tui_trainer.engine.data.bundle import DataBundle
 from tui_trainer.engine.device import resolve_runtime, seed_everything
@@ -32,8 +36,10 @@ from tui_trainer.engine.distributed import SINGLE, DistContext
 from tui_trainer.engine.events import EventBus, LogMessage, LRPlan, RunFinished, RunStarted, Sink
 from tui_trainer.engine.loop import Trainer
 from tui_trainer.engine.models import BuiltModel, build_model, count_params, has_batchnorm
+from tui_trainer.engine.resume_rules import check_resumable
 from tui_trainer.errors import UserError
-from tui_trainer.sinks.files import RunDirWriter, new_run_dir, write_config
+from tui_trainer.rundir import RunDirLock, create_run_dir
+from tui_trainer.sinks.files import RunDirWriter, config_changes, write_config
 from tui_trainer.sinks.tensorboard import TensorBoardSink, require_tensorboard
 
 
@@ -59,10 +65,13 @@ def check_resume(resume: str | Path) -> None:
     load_checkpoint(resume)
 
 
-def resume_dir(state: dict[str, Any]) -> Path | None:
-    """The run directory a checkpoint belongs to (checkpoints/<file> inside it), if it has one."""
-    path = Path(state["path"]).resolve()
-    run_dir = path.parent.parent
+def resume_target(resume: str | Path) -> Path | None:
+    """The run directory a resume continues in: RUN_DIR, or the one holding checkpoints/FILE.
+
+    None when the checkpoint lies outside a run directory (the resume starts a new one).
+    """
+    path = Path(resume)
+    run_dir = path if path.is_dir() else path.resolve().parent.parent
     return run_dir if (run_dir / "config.yaml").is_file() else None
 
 
@@ -134,10 +143,12 @@ class PreparedRun:
     data: DataBundle
     built: BuiltModel
     trainer: Trainer
-    run_dir: Path
+    run_dir: Path | None  # the resumed run's directory; None: `_execute` creates a new one
     state: dict[str, Any] | None  # the checkpoint resumed from
     warnings: list[str]  # fallbacks made while resolving (fp16 → fp32 on CPU)
     info: list[str]  # facts worth a log line (process count)
+    out: str | Path  # where a new run directory goes
+    lock: RunDirLock | None  # rank 0's lock on the resumed directory (see `tui_trainer.rundir`)
 
 
 def prepare(
@@ -153,8 +164,10 @@ def prepare(
 ) -> PreparedRun:
     """Turn a resolved config into a ready run: data, model, checkpoint, run dir path, trainer.
 
-    Raises UserError for bad input; creates nothing on disk. `device` and `notes` come from
-    `resolve_runtime` (and the process count); `execute` passes them.
+    Raises UserError for bad input; creates nothing on disk. A resumed run directory is locked
+    (rank 0) before its checkpoint is read, so a live writer is refused (`RunDirBusy`) and a
+    checkpoint cannot change under us; the caller releases `lock`. `device` and `notes` come
+    from `resolve_runtime` (and the process count); `execute` passes them.
     """
     if device is None:
         config, device, warnings = resolve_runtime(config)
@@ -170,46 +183,165 @@ def prepare(
         )
     built = build_model(config.model, num_classes, data.in_channels, data.image_size)
     _check_batch_sizes(config, has_batchnorm(built.model), data.train_samples)
-    state = load_checkpoint(resume) if resume else None
-    if state is not None and state.get("class_names") not in (None, data.class_names):
-        raise UserError(
-            f"--resume: checkpoint classes {state['class_names']} differ from the data's "
-            f"{data.class_names}"
-        )
-    existing = resume_dir(state) if state is not None else None
+    target = resume_target(resume) if resume else None
     if dist.is_main:  # a root that is a file, read-only or immutable: exit 2, nothing written
-        check_out_root(existing or out or config.out, "--resume" if existing else "--out")
-    run_dir = existing or new_run_dir(out or config.out, preset)
-    run_dir = Path(dist.broadcast_object(str(run_dir)))  # rank 0's choice (timestamps differ)
-    trainer = Trainer(
+        check_out_root(target or out or config.out, "--resume" if target else "--out")
+    lock: RunDirLock | None = None
+    if target is not None:
+        _, lock = _claim(dist, lambda: (target, RunDirLock.acquire(target)))
+    try:
+        state = load_checkpoint(resume) if resume else None
+        if state is not None and state.get("class_names") not in (None, data.class_names):
+            raise UserError(
+                f"--resume: checkpoint classes {state['class_names']} differ from the data's "
+                f"{data.class_names}"
+            )
+        if state is not None:
+            check_resumable(state, config, str(target or state["path"]))
+        trainer = Trainer(
+            config,
+            data=data,
+            built=built,
+            device=device,
+            control=control,
+            run_dir=target or Path(out or config.out),  # a new run's directory: see _execute
+            resume=state,
+            dist=dist,
+        )
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return PreparedRun(
         config,
-        data=data,
-        built=built,
-        device=device,
-        control=control,
-        run_dir=run_dir,
-        resume=state,
-        dist=dist,
+        preset,
+        device,
+        dist,
+        data,
+        built,
+        trainer,
+        target,
+        state,
+        *notes,
+        out=out or config.out,
+        lock=lock,
     )
-    return PreparedRun(config, preset, device, dist, data, built, trainer, run_dir, state, *notes)
+
+
+def _claim(dist: DistContext, take: Callable[[], tuple[Path, RunDirLock]]) -> Any:
+    """Rank 0 runs `take` (create and/or lock a run directory); every rank gets its outcome.
+
+    Returns (run_dir, lock) on rank 0 and (run_dir, None) elsewhere; a refusal on rank 0 is a
+    UserError on every rank (all exit 2).
+    """
+    lock: RunDirLock | None = None
+    error: UserError | None = None
+    outcome = ("", "")
+    if dist.is_main:
+        try:
+            run_dir, lock = take()
+            outcome = ("ok", str(run_dir))
+        except UserError as exc:
+            error, outcome = exc, ("error", str(exc))
+    outcome = dist.broadcast_object(outcome)
+    if error is not None:
+        raise error
+    if outcome[0] == "error":
+        raise UserError(outcome[1])
+    return Path(outcome[1]), lock
+
+
+def _create(out: str | Path, preset: str) -> tuple[Path, RunDirLock]:
+    run_dir = create_run_dir(out, preset)
+    try:
+        return run_dir, RunDirLock.acquire(run_dir)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _open_writer(run: PreparedRun, run_dir: Path, lock: RunDirLock | None) -> RunDirWriter:
+    """Prepare the run directory's first files and the writer that keeps them current.
+
+    A new directory that cannot take its first files (a full disk) is removed again: UserError.
+    A resumed one keeps its config.yaml until the resume proves itself (see RunDirWriter).
+    """
+    fresh = run.run_dir is None
+    resolved = run.config.model_dump(mode="json")
+    previous = None if fresh else _saved_config(run_dir)
+    pending = config_changes(previous, resolved) if previous is not None else {}
+    control = run.trainer.control
+    try:
+        ckpts = run_dir / "checkpoints"
+        ckpts.mkdir(exist_ok=True)
+        for folder in (run_dir, ckpts):  # temps of a writer killed mid-save (we hold the lock)
+            for stale in folder.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
+        if not pending:
+            write_config(run_dir, resolved, run.preset)
+        writer = RunDirWriter(
+            run_dir,
+            run.preset,
+            config=resolved,
+            lock=lock,
+            on_recreated=control.request_checkpoint,
+            on_lost=lambda _why: control.request_stop(StopMode.STEP, status="failed"),
+            pending=pending,
+        )
+    except OSError as exc:
+        if fresh:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise UserError(
+            f"--out: cannot write the run directory {run_dir}: {describe_os_error(exc)}"
+        ) from None
+    return writer
+
+
+def _saved_config(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        data = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _value_at(config: dict[str, Any] | None, key: tuple[str, ...]) -> Any:
+    node: Any = config
+    for part in key:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
 
 
 def _execute(run: PreparedRun, sinks: list[Sink]) -> RunFinished:
-    trainer, run_dir, dist = run.trainer, run.run_dir, run.dist
-    if not dist.is_main:  # train in step with rank 0, write nothing, emit to no sink
-        return trainer.run(EventBus(), {"run_dir": str(run_dir), "rank": dist.rank})
+    lock = run.lock
+    try:
+        run_dir = run.run_dir
+        if run_dir is None:  # input is valid: create the run directory, atomically, and lock it
+            run_dir, lock = _claim(run.dist, lambda: _create(run.out, run.preset))
+        run.trainer.run_dir = run_dir
+        if not run.dist.is_main:  # train in step with rank 0, write nothing, emit to no sink
+            return run.trainer.run(EventBus(), {"run_dir": str(run_dir), "rank": run.dist.rank})
+        writer = _open_writer(run, run_dir, lock)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    try:
+        return _train(run, run_dir, writer, sinks)
+    finally:
+        writer.close()  # releases the lock
 
-    # Input is valid: from here on the run directory exists and is kept current.
-    config, preset = run.config, run.preset
-    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    for stale in (run_dir / "checkpoints").glob(".*.tmp"):  # left by a writer killed mid-save
-        stale.unlink(missing_ok=True)
-    write_config(run_dir, config.model_dump(mode="json"), preset)
-    writer = RunDirWriter(run_dir, preset)
+
+def _train(run: PreparedRun, run_dir: Path, writer: RunDirWriter, sinks: list[Sink]) -> RunFinished:
+    """Rank 0: the run directory is ours; announce the run, train, leave a summary."""
+    trainer, config, preset, dist = run.trainer, run.config, run.preset, run.dist
     if run.state is not None:
         writer.load_history(run.state["progress"]["history"])
-    extra: list[Sink] = [TensorBoardSink(run_dir)] if config.log.tensorboard else []
-    bus = EventBus([writer, *extra, *sinks])
+    board: list[Sink] = [TensorBoardSink(run_dir)] if config.log.tensorboard else []
+    bus = EventBus([writer, *board, *sinks])
+    writer.warn_with(lambda message: bus.emit(LogMessage("warning", message)))
+    extra = {"run_dir": str(run_dir), "replay_command": f"tui-trainer replay {run_dir}"}
+    writer.when_lost(lambda why: extra.update(error=why))  # joins the summary at the end
     trainable, total = count_params(trainer.model)
     bus.emit(
         RunStarted(
@@ -230,6 +362,17 @@ def _execute(run: PreparedRun, sinks: list[Sink]) -> RunFinished:
         )
     )
     bus.emit(LRPlan(trainer.schedule.plan(), "start"))
+    if writer.pending:
+        changes = {".".join(k): [v, _value_at(writer.config, k)] for k, v in writer.pending.items()}
+        origin = run.state["path"] if run.state else None
+        writer.record({"event": "resume", "from": origin, "changes": changes})
+        shown = ", ".join(f"{k} {old} → {new}" for k, (old, new) in sorted(changes.items()))
+        bus.emit(
+            LogMessage(
+                "info",
+                f"resumed with {shown}; config.yaml takes these once this run ends without failing",
+            )
+        )
     for note in [*run.warnings, *run.info, *run.built.notes, *trainer.setup_notes]:
         bus.emit(LogMessage("warning" if note in run.warnings else "info", note))
     for note in run.data.notes:  # skipped links, a cache that would not fit, ...
@@ -245,7 +388,6 @@ def _execute(run: PreparedRun, sinks: list[Sink]) -> RunFinished:
             )
         )
     t0 = time.monotonic()
-    extra = {"run_dir": str(run_dir), "replay_command": f"tui-trainer replay {run_dir}"}
     try:
         return trainer.run(bus, extra)
     except BaseException:  # a second Ctrl-C: still leave a summary behind

@@ -214,3 +214,25 @@ def test_a_rank_that_dies_ends_the_run_with_its_name(tmp_path):
     assert proc.returncode != 0
     assert "tui-trainer: rank 1 failed: RuntimeError: simulated crash on rank 1" in proc.stderr
     assert "rank" in proc.stderr and "local_rank: 1" in proc.stderr  # torchrun's summary
+
+
+@pytest.mark.slow
+def test_every_rank_refuses_a_run_directory_another_process_writes(ddp_run, tmp_path):
+    """Rank 0 owns the directory; when it is taken, every rank exits 2 and nothing is written."""
+    from tui_trainer.rundir import RunDirLock
+
+    copy = tmp_path / "quickstart" / "r"
+    shutil.copytree(ddp_run, copy)
+    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file() and p.name != ".lock"}
+    with RunDirLock.acquire(copy):  # this test process is the live writer
+        proc = subprocess.run(
+            [sys.executable, "-m", "tui_trainer", "run", "--nproc", "2", "--resume", str(copy)],
+            cwd=ROOT,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert f"being written by pid {os.getpid()}" in proc.stderr
+    assert {p: p.read_bytes() for p in before} == before

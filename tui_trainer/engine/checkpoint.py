@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tui_trainer.atomic import atomic_write
+from tui_trainer.atomic import atomic_link, atomic_write, describe_os_error
 from tui_trainer.engine.events import CheckpointSaved, LogMessage
 from tui_trainer.errors import UserError
 
@@ -25,9 +25,17 @@ FORMAT_VERSION = 1
 def atomic_save(obj: Any, path: Path) -> None:
     """Write `obj` with torch.save atomically (see `tui_trainer.atomic`).
 
-    A crash at any moment leaves `path` either the old or the new complete file.
+    A crash at any moment leaves `path` either the old or the new complete file. A full disk
+    raises the OSError (ENOSPC), the temp file removed and the old file intact. The folder must
+    exist: a deleted run directory is not silently recreated.
     """
-    atomic_write(path, lambda fh: torch.save(obj, fh))
+    atomic_write(Path(path), lambda fh: torch.save(obj, fh))
+
+
+def not_written(path: Path, exc: OSError) -> str:
+    """The warning for a checkpoint that could not be written (the run goes on)."""
+    kept = "the previous one is intact" if path.is_file() else "no earlier one exists"
+    return f"checkpoint {path} not written: {describe_os_error(exc)} ({kept}); training goes on"
 
 
 def rng_state(data_generator_state: torch.Tensor | None = None) -> dict[str, Any]:
@@ -166,15 +174,18 @@ class Checkpointer:
             self.emit(LogMessage("warning", "checkpoint skipped: the weights are not finite"))
             return False
         blob = state()
+        written: Path | None = None
         for name in names:
             path = self.directory / name
-            try:
-                atomic_save(blob, path)
+            try:  # the same state under a second name is a hard link: no extra disk space
+                if written is None:
+                    atomic_save(blob, path)
+                else:
+                    atomic_link(written, path)
             except OSError as exc:
-                self.emit(
-                    LogMessage("error", f"checkpoint {path} not written: {exc.strerror or exc}")
-                )
+                self.emit(LogMessage("warning", not_written(path, exc)))
                 return False
+            written = path
             self.emit(CheckpointSaved(str(path), reason, *position))
         return True
 

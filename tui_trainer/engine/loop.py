@@ -156,6 +156,7 @@ class Trainer:
         )
         status, error, tb = "completed", None, None
         t_start, self.train_seconds = time.monotonic(), 0.0
+        self._t_epoch = None
         try:
             if self.resumed_from:
                 bus.emit(LogMessage("info", run_state.message(self)))
@@ -168,6 +169,8 @@ class Trainer:
         except Exception as exc:  # the run failed; report it, keep the app alive
             status, error, tb = "failed", faults.describe_failure(exc), traceback.format_exc()
             bus.emit(LogMessage("error", error))
+        if self._t_epoch is not None:  # left mid-epoch: the steps that ran count too
+            self.train_seconds += self.link.clock() - self._t_epoch
         report = self.evaluator.report(self.data.class_names) if status != "failed" else ""
         summary = run_summary(
             self.progress,
@@ -182,6 +185,7 @@ class Trainer:
             error=error,
         )
         summary.update(extra or {})
+        error = error or summary.get("error")  # the caller's reason (the run directory was lost)
         if self.resumed_from and self.dist.is_main:
             summary["resumed_from"] = self.resumed_from
         if bus.sink_errors:
@@ -253,6 +257,7 @@ class Trainer:
             module.eval()  # frozen BatchNorm keeps its running statistics
         self.meter.begin()
         t_epoch, start = self.link.clock(), p.batch
+        self._t_epoch: float | None = t_epoch  # a stop or failure mid-epoch still counts it
         for i, (x, y) in enumerate(loader.iterate(start), start=start):
             x = x.to(device, non_blocking=True)
             y = y.to(device, non_blocking=True)
@@ -295,6 +300,7 @@ class Trainer:
         if not math.isfinite(mean_loss):
             raise faults.NonFiniteLoss(f"non-finite training loss in epoch {epoch + 1}")
         self.train_seconds += self.link.clock() - t_epoch
+        self._t_epoch = None
         return {"train_loss": mean_loss, self.task.train_metric: metric}
 
     @torch.inference_mode()

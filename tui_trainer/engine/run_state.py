@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from tui_trainer.engine import checkpoint as ckpt
 from tui_trainer.engine.progress import Progress
+from tui_trainer.engine.resume_rules import apply_optim_hyperparams
+from tui_trainer.errors import UserError
 
 if TYPE_CHECKING:
     from tui_trainer.engine.loop import Trainer
@@ -41,7 +43,14 @@ def restore(t: Trainer, state: dict[str, Any]) -> list[str]:
     """
     ckpt.check_architecture(t.model, state)
     t.model.load_state_dict(state["model"])
-    t.optimizer.load_state_dict(state["optimizer"])
+    try:
+        t.optimizer.load_state_dict(state["optimizer"])
+    except (ValueError, KeyError) as exc:  # check_resumable names the usual causes first
+        raise UserError(
+            f"--resume: the optimizer state in '{state.get('path')}' does not fit this "
+            f"config's optimizer or freeze plan ({exc})"
+        ) from None
+    apply_optim_hyperparams(t.optimizer, t.config)
     if state.get("scaler"):
         t.scaler.load_state_dict(state["scaler"])
     t.schedule.load_state_dict(state["schedule"])

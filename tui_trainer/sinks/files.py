@@ -1,23 +1,27 @@
 """The run directory writer: config.yaml, metrics.jsonl, metrics.csv and summary.json.
 
 Layout (a contract, README: "The run directory"): runs/<preset>/<YYYYmmdd-HHMMSS>/ with
-checkpoints/ beside these files. summary.json and metrics.csv are replaced atomically, so a
-reader never sees half a file; metrics.jsonl is appended and flushed line by line.
+checkpoints/ beside these files. summary.json, metrics.csv and config.yaml are replaced
+atomically, so a reader never sees half a file; metrics.jsonl is appended one whole line per
+write (see `sinks.jsonl`).
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
+import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tui_trainer.atomic import atomic_write_text
+from tui_trainer.atomic import atomic_write_text, describe_os_error
 from tui_trainer.engine.events import (
     CheckpointSaved,
     ConfigChanged,
@@ -31,41 +35,199 @@ from tui_trainer.engine.events import (
     RunStarted,
     StepProgress,
 )
+from tui_trainer.errors import UserError
+from tui_trainer.rundir import RunDirLock, create_run_dir
+from tui_trainer.sinks.jsonl import JsonLines
 
 
 def new_run_dir(out: str | Path, preset: str) -> Path:
-    """A fresh `out/<preset>/<timestamp>` path (suffixed -2, -3 ... if taken); not created."""
-    base = Path(out) / preset / time.strftime("%Y%m%d-%H%M%S")
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
+    """Create a fresh `out/<preset>/<timestamp>` run directory (see `tui_trainer.rundir`)."""
+    return create_run_dir(out, preset)
 
 
-def write_config(run_dir: Path, config: dict[str, Any], preset: str) -> None:
-    """Write the fully resolved config that `replay` runs as is."""
+def render_config(run_dir: Path, config: dict[str, Any], preset: str) -> str:
+    """config.yaml's text: a header naming the preset and the replay command, then the config."""
     header = (
         f"# tui-trainer resolved config (preset: {preset}).\n"
         f"# Replay it with: tui-trainer replay {run_dir}\n"
     )
-    body = yaml.safe_dump(config, sort_keys=False, default_flow_style=None, width=1000)
-    atomic_write_text(run_dir / "config.yaml", header + body)
+    return header + yaml.safe_dump(config, sort_keys=False, default_flow_style=None, width=1000)
+
+
+def write_config(run_dir: Path, config: dict[str, Any], preset: str) -> None:
+    """Write the fully resolved config that `replay` runs as is (atomically)."""
+    atomic_write_text(run_dir / "config.yaml", render_config(run_dir, config, preset))
+
+
+Key = tuple[str, ...]
+
+
+def flatten(config: dict[str, Any], prefix: Key = ()) -> dict[Key, Any]:
+    """{("optim", "lr"): 0.1, ...}: the leaves of a nested config."""
+    out: dict[Key, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, (*prefix, str(key))))
+        else:
+            out[(*prefix, str(key))] = value
+    return out
+
+
+def config_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[Key, Any]:
+    """Keys set in both configs with different values, mapped to their `before` value.
+
+    Keys only one side has (a config.yaml from another version) and the growing `notes` are
+    not changes a user made.
+    """
+    old, new = flatten(before), flatten(after)
+    return {k: old[k] for k in old.keys() & new.keys() if k != ("notes",) and old[k] != new[k]}
+
+
+def _with_values(config: dict[str, Any], values: dict[Key, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(config)
+    for key, value in values.items():
+        node = out
+        for part in key[:-1]:
+            node = node.setdefault(part, {})
+        node[key[-1]] = value
+    return out
 
 
 class RunDirWriter:
-    """Subscribes to engine events and keeps the run directory's files current."""
+    """Subscribes to engine events and keeps the run directory's files current.
 
-    def __init__(self, run_dir: Path, preset: str) -> None:
+    It owns the directory's lock (`lock`, released by `close`). A write that fails (a full disk)
+    is reported once through `warn` and training goes on: metrics.jsonl stays whole lines,
+    summary.json, metrics.csv and config.yaml keep their previous content. A run directory that
+    disappears mid-run is noticed at the next write and recreated (config.yaml, the epoch
+    history, a checkpoint requested through `on_recreated`), with a warning; if it cannot be,
+    `on_lost` is called and nothing more is written.
+
+    `pending` holds config keys whose new values (a resume's overrides) config.yaml takes only
+    once the run ends without failing; until then it keeps their previous values.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        preset: str,
+        *,
+        config: dict[str, Any] | None = None,
+        lock: RunDirLock | None = None,
+        warn: Callable[[str], None] | None = None,
+        on_recreated: Callable[[], None] | None = None,
+        on_lost: Callable[[str], None] | None = None,
+        pending: dict[Key, Any] | None = None,
+    ) -> None:
         self.run_dir = run_dir
         self.preset = preset
+        self.config = config
+        self.lock = lock
+        self.pending = dict(pending or {})
         self.epochs: list[dict[str, Any]] = []
-        self._jsonl = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        self.epoch_records: list[dict[str, Any]] = []
+        self.lost: str | None = None  # why nothing more can be written, once that happened
+        self.dropped_lines = 0
+        self._warn = warn or (lambda _msg: None)
+        self._on_recreated = on_recreated or (lambda: None)
+        self._lost_callbacks: list[Callable[[str], None]] = [on_lost] if on_lost else []
+        self._failing: set[str] = set()  # files whose last write failed (warned once)
+        self._dir_id = _dir_id(run_dir)
+        self._jsonl: JsonLines | None = JsonLines(run_dir / "metrics.jsonl")
+
+    def warn_with(self, warn: Callable[[str], None]) -> None:
+        """Where warnings go (usually a LogMessage on the run's event bus)."""
+        self._warn = warn
+
+    def when_lost(self, callback: Callable[[str], None]) -> None:
+        """Also call `callback(reason)` if the run directory is lost for good."""
+        self._lost_callbacks.append(callback)
+
+    # -- writing, with failures reported instead of raised ---------------------------------------
+    def _attempt(self, name: str, write: Callable[[], None]) -> bool:
+        """Run one write of file `name`; report the first failure and the recovery."""
+        try:
+            write()
+        except OSError as exc:
+            if name not in self._failing:
+                self._failing.add(name)
+                self._warn(
+                    f"{self.run_dir / name} not written: {describe_os_error(exc)}"
+                    + (" (the previous version is intact)" if name != "metrics.jsonl" else "")
+                    + "; training goes on"
+                )
+            return False
+        if name in self._failing:
+            self._failing.discard(name)
+            extra = f" ({self.dropped_lines} line(s) dropped)" if name == "metrics.jsonl" else ""
+            self._warn(f"{self.run_dir / name} written again{extra}")
+        return True
 
     def _line(self, record: dict[str, Any]) -> None:
-        self._jsonl.write(json.dumps(record, default=str) + "\n")
-        self._jsonl.flush()
+        if not self._check_dir() or self._jsonl is None:
+            return
+        jsonl = self._jsonl
+        if not self._attempt("metrics.jsonl", lambda: jsonl.append(record)):
+            self.dropped_lines += 1
 
+    def _replace(self, name: str, text: str) -> None:
+        if self._check_dir():
+            self._attempt(name, lambda: atomic_write_text(self.run_dir / name, text))
+
+    # -- the directory went away -----------------------------------------------------------------
+    def _check_dir(self) -> bool:
+        """True when the run directory is still the one this writer created or opened."""
+        if self.lost is not None:
+            return False
+        if _dir_id(self.run_dir) == self._dir_id:
+            return True
+        return self._recreate()
+
+    def _recreate(self) -> bool:
+        if self._jsonl is not None:
+            self._jsonl.close()
+            self._jsonl = None
+        try:
+            self.run_dir.mkdir(parents=True)  # fails if another directory took its place
+            if self.lock is not None:
+                self.lock.release()
+                self.lock = RunDirLock.acquire(self.run_dir)
+            (self.run_dir / "checkpoints").mkdir()
+            self._dir_id = _dir_id(self.run_dir)
+            if self.config is not None:
+                write_config(self.run_dir, self._config_to_write(), self.preset)
+            self._jsonl = JsonLines(self.run_dir / "metrics.jsonl")
+            for record in self.epoch_records:
+                self._jsonl.append(record)
+            if self.epochs:
+                self._write_csv()
+        except (OSError, UserError) as exc:
+            why = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+            self.lost = (
+                f"run directory {self.run_dir} was deleted or replaced while the run was "
+                f"writing it and cannot be recreated ({why}): the run stops"
+            )
+            self._warn(self.lost)
+            for callback in self._lost_callbacks:
+                callback(self.lost)
+            return False
+        self._warn(
+            f"run directory {self.run_dir} was deleted while the run was writing it: recreated "
+            "with config.yaml, the epoch history and (at the next step) checkpoints/last.pt; "
+            "earlier step lines and checkpoints are gone. Stop the run if it was meant to go"
+        )
+        self._jsonl.append(
+            {
+                "event": "log",
+                "time": round(time.time(), 3),
+                "level": "warning",
+                "message": "run directory recreated after it was deleted mid-run",
+            }
+        )
+        self._on_recreated()
+        return True
+
+    # -- events ----------------------------------------------------------------------------------
     def __call__(self, event: Event) -> None:
         """Record one event."""
         now = round(time.time(), 3)
@@ -74,10 +236,12 @@ class RunDirWriter:
         elif isinstance(event, EpochEnd):
             row = {"event": "epoch", "time": now, "epoch": event.epoch, **event.metrics}
             row["is_best"] = event.is_best
-            self._line(row)
             self.epochs.append(event.metrics)
+            self.epoch_records.append(row)
+            self._line(row)
             self._write_csv()
         elif isinstance(event, RunStarted):
+            self.config = self.config or event.config
             self._line(
                 {
                     "event": "started",
@@ -91,8 +255,9 @@ class RunDirWriter:
                 }
             )
         elif isinstance(event, ConfigChanged):
+            self.config = event.config
             self._line({"event": "config", "time": now, "reason": event.reason})
-            write_config(self.run_dir, event.config, self.preset)
+            self.write_config()
         elif isinstance(event, CheckpointSaved):
             self._line({"event": "checkpoint", "time": now, **asdict(event)})
         elif isinstance(event, LogMessage):
@@ -104,13 +269,41 @@ class RunDirWriter:
             name = "paused" if isinstance(event, Paused) else "resumed"
             self._line({"event": name, "time": now, **asdict(event)})
         elif isinstance(event, RunFinished):
-            self._line({"event": "finished", "time": now, "status": event.status})
-            self.write_summary(event.summary)
+            self._finish(event, now)
+
+    def _finish(self, event: RunFinished, now: float) -> None:
+        if self.pending and event.status != "failed":
+            self.pending = {}  # the resume proved itself: its overrides are kept
+            self.write_config()
+        elif self.pending:
+            shown = ", ".join(f"{'.'.join(k)}={v}" for k, v in sorted(self.pending.items()))
+            self._warn(
+                f"the run failed: config.yaml keeps {shown} from before this resume "
+                "(give the overrides again to retry them)"
+            )
+        self._line({"event": "finished", "time": now, "status": event.status})
+        self.write_summary(event.summary)
+        if self._jsonl is not None:
             self._jsonl.close()
+
+    def record(self, record: dict[str, Any]) -> None:
+        """Append a record of the session's own (e.g. a resume's changes) to metrics.jsonl."""
+        self._line({"time": round(time.time(), 3), **record})
 
     def load_history(self, history: list[dict[str, Any]]) -> None:
         """Epoch rows from before a resume, so metrics.csv stays complete."""
         self.epochs = list(history)
+        self.epoch_records = [{"event": "epoch", **row} for row in history]
+
+    def _config_to_write(self) -> dict[str, Any]:
+        assert self.config is not None
+        return _with_values(self.config, self.pending) if self.pending else self.config
+
+    def write_config(self) -> None:
+        """Rewrite config.yaml from the current config (pending keys at their old values)."""
+        if self.config is not None:
+            text = render_config(self.run_dir, self._config_to_write(), self.preset)
+            self._replace("config.yaml", text)
 
     def _write_csv(self) -> None:
         keys: list[str] = []
@@ -120,10 +313,26 @@ class RunDirWriter:
         writer = csv.DictWriter(buf, fieldnames=keys)
         writer.writeheader()
         writer.writerows(self.epochs)
-        atomic_write_text(self.run_dir / "metrics.csv", buf.getvalue())
+        self._replace("metrics.csv", buf.getvalue())
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         """Write summary.json (atomically)."""
-        atomic_write_text(
-            self.run_dir / "summary.json", json.dumps(summary, indent=2, default=str) + "\n"
-        )
+        if self.dropped_lines:
+            summary = {**summary, "metrics_lines_dropped": self.dropped_lines}
+        self._replace("summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+
+    def close(self) -> None:
+        """Close metrics.jsonl and release the directory's lock (idempotent)."""
+        if self._jsonl is not None:
+            self._jsonl.close()
+            self._jsonl = None
+        if self.lock is not None:
+            self.lock.release()
+
+
+def _dir_id(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
