@@ -12,24 +12,13 @@ import io
 import json
 import os
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tui_trainer.engine.events import (
-    CheckpointSaved,
-    ConfigChanged,
-    EpochEnd,
-    Event,
-    LogMessage,
-    Paused,
-    Resumed,
-    RunFinished,
-    RunStarted,
-    StepProgress,
-)
+from tui_trainer.engine.events import ConfigChanged, EpochEnd, Event, RunFinished
+from tui_trainer.sinks.records import to_record
 
 
 def new_run_dir(out: str | Path, preset: str) -> Path:
@@ -76,40 +65,14 @@ class RunDirWriter:
         self._jsonl.flush()
 
     def __call__(self, event: Event) -> None:
-        """Record one event."""
-        now = round(time.time(), 3)
-        if isinstance(event, StepProgress):
-            self._line({"event": "step", "time": now, **asdict(event)})
-        elif isinstance(event, EpochEnd):
-            row = {"event": "epoch", "time": now, **event.metrics, "is_best": event.is_best}
-            self._line(row)
+        """Record one event (one metrics.jsonl line, see `sinks.records`)."""
+        self._line(to_record(event, time.time()))
+        if isinstance(event, EpochEnd):
             self.epochs.append(event.metrics)
             self._write_csv()
-        elif isinstance(event, RunStarted):
-            self._line(
-                {
-                    "event": "started",
-                    "time": now,
-                    "preset": event.preset,
-                    "device": event.device,
-                    "precision": event.precision,
-                    "start_epoch": event.start_epoch,
-                    "trainable_params": event.trainable_params,
-                    "total_params": event.total_params,
-                }
-            )
         elif isinstance(event, ConfigChanged):
-            self._line({"event": "config", "time": now, "reason": event.reason})
             write_config(self.run_dir, event.config, self.preset)
-        elif isinstance(event, CheckpointSaved):
-            self._line({"event": "checkpoint", "time": now, **asdict(event)})
-        elif isinstance(event, LogMessage):
-            self._line({"event": "log", "time": now, **asdict(event)})
-        elif isinstance(event, (Paused, Resumed)):
-            name = "paused" if isinstance(event, Paused) else "resumed"
-            self._line({"event": name, "time": now, **asdict(event)})
         elif isinstance(event, RunFinished):
-            self._line({"event": "finished", "time": now, "status": event.status})
             self.write_summary(event.summary)
             self._jsonl.close()
 

@@ -23,11 +23,13 @@ from tui_trainer.config.loader import (
 )
 from tui_trainer.engine.checkpoint import load_checkpoint
 from tui_trainer.engine.events import RunFinished
+from tui_trainer.remote.hangup import keeps_training
 from tui_trainer.telemetry.sampler import Sampler
 from tui_trainer.tui.screens.dialogs import ConfirmQuit, HelpScreen
 from tui_trainer.tui.screens.run import NARROW, Executor, RunRequest, RunScreen
 from tui_trainer.tui.screens.setup import SetupScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
+from tui_trainer.tui.sources import RemoteRun
 from tui_trainer.tui.widgets.gpu_slot import gpu_panel_factory
 
 STYLES: list[str | PurePath] = [
@@ -42,12 +44,21 @@ HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # and SIGHUP, see `TrainerApp
 
 
 def detach_terminal() -> None:
-    """Point stdin/stdout/stderr at /dev/null: after a hang-up (SSH dropped) every write to the
-    terminal fails, and Textual's output thread would die and stall the app's exit."""
+    """Leave the terminal after a hang-up (SSH dropped): every write to it would fail, and
+    Textual's output thread would die and stall the app's exit. Output goes to /dev/null;
+    input comes from a pipe that never has data (with /dev/null, always "readable" at end of
+    file, Textual's input thread would spin and slow the training that goes on)."""
     null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
+    for fd in (1, 2):
         os.dup2(null, fd)
     os.close(null)
+    quiet, _keep = os.pipe()
+    os.dup2(quiet, 0)
+    os.close(quiet)
+    _QUIET_INPUT.append(_keep)  # never closed: the read end must never see end of file
+
+
+_QUIET_INPUT: list[int] = []
 
 
 def execute(*args: Any, **kwargs: Any) -> RunFinished:
@@ -112,6 +123,7 @@ class TrainerApp(App[int]):
         exit_when_done: bool = False,
         handle_signals: bool = False,
         resume: str | None = None,
+        watch: str | None = None,
     ) -> None:
         super().__init__()
         self.preset = preset
@@ -125,6 +137,8 @@ class TrainerApp(App[int]):
         self.gpu_panel = gpu_panel or gpu_panel_factory(self.sampler)  # type: ignore[arg-type]
         self.exit_when_done = exit_when_done
         self.resume = resume
+        self.watch = watch  # a run directory to watch instead of training here
+        self.hung_up = False
         self.handle_signals = handle_signals
         self.last_result: RunFinished | None = None
         self._sighup: Any = signal.SIG_DFL
@@ -135,10 +149,16 @@ class TrainerApp(App[int]):
         """Open the setup screen (it starts the run at once with --start when valid)."""
         if self.sampler is not None:
             self.sampler.start()  # returns at once; NVML starts in the sampler's thread
+        if self.watch is not None:  # the run screen for a run in another process
+            source = RemoteRun(self.watch)
+            self.push_screen(RunScreen(None, None, self.gpu_panel, source=source))
+            self._install_signals()
+            return
         if self.resume is not None:  # straight to the run screen, continuing that run
             config, name = resumed_config(self.resume, self.preset, self.overrides)
             request = RunRequest(config, name, self.overrides, self.out, self.resume)
             self.push_screen(RunScreen(request, self.executor, self.gpu_panel))
+            self._install_signals()
             return
         self.push_screen(
             SetupScreen(
@@ -149,6 +169,9 @@ class TrainerApp(App[int]):
                 autostart=self.start_now,
             )
         )
+        self._install_signals()
+
+    def _install_signals(self) -> None:
         if self.handle_signals:
             loop = asyncio.get_running_loop()
             for sig in HANDLED_SIGNALS:
@@ -163,7 +186,7 @@ class TrainerApp(App[int]):
     def on_run_screen_ended(self, message: RunScreen.Ended) -> None:
         """A run ended: exit if quitting, else show the summary."""
         self.last_result = message.result
-        if message.run_screen.quitting or self.exit_when_done:
+        if message.run_screen.quitting or self.exit_when_done or self.hung_up:
             code = exit_code(message.result, self.signal_number)
             self.exit(code, return_code=code)
             return
@@ -181,6 +204,9 @@ class TrainerApp(App[int]):
     async def action_quit(self) -> None:
         """q / ctrl+q: quit at once when idle; while training, confirm, checkpoint, then exit."""
         run = self.live_run()
+        if self.watch is not None:  # watching: nothing is lost by leaving, the run goes on
+            self.exit(0, return_code=0)
+            return
         if run is None:
             code = exit_code(self.last_result, self.signal_number)
             self.exit(code, return_code=code)
@@ -208,13 +234,24 @@ class TrainerApp(App[int]):
 
     def _hangup(self, signal_number: int, _frame: object) -> None:
         detach_terminal()
-        asyncio.get_running_loop().call_soon_threadsafe(self._on_signal, signal_number)
+        asyncio.get_running_loop().call_soon_threadsafe(self._on_hangup, signal_number)
+
+    def _on_hangup(self, signal_number: int) -> None:
+        """SIGHUP: a run that keeps training on hang-up (`on_hangup: continue`) goes on
+        without drawing, and can be watched from another terminal; else as SIGTERM."""
+        run = self.live_run()
+        request = run.request if run is not None else None
+        if request is None or keeps_training(request.config, signal_number) is False:
+            self._on_signal(signal_number)
+            return
+        self.hung_up = True
+        run.drawing = False  # type: ignore[union-attr]
 
     def _on_signal(self, signal_number: int) -> None:
         """SIGTERM/SIGHUP/SIGINT: checkpoint and stop the run, then exit with 128+N."""
         self.signal_number = signal_number
         run = self.live_run()
-        if run is None:
+        if run is None or run.source.remote:
             self.exit(128 + signal_number, return_code=128 + signal_number)
         elif not run.quitting:
             run.stop_for_exit(status="interrupted", signal=signal_number)
@@ -280,3 +317,10 @@ def run_app(
     app = TrainerApp(preset, overrides, start, out, handle_signals=True, resume=resume)
     app.run()
     return app.return_code if app.return_code is not None else 0
+
+
+def run_watch(run_dir: str) -> int:
+    """`tui-trainer watch RUN_DIR`: the run screen for a run in another process; exit 0."""
+    app = TrainerApp(handle_signals=True, watch=run_dir)
+    app.run()
+    return 0
