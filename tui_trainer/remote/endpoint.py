@@ -21,6 +21,7 @@ import os
 import socket
 import stat
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,14 +94,18 @@ def read_pointer(run_dir: Path) -> Endpoint | None:
 
 
 def pid_alive(pid: int) -> bool:
-    """True when a process with this pid exists (ours or not)."""
+    """True when a process with this pid exists and has not ended (a zombie has ended)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
+        pass
+    try:  # Linux: a killed process whose parent has not reaped it yet is a zombie
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
         return True
-    return True
+    return state not in ("Z", "X")
 
 
 def remove(run_dir: Path, sock: Path | None = None, pid: int | None = None) -> None:
@@ -130,15 +135,31 @@ def connect(run_dir: str | Path, timeout: float = 5.0, *, clean: bool = True) ->
         if pointer is not None and clean and not pid_alive(pointer.pid):
             remove(path, pid=pointer.pid)
         raise NotLive(f"{run_dir}: no live run (nothing is serving it)")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
     try:
-        sock.connect(str(sock_path))
+        sock = _connect(sock_path, timeout)
     except OSError as exc:
-        sock.close()
         gone = pointer is None or not pid_alive(pointer.pid)
         if clean and gone and isinstance(exc, (ConnectionRefusedError, FileNotFoundError)):
             remove(path, sock_path, pointer.pid if pointer else None)
             raise NotLive(f"{run_dir}: no live run (its process is gone)") from exc
         raise NotLive(f"{run_dir}: cannot connect to the run: {exc.strerror or exc}") from exc
     return sock
+
+
+def _connect(path: Path, timeout: float) -> socket.socket:
+    """Connect, retrying while the run's accept queue is full (EAGAIN) until `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(str(path))
+            return sock
+        except BlockingIOError:
+            sock.close()
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+        except OSError:
+            sock.close()
+            raise

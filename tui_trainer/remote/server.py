@@ -45,7 +45,7 @@ from tui_trainer.remote.protocol import (
     error_reply,
     parse_request,
 )
-from tui_trainer.sinks.records import STEP, to_record
+from tui_trainer.sinks.records import STEP, stamp, to_record
 
 MAX_CLIENTS = 64
 """Connections served at once; more are closed at once."""
@@ -125,7 +125,7 @@ class RunServer:
             self._start(Path(event.run_dir))
             if self._thread is None:
                 return
-        self._inbox.append((time.time(), event))
+        self._inbox.append((stamp(event), event))
         if not self._woken:
             self._woken = True
             with contextlib.suppress(OSError):  # full: the thread is awake already
@@ -166,7 +166,7 @@ class RunServer:
         try:
             sock.bind(str(path))
             os.chmod(path, 0o600)
-            sock.listen(16)
+            sock.listen(128)
             sock.setblocking(False)
             endpoint.write_pointer(run_dir, path)
         except OSError:
