@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from tui_trainer.engine.events import Event, RunStarted, Sink
@@ -34,8 +35,18 @@ def _files(token: str) -> tuple[Path, Path]:
     return base / f"{token}.log", base / f"{token}.json"
 
 
-def start_detached(argv: list[str], wait: float = 600.0) -> int:
-    """Start `tui-trainer ARGV` in the background; print where it went; return an exit code."""
+@dataclass(frozen=True)
+class Detached:
+    """How a background start went: `run_dir` when training started, else its exit code."""
+
+    run_dir: str | None
+    pid: int
+    code: int
+    output: str = ""
+
+
+def spawn_detached(argv: list[str], wait: float = 600.0) -> Detached:
+    """Start `tui-trainer ARGV` in its own session; wait until it reports or exits."""
     token = uuid.uuid4().hex
     log, report = _files(token)
     log.parent.mkdir(mode=0o700, exist_ok=True)
@@ -58,24 +69,35 @@ def start_detached(argv: list[str], wait: float = 600.0) -> int:
                 time.sleep(0.05)
                 continue
             report.unlink(missing_ok=True)
-            run_dir = info["run_dir"]
-            print(f"run directory: {run_dir}")
-            print(f"watch:         tui-trainer watch {run_dir}")
-            print(f"pid:           {proc.pid} (output in {run_dir}/output.log)")
-            return 0
+            return Detached(str(info["run_dir"]), proc.pid, 0)
         code = proc.poll()
         if code is not None:  # it ended before training started: pass its verdict on
-            with contextlib.suppress(OSError):
-                sys.stderr.write(log.read_text(errors="replace"))
+            try:
+                output = log.read_text(errors="replace")
+            except OSError:
+                output = ""
             log.unlink(missing_ok=True)
-            return code
+            return Detached(None, proc.pid, code, output)
         time.sleep(0.1)
-    print(
+    message = (
         f"tui-trainer: error: the run (pid {proc.pid}) did not start within {wait:g} s; "
-        f"its output so far is in {log}",
-        file=sys.stderr,
+        f"its output so far is in {log}\n"
     )
-    return 1
+    return Detached(None, proc.pid, 1, message)
+
+
+def start_detached(argv: list[str]) -> int:
+    """`run ... --detach`: start it, print where it went (or its error); the exit code."""
+    started = spawn_detached(argv)
+    if started.run_dir is None:
+        with contextlib.suppress(OSError):
+            sys.stderr.write(started.output)
+        return started.code
+    run_dir = started.run_dir
+    print(f"run directory: {run_dir}")
+    print(f"watch:         tui-trainer watch {run_dir}")
+    print(f"pid:           {started.pid} (output in {run_dir}/output.log)")
+    return 0
 
 
 def _clean_old(folder: Path) -> None:

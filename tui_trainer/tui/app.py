@@ -23,6 +23,7 @@ from tui_trainer.config.loader import (
 )
 from tui_trainer.engine.checkpoint import load_checkpoint
 from tui_trainer.engine.events import RunFinished
+from tui_trainer.remote.detach import Detached, spawn_detached
 from tui_trainer.remote.hangup import keeps_training
 from tui_trainer.telemetry.sampler import Sampler
 from tui_trainer.tui.screens.dialogs import ConfirmQuit, HelpScreen
@@ -59,6 +60,12 @@ def detach_terminal() -> None:
 
 
 _QUIET_INPUT: list[int] = []
+
+
+def release_quiet_input() -> None:
+    """Let Textual's input thread finish at exit: end the quiet pipe (a read returns EOF)."""
+    while _QUIET_INPUT:
+        os.close(_QUIET_INPUT.pop())
 
 
 def execute(*args: Any, **kwargs: Any) -> RunFinished:
@@ -180,8 +187,32 @@ class TrainerApp(App[int]):
             self._sighup = signal.signal(signal.SIGHUP, self._hangup)
 
     def on_setup_screen_start_requested(self, message: SetupScreen.StartRequested) -> None:
-        """Start: open the run screen, which starts training in a thread worker."""
+        """Start: open the run screen, which starts training in a thread worker (or, for
+        "start in the background", start a detached run and watch it)."""
+        if message.background is not None:
+            self.notify("starting in the background…", timeout=5)
+            self.run_worker(
+                lambda: self._start_background(message.background),  # type: ignore[arg-type]
+                thread=True,
+                group="detach",
+                exit_on_error=False,
+            )
+            return
         self.push_screen(RunScreen(message.request, self.executor, self.gpu_panel))
+
+    def _start_background(self, argv: list[str]) -> None:
+        """Worker thread: `run --detach`, then watch the run (or show why it did not start)."""
+        started = spawn_detached(argv)
+        self.call_from_thread(self._watch_started, started)
+
+    def _watch_started(self, started: Detached) -> None:
+        if started.run_dir is None:
+            lines = [line for line in started.output.splitlines() if line.strip()]
+            reason = lines[-1] if lines else f"exit code {started.code}"
+            self.notify(f"the run did not start: {reason}", severity="error", timeout=10)
+            return
+        source = RemoteRun(started.run_dir)
+        self.push_screen(RunScreen(None, None, self.gpu_panel, source=source))
 
     def on_run_screen_ended(self, message: RunScreen.Ended) -> None:
         """A run ended: exit if quitting, else show the summary."""
@@ -192,6 +223,11 @@ class TrainerApp(App[int]):
             return
         if self.screen is message.run_screen:
             message.run_screen.action_summary()
+
+    def exit(self, *args: Any, **kwargs: Any) -> None:
+        """Exit; after a hang-up, first unblock the input thread reading the quiet pipe."""
+        release_quiet_input()
+        super().exit(*args, **kwargs)
 
     def live_run(self) -> RunScreen | None:
         """The run screen whose run is still going, if any."""
@@ -204,7 +240,8 @@ class TrainerApp(App[int]):
     async def action_quit(self) -> None:
         """q / ctrl+q: quit at once when idle; while training, confirm, checkpoint, then exit."""
         run = self.live_run()
-        if self.watch is not None:  # watching: nothing is lost by leaving, the run goes on
+        watching = self.watch is not None or (run is not None and run.source.remote)
+        if watching:  # nothing is lost by leaving: the run goes on
             self.exit(0, return_code=0)
             return
         if run is None:
