@@ -67,7 +67,7 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:
+def wait_until(check: Callable[[], bool], timeout: float = 180.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, f"timed out: {what}"
@@ -84,7 +84,7 @@ def events(run_dir: Path, kind: str) -> list[dict]:
     return [r for r in read_records(run_dir) if r["event"] == kind]
 
 
-async def until(pilot, check: Callable[[], bool], timeout: float = 60.0) -> None:
+async def until(pilot, check: Callable[[], bool], timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, "timed out waiting for the watcher"

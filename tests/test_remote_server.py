@@ -27,9 +27,10 @@ from tui_trainer.engine.events import (
 )
 from tui_trainer.remote import endpoint
 from tui_trainer.remote.client import Stream, request
+from tui_trainer.remote.connection import MAX_QUEUED, same_user
 from tui_trainer.remote.history import read_records
 from tui_trainer.remote.runs import inspect
-from tui_trainer.remote.server import MAX_QUEUED, RunServer, _same_user
+from tui_trainer.remote.server import RunServer
 from tui_trainer.sinks.files import RunDirWriter, write_config
 from tui_trainer.tui.sources import RemoteRun
 
@@ -161,11 +162,11 @@ def test_socket_is_owner_only(run: FakeRun) -> None:
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert folder.stat().st_uid == os.getuid() == path.stat().st_uid
     a, b = socket.socketpair(socket.AF_UNIX)
-    assert _same_user(a)
+    assert same_user(a)
     real = os.getuid
     try:
         os.getuid = lambda: real() + 4242  # another user at the other end
-        assert not _same_user(a)
+        assert not same_user(a)
     finally:
         os.getuid = real
         a.close()

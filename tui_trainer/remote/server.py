@@ -19,7 +19,6 @@ import contextlib
 import os
 import selectors
 import socket
-import struct
 import threading
 import time
 from collections import deque
@@ -37,6 +36,16 @@ from tui_trainer.engine.events import (
     StepProgress,
 )
 from tui_trainer.remote import endpoint
+from tui_trainer.remote.connection import (
+    FLUSH_SECONDS,
+    IDLE_SECONDS,
+    MAX_CLIENTS,
+    MAX_QUEUED,
+    MAX_REQUESTS_PER_SECOND,
+    Client,
+    count_lines,
+    same_user,
+)
 from tui_trainer.remote.protocol import (
     MAX_REQUEST,
     PROTOCOL,
@@ -45,54 +54,7 @@ from tui_trainer.remote.protocol import (
     error_reply,
     parse_request,
 )
-from tui_trainer.sinks.records import STEP, stamp, to_record
-
-MAX_CLIENTS = 64
-"""Connections served at once; more are closed at once."""
-COALESCE_BYTES = 16 << 10
-"""Once this much is waiting for a client, its pending progress lines are replaced, not added."""
-MAX_QUEUED = 1 << 20
-"""Bytes waiting for one client beyond which it is sent a `resync` instead."""
-IDLE_SECONDS = 30.0
-"""A connection that has not subscribed and sent nothing for this long is closed."""
-MAX_REQUESTS_PER_SECOND = 50
-FLUSH_SECONDS = 1.0
-"""After the run ends, how long the server keeps sending what subscribers have not read."""
-
-_PEERCRED = getattr(socket, "SO_PEERCRED", None)
-
-
-class _Client:
-    """One connection: its unread input, its queued output, whether it subscribed."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.inbuf = bytearray()
-        self.out: deque[tuple[str, bytes]] = deque()  # (kind, line); kind "step" may coalesce
-        self.queued = 0
-        self.sending = memoryview(b"")
-        self.subscribed = False
-        self.resync = False
-        self.seen = time.monotonic()
-        self.window, self.requests = 0.0, 0
-        self.close_after = False
-
-    def push(self, kind: str, line: bytes) -> None:
-        if self.resync:
-            return
-        if kind == STEP and self.queued > COALESCE_BYTES and self.out and self.out[-1][0] == STEP:
-            self.queued -= len(self.out.pop()[1])
-        if self.queued + len(line) > MAX_QUEUED:
-            self.out.clear()
-            self.queued = 0
-            self.resync = True  # sent once what is in flight has gone
-            return
-        self.out.append((kind, line))
-        self.queued += len(line)
-
-    @property
-    def wants_write(self) -> bool:
-        return bool(self.sending) or bool(self.out) or self.resync
+from tui_trainer.sinks.records import stamp, to_record
 
 
 class RunServer:
@@ -114,7 +76,7 @@ class RunServer:
         self._thread: threading.Thread | None = None
         self._state: dict[str, Any] = {"state": "running"}
         self._seq = 0
-        self._clients: dict[int, _Client] = {}
+        self._clients: dict[int, Client] = {}
 
     # -- the sink (training thread) ---------------------------------------------------------------
     def __call__(self, event: Event) -> None:
@@ -191,7 +153,7 @@ class RunServer:
     def _serve(self, jsonl_size: int) -> None:
         sel = selectors.DefaultSelector()
         try:
-            lines = _count_lines(self.run_dir / "metrics.jsonl", jsonl_size)  # type: ignore[operator]
+            lines = count_lines(self.run_dir / "metrics.jsonl", jsonl_size)  # type: ignore[operator]
             self._seq = max(0, lines - 1)  # RunStarted, first in the inbox, is the last of them
             sel.register(self._listener, selectors.EVENT_READ, "listen")
             sel.register(self._wake_r, selectors.EVENT_READ, "wake")
@@ -275,22 +237,22 @@ class RunServer:
                 return
             except OSError:
                 return
-            if len(self._clients) >= MAX_CLIENTS or not _same_user(conn):
+            if len(self._clients) >= MAX_CLIENTS or not same_user(conn):
                 conn.close()
                 continue
             conn.setblocking(False)
-            client = _Client(conn)
+            client = Client(conn)
             self._clients[conn.fileno()] = client
             sel.register(conn, selectors.EVENT_READ, "client")
 
-    def _drop(self, sel: selectors.BaseSelector, client: _Client) -> None:
+    def _drop(self, sel: selectors.BaseSelector, client: Client) -> None:
         fd = client.sock.fileno()
         self._clients.pop(fd, None)
         with contextlib.suppress(KeyError, ValueError, OSError):
             sel.unregister(client.sock)
         client.sock.close()
 
-    def _read(self, sel: selectors.BaseSelector, client: _Client) -> None:
+    def _read(self, sel: selectors.BaseSelector, client: Client) -> None:
         try:
             data = client.sock.recv(MAX_REQUEST * 2)
         except (BlockingIOError, InterruptedError):
@@ -321,14 +283,14 @@ class RunServer:
             if line.strip():
                 self._handle(client, line)
 
-    def _allowed(self, client: _Client) -> bool:
+    def _allowed(self, client: Client) -> bool:
         now = time.monotonic()
         if now - client.window >= 1.0:
             client.window, client.requests = now, 0
         client.requests += 1
         return client.requests <= MAX_REQUESTS_PER_SECOND
 
-    def _handle(self, client: _Client, line: bytes) -> None:
+    def _handle(self, client: Client, line: bytes) -> None:
         try:
             req = parse_request(line)
         except BadRequest as exc:
@@ -383,14 +345,14 @@ class RunServer:
             **s,
         }
 
-    def _reply(self, client: _Client, reply: dict[str, Any]) -> None:
+    def _reply(self, client: Client, reply: dict[str, Any]) -> None:
         line = encode(reply)
         client.out.append(("reply", line))
         client.queued += len(line)
         if client.queued > MAX_QUEUED:  # replies it never reads
             client.close_after, client.out = True, deque()
 
-    def _write(self, sel: selectors.BaseSelector, client: _Client) -> None:
+    def _write(self, sel: selectors.BaseSelector, client: Client) -> None:
         while True:
             if not client.sending:
                 if client.out:
@@ -416,29 +378,3 @@ class RunServer:
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if client.wants_write else 0)
         with contextlib.suppress(KeyError, ValueError):
             sel.modify(client.sock, events, "client")
-
-
-def _same_user(conn: socket.socket) -> bool:
-    """Linux: the peer's uid is ours (elsewhere the directory's mode is the guard)."""
-    if _PEERCRED is None:
-        return True
-    try:
-        raw = conn.getsockopt(socket.SOL_SOCKET, _PEERCRED, struct.calcsize("3i"))
-    except OSError:
-        return False
-    _pid, uid, _gid = struct.unpack("3i", raw)
-    return uid == os.getuid()
-
-
-def _count_lines(path: Path, size: int) -> int:
-    """Newlines in the first `size` bytes of `path` (the lines written before the server)."""
-    count = 0
-    with contextlib.suppress(OSError), open(path, "rb") as fh:
-        left = size
-        while left > 0:
-            chunk = fh.read(min(left, 1 << 20))
-            if not chunk:
-                break
-            count += chunk.count(b"\n")
-            left -= len(chunk)
-    return count

@@ -24,7 +24,9 @@ from tui_trainer.config.loader import (
 from tui_trainer.engine.checkpoint import load_checkpoint
 from tui_trainer.engine.events import RunFinished
 from tui_trainer.remote.detach import Detached, spawn_detached
+from tui_trainer.remote.endpoint import read_pointer
 from tui_trainer.remote.hangup import keeps_training
+from tui_trainer.telemetry.host import HostReader
 from tui_trainer.telemetry.sampler import Sampler
 from tui_trainer.tui.screens.dialogs import ConfirmQuit, HelpScreen
 from tui_trainer.tui.screens.run import NARROW, Executor, RunRequest, RunScreen
@@ -73,6 +75,12 @@ def execute(*args: Any, **kwargs: Any) -> RunFinished:
     from tui_trainer.session import execute as session_execute
 
     return session_execute(*args, **kwargs)
+
+
+def watch_sampler(watch: str | None) -> Sampler:
+    """The telemetry sampler; watching, its "this run" line follows the run's process."""
+    pointer = read_pointer(Path(watch)) if watch is not None else None
+    return Sampler(host_reader=HostReader(pointer.pid)) if pointer is not None else Sampler()
 
 
 def discover_presets(preset: str | None = None) -> list[PresetInfo]:
@@ -140,7 +148,7 @@ class TrainerApp(App[int]):
         self.executor: Executor = executor or execute
         self.presets = presets if presets is not None else discover_presets(preset)
         # One telemetry sampler for the app's lifetime, only when the live GPU panel is used.
-        self.sampler: Sampler | None = None if gpu_panel else Sampler()
+        self.sampler: Sampler | None = None if gpu_panel else watch_sampler(watch)
         self.gpu_panel = gpu_panel or gpu_panel_factory(self.sampler)  # type: ignore[arg-type]
         self.exit_when_done = exit_when_done
         self.resume = resume
