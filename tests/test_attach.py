@@ -318,3 +318,29 @@ def test_hostile_clients_leave_a_run_healthy(tmp_path: Path) -> None:
     for s in [*idle, stuck, huge]:
         s.close()
     wait_until(lambda: not alive(pid), 30, "exit")
+
+
+@pytest.mark.slow
+def test_console_starts_in_the_background_then_watches(tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    overrides = [*LONG, f"out={out}"]
+
+    async def scenario() -> None:
+        app = TrainerApp("quickstart", overrides, gpu_panel=NoGpuPanel, out=str(out))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause(0.5)
+            await pilot.press("ctrl+b")
+            await until(pilot, lambda: any(isinstance(s, RunScreen) for s in app.screen_stack))
+            screen = screen_of(app)
+            assert screen.source.remote
+            await until(pilot, lambda: screen.model.progress.step > 0)
+            await pilot.press("q")  # leaves; the run goes on in its own session
+            await until(pilot, lambda: not app.is_running, 10)
+
+    asyncio.run(scenario())
+    run_dir = next(out.glob("quickstart/*"))
+    assert status(run_dir)["state"] in ("running", "pausing", "paused")
+    assert (run_dir / "output.log").is_file()
+    assert cli("ctl", str(run_dir), "stop", "--now").returncode == 0
+    wait_until(lambda: (run_dir / "summary.json").exists(), what="stopped")
+    assert summary_of(run_dir)["status"] == "stopped"
