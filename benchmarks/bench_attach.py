@@ -62,7 +62,7 @@ def one_round(overrides: list[str], watchers: int) -> float:
             raise SystemExit(f"run failed ({run.returncode}): {run.stderr[-500:]}")
         for f in followers:
             seen, _ = f.communicate(timeout=120)
-            if "completed" not in seen:
+            if "finished" not in seen:
                 raise SystemExit(f"a watcher did not see the run complete: {seen!r}")
         summary = json.loads(next(Path(out).glob("*/*/summary.json")).read_text())
     return float(summary["samples_per_second"])

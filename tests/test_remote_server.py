@@ -52,7 +52,7 @@ class FakeRun:
 
     def __init__(self, root: Path) -> None:
         self.run_dir = root / "runs" / "quickstart" / "20261201-000000"
-        (self.run_dir / "checkpoints").mkdir(parents=True)
+        (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         write_config(self.run_dir, {"epochs": EPOCHS, "data": {"batch_size": 8}}, "quickstart")
         self.control = Control()
         self.server = RunServer(self.control)
@@ -354,3 +354,27 @@ def test_runs_status_died_completed_and_live(tmp_path: Path) -> None:
     (fake.run_dir / "summary.json").unlink()  # as if killed before writing it
     died = inspect(fake.run_dir)
     assert (died.status, died.live) == ("died", False)
+
+
+def test_a_resumed_run_is_watched_as_one_run(tmp_path: Path) -> None:
+    first = FakeRun(tmp_path)
+    first.start()
+    first.steps(3)
+    first.epoch(1)
+    first.bus.emit(RunFinished("interrupted", {"status": "interrupted"}, ""))
+    first.server._thread.join(5)
+    second = FakeRun(tmp_path)  # `run --resume`: same directory, metrics.jsonl appended
+    second.start()
+    wait_for(lambda: (second.run_dir / endpoint.POINTER).exists())
+    events: list = []
+    thread = threading.Thread(
+        target=lambda: events.append(RemoteRun(second.run_dir).run(events.append, lambda: False))
+    )
+    thread.start()
+    wait_for(lambda: any(isinstance(e, LogMessage) and "watching" in e.message for e in events))
+    assert not any(isinstance(e, RunFinished) for e in events)  # the first session's end
+    second.epoch(2)
+    second.finish()
+    thread.join(10)
+    assert [e.epoch for e in events if isinstance(e, EpochEnd)] == [1, 2]
+    assert [e.status for e in events if isinstance(e, RunFinished)] == ["completed"]

@@ -117,9 +117,13 @@ class RemoteRun:
     def _replay(self, sink: Sink, start: int, stop: int | None) -> int:
         """Deliver metrics.jsonl lines start+1..stop; return the last line number read."""
         last = start
-        for record in read_records(self.run_dir, start, stop):
-            self._deliver(sink, record)
+        records = read_records(self.run_dir, start, stop)
+        starts = [i for i, r in enumerate(records) if r["event"] == "started"]
+        for i, record in enumerate(records):
             last = record["seq"]
+            if record["event"] == "finished" and starts and i < starts[-1]:
+                continue  # how an earlier session of a resumed run ended
+            self._deliver(sink, record)
         return last if stop is None else max(last, stop)
 
     def run(self, sink: Sink, cancelled: Cancelled) -> RunFinished | None:
