@@ -4,8 +4,9 @@ Each round starts a real headless run (`python -m tui_trainer run fake-benchmark
 process; in "watched" rounds two more processes attach to its control socket as soon as it
 serves and follow it as `tui-trainer watch` does (history, then the live stream, every event
 applied to the run screen's model; only the drawing is left out, it happens in the watcher's
-process). Rounds are interleaved (none, watched, none, ...) so both see the same machine state;
-the figure is the ratio of the median training samples/s (summary.json) of watched to unwatched.
+process). Rounds are interleaved, in alternating order (none then watched, watched then none,
+...) so both see the same machine state and its drift; the figure is the ratio of the median
+training samples/s (summary.json) of watched to unwatched runs.
 
     python benchmarks/bench_attach.py [--rounds 5] [key=value ...]
 
@@ -78,8 +79,8 @@ def main() -> int:
     alone, watched = [], []
     for i in range(args.rounds):
         t0 = time.monotonic()
-        alone.append(one_round(overrides, 0))
-        watched.append(one_round(overrides, 2))
+        for watchers in (0, 2) if i % 2 == 0 else (2, 0):
+            (watched if watchers else alone).append(one_round(overrides, watchers))
         print(
             f"round {i + 1}: alone {alone[-1]:,.0f}/s  two watchers {watched[-1]:,.0f}/s  "
             f"({time.monotonic() - t0:.0f} s)",

@@ -13,6 +13,7 @@ import struct
 import time
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 from tui_trainer.sinks.records import STEP
 
@@ -76,15 +77,54 @@ def same_user(conn: socket.socket) -> bool:
     return uid == os.getuid()
 
 
-def count_lines(path: Path, size: int) -> int:
-    """Newlines in the first `size` bytes of `path` (the lines written before the server)."""
-    count = 0
-    with contextlib.suppress(OSError), open(path, "rb") as fh:
-        left = size
-        while left > 0:
-            chunk = fh.read(min(left, 1 << 20))
-            if not chunk:
-                break
-            count += chunk.count(b"\n")
-            left -= len(chunk)
-    return count
+class JsonlTail:
+    """Follows metrics.jsonl as the run's file writer appends to it.
+
+    The socket streams exactly the file's lines, numbered as in the file (`seq`), so what a
+    watcher reads from the file and from the socket always fit together, whatever the writer
+    wrote (or failed to write).
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.lines = 0  # complete lines read so far
+        self._fh: Any = None
+        self._partial = b""
+
+    def _open(self) -> bool:
+        if self._fh is None and self.path is not None:
+            with contextlib.suppress(OSError):
+                self._fh = open(self.path, "rb")  # noqa: SIM115 (kept open while serving)
+        return self._fh is not None
+
+    def skip_existing(self) -> None:
+        """Count the lines already there (a resumed run's earlier ones included)."""
+        if not self._open():
+            return
+        while chunk := self._fh.read(1 << 20):
+            self.lines += chunk.count(b"\n")
+            cut = chunk.rfind(b"\n")
+            self._partial = chunk[cut + 1 :] if cut >= 0 else self._partial + chunk
+
+    def read_new(self) -> list[tuple[int, str, bytes]]:
+        """(line number, kind, line without newline) for each complete new JSON line."""
+        if not self._open():
+            return []
+        try:
+            data = self._partial + self._fh.read()
+        except OSError:
+            return []
+        *lines, self._partial = data.split(b"\n")
+        out = []
+        for line in lines:
+            self.lines += 1
+            if len(line) > 2 and line.startswith(b"{") and line.endswith(b"}"):
+                kind = STEP if line.startswith(b'{"event": "step"') else "kept"
+                out.append((self.lines, kind, line))
+        return out
+
+    def close(self) -> None:
+        """Close the file."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None

@@ -3,8 +3,8 @@
 The training thread only appends each event to an inbox and, at most once until the server
 thread has looked, writes one byte to a wake-up pipe: it never waits for the server, and no
 client can make it wait. The server thread owns every socket (non-blocking, one selector),
-turns events into the same records metrics.jsonl holds, and keeps for each subscriber a
-bounded queue: progress may be coalesced for a slow reader, the other events are kept, and a
+streams the very lines the file writer (an earlier sink) appended to metrics.jsonl, numbered
+as in the file, and keeps for each subscriber a bounded queue: progress may be coalesced for a slow reader, the other events are kept, and a
 reader that falls further behind is told to re-read metrics.jsonl (`resync`). Every request is
 validated; a client that sends too much, too fast, or never reads is answered or dropped.
 
@@ -43,7 +43,7 @@ from tui_trainer.remote.connection import (
     MAX_QUEUED,
     MAX_REQUESTS_PER_SECOND,
     Client,
-    count_lines,
+    JsonlTail,
     same_user,
 )
 from tui_trainer.remote.protocol import (
@@ -54,7 +54,6 @@ from tui_trainer.remote.protocol import (
     error_reply,
     parse_request,
 )
-from tui_trainer.sinks.records import stamp, to_record
 
 
 class RunServer:
@@ -70,12 +69,12 @@ class RunServer:
         self.error: str | None = None
         self.socket_path: Path | None = None
         self.run_dir: Path | None = None
-        self._inbox: deque[tuple[float, Event]] = deque()
+        self._inbox: deque[Event] = deque()
+        self._tail = JsonlTail()
         self._woken = False
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._state: dict[str, Any] = {"state": "running"}
-        self._seq = 0
         self._clients: dict[int, Client] = {}
 
     # -- the sink (training thread) ---------------------------------------------------------------
@@ -87,7 +86,7 @@ class RunServer:
             self._start(Path(event.run_dir))
             if self._thread is None:
                 return
-        self._inbox.append((stamp(event), event))
+        self._inbox.append(event)
         if not self._woken:
             self._woken = True
             with contextlib.suppress(OSError):  # full: the thread is awake already
@@ -95,23 +94,16 @@ class RunServer:
 
     def _start(self, run_dir: Path) -> None:
         try:
-            jsonl_size = (run_dir / "metrics.jsonl").stat().st_size
-        except OSError:
-            jsonl_size = 0
-        try:
             self._listener = self._bind(run_dir)
-        except (OSError, Exception) as exc:  # never let the control socket break a run
+        except Exception as exc:  # never let the control socket break a run
             self.error = f"control socket unavailable: {exc}"
             return
         self.run_dir = run_dir
+        self._tail.path = run_dir / "metrics.jsonl"
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
-        # The RunStarted line is already in metrics.jsonl (the file writer comes first): count
-        # the lines before it in the server thread, from the size the file had just now.
-        self._thread = threading.Thread(
-            target=self._serve, args=(jsonl_size,), name="tui-trainer-server", daemon=True
-        )
+        self._thread = threading.Thread(target=self._serve, name="tui-trainer-server", daemon=True)
         self._thread.start()
         atexit.register(self.close)
 
@@ -150,11 +142,10 @@ class RunServer:
             thread.join(timeout)
 
     # -- the server thread -----------------------------------------------------------------------
-    def _serve(self, jsonl_size: int) -> None:
+    def _serve(self) -> None:
         sel = selectors.DefaultSelector()
         try:
-            lines = count_lines(self.run_dir / "metrics.jsonl", jsonl_size)  # type: ignore[operator]
-            self._seq = max(0, lines - 1)  # RunStarted, first in the inbox, is the last of them
+            self._tail.skip_existing()  # what is there already is history, read from the file
             sel.register(self._listener, selectors.EVENT_READ, "listen")
             sel.register(self._wake_r, selectors.EVENT_READ, "wake")
             self._loop(sel)
@@ -162,6 +153,7 @@ class RunServer:
             for client in list(self._clients.values()):
                 self._drop(sel, client)
             sel.close()
+            self._tail.close()
             self._listener.close()
             os.close(self._wake_r)
             endpoint.remove(self.run_dir, self.socket_path, os.getpid())  # type: ignore[arg-type]
@@ -198,17 +190,17 @@ class RunServer:
                 return
 
     def _take_inbox(self) -> bool:
+        """Note the new events' state, then stream the lines the file writer added for them."""
         finished = False
         while self._inbox:
-            when, event = self._inbox.popleft()
-            self._seq += 1
+            event = self._inbox.popleft()
             self._track(event)
-            record = to_record(event, when)
-            line = encode({"seq": self._seq, **record})
+            finished |= isinstance(event, RunFinished)
+        for seq, kind, record in self._tail.read_new():
+            line = b'{"seq":%d,' % seq + record[1:] + b"\n"
             for client in self._clients.values():
                 if client.subscribed:
-                    client.push(record["event"], line)
-            finished |= isinstance(event, RunFinished)
+                    client.push(kind, line)
         return finished
 
     def _track(self, event: Event) -> None:
@@ -341,7 +333,7 @@ class RunServer:
             "protocol": PROTOCOL,
             "pid": os.getpid(),
             "run_dir": str(self.run_dir),
-            "seq": self._seq,
+            "seq": self._tail.lines,
             **s,
         }
 
@@ -360,7 +352,7 @@ class RunServer:
                     client.queued -= len(line)
                 elif client.resync:
                     client.resync = False
-                    line = encode({"resync": True, "seq": self._seq})
+                    line = encode({"resync": True, "seq": self._tail.lines})
                 else:
                     break
                 client.sending = memoryview(line)

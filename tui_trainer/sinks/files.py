@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from tui_trainer.engine.events import ConfigChanged, EpochEnd, Event, RunFinished
-from tui_trainer.sinks.records import stamp, to_record
+from tui_trainer.sinks.records import to_record
 
 
 def new_run_dir(out: str | Path, preset: str) -> Path:
@@ -66,7 +66,7 @@ class RunDirWriter:
 
     def __call__(self, event: Event) -> None:
         """Record one event (one metrics.jsonl line, see `sinks.records`)."""
-        self._line(to_record(event, stamp(event)))
+        self._line(to_record(event, time.time()))
         if isinstance(event, EpochEnd):
             self.epochs.append(event.metrics)
             self._write_csv()

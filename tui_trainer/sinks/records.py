@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from dataclasses import asdict
 from typing import Any
 
@@ -33,21 +32,6 @@ STEP = "step"
 
 KEPT = frozenset({"started", "epoch", "checkpoint", "config", "paused", "resumed", "finished"})
 """Records a watcher must never miss (a slow one re-reads them from metrics.jsonl)."""
-
-
-_last_stamp: tuple[object, float] = (None, 0.0)
-
-
-def stamp(event: Event) -> float:
-    """The wall-clock time of `event`: taken once, so every sink that records the same event
-    (the file writer, then the control socket) writes the same `time`."""
-    global _last_stamp
-    last, when = _last_stamp
-    if last is event:
-        return when
-    when = time.time()
-    _last_stamp = (event, when)
-    return when
 
 
 def to_record(event: Event, now: float) -> dict[str, Any]:
