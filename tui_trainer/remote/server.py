@@ -4,9 +4,10 @@ The training thread only appends each event to an inbox and, at most once until 
 thread has looked, writes one byte to a wake-up pipe: it never waits for the server, and no
 client can make it wait. The server thread owns every socket (non-blocking, one selector),
 streams the very lines the file writer (an earlier sink) appended to metrics.jsonl, numbered
-as in the file, and keeps for each subscriber a bounded queue: progress may be coalesced for a slow reader, the other events are kept, and a
-reader that falls further behind is told to re-read metrics.jsonl (`resync`). Every request is
-validated; a client that sends too much, too fast, or never reads is answered or dropped.
+as in the file, and keeps for each subscriber a bounded queue: progress may be coalesced for a
+slow reader, the other events are kept, and a reader that falls further behind is told to
+re-read metrics.jsonl (`resync`). Every request is validated; a client that sends too much,
+too fast, or never reads is answered or dropped.
 
 Security: the socket lives in an owner-only directory (see `endpoint`), has mode 0600, and on
 Linux each connection's peer credentials must be this user's.
