@@ -228,11 +228,12 @@ def _pty_run(argv: list[str], ready: Callable[[], bool]) -> tuple[int, int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("front", ["console", "headless"])
+@pytest.mark.parametrize("front", ["console", "headless", "nproc"])
 def test_a_hang_up_keeps_training_and_watch_reattaches(tmp_path: Path, front: str) -> None:
     out = tmp_path / "runs"
     argv = [sys.executable, "-m", "tui_trainer"]
     argv += ["quickstart", "--start"] if front == "console" else ["run", "quickstart"]
+    argv += ["--nproc", "2"] if front == "nproc" else []
     argv += [*LONG, "--out", str(out)]
 
     def started() -> bool:

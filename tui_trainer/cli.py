@@ -135,11 +135,12 @@ def _launch(
     """`run --nproc N`: validate here (exit 2, nothing started), then start N processes."""
     from tui_trainer.launch import launch, run_argv
 
+    on_hangup = "continue"
     if preset is not None:
         from tui_trainer.config.loader import load_config
 
-        load_config(preset, overrides)
-    return launch(nproc, run_argv(preset, overrides, out=out, resume=resume))
+        on_hangup = load_config(preset, overrides)[0].on_hangup
+    return launch(nproc, run_argv(preset, overrides, out=out, resume=resume), on_hangup)
 
 
 def _detach(argv: list[str], preset: str | None, overrides: list[str]) -> int:
