@@ -37,7 +37,7 @@ LONG = ["epochs=300", "device=cpu", "progress.interval=0.05", "progress.plain_in
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
-def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tui_trainer", *args],
         capture_output=True,
@@ -77,7 +77,7 @@ def wait_until(check: Callable[[], bool], timeout: float = 180.0, what: str = ""
 def status(run_dir: Path) -> dict:
     from tui_trainer.remote.client import request
 
-    return request(run_dir, "status")
+    return request(run_dir, "status", timeout=30.0)  # generous: CI machines can be busy
 
 
 def events(run_dir: Path, kind: str) -> list[dict]:
@@ -223,7 +223,7 @@ def _pty_run(argv: list[str], ready: Callable[[], bool]) -> tuple[int, int]:
             pass
 
     threading.Thread(target=drain, daemon=True).start()
-    wait_until(ready, 90, "the run started")
+    wait_until(ready, 300, "the run started")
     return pid, master
 
 
@@ -270,7 +270,7 @@ def test_two_process_gloo_run_paused_and_stopped_from_ctl(tmp_path: Path) -> Non
     run_dir, pid = detach(tmp_path / "runs", *LONG, "control_every=2", nproc=2)
     started = events(run_dir, "started")[0]
     assert started["world_size"] == 2
-    wait_until(lambda: events(run_dir, "step"), 90, "training")
+    wait_until(lambda: events(run_dir, "step"), 300, "training")
     assert cli("ctl", str(run_dir), "pause").returncode == 0
     wait_until(lambda: status(run_dir)["state"] == "paused", 60, "paused")
     paused = events(run_dir, "paused")[-1]
