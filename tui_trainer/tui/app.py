@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePath
@@ -21,13 +20,14 @@ from tui_trainer.config.loader import (
     resolve_preset,
     resumed_config,
 )
-from tui_trainer.engine.checkpoint import load_checkpoint
 from tui_trainer.engine.events import RunFinished
+from tui_trainer.outcome import exit_code
 from tui_trainer.remote.detach import Detached, spawn_detached
 from tui_trainer.remote.endpoint import read_pointer
 from tui_trainer.remote.hangup import keeps_training
 from tui_trainer.telemetry.host import HostReader
 from tui_trainer.telemetry.sampler import Sampler
+from tui_trainer.terminal import detach_from_terminal, release_quiet_input
 from tui_trainer.tui.screens.dialogs import ConfirmQuit, HelpScreen
 from tui_trainer.tui.screens.run import NARROW, Executor, RunRequest, RunScreen
 from tui_trainer.tui.screens.setup import SetupScreen
@@ -44,30 +44,6 @@ STYLES: list[str | PurePath] = [
 ]
 Breakpoints = list[tuple[int, str]] | None
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # and SIGHUP, see `TrainerApp._hangup`
-
-
-def detach_terminal() -> None:
-    """Leave the terminal after a hang-up (SSH dropped): every write to it would fail, and
-    Textual's output thread would die and stall the app's exit. Output goes to /dev/null;
-    input comes from a pipe that never has data (with /dev/null, always "readable" at end of
-    file, Textual's input thread would spin and slow the training that goes on)."""
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (1, 2):
-        os.dup2(null, fd)
-    os.close(null)
-    quiet, _keep = os.pipe()
-    os.dup2(quiet, 0)
-    os.close(quiet)
-    _QUIET_INPUT.append(_keep)  # never closed: the read end must never see end of file
-
-
-_QUIET_INPUT: list[int] = []
-
-
-def release_quiet_input() -> None:
-    """Let Textual's input thread finish at exit: end the quiet pipe (a read returns EOF)."""
-    while _QUIET_INPUT:
-        os.close(_QUIET_INPUT.pop())
 
 
 def execute(*args: Any, **kwargs: Any) -> RunFinished:
@@ -96,19 +72,16 @@ def discover_presets(preset: str | None = None) -> list[PresetInfo]:
     return found + extra
 
 
-def exit_code(result: RunFinished | None, signal_number: int | None = None) -> int:
-    """The process exit code for how the last run ended (same rules as headless runs)."""
-    if signal_number is not None:
-        return 128 + signal_number
-    if result is None or result.status in {"completed", "stopped"}:
-        return 0
-    return 1
+def run_exit_code(result: RunFinished | None, signal_number: int | None = None) -> int:
+    """The process exit code for how the last run ended (`tui_trainer.outcome.exit_code`)."""
+    return exit_code(result.status if result is not None else None, signal_number)
 
 
 class TrainerApp(App[int]):
     """The training console.
 
-    `executor` runs one training run (default: the real engine); tests pass a scripted one.
+    `executor` runs one training run (default: the real engine, `session.execute`); tests
+    pass a test double with the same signature (tests/scripted.py).
     `presets` replaces preset discovery, `gpu_panel` builds the GPU slot's widget, and
     `exit_when_done` exits as soon as the first run ends (benchmarks, scripted use).
     """
@@ -226,7 +199,7 @@ class TrainerApp(App[int]):
         """A run ended: exit if quitting, else show the summary."""
         self.last_result = message.result
         if message.run_screen.quitting or self.exit_when_done or self.hung_up:
-            code = exit_code(message.result, self.signal_number)
+            code = run_exit_code(message.result, self.signal_number)
             self.exit(code, return_code=code)
             return
         if self.screen is message.run_screen:
@@ -253,7 +226,7 @@ class TrainerApp(App[int]):
             self.exit(0, return_code=0)
             return
         if run is None:
-            code = exit_code(self.last_result, self.signal_number)
+            code = run_exit_code(self.last_result, self.signal_number)
             self.exit(code, return_code=code)
             return
         if run.quitting or isinstance(self.screen, ConfirmQuit):
@@ -278,7 +251,7 @@ class TrainerApp(App[int]):
             self.push_screen(HelpScreen())
 
     def _hangup(self, signal_number: int, _frame: object) -> None:
-        detach_terminal()
+        detach_from_terminal()
         asyncio.get_running_loop().call_soon_threadsafe(self._on_hangup, signal_number)
 
     def _on_hangup(self, signal_number: int) -> None:
@@ -355,8 +328,10 @@ def run_app(
     values are valid. Raises `UserError` before the UI opens when `preset` does not exist.
     """
     if resume is not None:  # bad input fails here, before the screen opens
+        from tui_trainer.session import check_resume
+
         resumed_config(resume, preset, list(overrides or []))
-        load_checkpoint(resume)
+        check_resume(resume)
     elif preset is not None:
         resolve_preset(preset)
     app = TrainerApp(preset, overrides, start, out, handle_signals=True, resume=resume)

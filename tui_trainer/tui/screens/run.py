@@ -22,10 +22,10 @@ from textual.widget import Widget
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
+from tui_trainer import formatting as fmt
 from tui_trainer.config import RunConfig
 from tui_trainer.engine.control import StopMode
 from tui_trainer.engine.events import RunFinished
-from tui_trainer.tui import formatting as fmt
 from tui_trainer.tui.bridge import EventBridge, RunUpdate
 from tui_trainer.tui.model import RunModel
 from tui_trainer.tui.screens.summary import SummaryScreen

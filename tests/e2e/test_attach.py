@@ -32,7 +32,7 @@ from tui_trainer.tui.screens.run import RunScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.tui.widgets.gpu_slot import NoGpuPanel
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LONG = ["epochs=300", "device=cpu", "progress.interval=0.05", "progress.plain_interval=0.5"]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
