@@ -3,7 +3,8 @@
 Tiers: tests/unit (pure functions, no training), tests/functional (tiny real runs and Pilot
 screens on the fake engine), tests/snapshot (SVG screens), tests/e2e (subprocesses: signals,
 torchrun, the console on a pty; all marked slow). Helpers: pilot.py (Pilot), scripted.py (the
-fake engine), fake_nvml.py (NVML), tinymodels.py (module:Class models).
+fake engine), fake_nvml.py (NVML), tinymodels.py (module:Class models), pycode_targets.py
+(module:Class names that are not usable models).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from tui_trainer.config.loader import load_config, resumed_config
+from tui_trainer.config.loader import find_preset, load_config, resumed_config
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.engine.distributed import DistContext
@@ -154,6 +154,8 @@ def run_preset(
         raise UserError("run: give a PRESET (name or YAML path), or --resume RUN_DIR")
     else:
         config, name = load_config(preset, overrides)
+    if preset is not None and DistContext.from_env().is_main:
+        print(f"preset: {name} from {find_preset(preset).describe()}", flush=True)
     return run_config(config, name, out=out, resume=resume)
 
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from tui_trainer.config.outroot import check_out_root
+from tui_trainer.config.rules import config_warnings
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.config.tasks import effective_batch, model_kind
 from tui_trainer.engine.checkpoint import load_checkpoint
@@ -80,6 +82,7 @@ def execute(
     process group around the run.
     """
     config, device, notes = resolve_runtime(config)
+    notes = [*notes, *config_warnings(config)]
     info: list[str] = []
     if dist.enabled:
         device = dist.device(device)
@@ -171,6 +174,8 @@ def prepare(
             f"{data.class_names}"
         )
     existing = resume_dir(state) if state is not None else None
+    if dist.is_main:  # a root that is a file, read-only or immutable: exit 2, nothing written
+        check_out_root(existing or out or config.out, "--resume" if existing else "--out")
     run_dir = existing or new_run_dir(out or config.out, preset)
     run_dir = Path(dist.broadcast_object(str(run_dir)))  # rank 0's choice (timestamps differ)
     trainer = Trainer(
@@ -222,6 +227,10 @@ def _execute(run: PreparedRun, sinks: list[Sink]) -> RunFinished:
     )
     for note in [*run.warnings, *run.info, *run.built.notes, *trainer.setup_notes]:
         bus.emit(LogMessage("warning" if note in run.warnings else "info", note))
+    for note in run.data.notes:  # skipped links, a cache that would not fit, ...
+        bus.emit(LogMessage("warning", note))
+    if run.data.bad_images is not None:  # on_bad_image=skip: each skip reported with a count
+        run.data.bad_images.report = lambda message: bus.emit(LogMessage("warning", message))
     if trainer.frozen:
         bus.emit(
             LogMessage(

@@ -40,7 +40,8 @@ def test_a_mid_epoch_position_is_kept_in_samples(batch, saved, now, expected):
 
 def test_reduce_halves_batches_doubles_accumulation_and_keeps_the_position():
     config, _ = load_config(
-        "quickstart", ["data.batch_size=32", "accumulate=3", "freeze.batch_size=16"]
+        "quickstart",
+        ["data.batch_size=32", "accumulate=3", "freeze.enabled=true", "freeze.batch_size=16"],
     )
     r = reduced_config(config, 32, batch=5)  # 160 samples done
     assert (r.config.data.batch_size, r.config.freeze.batch_size, r.config.accumulate) == (

@@ -7,9 +7,16 @@ and `replay` validates it with this same schema.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from tui_trainer.config.tasks import default_monitor, monitor_mode, task_mismatch
@@ -24,9 +31,22 @@ _DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 
 
 class Section(BaseModel):
-    """Base for every config section: unknown keys are rejected, assignments are validated."""
+    """Base for every config section: one strictness policy for every key.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    Unknown keys are rejected and assignments validated. Values are strict: a bool is never a
+    number (`epochs: true` is refused, not 1), a number never a bool or a string, an integer key
+    takes no float (`epochs: 2.5`); a float key takes integers. Every float must be finite
+    (`optim.lr: .inf` is refused like `.nan`).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False
+    )
+
+
+def _list_as_tuple(value: Any) -> Any:
+    """YAML has no tuples: a list is accepted where the schema keeps a fixed-length tuple."""
+    return tuple(value) if isinstance(value, list) else value
 
 
 class NormalizeConfig(Section):
@@ -70,7 +90,34 @@ class DataConfig(Section):
     val_batch_size: int | None = Field(
         None, ge=1, description="Validation batch size (default: 2 × batch_size)."
     )
-    num_workers: int = Field(0, ge=0, description="DataLoader worker processes (imagefolder).")
+    num_workers: int | Literal["auto"] = Field(
+        "auto",
+        description="imagefolder, segfolder: DataLoader worker processes that decode images; "
+        "auto = the CPU cores this process may use (shared by the processes of a multi-process "
+        "run), at most 8; 0 decodes in the main process. In-memory data needs none.",
+    )
+    cache: Literal["none", "ram", "disk"] = Field(
+        "ram",
+        description="imagefolder, segfolder: keep decoded, resized images so that only the "
+        "first epoch decodes: ram (this run; refused with a warning when it would not fit in "
+        "half the free memory) | disk (data.cache_dir, reused by later runs) | none.",
+    )
+    cache_dir: str | None = Field(
+        None,
+        description="data.cache=disk: folder of cached images (default $TUI_TRAINER_CACHE, "
+        "else ~/.cache/tui-trainer/images); delete it to clear the cache.",
+    )
+    transform: Literal["resize", "finetune"] = Field(
+        "resize",
+        description="imagefolder: resize = squash to image_size (+ data.augment); finetune = "
+        "the pretrained-model recipe: RandomResizedCrop + flip for training, Resize to "
+        "image_size/0.875 + CenterCrop for validation.",
+    )
+    on_bad_image: Literal["fail", "skip"] = Field(
+        "fail",
+        description="imagefolder, segfolder: an unreadable image or mismatched mask fails the "
+        "run naming the file, or is skipped with a warning and a count.",
+    )
     val_split: float = Field(
         0.2, gt=0, lt=1, description="Fraction held out for validation when there is no val set."
     )
@@ -159,7 +206,9 @@ class OptimConfig(Section):
     weight_decay: float = Field(0.0, ge=0, description="Weight decay (L2; decoupled for adamw).")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum.")
     nesterov: bool = Field(False, description="SGD Nesterov momentum.")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam/AdamW betas.")
+    betas: Annotated[tuple[float, float], BeforeValidator(_list_as_tuple)] = Field(
+        (0.9, 0.999), description="Adam/AdamW betas."
+    )
 
 
 class SchedulerConfig(Section):
@@ -276,7 +325,9 @@ class RunConfig(Section):
         "classification", description="What is learnt: classification | segmentation."
     )
     epochs: int = Field(10, ge=1, description="Total epochs (frozen phase included).")
-    seed: int = Field(0, ge=0, description="Seed for python, numpy and torch RNGs.")
+    seed: int = Field(
+        0, ge=0, lt=2**63, description="Seed for python, numpy and torch RNGs (0 to 2**63 - 1)."
+    )
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps.")
     precision: PrecisionName = Field("fp32", description="fp32 | fp16 (CUDA) | bf16.")
     accumulate: int = Field(1, ge=1, description="Micro-batches per optimizer step.")

@@ -16,19 +16,36 @@ from tui_trainer.errors import UserError
 
 
 def frozen_names(model: nn.Module, cfg: FreezeConfig, head: str) -> list[str]:
-    """Names of the parameters that the freeze config freezes."""
+    """Names of the parameters that the freeze config freezes.
+
+    Raises UserError (before training, nothing written) when the patterns match nothing, or
+    when the choice would freeze every parameter: the frozen phase would train nothing.
+    """
     names = [name for name, _ in model.named_parameters()]
     if cfg.patterns:
         chosen = [n for n in names if any(fnmatchcase(n, p) for p in cfg.patterns)]
         if not chosen:
             raise UserError(
-                f"freeze.patterns: {cfg.patterns} match no parameter (e.g. '{names[0]}')"
+                f"{cfg.patterns} match no parameter (e.g. '{names[0]}')",
+                key="freeze.patterns",
             )
-        return chosen
-    if not head:
-        raise UserError("freeze.enabled: the model has no Linear head; set freeze.patterns")
-    prefix = f"{head}."
-    return [n for n in names if not n.startswith(prefix)]
+        key = "freeze.patterns"
+    else:
+        if not head:
+            raise UserError(
+                "the model has no Linear head; set freeze.patterns", key="freeze.enabled"
+            )
+        prefix = f"{head}."
+        chosen = [n for n in names if not n.startswith(prefix)]
+        key = "freeze.enabled"
+    if names and len(chosen) == len(names):
+        what = f"{cfg.patterns} match" if cfg.patterns else "freezing all but the head matches"
+        raise UserError(
+            f"{what} all {len(names)} parameters, so nothing would train; leave some "
+            f"unfrozen (e.g. the head '{names[-1]}')",
+            key=key,
+        )
+    return chosen
 
 
 def set_frozen(model: nn.Module, names: list[str], frozen: bool) -> None:
