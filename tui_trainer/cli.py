@@ -1,4 +1,5 @@
-"""Command line: `tui-trainer [PRESET] | run | replay | compare | presets | check | gpus`.
+"""Command line: `tui-trainer [PRESET] | run | watch | runs | ctl | replay | compare | presets |
+check | gpus`.
 
 The Textual UI is imported lazily, so headless commands never load it.
 """
@@ -17,7 +18,7 @@ import yaml
 from tui_trainer import __version__
 from tui_trainer.errors import UserError
 
-COMMANDS = ("run", "replay", "presets", "check", "gpus", "compare")
+COMMANDS = ("run", "watch", "runs", "ctl", "replay", "presets", "check", "gpus", "compare")
 OVERRIDES_HELP = "dotted overrides such as optim.lr=0.01 epochs=3 precision=bf16"
 
 
@@ -44,7 +45,8 @@ def _console_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="tui-trainer",
         description="Terminal training console for PyTorch vision models.",
-        epilog="Commands: run PRESET | replay RUN_DIR | compare RUN_DIR RUN_DIR... | presets | "
+        epilog="Commands: run PRESET [--detach] | watch [RUN_DIR] | runs [ROOT] | "
+        "ctl RUN_DIR COMMAND | replay RUN_DIR | compare RUN_DIR RUN_DIR... | presets | "
         "check PRESET | gpus [--watch]. "
         "Run 'tui-trainer COMMAND --help' for each.",
     )
@@ -71,6 +73,23 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
             type=int,
             help="train in N processes (one per GPU) through torchrun; batch size is per process",
         )
+        p.add_argument(
+            "--detach",
+            action="store_true",
+            help="start in the background (survives the terminal); prints the run directory",
+        )
+    elif command == "watch":
+        p.description = "The run screen for a run in another process; q leaves, the run goes on."
+        p.add_argument("run_dir", nargs="?", help="run directory (default: newest live under runs)")
+    elif command == "runs":
+        p.description = "Every run under ROOT, live ones first."
+        p.add_argument("root", nargs="?", default="runs", help="runs folder (default: runs)")
+        p.add_argument("--json", action="store_true", help="JSON for scripts")
+    elif command == "ctl":
+        p.description = "Send one control command to a live run and print its answer."
+        p.add_argument("run_dir")
+        p.add_argument("command", help="pause | resume | checkpoint | stop | status")
+        p.add_argument("--now", action="store_true", help="stop: at the next step, not epoch end")
     elif command == "replay":
         p.description = "Re-run the config.yaml saved in a run directory."
         p.add_argument("run_dir")
@@ -149,11 +168,41 @@ def _launch(
     """`run --nproc N`: validate here (exit 2, nothing started), then start N processes."""
     from tui_trainer.launch import launch, run_argv
 
+    on_hangup = "continue"
+    if preset is not None:
+        from tui_trainer.config.loader import load_config
+
+        on_hangup = load_config(preset, overrides)[0].on_hangup
+    return launch(nproc, run_argv(preset, overrides, out=out, resume=resume), on_hangup)
+
+
+def _detach(argv: list[str], preset: str | None, overrides: list[str]) -> int:
+    """`run ... --detach`: validate here (exit 2, nothing started), then start in background."""
+    from tui_trainer.remote.detach import start_detached
+
     if preset is not None:
         from tui_trainer.config.loader import load_config
 
         load_config(preset, overrides)
-    return launch(nproc, run_argv(preset, overrides, out=out, resume=resume))
+    return start_detached([a for a in argv if a != "--detach"])
+
+
+def _remote_command(command: str, args: argparse.Namespace) -> int:
+    """watch / runs / ctl."""
+    if command == "runs":
+        from tui_trainer.remote.runs import cmd_runs
+
+        return cmd_runs(args.root, args.json)
+    if command == "ctl":
+        from tui_trainer.remote.commands import cmd_ctl
+
+        return cmd_ctl(args.run_dir, args.command, args.now)
+    from tui_trainer.remote.commands import watch_target
+
+    run_dir = watch_target(args.run_dir)
+    from tui_trainer.tui.app import run_watch
+
+    return run_watch(run_dir)
 
 
 def dispatch(argv: list[str]) -> int:
@@ -163,11 +212,15 @@ def dispatch(argv: list[str]) -> int:
         args = _command_parser(command).parse_intermixed_args(argv[1:])
         if command == "run":
             preset, overrides = _split_overrides(args.preset, args.overrides)
+            if args.detach:
+                return _detach(argv, preset, overrides)
             if args.nproc is not None and args.nproc != 1 and "WORLD_SIZE" not in os.environ:
                 return _launch(args.nproc, preset, overrides, args.out, args.resume)
             from tui_trainer.headless import run_preset
 
             return run_preset(preset, overrides, out=args.out, resume=args.resume)
+        if command in ("watch", "runs", "ctl"):
+            return _remote_command(command, args)
         if command == "replay":
             from tui_trainer.headless import replay
 

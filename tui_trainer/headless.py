@@ -25,6 +25,8 @@ from tui_trainer.engine.events import Sink
 from tui_trainer.errors import UserError
 from tui_trainer.launch import EXIT_FILE_ENV
 from tui_trainer.outcome import exit_code
+from tui_trainer.remote import remote_sinks
+from tui_trainer.remote.hangup import keeps_training
 from tui_trainer.session import execute
 from tui_trainer.sinks.console import ConsoleSink
 from tui_trainer.terminal import detach_from_terminal
@@ -36,9 +38,16 @@ STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM] + (
 
 @contextlib.contextmanager
 def signal_handlers(
-    control: Control, *, distributed: bool = False, quiet: bool = False
+    control: Control,
+    *,
+    distributed: bool = False,
+    quiet: bool = False,
+    config: RunConfig | None = None,
 ) -> Iterator[None]:
     """Route stop signals and SIGUSR1 to `control`; a second SIGINT interrupts at once.
+
+    A hang-up keeps training without the terminal when `config` says so (`on_hangup`, see
+    `remote.hangup`); otherwise it stops like SIGTERM.
 
     `distributed` (a torchrun worker): Ctrl-C reaches a worker twice (from the terminal and
     forwarded by torchrun), so a second SIGINT does not escalate (torchrun kills workers that
@@ -51,6 +60,9 @@ def signal_handlers(
 
     def on_stop(signum: int, _frame: object) -> None:
         hits[signum] = hits.get(signum, 0) + 1
+        if config is not None and keeps_training(config, signum):
+            detach_from_terminal()  # carry on without it; `tui-trainer watch` re-attaches
+            return
         if signum == signal.SIGINT and hits[signum] > 1 and not distributed:
             raise KeyboardInterrupt
         control.request_stop(StopMode.STEP, status="interrupted", signal=signum)
@@ -100,7 +112,9 @@ def run_config(
     control = Control()
     dist = DistContext.from_env()
     all_sinks = [ConsoleSink(), *(sinks or [])] if dist.is_main else []
-    with signal_handlers(control, distributed=dist.enabled, quiet=not dist.is_main):
+    if dist.is_main:
+        all_sinks += remote_sinks(control)
+    with signal_handlers(control, distributed=dist.enabled, quiet=not dist.is_main, config=config):
         try:
             finished = execute(
                 config,

@@ -51,27 +51,34 @@ def torchrun_command(nproc: int, argv: list[str]) -> list[str]:
     ]
 
 
-def launch(nproc: int, argv: list[str]) -> int:
+def launch(nproc: int, argv: list[str], on_hangup: str = "continue") -> int:
     """`tui-trainer run ... --nproc N`: run `tui-trainer ARGV` in N processes through torchrun.
 
     One machine (use torchrun directly for several). Returns rank 0's exit code (torchrun
-    itself only says 0 or 1). Ctrl-C from the terminal
-    reaches every process directly, so this launcher ignores SIGINT; SIGTERM and SIGHUP are
-    forwarded to torchrun, which forwards them to the workers.
+    itself only says 0 or 1). torchrun runs in its own session, so the terminal's signals reach
+    this launcher only, which passes them on: Ctrl-C to every process (as the terminal would),
+    SIGTERM to torchrun (which forwards it to the workers). A hang-up (SIGHUP) goes to torchrun
+    too with `on_hangup=stop`; with `continue` (the default) torchrun never sees it (it would
+    stop the workers): the workers get it and carry on without the terminal, as one process does.
     """
     if nproc < 1:
         raise UserError(f"--nproc: expected a number of processes >= 1, got {nproc}")
     with tempfile.TemporaryDirectory(prefix="tui-trainer-") as tmp:
         exit_file = Path(tmp) / "exit-code"
         cmd = torchrun_command(nproc, argv)
-        proc = subprocess.Popen(cmd, env={**os.environ, EXIT_FILE_ENV: str(exit_file)})
+        env = {**os.environ, EXIT_FILE_ENV: str(exit_file)}
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True)
 
         def forward(signum: int, _frame: object) -> None:
             with contextlib.suppress(OSError):
-                proc.send_signal(signum)
+                if signum == signal.SIGINT:
+                    os.killpg(proc.pid, signal.SIGINT)
+                elif signum == getattr(signal, "SIGHUP", None) and on_hangup == "continue":
+                    _hang_up_workers(proc.pid)
+                else:
+                    proc.send_signal(signum)
 
-        previous = {s: signal.signal(s, forward) for s in FORWARDED}
-        previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        previous = {s: signal.signal(s, forward) for s in [*FORWARDED, signal.SIGINT]}
         try:
             rc = proc.wait()
         finally:
@@ -81,3 +88,18 @@ def launch(nproc: int, argv: list[str]) -> int:
             return int(exit_file.read_text())
         except (OSError, ValueError):
             return rc if rc > 0 else (1 if rc else 0)
+
+
+def _hang_up_workers(torchrun_pid: int) -> None:
+    """The terminal went away: leave it here, and tell each worker (not torchrun) so."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        with contextlib.suppress(OSError):
+            os.dup2(devnull, fd)
+    os.close(devnull)
+    import psutil
+
+    with contextlib.suppress(psutil.Error):
+        for worker in psutil.Process(torchrun_pid).children():
+            with contextlib.suppress(psutil.Error):
+                worker.send_signal(signal.SIGHUP)

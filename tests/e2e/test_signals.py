@@ -90,8 +90,8 @@ def test_sigusr1_saves_a_checkpoint_and_continues(tmp_path):
     assert proc.returncode == 143
 
 
-def test_sighup_when_the_terminal_goes_away(tmp_path):
-    """The SSH session drops: the pty closes, the kernel sends SIGHUP."""
+def test_sighup_with_on_hangup_stop(tmp_path):
+    """`on_hangup=stop`: the SSH session drops, the pty closes, the kernel sends SIGHUP."""
     pid, master = pty.fork()
     if pid == 0:  # child: a headless run on a real terminal
         os.chdir(ROOT)
@@ -104,6 +104,7 @@ def test_sighup_when_the_terminal_goes_away(tmp_path):
                 "run",
                 "quickstart",
                 *LONG,
+                "on_hangup=stop",
                 "--out",
                 str(tmp_path),
             ],

@@ -163,10 +163,10 @@ def test_pause_takes_effect_within_a_tenth_of_a_second_while_training(tmp_path: 
 
 
 @pytest.mark.slow
-def test_hang_up_checkpoints_and_exits(tmp_path: Path) -> None:
-    """The SSH connection drops (the terminal hangs up): checkpoint, summary, exit 128+1."""
+def test_hang_up_with_on_hangup_stop_checkpoints_and_exits(tmp_path: Path) -> None:
+    """`on_hangup: stop`: the terminal hangs up: checkpoint, summary, exit 128+1."""
     out = tmp_path / "runs"
-    argv = [sys.executable, "-m", "tui_trainer", "quickstart", *OVERRIDES]
+    argv = [sys.executable, "-m", "tui_trainer", "quickstart", *OVERRIDES, "on_hangup=stop"]
     argv += ["--start", "--out", str(out)]
     pid, master = pty.fork()
     if pid == 0:  # the child: a session leader whose controlling terminal is the pty

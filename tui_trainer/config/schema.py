@@ -358,6 +358,11 @@ class RunConfig(Section):
         description="Out of memory: stop with advice, or halve the batch and double accumulate "
         "(same effective batch) and carry on; the change is recorded in config.yaml.",
     )
+    on_hangup: Literal["continue", "stop"] = Field(
+        "continue",
+        description="The terminal hangs up (SSH dropped, SIGHUP): `continue` training without "
+        "it (re-attach with `tui-trainer watch`), or `stop`: checkpoint and exit 129.",
+    )
     backend: Literal["auto", "nccl", "gloo"] = Field(
         "auto",
         description="Multi-process runs (torchrun, --nproc): auto = NCCL on GPUs, gloo on CPU.",

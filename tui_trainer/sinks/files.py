@@ -15,29 +15,17 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from tui_trainer.atomic import atomic_write_text, describe_os_error
-from tui_trainer.engine.events import (
-    CheckpointSaved,
-    ConfigChanged,
-    EpochEnd,
-    Event,
-    LogMessage,
-    LRPlan,
-    Paused,
-    Resumed,
-    RunFinished,
-    RunStarted,
-    StepProgress,
-)
+from tui_trainer.engine.events import ConfigChanged, EpochEnd, Event, RunFinished, RunStarted
 from tui_trainer.errors import UserError
 from tui_trainer.rundir import RunDirLock, create_run_dir
 from tui_trainer.sinks.jsonl import JsonLines
+from tui_trainer.sinks.records import to_record
 
 
 def new_run_dir(out: str | Path, preset: str) -> Path:
@@ -229,49 +217,24 @@ class RunDirWriter:
 
     # -- events ----------------------------------------------------------------------------------
     def __call__(self, event: Event) -> None:
-        """Record one event."""
-        now = round(time.time(), 3)
-        if isinstance(event, StepProgress):
-            self._line({"event": "step", "time": now, **asdict(event)})
-        elif isinstance(event, EpochEnd):
-            row = {"event": "epoch", "time": now, "epoch": event.epoch, **event.metrics}
-            row["is_best"] = event.is_best
-            self.epochs.append(event.metrics)
-            self.epoch_records.append(row)
-            self._line(row)
-            self._write_csv()
-        elif isinstance(event, RunStarted):
+        """Record one event (one metrics.jsonl line, see `sinks.records`)."""
+        record = to_record(event, time.time())
+        if isinstance(event, RunFinished):
+            self._finish(event, record)
+            return
+        if isinstance(event, RunStarted):
             self.config = self.config or event.config
-            self._line(
-                {
-                    "event": "started",
-                    "time": now,
-                    "preset": event.preset,
-                    "device": event.device,
-                    "precision": event.precision,
-                    "start_epoch": event.start_epoch,
-                    "trainable_params": event.trainable_params,
-                    "total_params": event.total_params,
-                }
-            )
         elif isinstance(event, ConfigChanged):
             self.config = event.config
-            self._line({"event": "config", "time": now, "reason": event.reason})
+        self._line(record)
+        if isinstance(event, EpochEnd):
+            self.epochs.append(event.metrics)
+            self.epoch_records.append(record)
+            self._write_csv()
+        elif isinstance(event, ConfigChanged):
             self.write_config()
-        elif isinstance(event, CheckpointSaved):
-            self._line({"event": "checkpoint", "time": now, **asdict(event)})
-        elif isinstance(event, LogMessage):
-            self._line({"event": "log", "time": now, **asdict(event)})
-        elif isinstance(event, LRPlan):
-            points = [[x, lr] for x, lr in event.points]
-            self._line({"event": "lr_plan", "time": now, "reason": event.reason, "points": points})
-        elif isinstance(event, (Paused, Resumed)):
-            name = "paused" if isinstance(event, Paused) else "resumed"
-            self._line({"event": name, "time": now, **asdict(event)})
-        elif isinstance(event, RunFinished):
-            self._finish(event, now)
 
-    def _finish(self, event: RunFinished, now: float) -> None:
+    def _finish(self, event: RunFinished, record: dict[str, Any]) -> None:
         if self.pending and event.status != "failed":
             self.pending = {}  # the resume proved itself: its overrides are kept
             self.write_config()
@@ -281,7 +244,7 @@ class RunDirWriter:
                 f"the run failed: config.yaml keeps {shown} from before this resume "
                 "(give the overrides again to retry them)"
             )
-        self._line({"event": "finished", "time": now, "status": event.status})
+        self._line(record)
         self.write_summary(event.summary)
         if self._jsonl is not None:
             self._jsonl.close()

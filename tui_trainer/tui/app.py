@@ -22,12 +22,17 @@ from tui_trainer.config.loader import (
 )
 from tui_trainer.engine.events import RunFinished
 from tui_trainer.outcome import exit_code
+from tui_trainer.remote.detach import Detached, spawn_detached
+from tui_trainer.remote.endpoint import read_pointer
+from tui_trainer.remote.hangup import keeps_training
+from tui_trainer.telemetry.host import HostReader
 from tui_trainer.telemetry.sampler import Sampler
-from tui_trainer.terminal import detach_from_terminal
+from tui_trainer.terminal import detach_from_terminal, release_quiet_input
 from tui_trainer.tui.screens.dialogs import ConfirmQuit, HelpScreen
 from tui_trainer.tui.screens.run import NARROW, Executor, RunRequest, RunScreen
 from tui_trainer.tui.screens.setup import SetupScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
+from tui_trainer.tui.sources import RemoteRun
 from tui_trainer.tui.widgets.gpu_slot import gpu_panel_factory
 
 STYLES: list[str | PurePath] = [
@@ -46,6 +51,12 @@ def execute(*args: Any, **kwargs: Any) -> RunFinished:
     from tui_trainer.session import execute as session_execute
 
     return session_execute(*args, **kwargs)
+
+
+def watch_sampler(watch: str | None) -> Sampler:
+    """The telemetry sampler; watching, its "this run" line follows the run's process."""
+    pointer = read_pointer(Path(watch)) if watch is not None else None
+    return Sampler(host_reader=HostReader(pointer.pid)) if pointer is not None else Sampler()
 
 
 def discover_presets(preset: str | None = None) -> list[PresetInfo]:
@@ -100,6 +111,7 @@ class TrainerApp(App[int]):
         exit_when_done: bool = False,
         handle_signals: bool = False,
         resume: str | None = None,
+        watch: str | None = None,
     ) -> None:
         super().__init__()
         self.preset = preset
@@ -109,10 +121,12 @@ class TrainerApp(App[int]):
         self.executor: Executor = executor or execute
         self.presets = presets if presets is not None else discover_presets(preset)
         # One telemetry sampler for the app's lifetime, only when the live GPU panel is used.
-        self.sampler: Sampler | None = None if gpu_panel else Sampler()
+        self.sampler: Sampler | None = None if gpu_panel else watch_sampler(watch)
         self.gpu_panel = gpu_panel or gpu_panel_factory(self.sampler)  # type: ignore[arg-type]
         self.exit_when_done = exit_when_done
         self.resume = resume
+        self.watch = watch  # a run directory to watch instead of training here
+        self.hung_up = False
         self.handle_signals = handle_signals
         self.last_result: RunFinished | None = None
         self._sighup: Any = signal.SIG_DFL
@@ -123,10 +137,16 @@ class TrainerApp(App[int]):
         """Open the setup screen (it starts the run at once with --start when valid)."""
         if self.sampler is not None:
             self.sampler.start()  # returns at once; NVML starts in the sampler's thread
+        if self.watch is not None:  # the run screen for a run in another process
+            source = RemoteRun(self.watch)
+            self.push_screen(RunScreen(None, None, self.gpu_panel, source=source))
+            self._install_signals()
+            return
         if self.resume is not None:  # straight to the run screen, continuing that run
             config, name = resumed_config(self.resume, self.preset, self.overrides)
             request = RunRequest(config, name, self.overrides, self.out, self.resume)
             self.push_screen(RunScreen(request, self.executor, self.gpu_panel))
+            self._install_signals()
             return
         self.push_screen(
             SetupScreen(
@@ -137,6 +157,9 @@ class TrainerApp(App[int]):
                 autostart=self.start_now,
             )
         )
+        self._install_signals()
+
+    def _install_signals(self) -> None:
         if self.handle_signals:
             loop = asyncio.get_running_loop()
             for sig in HANDLED_SIGNALS:
@@ -145,18 +168,47 @@ class TrainerApp(App[int]):
             self._sighup = signal.signal(signal.SIGHUP, self._hangup)
 
     def on_setup_screen_start_requested(self, message: SetupScreen.StartRequested) -> None:
-        """Start: open the run screen, which starts training in a thread worker."""
+        """Start: open the run screen, which starts training in a thread worker (or, for
+        "start in the background", start a detached run and watch it)."""
+        if message.background is not None:
+            self.notify("starting in the background…", timeout=5)
+            self.run_worker(
+                lambda: self._start_background(message.background),  # type: ignore[arg-type]
+                thread=True,
+                group="detach",
+                exit_on_error=False,
+            )
+            return
         self.push_screen(RunScreen(message.request, self.executor, self.gpu_panel))
+
+    def _start_background(self, argv: list[str]) -> None:
+        """Worker thread: `run --detach`, then watch the run (or show why it did not start)."""
+        started = spawn_detached(argv)
+        self.call_from_thread(self._watch_started, started)
+
+    def _watch_started(self, started: Detached) -> None:
+        if started.run_dir is None:
+            lines = [line for line in started.output.splitlines() if line.strip()]
+            reason = lines[-1] if lines else f"exit code {started.code}"
+            self.notify(f"the run did not start: {reason}", severity="error", timeout=10)
+            return
+        source = RemoteRun(started.run_dir)
+        self.push_screen(RunScreen(None, None, self.gpu_panel, source=source))
 
     def on_run_screen_ended(self, message: RunScreen.Ended) -> None:
         """A run ended: exit if quitting, else show the summary."""
         self.last_result = message.result
-        if message.run_screen.quitting or self.exit_when_done:
+        if message.run_screen.quitting or self.exit_when_done or self.hung_up:
             code = run_exit_code(message.result, self.signal_number)
             self.exit(code, return_code=code)
             return
         if self.screen is message.run_screen:
             message.run_screen.action_summary()
+
+    def exit(self, *args: Any, **kwargs: Any) -> None:
+        """Exit; after a hang-up, first unblock the input thread reading the quiet pipe."""
+        release_quiet_input()
+        super().exit(*args, **kwargs)
 
     def live_run(self) -> RunScreen | None:
         """The run screen whose run is still going, if any."""
@@ -169,6 +221,10 @@ class TrainerApp(App[int]):
     async def action_quit(self) -> None:
         """q / ctrl+q: quit at once when idle; while training, confirm, checkpoint, then exit."""
         run = self.live_run()
+        watching = self.watch is not None or (run is not None and run.source.remote)
+        if watching:  # nothing is lost by leaving: the run goes on
+            self.exit(0, return_code=0)
+            return
         if run is None:
             code = run_exit_code(self.last_result, self.signal_number)
             self.exit(code, return_code=code)
@@ -196,13 +252,24 @@ class TrainerApp(App[int]):
 
     def _hangup(self, signal_number: int, _frame: object) -> None:
         detach_from_terminal()
-        asyncio.get_running_loop().call_soon_threadsafe(self._on_signal, signal_number)
+        asyncio.get_running_loop().call_soon_threadsafe(self._on_hangup, signal_number)
+
+    def _on_hangup(self, signal_number: int) -> None:
+        """SIGHUP: a run that keeps training on hang-up (`on_hangup: continue`) goes on
+        without drawing, and can be watched from another terminal; else as SIGTERM."""
+        run = self.live_run()
+        request = run.request if run is not None else None
+        if request is None or keeps_training(request.config, signal_number) is False:
+            self._on_signal(signal_number)
+            return
+        self.hung_up = True
+        run.drawing = False  # type: ignore[union-attr]
 
     def _on_signal(self, signal_number: int) -> None:
         """SIGTERM/SIGHUP/SIGINT: checkpoint and stop the run, then exit with 128+N."""
         self.signal_number = signal_number
         run = self.live_run()
-        if run is None:
+        if run is None or run.source.remote:
             self.exit(128 + signal_number, return_code=128 + signal_number)
         elif not run.quitting:
             run.stop_for_exit(status="interrupted", signal=signal_number)
@@ -270,3 +337,10 @@ def run_app(
     app = TrainerApp(preset, overrides, start, out, handle_signals=True, resume=resume)
     app.run()
     return app.return_code if app.return_code is not None else 0
+
+
+def run_watch(run_dir: str) -> int:
+    """`tui-trainer watch RUN_DIR`: the run screen for a run in another process; exit 0."""
+    app = TrainerApp(handle_signals=True, watch=run_dir)
+    app.run()
+    return 0

@@ -13,12 +13,13 @@ from textual.widgets import Button, Static
 
 HELP_KEYS: list[tuple[str, str, str]] = [
     ("Setup", "ctrl+r", "start the run (or press the Start button)"),
+    ("Setup", "ctrl+b", "start in the background (survives this terminal), then watch it"),
     ("Setup", "tab", "move between the preset list and the toggles"),
     ("Run", "p", "pause / resume at the next step boundary (clocks stop)"),
     ("Run", "c", "save a checkpoint now (the log shows its path)"),
     ("Run", "s", "stop after this epoch; press again to stop at the next step"),
     ("Run", "g", "loss plot: log y axis on / off"),
-    ("Run", "q", "quit: asks first, saves a checkpoint, then exits"),
+    ("Run", "q", "quit: asks first, saves a checkpoint, then exits (watching: just leaves)"),
     ("Summary", "n", "new run: back to setup with the same settings"),
     ("Summary", "v", "the summary again, from the run view"),
     ("Summary", "b", "back to the run view (plots, table, log)"),

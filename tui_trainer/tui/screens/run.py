@@ -7,7 +7,6 @@ widgets whose part changed. Draws are at most `MAX_FPS` a second and never block
 from __future__ import annotations
 
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -21,15 +20,16 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Static
+from textual.worker import get_current_worker
 
 from tui_trainer import formatting as fmt
 from tui_trainer.config import RunConfig
-from tui_trainer.engine.control import Control, StopMode
-from tui_trainer.engine.events import RunFinished, Sink
-from tui_trainer.errors import UserError
+from tui_trainer.engine.control import StopMode
+from tui_trainer.engine.events import RunFinished
 from tui_trainer.tui.bridge import EventBridge, RunUpdate
 from tui_trainer.tui.model import RunModel
 from tui_trainer.tui.screens.summary import SummaryScreen
+from tui_trainer.tui.sources import LocalRun, RunSource, failed_run
 from tui_trainer.tui.widgets.epoch_table import EpochTable
 from tui_trainer.tui.widgets.plot_panels import LossPanel, LRPanel, MetricPanel
 from tui_trainer.tui.widgets.progress import RunProgress
@@ -60,12 +60,6 @@ class RunRequest:
     resume: str | None = None  # a run directory or checkpoint to continue
 
 
-def failed_run(message: str, trace: str | None = None) -> RunFinished:
-    """A `RunFinished` for a run that could not start or crashed outside the engine's guard."""
-    summary = {"status": "failed", "epochs_completed": 0, "error": message}
-    return RunFinished("failed", summary, "", error=message, traceback=trace)
-
-
 class RunScreen(Screen[None]):
     """Watch and steer one training run."""
 
@@ -92,15 +86,22 @@ class RunScreen(Screen[None]):
     ]
 
     def __init__(
-        self, request: RunRequest, executor: Executor, gpu_panel: Callable[[], Widget]
+        self,
+        request: RunRequest | None,
+        executor: Executor | None,
+        gpu_panel: Callable[[], Widget],
+        *,
+        source: RunSource | None = None,
     ) -> None:
+        """Train `request` here with `executor`, or show `source` (a run in another process)."""
         super().__init__()
         self.request = request
-        self.executor = executor
-        self.model = RunModel(preset=request.preset)
-        self.control = Control()
+        self.source: RunSource = source or LocalRun(request, executor)  # type: ignore[arg-type]
+        self.model = RunModel(preset=self.source.preset)
+        self.control = self.source.control
         self.bridge = EventBridge(self)
         self.quitting = False
+        self.drawing = True  # False once the terminal hung up: events are applied, not drawn
         self._gpu_panel = gpu_panel
         self._last_draw = self._last_charts = 0.0
         self._drain_timer: Timer | None = None
@@ -142,14 +143,16 @@ class RunScreen(Screen[None]):
 
     def _title(self) -> str:
         m = self.model
-        parts = [m.preset or self.request.preset]
+        parts = [m.preset or self.source.preset]
+        if self.source.remote:
+            parts.insert(0, "watching")
         if m.device:
             parts += [m.device, m.precision, f"{fmt.count(m.total_params)} params"]
         return "  ·  ".join(parts)
 
     # -- the worker ------------------------------------------------------------------------------
     def on_mount(self) -> None:
-        """Start training in a thread worker."""
+        """Start training (or watching) in a thread worker."""
         self._title_bar = self.query_one("#run-title", Static)
         self._badge = self.query_one(StateBadge)
         self._progress = self.query_one(RunProgress)
@@ -165,24 +168,20 @@ class RunScreen(Screen[None]):
         )
 
     def _train(self) -> None:
-        """Training thread: run the executor; whatever happens, the UI gets a `RunFinished`."""
-        req = self.request
-        sinks: list[Sink] = [self.bridge]
+        """Worker thread: the source delivers events; the UI always gets a `RunFinished`."""
+        worker = get_current_worker()
         try:
-            extra = {"resume": req.resume} if req.resume else {}
-            result = self.executor(
-                req.config, req.preset, sinks=sinks, control=self.control, out=req.out, **extra
-            )
-        except UserError as exc:
-            result = failed_run(str(exc))
-        except Exception as exc:  # execute() catches training failures; this is a safety net
-            result = failed_run(f"{type(exc).__name__}: {exc}", traceback.format_exc())
-        self.bridge.finish(result)
+            result = self.source.run(self.bridge, lambda: worker.is_cancelled)
+        except Exception as exc:  # a safety net: the sources report their own failures
+            result = failed_run(f"{type(exc).__name__}: {exc}")
+        if result is not None:
+            self.bridge.finish(result)
 
     def on_unmount(self) -> None:
-        """Never leave a training thread behind: the app cannot exit until it returns."""
+        """A local run stops (the app cannot exit before its thread returns); a watched one
+        goes on."""
         if self.model.active:
-            self.control.request_stop(StopMode.STEP, status="stopped")
+            self.source.leave()
 
     # -- events → widgets ------------------------------------------------------------------------
     @on(RunUpdate)
@@ -199,7 +198,8 @@ class RunScreen(Screen[None]):
         changed: set[str] = set()
         for event in self.bridge.take():
             changed |= self.model.apply(event)
-        self._draw(changed)
+        if self.drawing:
+            self._draw(changed)
         self._last_draw = time.monotonic()
         if self.model.finished is not None and "state" in changed:
             self.post_message(self.Ended(self, self.model.finished))
@@ -209,7 +209,7 @@ class RunScreen(Screen[None]):
         if "header" in changed:
             self._title_bar.update(self._title(), layout=False)
             sampler = getattr(self.app, "sampler", None)
-            if sampler is not None and m.device:
+            if sampler is not None and m.device and not self.source.remote:
                 sampler.torch_device = m.device  # this run's allocated/reserved/peak memory
         if changed & {"state", "progress"}:
             self._badge.set_state(m.state)
@@ -249,7 +249,9 @@ class RunScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """p/c/s while the run is active (dimmed while quitting), n/v once it ended."""
         ended = self.model.finished is not None
-        if action in {"new_run", "summary"}:
+        if action == "new_run":
+            return ended and not self.source.remote
+        if action == "summary":
             return ended
         if action not in {"pause", "resume", "checkpoint", "stop"}:
             return True

@@ -119,6 +119,7 @@ class SetupScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "start", "Start", priority=True),
+        Binding("ctrl+b", "start_background", "Start in background", priority=True),
         Binding("f1", "app.help", "Help"),
         Binding("ctrl+q", "app.quit", "Quit"),
     ]
@@ -126,9 +127,10 @@ class SetupScreen(Screen[None]):
     class StartRequested(Message):
         """The user asked to start a valid run."""
 
-        def __init__(self, request: RunRequest) -> None:
+        def __init__(self, request: RunRequest, background: list[str] | None = None) -> None:
             super().__init__()
             self.request = request
+            self.background = background  # `tui-trainer ARGV` to start detached, then watch
 
     def __init__(
         self,
@@ -235,7 +237,9 @@ class SetupScreen(Screen[None]):
         yield Static("", id="warnings", markup=False)
         yield Static("", id="command", markup=False)
         yield Horizontal(
-            Button("Start ▶", id="start", variant="success", compact=True), id="start-row"
+            Button("Start ▶", id="start", variant="success", compact=True),
+            Button("Start in background", id="start-bg", compact=True),
+            id="start-row",
         )
 
     def _error_slots(self, *names: str) -> ComposeResult:
@@ -366,6 +370,7 @@ class SetupScreen(Screen[None]):
         warnings.update("\n".join(f"▲ {w}" for w in result.warnings))
         warnings.display = bool(result.warnings)
         self.query_one("#start", Button).disabled = not result.ok
+        self.query_one("#start-bg", Button).disabled = not result.ok
         self._show_effective_batch()
         self._show_command(result)
 
@@ -378,26 +383,38 @@ class SetupScreen(Screen[None]):
             text = f"effective batch {effective_batch(batch, steps)}"
         self.query_one("#effective-batch", Static).update(text)
 
+    def _preset_arg(self, info: PresetInfo) -> str:
+        return info.name if info.bundled or info.path.parent.name == "presets" else str(info.path)
+
     def _show_command(self, result: Validation) -> None:
         info = self.preset
         text = ""
         if info is not None and result.ok:
-            name = (
-                info.name if info.bundled or info.path.parent.name == "presets" else str(info.path)
-            )
-            text = " ".join(["$ tui-trainer run", name, *result.overrides])
+            text = " ".join(["$ tui-trainer run", self._preset_arg(info), *result.overrides])
         self.query_one("#command", Static).update(text)
 
     # -- start -----------------------------------------------------------------------------------
-    def action_start(self) -> None:
-        """Start the run, or say what to fix first."""
+    def action_start(self, background: bool = False) -> None:
+        """Start the run (here, or in the background), or say what to fix first."""
         result, info = self.validation, self.preset
         if result is None or not result.ok or info is None or result.config is None:
             self.app.bell()
             self.notify("Fix the values marked in red first.", severity="error", timeout=3)
             return
         request = RunRequest(result.config, result.name, list(result.overrides), self.out)
-        self.post_message(self.StartRequested(request))
+        argv = None
+        if background:
+            argv = ["run", self._preset_arg(info), *result.overrides]
+            argv += ["--out", self.out] if self.out else []
+        self.post_message(self.StartRequested(request, argv))
+
+    def action_start_background(self) -> None:
+        """Start the run as `run --detach` does (it survives this terminal), then watch it."""
+        self.action_start(background=True)
+
+    @on(Button.Pressed, "#start-bg")
+    def _start_bg_pressed(self) -> None:
+        self.action_start_background()
 
     @on(Button.Pressed, "#start")
     def _start_pressed(self) -> None:

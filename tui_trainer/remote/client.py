@@ -1,0 +1,146 @@
+"""Talking to a live run: one-shot requests (`ctl`, `runs`), the event stream, remote control.
+
+Everything here raises `endpoint.NotLive` when no run answers, with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from tui_trainer.engine.control import StopMode
+from tui_trainer.remote.endpoint import NotLive, connect
+from tui_trainer.remote.protocol import MAX_REPLY, encode
+
+
+class _Lines:
+    """Newline-delimited JSON objects from a socket, each line at most MAX_REPLY bytes."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = bytearray()
+
+    def next(self) -> dict[str, Any] | None:
+        """The next object; None at end of stream. Raises TimeoutError per the socket."""
+        while True:
+            nl = self.buf.find(b"\n")
+            if nl >= 0:
+                line, self.buf = bytes(self.buf[:nl]), self.buf[nl + 1 :]
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(obj, dict):
+                    return obj
+                continue
+            if len(self.buf) > MAX_REPLY:
+                raise NotLive("the run sent a line too long to read")
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                raise
+            except OSError:
+                return None
+            if not data:
+                return None
+            self.buf += data
+
+
+def request(run_dir: str | Path, cmd: str, timeout: float = 5.0, **fields: Any) -> dict[str, Any]:
+    """Send one request to the run in `run_dir` and return its reply."""
+    sock = connect(run_dir, timeout)
+    try:
+        sock.sendall(encode({"cmd": cmd, **fields}))
+        try:
+            reply = _Lines(sock).next()
+        except TimeoutError as exc:
+            raise NotLive(f"{run_dir}: the run did not answer within {timeout:g} s") from exc
+    finally:
+        sock.close()
+    if reply is None:
+        raise NotLive(f"{run_dir}: the run closed the connection")
+    return reply
+
+
+class Stream:
+    """A subscription: `status` is the reply (its `seq`: lines already in metrics.jsonl)."""
+
+    def __init__(self, run_dir: str | Path, timeout: float = 5.0) -> None:
+        self.sock = connect(run_dir, timeout)
+        self._lines = _Lines(self.sock)
+        try:
+            self.sock.sendall(encode({"cmd": "subscribe"}))
+            reply = self._lines.next()
+        except (OSError, TimeoutError) as exc:
+            self.sock.close()
+            raise NotLive(f"{run_dir}: the run did not answer: {exc}") from exc
+        if reply is None or not reply.get("ok"):
+            self.sock.close()
+            raise NotLive(f"{run_dir}: the run refused to stream: {reply}")
+        self.status: dict[str, Any] = reply
+
+    def messages(
+        self, cancelled: Callable[[], bool], poll: float = 0.25
+    ) -> Iterator[dict[str, Any]]:
+        """Every message until the run closes the stream or `cancelled()` turns true."""
+        self.sock.settimeout(poll)
+        try:
+            while not cancelled():
+                try:
+                    msg = self._lines.next()
+                except TimeoutError:
+                    continue
+                if msg is None:
+                    return
+                yield msg
+        finally:
+            self.sock.close()
+
+
+class RemoteControl:
+    """The run screen's `Control` for a run in another process: requests over its socket.
+
+    `paused` follows what the run reports (the source sets it from paused/resumed events) and
+    what was asked; a request that fails goes to `notify` as a one-line message.
+    """
+
+    def __init__(self, run_dir: str | Path, notify: Callable[[str], None]) -> None:
+        self.run_dir = run_dir
+        self.notify = notify
+        self.paused = False
+        self.stop_mode = StopMode.NONE
+
+    def _send(self, cmd: str, **fields: Any) -> bool:
+        try:
+            reply = request(self.run_dir, cmd, timeout=2.0, **fields)
+        except NotLive as exc:
+            self.notify(str(exc))
+            return False
+        if not reply.get("ok"):
+            self.notify(f"{cmd}: {reply.get('error', 'refused')}")
+            return False
+        return True
+
+    def pause(self) -> None:
+        """Ask the run to pause at its next step boundary."""
+        if self._send("pause"):
+            self.paused = True
+
+    def resume(self) -> None:
+        """Ask the run to carry on."""
+        if self._send("resume"):
+            self.paused = False
+
+    def request_checkpoint(self) -> None:
+        """Ask the run for a checkpoint at its next step boundary."""
+        self._send("checkpoint")
+
+    def request_stop(
+        self, mode: StopMode = StopMode.EPOCH, status: str = "stopped", signal: int | None = None
+    ) -> None:
+        """Ask the run to stop after this epoch, or at the next step (`StopMode.STEP`)."""
+        if self._send("stop", now=mode is StopMode.STEP):
+            self.stop_mode = mode

@@ -1,0 +1,62 @@
+"""The `ctl` and `watch` commands' logic (the CLI parses; this talks to runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tui_trainer.errors import UserError
+from tui_trainer.remote.client import request
+from tui_trainer.remote.endpoint import NotLive
+from tui_trainer.remote.history import is_run_dir
+from tui_trainer.remote.runs import find_run_dirs, list_runs
+
+CTL_COMMANDS = ("pause", "resume", "checkpoint", "stop", "status")
+
+
+def cmd_ctl(run_dir: str, command: str, now: bool = False) -> int:
+    """`tui-trainer ctl RUN_DIR COMMAND`: send it, print the answer; 0 ok, 2 no live run."""
+    if command not in CTL_COMMANDS:
+        raise UserError(f"ctl: COMMAND: expected one of {', '.join(CTL_COMMANDS)}, got {command!r}")
+    if now and command != "stop":
+        raise UserError("ctl: --now goes with stop only")
+    fields = {"now": True} if now else {}
+    try:
+        reply = request(run_dir, command, **fields)
+    except NotLive as exc:
+        raise UserError(str(exc)) from exc
+    if not reply.get("ok"):
+        raise UserError(f"{run_dir}: {command}: {reply.get('error', 'refused')}")
+    state = reply.get("state", "?")
+    if command == "status":
+        epoch = f"epoch {reply.get('epoch', '?')}/{reply.get('epochs', '?')}"
+        step = f"step {reply.get('step', 0)}/{reply.get('steps', '?')}"
+        print(f"{run_dir}: {state}, {epoch}, {step} (pid {reply.get('pid')})")
+        return 0
+    what = {
+        "pause": "pauses at the next step boundary",
+        "resume": "carries on",
+        "checkpoint": "saves a checkpoint at the next step boundary",
+        "stop": "stops at the next step boundary, with a checkpoint"
+        if now
+        else "stops after this epoch",
+    }[command]
+    print(f"{run_dir}: {command}: ok, {state} (the run {what})")
+    return 0
+
+
+def watch_target(target: str | None) -> str:
+    """The run directory `watch` opens: TARGET itself, or the newest live run under it (or
+    under ./runs); a run that has ended is shown too, when named directly."""
+    path = Path(target or "runs")
+    if target is not None and is_run_dir(path):
+        return str(path)
+    if not path.is_dir():
+        raise UserError(f"{path}: no such run directory")
+    if not find_run_dirs(path):
+        raise UserError(f"{path}: no runs there (start one with: tui-trainer run PRESET --detach)")
+    live = [info for info in list_runs(path) if info.live]
+    if not live:
+        raise UserError(
+            f"{path}: no live run (tui-trainer runs {path} lists them; watch RUN_DIR shows one)"
+        )
+    return live[0].run_dir

@@ -1,0 +1,74 @@
+"""The wire format of a run's control socket: JSON lines, UTF-8, one object per line.
+
+Requests (client → run), each answered by one reply line `{"ok": true, ...}` or
+`{"ok": false, "error": "..."}`; an optional `"id"` (string or number) is echoed back:
+
+| request | does |
+|---|---|
+| `{"cmd": "status"}` | the run's state: pid, run_dir, preset, state, epoch, epochs, step, seq |
+| `{"cmd": "subscribe"}` | reply with `seq` (the metrics.jsonl lines written so far), then stream |
+| `{"cmd": "pause"}` / `{"cmd": "resume"}` | pause at the next step boundary / carry on |
+| `{"cmd": "checkpoint"}` | save a checkpoint at the next step boundary |
+| `{"cmd": "stop"}` / `{"cmd": "stop", "now": true}` | stop after this epoch / at the next step |
+
+After `subscribe`, the run sends each event as the same object metrics.jsonl holds plus `"seq"`,
+its line number there. Progress (`"event": "step"`) may be coalesced for a slow reader; all
+other events are kept. A reader too slow even for that gets `{"resync": true, "seq": N}`:
+lines up to N are in metrics.jsonl, read those it missed from there.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+PROTOCOL = 1
+MAX_REQUEST = 4096
+"""Longest request line in bytes; a longer one is answered with an error and dropped."""
+MAX_REPLY = 1 << 20
+"""Longest line a client accepts from a run (a finished record with a long report fits)."""
+
+COMMANDS = ("status", "subscribe", "pause", "resume", "checkpoint", "stop")
+CONTROL = frozenset({"pause", "resume", "checkpoint", "stop"})
+
+
+class BadRequest(ValueError):
+    """A request line that is not a valid request (the message is the reply's error)."""
+
+
+def encode(obj: dict[str, Any]) -> bytes:
+    """One wire line."""
+    return json.dumps(obj, default=str, separators=(",", ":")).encode() + b"\n"
+
+
+def parse_request(line: bytes) -> dict[str, Any]:
+    """Validate one request line (without its newline); raises BadRequest."""
+    try:
+        req = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest("not a JSON object (one per line, UTF-8)") from exc
+    if not isinstance(req, dict):
+        raise BadRequest("not a JSON object (one per line, UTF-8)")
+    cmd = req.get("cmd")
+    if cmd not in COMMANDS:
+        raise BadRequest(f"cmd: expected one of {', '.join(COMMANDS)}, got {cmd!r}"[:200])
+    allowed = {"cmd", "id"} | ({"now"} if cmd == "stop" else set())
+    extra = sorted(set(req) - allowed)
+    if extra:
+        raise BadRequest(f"{extra[0]}: unknown key for {cmd}"[:200])
+    if "now" in req and not isinstance(req["now"], bool):
+        raise BadRequest("now: expected true or false")
+    rid = req.get("id")
+    if rid is not None and (isinstance(rid, bool) or not isinstance(rid, (str, int, float))):
+        raise BadRequest("id: expected a string or a number")
+    if isinstance(rid, str) and len(rid) > 100:
+        raise BadRequest("id: at most 100 characters")
+    return req
+
+
+def error_reply(message: str, rid: Any = None) -> dict[str, Any]:
+    """`{"ok": false, "error": message}` (with the request's id when it had one)."""
+    reply: dict[str, Any] = {"ok": False, "error": message}
+    if rid is not None:
+        reply["id"] = rid
+    return reply

@@ -1,0 +1,373 @@
+"""`RunServer`: a run's control socket, one more event sink plus a feeder of its `Control`.
+
+The training thread only appends each event to an inbox and, at most once until the server
+thread has looked, writes one byte to a wake-up pipe: it never waits for the server, and no
+client can make it wait. The server thread owns every socket (non-blocking, one selector),
+streams the very lines the file writer (an earlier sink) appended to metrics.jsonl, numbered
+as in the file, and keeps for each subscriber a bounded queue: progress may be coalesced for a
+slow reader, the other events are kept, and a reader that falls further behind is told to
+re-read metrics.jsonl (`resync`). Every request is validated; a client that sends too much,
+too fast, or never reads is answered or dropped.
+
+Security: the socket lives in an owner-only directory (see `endpoint`), has mode 0600, and on
+Linux each connection's peer credentials must be this user's.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import selectors
+import socket
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from tui_trainer.engine.control import Control, StopMode
+from tui_trainer.engine.events import (
+    EpochEnd,
+    Event,
+    Paused,
+    Resumed,
+    RunFinished,
+    RunStarted,
+    StepProgress,
+)
+from tui_trainer.remote import endpoint
+from tui_trainer.remote.connection import (
+    FLUSH_SECONDS,
+    IDLE_SECONDS,
+    MAX_CLIENTS,
+    MAX_QUEUED,
+    MAX_REQUESTS_PER_SECOND,
+    Client,
+    JsonlTail,
+    same_user,
+)
+from tui_trainer.remote.protocol import (
+    MAX_REQUEST,
+    PROTOCOL,
+    BadRequest,
+    encode,
+    error_reply,
+    parse_request,
+)
+
+
+class RunServer:
+    """Serve the run's events and feed `control` on a local socket (see `remote.protocol`).
+
+    A sink: add it to a run's sinks. It starts with the run's `RunStarted` (which names the run
+    directory), and shuts down shortly after `RunFinished` or at interpreter exit. A server
+    that cannot start (no usable runtime directory) leaves the run alone: `error` says why.
+    """
+
+    def __init__(self, control: Control) -> None:
+        self.control = control
+        self.error: str | None = None
+        self.socket_path: Path | None = None
+        self.run_dir: Path | None = None
+        self._inbox: deque[Event] = deque()
+        self._tail = JsonlTail()
+        self._woken = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._state: dict[str, Any] = {"state": "running"}
+        self._clients: dict[int, Client] = {}
+
+    # -- the sink (training thread) ---------------------------------------------------------------
+    def __call__(self, event: Event) -> None:
+        """Queue `event` for the server thread (starting the server at `RunStarted`)."""
+        if self._thread is None:
+            if not isinstance(event, RunStarted) or not event.run_dir or self.error:
+                return
+            self._start(Path(event.run_dir))
+            if self._thread is None:
+                return
+        self._inbox.append(event)
+        if not self._woken:
+            self._woken = True
+            with contextlib.suppress(OSError):  # full: the thread is awake already
+                os.write(self._wake_w, b"\0")
+
+    def _start(self, run_dir: Path) -> None:
+        try:
+            self._listener = self._bind(run_dir)
+        except Exception as exc:  # never let the control socket break a run
+            self.error = f"control socket unavailable: {exc}"
+            return
+        self.run_dir = run_dir
+        self._tail.path = run_dir / "metrics.jsonl"
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._thread = threading.Thread(target=self._serve, name="tui-trainer-server", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)
+
+    def _bind(self, run_dir: Path) -> socket.socket:
+        path = endpoint.socket_path(run_dir)
+        if path.exists():
+            try:
+                endpoint.connect(run_dir, timeout=1.0, clean=False).close()
+            except endpoint.NotLive:
+                path.unlink(missing_ok=True)  # stale: a previous run here died
+            else:
+                raise OSError(f"{path} is served by another process")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(str(path))
+            os.chmod(path, 0o600)
+            sock.listen(128)
+            sock.setblocking(False)
+            endpoint.write_pointer(run_dir, path)
+        except OSError:
+            sock.close()
+            path.unlink(missing_ok=True)
+            raise
+        self.socket_path = path
+        return sock
+
+    def close(self, timeout: float = FLUSH_SECONDS + 0.5) -> None:
+        """Stop serving (at the latest after `timeout` s) and remove the socket and pointer."""
+        self._stopping = True
+        thread = self._thread
+        if thread is None:
+            return
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"\0")
+        if thread is not threading.current_thread():
+            thread.join(timeout)
+
+    # -- the server thread -----------------------------------------------------------------------
+    def _serve(self) -> None:
+        sel = selectors.DefaultSelector()
+        try:
+            self._tail.skip_existing()  # what is there already is history, read from the file
+            sel.register(self._listener, selectors.EVENT_READ, "listen")
+            sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+            self._loop(sel)
+        finally:
+            for client in list(self._clients.values()):
+                self._drop(sel, client)
+            sel.close()
+            self._tail.close()
+            self._listener.close()
+            os.close(self._wake_r)
+            endpoint.remove(self.run_dir, self.socket_path, os.getpid())  # type: ignore[arg-type]
+
+    def _loop(self, sel: selectors.BaseSelector) -> None:
+        deadline: float | None = None
+        while True:
+            for key, mask in sel.select(0.5 if deadline is None else 0.05):
+                if key.data == "listen":
+                    self._accept(sel)
+                elif key.data == "wake":
+                    self._woken = False
+                    with contextlib.suppress(OSError):
+                        os.read(self._wake_r, 4096)
+                else:
+                    client = self._clients.get(key.fd)
+                    if client is not None and mask & selectors.EVENT_READ:
+                        self._read(sel, client)
+                    client = self._clients.get(key.fd)
+                    if client is not None and mask & selectors.EVENT_WRITE:
+                        self._write(sel, client)
+            finished = self._take_inbox()
+            now = time.monotonic()
+            for client in list(self._clients.values()):
+                if not client.subscribed and now - client.seen > IDLE_SECONDS:
+                    self._drop(sel, client)
+                elif client.wants_write:
+                    self._write(sel, client)
+            if (finished or self._stopping) and deadline is None:
+                deadline = now + (FLUSH_SECONDS if not self._stopping or finished else 0.0)
+            if deadline is not None and (
+                now >= deadline or not any(c.wants_write for c in self._clients.values())
+            ):
+                return
+
+    def _take_inbox(self) -> bool:
+        """Note the new events' state, then stream the lines the file writer added for them."""
+        finished = False
+        while self._inbox:
+            event = self._inbox.popleft()
+            self._track(event)
+            finished |= isinstance(event, RunFinished)
+        for seq, kind, record in self._tail.read_new():
+            line = b'{"seq":%d,' % seq + record[1:] + b"\n"
+            for client in self._clients.values():
+                if client.subscribed:
+                    client.push(kind, line)
+        return finished
+
+    def _track(self, event: Event) -> None:
+        s = self._state
+        if isinstance(event, RunStarted):
+            s.update(preset=event.preset, epochs=event.epochs, epoch=event.start_epoch + 1)
+            s.update(device=event.device, world_size=event.world_size)
+        elif isinstance(event, StepProgress):
+            s.update(epoch=event.epoch, step=event.step, steps=event.steps)
+            s.update(global_step=event.global_step, phase=event.phase)
+        elif isinstance(event, EpochEnd):
+            s.update(epochs_completed=event.epoch, best_metric=event.best_metric)
+            s.update(best_value=event.best_value, best_epoch=event.best_epoch)
+        elif isinstance(event, Paused):
+            s["state"] = "paused"
+        elif isinstance(event, Resumed):
+            s["state"] = "running"
+        elif isinstance(event, RunFinished):
+            s["state"] = event.status
+
+    def _accept(self, sel: selectors.BaseSelector) -> None:
+        for _ in range(MAX_CLIENTS):
+            try:
+                conn, _addr = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            if len(self._clients) >= MAX_CLIENTS or not same_user(conn):
+                conn.close()
+                continue
+            conn.setblocking(False)
+            client = Client(conn)
+            self._clients[conn.fileno()] = client
+            sel.register(conn, selectors.EVENT_READ, "client")
+
+    def _drop(self, sel: selectors.BaseSelector, client: Client) -> None:
+        fd = client.sock.fileno()
+        self._clients.pop(fd, None)
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            sel.unregister(client.sock)
+        client.sock.close()
+
+    def _read(self, sel: selectors.BaseSelector, client: Client) -> None:
+        try:
+            data = client.sock.recv(MAX_REQUEST * 2)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(sel, client)
+            return
+        client.seen = time.monotonic()
+        client.inbuf += data
+        while not client.close_after:
+            nl = client.inbuf.find(b"\n")
+            if nl < 0:
+                if len(client.inbuf) > MAX_REQUEST:
+                    self._reply(client, error_reply(f"request longer than {MAX_REQUEST} bytes"))
+                    client.close_after = True
+                return
+            line, client.inbuf = bytes(client.inbuf[:nl]), client.inbuf[nl + 1 :]
+            if len(line) > MAX_REQUEST:
+                self._reply(client, error_reply(f"request longer than {MAX_REQUEST} bytes"))
+                client.close_after = True
+                return
+            if not self._allowed(client):
+                self._reply(client, error_reply("too many requests"))
+                client.close_after = True
+                return
+            if line.strip():
+                self._handle(client, line)
+
+    def _allowed(self, client: Client) -> bool:
+        now = time.monotonic()
+        if now - client.window >= 1.0:
+            client.window, client.requests = now, 0
+        client.requests += 1
+        return client.requests <= MAX_REQUESTS_PER_SECOND
+
+    def _handle(self, client: Client, line: bytes) -> None:
+        try:
+            req = parse_request(line)
+        except BadRequest as exc:
+            self._reply(client, error_reply(str(exc)))
+            return
+        cmd, rid = req["cmd"], req.get("id")
+        ended = self._state["state"] in ("completed", "stopped", "interrupted", "failed")
+        reply: dict[str, Any]
+        if cmd == "status":
+            reply = self.status()
+        elif cmd == "subscribe":
+            reply = {**self.status(), "subscribed": True}
+            client.subscribed = True
+        elif ended:
+            reply = error_reply(f"the run has ended ({self._state['state']})")
+        else:
+            reply = {"ok": True, "cmd": cmd, **self._control(cmd, bool(req.get("now")))}
+        if rid is not None:
+            reply["id"] = rid
+        self._reply(client, reply)
+
+    def _control(self, cmd: str, now: bool) -> dict[str, Any]:
+        c = self.control
+        if cmd == "pause":
+            c.pause()
+            return {"state": "paused" if self._state["state"] == "paused" else "pausing"}
+        if cmd == "resume":
+            c.resume()
+            return {"state": "resuming" if self._state["state"] == "paused" else "running"}
+        if cmd == "checkpoint":
+            c.request_checkpoint()
+            return {"state": "checkpointing"}
+        c.request_stop(StopMode.STEP if now else StopMode.EPOCH, status="stopped")
+        return {"state": "stopping", "when": "step" if now else "epoch"}
+
+    def status(self) -> dict[str, Any]:
+        """The run's state as the `status` reply gives it."""
+        s = dict(self._state)
+        if s["state"] == "running" and self.control.paused:
+            s["state"] = "pausing"
+        if (
+            s["state"] in ("running", "paused", "pausing")
+            and self.control.stop_mode.value != "none"
+        ):
+            s["state"] = "stopping"
+        return {
+            "ok": True,
+            "protocol": PROTOCOL,
+            "pid": os.getpid(),
+            "run_dir": str(self.run_dir),
+            "seq": self._tail.lines,
+            **s,
+        }
+
+    def _reply(self, client: Client, reply: dict[str, Any]) -> None:
+        line = encode(reply)
+        client.out.append(("reply", line))
+        client.queued += len(line)
+        if client.queued > MAX_QUEUED:  # replies it never reads
+            client.close_after, client.out = True, deque()
+
+    def _write(self, sel: selectors.BaseSelector, client: Client) -> None:
+        while True:
+            if not client.sending:
+                if client.out:
+                    _kind, line = client.out.popleft()
+                    client.queued -= len(line)
+                elif client.resync:
+                    client.resync = False
+                    line = encode({"resync": True, "seq": self._tail.lines})
+                else:
+                    break
+                client.sending = memoryview(line)
+            try:
+                sent = client.sock.send(client.sending)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                self._drop(sel, client)
+                return
+            client.sending = client.sending[sent:]
+        if client.close_after and not client.wants_write:
+            self._drop(sel, client)
+            return
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if client.wants_write else 0)
+        with contextlib.suppress(KeyError, ValueError):
+            sel.modify(client.sock, events, "client")

@@ -1,0 +1,180 @@
+"""Engine events as JSON records (the lines of metrics.jsonl) and back again.
+
+One mapping serves the run directory (`RunDirWriter` appends these records to metrics.jsonl) and
+the control socket (`tui_trainer.remote` streams the very same records to watchers), so a watcher
+can rebuild the run screen from the file, from the socket, or from both. `from_record` is the
+inverse: it returns the engine event a record stands for, or None for a record it cannot read
+(an unknown event, a missing key), so a damaged line never breaks a reader.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict
+from typing import Any
+
+from tui_trainer.engine.events import (
+    CheckpointSaved,
+    ConfigChanged,
+    EpochEnd,
+    Event,
+    LogMessage,
+    LRPlan,
+    Paused,
+    Resumed,
+    RunFinished,
+    RunStarted,
+    StepProgress,
+)
+
+STEP = "step"
+"""The record name of throttled progress, the only event a slow watcher may miss."""
+
+KEPT = frozenset(
+    {"started", "epoch", "lr_plan", "checkpoint", "config", "paused", "resumed", "finished"}
+)
+"""Records a watcher must never miss (a slow one re-reads them from metrics.jsonl)."""
+
+
+def to_record(event: Event, now: float) -> dict[str, Any]:
+    """The JSON object for `event` (what metrics.jsonl stores), stamped with `now` (epoch s)."""
+    now = round(now, 3)
+    match event:
+        case StepProgress():
+            return {"event": STEP, "time": now, **asdict(event)}
+        case EpochEnd():
+            return {
+                "event": "epoch",
+                "time": now,
+                "epoch": event.epoch,
+                **event.metrics,
+                "is_best": event.is_best,
+                "epochs": event.epochs,
+                "best_metric": event.best_metric,
+                "best_value": event.best_value,
+                "best_epoch": event.best_epoch,
+            }
+        case RunStarted():
+            return {
+                "event": "started",
+                "time": now,
+                "preset": event.preset,
+                "device": event.device,
+                "precision": event.precision,
+                "start_epoch": event.start_epoch,
+                "trainable_params": event.trainable_params,
+                "total_params": event.total_params,
+                "run_dir": event.run_dir,
+                "epochs": event.epochs,
+                "steps_per_epoch": event.steps_per_epoch,
+                "task": event.task,
+                "world_size": event.world_size,
+                "warnings": list(event.warnings),
+                "pid": os.getpid(),
+            }
+        case ConfigChanged():
+            return {"event": "config", "time": now, "reason": event.reason}
+        case CheckpointSaved():
+            return {"event": "checkpoint", "time": now, **asdict(event)}
+        case LogMessage():
+            return {"event": "log", "time": now, **asdict(event)}
+        case LRPlan():
+            points = [[x, lr] for x, lr in event.points]
+            return {"event": "lr_plan", "time": now, "reason": event.reason, "points": points}
+        case Paused() | Resumed():
+            name = "paused" if isinstance(event, Paused) else "resumed"
+            return {"event": name, "time": now, **asdict(event)}
+        case RunFinished():
+            return {
+                "event": "finished",
+                "time": now,
+                "status": event.status,
+                "summary": event.summary,
+                "report": event.report,
+                "error": event.error,
+            }
+    raise TypeError(f"not an engine event: {event!r}")
+
+
+def _float(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) else math.nan
+
+
+def from_record(record: dict[str, Any], config: dict[str, Any] | None = None) -> Event | None:
+    """The event a metrics.jsonl record stands for (None when unknown or incomplete).
+
+    `config` fills `RunStarted.config` (the record leaves it to config.yaml).
+    """
+    try:
+        return _from_record(record, config or {})
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _from_record(r: dict[str, Any], config: dict[str, Any]) -> Event | None:
+    kind = r.get("event")
+    if kind == STEP:
+        return StepProgress(
+            epoch=int(r["epoch"]),
+            epochs=int(r["epochs"]),
+            step=int(r["step"]),
+            steps=int(r["steps"]),
+            global_step=int(r["global_step"]),
+            loss=_float(r["loss"]),
+            lr=_float(r["lr"]),
+            samples_per_second=_float(r["samples_per_second"]),
+            elapsed=_float(r["elapsed"]),
+            phase=str(r["phase"]),
+        )
+    if kind == "epoch":
+        skip = {"event", "time", "is_best", "epochs", "best_metric", "best_value", "best_epoch"}
+        metrics = {k: _float(v) for k, v in r.items() if k not in skip}
+        return EpochEnd(
+            epoch=int(r["epoch"]),
+            epochs=int(r.get("epochs") or config.get("epochs") or r["epoch"]),
+            metrics=metrics,
+            seconds=_float(r.get("epoch_seconds", 0.0)),
+            is_best=bool(r.get("is_best")),
+            best_metric=str(r.get("best_metric", "")),
+            best_value=r.get("best_value"),
+            best_epoch=r.get("best_epoch"),
+        )
+    if kind == "started":
+        return RunStarted(
+            run_dir=r.get("run_dir"),
+            preset=str(r["preset"]),
+            config=config,
+            device=str(r["device"]),
+            precision=str(r["precision"]),
+            epochs=int(r.get("epochs") or config.get("epochs") or 0),
+            start_epoch=int(r.get("start_epoch", 0)),
+            steps_per_epoch=int(r.get("steps_per_epoch", 0)),
+            trainable_params=int(r.get("trainable_params", 0)),
+            total_params=int(r.get("total_params", 0)),
+            task=str(r.get("task", config.get("task", "classification"))),
+            class_names=[],
+            warnings=[str(w) for w in r.get("warnings", [])],
+            world_size=int(r.get("world_size", 1)),
+        )
+    if kind == "checkpoint":
+        return CheckpointSaved(
+            str(r["path"]), str(r["reason"]), int(r["epoch"]), int(r["global_step"])
+        )
+    if kind == "log":
+        return LogMessage(str(r["level"]), str(r["message"]))
+    if kind == "lr_plan":
+        points = [(float(x), float(lr)) for x, lr in r["points"]]
+        return LRPlan(points, str(r.get("reason", "")))
+    if kind == "config":
+        return ConfigChanged(config, str(r.get("reason", "")))
+    if kind in ("paused", "resumed"):
+        cls = Paused if kind == "paused" else Resumed
+        return cls(int(r["epoch"]), int(r["step"]))
+    if kind == "finished":
+        status = str(r["status"])
+        summary = r.get("summary")
+        summary = summary if isinstance(summary, dict) else {"status": status}
+        error = r.get("error")
+        return RunFinished(status, summary, str(r.get("report") or ""), error)
+    return None

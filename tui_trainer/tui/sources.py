@@ -1,0 +1,175 @@
+"""Where the run screen's events come from: a run in this process, or one in another process.
+
+The run screen is one screen with two sources. `LocalRun` trains here (in the screen's thread
+worker) and, like every run, serves its events on the control socket; `RemoteRun` watches a
+run in another process: it replays the run directory's history (metrics.jsonl), then follows
+the run's socket live. Both hand engine events to the same sink (the screen's `EventBridge`)
+and offer a `control` with the same methods, so keys work the same way on both.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from tui_trainer.engine.control import Control, StopMode
+from tui_trainer.engine.events import (
+    LogMessage,
+    Paused,
+    Resumed,
+    RunFinished,
+    RunStarted,
+    Sink,
+)
+from tui_trainer.errors import UserError
+from tui_trainer.remote.client import RemoteControl, Stream
+from tui_trainer.remote.endpoint import NotLive
+from tui_trainer.remote.history import read_config, read_records, read_summary
+from tui_trainer.remote.server import RunServer
+from tui_trainer.sinks.records import from_record
+
+Cancelled = Callable[[], bool]
+
+
+def failed_run(message: str, trace: str | None = None) -> RunFinished:
+    """A `RunFinished` for a run that could not start or crashed outside the engine's guard."""
+    summary = {"status": "failed", "epochs_completed": 0, "error": message}
+    return RunFinished("failed", summary, "", error=message, traceback=trace)
+
+
+class RunSource(Protocol):
+    """What the run screen needs from a source."""
+
+    remote: bool
+    preset: str
+    control: Any  # Control, or RemoteControl for a run elsewhere
+
+    def run(self, sink: Sink, cancelled: Cancelled) -> RunFinished | None:
+        """Deliver events to `sink` until the run ends (thread worker); the last one, if any."""
+        ...
+
+    def leave(self) -> None:
+        """The screen goes away: a local run stops (with a checkpoint), a watched one goes on."""
+        ...
+
+
+class LocalRun:
+    """Train in this process with `executor` (the engine, or a stand-in in tests)."""
+
+    remote = False
+
+    def __init__(self, request: Any, executor: Callable[..., RunFinished]) -> None:
+        self.request = request
+        self.executor = executor
+        self.preset = request.preset
+        self.control = Control()
+
+    def run(self, sink: Sink, cancelled: Cancelled) -> RunFinished | None:
+        """Run the executor; whatever happens, return a `RunFinished`."""
+        req = self.request
+        sinks: list[Sink] = [sink, RunServer(self.control)]
+        try:
+            extra = {"resume": req.resume} if req.resume else {}
+            return self.executor(
+                req.config, req.preset, sinks=sinks, control=self.control, out=req.out, **extra
+            )
+        except UserError as exc:
+            return failed_run(str(exc))
+        except Exception as exc:  # execute() catches training failures; this is a safety net
+            return failed_run(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+
+    def leave(self) -> None:
+        """Never leave a training thread behind: the app cannot exit until it returns."""
+        self.control.request_stop(StopMode.STEP, status="stopped")
+
+
+class RemoteRun:
+    """Watch the run in `run_dir` (another process): its history, then its live events."""
+
+    remote = True
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.config = read_config(self.run_dir)
+        self.preset = str(self.config.get("preset") or self.run_dir.parent.name)
+        self._sink: Sink | None = None
+        self.control = RemoteControl(self.run_dir, self._notify)
+        self._finished = False
+        self._left = False
+
+    def _notify(self, message: str) -> None:
+        if self._sink is not None:
+            self._sink(LogMessage("error", message))
+
+    def _deliver(self, sink: Sink, record: dict[str, Any]) -> None:
+        event = from_record(record, self.config)
+        if event is None:
+            return
+        if isinstance(event, Paused | Resumed):
+            self.control.paused = isinstance(event, Paused)
+        if isinstance(event, RunStarted):
+            event = RunStarted(**{**event.__dict__, "run_dir": str(self.run_dir)})
+        self._finished |= isinstance(event, RunFinished)
+        sink(event)
+
+    def _replay(self, sink: Sink, start: int, stop: int | None) -> int:
+        """Deliver metrics.jsonl lines start+1..stop; return the last line number read."""
+        last = start
+        records = read_records(self.run_dir, start, stop)
+        starts = [i for i, r in enumerate(records) if r["event"] == "started"]
+        for i, record in enumerate(records):
+            last = record["seq"]
+            if record["event"] == "finished" and starts and i < starts[-1]:
+                continue  # how an earlier session of a resumed run ended
+            self._deliver(sink, record)
+        return last if stop is None else max(last, stop)
+
+    def run(self, sink: Sink, cancelled: Cancelled) -> RunFinished | None:
+        """History first, then live events until the run ends or the screen leaves."""
+        self._sink = sink
+        gone = cancelled
+        try:
+            stream: Stream | None = Stream(self.run_dir)
+        except NotLive as exc:
+            stream, reason = None, str(exc)
+        if stream is None:
+            self._replay(sink, 0, None)
+            return None if self._finished else self._ended_elsewhere(reason)
+        self.control.paused = stream.status.get("state") == "paused"
+        last = self._replay(sink, 0, int(stream.status.get("seq", 0)))
+        sink(LogMessage("info", f"watching {self.run_dir} (q leaves; the run goes on)"))
+        for msg in stream.messages(lambda: gone() or self._left):
+            if msg.get("resync"):
+                last = self._replay(sink, last, int(msg.get("seq", last)))
+            elif isinstance(msg.get("event"), str):
+                seq = msg.get("seq")
+                if isinstance(seq, int) and seq <= last:
+                    continue
+                self._deliver(sink, msg)
+                last = seq if isinstance(seq, int) else last
+            if self._finished:
+                return None
+        if gone() or self._left:
+            return None
+        self._replay(sink, last, None)  # what the run wrote after the stream ended
+        if self._finished:
+            return None
+        return self._ended_elsewhere("the run closed its control socket")
+
+    def _ended_elsewhere(self, reason: str) -> RunFinished:
+        """No finished record: summary.json if the run left one, else the run died."""
+        summary = read_summary(self.run_dir)
+        if summary is not None:
+            status = str(summary.get("status", "interrupted"))
+            return RunFinished(status, summary, "", summary.get("error"))
+        message = (
+            f"{reason}; no summary.json: the run's process ended without one (killed?). "
+            f"Continue it with: tui-trainer run --resume {self.run_dir}"
+        )
+        return RunFinished("died", {"status": "died", "run_dir": str(self.run_dir)}, "", message)
+
+    def leave(self) -> None:
+        """Stop watching; the run goes on."""
+        self._left = True
