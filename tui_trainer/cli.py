@@ -1,4 +1,5 @@
-"""Command line: `tui-trainer [PRESET] | run | replay | presets | check | gpus`.
+"""Command line: `tui-trainer [PRESET] | run | replay | presets | check | gpus | eval | predict |
+export`.
 
 The Textual UI is imported lazily, so headless commands never load it.
 """
@@ -13,9 +14,10 @@ from collections.abc import Sequence
 import yaml
 
 from tui_trainer import __version__
+from tui_trainer.after import cli as after_cli
 from tui_trainer.errors import UserError
 
-COMMANDS = ("run", "replay", "presets", "check", "gpus")
+COMMANDS = ("run", "replay", "presets", "check", "gpus", *after_cli.COMMANDS)
 OVERRIDES_HELP = "dotted overrides such as optim.lr=0.01 epochs=3 precision=bf16"
 
 
@@ -23,7 +25,8 @@ def _console_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tui-trainer",
         description="Terminal training console for PyTorch vision models.",
-        epilog="Commands: run PRESET | replay RUN_DIR | presets | check PRESET | gpus [--watch]. "
+        epilog="Commands: run PRESET | replay RUN_DIR | presets | check PRESET | gpus [--watch] | "
+        "eval RUN_DIR | predict RUN_DIR IMAGE... | export RUN_DIR --format F. "
         "Run 'tui-trainer COMMAND --help' for each.",
     )
     p.add_argument("preset", nargs="?", help="preset name or YAML path to select")
@@ -53,6 +56,8 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
         p.description = "Re-run the config.yaml saved in a run directory."
         p.add_argument("run_dir")
         p.add_argument("--out", help="root folder for the new run directory")
+    elif command in after_cli.COMMANDS:
+        after_cli.configure(p, command)
     elif command == "presets":
         p.description = "List bundled and local presets."
     elif command == "check":
@@ -139,6 +144,8 @@ def dispatch(argv: list[str]) -> int:
             from tui_trainer.headless import replay
 
             return replay(args.run_dir, out=args.out)
+        if command in after_cli.COMMANDS:
+            return after_cli.run(command, args)
         if command == "presets":
             return cmd_presets()
         if command == "check":

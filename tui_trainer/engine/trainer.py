@@ -48,6 +48,7 @@ from tui_trainer.engine.lr_schedule import LRSchedule
 from tui_trainer.engine.models import BuiltModel, count_params, has_batchnorm
 from tui_trainer.engine.sync_bn import convert_sync_batchnorm
 from tui_trainer.engine.tasks import build_task
+from tui_trainer.engine.validation import validation_pass
 from tui_trainer.errors import TrainingError, UserError
 
 
@@ -781,24 +782,11 @@ class Trainer:
         self._sync_partial()
         self.save(reason, ["last.pt"])
 
-    @torch.inference_mode()
     def _validate(self, epoch: int) -> dict[str, float]:
         """Validation on the bare module; with sharded validation the sums cover all ranks."""
-        self.model.eval()
-        self.evaluator.reset()
-        loss_sum = torch.zeros((), device=self.device)
-        seen = 0
-        self.data.val.set_epoch(0)
-        for x, y in self.data.val.iterate(0):
-            x = x.to(self.device, non_blocking=True)
-            y = y.to(self.device, non_blocking=True)
-            with autocast(self.device, self.precision):
-                logits = self.model(x)
-                loss = self.criterion(logits.float(), y)
-            loss_sum += loss.float() * y.shape[0]
-            seen += y.shape[0]
-            self.evaluator.update(logits.float(), y)
-        total, count = float(loss_sum), float(seen)
+        total, count = validation_pass(
+            self.model, self.data.val, self.criterion, self.evaluator, self.device, self.precision
+        )
         if self.shard_val:
             total, count = self.dist.sum_floats([total, count], self.device)
         return {"val_loss": total / max(count, 1), **self.evaluator.compute()}

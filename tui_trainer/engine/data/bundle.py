@@ -9,6 +9,7 @@ from typing import Protocol
 import torch
 
 from tui_trainer.config.schema import RunConfig
+from tui_trainer.engine.data.inputs import InputSpec, tensor_input_spec
 from tui_trainer.engine.data.tensor_loader import BatchTransform, TensorLoader
 
 
@@ -33,6 +34,7 @@ class DataBundle:
     val_samples: int
     make_train: Callable[[int], Loader]  # batch size → loader (the frozen phase may differ)
     val: Loader
+    input_spec: InputSpec | None = None  # how an image file becomes input, as `val` makes it
 
 
 @dataclass
@@ -103,6 +105,7 @@ def tensor_bundle(
         val_samples=int(val_y.shape[0]),
         make_train=make_train,
         val=val,
+        input_spec=tensor_input_spec(transform, size, "L" if channels == 1 else "RGB"),
     )
 
 

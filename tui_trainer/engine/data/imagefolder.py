@@ -13,6 +13,7 @@ from torchvision.transforms import v2
 
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.data.bundle import DataBundle
+from tui_trainer.engine.data.inputs import InputSpec
 from tui_trainer.engine.distributed import shard_indices
 from tui_trainer.errors import UserError
 
@@ -188,4 +189,21 @@ def folder_bundle(
         val_samples=len(val_ds),
         make_train=make_train,
         val=val,
+        input_spec=folder_input_spec(config),
+    )
+
+
+def folder_input_spec(config: RunConfig) -> InputSpec:
+    """Image files as ImageFolder's validation samples: RGB, then the validation transforms."""
+    transform = _transforms(config, train=False)
+    normalize = transform.transforms[-1]
+    size = config.data.image_size or 224
+    return InputSpec(
+        size=size,
+        channels=3,
+        mean=tuple(normalize.mean),
+        std=tuple(normalize.std),
+        mode="RGB",
+        resize="bilinear with antialias (torchvision.transforms.v2.Resize)",
+        prepare=lambda img: transform(img.convert("RGB")),
     )

@@ -24,6 +24,7 @@ from torch.utils.data import Dataset, Subset
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.data.bundle import DataBundle
 from tui_trainer.engine.data.imagefolder import IMAGENET_MEAN, IMAGENET_STD, FolderLoader
+from tui_trainer.engine.data.inputs import InputSpec, image_to_uint8
 from tui_trainer.engine.data.seg_loader import (
     augment_pair,
     checked_class_names,
@@ -63,6 +64,11 @@ def read_mask(path: Path) -> np.ndarray:
         return np.array(img)
 
 
+def image_at(img: Image.Image, size: int) -> torch.Tensor:
+    """A (3, size, size) uint8 tensor: RGB, resized bilinearly by PIL (training and predict)."""
+    return image_to_uint8(img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR), "RGB")
+
+
 @dataclass(frozen=True)
 class MaskRule:
     """How a mask file becomes class indices."""
@@ -86,7 +92,7 @@ class SegFolderDataset(Dataset):
         image_path, mask_path = self.pairs[index]
         size = (self.size, self.size)
         with Image.open(image_path) as img:
-            rgb = img.convert("RGB").resize(size, Image.Resampling.BILINEAR)
+            x = image_at(img, self.size)
         try:
             classes = mask_to_classes(
                 read_mask(mask_path), self.rule.mask_values, self.rule.threshold
@@ -94,7 +100,6 @@ class SegFolderDataset(Dataset):
         except ValueError as exc:
             raise ValueError(f"{mask_path}: {exc}") from None
         mask = Image.fromarray(classes).resize(size, Image.Resampling.NEAREST)
-        x = torch.from_numpy(np.asarray(rgb).copy()).permute(2, 0, 1).contiguous()
         return x, torch.from_numpy(np.asarray(mask).copy())
 
 
@@ -245,4 +250,13 @@ def segfolder_bundle(config: RunConfig, device: torch.device) -> DataBundle:
         val_samples=len(val_ds),
         make_train=make_train,
         val=val,
+        input_spec=InputSpec(
+            size=size,
+            channels=3,
+            mean=mean,
+            std=std,
+            mode="RGB",
+            resize="bilinear (PIL Image.resize, BILINEAR)",
+            prepare=lambda img: transform(image_at(img, size)[None])[0],
+        ),
     )

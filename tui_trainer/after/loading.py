@@ -1,0 +1,161 @@
+"""Open a run directory: its config.yaml, a checkpoint, the data and the model with its weights.
+
+The model and data come from the engine's own builders with the run's resolved config (plus any
+overrides), so transforms, model shape and class names are the run's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from tui_trainer.config.loader import load_config
+from tui_trainer.config.schema import RunConfig
+from tui_trainer.engine.checkpoint import load_checkpoint
+from tui_trainer.engine.data import DataBundle, build_data
+from tui_trainer.engine.data.inputs import InputSpec
+from tui_trainer.engine.device import resolve_runtime, seed_everything
+from tui_trainer.engine.models import build_model
+from tui_trainer.engine.tasks import Task, build_task
+from tui_trainer.engine.trainer import state_mismatch
+from tui_trainer.errors import UserError
+
+CHECKPOINT_KEY = "--checkpoint"
+
+
+@dataclass
+class LoadedRun:
+    """A run directory opened for evaluation, prediction or export."""
+
+    run_dir: Path
+    config: RunConfig
+    overrides: list[str]
+    checkpoint: Path
+    state: dict[str, Any]  # the checkpoint (weights, progress, class names)
+    device: torch.device
+    data: DataBundle
+    model: nn.Module  # in eval mode, on `device`, the checkpoint's weights loaded
+    task: Task
+
+    @property
+    def class_names(self) -> list[str]:
+        """The class names the model was trained on."""
+        return list(self.data.class_names)
+
+    @property
+    def input_spec(self) -> InputSpec:
+        """How an image file becomes model input (as the validation batches are made)."""
+        if self.data.input_spec is None:  # pragma: no cover - every builder sets one
+            raise UserError(f"data.name: {self.config.data.name} has no file preprocessing")
+        return self.data.input_spec
+
+    @property
+    def recorded_best(self) -> dict[str, Any]:
+        """The monitored metric the checkpoint recorded as the run's best (value may be None)."""
+        monitor, _mode = self.config.monitor()
+        progress = self.state.get("progress") or {}
+        return {
+            "metric": monitor,
+            "value": progress.get("best_value"),
+            "epoch": progress.get("best_epoch"),
+        }
+
+
+def run_directory(path: str | Path) -> Path:
+    """`path` as a run directory (it holds config.yaml), or a one-line UserError."""
+    run_dir = Path(path)
+    if not run_dir.exists():
+        raise UserError(f"RUN_DIR: '{run_dir}' not found")
+    if not run_dir.is_dir():
+        raise UserError(f"RUN_DIR: '{run_dir}' is not a folder (expected a run directory)")
+    if not (run_dir / "config.yaml").is_file():
+        raise UserError(f"RUN_DIR: '{run_dir}' has no config.yaml (is it a run directory?)")
+    return run_dir
+
+
+def checkpoint_path(run_dir: Path, choice: str) -> Path:
+    """`best` / `last` inside the run's checkpoints/ folder, or a path to a checkpoint file."""
+    if choice in ("best", "last"):
+        path = run_dir / "checkpoints" / f"{choice}.pt"
+        if not path.is_file():
+            other = "last" if choice == "best" else "best"
+            hint = (
+                f" (try --checkpoint {other})"
+                if (run_dir / "checkpoints" / f"{other}.pt").is_file()
+                else " (the run saved no checkpoint)"
+            )
+            raise UserError(f"{CHECKPOINT_KEY}: '{path}' not found{hint}")
+        return path
+    path = Path(choice)
+    if path.is_dir():
+        raise UserError(
+            f"{CHECKPOINT_KEY}: '{path}' is a folder; expected best, last or a .pt file"
+        )
+    return path
+
+
+def model_input_channels(config: RunConfig) -> int | None:
+    """The input channels the data must provide for the model (as the session asks for them)."""
+    name = config.model.name
+    return 3 if name != "small_cnn" and ":" not in name else None
+
+
+def open_run(
+    run_dir: str | Path, checkpoint: str = "best", overrides: list[str] | None = None
+) -> LoadedRun:
+    """Load the run's config (+ overrides), the checkpoint, the data and the model.
+
+    Raises UserError for a missing run directory or checkpoint, a checkpoint of another
+    architecture, or data whose class names differ from the run's.
+    """
+    folder = run_directory(run_dir)
+    overrides = list(overrides or [])
+    config, _name = load_config(folder / "config.yaml", overrides)
+    ckpt = checkpoint_path(folder, checkpoint)
+    state = load_checkpoint(ckpt, key=CHECKPOINT_KEY)
+    config, device, _notes = resolve_runtime(config)
+    seed_everything(config.seed, config.deterministic)
+    data = build_data(config, device, model_input_channels(config))
+    trained = state.get("class_names")
+    if trained is not None and list(trained) != list(data.class_names):
+        where = f"'{config.data.root}'" if config.data.root else config.data.name
+        raise UserError(
+            f"data: the classes of {where} {list(data.class_names)} differ from the run's "
+            f"{list(trained)} (checkpoint '{ckpt}')"
+        )
+    num_classes = config.model.num_classes or data.num_classes
+    if num_classes != data.num_classes:
+        raise UserError(
+            f"model.num_classes: {num_classes}, but data {config.data.name} has "
+            f"{data.num_classes} classes"
+        )
+    # The checkpoint holds every weight: build the bare architecture (no pretrained download).
+    bare = config.model.model_copy(update={"weights": None})
+    built = build_model(bare, num_classes, data.in_channels, data.image_size)
+    model = built.model
+    mismatch = state_mismatch(model.state_dict(), state["model"])
+    if mismatch:
+        shown = "; ".join(mismatch[:3]) + (
+            f" (+{len(mismatch) - 3} more)" if len(mismatch) > 3 else ""
+        )
+        raise UserError(
+            f"{CHECKPOINT_KEY}: '{ckpt}' is for another architecture than model.name="
+            f"{config.model.name}: {shown}"
+        )
+    model.load_state_dict(state["model"])
+    model.to(device).eval()
+    return LoadedRun(
+        run_dir=folder,
+        config=config,
+        overrides=overrides,
+        checkpoint=ckpt,
+        state=state,
+        device=device,
+        data=data,
+        model=model,
+        task=build_task(config),
+    )
