@@ -37,17 +37,27 @@ def staged_dir(final: Path, key: str) -> Iterator[Path]:
     if final.exists() and (not final.is_dir() or any(final.iterdir())):
         raise UserError(f"{key}: '{final}' already exists and is not empty (choose a new folder)")
     parent = final.parent
+    created = [p for p in (parent, *parent.parents) if not p.exists()]
     try:
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=parent))
     except OSError as exc:
+        _remove_empty(created)
         raise UserError(f"{key}: cannot write in '{parent}' ({_why(exc)})") from None
     try:
         yield tmp
         os.replace(tmp, final)  # replaces an empty folder atomically (POSIX rename)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty(created)
         raise
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove folders this module created (innermost first) if they are still empty."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def writable_file(path: Path, key: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
@@ -122,7 +122,6 @@ def predict(
     *,
     top_k: int = 3,
     batch_size: int = 32,
-    on_skip: Callable[[str, str], None] | None = None,
     out_key: str = "--out",
 ) -> PredictOutcome:
     """Predict every file in `found`, writing into `out_dir` (a new folder) atomically.
@@ -142,8 +141,6 @@ def predict(
                     inputs.append(spec(img))
                 except ValueError as exc:
                     outcome.skipped.append((str(item.path), str(exc)))
-                    if on_skip:
-                        on_skip(str(item.path), str(exc))
                     continue
                 images.append(img)
                 files.append(item)
@@ -229,11 +226,10 @@ def predict_command(
     run = open_run(run_dir, checkpoint, overrides)
     out_dir = Path(out) if out else timestamped(run.run_dir / "predict")
 
-    def on_skip(path: str, reason: str) -> None:
-        print(f"skipped {path}: {reason}", file=sys.stderr)
-
-    outcome = predict(run, found, out_dir, top_k=top_k, batch_size=batch_size, on_skip=on_skip)
+    outcome = predict(run, found, out_dir, top_k=top_k, batch_size=batch_size)
     outcome.ignored = ignored
+    for path, reason in outcome.skipped:  # (when none could be read: one error line instead)
+        print(f"skipped {path}: {reason}", file=sys.stderr)
     if run.config.task == "classification":
         width = max(len("file"), *(len(str(r["file"])) for r in outcome.rows))
         cwidth = max(len("class"), *(len(str(r["class"])) for r in outcome.rows))
