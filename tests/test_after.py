@@ -320,3 +320,63 @@ def test_bad_input_is_one_line_exit_2_nothing_written(
         assert fragment in err, err
     assert files_under(digits_run) == run_before
     assert files_under(tmp_path) == tmp_before
+
+
+# -- console -----------------------------------------------------------------------------------
+def test_summary_screen_key_runs_eval_in_a_thread_and_shows_it(digits_run, monkeypatch):
+    import asyncio
+    import threading
+
+    import tui_trainer.tui.widgets.eval_panel as eval_panel
+
+    from textual.app import App
+
+    from tui_trainer.engine.events import RunFinished
+    from tui_trainer.tui.app import STYLES
+    from tui_trainer.tui.model import RunModel
+    from tui_trainer.tui.screens.summary import SummaryScreen
+    from tui_trainer.tui.widgets.eval_panel import EvalPanel
+
+    summary = json.loads((digits_run / "summary.json").read_text())
+    result = RunFinished("completed", summary, "")
+    model = RunModel(preset="quickstart", run_dir=str(digits_run))
+
+    import tui_trainer.tui.app as tui_app
+
+    class Host(App[None]):
+        CSS_PATH = [Path(tui_app.__file__).parent / style for style in STYLES]
+
+        def on_mount(self) -> None:
+            self.push_screen(SummaryScreen(result, model))
+
+    gate = threading.Event()
+    real = eval_panel.evaluate_and_write
+
+    def gated(run_dir: str, checkpoint: str):
+        assert gate.wait(20)
+        return real(run_dir, checkpoint)
+
+    monkeypatch.setattr(eval_panel, "evaluate_and_write", gated)
+
+    async def scenario() -> None:
+        before = len(eval_dirs(digits_run))
+        async with Host().run_test(headless=True, size=(120, 60)) as pilot:
+            await pilot.pause()
+            panel = pilot.app.screen.query_one(EvalPanel)
+            assert panel.state == "idle"
+            await pilot.press("e")
+            await pilot.pause(0.1)
+            assert panel.state == "running"  # the eval runs in a thread: the UI goes on
+            assert "evaluating best.pt" in str(panel.render())
+            await pilot.press("y")  # keys are handled meanwhile
+            gate.set()
+            for _ in range(600):
+                if panel.state != "running":
+                    break
+                await pilot.pause(0.05)
+            assert panel.state == "done", panel.render()
+            text = str(panel.render())
+            assert "reproduced exactly" in text and "confusion matrix" in text
+        assert len(eval_dirs(digits_run)) == before + 1
+
+    asyncio.run(scenario())
