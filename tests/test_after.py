@@ -7,6 +7,7 @@ import csv
 import json
 import warnings
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -327,10 +328,9 @@ def test_summary_screen_key_runs_eval_in_a_thread_and_shows_it(digits_run, monke
     import asyncio
     import threading
 
-    import tui_trainer.tui.widgets.eval_panel as eval_panel
-
     from textual.app import App
 
+    import tui_trainer.tui.widgets.eval_panel as eval_panel
     from tui_trainer.engine.events import RunFinished
     from tui_trainer.tui.app import STYLES
     from tui_trainer.tui.model import RunModel
@@ -344,7 +344,7 @@ def test_summary_screen_key_runs_eval_in_a_thread_and_shows_it(digits_run, monke
     import tui_trainer.tui.app as tui_app
 
     class Host(App[None]):
-        CSS_PATH = [Path(tui_app.__file__).parent / style for style in STYLES]
+        CSS_PATH: ClassVar = [Path(tui_app.__file__).parent / style for style in STYLES]
 
         def on_mount(self) -> None:
             self.push_screen(SummaryScreen(result, model))
