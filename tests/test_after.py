@@ -377,6 +377,42 @@ def test_summary_screen_key_runs_eval_in_a_thread_and_shows_it(digits_run, monke
             assert panel.state == "done", panel.render()
             text = str(panel.render())
             assert "reproduced exactly" in text and "confusion matrix" in text
-        assert len(eval_dirs(digits_run)) == before + 1
+            await pilot.press("E")  # shift+e: the last checkpoint
+            for _ in range(600):
+                if panel.state != "running":
+                    break
+                await pilot.pause(0.05)
+            assert panel.state == "done" and panel.checkpoint == "last"
+            assert "last.pt" in str(panel.render())
+        assert len(eval_dirs(digits_run)) == before + 2
 
     asyncio.run(scenario())
+
+
+def test_predict_on_an_image_folder_run_equals_its_validation_outputs(tmp_path):
+    """Image-folder runs: the files of the validation split, predicted, give the validation
+    logits exactly (the torchvision pipeline is the one validation uses)."""
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(["cat", "dog"]):
+        (tmp_path / "d" / name).mkdir(parents=True)
+        for i in range(6):
+            pixels = rng.integers(0, 120, (21, 27, 3), dtype=np.uint8)
+            pixels[..., 2 * k] += 120  # red cats, blue dogs
+            Image.fromarray(pixels).save(tmp_path / "d" / name / f"{i}.png")
+    overrides = ["data.name=imagefolder", f"data.root={tmp_path / 'd'}", "data.image_size=16"]
+    extra = ["data.batch_size=4", "data.val_split=0.5", "model.kwargs={}", "epochs=1"]
+    run_dir = train(tmp_path / "runs", "quickstart", [*QUICK, *overrides, *extra])
+    run = open_run(run_dir)
+    val = run.data.val.dataset  # a Subset of the ImageFolder
+    files = [Path(val.dataset.samples[i][0]) for i in val.indices]
+    x = torch.cat([batch for batch, _ in run.data.val.iterate(0)])
+    with torch.inference_mode():
+        probs = run.model(x).softmax(1)
+    out = tmp_path / "pred"
+    assert main(["predict", str(run_dir), *map(str, files), "--out", str(out), "--top-k", "1"]) == 0
+    with open(out / "predictions.csv") as fh:
+        rows = {r["file"]: r for r in csv.DictReader(fh)}
+    for file, p in zip(files, probs, strict=True):
+        row = rows[str(file)]
+        assert row["class"] == run.class_names[int(p.argmax())]
+        assert float(row["probability"]) == pytest.approx(float(p.max()), abs=1e-6)

@@ -108,8 +108,7 @@ def overlay_image(image: Image.Image, classes: np.ndarray) -> Image.Image:
     for value in np.unique(classes):
         if value == 0:
             continue
-        colour = PALETTE[(int(value) - 1) % len(PALETTE)] if value != 255 else PALETTE[0]
-        tint[classes == value] = colour
+        tint[classes == value] = PALETTE[(int(value) - 1) % len(PALETTE)]
     out = rgb * (1 - OVERLAY_ALPHA) + tint * OVERLAY_ALPHA
     out[classes == 0] = rgb[classes == 0]
     return Image.fromarray(out.round().clip(0, 255).astype(np.uint8))
