@@ -1,7 +1,7 @@
 """`tui-trainer eval`: a checkpoint's metrics on the run's validation split (or other data).
 
-The pass is the trainer's own (`engine.validation.validation_pass` with the task's evaluator),
-so `best.pt` on the run's own split gives back the run's best validation metric exactly.
+The pass is the trainer's own `validate` (same loader, autocast, loss and evaluator), so
+`best.pt` on the run's own split gives back the run's best validation metric exactly.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import Any
 
 from tui_trainer.after.loading import LoadedRun, open_run
 from tui_trainer.after.outputs import staged_dir, timestamped
-from tui_trainer.engine.validation import validation_pass
 
 # Overrides that leave the evaluated samples as they were (anything else under data., or the
 # seed that draws the split, means "other data").
@@ -76,12 +75,8 @@ class EvalResult:
 def evaluate(run: LoadedRun) -> EvalResult:
     """One validation pass of the loaded checkpoint over the loaded data's validation split."""
     t0 = time.monotonic()
-    evaluator = run.task.evaluator(run.data.num_classes, run.device)
-    criterion = run.task.loss()
-    total, count = validation_pass(
-        run.model, run.data.val, criterion, evaluator, run.device, run.config.precision
-    )
-    metrics = {"val_loss": total / max(count, 1), **evaluator.compute()}
+    metrics = run.trainer.validate()
+    evaluator = run.trainer.evaluator
     names = run.class_names
     own = same_samples(run.overrides)
     data = run.config.data
@@ -95,7 +90,7 @@ def evaluate(run: LoadedRun) -> EvalResult:
         class_names=names,
         recorded=run.recorded_best,
         own_data=own,
-        samples=int(count),
+        samples=run.data.val_samples,
         seconds=time.monotonic() - t0,
         info={
             "data": {

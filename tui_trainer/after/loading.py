@@ -1,7 +1,8 @@
 """Open a run directory: its config.yaml, a checkpoint, the data and the model with its weights.
 
-The model and data come from the engine's own builders with the run's resolved config (plus any
-overrides), so transforms, model shape and class names are the run's.
+Data, model and trainer come from `session.prepare`, the same call a training run makes, with
+the run's resolved config (plus any overrides): transforms, model shape and class names are the
+run's, and evaluation is the trainer's own `validate`.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ from torch import nn
 
 from tui_trainer.config.loader import load_config
 from tui_trainer.config.schema import RunConfig
-from tui_trainer.engine.checkpoint import load_checkpoint
-from tui_trainer.engine.data import DataBundle, build_data
+from tui_trainer.engine.checkpoint import check_architecture, load_checkpoint
+from tui_trainer.engine.control import Control
+from tui_trainer.engine.data import DataBundle
 from tui_trainer.engine.data.inputs import InputSpec
-from tui_trainer.engine.device import resolve_runtime, seed_everything
-from tui_trainer.engine.models import build_model
-from tui_trainer.engine.tasks import Task, build_task
-from tui_trainer.engine.trainer import state_mismatch
+from tui_trainer.engine.loop import Trainer
 from tui_trainer.errors import UserError
+from tui_trainer.session import prepare
 
 CHECKPOINT_KEY = "--checkpoint"
 
@@ -38,8 +38,12 @@ class LoadedRun:
     state: dict[str, Any]  # the checkpoint (weights, progress, class names)
     device: torch.device
     data: DataBundle
-    model: nn.Module  # in eval mode, on `device`, the checkpoint's weights loaded
-    task: Task
+    trainer: Trainer  # the run's own trainer: its model holds the checkpoint's weights
+
+    @property
+    def model(self) -> nn.Module:
+        """The model in eval mode, on `device`, with the checkpoint's weights."""
+        return self.trainer.model
 
     @property
     def class_names(self) -> list[str]:
@@ -98,16 +102,11 @@ def checkpoint_path(run_dir: Path, choice: str) -> Path:
     return path
 
 
-def model_input_channels(config: RunConfig) -> int | None:
-    """The input channels the data must provide for the model (as the session asks for them)."""
-    name = config.model.name
-    return 3 if name != "small_cnn" and ":" not in name else None
-
-
 def open_run(
     run_dir: str | Path, checkpoint: str = "best", overrides: list[str] | None = None
 ) -> LoadedRun:
-    """Load the run's config (+ overrides), the checkpoint, the data and the model.
+    """Load the run's config (+ overrides), the checkpoint, and prepare its data and model
+    exactly as a run does (`session.prepare`), with the checkpoint's weights loaded.
 
     Raises UserError for a missing run directory or checkpoint, a checkpoint of another
     architecture, or data whose class names differ from the run's.
@@ -117,45 +116,31 @@ def open_run(
     config, _name = load_config(folder / "config.yaml", overrides)
     ckpt = checkpoint_path(folder, checkpoint)
     state = load_checkpoint(ckpt, key=CHECKPOINT_KEY)
-    config, device, _notes = resolve_runtime(config)
-    seed_everything(config.seed, config.deterministic)
-    data = build_data(config, device, model_input_channels(config))
+    # The checkpoint holds every weight: build the bare architecture (no pretrained download).
+    config = config.model_copy(
+        update={"model": config.model.model_copy(update={"weights": None})}, deep=True
+    )
+    prepared = prepare(config, folder.parent.name, control=Control())
+    data = prepared.data
     trained = state.get("class_names")
     if trained is not None and list(trained) != list(data.class_names):
         where = f"'{config.data.root}'" if config.data.root else config.data.name
         raise UserError(
-            f"data: the classes of {where} {list(data.class_names)} differ from the run's "
-            f"{list(trained)} (checkpoint '{ckpt}')"
+            f"the classes of {where} {list(data.class_names)} differ from the run's "
+            f"{list(trained)} (checkpoint '{ckpt}')",
+            key="data",
         )
-    num_classes = config.model.num_classes or data.num_classes
-    if num_classes != data.num_classes:
-        raise UserError(
-            f"model.num_classes: {num_classes}, but data {config.data.name} has "
-            f"{data.num_classes} classes"
-        )
-    # The checkpoint holds every weight: build the bare architecture (no pretrained download).
-    bare = config.model.model_copy(update={"weights": None})
-    built = build_model(bare, num_classes, data.in_channels, data.image_size)
-    model = built.model
-    mismatch = state_mismatch(model.state_dict(), state["model"])
-    if mismatch:
-        shown = "; ".join(mismatch[:3]) + (
-            f" (+{len(mismatch) - 3} more)" if len(mismatch) > 3 else ""
-        )
-        raise UserError(
-            f"{CHECKPOINT_KEY}: '{ckpt}' is for another architecture than model.name="
-            f"{config.model.name}: {shown}"
-        )
-    model.load_state_dict(state["model"])
-    model.to(device).eval()
+    trainer = prepared.trainer
+    check_architecture(trainer.model, state, key=CHECKPOINT_KEY)
+    trainer.model.load_state_dict(state["model"])
+    trainer.model.eval()
     return LoadedRun(
         run_dir=folder,
-        config=config,
+        config=prepared.config,
         overrides=overrides,
         checkpoint=ckpt,
         state=state,
-        device=device,
+        device=prepared.device,
         data=data,
-        model=model,
-        task=build_task(config),
+        trainer=trainer,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tui_trainer.config.schema import RunConfig
-from tui_trainer.engine.models import is_weights_file
+from tui_trainer.config.tasks import effective_batch, is_weights_file
 from tui_trainer.errors import UserError
 
 
@@ -28,7 +28,7 @@ def static_checks(config: RunConfig) -> tuple[list[str], list[str]]:
         warnings.append(f"model.weights: file '{weights}' not found here; the run needs it")
     notes = [
         f"effective batch size {data.batch_size} × {config.accumulate} = "
-        f"{data.batch_size * config.accumulate}"
+        f"{effective_batch(data.batch_size, config.accumulate)}"
     ]
     if config.freeze.enabled:
         phase = f"{config.freeze.epochs} epoch(s)" if config.freeze.epochs else "the whole run"

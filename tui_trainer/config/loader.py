@@ -127,7 +127,9 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key or any(not part for part in key.split(".")):
-            raise UserError(f"override '{item}': expected key.path=value (e.g. optim.lr=0.01)")
+            raise UserError(
+                "expected key.path=value (e.g. optim.lr=0.01)", location=f"override '{item}'"
+            )
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
@@ -137,7 +139,9 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise UserError(f"override '{item}': '{part}' was already set to a value")
+                raise UserError(
+                    f"'{part}' was already set to a value", location=f"override '{item}'"
+                )
             node = child
         node[parts[-1]] = value
     return nested
@@ -210,15 +214,13 @@ def format_validation_error(
     sources: dict[tuple[str, ...], str],
     lines: dict[tuple[str, ...], int],
     origin: str,
-) -> str:
-    """One line for the first validation error: where, which key, what was expected."""
+) -> UserError:
+    """The UserError for the first validation error: where, which key, what was expected."""
     error = exc.errors()[0]
     loc = tuple(str(p) for p in error["loc"])
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if not loc and "|" in message:  # cross-field checks name their key as "dotted.key|message"
-        key, _, text = message.partition("|")
-        loc = tuple(key.split("."))
-        error = {**error, "type": "cross_field", "msg": text, "input": None}
+    if error["type"] == "cross_field":  # a check across keys names the key it is about
+        loc = tuple(str(error["ctx"]["key"]).split("."))
+        error = {**error, "msg": error["ctx"]["text"], "input": None}
     dotted = ".".join(loc) if loc else "(config)"
     where = sources.get(loc, origin)
     if loc in lines and sources.get(loc, origin) == origin:
@@ -229,9 +231,9 @@ def format_validation_error(
         prefix = ".".join(loc[:-1])
         if hint:
             near = f"{prefix}.{hint[0]}" if prefix else hint[0]
-            return f"{where}: {dotted}: unknown key (did you mean '{near}'?)"
-        return f"{where}: {dotted}: unknown key (valid: {', '.join(valid)})"
-    return f"{where}: {dotted}: {_describe(error)}"
+            return UserError(f"unknown key (did you mean '{near}'?)", key=dotted, location=where)
+        return UserError(f"unknown key (valid: {', '.join(valid)})", key=dotted, location=where)
+    return UserError(_describe(error), key=dotted, location=where)
 
 
 def _sources(data: dict[str, Any], label: str, prefix: tuple[str, ...] = ()) -> dict:
@@ -269,7 +271,7 @@ def load_config(
     try:
         config = RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise UserError(format_validation_error(exc, sources, lines, origin)) from None
+        raise format_validation_error(exc, sources, lines, origin) from None
     return config, name
 
 

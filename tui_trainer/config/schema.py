@@ -10,25 +10,15 @@ import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from tui_trainer.config.tasks import default_monitor, monitor_mode, task_mismatch
 
 TaskName = Literal["classification", "segmentation"]
 PrecisionName = Literal["fp32", "fp16", "bf16"]
 SchedulerName = Literal["none", "step", "multistep", "cosine", "onecycle", "plateau"]
 DataName = Literal["digits", "fake", "cifar10", "imagefolder", "shapes", "segfolder"]
 LossName = Literal["cross_entropy", "bce", "dice", "bce_dice", "iou", "focal"]
-
-# What belongs to segmentation (plain strings: the schema imports no torch).
-SEGMENTATION_DATA = ("shapes", "segfolder")
-SEGMENTATION_LOSSES = ("bce", "dice", "bce_dice", "iou", "focal")
-SEGMENTATION_MODELS = (
-    "unet",
-    "fcn_resnet50",
-    "fcn_resnet101",
-    "deeplabv3_resnet50",
-    "deeplabv3_resnet101",
-    "deeplabv3_mobilenet_v3_large",
-    "lraspp_mobilenet_v3_large",
-)
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 
@@ -351,52 +341,33 @@ class RunConfig(Section):
     @model_validator(mode="after")
     def _cross_checks(self) -> RunConfig:
         if self.freeze.epochs is not None and self.freeze.epochs > self.epochs:
-            raise ValueError(
-                f"freeze.epochs|must not exceed epochs ({self.epochs}), got {self.freeze.epochs}"
+            raise cross_field_error(
+                "freeze.epochs",
+                f"must not exceed epochs ({self.epochs}), got {self.freeze.epochs}",
             )
         if self.scheduler.name == "onecycle" and self.scheduler.warmup_epochs > 0:
-            raise ValueError(
-                "scheduler.warmup_epochs|onecycle warms up by itself (scheduler.pct_start); "
-                f"expected 0, got {self.scheduler.warmup_epochs}"
+            raise cross_field_error(
+                "scheduler.warmup_epochs",
+                "onecycle warms up by itself (scheduler.pct_start); "
+                f"expected 0, got {self.scheduler.warmup_epochs}",
             )
         if self.data.normalize is not None and len(self.data.normalize.mean) != len(
             self.data.normalize.std
         ):
-            raise ValueError("data.normalize.std|must have as many values as data.normalize.mean")
-        mismatch = _task_mismatch(self)
+            raise cross_field_error(
+                "data.normalize.std", "must have as many values as data.normalize.mean"
+            )
+        mismatch = task_mismatch(self.task, self.data.name, self.model.name, self.loss.name)
         if mismatch:
-            raise ValueError(mismatch)
+            raise cross_field_error(*mismatch)
         return self
 
     def monitor(self) -> tuple[str, str]:
         """The metric that picks best.pt and whether higher ('max') or lower ('min') is better."""
-        name = self.checkpoint.monitor or (
-            "val_dice" if self.task == "segmentation" else "val_accuracy"
-        )
-        mode = self.checkpoint.mode or ("min" if name.endswith("loss") else "max")
-        return name, mode
+        name = self.checkpoint.monitor or default_monitor(self.task)
+        return name, self.checkpoint.mode or monitor_mode(name)
 
 
-def _task_mismatch(config: RunConfig) -> str | None:
-    """A "key|message" error when data, model or loss belong to the other task, else None."""
-    seg = config.task == "segmentation"
-    data, model, loss = config.data.name, config.model.name, config.loss.name
-    if not seg and loss in SEGMENTATION_LOSSES:
-        return (
-            f"loss.name|'{loss}' is a segmentation loss; classification uses cross_entropy "
-            "(or set task: segmentation)"
-        )
-    if seg != (data in SEGMENTATION_DATA):
-        if seg:
-            return f"data.name|'{data}' is classification data; segmentation: shapes or segfolder"
-        return f"data.name|'{data}' is segmentation data; set task: segmentation"
-    if ":" in model:  # a user's module:Class may serve either task
-        return None
-    if seg and model not in SEGMENTATION_MODELS:
-        return (
-            f"model.name|'{model}' is a classification model; segmentation uses "
-            f"{', '.join(SEGMENTATION_MODELS)} or module:Class"
-        )
-    if not seg and model in SEGMENTATION_MODELS:
-        return f"model.name|'{model}' is a segmentation model; set task: segmentation"
-    return None
+def cross_field_error(key: str, text: str) -> PydanticCustomError:
+    """A validation error about `key` found by a check across keys (the loader names the key)."""
+    return PydanticCustomError("cross_field", "{key}: {text}", {"key": key, "text": text})

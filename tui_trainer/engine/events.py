@@ -44,7 +44,7 @@ class StepProgress:
     lr: float
     samples_per_second: float
     elapsed: float  # training seconds in this run, pauses excluded
-    phase: str  # "train" or "val"
+    phase: str  # "train" (kept in metrics.jsonl step records; validation sends no progress)
 
 
 @dataclass(frozen=True)
@@ -134,10 +134,6 @@ class EventBus:
     def __init__(self, sinks: list[Sink] | None = None) -> None:
         self._sinks: list[Sink] = list(sinks or [])
         self.sink_errors: list[str] = []
-
-    def subscribe(self, sink: Sink) -> None:
-        """Add a subscriber."""
-        self._sinks.append(sink)
 
     def emit(self, event: Event) -> None:
         """Deliver `event` to every subscriber."""

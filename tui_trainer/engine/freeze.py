@@ -48,3 +48,56 @@ def frozen_batchnorm_modules(model: nn.Module) -> list[nn.Module]:
             if params and not any(p.requires_grad for p in params):
                 out.append(module)
     return out
+
+
+class FreezePlan:
+    """Which parameters are frozen in which epoch; the phase is derived from the epoch.
+
+    Without `freeze.epochs` the frozen parameters stay frozen all run (one optimizer group);
+    with it they join the optimizer as their own group at unfreeze time (a resume after that
+    point finds the group already filled).
+    """
+
+    def __init__(self, model: nn.Module, cfg: FreezeConfig, head: str) -> None:
+        self.names = frozen_names(model, cfg, head) if cfg.enabled else []
+        self.until = cfg.epochs
+
+    def frozen_at(self, epoch: int) -> bool:
+        """Whether the frozen parameters are frozen in `epoch` (0-based)."""
+        return bool(self.names) and (self.until is None or epoch < self.until)
+
+    def phase(self, epoch: int) -> str:
+        """ "frozen" or "full"."""
+        return "frozen" if self.frozen_at(epoch) else "full"
+
+    def batch_size(self, data_batch: int, freeze_batch: int | None, epoch: int) -> int:
+        """The per-process micro-batch size in `epoch`."""
+        return (freeze_batch or data_batch) if self.frozen_at(epoch) else data_batch
+
+    def late_params(self, model: nn.Module) -> list[nn.Parameter]:
+        """The parameters that join the optimizer at unfreeze time."""
+        wanted = set(self.names)
+        return [p for n, p in model.named_parameters() if n in wanted]
+
+    def param_groups(self, model: nn.Module, epoch: int) -> list[list[nn.Parameter]]:
+        """The optimizer's parameter groups for a run that starts at `epoch`."""
+        params = dict(model.named_parameters())
+        if not self.names:
+            return [list(params.values())]
+        wanted = set(self.names)
+        base = [p for n, p in params.items() if n not in wanted]
+        if self.until is None:
+            return [base]
+        return [base, [] if self.frozen_at(epoch) else self.late_params(model)]
+
+    def apply(self, model: nn.Module, epoch: int) -> None:
+        """Set requires_grad for the phase of `epoch`."""
+        set_frozen(model, self.names, self.frozen_at(epoch))
+
+    def unfreezes_at(self, model: nn.Module, epoch: int) -> bool:
+        """Whether `epoch` starts with frozen parameters that must now train."""
+        return (
+            bool(self.names)
+            and not self.frozen_at(epoch)
+            and any(not p.requires_grad for p in self.late_params(model))
+        )

@@ -9,6 +9,8 @@ import torch
 from sklearn.metrics import classification_report, confusion_matrix
 from torchmetrics.classification import MulticlassAccuracy
 
+from tui_trainer.engine.distributed import SINGLE, DistContext
+
 MATRIX_MAX_CLASSES = 20  # the text report shows the confusion matrix up to this many classes
 
 
@@ -34,7 +36,8 @@ class ClassificationEvaluator:
 
     sharded_validation = True  # results are whole-set numbers even when each rank sees a shard
 
-    def __init__(self, num_classes: int, device: torch.device) -> None:
+    def __init__(self, num_classes: int, device: torch.device, dist: DistContext = SINGLE) -> None:
+        self.dist = dist
         self.accuracy = MulticlassAccuracy(num_classes=num_classes, average="micro").to(device)
         self._preds: list[torch.Tensor] = []
         self._targets: list[torch.Tensor] = []
@@ -58,12 +61,10 @@ class ClassificationEvaluator:
 
     def _gathered(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(predictions, targets) of the last pass over every rank; None before any update."""
-        from tui_trainer.engine.distributed import current
-
         mine = (
             (torch.cat(self._preds).cpu(), torch.cat(self._targets).cpu()) if self._preds else None
         )
-        parts = [p for p in current().gather_objects(mine) if p is not None]
+        parts = [p for p in self.dist.gather_objects(mine) if p is not None]
         if not parts:
             return None
         preds = torch.cat([p[0] for p in parts]).numpy()

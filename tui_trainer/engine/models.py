@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from tui_trainer.config.schema import ModelConfig
+from tui_trainer.config.tasks import is_weights_file, model_kind
 from tui_trainer.errors import UserError
 
 
@@ -168,15 +169,6 @@ def _user_class(cfg: ModelConfig, num_classes: int, in_channels: int) -> nn.Modu
     return model
 
 
-def is_weights_file(weights: str) -> bool:
-    """Whether `model.weights` names a file (a path, a .pt-like name), not a weights name."""
-    return (
-        weights.endswith((".pt", ".pth", ".bin", ".ckpt"))
-        or "/" in weights
-        or Path(weights).exists()
-    )
-
-
 def load_weights_file(model: nn.Module, path_str: str, head: str) -> list[str]:
     """Load a state dict or a tui-trainer checkpoint into `model`; the head may differ in shape.
 
@@ -223,14 +215,13 @@ def build_model(
     cfg: ModelConfig, num_classes: int, in_channels: int, image_size: int
 ) -> BuiltModel:
     """Build the configured model with a head for `num_classes` and load `cfg.weights`."""
-    from tui_trainer.config.schema import SEGMENTATION_MODELS
-
-    if cfg.name in SEGMENTATION_MODELS:  # unet, torchvision FCN / DeepLabV3 / LR-ASPP
+    kind = model_kind(cfg.name)
+    if kind == "segmentation":  # unet, torchvision FCN / DeepLabV3 / LR-ASPP
         from tui_trainer.engine.seg_models import build_segmentation_model
 
         return build_segmentation_model(cfg, num_classes, in_channels)
     notes: list[str] = []
-    if cfg.name == "small_cnn":
+    if kind == "small_cnn":
         try:
             model: nn.Module = SmallCNN(num_classes, in_channels, image_size, **cfg.kwargs)
         except TypeError as exc:
@@ -240,14 +231,14 @@ def build_model(
                 f"data.image_size: small_cnn cannot run on {image_size}x{image_size} ({exc})"
             ) from None
         head = "fc"
-    elif ":" in cfg.name:
+    elif kind == "user":
         model = _user_class(cfg, num_classes, in_channels)
         head = find_head(model)
     else:
         model = _torchvision(cfg, num_classes)
         head = _replace_head(model, num_classes)
         in_channels = 3
-    if cfg.weights and (cfg.name == "small_cnn" or ":" in cfg.name or is_weights_file(cfg.weights)):
+    if cfg.weights and (kind != "torchvision" or is_weights_file(cfg.weights)):
         notes += load_weights_file(model, cfg.weights, head)
     return BuiltModel(model, head, in_channels, notes)
 

@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tui_trainer.config.schema import SEGMENTATION_MODELS, ModelConfig
+from tui_trainer.config.schema import ModelConfig
+from tui_trainer.config.tasks import SEGMENTATION_MODELS, is_weights_file
 from tui_trainer.engine.models import (
     BuiltModel,
-    is_weights_file,
     load_weights_file,
     torchvision_state,
     torchvision_weights,

@@ -226,8 +226,7 @@ class RunModel:
         self.preset, self.run_dir, self.device = ev.preset, ev.run_dir, ev.device
         self.precision = ev.precision
         self.total_params = ev.total_params
-        data = ev.config.get("data")
-        self._batch_size = data.get("batch_size") if isinstance(data, dict) else None
+        self._batch_size = ev.config["data"]["batch_size"]
         self.progress.epochs, self.progress.steps = ev.epochs, ev.steps_per_epoch
         self.progress.epoch = ev.start_epoch + 1
         where = f"resumed at epoch {ev.start_epoch + 1}" if ev.start_epoch else "started"
@@ -244,19 +243,16 @@ class RunModel:
         p.step, p.steps = ev.step, ev.steps
         p.elapsed = max(p.elapsed, ev.elapsed)  # never backwards; stands still while paused
         p.samples_per_second = ev.samples_per_second
-        changed = {"progress"}
-        if ev.phase == "train":
-            self._update_rate(ev)
-            self._last_train = ev
-            self._stepped = True
-            if math.isfinite(ev.loss):  # already a mean over the steps since the last event
-                self.loss = ev.loss
-                self.loss_series.append(ev.loss)
-            self.lr = ev.lr
-            self.lr_series.append(ev.lr)
-            changed.add("charts")
+        self._update_rate(ev)
+        self._last_train = ev
+        self._stepped = True
+        if math.isfinite(ev.loss):  # already a mean over the steps since the last event
+            self.loss = ev.loss
+            self.loss_series.append(ev.loss)
+        self.lr = ev.lr
+        self.lr_series.append(ev.lr)
         self._update_eta()
-        return changed
+        return {"progress", "charts"}
 
     def _update_rate(self, ev: StepProgress) -> None:
         prev = self._last_train
@@ -275,7 +271,7 @@ class RunModel:
         if not p.it_per_second or not p.steps:
             p.epoch_eta = p.run_eta = None
             return
-        p.epoch_eta = max(0, p.steps - p.step) / p.it_per_second if p.phase == "train" else 0.0
+        p.epoch_eta = max(0, p.steps - p.step) / p.it_per_second
         done = [row.seconds for row in self.rows]
         per_epoch = sum(done) / len(done) if done else p.steps / p.it_per_second
         p.run_eta = p.epoch_eta + max(0, p.epochs - p.epoch) * per_epoch

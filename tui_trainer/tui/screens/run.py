@@ -22,11 +22,11 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
+from tui_trainer import formatting as fmt
 from tui_trainer.config import RunConfig
 from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.engine.events import RunFinished, Sink
 from tui_trainer.errors import UserError
-from tui_trainer.tui import formatting as fmt
 from tui_trainer.tui.bridge import EventBridge, RunUpdate
 from tui_trainer.tui.model import RunModel
 from tui_trainer.tui.screens.summary import SummaryScreen

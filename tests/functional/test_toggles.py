@@ -7,22 +7,16 @@ import math
 import pytest
 import torch
 import yaml
-from conftest import TINY, epoch_lines, only_run_dir
+from conftest import epoch_lines, run_preset
 
-from tui_trainer.config import load_config
 from tui_trainer.config.schema import SchedulerConfig
-from tui_trainer.engine.control import Control
 from tui_trainer.engine.events import LogMessage
 from tui_trainer.engine.lr_schedule import LRSchedule
 from tui_trainer.engine.models import SmallCNN
-from tui_trainer.session import execute
 
 
 def run(tmp_path, overrides, sinks=None, name="t"):
-    out = tmp_path / name
-    config, preset = load_config("quickstart", [*TINY, *overrides, f"out={out}"])
-    finished = execute(config, preset, sinks=sinks or [], control=Control())
-    return finished, only_run_dir(out)
+    return run_preset(tmp_path / name, overrides, sinks=sinks)
 
 
 def load(run_dir, name="last.pt"):

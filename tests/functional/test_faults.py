@@ -12,20 +12,14 @@ import time
 import pytest
 import torch
 import yaml
-from conftest import TINY, epoch_lines, only_run_dir
+from conftest import TINY, Recorder, epoch_lines, only_run_dir, run_preset
 
 from tui_trainer.cli import main
-from tui_trainer.config import load_config
 from tui_trainer.engine import checkpoint as ckpt
-from tui_trainer.engine.control import Control
-from tui_trainer.engine.events import LogMessage
-from tui_trainer.session import execute
 
 
 def _run(tmp_path, overrides, sinks=None):
-    config, name = load_config("quickstart", [*TINY, *overrides, f"out={tmp_path}"])
-    finished = execute(config, name, sinks=sinks or [], control=Control())
-    return finished, only_run_dir(tmp_path)
+    return run_preset(tmp_path, overrides, sinks=sinks)
 
 
 def test_nonfinite_skip_drops_the_step_and_carries_on(tmp_path, monkeypatch):
@@ -38,8 +32,8 @@ def test_nonfinite_skip_drops_the_step_and_carries_on(tmp_path, monkeypatch):
         return loss * float("nan") if calls["n"] in (3, 10) and self.training else loss
 
     monkeypatch.setattr(torch.nn.CrossEntropyLoss, "forward", sometimes_nan)
-    logs = []
-    finished, run_dir = _run(tmp_path, ["on_nonfinite=skip"], [logs.append])
+    logs = Recorder()
+    finished, run_dir = _run(tmp_path, ["on_nonfinite=skip"], [logs])
     assert finished.status == "completed"
     assert finished.summary["nonfinite_skipped"] == 2
     assert all(
@@ -48,9 +42,7 @@ def test_nonfinite_skip_drops_the_step_and_carries_on(tmp_path, monkeypatch):
             "model"
         ].values()
     )
-    assert (
-        sum("optimizer step skipped" in e.message for e in logs if isinstance(e, LogMessage)) == 2
-    )
+    assert sum("optimizer step skipped" in m for m in logs.messages()) == 2
     assert all(e["train_loss"] == e["train_loss"] for e in epoch_lines(run_dir))  # not NaN
 
 
@@ -116,10 +108,10 @@ def test_a_failed_checkpoint_write_is_reported_and_training_goes_on(tmp_path, mo
         real(obj, path)
 
     monkeypatch.setattr(ckpt, "atomic_save", flaky)
-    logs = []
-    finished, run_dir = _run(tmp_path, ["epochs=2"], [logs.append])
+    logs = Recorder()
+    finished, run_dir = _run(tmp_path, ["epochs=2"], [logs])
     assert finished.status == "completed" and finished.summary["epochs_completed"] == 2
-    errors = [e.message for e in logs if isinstance(e, LogMessage) and e.level == "error"]
+    errors = logs.messages("error")
     assert errors and "No space left on device" in errors[0]
     state = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
     assert state["progress"]["epoch"] == 1  # the previous checkpoint, intact

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 import yaml
-from conftest import TINY, epoch_lines, only_run_dir
+from conftest import TINY, Recorder, epoch_lines, only_run_dir
 
 from tui_trainer.cli import main
 from tui_trainer.config import load_config
@@ -21,7 +21,7 @@ from tui_trainer.engine.events import CheckpointSaved, Paused, Resumed, StepProg
 from tui_trainer.session import execute
 from tui_trainer.sinks.console import ConsoleSink
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_quickstart_reaches_95_percent_and_writes_a_complete_run_dir(tmp_path, capsys):
@@ -125,14 +125,15 @@ def test_non_finite_loss_fails_with_exit_1(tmp_path, capsys):
     assert "error: NonFiniteLoss" in capsys.readouterr().out
 
 
-class Script:
-    """A sink that pulls control levers when the run reaches given progress."""
+class Script(Recorder):
+    """A recording sink that pulls control levers when the run reaches given progress."""
 
     def __init__(self, control: Control, action) -> None:
-        self.control, self.action, self.events, self.done = control, action, [], False
+        super().__init__()
+        self.control, self.action, self.done = control, action, False
 
     def __call__(self, event) -> None:
-        self.events.append(event)
+        super().__call__(event)
         if isinstance(event, StepProgress) and not self.done:
             self.done = True
             self.action(self.control)

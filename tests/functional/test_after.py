@@ -12,16 +12,13 @@ from typing import ClassVar
 import numpy as np
 import pytest
 import torch
-from conftest import epoch_lines, only_run_dir
+from conftest import epoch_lines, run_preset
 from PIL import Image
 
 from tui_trainer.after.export import missing_onnx_packages
 from tui_trainer.after.loading import open_run
 from tui_trainer.cli import main
-from tui_trainer.config import load_config
-from tui_trainer.engine.control import Control
 from tui_trainer.engine.seg_metrics import hard_predictions
-from tui_trainer.session import execute
 
 QUICK = ["epochs=2", "device=cpu", "progress.interval=0.5"]
 # shapes-unet shrunk further than tests/test_segmentation.py's SMALL: a couple of seconds.
@@ -37,10 +34,9 @@ SEG = [
 
 
 def train(root: Path, preset: str, overrides: list[str]) -> Path:
-    config, name = load_config(preset, [*overrides, f"out={root}"])
-    finished = execute(config, name, sinks=[], control=Control())
+    finished, run_dir = run_preset(root, overrides, preset=preset, tiny=False)
     assert finished.status == "completed", finished.error
-    return only_run_dir(root)
+    return run_dir
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from scripted import ScriptedExecutor
 
+from tui_trainer import formatting as fmt
 from tui_trainer.config import load_config
 from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.engine.events import (
@@ -20,11 +22,9 @@ from tui_trainer.engine.events import (
     StepProgress,
 )
 from tui_trainer.errors import UserError
-from tui_trainer.tui import formatting as fmt
 from tui_trainer.tui.bridge import EventBridge, RunUpdate
 from tui_trainer.tui.form import FormValues, validate
 from tui_trainer.tui.model import RunModel, Series
-from tui_trainer.tui.scripted import ScriptedExecutor
 
 PRESET = """\
 description: A tiny digits preset for the console tests

@@ -1,19 +1,23 @@
-"""A scripted stand-in for `tui_trainer.session.execute`: fixed events, no torch, no files.
+"""A test double for `tui_trainer.session.execute`: fixed events, no torch, no files.
 
 It has the same signature as `execute` and honours `Control` at step boundaries the way the engine
 does (pause blocks, checkpoint requests save, stops take effect at the next step or epoch), but
-every number is a function of the step, and time is virtual. Tests use it for deterministic
-screens and fast Pilot runs; `hold` freezes it at a chosen point until released or stopped.
+every number is a function of the step, and time is virtual. Pilot and snapshot tests use it for
+deterministic screens; `hold` freezes it at a chosen point until released or stopped.
+`test_fake_matches_the_engine` (tests/functional/test_fake_contract.py) checks that it emits the
+same event types, config and summary shape as a real run.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.engine.events import (
     CheckpointSaved,
@@ -26,6 +30,7 @@ from tui_trainer.engine.events import (
     Sink,
     StepProgress,
 )
+from tui_trainer.errors import TrainingError
 
 REPORT = """\
               precision    recall  f1-score   support
@@ -39,12 +44,15 @@ REPORT = """\
 weighted avg     0.9821    0.9813    0.9814       107
 """
 
-TRACEBACK = """\
-Traceback (most recent call last):
-  File "tui_trainer/engine/loop.py", line 120, in train_epoch
-    raise TrainingError(msg)
-tui_trainer.errors.TrainingError: non-finite loss (nan) at epoch 2, step 6
-"""
+FAILURE = "NonFiniteLoss: non-finite training loss at epoch 2, step 6"
+
+
+def _traceback() -> str:
+    """A real traceback of a training error raised here."""
+    try:
+        raise TrainingError(FAILURE)
+    except TrainingError:
+        return traceback.format_exc()
 
 
 @dataclass
@@ -112,7 +120,9 @@ class ScriptedExecutor:
             RunStarted(
                 run_dir=self.run_dir,
                 preset=preset,
-                config={},
+                config=RunConfig(
+                    epochs=self.epochs, data={"batch_size": self.batch_size}
+                ).model_dump(mode="json"),
                 device="cpu",
                 precision="fp32",
                 epochs=self.epochs,
@@ -161,10 +171,12 @@ class ScriptedExecutor:
                     return self._finish(emit, status, epochs_done, best, gstep)
             acc = self.accuracy(epoch)
             metrics = {
+                "epoch": epoch,
                 "train_loss": round(self.loss(gstep) + 0.02, 4),
                 "val_loss": round(self.loss(gstep) + 0.05, 4),
                 "val_accuracy": acc,
                 "lr": self.lr(epoch, self.steps),
+                "epoch_seconds": self.steps * self.virtual_step_seconds,
             }
             self.final = metrics
             is_best = best is None or acc > best[0]
@@ -209,7 +221,8 @@ class ScriptedExecutor:
         self, emit: Any, status: str, epochs_done: int, best: tuple[float, int] | None, gstep: int
     ) -> RunFinished:
         failed = status == "failed"
-        summary = {
+        wall = round(gstep * self.virtual_step_seconds, 3)
+        summary = {  # the keys and order of the engine's summary (see the contract test)
             "status": status,
             "epochs_completed": epochs_done,
             "best": {
@@ -217,20 +230,25 @@ class ScriptedExecutor:
                 "value": best[0] if best else None,
                 "epoch": best[1] if best else None,
             },
-            "final": {"metrics": self.final},
-            "wall_seconds": round(gstep * self.virtual_step_seconds, 2),
+            "final": self.final,
+            "wall_seconds": wall,
+            "train_seconds": wall,
             "samples_per_second": self.batch_size / self.virtual_step_seconds,
-            "run_dir": self.run_dir,
-            "replay_command": f"tui-trainer replay {self.run_dir}",
+            "global_step": gstep,
+            "precision": "fp32",
+            "skipped_steps": 0,
+            "nonfinite_skipped": 0,
         }
+        if failed:
+            summary["error"] = FAILURE
+        summary["run_dir"] = self.run_dir
+        summary["replay_command"] = f"tui-trainer replay {self.run_dir}"
         event = RunFinished(
             status=status,
             summary=summary,
             report="" if failed else REPORT,
-            error="non-finite loss (nan) at epoch 2, step 6" if failed else None,
-            traceback=TRACEBACK if failed else None,
+            error=FAILURE if failed else None,
+            traceback=_traceback() if failed else None,
         )
-        if failed:
-            summary["error"] = event.error
         emit(event)
         return event

@@ -2,7 +2,7 @@
 
 Deterministic: a scripted trainer with fixed numbers and virtual time, fixed presets, no clocks
 or machine-dependent paths on screen. Update after an intended change with
-`pytest tests/test_tui_snapshots.py --snapshot-update` and look at the report it writes.
+`pytest tests/snapshot/test_tui_snapshots.py --snapshot-update` and look at the report it writes.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_tui_app import demo_presets, run_screen, wait_for
+from pilot import demo_presets, run_screen, wait_for
+from scripted import ScriptedExecutor
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -18,7 +19,6 @@ from tui_trainer.config.loader import PresetInfo
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.screens.run import RunScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
-from tui_trainer.tui.scripted import ScriptedExecutor
 from tui_trainer.tui.widgets.gpu_slot import NoGpuPanel
 from tui_trainer.tui.widgets.spark import Spark
 

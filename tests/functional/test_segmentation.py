@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import epoch_lines, only_run_dir
+from conftest import epoch_lines, only_run_dir, run_preset
 from PIL import Image
 
 from tui_trainer.config import load_config
@@ -38,12 +38,15 @@ SMALL = [
 
 
 def run(tmp_path, preset, overrides, name="r", sinks=None, control=None, resume=None):
-    out = tmp_path / name
-    config, preset_name = load_config(preset, [*overrides, f"out={out}"])
-    finished = execute(
-        config, preset_name, sinks=sinks or [], control=control or Control(), resume=resume
+    return run_preset(
+        tmp_path / name,
+        overrides,
+        preset=preset,
+        tiny=False,
+        sinks=sinks,
+        control=control,
+        resume=resume,
     )
-    return finished, only_run_dir(out)
 
 
 # -- data --------------------------------------------------------------------------------------

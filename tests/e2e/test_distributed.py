@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import only_run_dir
+from conftest import only_run_dir, run_preset
 
 from tui_trainer.config import load_config
 from tui_trainer.engine.control import Control
@@ -26,7 +26,7 @@ from tui_trainer.errors import UserError
 from tui_trainer.launch import torchrun_command
 from tui_trainer.session import execute
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # 2 epochs of quickstart with a periodic checkpoint after epoch 1.
 SMALL = ["epochs=2", "device=cpu", "progress.interval=0.5", "checkpoint.every_epochs=1"]
 BN = ["model.name=tinymodels:TinyBN", "model.kwargs={}", "sync_bn=true", "epochs=1"]
@@ -45,10 +45,9 @@ def torchrun(args: list[str], nproc: int = 2) -> subprocess.CompletedProcess[str
 
 def single(out: Path, overrides: list[str], resume: Path | None = None) -> Path:
     """An in-process single-process run; returns its run directory."""
-    config, name = load_config("quickstart", [*overrides, f"out={out}"])
-    finished = execute(config, name, sinks=[], control=Control(), resume=resume)
+    finished, run_dir = run_preset(out, overrides, tiny=False, resume=resume)
     assert finished.status == "completed", finished.error
-    return only_run_dir(out)
+    return run_dir
 
 
 def curve(run_dir: Path) -> list[dict]:

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from tui_trainer.config.schema import RunConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from conftest import only_run_dir
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LONG = ["epochs=400", "device=cpu", "progress.plain_interval=0.2"]
 
 

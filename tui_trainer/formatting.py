@@ -1,18 +1,54 @@
-"""Small, pure formatters for numbers, durations and rates shown in the console."""
+"""Small, pure formatters for durations, ETAs, rates and sizes: the TUI and the console sink."""
 
 from __future__ import annotations
 
 import math
 
 
-def duration(seconds: float | None) -> str:
-    """tqdm-style clock: ``MM:SS`` below an hour, ``H:MM:SS`` above; ``?`` when unknown."""
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+def duration(seconds: float | None, *, compact: bool = False) -> str:
+    """tqdm-style clock: ``MM:SS`` below an hour, ``H:MM:SS`` above; ``?`` when unknown.
+
+    `compact` (plain console lines): ``M:SS``, rounded to the second, negative shown as 0.
+    """
+    if compact:
+        seconds = max(0, round(seconds or 0))
+    elif seconds is None or not math.isfinite(seconds) or seconds < 0:
         return "?"
     whole = int(seconds)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+    if hours:
+        return f"{hours}:{minutes:02d}:{secs:02d}"
+    return f"{minutes}:{secs:02d}" if compact else f"{minutes:02d}:{secs:02d}"
+
+
+def eta_from_share(elapsed: float, done: float, total: float) -> float:
+    """Remaining seconds when `done` of `total` units took `elapsed` seconds (0 when unknown)."""
+    if done <= 0 or total <= 0:
+        return 0.0
+    return elapsed * (total - done) / done
+
+
+def run_eta(
+    epoch: int, step: int, steps: int, epochs: int, start_epoch: int, elapsed: float
+) -> float:
+    """Remaining seconds of a run from the share of this process's epochs done so far.
+
+    `epoch` is 1-based, `step` micro-batches done of `steps`; `start_epoch` epochs were done by
+    an earlier process (a resume), so they do not count towards this one's rate.
+    """
+    done = (epoch - 1 - start_epoch) + step / max(steps, 1)
+    return eta_from_share(elapsed, done, epochs - start_epoch)
+
+
+def metrics_line(metrics: dict[str, float]) -> str:
+    """``train_loss 0.1234  val_accuracy 0.9750 ...`` without the bookkeeping keys."""
+    parts = []
+    for key, value in metrics.items():
+        if key in {"epoch", "epoch_seconds"}:
+            continue
+        parts.append(f"{key} {value:.4g}" if key == "lr" else f"{key} {value:.4f}")
+    return "  ".join(parts)
 
 
 def rate(per_second: float | None, unit: str = "it") -> str:
