@@ -1,5 +1,5 @@
 """Command line: `tui-trainer [PRESET] | run | watch | runs | ctl | replay | compare | presets |
-check | gpus`.
+check | gpus | eval | predict | export`.
 
 The Textual UI is imported lazily, so headless commands never load it.
 """
@@ -16,9 +16,21 @@ from typing import NoReturn
 import yaml
 
 from tui_trainer import __version__
+from tui_trainer.after import cli as after_cli
 from tui_trainer.errors import UserError
 
-COMMANDS = ("run", "watch", "runs", "ctl", "replay", "presets", "check", "gpus", "compare")
+COMMANDS = (
+    "run",
+    "watch",
+    "runs",
+    "ctl",
+    "replay",
+    "presets",
+    "check",
+    "gpus",
+    "compare",
+    *after_cli.COMMANDS,
+)
 OVERRIDES_HELP = "dotted overrides such as optim.lr=0.01 epochs=3 precision=bf16"
 
 
@@ -47,7 +59,8 @@ def _console_parser() -> argparse.ArgumentParser:
         description="Terminal training console for PyTorch vision models.",
         epilog="Commands: run PRESET [--detach] | watch [RUN_DIR] | runs [ROOT] | "
         "ctl RUN_DIR COMMAND | replay RUN_DIR | compare RUN_DIR RUN_DIR... | presets | "
-        "check PRESET | gpus [--watch]. "
+        "check PRESET | gpus [--watch] | eval RUN_DIR | predict RUN_DIR IMAGE... | "
+        "export RUN_DIR --format F. "
         "Run 'tui-trainer COMMAND --help' for each.",
     )
     p.add_argument("preset", nargs="?", help="preset name or YAML path to select")
@@ -100,6 +113,8 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
             "the config diff and a metrics table when piped."
         )
         p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="two or more run directories")
+    elif command in after_cli.COMMANDS:
+        after_cli.configure(p, command)
     elif command == "presets":
         p.description = "List bundled and local presets."
     elif command == "check":
@@ -229,6 +244,8 @@ def dispatch(argv: list[str]) -> int:
             from tui_trainer.compare import cmd_compare
 
             return cmd_compare(args.run_dirs)
+        if command in after_cli.COMMANDS:
+            return after_cli.run(command, args)
         if command == "presets":
             return cmd_presets()
         if command == "check":

@@ -63,27 +63,30 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load and check a tui-trainer checkpoint; a clear UserError for anything wrong with it."""
+def load_checkpoint(path: str | Path, key: str = "--resume") -> dict[str, Any]:
+    """Load and check a tui-trainer checkpoint; a clear UserError for anything wrong with it.
+
+    `key` names the option the path came from in error messages.
+    """
     path = Path(path)
     if path.is_dir():
         candidate = path / "checkpoints" / "last.pt"
         if not candidate.is_file():
-            raise UserError(f"--resume: '{path}' has no checkpoints/last.pt")
+            raise UserError(f"{key}: '{path}' has no checkpoints/last.pt")
         path = candidate
     if not path.is_file():
-        raise UserError(f"--resume: checkpoint '{path}' not found")
+        raise UserError(f"{key}: checkpoint '{path}' not found")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"--resume: '{path}' is not a readable checkpoint ({first})") from None
+        raise UserError(f"{key}: '{path}' is not a readable checkpoint ({first})") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise UserError(f"--resume: '{path}' is not a tui-trainer checkpoint")
+        raise UserError(f"{key}: '{path}' is not a tui-trainer checkpoint")
     version = blob.get("version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise UserError(
-            f"--resume: '{path}' has checkpoint format {version}; this tui-trainer reads up to "
+            f"{key}: '{path}' has checkpoint format {version}; this tui-trainer reads up to "
             f"{FORMAT_VERSION} (upgrade tui-trainer)"
         )
     blob["path"] = str(path)
@@ -108,7 +111,9 @@ def state_mismatch(own: dict[str, torch.Tensor], other: dict[str, Any]) -> list[
     return out
 
 
-def check_architecture(model: torch.nn.Module, state: dict[str, Any]) -> None:
+def check_architecture(
+    model: torch.nn.Module, state: dict[str, Any], key: str = "--resume"
+) -> None:
     """UserError naming the first differences when `state` holds another architecture."""
     mismatch = state_mismatch(model.state_dict(), state["model"])
     if mismatch:
@@ -116,7 +121,7 @@ def check_architecture(model: torch.nn.Module, state: dict[str, Any]) -> None:
             f" (+{len(mismatch) - 4} more)" if len(mismatch) > 4 else ""
         )
         raise UserError(
-            f"--resume: checkpoint '{state.get('path')}' is for another architecture: {shown}"
+            f"{key}: checkpoint '{state.get('path')}' is for another architecture: {shown}"
         )
 
 

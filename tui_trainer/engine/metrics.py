@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
-from sklearn.metrics import classification_report
+from sklearn.metrics import classification_report, confusion_matrix
 from torchmetrics.classification import MulticlassAccuracy
 
 from tui_trainer.engine.distributed import SINGLE, DistContext
+
+MATRIX_MAX_CLASSES = 20  # the text report shows the confusion matrix up to this many classes
+
+
+def format_confusion_matrix(matrix: list[list[int]], class_names: list[str]) -> str:
+    """The confusion matrix as aligned text: rows are true classes, columns predicted ones."""
+    width = max(5, *(len(str(v)) for row in matrix for v in row))
+    label = max(4, *(len(n) for n in class_names))
+    cols = [n[:width] for n in class_names]
+    corner = "true/pred"
+    label = max(label, len(corner))
+    lines = [f"{corner:<{label}}  " + " ".join(f"{c:>{width}}" for c in cols)]
+    for name, row in zip(class_names, matrix, strict=True):
+        lines.append(f"{name:<{label}}  " + " ".join(f"{v:>{width}}" for v in row))
+    return "\n".join(lines)
 
 
 class ClassificationEvaluator:
@@ -41,21 +59,70 @@ class ClassificationEvaluator:
         """The epoch's metrics as Python floats (one sync)."""
         return {"val_accuracy": float(self.accuracy.compute())}
 
-    def report(self, class_names: list[str]) -> str:
-        """Per-class precision, recall (= per-class accuracy) and F1 of the last pass."""
+    def _gathered(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(predictions, targets) of the last pass over every rank; None before any update."""
         mine = (
             (torch.cat(self._preds).cpu(), torch.cat(self._targets).cpu()) if self._preds else None
         )
         parts = [p for p in self.dist.gather_objects(mine) if p is not None]
         if not parts:
-            return ""
+            return None
         preds = torch.cat([p[0] for p in parts]).numpy()
         targets = torch.cat([p[1] for p in parts]).numpy()
-        return classification_report(
+        return preds, targets
+
+    def report(self, class_names: list[str]) -> str:
+        """Per-class precision, recall (= per-class accuracy) and F1 of the last pass, and the
+        confusion matrix (up to MATRIX_MAX_CLASSES classes)."""
+        both = self._gathered()
+        if both is None:
+            return ""
+        preds, targets = both
+        labels = list(range(len(class_names)))
+        text = classification_report(
+            targets, preds, labels=labels, target_names=class_names, digits=4, zero_division=0
+        )
+        if len(class_names) <= MATRIX_MAX_CLASSES:
+            matrix = confusion_matrix(targets, preds, labels=labels).tolist()
+            text = (
+                f"{text.rstrip()}\n\nconfusion matrix (rows: true class, columns: predicted)\n"
+                f"{format_confusion_matrix(matrix, class_names)}\n"
+            )
+        return text
+
+    def details(self, class_names: list[str]) -> dict[str, Any]:
+        """The last pass as plain values: per-class precision/recall/F1/support and the full
+        confusion matrix (`matrix[true][pred]`)."""
+        both = self._gathered()
+        if both is None:
+            return {}
+        preds, targets = both
+        labels = list(range(len(class_names)))
+        table = classification_report(
             targets,
             preds,
-            labels=list(range(len(class_names))),
+            labels=labels,
             target_names=class_names,
-            digits=4,
             zero_division=0,
+            output_dict=True,
         )
+        per_class = {
+            name: {
+                "precision": float(table[name]["precision"]),
+                "recall": float(table[name]["recall"]),
+                "f1": float(table[name]["f1-score"]),
+                "support": int(table[name]["support"]),
+            }
+            for name in class_names
+        }
+        averages = {
+            key: {k.replace("-score", ""): float(v) for k, v in table[key].items()}
+            for key in ("macro avg", "weighted avg")
+            if key in table
+        }
+        matrix = confusion_matrix(targets, preds, labels=labels).tolist()
+        return {
+            "per_class": per_class,
+            "averages": averages,
+            "confusion_matrix": {"labels": list(class_names), "matrix": matrix},
+        }

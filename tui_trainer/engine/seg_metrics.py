@@ -11,6 +11,7 @@ data: the foreground's score, as in the Carvana tutorial); the report lists ever
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -124,6 +125,31 @@ class SegmentationEvaluator:
         sample_dice = dice_from_counts(counts)
         pred, true = _shrink(pred.to(torch.uint8)), _shrink(true.to(torch.uint8))
         return MaskPreview(pred, true, self.num_classes, float(sample_dice[1:].mean()))
+
+    def details(self, class_names: list[str]) -> dict[str, Any]:
+        """The last pass as plain values: per-class Dice, IoU and pixel counts, and the means."""
+        if not self._updated:
+            return {}
+        counts = self.counts.cpu()
+        dice, iou = dice_from_counts(counts).tolist(), iou_from_counts(counts).tolist()
+        names = list(class_names) + [f"class_{i}" for i in range(len(class_names), len(dice))]
+        per_class = {
+            names[i]: {
+                "dice": dice[i],
+                "iou": iou[i],
+                "true_pixels": int(counts[2, i]),
+                "pred_pixels": int(counts[1, i]),
+            }
+            for i in range(len(dice))
+        }
+        return {
+            "per_class": per_class,
+            "mean_foreground": {
+                "dice": sum(dice[1:]) / len(dice[1:]),
+                "iou": sum(iou[1:]) / len(iou[1:]),
+            },
+            "mean_all": {"dice": sum(dice) / len(dice), "iou": sum(iou) / len(iou)},
+        }
 
     def report(self, class_names: list[str]) -> str:
         """Per-class Dice/IoU table of the last pass, and the preview sample as text."""

@@ -6,7 +6,7 @@ segmentation) is a new `Task` here plus its data, models and metrics modules.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -25,6 +25,9 @@ class Evaluator(Protocol):
     def update(self, logits: torch.Tensor, targets: torch.Tensor) -> None: ...
     def compute(self) -> dict[str, float]: ...
     def report(self, class_names: list[str]) -> str: ...
+    def details(self, class_names: list[str]) -> dict[str, Any]:
+        """The last pass's per-class results as plain values (for eval.json)."""
+        ...
 
 
 class Task(Protocol):

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import torch
 
 from tui_trainer.config.schema import RunConfig
+from tui_trainer.engine.data.inputs import InputSpec, tensor_input_spec
 from tui_trainer.engine.data.tensor_loader import BatchTransform, TensorLoader
 
 
@@ -35,6 +36,7 @@ class DataBundle:
     val: Loader
     notes: list[str] = field(default_factory=list)  # warnings from building (skipped links, ...)
     bad_images: Any = None  # folder data: a BadImageLog; set its `report` to see skips
+    input_spec: InputSpec | None = None  # how an image file becomes input, as `val` makes it
 
 
 @dataclass
@@ -105,6 +107,7 @@ def tensor_bundle(
         val_samples=int(val_y.shape[0]),
         make_train=make_train,
         val=val,
+        input_spec=tensor_input_spec(transform, size, "L" if channels == 1 else "RGB"),
     )
 
 

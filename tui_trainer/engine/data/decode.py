@@ -74,20 +74,28 @@ def decode_rgb(path: Path, geometry: Geometry) -> tuple[np.ndarray, tuple[int, i
     try:
         with img, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            original = img.size
-            (w, h), box = geometry.plan(*original)
-            if img.format == "JPEG":
-                img.draft("RGB", (w, h))  # at least (w, h): the largest 1/2^k scale that fits
-            rgb = img.convert("RGB")
-            if rgb.size != (w, h):
-                rgb = rgb.resize((w, h), Image.Resampling.BILINEAR, reducing_gap=3.0)
-            if box != (0, 0, w, h):
-                rgb = rgb.crop(box)
-            return np.asarray(rgb), original
+            return fit_rgb(img, geometry), img.size
     except BadImage:
         raise
     except Exception as exc:  # truncated or garbled data surfaces at decode time
         raise BadImage(f"cannot decode image '{path}': {_reason(exc)}") from None
+
+
+def fit_rgb(img: Image.Image, geometry: Geometry) -> np.ndarray:
+    """(H, W, 3) uint8 pixels of an opened image at the geometry's size.
+
+    A JPEG that is not loaded yet is decoded at reduced size (`draft`); training, validation and
+    `predict` all go through here, so a file becomes the same pixels everywhere.
+    """
+    (w, h), box = geometry.plan(*img.size)
+    if img.format == "JPEG":
+        img.draft("RGB", (w, h))  # at least (w, h): the largest 1/2^k scale that fits
+    rgb = img.convert("RGB")
+    if rgb.size != (w, h):
+        rgb = rgb.resize((w, h), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    if box != (0, 0, w, h):
+        rgb = rgb.crop(box)
+    return np.asarray(rgb)
 
 
 def decode_mask(path: Path) -> np.ndarray:

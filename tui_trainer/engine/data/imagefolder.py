@@ -18,6 +18,7 @@ from tui_trainer.engine.data.decode import Geometry
 from tui_trainer.engine.data.files import WalkResult, class_folders
 from tui_trainer.engine.data.folder_loader import Augment
 from tui_trainer.engine.data.folder_setup import FolderData
+from tui_trainer.engine.data.inputs import folder_input_spec
 from tui_trainer.engine.data.sampler import EpochSampler
 from tui_trainer.engine.data.split import split_indices
 from tui_trainer.engine.data.tensor_loader import BatchTransform
@@ -102,6 +103,7 @@ def folder_bundle(
         raise UserError(f"data.normalize.mean: expected 1 or 3 values, got {len(mean)}")
     train_geo, val_geo, crop = geometries(config)
     setup = FolderData(config, device)
+    transform = BatchTransform(mean, std, 255.0, None, 3)
     train_src = setup.source([p for p, _ in train], train_geo)
     val_src = setup.source([p for p, _ in val], val_geo)
     train_ram, val_ram = setup.ram_caches(train_src, val_src)
@@ -109,7 +111,7 @@ def folder_bundle(
         (train_src, list(range(len(train))), train_ram),
         (val_src, list(range(len(val))), val_ram),
         ([k for _, k in train], [k for _, k in val]),
-        BatchTransform(mean, std, 255.0, None, 3),
+        transform,
         Augment(data.augment.hflip, data.augment.crop_padding, crop),
     )
     return DataBundle(
@@ -123,4 +125,5 @@ def folder_bundle(
         val=val_loader,
         notes=[*notes, *setup.notes],
         bad_images=setup.bad,
+        input_spec=folder_input_spec(transform, val_geo, mean, std),
     )

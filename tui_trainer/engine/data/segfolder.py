@@ -24,6 +24,7 @@ from tui_trainer.engine.data.folder_loader import Augment
 from tui_trainer.engine.data.folder_setup import FolderData
 from tui_trainer.engine.data.folder_source import MaskRule, mask_to_classes
 from tui_trainer.engine.data.imagefolder import IMAGENET_MEAN, IMAGENET_STD
+from tui_trainer.engine.data.inputs import folder_input_spec
 from tui_trainer.engine.data.seg_loader import checked_class_names, default_class_names
 from tui_trainer.engine.data.split import split_indices
 from tui_trainer.engine.data.tensor_loader import BatchTransform
@@ -100,6 +101,7 @@ def segfolder_bundle(config: RunConfig, device: torch.device) -> DataBundle:
         raise UserError(f"data.normalize.mean: expected 1 or 3 values, got {len(mean)}")
     setup = FolderData(config, device)
     geometry = Geometry(size)
+    transform = BatchTransform(mean, std, 255.0, None, 3)
     parts = []
     for idx in (sorted(idx_train), sorted(idx_val)):
         chosen = [pairs[i] for i in idx]
@@ -112,7 +114,7 @@ def segfolder_bundle(config: RunConfig, device: torch.device) -> DataBundle:
         (train_src, list(range(len(train_src))), train_ram),
         (val_src, list(range(len(val_src))), val_ram),
         (None, None),
-        BatchTransform(mean, std, 255.0, None, 3),
+        transform,
         Augment(data.augment.hflip, data.augment.crop_padding),
     )
     return DataBundle(
@@ -126,4 +128,5 @@ def segfolder_bundle(config: RunConfig, device: torch.device) -> DataBundle:
         val=val,
         notes=[*notes, *setup.notes],
         bad_images=setup.bad,
+        input_spec=folder_input_spec(transform, geometry, mean, std),
     )

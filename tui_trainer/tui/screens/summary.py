@@ -15,6 +15,7 @@ from textual.widgets import Footer, Static
 from tui_trainer import formatting as fmt
 from tui_trainer.engine.events import RunFinished
 from tui_trainer.tui.model import RunModel
+from tui_trainer.tui.widgets.eval_panel import EvalPanel
 from tui_trainer.tui.widgets.state_badge import StateBadge
 
 KEY_WIDTH = 10
@@ -91,6 +92,8 @@ class SummaryScreen(Screen[None]):
         Binding("n", "app.new_run", "New run"),
         Binding("b,escape", "back", "Back to run"),
         Binding("y", "copy_replay", "Copy replay"),
+        Binding("e", "evaluate('best')", "Eval best"),
+        Binding("E", "evaluate('last')", "Eval last", show=False),
         Binding("q", "app.quit", "Quit"),
         Binding("question_mark", "app.help", "Help", key_display="?"),
     ]
@@ -128,11 +131,16 @@ class SummaryScreen(Screen[None]):
                 )
                 report.border_title = "Per-class report"
                 yield report
+            yield EvalPanel(self.result.summary.get("run_dir") or self.model.run_dir, id="eval")
         yield Footer()
 
     def action_back(self) -> None:
         """Back to the run screen (charts, table and log stay as they were)."""
         self.dismiss()
+
+    def action_evaluate(self, checkpoint: str) -> None:
+        """Run `tui-trainer eval` on the best or last checkpoint (in a thread worker)."""
+        self.query_one(EvalPanel).evaluate(checkpoint)
 
     def action_copy_replay(self) -> None:
         """Copy the replay command to the clipboard (OSC 52: works over SSH in most terminals)."""

@@ -1,0 +1,248 @@
+"""`tui-trainer export`: TorchScript (always) or ONNX (extra `tui-trainer[onnx]`) + preprocessing.
+
+The model is exported on the CPU in fp32 with a dynamic batch dimension. Before anything is
+written, the exported model runs on a batch of validation inputs and its outputs are compared
+with PyTorch's; the preprocessing (size, mean, std, class names, task, input shape) is written
+beside the model as JSON, so the file is usable without tui-trainer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tui_trainer import __version__
+from tui_trainer.after.loading import LoadedRun, open_run
+from tui_trainer.after.outputs import publish, temp_beside, writable_file
+from tui_trainer.errors import UserError
+
+FORMATS = ("torchscript", "onnx")
+SUFFIX = {"torchscript": ".torchscript.pt", "onnx": ".onnx"}
+ONNX_PACKAGES = ("onnx", "onnxruntime", "onnxscript")
+SAMPLE_MAX = 4  # validation samples in the check batch
+ATOL, RTOL = 1e-4, 1e-3
+
+
+class ExportMismatch(Exception):
+    """The exported model's outputs differ from PyTorch's beyond the tolerance (exit 1)."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Where the model and its preprocessing went, and how closely the outputs matched."""
+
+    model_file: Path
+    preprocessing_file: Path
+    max_abs_diff: float
+    samples: int
+    seconds: float
+
+
+def missing_onnx_packages() -> list[str]:
+    """The packages of the `onnx` extra that are not installed."""
+    return [name for name in ONNX_PACKAGES if importlib.util.find_spec(name) is None]
+
+
+def require_onnx() -> None:
+    """The one-line error for a missing ONNX extra (nothing else is loaded first)."""
+    missing = missing_onnx_packages()
+    if missing:
+        raise UserError(
+            f"--format onnx: needs the optional extra (missing {', '.join(missing)}): "
+            "pip install 'tui-trainer[onnx]'"
+        )
+
+
+def sample_batch(run: LoadedRun) -> torch.Tensor:
+    """Up to SAMPLE_MAX validation inputs (already preprocessed), on the CPU."""
+    run.data.val.set_epoch(0)
+    for x, _y in run.data.val.iterate(0):
+        batch = x[:SAMPLE_MAX].detach().float().cpu()
+        if batch.shape[0] == 1:  # a batch of 2+ keeps the exported batch dimension dynamic
+            batch = torch.cat([batch, batch])
+        return batch
+    raise UserError(f"data: {run.config.data.name} has no validation samples to check against")
+
+
+def _torchscript(model: nn.Module, sample: torch.Tensor, path: Path) -> None:
+    with warnings.catch_warnings():  # torch.jit is deprecated upstream but still supported
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        traced = torch.jit.trace(model, sample, check_trace=False)
+        traced.save(str(path))
+
+
+def _run_torchscript(path: Path, x: torch.Tensor) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        loaded = torch.jit.load(str(path), map_location="cpu")
+        with torch.inference_mode():
+            return loaded(x).float().numpy()
+
+
+def _onnx(model: nn.Module, sample: torch.Tensor, path: Path) -> None:
+    batch = torch.export.Dim("batch", min=1)
+    quiet = io.StringIO()
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(quiet),
+    ):
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            model,
+            (sample,),
+            dynamo=True,
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_shapes=({0: batch},),
+            verbose=False,
+        )
+        program.save(str(path))
+
+
+def _run_onnx(path: Path, x: torch.Tensor) -> np.ndarray:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return session.run(None, {name: x.numpy()})[0]
+
+
+def preprocessing(run: LoadedRun, fmt: str, model_file: Path, check: dict[str, Any]) -> dict:
+    """The JSON written beside the model: everything needed to feed it and read its output."""
+    spec = run.input_spec
+    segmentation = run.config.task == "segmentation"
+    channels_out = 1 if segmentation and run.data.num_classes == 2 else run.data.num_classes
+    if segmentation:
+        output = (
+            f"logits (N, {channels_out}, H, W): foreground where logit > 0"
+            if channels_out == 1
+            else f"logits (N, {channels_out}, H, W): argmax over channels = class index"
+        )
+    else:
+        output = f"logits (N, {channels_out}): softmax for probabilities, argmax = class index"
+    return {
+        "format": fmt,
+        "model_file": model_file.name,
+        "task": run.config.task,
+        "class_names": run.class_names,
+        "num_classes": run.data.num_classes,
+        **spec.describe(),
+        "output": output,
+        "source": {
+            "run_dir": str(run.run_dir),
+            "checkpoint": str(run.checkpoint),
+            "model": run.config.model.name,
+            "data": run.config.data.name,
+        },
+        "check": check,
+        "exported_by": f"tui-trainer {__version__}, torch {torch.__version__}",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def default_output(run: LoadedRun, fmt: str) -> Path:
+    """`RUN_DIR/export/<checkpoint>.<ext>`, suffixed -2, -3 ... so nothing is replaced."""
+    stem = run.checkpoint.stem
+    folder = run.run_dir / "export"
+    path, n = folder / f"{stem}{SUFFIX[fmt]}", 1
+    while path.exists() or json_beside(path).exists():
+        n += 1
+        path = folder / f"{stem}-{n}{SUFFIX[fmt]}"
+    return path
+
+
+def json_beside(path: Path) -> Path:
+    """The preprocessing JSON beside a model file, named after it: `best.onnx.json`."""
+    return path.with_name(f"{path.name}.json")
+
+
+def export_model(run: LoadedRun, fmt: str, out: Path | None) -> ExportResult:
+    """Export, check against PyTorch, then write the model and its JSON (nothing on failure)."""
+    if fmt not in FORMATS:
+        raise UserError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt == "onnx":
+        require_onnx()
+    target = out if out is not None else default_output(run, fmt)
+    meta = json_beside(target)
+    writable_file(target, "--out")
+    writable_file(meta, "--out")
+    t0 = time.monotonic()
+    model = run.model.to("cpu").float().eval()
+    sample = sample_batch(run)
+    with torch.inference_mode():
+        expected = model(sample).float().numpy()
+    tmp_model, tmp_meta = temp_beside(target), temp_beside(meta)
+    try:
+        try:
+            (_torchscript if fmt == "torchscript" else _onnx)(model, sample, tmp_model)
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ExportMismatch(f"export to {fmt} failed: {type(exc).__name__}: {first}") from None
+        got = (_run_torchscript if fmt == "torchscript" else _run_onnx)(tmp_model, sample)
+        single = (_run_torchscript if fmt == "torchscript" else _run_onnx)(tmp_model, sample[:1])
+        diff = float(np.abs(got - expected).max()) if got.shape == expected.shape else float("inf")
+        diff = max(diff, float(np.abs(single - expected[:1]).max()))
+        if not np.allclose(got, expected, atol=ATOL, rtol=RTOL) or not np.allclose(
+            single, expected[:1], atol=ATOL, rtol=RTOL
+        ):
+            raise ExportMismatch(
+                f"the {fmt} model's outputs differ from PyTorch's: max |diff| {diff:.3g} "
+                f"(tolerance {ATOL:g} + {RTOL:g}·|y|); nothing written"
+            )
+        check = {
+            "samples": int(sample.shape[0]),
+            "max_abs_diff": diff,
+            "atol": ATOL,
+            "rtol": RTOL,
+            "batch_sizes_checked": [int(sample.shape[0]), 1],
+        }
+        text = json.dumps(preprocessing(run, fmt, target, check), indent=2) + "\n"
+        tmp_meta.write_text(text, encoding="utf-8")
+        publish([(tmp_model, target), (tmp_meta, meta)])
+    finally:
+        for tmp in (tmp_model, tmp_meta):
+            tmp.unlink(missing_ok=True)
+    return ExportResult(target, meta, diff, int(sample.shape[0]), time.monotonic() - t0)
+
+
+def export_command(
+    run_dir: str,
+    fmt: str,
+    *,
+    out: str | None = None,
+    checkpoint: str = "best",
+    overrides: list[str] | None = None,
+) -> int:
+    """The `export` command; exit 0, 1 when the check fails, 2 for bad input."""
+    if fmt not in FORMATS:
+        raise UserError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt == "onnx":  # before loading anything
+        require_onnx()
+    run = open_run(run_dir, checkpoint, overrides)
+    try:
+        result = export_model(run, fmt, Path(out) if out else None)
+    except ExportMismatch as exc:
+        print(f"tui-trainer: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(f"exported {fmt}: {result.model_file}")
+    print(f"preprocessing: {result.preprocessing_file}")
+    print(
+        f"check: outputs match PyTorch on {result.samples} validation inputs (and a batch of 1): "
+        f"max |diff| {result.max_abs_diff:.2e} (tolerance {ATOL:g} + {RTOL:g}·|y|)"
+    )
+    return 0
