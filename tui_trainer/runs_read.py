@@ -17,8 +17,9 @@ from typing import Any
 import yaml
 
 from tui_trainer.errors import UserError
+from tui_trainer.sinks.records import EPOCH_FIELDS
 
-NOT_METRICS = frozenset({"event", "time", "epoch", "is_best", "lr", "epoch_seconds"})
+NOT_METRICS = EPOCH_FIELDS | {"lr", "epoch_seconds"}
 """Keys of an epoch line that are not metrics to compare."""
 
 

@@ -37,6 +37,12 @@ KEPT = frozenset(
 """Records a watcher must never miss (a slow one re-reads them from metrics.jsonl)."""
 
 
+EPOCH_FIELDS = frozenset(
+    {"event", "time", "epoch", "is_best", "epochs", "best_metric", "best_value", "best_epoch"}
+)
+"""The keys of an epoch record that are bookkeeping, not metrics (everything else is a metric)."""
+
+
 def to_record(event: Event, now: float) -> dict[str, Any]:
     """The JSON object for `event` (what metrics.jsonl stores), stamped with `now` (epoch s)."""
     now = round(now, 3)
@@ -128,8 +134,7 @@ def _from_record(r: dict[str, Any], config: dict[str, Any]) -> Event | None:
             phase=str(r["phase"]),
         )
     if kind == "epoch":
-        skip = {"event", "time", "is_best", "epochs", "best_metric", "best_value", "best_epoch"}
-        metrics = {k: _float(v) for k, v in r.items() if k not in skip}
+        metrics = {k: _float(v) for k, v in r.items() if k not in EPOCH_FIELDS - {"epoch"}}
         return EpochEnd(
             epoch=int(r["epoch"]),
             epochs=int(r.get("epochs") or config.get("epochs") or r["epoch"]),
