@@ -53,12 +53,31 @@ class NormalizeConfig(Section):
         return v
 
 
+class MixConfig(Section):
+    """A batch-mixing augmentation (Mixup or CutMix): how strong, and how often."""
+
+    alpha: float = Field(
+        1.0, gt=0, description="Beta(alpha, alpha) concentration of the mixing weight λ."
+    )
+    prob: float = Field(
+        0.0, ge=0, le=1, description="Fraction of training batches it is applied to (0 = off)."
+    )
+
+
 class AugmentConfig(Section):
     """Light training-time augmentation (applied to training batches only)."""
 
     hflip: bool = Field(False, description="Random horizontal flip with probability 0.5.")
     crop_padding: int = Field(
         0, ge=0, description="Random crop after zero-padding by this many pixels (0 = off)."
+    )
+    mixup: MixConfig = Field(
+        default_factory=lambda: MixConfig(alpha=0.2),
+        description="Mixup (classification): blend two images and their labels by λ.",
+    )
+    cutmix: MixConfig = Field(
+        default_factory=MixConfig,
+        description="CutMix (classification): paste a box of another image; labels by area.",
     )
 
 
@@ -170,6 +189,18 @@ class OptimConfig(Section):
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum.")
     nesterov: bool = Field(False, description="SGD Nesterov momentum.")
     betas: tuple[float, float] = Field((0.9, 0.999), description="Adam/AdamW betas.")
+    clip_grad_norm: float | None = Field(
+        None,
+        gt=0,
+        description="Clip the gradients' total norm to this bound before each optimizer step "
+        "(fp16: after unscaling); null = off.",
+    )
+    clip_grad_value: float | None = Field(
+        None, gt=0, description="Clamp each gradient element to ±this value; null = off."
+    )
+    clip_norm_type: float = Field(
+        2.0, gt=0, description="The p of the p-norm clip_grad_norm bounds (inf: the max norm)."
+    )
 
 
 class SchedulerConfig(Section):
@@ -267,6 +298,34 @@ class CheckpointConfig(Section):
     )
 
 
+class EarlyStopConfig(Section):
+    """End the run when the monitored metric (checkpoint.monitor) stops improving."""
+
+    patience: int | None = Field(
+        None,
+        ge=1,
+        description="Stop after this many epochs without an improvement; null = off.",
+    )
+    min_delta: float = Field(
+        0.0, ge=0, description="An improvement must beat the best value by more than this."
+    )
+
+
+class EmaConfig(Section):
+    """An exponential moving average of the weights, used for validation and best.pt."""
+
+    enabled: bool = Field(False, description="Keep EMA weights and evaluate with them.")
+    decay: float = Field(
+        0.999, gt=0, lt=1, description="EMA decay per optimizer step (ema = d·ema + (1−d)·w)."
+    )
+    warmup_steps: int = Field(
+        100,
+        ge=0,
+        description="Warm-up: the decay ramps as decay·(1 − exp(−step/warmup_steps)), so early "
+        "weights fade fast; 0 = the full decay from the first step.",
+    )
+
+
 class ProgressConfig(Section):
     """How often progress is synced from the device and shown."""
 
@@ -328,6 +387,25 @@ class RunConfig(Section):
         description="Multi-process runs: seconds a collective may wait for a silent rank before "
         "the run fails (a crashed rank is noticed sooner by torchrun).",
     )
+    compile: bool = Field(
+        False,
+        description="torch.compile the model for training (falls back to eager, with one "
+        "warning recorded in notes, where it cannot compile).",
+    )
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = Field(
+        "default", description="torch.compile mode."
+    )
+    channels_last: bool = Field(
+        False, description="Channels-last memory format for the model and image batches."
+    )
+    tf32: bool = Field(
+        False, description="CUDA: TF32 tensor cores for fp32 matmuls and convolutions."
+    )
+    cudnn_benchmark: bool | None = Field(
+        None,
+        description="CUDA: let cuDNN time convolution algorithms (default: on only when "
+        "deterministic is false; on makes GPU runs not bitwise reproducible).",
+    )
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
@@ -336,6 +414,8 @@ class RunConfig(Section):
     freeze: FreezeConfig = Field(default_factory=FreezeConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     progress: ProgressConfig = Field(default_factory=ProgressConfig)
+    early_stop: EarlyStopConfig = Field(default_factory=EarlyStopConfig)
+    ema: EmaConfig = Field(default_factory=EmaConfig)
     notes: list[str] = Field(
         default_factory=list,
         description="Written by tui-trainer: changes made while resolving (fp16 → fp32 on CPU).",
@@ -363,6 +443,16 @@ class RunConfig(Section):
             self.data.normalize.std
         ):
             raise ValueError("data.normalize.std|must have as many values as data.normalize.mean")
+        toggle_error = _toggle_conflict(self)
+        if toggle_error:
+            raise ValueError(toggle_error)
+        aug = self.data.augment
+        if self.task != "classification" and (aug.mixup.prob or aug.cutmix.prob):
+            which = "mixup" if aug.mixup.prob else "cutmix"
+            raise ValueError(
+                f"data.augment.{which}.prob|mixes class labels, so classification only; "
+                f"expected 0 for task {self.task}"
+            )
         mismatch = _task_mismatch(self)
         if mismatch:
             raise ValueError(mismatch)
@@ -375,6 +465,20 @@ class RunConfig(Section):
         )
         mode = self.checkpoint.mode or ("min" if name.endswith("loss") else "max")
         return name, mode
+
+
+def _toggle_conflict(config: RunConfig) -> str | None:
+    """A "key|message" error when two toggles exclude each other, else None."""
+    if config.optim.clip_grad_norm is not None and config.optim.clip_grad_value is not None:
+        return "optim.clip_grad_value|choose one of optim.clip_grad_norm and optim.clip_grad_value"
+    aug = config.data.augment
+    total = aug.mixup.prob + aug.cutmix.prob
+    if total > 1 + 1e-9:
+        return (
+            "data.augment.cutmix.prob|a batch gets at most one of mixup and cutmix: "
+            f"mixup.prob + cutmix.prob must be <= 1, got {total:g}"
+        )
+    return None
 
 
 def _task_mismatch(config: RunConfig) -> str | None:
