@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tui_trainer.config.schema import RunConfig
+from tui_trainer.config.toggle_notes import toggle_notes
 from tui_trainer.engine.models import is_weights_file
 from tui_trainer.errors import UserError
 
@@ -34,6 +35,7 @@ def static_checks(config: RunConfig) -> tuple[list[str], list[str]]:
         phase = f"{config.freeze.epochs} epoch(s)" if config.freeze.epochs else "the whole run"
         batch = config.freeze.batch_size or data.batch_size
         notes.append(f"backbone frozen for {phase} at batch size {batch}")
+    notes += toggle_notes(config)
     if config.precision == "fp16":
         notes.append(
             "fp16 runs with autocast + GradScaler on CUDA; elsewhere it falls back to fp32"

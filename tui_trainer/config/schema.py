@@ -53,14 +53,22 @@ class NormalizeConfig(Section):
         return v
 
 
-class MixConfig(Section):
-    """A batch-mixing augmentation (Mixup or CutMix): how strong, and how often."""
+class MixupConfig(Section):
+    """Mixup: blend two images and their labels by λ ~ Beta(alpha, alpha)."""
 
     alpha: float = Field(
-        1.0, gt=0, description="Beta(alpha, alpha) concentration of the mixing weight λ."
+        0.2, gt=0, description="Beta(alpha, alpha) concentration of the mixing weight λ."
     )
     prob: float = Field(
         0.0, ge=0, le=1, description="Fraction of training batches it is applied to (0 = off)."
+    )
+
+
+class CutMixConfig(MixupConfig):
+    """CutMix: paste a box of another image (area 1 − λ); the labels mix by area."""
+
+    alpha: float = Field(
+        1.0, gt=0, description="Beta(alpha, alpha) concentration of the kept area λ."
     )
 
 
@@ -71,12 +79,12 @@ class AugmentConfig(Section):
     crop_padding: int = Field(
         0, ge=0, description="Random crop after zero-padding by this many pixels (0 = off)."
     )
-    mixup: MixConfig = Field(
-        default_factory=lambda: MixConfig(alpha=0.2),
+    mixup: MixupConfig = Field(
+        default_factory=MixupConfig,
         description="Mixup (classification): blend two images and their labels by λ.",
     )
-    cutmix: MixConfig = Field(
-        default_factory=MixConfig,
+    cutmix: CutMixConfig = Field(
+        default_factory=CutMixConfig,
         description="CutMix (classification): paste a box of another image; labels by area.",
     )
 

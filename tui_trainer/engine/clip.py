@@ -40,15 +40,6 @@ class GradClipper:
         """Whether any clipping is configured."""
         return self.max_norm is not None or self.max_value is not None
 
-    def describe(self) -> str:
-        """One line for `check` and the run log."""
-        if self.max_norm is not None:
-            kind = "" if self.norm_type == 2.0 else f" ({self.norm_type:g}-norm)"
-            return f"gradients clipped to total norm {self.max_norm:g}{kind}"
-        if self.max_value is not None:
-            return f"gradients clamped to ±{self.max_value:g}"
-        return "no gradient clipping"
-
     def __call__(
         self, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None = None
     ) -> torch.Tensor | None:

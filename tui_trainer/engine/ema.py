@@ -61,8 +61,3 @@ class ModelEma:
         """Restore `state_dict()` exactly."""
         self.module.load_state_dict(state["module"])
         self.updates = int(state["updates"])
-
-    def describe(self) -> str:
-        """One line for `check` and the run log."""
-        warm = f", warm-up {self.warmup_steps} steps" if self.warmup_steps else ""
-        return f"EMA weights (decay {self.decay:g}{warm}) used for validation and best.pt"

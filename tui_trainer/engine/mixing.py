@@ -38,21 +38,11 @@ class BatchMixer:
         self.cutmix_prob = float(augment.cutmix.prob)
         self.mixup = v2.MixUp(alpha=augment.mixup.alpha, num_classes=num_classes)
         self.cutmix = v2.CutMix(alpha=augment.cutmix.alpha, num_classes=num_classes)
-        self._alphas = (augment.mixup.alpha, augment.cutmix.alpha)
 
     @property
     def enabled(self) -> bool:
         """Whether any batch may be mixed."""
         return self.mixup_prob > 0 or self.cutmix_prob > 0
-
-    def describe(self) -> str:
-        """One line for `check` and the run log."""
-        parts = []
-        if self.mixup_prob:
-            parts.append(f"mixup α={self._alphas[0]:g} on {self.mixup_prob:.0%} of batches")
-        if self.cutmix_prob:
-            parts.append(f"cutmix α={self._alphas[1]:g} on {self.cutmix_prob:.0%} of batches")
-        return ", ".join(parts) or "no batch mixing"
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> MixedBatch:
         """Mix one batch (the inputs are never modified in place)."""
