@@ -22,6 +22,7 @@ import warnings
 from pathlib import Path
 
 VARIANTS = {
+    "bf16": ["precision=bf16"],
     "fp16": ["precision=fp16"],
     "fp16 + clip + EMA + mixup/cutmix + channels_last": [
         "precision=fp16",
@@ -34,15 +35,24 @@ VARIANTS = {
 }
 
 
-def _site(stack: list[traceback.FrameSummary]) -> tuple[str, bool]:
-    """The innermost tui_trainer frame as file:line (function), and whether it is validation."""
+def _site(stack: list[traceback.FrameSummary]) -> tuple[str, str]:
+    """Where a sync came from: (innermost tui_trainer frame as file:line (function), kind).
+
+    kind is "val" inside validation, "scaler" when torch's GradScaler itself syncs (its step
+    reads the found-inf flag on the host: inherent to torch.amp.GradScaler, reported apart),
+    else "train".
+    """
     ours = [f for f in stack if "tui_trainer" in f.filename and "warnings" not in f.filename]
-    validation = any("valid" in f.name for f in ours)
+    kind = "train"
+    if any("valid" in f.name for f in ours):
+        kind = "val"
+    elif any("grad_scaler" in f.filename for f in stack):
+        kind = "scaler"
     if not ours:
-        return "(outside tui_trainer)", validation
+        return "(outside tui_trainer)", kind
     f = ours[-1]
     short = f.filename[f.filename.rfind("tui_trainer") :]
-    return f"{short}:{f.lineno} ({f.name})", validation
+    return f"{short}:{f.lineno} ({f.name})", kind
 
 
 def check(name: str, overrides: list[str], args: argparse.Namespace) -> bool:
@@ -58,7 +68,7 @@ def check(name: str, overrides: list[str], args: argparse.Namespace) -> bool:
     config, preset = load_config(
         "quickstart",
         [
-            "device=cuda",
+            f"device={args.device}",
             "data.name=fake",
             f"data.num_samples={int(samples / 0.8) + 1}",
             "data.image_size=64",
@@ -71,7 +81,7 @@ def check(name: str, overrides: list[str], args: argparse.Namespace) -> bool:
         ],
     )
     events: list[object] = []
-    sites: collections.Counter[tuple[str, bool]] = collections.Counter()
+    sites: collections.Counter[tuple[str, str]] = collections.Counter()
     original = warnings.showwarning
 
     def record(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
@@ -85,17 +95,22 @@ def check(name: str, overrides: list[str], args: argparse.Namespace) -> bool:
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             warnings.showwarning = record
-            torch.cuda.set_sync_debug_mode("warn")
+            cuda = args.device == "cuda"
+            if cuda:
+                torch.cuda.set_sync_debug_mode("warn")
             try:
                 finished = execute(config, preset, sinks=[events.append], control=Control())
             finally:
-                torch.cuda.set_sync_debug_mode("default")
+                if cuda:
+                    torch.cuda.set_sync_debug_mode("default")
     finally:
         warnings.showwarning = original
     steps = finished.summary.get("global_step", 0)
     emits = sum(isinstance(e, StepProgress) for e in events)
-    train = sum(n for (site, val), n in sites.items() if not val)
-    val = sum(n for (site, val), n in sites.items() if val)
+    by_kind = collections.Counter()
+    for (_site_name, kind), n in sites.items():
+        by_kind[kind] += n
+    train, val, scaler = by_kind["train"], by_kind["val"], by_kind["scaler"]
     limit = 2 * (emits + args.epochs) + 8
     ok = finished.status == "completed" and train <= limit and steps >= 4 * limit
     print(
@@ -104,10 +119,10 @@ def check(name: str, overrides: list[str], args: argparse.Namespace) -> bool:
     )
     print(
         f"  training-side syncs: {train} (limit {limit}; {train / max(steps, 1):.3f} per step)"
-        f", validation syncs: {val}"
+        f", validation syncs: {val}, GradScaler's own found-inf checks: {scaler}"
     )
-    for (site, is_val), n in sites.most_common():
-        print(f"    {n:>6}  {'val  ' if is_val else 'train'}  {site}")
+    for (site, kind), n in sites.most_common():
+        print(f"    {n:>6}  {kind:<6}  {site}")
     if steps < 4 * limit:
         print("  (too few steps for a verdict: raise --steps-per-epoch)")
     print(f"  {'PASS' if ok else 'FAIL'}: no per-step host sync" + ("" if ok else " (see sites)"))
@@ -120,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--dry-run", action="store_true", help="check arguments and imports only")
+    p.add_argument("--device", default="cuda", help="cuda (cpu: smoke-test the plumbing only)")
     args = p.parse_args(argv)
     if min(args.steps_per_epoch, args.epochs, args.batch) < 1:
         p.error("--steps-per-epoch, --epochs and --batch must be >= 1")
@@ -133,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.steps_per_epoch} steps: {', '.join(VARIANTS)}"
         )
         return 0
-    if not torch.cuda.is_available():
+    if args.device == "cuda" and not torch.cuda.is_available():
         print("gpu_sync_check: CUDA is not available", file=sys.stderr)
         return 1
     results = [check(name, overrides, args) for name, overrides in VARIANTS.items()]

@@ -320,3 +320,38 @@ def test_compile_disabled_is_the_plain_module():
     x = torch.randn(2, 4)
     assert not net.active and net.settled
     assert torch.equal(net(x), model(x))
+
+
+def test_backend_flags_are_set_as_configured_and_say_what_does_not_apply():
+    from tui_trainer.config.schema import RunConfig
+    from tui_trainer.engine.speed import apply_backend_flags
+
+    saved = (
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cudnn.benchmark,
+    )
+    try:
+        notes = apply_backend_flags(
+            RunConfig(tf32=True, cudnn_benchmark=True), torch.device("cuda")
+        )
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+        assert torch.backends.cudnn.benchmark
+        assert notes == [
+            "cudnn_benchmark: on although deterministic is true; cuDNN picks algorithms by "
+            "timing, so GPU runs are not bitwise reproducible"
+        ]
+        notes = apply_backend_flags(RunConfig(tf32=False), torch.device("cuda"))
+        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+        assert torch.backends.cudnn.benchmark  # None leaves what `deterministic` chose
+        notes = apply_backend_flags(
+            RunConfig(tf32=True, cudnn_benchmark=False), torch.device("cpu")
+        )
+        assert notes == ["tf32: no effect on cpu (CUDA tensor cores only)"]
+        assert not torch.backends.cudnn.benchmark
+    finally:
+        (
+            torch.backends.cuda.matmul.allow_tf32,
+            torch.backends.cudnn.allow_tf32,
+            torch.backends.cudnn.benchmark,
+        ) = saved
