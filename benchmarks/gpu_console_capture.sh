@@ -17,7 +17,7 @@ SESSION="gpu-proof-$$"
 cleanup() { tmux kill-session -t "$SESSION" 2>/dev/null; rm -rf "$TMP"; }
 trap cleanup EXIT
 tmux new-session -d -s "$SESSION" -x 140 -y 45 \
-    "cd '$ROOT' && PYTHONPATH='${PYTHONPATH:-$ROOT}' $PY -m tui_trainer quickstart --start device=cuda data.name=fake data.num_samples=20000 data.image_size=128 model.name=resnet18 epochs=50 --out '$TMP/runs'; sleep 5"
+    "cd '$ROOT' && PYTHONPATH='${PYTHONPATH:-$ROOT}' $PY -m tui_trainer fake-benchmark --start device=cuda data.name=fake data.num_samples=8192 data.image_size=96 model.name=resnet18 epochs=50 --out '$TMP/runs'; sleep 5"
 PID="$(tmux display-message -p -t "$SESSION" '#{pane_pid}')"
 sleep 12
 echo "--- after 12 s"

@@ -10,7 +10,7 @@
 #   3. the gpu-marked tests (pytest -m gpu)                         GPU panel during a run
 #   4. fp32/fp16/bf16 samples/s + peak memory, resnet18 @224,    7. one-process NCCL DDP start-up
 #      channels_last and compile on top (targets: fp16 >= 1.8x fp32 speed, <= 0.6x memory)
-# Each section has its own time limit (sum 445 s) so a hang cannot eat the device budget.
+# Each section has its own time limit (sum 470 s) so a hang cannot eat the device budget.
 # --dry-run checks the arguments, the tools and the helper scripts' arguments (no CUDA needed,
 # nothing heavy runs) and writes the plan into the results file; the test suite runs it.
 set -u -o pipefail
@@ -89,8 +89,8 @@ log "results: $OUT"
 if [ "$DRY" = 1 ]; then
     section "dry run: plan (nothing heavy runs)"
     log "tools: $PY, timeout, tmux found; nvidia-smi $([ "$HAVE_SMI" = 1 ] && echo found || echo 'NOT found (needed for a real run)')"
-    log "1 environment 10s | 2 tui-trainer gpus 15s | 3 pytest -m gpu 90s | 4 gpu_precision.py 180s$([ "$COMPILE" = 0 ] && echo ' (no compile)')"
-    log "5 gpu_sync_check.py 75s | 6 tmux GPU-panel capture 35s | 7 NCCL DDP (1 process) 60s"
+    log "1 environment 10s | 2 tui-trainer gpus 15s | 3 pytest -m gpu 90s | 4 gpu_precision.py 170s$([ "$COMPILE" = 0 ] && echo ' (no compile)')"
+    log "5 gpu_sync_check.py 90s | 6 tmux GPU-panel capture 35s | 7 NCCL DDP (1 process) 60s"
     [ -f "$ROOT/tests/conftest.py" ] || { log "gpu_proof: tests/ not found under $ROOT"; exit 2; }
     # One interpreter checks the three Python helpers' arguments and imports (torch once).
     run_step "helper scripts (arguments, imports)" 90 "$PY" "$HERE/gpu_kit_dry_run.py" "$COMPILE"
@@ -101,8 +101,8 @@ else
     run_step "gpu-marked tests" 90 "$PY" -m pytest "$ROOT/tests" -m gpu -q -p no:cacheprovider -rs
     PREC_ARGS=(--batch 128 --steps 15 --rounds 3)
     [ "$COMPILE" = 0 ] && PREC_ARGS+=(--no-compile)
-    run_step "precision, channels_last, compile (resnet18 @224)" 180 "$PY" "$HERE/gpu_precision.py" "${PREC_ARGS[@]}"
-    run_step "no host sync inside a training step" 75 "$PY" "$HERE/gpu_sync_check.py" --steps-per-epoch 64 --epochs 2
+    run_step "precision, channels_last, compile (resnet18 @224)" 170 "$PY" "$HERE/gpu_precision.py" "${PREC_ARGS[@]}"
+    run_step "no host sync inside a training step" 90 "$PY" "$HERE/gpu_sync_check.py" --steps-per-epoch 100 --epochs 2
 
     run_step "console GPU panel (tmux capture-pane)" 35 bash "$HERE/gpu_console_capture.sh"
     run_step "NCCL DDP start-up (1 process)" 60 "$PY" "$HERE/gpu_nccl_check.py" --epochs 1

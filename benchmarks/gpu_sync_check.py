@@ -7,7 +7,7 @@ it emits a progress event (time-throttled) and at epoch ends, so the training-si
 not grow with the number of steps: PASS when they stay under 2 × (progress events + epochs) + 8
 while the run takes many more optimizer steps. Validation syncs are listed apart.
 
-    python benchmarks/gpu_sync_check.py [--steps-per-epoch 64] [--epochs 2]
+    python benchmarks/gpu_sync_check.py [--steps-per-epoch 100] [--epochs 2]
     python benchmarks/gpu_sync_check.py --dry-run
 """
 
@@ -66,7 +66,7 @@ def check(name: str, overrides: list[str], args: argparse.Namespace) -> bool:
     out = Path(tempfile.mkdtemp(prefix="sync-check-"))
     samples = args.steps_per_epoch * args.batch + args.batch
     config, preset = load_config(
-        "quickstart",
+        "fake-benchmark",
         [
             f"device={args.device}",
             "data.name=fake",
@@ -75,7 +75,7 @@ def check(name: str, overrides: list[str], args: argparse.Namespace) -> bool:
             "model.name=resnet18",
             f"data.batch_size={args.batch}",
             f"epochs={args.epochs}",
-            "progress.interval=1.0",
+            "progress.interval=2.0",
             f"out={out}",
             *overrides,
         ],
@@ -131,7 +131,7 @@ def check(name: str, overrides: list[str], args: argparse.Namespace) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps-per-epoch", type=int, default=64)
+    p.add_argument("--steps-per-epoch", type=int, default=100)
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--dry-run", action="store_true", help="check arguments and imports only")

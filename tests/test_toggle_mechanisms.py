@@ -355,3 +355,28 @@ def test_backend_flags_are_set_as_configured_and_say_what_does_not_apply():
             torch.backends.cudnn.allow_tf32,
             torch.backends.cudnn.benchmark,
         ) = saved
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_clip_norm_is_the_true_norm_under_cuda_fp16_autocast():
+    """The real fp16 recipe on a GPU: autocast, CUDA GradScaler, clip after unscaling."""
+    torch.manual_seed(0)
+    dev = torch.device("cuda")
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4)).to(dev)
+    x, y = torch.randn(32, 8, device=dev) * 10, torch.randint(0, 4, (32,), device=dev)
+    with torch.autocast("cuda", dtype=torch.float16):
+        loss = nn.functional.cross_entropy(model(x), y)
+    loss.float().backward()
+    true_norm = _norm(_grads(model))
+    model.zero_grad()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    scaler = torch.amp.GradScaler("cuda", init_scale=2.0**10)
+    with torch.autocast("cuda", dtype=torch.float16):
+        loss = nn.functional.cross_entropy(model(x), y)
+    scaler.scale(loss).backward()
+    reported = GradClipper(OptimConfig(clip_grad_norm=true_norm / 4))(opt, scaler)
+    assert float(reported) == pytest.approx(true_norm, rel=1e-2)
+    assert _norm(_grads(model)) == pytest.approx(true_norm / 4, rel=1e-2)
+    scaler.step(opt)
+    scaler.update()
