@@ -43,8 +43,9 @@ class Toggles:
         self.mixer = mixer if mixer.enabled and config.task == "classification" else None
         self.ema = ModelEma(model, config.ema) if config.ema.enabled else None
         self.stopped: EarlyStop | None = None
+        self._stop_message = ""
         self.compile_state = "off"
-        self.on_compile_fallback: Callable[[str], None] | None = None
+        self._on_note: Callable[[str], None] | None = None
         self._pending: list[str] = []  # compile fallbacks found before anyone listens
 
     # -- the step --------------------------------------------------------------------------------
@@ -61,15 +62,19 @@ class Toggles:
 
     def _compile_fell_back(self, reason: str) -> None:
         self.compile_state = f"eager ({reason})"
-        if self.on_compile_fallback is None:
-            self._pending.append(reason)
-        else:
-            self.on_compile_fallback(reason)
+        self._pending.append(f"compile: {reason}")
+        self._flush()
 
-    def take_pending(self) -> list[str]:
-        """Compile fallbacks that happened before the run had an event bus."""
-        pending, self._pending = self._pending, []
-        return pending
+    def listen(self, on_note: Callable[[str], None]) -> None:
+        """Where changes made while running go (a compile fallback), earlier ones included."""
+        self._on_note = on_note
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._on_note is not None:
+            pending, self._pending = self._pending, []
+            for note in pending:
+                self._on_note(note)
 
     def prepare_batch(
         self, x: torch.Tensor, y: torch.Tensor
@@ -97,13 +102,19 @@ class Toggles:
 
     @property
     def evaluated_weights(self) -> str:
-        """"ema" or "live": which weights the epoch metrics and best.pt are from."""
+        """ "ema" or "live": which weights the epoch metrics and best.pt are from."""
         return "ema" if self.ema is not None else "live"
 
-    def should_stop(self, history: list[dict[str, float]], metric: str, mode: str) -> bool:
-        """Early stopping's verdict after the last epoch of `history` (kept for the summary)."""
+    def early_stop(
+        self, history: list[dict[str, float]], metric: str, mode: str, epochs: int
+    ) -> str | None:
+        """Early stopping after the last epoch of `history` (of `epochs`): the log line saying
+        why, or None. The verdict and the line are kept for the summary."""
         self.stopped = early_stop(history, metric, mode, self.config.early_stop)
-        return self.stopped is not None
+        if self.stopped is None:
+            return None
+        self._stop_message = self.stopped.message(len(history), epochs)
+        return self._stop_message
 
     def state(self) -> dict[str, Any]:
         """What last.pt adds: the EMA weights and their update count."""
@@ -119,9 +130,12 @@ class Toggles:
         self.ema.load_state_dict(saved)
         return None
 
-    def best_state(self, state: dict[str, Any], model: nn.Module) -> dict[str, Any]:
-        """best.pt: "model" holds the evaluated (EMA) weights, "live_model" the trained ones."""
-        if self.ema is None:
+    def checkpoint(
+        self, state: dict[str, Any], model: nn.Module, *, best: bool = False
+    ) -> dict[str, Any]:
+        """A checkpoint's contents; for best.pt under EMA, "model" holds the evaluated (EMA)
+        weights and "live_model" the trained ones (a resume continues from those)."""
+        if self.ema is None or not best:
             return state
         return {
             **state,
@@ -130,7 +144,7 @@ class Toggles:
             "weights": "ema",
         }
 
-    def summary(self, epochs: int) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
         """What summary.json says about the toggles."""
         out: dict[str, Any] = {"evaluated_weights": self.evaluated_weights}
         if self.config.compile:
@@ -142,6 +156,6 @@ class Toggles:
                 "best": s.best,
                 "best_epoch": s.best_epoch,
                 "waited": s.waited,
-                "message": s.message(s.best_epoch + s.waited, epochs),
+                "message": self._stop_message,
             }
         return out
