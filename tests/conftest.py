@@ -1,4 +1,11 @@
-"""Shared fixtures: tiny, fast configs and helpers to read run directories."""
+"""Shared fixtures and helpers: tiny configs, in-process runs, a recording sink, run directories.
+
+Tiers: tests/unit (pure functions, no training), tests/functional (tiny real runs and Pilot
+screens on the fake engine), tests/snapshot (SVG screens), tests/e2e (subprocesses: signals,
+torchrun, the console on a pty; all marked slow). Helpers: pilot.py (Pilot), scripted.py (the
+fake engine), fake_nvml.py (NVML), tinymodels.py (module:Class models), pycode_targets.py
+(module:Class names that are not usable models).
+"""
 
 from __future__ import annotations
 
@@ -32,3 +39,54 @@ def epoch_lines(run_dir: Path) -> list[dict]:
     """The `"event": "epoch"` records of metrics.jsonl."""
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     return [r for r in map(json.loads, lines) if r["event"] == "epoch"]
+
+
+def run_preset(
+    out: Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    preset: str = "quickstart",
+    tiny: bool = True,
+    sinks: list | None = None,
+    control=None,
+    resume: str | Path | None = None,
+):
+    """Run `preset` (shortened by TINY unless `tiny=False`) in-process under `out`.
+
+    Returns the final event and the run directory.
+    """
+    from tui_trainer.engine.control import Control
+    from tui_trainer.session import execute
+
+    config, name = load_config(preset, [*(TINY if tiny else []), *overrides, f"out={out}"])
+    finished = execute(
+        config, name, sinks=list(sinks or []), control=control or Control(), resume=resume
+    )
+    return finished, only_run_dir(out)
+
+
+class Recorder:
+    """A sink that keeps every event it is given."""
+
+    def __init__(self) -> None:
+        self.events: list = []
+
+    def __call__(self, event) -> None:
+        self.events.append(event)
+
+    def of(self, kind: type) -> list:
+        """The recorded events of one type, in order."""
+        return [e for e in self.events if isinstance(e, kind)]
+
+    def messages(self, level: str | None = None) -> list[str]:
+        """The LogMessage texts (of one level, if given)."""
+        from tui_trainer.engine.events import LogMessage
+
+        return [e.message for e in self.of(LogMessage) if level in (None, e.level)]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/e2e/ is `slow` (deselect locally with -m "not slow"; CI runs all)."""
+    for item in items:
+        if "e2e" in Path(str(item.fspath)).parts:
+            item.add_marker(pytest.mark.slow)

@@ -1,4 +1,4 @@
-"""Command line: `tui-trainer [PRESET] | run | replay | presets | check | gpus`.
+"""Command line: `tui-trainer [PRESET] | run | replay | compare | presets | check | gpus`.
 
 The Textual UI is imported lazily, so headless commands never load it.
 """
@@ -6,24 +6,46 @@ The Textual UI is imported lazily, so headless commands never load it.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import yaml
 
 from tui_trainer import __version__
 from tui_trainer.errors import UserError
 
-COMMANDS = ("run", "replay", "presets", "check", "gpus")
+COMMANDS = ("run", "replay", "presets", "check", "gpus", "compare")
 OVERRIDES_HELP = "dotted overrides such as optim.lr=0.01 epochs=3 precision=bf16"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but bad arguments are a one-line UserError (exit 2) like all other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise instead of printing the usage block and exiting."""
+        raise UserError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got '{text}'") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got '{text}'")
+    return value
+
+
 def _console_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="tui-trainer",
         description="Terminal training console for PyTorch vision models.",
-        epilog="Commands: run PRESET | replay RUN_DIR | presets | check PRESET | gpus [--watch]. "
+        epilog="Commands: run PRESET | replay RUN_DIR | compare RUN_DIR RUN_DIR... | presets | "
+        "check PRESET | gpus [--watch]. "
         "Run 'tui-trainer COMMAND --help' for each.",
     )
     p.add_argument("preset", nargs="?", help="preset name or YAML path to select")
@@ -37,7 +59,7 @@ def _console_parser() -> argparse.ArgumentParser:
 
 def _command_parser(command: str) -> argparse.ArgumentParser:
     """One parser per command, so options and overrides may be intermixed."""
-    p = argparse.ArgumentParser(prog=f"tui-trainer {command}")
+    p = _Parser(prog=f"tui-trainer {command}")
     if command == "run":
         p.description = "Headless training run."
         p.add_argument("preset", nargs="?", help="preset name or YAML path")
@@ -53,6 +75,12 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
         p.description = "Re-run the config.yaml saved in a run directory."
         p.add_argument("run_dir")
         p.add_argument("--out", help="root folder for the new run directory")
+    elif command == "compare":
+        p.description = (
+            "Compare runs: overlaid curves, config diff and metrics on a terminal; "
+            "the config diff and a metrics table when piped."
+        )
+        p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="two or more run directories")
     elif command == "presets":
         p.description = "List bundled and local presets."
     elif command == "check":
@@ -62,7 +90,9 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
     else:
         p.description = "GPU table (an nvidia-smi replacement); works without a GPU."
         p.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
-        p.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
+        p.add_argument(
+            "--interval", type=positive_seconds, default=1.0, help="seconds between refreshes"
+        )
     return p
 
 
@@ -80,19 +110,22 @@ def cmd_presets() -> int:
     presets = list_presets()
     width = max((len(p.name) for p in presets), default=0)
     for p in presets:
+        text = f"BROKEN: {p.problem}" if p.problem else p.description
         where = "" if p.bundled else f"  [{p.path}]"
-        print(f"{p.name:<{width}}  {p.description}{where}")
+        if p.shadows is not None:
+            where += " (replaces the bundled one)"
+        print(f"{p.name:<{width}}  {text}{where}")
     return 0
 
 
 def cmd_check(preset: str, overrides: list[str]) -> int:
     """Validate a preset plus overrides and print the resolved config; runs nothing."""
     from tui_trainer.config.checks import static_checks
-    from tui_trainer.config.loader import load_config
+    from tui_trainer.config.loader import find_preset, load_config
 
     config, name = load_config(preset, overrides)
     notes, warnings = static_checks(config)
-    print(f"# preset: {name} (valid)")
+    print(f"# preset: {name} (valid), from {find_preset(preset).describe()}")
     for note in notes:
         print(f"# note: {note}")
     for warning in warnings:
@@ -139,6 +172,10 @@ def dispatch(argv: list[str]) -> int:
             from tui_trainer.headless import replay
 
             return replay(args.run_dir, out=args.out)
+        if command == "compare":
+            from tui_trainer.compare import cmd_compare
+
+            return cmd_compare(args.run_dirs)
         if command == "presets":
             return cmd_presets()
         if command == "check":
@@ -157,12 +194,17 @@ def dispatch(argv: list[str]) -> int:
     )
 
 
+def one_line(text: str) -> str:
+    """A message on one line: any line breaks (from a library's text) become spaces."""
+    return " ".join(text.split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `tui-trainer` and `python -m tui_trainer`."""
     try:
         code = dispatch(list(sys.argv[1:] if argv is None else argv))
     except UserError as exc:
-        print(f"tui-trainer: error: {exc}", file=sys.stderr)
+        print(f"tui-trainer: error: {one_line(str(exc))}", file=sys.stderr)
         code = exc.exit_code
     except BrokenPipeError:  # `tui-trainer check ... | head`
         sys.stderr.close()

@@ -1,4 +1,4 @@
-"""Headless runs: the console sink, signal handling and exit codes (see DESIGN.md).
+"""Headless runs: the console sink, signal handling and exit codes (README: "Exit codes").
 
 Exit codes: 0 completed or stopped on request; 1 training failed; 2 bad input, nothing
 written; 128+N after signal N (a checkpoint is saved first at the next step boundary).
@@ -16,28 +16,21 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from tui_trainer.config.loader import load_config, resumed_config
+from tui_trainer.config.loader import find_preset, load_config, resumed_config
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.engine.distributed import DistContext
-from tui_trainer.engine.events import RunFinished, Sink
+from tui_trainer.engine.events import Sink
 from tui_trainer.errors import UserError
 from tui_trainer.launch import EXIT_FILE_ENV
+from tui_trainer.outcome import exit_code
 from tui_trainer.session import execute
 from tui_trainer.sinks.console import ConsoleSink
+from tui_trainer.terminal import detach_from_terminal
 
 STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM] + (
     [signal.SIGHUP] if hasattr(signal, "SIGHUP") else []
 )
-
-
-def detach_from_terminal() -> None:
-    """Point stdout and stderr at /dev/null after the terminal hung up (SSH dropped)."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    for fd in (1, 2):
-        with contextlib.suppress(OSError):
-            os.dup2(devnull, fd)
-    os.close(devnull)
 
 
 @contextlib.contextmanager
@@ -90,15 +83,6 @@ def signal_handlers(
             signal.signal(sig, handler)
 
 
-def exit_code(finished: RunFinished, control: Control) -> int:
-    """The process exit code for a finished run."""
-    if finished.status == "failed":
-        return 1
-    if finished.status == "interrupted" and control.exit_signal:
-        return 128 + control.exit_signal
-    return 0
-
-
 def run_config(
     config: RunConfig,
     preset: str,
@@ -131,7 +115,7 @@ def run_config(
             return 128 + signal.SIGINT
     if finished.status == "failed" and not dist.is_main:
         print(f"tui-trainer: rank {dist.rank} failed: {finished.error}", file=sys.stderr)
-    return exit_code(finished, control)
+    return exit_code(finished.status, control.exit_signal)
 
 
 def report_exit(code: int) -> None:
@@ -156,6 +140,8 @@ def run_preset(
         raise UserError("run: give a PRESET (name or YAML path), or --resume RUN_DIR")
     else:
         config, name = load_config(preset, overrides)
+    if preset is not None and DistContext.from_env().is_main:
+        print(f"preset: {name} from {find_preset(preset).describe()}", flush=True)
     return run_config(config, name, out=out, resume=resume)
 
 

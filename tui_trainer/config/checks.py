@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tui_trainer.config.outroot import out_root_problem
+from tui_trainer.config.pycode import import_class, is_code_name
+from tui_trainer.config.rules import config_warnings
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.config.toggle_notes import toggle_notes
-from tui_trainer.engine.models import is_weights_file
+from tui_trainer.config.tasks import effective_batch, is_weights_file
 from tui_trainer.errors import UserError
 
 
@@ -17,19 +20,24 @@ def static_checks(config: RunConfig) -> tuple[list[str], list[str]]:
     files may exist on the machine that will run it; the run itself refuses with exit 2.
     """
     data = config.data
-    warnings = []
+    warnings = config_warnings(config)
+    if is_code_name(config.model.name):  # imports the module (runs its code), calls nothing
+        import_class(config.model.name, "model.name")
     if data.name == "imagefolder" and not data.root:
         raise UserError("data.root: imagefolder needs a folder of class folders")
     if data.name in {"cifar10", "imagefolder", "segfolder"}:
         root = Path(data.root or "data")
         if not root.is_dir() and not (data.name == "cifar10" and data.download):
             warnings.append(f"data.root: folder '{root}' not found here; the run needs it")
+    out_problem = out_root_problem(config.out)
+    if out_problem:
+        warnings.append(f"out: {out_problem}; a run here would refuse it (or give --out DIR)")
     weights = config.model.weights
     if weights and is_weights_file(weights) and not Path(weights).is_file():
         warnings.append(f"model.weights: file '{weights}' not found here; the run needs it")
     notes = [
         f"effective batch size {data.batch_size} × {config.accumulate} = "
-        f"{data.batch_size * config.accumulate}"
+        f"{effective_batch(data.batch_size, config.accumulate)}"
     ]
     if config.freeze.enabled:
         phase = f"{config.freeze.epochs} epoch(s)" if config.freeze.epochs else "the whole run"
@@ -40,4 +48,9 @@ def static_checks(config: RunConfig) -> tuple[list[str], list[str]]:
         notes.append(
             "fp16 runs with autocast + GradScaler on CUDA; elsewhere it falls back to fp32"
         )
+    from tui_trainer.cpu_features import precision_note
+
+    precision = precision_note(config.precision, config.device)
+    if precision:
+        notes.append(precision)
     return notes, warnings

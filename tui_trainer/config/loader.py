@@ -7,151 +7,60 @@ it), the dotted key and what was expected, with the nearest valid key suggested 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from tui_trainer.config.overrides import (
+    deep_merge,
+    override_label,
+    parse_override,
+    parse_overrides,
+    short_repr,
+)
+from tui_trainer.config.resolve import (
+    PRESET_SUFFIXES,
+    PresetInfo,
+    PresetSource,
+    bundled_presets_dir,
+    find_preset,
+    list_presets,
+    resolve_preset,
+)
+from tui_trainer.config.rules import freeze_override_without_enabled
 from tui_trainer.config.schema import RunConfig
+from tui_trainer.config.yaml_safe import load_yaml_file
 from tui_trainer.errors import UserError
 
-PRESET_SUFFIXES = (".yaml", ".yml")
-
-
-@dataclass(frozen=True)
-class PresetInfo:
-    """A preset found on disk: its name, file and one-line description."""
-
-    name: str
-    path: Path
-    description: str
-    bundled: bool
-
-
-def bundled_presets_dir() -> Path:
-    """The folder of presets that ship inside the package (works after a plain pip install)."""
-    return Path(str(resources.files("tui_trainer") / "presets"))
-
-
-def list_presets(extra_dirs: list[Path] | None = None) -> list[PresetInfo]:
-    """Bundled presets plus those in `./presets/` (and `extra_dirs`), de-duplicated by file."""
-    found: dict[Path, PresetInfo] = {}
-    dirs = [(bundled_presets_dir(), True), (Path.cwd() / "presets", False)]
-    dirs += [(d, False) for d in extra_dirs or []]
-    for folder, bundled in dirs:
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.iterdir()):
-            if path.suffix not in PRESET_SUFFIXES:
-                continue
-            real = path.resolve()
-            if real in found:
-                continue
-            found[real] = PresetInfo(path.stem, path, _description(path), bundled)
-    return sorted(found.values(), key=lambda p: (not p.bundled, p.name))
-
-
-def _description(path: Path) -> str:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return "(unreadable)"
-    if isinstance(data, dict) and isinstance(data.get("description"), str):
-        return data["description"].strip().splitlines()[0] if data["description"].strip() else ""
-    return ""
-
-
-def resolve_preset(preset: str) -> Path:
-    """Turn a preset argument (a YAML path or a bundled/local preset name) into a file path."""
-    path = Path(preset)
-    if path.suffix in PRESET_SUFFIXES or "/" in preset or path.exists():
-        if not path.is_file():
-            raise UserError(f"{preset}: preset file not found")
-        return path
-    for info in list_presets():
-        if info.name == preset:
-            return info.path
-    names = [p.name for p in list_presets()]
-    hint = difflib.get_close_matches(preset, names, n=1, cutoff=0.75)
-    suggestion = f" (did you mean '{hint[0]}'?)" if hint else f"; known presets: {', '.join(names)}"
-    raise UserError(f"{preset}: no such preset{suggestion}")
-
-
-def _line_map(text: str) -> dict[tuple[str, ...], int]:
-    """Map each dotted key path in a YAML document to its 1-based line number."""
-    lines: dict[tuple[str, ...], int] = {}
-
-    def walk(node: yaml.Node, prefix: tuple[str, ...]) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                path = (*prefix, str(key.value))
-                lines[path] = key.start_mark.line + 1
-                walk(value, path)
-
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return lines
-    if root is not None:
-        walk(root, ())
-    return lines
+__all__ = [
+    "PRESET_SUFFIXES",
+    "PresetInfo",
+    "PresetSource",
+    "bundled_presets_dir",
+    "deep_merge",
+    "find_preset",
+    "format_validation_error",
+    "list_presets",
+    "load_config",
+    "parse_overrides",
+    "read_yaml",
+    "resolve_preset",
+    "resumed_config",
+]
 
 
 def read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
-    """Read a YAML mapping safely; returns the data and a key-path → line map."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read preset: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"{where}: invalid YAML: {problem}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
-    return data, _line_map(text)
+    """Read a preset within the YAML limits; returns the data and a key-path → line map.
 
-
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """Parse `key.path=value` items into a nested dict; values are YAML scalars."""
-    nested: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key or any(not part for part in key.split(".")):
-            raise UserError(f"override '{item}': expected key.path=value (e.g. optim.lr=0.01)")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        node = nested
-        parts = key.split(".")
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise UserError(f"override '{item}': '{part}' was already set to a value")
-            node = child
-        node[parts[-1]] = value
-    return nested
-
-
-def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """Merge `extra` into a copy of `base`, recursing into mappings (`{}` clears one)."""
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and value and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+    An empty document (blank, or comments only) is refused: it would run all defaults.
+    """
+    doc = load_yaml_file(path)
+    if doc.data is None:
+        raise UserError(f"{path}: empty preset (no keys, only blank lines or comments)")
+    if not isinstance(doc.data, dict):
+        raise UserError(f"{path}: expected a mapping of config keys, got {type(doc.data).__name__}")
+    return doc.data, doc.lines
 
 
 def _fields_at(path: tuple[str | int, ...]) -> list[str]:
@@ -186,11 +95,12 @@ def _describe(error: dict[str, Any]) -> str:
         "dict_type": "a mapping",
         "model_type": "a mapping of keys",
         "tuple_type": "a list of 2 numbers",
+        "finite_number": "a finite number",
     }.get(kind)
     if expected:
-        return f"expected {expected}, got {value!r}"
+        return f"expected {expected}, got {short_repr(value)}"
     if kind == "literal_error":
-        return f"expected one of {error['ctx']['expected']}, got {value!r}"
+        return f"expected one of {error['ctx']['expected']}, got {short_repr(value)}"
     msg = error["msg"]
     msg = msg.removeprefix("Value error, ")
     ops = {
@@ -201,8 +111,11 @@ def _describe(error: dict[str, Any]) -> str:
     }
     if kind in ops:
         bound = next(iter(error.get("ctx", {}).values()), "?")
-        return f"expected a value {ops[kind]} {bound}, got {value!r}"
-    return f"{msg}, got {value!r}" if value is not None and not isinstance(value, dict) else msg
+        return f"expected a value {ops[kind]} {bound}, got {short_repr(value)}"
+    msg = " ".join(str(msg).split())
+    if value is not None and not isinstance(value, dict):
+        return f"{msg}, got {short_repr(value)}"
+    return msg
 
 
 def format_validation_error(
@@ -210,15 +123,13 @@ def format_validation_error(
     sources: dict[tuple[str, ...], str],
     lines: dict[tuple[str, ...], int],
     origin: str,
-) -> str:
-    """One line for the first validation error: where, which key, what was expected."""
+) -> UserError:
+    """The UserError for the first validation error: where, which key, what was expected."""
     error = exc.errors()[0]
     loc = tuple(str(p) for p in error["loc"])
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if not loc and "|" in message:  # cross-field checks name their key as "dotted.key|message"
-        key, _, text = message.partition("|")
-        loc = tuple(key.split("."))
-        error = {**error, "type": "cross_field", "msg": text, "input": None}
+    if error["type"] == "cross_field":  # a check across keys names the key it is about
+        loc = tuple(str(error["ctx"]["key"]).split("."))
+        error = {**error, "msg": error["ctx"]["text"], "input": None}
     dotted = ".".join(loc) if loc else "(config)"
     where = sources.get(loc, origin)
     if loc in lines and sources.get(loc, origin) == origin:
@@ -229,9 +140,9 @@ def format_validation_error(
         prefix = ".".join(loc[:-1])
         if hint:
             near = f"{prefix}.{hint[0]}" if prefix else hint[0]
-            return f"{where}: {dotted}: unknown key (did you mean '{near}'?)"
-        return f"{where}: {dotted}: unknown key (valid: {', '.join(valid)})"
-    return f"{where}: {dotted}: {_describe(error)}"
+            return UserError(f"unknown key (did you mean '{near}'?)", key=dotted, location=where)
+        return UserError(f"unknown key (valid: {', '.join(valid)})", key=dotted, location=where)
+    return UserError(_describe(error), key=dotted, location=where)
 
 
 def _sources(data: dict[str, Any], label: str, prefix: tuple[str, ...] = ()) -> dict:
@@ -256,20 +167,24 @@ def load_config(
     origin = "defaults"
     name = "default"
     if preset is not None:
-        path = resolve_preset(str(preset))
+        path = find_preset(str(preset)).path
         data, lines = read_yaml(path)
         origin = str(path)
         name = path.stem if path.name != "config.yaml" else path.parent.parent.name
     sources = _sources(data, origin)
     items = overrides or []
     for item in items:
-        one = parse_overrides([item])
-        sources.update(_sources(one, f"override '{item}'"))
+        one = parse_override(item)
+        sources.update(_sources(one, override_label(item)))
         data = deep_merge(data, one)
     try:
         config = RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise UserError(format_validation_error(exc, sources, lines, origin)) from None
+        raise format_validation_error(exc, sources, lines, origin) from None
+    unused = freeze_override_without_enabled(config.freeze, sources)
+    if unused:
+        key, where, text = unused
+        raise UserError(text, key=key, location=where)
     return config, name
 
 

@@ -7,9 +7,19 @@ and `replay` validates it with this same schema.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from tui_trainer.config.tasks import default_monitor, monitor_mode, task_mismatch
 
 TaskName = Literal["classification", "segmentation"]
 PrecisionName = Literal["fp32", "fp16", "bf16"]
@@ -17,26 +27,26 @@ SchedulerName = Literal["none", "step", "multistep", "cosine", "onecycle", "plat
 DataName = Literal["digits", "fake", "cifar10", "imagefolder", "shapes", "segfolder"]
 LossName = Literal["cross_entropy", "bce", "dice", "bce_dice", "iou", "focal"]
 
-# What belongs to segmentation (plain strings: the schema imports no torch).
-SEGMENTATION_DATA = ("shapes", "segfolder")
-SEGMENTATION_LOSSES = ("bce", "dice", "bce_dice", "iou", "focal")
-SEGMENTATION_MODELS = (
-    "unet",
-    "fcn_resnet50",
-    "fcn_resnet101",
-    "deeplabv3_resnet50",
-    "deeplabv3_resnet101",
-    "deeplabv3_mobilenet_v3_large",
-    "lraspp_mobilenet_v3_large",
-)
-
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 
 
 class Section(BaseModel):
-    """Base for every config section: unknown keys are rejected, assignments are validated."""
+    """Base for every config section: one strictness policy for every key.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    Unknown keys are rejected and assignments validated. Values are strict: a bool is never a
+    number (`epochs: true` is refused, not 1), a number never a bool or a string, an integer key
+    takes no float (`epochs: 2.5`); a float key takes integers. Every float must be finite
+    (`optim.lr: .inf` is refused like `.nan`).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False
+    )
+
+
+def _list_as_tuple(value: Any) -> Any:
+    """YAML has no tuples: a list is accepted where the schema keeps a fixed-length tuple."""
+    return tuple(value) if isinstance(value, list) else value
 
 
 class NormalizeConfig(Section):
@@ -107,7 +117,34 @@ class DataConfig(Section):
     val_batch_size: int | None = Field(
         None, ge=1, description="Validation batch size (default: 2 × batch_size)."
     )
-    num_workers: int = Field(0, ge=0, description="DataLoader worker processes (imagefolder).")
+    num_workers: int | Literal["auto"] = Field(
+        "auto",
+        description="imagefolder, segfolder: DataLoader worker processes that decode images; "
+        "auto = the CPU cores this process may use (shared by the processes of a multi-process "
+        "run), at most 8; 0 decodes in the main process. In-memory data needs none.",
+    )
+    cache: Literal["none", "ram", "disk"] = Field(
+        "ram",
+        description="imagefolder, segfolder: keep decoded, resized images so that only the "
+        "first epoch decodes: ram (this run; refused with a warning when it would not fit in "
+        "half the free memory) | disk (data.cache_dir, reused by later runs) | none.",
+    )
+    cache_dir: str | None = Field(
+        None,
+        description="data.cache=disk: folder of cached images (default $TUI_TRAINER_CACHE, "
+        "else ~/.cache/tui-trainer/images); delete it to clear the cache.",
+    )
+    transform: Literal["resize", "finetune"] = Field(
+        "resize",
+        description="imagefolder: resize = squash to image_size (+ data.augment); finetune = "
+        "the pretrained-model recipe: RandomResizedCrop + flip for training, Resize to "
+        "image_size/0.875 + CenterCrop for validation.",
+    )
+    on_bad_image: Literal["fail", "skip"] = Field(
+        "fail",
+        description="imagefolder, segfolder: an unreadable image or mismatched mask fails the "
+        "run naming the file, or is skipped with a warning and a count.",
+    )
     val_split: float = Field(
         0.2, gt=0, lt=1, description="Fraction held out for validation when there is no val set."
     )
@@ -196,7 +233,9 @@ class OptimConfig(Section):
     weight_decay: float = Field(0.0, ge=0, description="Weight decay (L2; decoupled for adamw).")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum.")
     nesterov: bool = Field(False, description="SGD Nesterov momentum.")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam/AdamW betas.")
+    betas: Annotated[tuple[float, float], BeforeValidator(_list_as_tuple)] = Field(
+        (0.9, 0.999), description="Adam/AdamW betas."
+    )
     clip_grad_norm: float | None = Field(
         None,
         gt=0,
@@ -345,6 +384,16 @@ class ProgressConfig(Section):
     )
 
 
+class LogConfig(Section):
+    """Extra log formats written beside metrics.jsonl/metrics.csv (which stay the record)."""
+
+    tensorboard: bool = Field(
+        False,
+        description="Also write TensorBoard event files into the run directory "
+        '(needs the extra: pip install "tui-trainer[tensorboard]").',
+    )
+
+
 class RunConfig(Section):
     """A whole run: the keys a preset may set and `key.path=value` overrides may change."""
 
@@ -353,7 +402,9 @@ class RunConfig(Section):
         "classification", description="What is learnt: classification | segmentation."
     )
     epochs: int = Field(10, ge=1, description="Total epochs (frozen phase included).")
-    seed: int = Field(0, ge=0, description="Seed for python, numpy and torch RNGs.")
+    seed: int = Field(
+        0, ge=0, lt=2**63, description="Seed for python, numpy and torch RNGs (0 to 2**63 - 1)."
+    )
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps.")
     precision: PrecisionName = Field("fp32", description="fp32 | fp16 (CUDA) | bf16.")
     accumulate: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
@@ -424,6 +475,7 @@ class RunConfig(Section):
     progress: ProgressConfig = Field(default_factory=ProgressConfig)
     early_stop: EarlyStopConfig = Field(default_factory=EarlyStopConfig)
     ema: EmaConfig = Field(default_factory=EmaConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
     notes: list[str] = Field(
         default_factory=list,
         description="Written by tui-trainer: changes made while resolving (fp16 → fp32 on CPU).",
@@ -439,76 +491,61 @@ class RunConfig(Section):
     @model_validator(mode="after")
     def _cross_checks(self) -> RunConfig:
         if self.freeze.epochs is not None and self.freeze.epochs > self.epochs:
-            raise ValueError(
-                f"freeze.epochs|must not exceed epochs ({self.epochs}), got {self.freeze.epochs}"
+            raise cross_field_error(
+                "freeze.epochs",
+                f"must not exceed epochs ({self.epochs}), got {self.freeze.epochs}",
             )
         if self.scheduler.name == "onecycle" and self.scheduler.warmup_epochs > 0:
-            raise ValueError(
-                "scheduler.warmup_epochs|onecycle warms up by itself (scheduler.pct_start); "
-                f"expected 0, got {self.scheduler.warmup_epochs}"
+            raise cross_field_error(
+                "scheduler.warmup_epochs",
+                "onecycle warms up by itself (scheduler.pct_start); "
+                f"expected 0, got {self.scheduler.warmup_epochs}",
             )
         if self.data.normalize is not None and len(self.data.normalize.mean) != len(
             self.data.normalize.std
         ):
-            raise ValueError("data.normalize.std|must have as many values as data.normalize.mean")
+            raise cross_field_error(
+                "data.normalize.std", "must have as many values as data.normalize.mean"
+            )
         toggle_error = _toggle_conflict(self)
         if toggle_error:
-            raise ValueError(toggle_error)
+            raise cross_field_error(*toggle_error)
         aug = self.data.augment
         if self.task != "classification" and (aug.mixup.prob or aug.cutmix.prob):
             which = "mixup" if aug.mixup.prob else "cutmix"
-            raise ValueError(
-                f"data.augment.{which}.prob|mixes class labels, so classification only; "
-                f"expected 0 for task {self.task}"
+            raise cross_field_error(
+                f"data.augment.{which}.prob",
+                f"mixes class labels, so classification only; expected 0 for task {self.task}",
             )
-        mismatch = _task_mismatch(self)
+        mismatch = task_mismatch(self.task, self.data.name, self.model.name, self.loss.name)
         if mismatch:
-            raise ValueError(mismatch)
+            raise cross_field_error(*mismatch)
         return self
 
     def monitor(self) -> tuple[str, str]:
         """The metric that picks best.pt and whether higher ('max') or lower ('min') is better."""
-        name = self.checkpoint.monitor or (
-            "val_dice" if self.task == "segmentation" else "val_accuracy"
-        )
-        mode = self.checkpoint.mode or ("min" if name.endswith("loss") else "max")
-        return name, mode
+        name = self.checkpoint.monitor or default_monitor(self.task)
+        return name, self.checkpoint.mode or monitor_mode(name)
 
 
-def _toggle_conflict(config: RunConfig) -> str | None:
-    """A "key|message" error when two toggles exclude each other, else None."""
+def _toggle_conflict(config: RunConfig) -> tuple[str, str] | None:
+    """(key, message) when two toggles exclude each other, else None."""
     if config.optim.clip_grad_norm is not None and config.optim.clip_grad_value is not None:
-        return "optim.clip_grad_value|choose one of optim.clip_grad_norm and optim.clip_grad_value"
+        return (
+            "optim.clip_grad_value",
+            "choose one of optim.clip_grad_norm and optim.clip_grad_value",
+        )
     aug = config.data.augment
     total = aug.mixup.prob + aug.cutmix.prob
     if total > 1 + 1e-9:
         return (
-            "data.augment.cutmix.prob|a batch gets at most one of mixup and cutmix: "
-            f"mixup.prob + cutmix.prob must be <= 1, got {total:g}"
+            "data.augment.cutmix.prob",
+            "a batch gets at most one of mixup and cutmix: mixup.prob + cutmix.prob must be "
+            f"<= 1, got {total:g}",
         )
     return None
 
 
-def _task_mismatch(config: RunConfig) -> str | None:
-    """A "key|message" error when data, model or loss belong to the other task, else None."""
-    seg = config.task == "segmentation"
-    data, model, loss = config.data.name, config.model.name, config.loss.name
-    if not seg and loss in SEGMENTATION_LOSSES:
-        return (
-            f"loss.name|'{loss}' is a segmentation loss; classification uses cross_entropy "
-            "(or set task: segmentation)"
-        )
-    if seg != (data in SEGMENTATION_DATA):
-        if seg:
-            return f"data.name|'{data}' is classification data; segmentation: shapes or segfolder"
-        return f"data.name|'{data}' is segmentation data; set task: segmentation"
-    if ":" in model:  # a user's module:Class may serve either task
-        return None
-    if seg and model not in SEGMENTATION_MODELS:
-        return (
-            f"model.name|'{model}' is a classification model; segmentation uses "
-            f"{', '.join(SEGMENTATION_MODELS)} or module:Class"
-        )
-    if not seg and model in SEGMENTATION_MODELS:
-        return f"model.name|'{model}' is a segmentation model; set task: segmentation"
-    return None
+def cross_field_error(key: str, text: str) -> PydanticCustomError:
+    """A validation error about `key` found by a check across keys (the loader names the key)."""
+    return PydanticCustomError("cross_field", "{key}: {text}", {"key": key, "text": text})

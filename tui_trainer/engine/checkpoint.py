@@ -6,16 +6,16 @@ arbitrary objects. `FORMAT_VERSION` grows when the layout changes; newer files a
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from tui_trainer.atomic import atomic_write
+from tui_trainer.engine.events import CheckpointSaved, LogMessage
 from tui_trainer.errors import UserError
 
 FORMAT = "tui-trainer-checkpoint"
@@ -23,27 +23,11 @@ FORMAT_VERSION = 1
 
 
 def atomic_save(obj: Any, path: Path) -> None:
-    """Write `obj` with torch.save to a temp file beside `path`, fsync, rename, fsync the dir.
+    """Write `obj` with torch.save atomically (see `tui_trainer.atomic`).
 
     A crash at any moment leaves `path` either the old or the new complete file.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def rng_state(data_generator_state: torch.Tensor | None = None) -> dict[str, Any]:
@@ -102,3 +86,105 @@ def all_finite(module: torch.nn.Module) -> bool:
     """True when every parameter is finite (one host sync)."""
     flags = [torch.isfinite(p).all() for p in module.parameters()]
     return bool(torch.stack(flags).all()) if flags else True
+
+
+def state_mismatch(own: dict[str, torch.Tensor], other: dict[str, Any]) -> list[str]:
+    """Human-readable differences between a model's state dict and a checkpoint's."""
+    out = [f"missing {k}" for k in own if k not in other]
+    out += [f"unexpected {k}" for k in other if k not in own]
+    out += [
+        f"{k} {tuple(other[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in other and isinstance(other[k], torch.Tensor) and other[k].shape != v.shape
+    ]
+    return out
+
+
+def check_architecture(model: torch.nn.Module, state: dict[str, Any]) -> None:
+    """UserError naming the first differences when `state` holds another architecture."""
+    mismatch = state_mismatch(model.state_dict(), state["model"])
+    if mismatch:
+        shown = "; ".join(mismatch[:4]) + (
+            f" (+{len(mismatch) - 4} more)" if len(mismatch) > 4 else ""
+        )
+        raise UserError(
+            f"--resume: checkpoint '{state.get('path')}' is for another architecture: {shown}"
+        )
+
+
+def convert_position(batch: int, saved: tuple[int, int], now: tuple[int, int]) -> tuple[int, int]:
+    """A mid-epoch position saved at (world size, batch size) `saved`, resumed at `now`.
+
+    `batch` counts one rank's micro-batches; the position is kept in samples. Returns the new
+    micro-batch count and how many samples of the epoch run again (0 when it divides).
+    """
+    if saved == now or not batch:
+        return batch, 0
+    done = batch * saved[0] * saved[1]
+    per_batch = now[0] * now[1]
+    return done // per_batch, done % per_batch
+
+
+class Checkpointer:
+    """Writes checkpoints under `directory` (rank 0 only) and keeps periodic ones in check.
+
+    `emit` reports every write (CheckpointSaved) or failure (LogMessage); a failed write is
+    reported and training goes on. `protect` is never deleted by retention (the checkpoint
+    this run resumed from).
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        emit: Callable[[Any], None],
+        *,
+        is_main: bool = True,
+        keep: int = 3,
+        protect: str | None = None,
+    ) -> None:
+        self.directory = directory
+        self.emit = emit
+        self.is_main = is_main
+        self.keep = keep
+        self.protect = Path(protect).resolve() if protect else None
+
+    def save(
+        self,
+        model: torch.nn.Module,
+        state: Callable[[], dict[str, Any]],
+        reason: str,
+        names: list[str],
+        position: tuple[int, int],
+    ) -> bool:
+        """Write `state()` to each name; False if not written. No collective happens here.
+
+        `position` is (epochs completed, global step) for the CheckpointSaved events.
+        """
+        if not self.is_main:
+            return True
+        if not all_finite(model):
+            self.emit(LogMessage("warning", "checkpoint skipped: the weights are not finite"))
+            return False
+        blob = state()
+        for name in names:
+            path = self.directory / name
+            try:
+                atomic_save(blob, path)
+            except OSError as exc:
+                self.emit(
+                    LogMessage("error", f"checkpoint {path} not written: {exc.strerror or exc}")
+                )
+                return False
+            self.emit(CheckpointSaved(str(path), reason, *position))
+        return True
+
+    def retain(self, name: str) -> None:
+        """After a periodic save: delete all but the newest `keep` of its kind (step_/epoch_)."""
+        if not self.is_main:
+            return
+        prefix = name.split("_")[0] + "_"
+        old = sorted(self.directory.glob(f"{prefix}*.pt"))
+        for path in old[: -self.keep]:
+            if self.protect is not None and self.protect == path.resolve():
+                continue
+            path.unlink(missing_ok=True)

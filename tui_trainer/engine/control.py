@@ -43,15 +43,6 @@ class Control:
         """Resume a paused loop."""
         self._running.set()
 
-    def toggle_pause(self) -> bool:
-        """Pause if running, resume if paused; returns True when now paused."""
-        with self._lock:
-            if self._running.is_set():
-                self._running.clear()
-                return True
-            self._running.set()
-            return False
-
     def request_checkpoint(self) -> None:
         """Save a checkpoint at the next step boundary and carry on."""
         with self._lock:

@@ -46,13 +46,23 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[str, list[s
 
 
 def resolve_runtime(config: RunConfig) -> tuple[RunConfig, torch.device, list[str]]:
-    """Resolve device and precision; the returned config records the effective values."""
+    """Resolve device and precision; the returned config records the effective values.
+
+    The returned warnings also cover a precision that runs as asked but slowly (bf16 emulated
+    on a CPU without native bf16, with the slowdown measured here).
+    """
     device = resolve_device(config.device)
     precision, notes = resolve_precision(config.precision, device)
     if notes:
         config = config.model_copy(
             update={"precision": precision, "notes": [*config.notes, *notes]}, deep=True
         )
+    if precision == "bf16":  # a warning, not a change: not recorded in config.notes
+        from tui_trainer.engine.cpu_bf16 import bf16_warning
+
+        warning = bf16_warning(device)
+        if warning:
+            notes = [*notes, warning]
     return config, device, notes
 
 

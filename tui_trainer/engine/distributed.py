@@ -146,18 +146,6 @@ class DistContext:
 SINGLE = DistContext()
 
 
-def current() -> DistContext:
-    """The context of an initialised process group (SINGLE when none is up)."""
-    if tdist.is_available() and tdist.is_initialized():
-        return DistContext(
-            rank=tdist.get_rank(),
-            world_size=tdist.get_world_size(),
-            local_rank=int(os.environ.get("LOCAL_RANK", tdist.get_rank())),
-            backend=str(tdist.get_backend()),
-        )
-    return SINGLE
-
-
 def shard_indices(order: torch.Tensor, rank: int, world_size: int, pad: bool) -> torch.Tensor:
     """This rank's share of an epoch's sample order, the way DistributedSampler splits it.
 

@@ -44,7 +44,8 @@ class StepProgress:
     lr: float
     samples_per_second: float
     elapsed: float  # training seconds in this run, pauses excluded
-    phase: str  # "train" or "val"
+    phase: str  # "train" (kept in metrics.jsonl step records; validation sends no progress)
+    grad_norm: float | None = None  # the last step's gradient norm before clipping (clip on)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,19 @@ class ConfigChanged:
 
 
 @dataclass(frozen=True)
+class LRPlan:
+    """The LR the schedule will apply over the whole run, as `(epoch progress, lr)` pairs.
+
+    Emitted right after `RunStarted` and again whenever the plan changes (a plateau cut, or
+    steering that changes the LR or the number of epochs); the newest one is the plan. Computed
+    by the engine's own schedule, so front ends never re-implement it.
+    """
+
+    points: list[tuple[float, float]]
+    reason: str  # "start", "plateau", "steer", ...
+
+
+@dataclass(frozen=True)
 class Paused:
     """Training paused at a step boundary."""
 
@@ -121,6 +135,7 @@ Event = (
     | LogMessage
     | CheckpointSaved
     | ConfigChanged
+    | LRPlan
     | Paused
     | Resumed
     | RunFinished
@@ -134,10 +149,6 @@ class EventBus:
     def __init__(self, sinks: list[Sink] | None = None) -> None:
         self._sinks: list[Sink] = list(sinks or [])
         self.sink_errors: list[str] = []
-
-    def subscribe(self, sink: Sink) -> None:
-        """Add a subscriber."""
-        self._sinks.append(sink)
 
     def emit(self, event: Event) -> None:
         """Deliver `event` to every subscriber."""

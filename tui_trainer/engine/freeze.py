@@ -16,19 +16,36 @@ from tui_trainer.errors import UserError
 
 
 def frozen_names(model: nn.Module, cfg: FreezeConfig, head: str) -> list[str]:
-    """Names of the parameters that the freeze config freezes."""
+    """Names of the parameters that the freeze config freezes.
+
+    Raises UserError (before training, nothing written) when the patterns match nothing, or
+    when the choice would freeze every parameter: the frozen phase would train nothing.
+    """
     names = [name for name, _ in model.named_parameters()]
     if cfg.patterns:
         chosen = [n for n in names if any(fnmatchcase(n, p) for p in cfg.patterns)]
         if not chosen:
             raise UserError(
-                f"freeze.patterns: {cfg.patterns} match no parameter (e.g. '{names[0]}')"
+                f"{cfg.patterns} match no parameter (e.g. '{names[0]}')",
+                key="freeze.patterns",
             )
-        return chosen
-    if not head:
-        raise UserError("freeze.enabled: the model has no Linear head; set freeze.patterns")
-    prefix = f"{head}."
-    return [n for n in names if not n.startswith(prefix)]
+        key = "freeze.patterns"
+    else:
+        if not head:
+            raise UserError(
+                "the model has no Linear head; set freeze.patterns", key="freeze.enabled"
+            )
+        prefix = f"{head}."
+        chosen = [n for n in names if not n.startswith(prefix)]
+        key = "freeze.enabled"
+    if names and len(chosen) == len(names):
+        what = f"{cfg.patterns} match" if cfg.patterns else "freezing all but the head matches"
+        raise UserError(
+            f"{what} all {len(names)} parameters, so nothing would train; leave some "
+            f"unfrozen (e.g. the head '{names[-1]}')",
+            key=key,
+        )
+    return chosen
 
 
 def set_frozen(model: nn.Module, names: list[str], frozen: bool) -> None:
@@ -48,3 +65,56 @@ def frozen_batchnorm_modules(model: nn.Module) -> list[nn.Module]:
             if params and not any(p.requires_grad for p in params):
                 out.append(module)
     return out
+
+
+class FreezePlan:
+    """Which parameters are frozen in which epoch; the phase is derived from the epoch.
+
+    Without `freeze.epochs` the frozen parameters stay frozen all run (one optimizer group);
+    with it they join the optimizer as their own group at unfreeze time (a resume after that
+    point finds the group already filled).
+    """
+
+    def __init__(self, model: nn.Module, cfg: FreezeConfig, head: str) -> None:
+        self.names = frozen_names(model, cfg, head) if cfg.enabled else []
+        self.until = cfg.epochs
+
+    def frozen_at(self, epoch: int) -> bool:
+        """Whether the frozen parameters are frozen in `epoch` (0-based)."""
+        return bool(self.names) and (self.until is None or epoch < self.until)
+
+    def phase(self, epoch: int) -> str:
+        """ "frozen" or "full"."""
+        return "frozen" if self.frozen_at(epoch) else "full"
+
+    def batch_size(self, data_batch: int, freeze_batch: int | None, epoch: int) -> int:
+        """The per-process micro-batch size in `epoch`."""
+        return (freeze_batch or data_batch) if self.frozen_at(epoch) else data_batch
+
+    def late_params(self, model: nn.Module) -> list[nn.Parameter]:
+        """The parameters that join the optimizer at unfreeze time."""
+        wanted = set(self.names)
+        return [p for n, p in model.named_parameters() if n in wanted]
+
+    def param_groups(self, model: nn.Module, epoch: int) -> list[list[nn.Parameter]]:
+        """The optimizer's parameter groups for a run that starts at `epoch`."""
+        params = dict(model.named_parameters())
+        if not self.names:
+            return [list(params.values())]
+        wanted = set(self.names)
+        base = [p for n, p in params.items() if n not in wanted]
+        if self.until is None:
+            return [base]
+        return [base, [] if self.frozen_at(epoch) else self.late_params(model)]
+
+    def apply(self, model: nn.Module, epoch: int) -> None:
+        """Set requires_grad for the phase of `epoch`."""
+        set_frozen(model, self.names, self.frozen_at(epoch))
+
+    def unfreezes_at(self, model: nn.Module, epoch: int) -> bool:
+        """Whether `epoch` starts with frozen parameters that must now train."""
+        return (
+            bool(self.names)
+            and not self.frozen_at(epoch)
+            and any(not p.requires_grad for p in self.late_params(model))
+        )

@@ -14,6 +14,9 @@ from typing import Any
 
 from tui_trainer.config.schema import SchedulerConfig
 
+PLAN_POINTS = 300
+"""Samples in a planned LR curve (`LRSchedule.plan`): enough for a wide terminal plot."""
+
 
 def _cos(start: float, end: float, pct: float) -> float:
     return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
@@ -57,6 +60,18 @@ class LRSchedule:
         if cfg.name == "plateau":
             return self.base_lr * self.plateau_scale
         return self.base_lr
+
+    def plan(self, points: int = PLAN_POINTS) -> list[tuple[float, float]]:
+        """The LR over the whole run as `(epoch progress, lr)` pairs, `points` evenly spaced.
+
+        This is what the schedule will apply if nothing changes it (a plateau cut, steering): the
+        front ends draw its remainder ahead of the LR measured so far.
+        """
+        n = max(points, 2)
+        return [
+            (round(self.epochs * i / (n - 1), 6), self.lr_at(self.epochs * i / (n - 1)))
+            for i in range(n)
+        ]
 
     def epoch_end(self, val_loss: float) -> bool:
         """Feed the epoch's validation loss (plateau only); True when the LR was just reduced."""

@@ -6,6 +6,8 @@ import torch
 from sklearn.metrics import classification_report
 from torchmetrics.classification import MulticlassAccuracy
 
+from tui_trainer.engine.distributed import SINGLE, DistContext
+
 
 class ClassificationEvaluator:
     """Accuracy over the validation set plus the predictions for the per-class report.
@@ -16,7 +18,8 @@ class ClassificationEvaluator:
 
     sharded_validation = True  # results are whole-set numbers even when each rank sees a shard
 
-    def __init__(self, num_classes: int, device: torch.device) -> None:
+    def __init__(self, num_classes: int, device: torch.device, dist: DistContext = SINGLE) -> None:
+        self.dist = dist
         self.accuracy = MulticlassAccuracy(num_classes=num_classes, average="micro").to(device)
         self._preds: list[torch.Tensor] = []
         self._targets: list[torch.Tensor] = []
@@ -40,12 +43,10 @@ class ClassificationEvaluator:
 
     def report(self, class_names: list[str]) -> str:
         """Per-class precision, recall (= per-class accuracy) and F1 of the last pass."""
-        from tui_trainer.engine.distributed import current
-
         mine = (
             (torch.cat(self._preds).cpu(), torch.cat(self._targets).cpu()) if self._preds else None
         )
-        parts = [p for p in current().gather_objects(mine) if p is not None]
+        parts = [p for p in self.dist.gather_objects(mine) if p is not None]
         if not parts:
             return ""
         preds = torch.cat([p[0] for p in parts]).numpy()

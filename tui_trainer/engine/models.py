@@ -6,8 +6,8 @@ The classification head (the last Linear layer) is replaced for `num_classes`; i
 
 from __future__ import annotations
 
-import importlib
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from tui_trainer.config.pycode import import_class
 from tui_trainer.config.schema import ModelConfig
+from tui_trainer.config.tasks import is_weights_file, model_kind
 from tui_trainer.errors import UserError
 
 
@@ -80,10 +82,23 @@ def find_head(model: nn.Module) -> str:
     return last
 
 
+def _small_cnn(num_classes: int, in_channels: int, image_size: int, kwargs: dict) -> nn.Module:
+    try:
+        return SmallCNN(num_classes, in_channels, image_size, **kwargs)
+    except RuntimeError as exc:  # the probe pass: images too small for two conv-pool stages
+        if "size" not in str(exc).lower():
+            raise
+        detail = " ".join(str(exc).split())
+        raise UserError(
+            f"small_cnn cannot run on {image_size}x{image_size} ({detail})",
+            key="data.image_size",
+        ) from None
+
+
 def _replace_head(model: nn.Module, num_classes: int) -> str:
     head = find_head(model)
     if not head:
-        raise UserError("model.name: found no Linear layer to use as the classification head")
+        raise UserError("found no Linear layer to use as the classification head", key="model.name")
     parent_name, _, attr = head.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
     old = getattr(parent, attr)
@@ -103,14 +118,14 @@ def _torchvision(cfg: ModelConfig, num_classes: int) -> nn.Module:
         hint = difflib.get_close_matches(name, [*available, "small_cnn"], n=1)
         extra = f" (did you mean '{hint[0]}'?)" if hint else ""
         raise UserError(
-            f"model.name: unknown model '{cfg.name}'{extra}; use small_cnn, a torchvision "
-            "classification model name, or module:Class"
+            f"unknown model '{cfg.name}'{extra}; use small_cnn, a torchvision "
+            "classification model name, or module:Class",
+            key="model.name",
         )
     weights = torchvision_weights(name, cfg.weights)
-    try:
-        model = models.get_model(name, weights=None, **cfg.kwargs)
-    except TypeError as exc:
-        raise UserError(f"model.kwargs: {name} rejected them: {exc}") from None
+    model = construct(
+        name, lambda **kw: models.get_model(name, weights=None, **kw), dict(cfg.kwargs), cfg.kwargs
+    )
     if weights is not None:
         model.load_state_dict(torchvision_state(weights))
     return model
@@ -128,7 +143,8 @@ def torchvision_weights(name: str, weights: str | None) -> Any:
         return enum.DEFAULT if key == "DEFAULT" else enum[key]
     except (KeyError, ValueError):
         raise UserError(
-            f"model.weights: '{weights}' is neither a file nor a weights name of {name}"
+            f"'{weights}' is neither a file nor a weights name of {name}",
+            key="model.weights",
         ) from None
 
 
@@ -139,17 +155,17 @@ def torchvision_state(weights: Any) -> dict[str, torch.Tensor]:
     except Exception as exc:
         cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
         raise UserError(
-            f"model.weights: cannot load {weights} ({type(exc).__name__}); offline, put "
-            f"{Path(weights.url).name} in {cache.parent}, or set model.weights to a local file"
+            f"cannot load {weights} ({type(exc).__name__}); offline, put "
+            f"{Path(weights.url).name} in {cache.parent}, or set model.weights to a local file",
+            key="model.weights",
         ) from None
 
 
 def _user_class(cfg: ModelConfig, num_classes: int, in_channels: int) -> nn.Module:
-    module_name, _, class_name = cfg.name.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as exc:
-        raise UserError(f"model.name: cannot import '{cfg.name}': {exc}") from None
+    """Build `module:Class`: checked to be an nn.Module subclass before it is called."""
+    cls = import_class(cfg.name, "model.name")
+    if not issubclass(cls, nn.Module):  # the same check by identity, once torch is here
+        raise UserError(f"class '{cfg.name}' is not a torch.nn.Module subclass", key="model.name")
     kwargs = dict(cfg.kwargs)
     try:
         params = inspect.signature(cls).parameters
@@ -159,22 +175,35 @@ def _user_class(cfg: ModelConfig, num_classes: int, in_channels: int) -> nn.Modu
         kwargs.setdefault("num_classes", num_classes)
     if "in_channels" in params:
         kwargs.setdefault("in_channels", in_channels)
+    return construct(cfg.name, cls, kwargs, cfg.kwargs)
+
+
+def construct(
+    label: str, factory: Callable[..., nn.Module], kwargs: dict[str, Any], given: dict[str, Any]
+) -> nn.Module:
+    """Call a model constructor; any failure becomes a one-line UserError.
+
+    The error names model.kwargs when kwargs were given (the usual cause: a wrong name, a list
+    of the wrong length), else model.name (the class itself failed to build).
+    """
     try:
-        model = cls(**kwargs)
-    except TypeError as exc:
-        raise UserError(f"model.kwargs: {cfg.name} rejected them: {exc}") from None
+        model = factory(**kwargs)
+    except (KeyboardInterrupt, SystemExit, UserError):
+        raise
+    except Exception as exc:
+        detail = " ".join(str(exc).split()) or "no message"
+        if given:
+            raise UserError(
+                f"{label} cannot be built with {given}: {type(exc).__name__}: {detail}",
+                key="model.kwargs",
+            ) from None
+        raise UserError(
+            f"building {label} failed: {type(exc).__name__}: {detail}",
+            key="model.name",
+        ) from None
     if not isinstance(model, nn.Module):
-        raise UserError(f"model.name: '{cfg.name}' did not build a torch.nn.Module")
+        raise UserError(f"'{label}' did not build a torch.nn.Module", key="model.name")
     return model
-
-
-def is_weights_file(weights: str) -> bool:
-    """Whether `model.weights` names a file (a path, a .pt-like name), not a weights name."""
-    return (
-        weights.endswith((".pt", ".pth", ".bin", ".ckpt"))
-        or "/" in weights
-        or Path(weights).exists()
-    )
 
 
 def load_weights_file(model: nn.Module, path_str: str, head: str) -> list[str]:
@@ -184,14 +213,16 @@ def load_weights_file(model: nn.Module, path_str: str, head: str) -> list[str]:
     """
     path = Path(path_str)
     if not path.is_file():
-        raise UserError(f"model.weights: file '{path}' not found")
+        raise UserError(f"file '{path}' not found", key="model.weights")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise UserError(f"model.weights: '{path}' is not a loadable weights file ({exc})") from None
+        raise UserError(
+            f"'{path}' is not a loadable weights file ({exc})", key="model.weights"
+        ) from None
     state = blob.get("model", blob) if isinstance(blob, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise UserError(f"model.weights: '{path}' holds no state dict of tensors")
+        raise UserError(f"'{path}' holds no state dict of tensors", key="model.weights")
     own = model.state_dict()
     head_prefix = f"{head}." if head else "\0"
     skipped, mismatched = [], []
@@ -211,7 +242,7 @@ def load_weights_file(model: nn.Module, path_str: str, head: str) -> list[str]:
         shown = ", ".join(mismatched[:4]) + (
             f" (+{len(mismatched) - 4} more)" if len(mismatched) > 4 else ""
         )
-        raise UserError(f"model.weights: '{path}' does not fit this model: {shown}")
+        raise UserError(f"'{path}' does not fit this model: {shown}", key="model.weights")
     model.load_state_dict(loadable, strict=False)
     notes = [f"loaded weights from {path}"]
     if skipped:
@@ -223,31 +254,28 @@ def build_model(
     cfg: ModelConfig, num_classes: int, in_channels: int, image_size: int
 ) -> BuiltModel:
     """Build the configured model with a head for `num_classes` and load `cfg.weights`."""
-    from tui_trainer.config.schema import SEGMENTATION_MODELS
-
-    if cfg.name in SEGMENTATION_MODELS:  # unet, torchvision FCN / DeepLabV3 / LR-ASPP
+    kind = model_kind(cfg.name)
+    if kind == "segmentation":  # unet, torchvision FCN / DeepLabV3 / LR-ASPP
         from tui_trainer.engine.seg_models import build_segmentation_model
 
         return build_segmentation_model(cfg, num_classes, in_channels)
     notes: list[str] = []
-    if cfg.name == "small_cnn":
-        try:
-            model: nn.Module = SmallCNN(num_classes, in_channels, image_size, **cfg.kwargs)
-        except TypeError as exc:
-            raise UserError(f"model.kwargs: small_cnn rejected them: {exc}") from None
-        except RuntimeError as exc:
-            raise UserError(
-                f"data.image_size: small_cnn cannot run on {image_size}x{image_size} ({exc})"
-            ) from None
+    if kind == "small_cnn":
+        model: nn.Module = construct(
+            "small_cnn",
+            lambda **kw: _small_cnn(num_classes, in_channels, image_size, kw),
+            dict(cfg.kwargs),
+            cfg.kwargs,
+        )
         head = "fc"
-    elif ":" in cfg.name:
+    elif kind == "user":
         model = _user_class(cfg, num_classes, in_channels)
         head = find_head(model)
     else:
         model = _torchvision(cfg, num_classes)
         head = _replace_head(model, num_classes)
         in_channels = 3
-    if cfg.weights and (cfg.name == "small_cnn" or ":" in cfg.name or is_weights_file(cfg.weights)):
+    if cfg.weights and (kind != "torchvision" or is_weights_file(cfg.weights)):
         notes += load_weights_file(model, cfg.weights, head)
     return BuiltModel(model, head, in_channels, notes)
 

@@ -16,10 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tui_trainer.config.schema import SEGMENTATION_MODELS, ModelConfig
+from tui_trainer.config.schema import ModelConfig
+from tui_trainer.config.tasks import SEGMENTATION_MODELS, is_weights_file
 from tui_trainer.engine.models import (
     BuiltModel,
-    is_weights_file,
+    construct,
     load_weights_file,
     torchvision_state,
     torchvision_weights,
@@ -193,10 +194,9 @@ def build_segmentation_model(cfg: ModelConfig, num_classes: int, in_channels: in
     """Build `unet` or a torchvision segmentation model for `num_classes` (background included)."""
     channels = output_channels(num_classes)
     if cfg.name == "unet":
-        try:
-            model: nn.Module = UNet(num_classes, in_channels, **cfg.kwargs)
-        except (TypeError, ValueError) as exc:
-            raise UserError(f"model.kwargs: unet rejected them: {exc}") from None
+        model: nn.Module = construct(
+            "unet", lambda **kw: UNet(num_classes, in_channels, **kw), dict(cfg.kwargs), cfg.kwargs
+        )
         head = "decoder"
     elif cfg.name in TORCHVISION_SEGMENTATION:
         if in_channels != 3:

@@ -12,6 +12,8 @@ import torch
 from torch import nn
 
 from tui_trainer.config.schema import RunConfig
+from tui_trainer.config.tasks import TASKS
+from tui_trainer.engine.distributed import SINGLE, DistContext
 from tui_trainer.engine.losses import build_loss
 from tui_trainer.engine.metrics import ClassificationEvaluator
 
@@ -31,7 +33,9 @@ class Task(Protocol):
     train_metric: str  # the name of the running training metric in epoch lines
 
     def loss(self) -> nn.Module: ...
-    def evaluator(self, num_classes: int, device: torch.device) -> Evaluator: ...
+    def evaluator(
+        self, num_classes: int, device: torch.device, dist: DistContext = SINGLE
+    ) -> Evaluator: ...
     def train_hits(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, int]:
         """(hits as a device tensor, count) for the running training metric; no host sync."""
         ...
@@ -40,7 +44,7 @@ class Task(Protocol):
 class ClassificationTask:
     """Image classification: cross-entropy, accuracy, per-class report."""
 
-    train_metric = "train_accuracy"
+    train_metric = TASKS["classification"].train_metric
 
     def __init__(self, config: RunConfig) -> None:
         self.config = config
@@ -49,9 +53,11 @@ class ClassificationTask:
         """The configured loss."""
         return build_loss(self.config.loss)
 
-    def evaluator(self, num_classes: int, device: torch.device) -> Evaluator:
-        """Validation accuracy plus the per-class report."""
-        return ClassificationEvaluator(num_classes, device)
+    def evaluator(
+        self, num_classes: int, device: torch.device, dist: DistContext = SINGLE
+    ) -> Evaluator:
+        """Validation accuracy plus the per-class report (gathered over `dist`'s ranks)."""
+        return ClassificationEvaluator(num_classes, device, dist)
 
     def train_hits(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, int]:
         """Correct predictions in the batch."""
@@ -65,7 +71,7 @@ class SegmentationTask:
     predictions, averaged over the epoch weighted by batch size (the tutorial's dice_coeff).
     """
 
-    train_metric = "train_dice"
+    train_metric = TASKS["segmentation"].train_metric
 
     def __init__(self, config: RunConfig) -> None:
         self.config = config
@@ -76,8 +82,10 @@ class SegmentationTask:
 
         return build_segmentation_loss(self.config.loss)
 
-    def evaluator(self, num_classes: int, device: torch.device) -> Evaluator:
-        """Validation Dice/IoU per class, the report table and a mask preview."""
+    def evaluator(
+        self, num_classes: int, device: torch.device, dist: DistContext = SINGLE
+    ) -> Evaluator:
+        """Validation Dice/IoU per class, the report table and a mask preview (per rank)."""
         from tui_trainer.engine.seg_metrics import SegmentationEvaluator
 
         return SegmentationEvaluator(num_classes, device)
@@ -90,8 +98,13 @@ class SegmentationTask:
         return batch_dice(logits, targets, 2 if channels == 1 else channels) * n, n
 
 
+ENGINE_TASKS: dict[str, type[ClassificationTask] | type[SegmentationTask]] = {
+    "classification": ClassificationTask,
+    "segmentation": SegmentationTask,
+}
+"""The engine side of the task registry (`tui_trainer.config.tasks.TASKS` has the names)."""
+
+
 def build_task(config: RunConfig) -> Task:
     """The Task for `config.task`."""
-    if config.task == "segmentation":
-        return SegmentationTask(config)
-    return ClassificationTask(config)
+    return ENGINE_TASKS[config.task](config)

@@ -8,6 +8,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
+from tui_trainer.config.tasks import effective_batch
 from tui_trainer.engine.events import (
     CheckpointSaved,
     EpochEnd,
@@ -19,33 +20,7 @@ from tui_trainer.engine.events import (
     RunStarted,
     StepProgress,
 )
-
-
-def fmt_duration(seconds: float) -> str:
-    """`m:ss` or `h:mm:ss`."""
-    seconds = max(0, round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def fmt_metrics(metrics: dict[str, float]) -> str:
-    """`train_loss 0.1234 val_accuracy 0.9750 ...` without the bookkeeping keys."""
-    parts = []
-    for key, value in metrics.items():
-        if key in {"epoch", "epoch_seconds"}:
-            continue
-        parts.append(f"{key} {value:.4g}" if key == "lr" else f"{key} {value:.4f}")
-    return "  ".join(parts)
-
-
-def eta_seconds(event: StepProgress, start_epoch: int) -> float:
-    """Remaining seconds from the share of this process's epochs done so far."""
-    total = event.epochs - start_epoch
-    done = (event.epoch - 1 - start_epoch) + event.step / max(event.steps, 1)
-    if done <= 0 or total <= 0:
-        return 0.0
-    return event.elapsed * (total - done) / done
+from tui_trainer.formatting import duration, metrics_line, run_eta
 
 
 class ConsoleSink:
@@ -73,7 +48,7 @@ class ConsoleSink:
             self._close_bar()
             best = "  *best" if event.is_best else ""
             self._print(
-                f"epoch {event.epoch}/{event.epochs}  {fmt_metrics(event.metrics)}  "
+                f"epoch {event.epoch}/{event.epochs}  {metrics_line(event.metrics)}  "
                 f"({event.seconds:.1f}s){best}"
             )
         elif isinstance(event, RunStarted):
@@ -95,7 +70,7 @@ class ConsoleSink:
         self.start_epoch = event.start_epoch
         self.plain_interval = float(event.config.get("progress", {}).get("plain_interval", 5.0))
         cfg = event.config
-        effective = cfg["data"]["batch_size"] * cfg["accumulate"] * event.world_size
+        effective = effective_batch(cfg["data"]["batch_size"], cfg["accumulate"], event.world_size)
         procs = f"×{event.world_size} processes" if event.world_size > 1 else ""
         self._print(
             f"tui-trainer: {event.preset} · {cfg['model']['name']} on {cfg['data']['name']} · "
@@ -117,18 +92,25 @@ class ConsoleSink:
                     leave=False,
                 )
             self.bar.update(event.step - self.bar.n)
-            self.bar.set_postfix(loss=f"{event.loss:.4f}", lr=f"{event.lr:.3g}", refresh=True)
+            extra = {} if event.grad_norm is None else {"gnorm": f"{event.grad_norm:.3g}"}
+            self.bar.set_postfix(
+                loss=f"{event.loss:.4f}", lr=f"{event.lr:.3g}", **extra, refresh=True
+            )
             return
         now = time.monotonic()
         if now - self.last_line < self.plain_interval:
             return
         self.last_line = now
         pct = 100 * event.step / max(event.steps, 1)
+        e = event
+        eta = run_eta(e.epoch, e.step, e.steps, e.epochs, self.start_epoch, e.elapsed)
         self._print(
             f"epoch {event.epoch}/{event.epochs}  step {event.step}/{event.steps} ({pct:.0f}%)  "
-            f"loss {event.loss:.4f}  lr {event.lr:.3g}  {event.samples_per_second:,.0f} samples/s  "
-            f"elapsed {fmt_duration(event.elapsed)}  "
-            f"eta {fmt_duration(eta_seconds(event, self.start_epoch))}"
+            f"loss {event.loss:.4f}  lr {event.lr:.3g}  "
+            + ("" if event.grad_norm is None else f"grad norm {event.grad_norm:.3g}  ")
+            + f"{event.samples_per_second:,.0f} samples/s  "
+            f"elapsed {duration(event.elapsed, compact=True)}  "
+            f"eta {duration(eta, compact=True)}"
         )
 
     def _close_bar(self) -> None:
@@ -144,10 +126,10 @@ class ConsoleSink:
         if best.get("value") is not None:
             lines.append(f"best {best['metric']} {best['value']:.4f} at epoch {best['epoch']}")
         if s.get("final"):
-            lines.append("final " + fmt_metrics(s["final"]))
+            lines.append("final " + metrics_line(s["final"]))
         lines.append(
             f"{s.get('samples_per_second', 0):,.0f} samples/s, "
-            f"{fmt_duration(s.get('wall_seconds', 0))} wall"
+            f"{duration(s.get('wall_seconds', 0), compact=True)} wall"
         )
         if s.get("skipped_steps"):
             lines.append(f"fp16: {s['skipped_steps']} optimizer step(s) skipped by GradScaler")

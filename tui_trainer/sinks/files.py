@@ -1,8 +1,8 @@
 """The run directory writer: config.yaml, metrics.jsonl, metrics.csv and summary.json.
 
-Layout (a contract, see DESIGN.md): runs/<preset>/<YYYYmmdd-HHMMSS>/ with checkpoints/ beside
-these files. summary.json and metrics.csv are replaced atomically, so a reader never sees half a
-file; metrics.jsonl is appended and flushed line by line.
+Layout (a contract, README: "The run directory"): runs/<preset>/<YYYYmmdd-HHMMSS>/ with
+checkpoints/ beside these files. summary.json and metrics.csv are replaced atomically, so a
+reader never sees half a file; metrics.jsonl is appended and flushed line by line.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -18,12 +17,14 @@ from typing import Any
 
 import yaml
 
+from tui_trainer.atomic import atomic_write_text
 from tui_trainer.engine.events import (
     CheckpointSaved,
     ConfigChanged,
     EpochEnd,
     Event,
     LogMessage,
+    LRPlan,
     Paused,
     Resumed,
     RunFinished,
@@ -40,16 +41,6 @@ def new_run_dir(out: str | Path, preset: str) -> Path:
         n += 1
         path = base.with_name(f"{base.name}-{n}")
     return path
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Replace `path` with `text` through a temp file and os.replace."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def write_config(run_dir: Path, config: dict[str, Any], preset: str) -> None:
@@ -81,7 +72,8 @@ class RunDirWriter:
         if isinstance(event, StepProgress):
             self._line({"event": "step", "time": now, **asdict(event)})
         elif isinstance(event, EpochEnd):
-            row = {"event": "epoch", "time": now, **event.metrics, "is_best": event.is_best}
+            row = {"event": "epoch", "time": now, "epoch": event.epoch, **event.metrics}
+            row["is_best"] = event.is_best
             self._line(row)
             self.epochs.append(event.metrics)
             self._write_csv()
@@ -105,6 +97,9 @@ class RunDirWriter:
             self._line({"event": "checkpoint", "time": now, **asdict(event)})
         elif isinstance(event, LogMessage):
             self._line({"event": "log", "time": now, **asdict(event)})
+        elif isinstance(event, LRPlan):
+            points = [[x, lr] for x, lr in event.points]
+            self._line({"event": "lr_plan", "time": now, "reason": event.reason, "points": points})
         elif isinstance(event, (Paused, Resumed)):
             name = "paused" if isinstance(event, Paused) else "resumed"
             self._line({"event": name, "time": now, **asdict(event)})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePath
@@ -21,9 +20,10 @@ from tui_trainer.config.loader import (
     resolve_preset,
     resumed_config,
 )
-from tui_trainer.engine.checkpoint import load_checkpoint
 from tui_trainer.engine.events import RunFinished
+from tui_trainer.outcome import exit_code
 from tui_trainer.telemetry.sampler import Sampler
+from tui_trainer.terminal import detach_from_terminal
 from tui_trainer.tui.screens.dialogs import ConfirmQuit, HelpScreen
 from tui_trainer.tui.screens.run import NARROW, Executor, RunRequest, RunScreen
 from tui_trainer.tui.screens.setup import SetupScreen
@@ -39,15 +39,6 @@ STYLES: list[str | PurePath] = [
 ]
 Breakpoints = list[tuple[int, str]] | None
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # and SIGHUP, see `TrainerApp._hangup`
-
-
-def detach_terminal() -> None:
-    """Point stdin/stdout/stderr at /dev/null: after a hang-up (SSH dropped) every write to the
-    terminal fails, and Textual's output thread would die and stall the app's exit."""
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    os.close(null)
 
 
 def execute(*args: Any, **kwargs: Any) -> RunFinished:
@@ -70,19 +61,16 @@ def discover_presets(preset: str | None = None) -> list[PresetInfo]:
     return found + extra
 
 
-def exit_code(result: RunFinished | None, signal_number: int | None = None) -> int:
-    """The process exit code for how the last run ended (same rules as headless runs)."""
-    if signal_number is not None:
-        return 128 + signal_number
-    if result is None or result.status in {"completed", "stopped"}:
-        return 0
-    return 1
+def run_exit_code(result: RunFinished | None, signal_number: int | None = None) -> int:
+    """The process exit code for how the last run ended (`tui_trainer.outcome.exit_code`)."""
+    return exit_code(result.status if result is not None else None, signal_number)
 
 
 class TrainerApp(App[int]):
     """The training console.
 
-    `executor` runs one training run (default: the real engine); tests pass a scripted one.
+    `executor` runs one training run (default: the real engine, `session.execute`); tests
+    pass a test double with the same signature (tests/scripted.py).
     `presets` replaces preset discovery, `gpu_panel` builds the GPU slot's widget, and
     `exit_when_done` exits as soon as the first run ends (benchmarks, scripted use).
     """
@@ -164,7 +152,7 @@ class TrainerApp(App[int]):
         """A run ended: exit if quitting, else show the summary."""
         self.last_result = message.result
         if message.run_screen.quitting or self.exit_when_done:
-            code = exit_code(message.result, self.signal_number)
+            code = run_exit_code(message.result, self.signal_number)
             self.exit(code, return_code=code)
             return
         if self.screen is message.run_screen:
@@ -182,7 +170,7 @@ class TrainerApp(App[int]):
         """q / ctrl+q: quit at once when idle; while training, confirm, checkpoint, then exit."""
         run = self.live_run()
         if run is None:
-            code = exit_code(self.last_result, self.signal_number)
+            code = run_exit_code(self.last_result, self.signal_number)
             self.exit(code, return_code=code)
             return
         if run.quitting or isinstance(self.screen, ConfirmQuit):
@@ -207,7 +195,7 @@ class TrainerApp(App[int]):
             self.push_screen(HelpScreen())
 
     def _hangup(self, signal_number: int, _frame: object) -> None:
-        detach_terminal()
+        detach_from_terminal()
         asyncio.get_running_loop().call_soon_threadsafe(self._on_signal, signal_number)
 
     def _on_signal(self, signal_number: int) -> None:
@@ -273,8 +261,10 @@ def run_app(
     values are valid. Raises `UserError` before the UI opens when `preset` does not exist.
     """
     if resume is not None:  # bad input fails here, before the screen opens
+        from tui_trainer.session import check_resume
+
         resumed_config(resume, preset, list(overrides or []))
-        load_checkpoint(resume)
+        check_resume(resume)
     elif preset is not None:
         resolve_preset(preset)
     app = TrainerApp(preset, overrides, start, out, handle_signals=True, resume=resume)

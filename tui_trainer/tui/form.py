@@ -7,20 +7,20 @@ that differ from the preset into dotted `key=value` overrides, and `validate()` 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 
 from tui_trainer.config import RunConfig, load_config
 from tui_trainer.config.checks import static_checks
+from tui_trainer.config.schema import PrecisionName, SchedulerName
 from tui_trainer.errors import UserError
-from tui_trainer.tui.formatting import plain_value
+from tui_trainer.formatting import plain_value
 
-SCHEDULERS = ("none", "step", "multistep", "cosine", "onecycle", "plateau")
-PRECISIONS = ("fp32", "fp16", "bf16")
+SCHEDULERS: tuple[str, ...] = get_args(SchedulerName)
+PRECISIONS: tuple[str, ...] = get_args(PrecisionName)
 
 SCHEDULER_PARAM: dict[str, tuple[str, str]] = {
     "step": ("scheduler.step_size", "step size"),
@@ -199,22 +199,18 @@ class Validation:
 _ALL_FIELDS = {name: [f"{key}="] for name, key in FIELD_KEYS.items()} | {
     "scheduler_param": [f"{key}=" for key, _ in SCHEDULER_PARAM.values()]
 }
-_OVERRIDE_RE = re.compile(r"^override '(?P<item>[^']*)'")
+_OVERRIDE = "override '"
 
 
-def _field_of(message: str, per_field: dict[str, list[str]]) -> str | None:
-    """Which form field a `load_config` message is about, if any."""
-    match = _OVERRIDE_RE.match(message)
-    if match:
-        for name, items in per_field.items():
-            if match["item"] in items:
-                return name
-        return None
+def _field_of(error: UserError, per_field: dict[str, list[str]]) -> str | None:
+    """Which form field a `load_config` error is about, if any (from its location and key)."""
+    where = error.location or ""
+    if where.startswith(_OVERRIDE) and where.endswith("'"):
+        item = where[len(_OVERRIDE) : -1]
+        return next((name for name, items in per_field.items() if item in items), None)
     for name, items in per_field.items():
-        for item in items:
-            key = item.partition("=")[0]
-            if f": {key}:" in message:
-                return name
+        if any(item.partition("=")[0] == error.key for item in items):
+            return name
     return None
 
 
@@ -236,12 +232,12 @@ def validate(
             config, name = load_config(preset, overrides)
         except UserError as exc:
             message = str(exc)
-            owner = _field_of(message, remaining)
+            owner = _field_of(exc, remaining)
             if owner is not None:
                 errors[owner] = message
                 del remaining[owner]
                 continue
-            owner = _field_of(message, _ALL_FIELDS)  # e.g. a preset value a change conflicts with
+            owner = _field_of(exc, _ALL_FIELDS)  # e.g. a preset value a change conflicts with
             if owner is not None:
                 errors.setdefault(owner, message)
                 return Validation(None, overrides, errors)

@@ -20,6 +20,7 @@ from tui_trainer.engine.events import (
     RunStarted,
     StepProgress,
 )
+from tui_trainer.tui.curves import Curves
 
 SMOOTHING = 0.3
 """Weight of the newest measurement in the it/s moving average (tqdm's default smoothing)."""
@@ -135,6 +136,7 @@ class RunModel:
     loss_series: Series = field(default_factory=Series)
     lr_series: Series = field(default_factory=Series)
     val_losses: list[float] = field(default_factory=list)
+    curves: Curves = field(default_factory=Curves)  # what the plots draw
     rows: list[EpochRow] = field(default_factory=list)
     paused: bool = False
     pause_requested: bool = False
@@ -202,6 +204,10 @@ class RunModel:
     # -- events ----------------------------------------------------------------------------------
     def apply(self, event: Event) -> set[str]:
         """Update the model from one event; return the parts of the screen that changed."""
+        plotted = {"charts"} if self.curves.apply(event) else set()
+        return plotted | self._apply(event)
+
+    def _apply(self, event: Event) -> set[str]:
         match event:
             case StepProgress():
                 return self._on_step(event)
@@ -226,8 +232,7 @@ class RunModel:
         self.preset, self.run_dir, self.device = ev.preset, ev.run_dir, ev.device
         self.precision = ev.precision
         self.total_params = ev.total_params
-        data = ev.config.get("data")
-        self._batch_size = data.get("batch_size") if isinstance(data, dict) else None
+        self._batch_size = ev.config["data"]["batch_size"]
         self.progress.epochs, self.progress.steps = ev.epochs, ev.steps_per_epoch
         self.progress.epoch = ev.start_epoch + 1
         where = f"resumed at epoch {ev.start_epoch + 1}" if ev.start_epoch else "started"
@@ -244,19 +249,16 @@ class RunModel:
         p.step, p.steps = ev.step, ev.steps
         p.elapsed = max(p.elapsed, ev.elapsed)  # never backwards; stands still while paused
         p.samples_per_second = ev.samples_per_second
-        changed = {"progress"}
-        if ev.phase == "train":
-            self._update_rate(ev)
-            self._last_train = ev
-            self._stepped = True
-            if math.isfinite(ev.loss):  # already a mean over the steps since the last event
-                self.loss = ev.loss
-                self.loss_series.append(ev.loss)
-            self.lr = ev.lr
-            self.lr_series.append(ev.lr)
-            changed.add("charts")
+        self._update_rate(ev)
+        self._last_train = ev
+        self._stepped = True
+        if math.isfinite(ev.loss):  # already a mean over the steps since the last event
+            self.loss = ev.loss
+            self.loss_series.append(ev.loss)
+        self.lr = ev.lr
+        self.lr_series.append(ev.lr)
         self._update_eta()
-        return changed
+        return {"progress", "charts"}
 
     def _update_rate(self, ev: StepProgress) -> None:
         prev = self._last_train
@@ -275,7 +277,7 @@ class RunModel:
         if not p.it_per_second or not p.steps:
             p.epoch_eta = p.run_eta = None
             return
-        p.epoch_eta = max(0, p.steps - p.step) / p.it_per_second if p.phase == "train" else 0.0
+        p.epoch_eta = max(0, p.steps - p.step) / p.it_per_second
         done = [row.seconds for row in self.rows]
         per_epoch = sum(done) / len(done) if done else p.steps / p.it_per_second
         p.run_eta = p.epoch_eta + max(0, p.epochs - p.epoch) * per_epoch

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import torch
 
@@ -33,6 +33,8 @@ class DataBundle:
     val_samples: int
     make_train: Callable[[int], Loader]  # batch size → loader (the frozen phase may differ)
     val: Loader
+    notes: list[str] = field(default_factory=list)  # warnings from building (skipped links, ...)
+    bad_images: Any = None  # folder data: a BadImageLog; set its `report` to see skips
 
 
 @dataclass

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.data.bundle import TensorSplit
+from tui_trainer.engine.data.split import split_indices
 
 DIGITS_MEAN = (0.3053,)
 DIGITS_STD = (0.3760,)
@@ -18,11 +18,12 @@ def load_digits_split(config: RunConfig) -> TensorSplit:
     digits = load_digits()
     images = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1)
     targets = torch.tensor(digits.target, dtype=torch.int64)
-    idx_train, idx_val = train_test_split(
-        list(range(len(targets))),
-        test_size=config.data.val_split,
-        random_state=config.seed,
-        stratify=targets.numpy(),
+    idx_train, idx_val = split_indices(
+        len(targets),
+        config.data.val_split,
+        config.seed,
+        what="digits",
+        labels=targets.tolist(),
     )
     tr, va = torch.tensor(idx_train), torch.tensor(idx_val)
     return TensorSplit(

@@ -10,6 +10,7 @@ import torch
 
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.data.bundle import TensorSplit
+from tui_trainer.engine.data.split import holdout_size
 
 
 def make_fake_split(config: RunConfig) -> TensorSplit:
@@ -22,7 +23,7 @@ def make_fake_split(config: RunConfig) -> TensorSplit:
     targets = torch.randint(0, k, (n,), generator=gen)
     noise = torch.rand(n, 3, size, size, generator=gen)
     images = (0.5 * templates[targets] + 0.5 * noise).mul(255).round().to(torch.uint8)
-    n_val = max(1, round(n * data.val_split))
+    n_val = holdout_size(n, data.val_split, "images")
     return TensorSplit(
         train_x=images[n_val:],
         train_y=targets[n_val:],

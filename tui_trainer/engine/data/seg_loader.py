@@ -61,10 +61,6 @@ class SegTensorLoader(TensorLoader):
     (B, size, size) int64 masks.
     """
 
-    # Segmentation under DDP is not supported yet (its folder loader and evaluator are not
-    # shard-aware), so refuse rather than train on a silently partial setup.
-    shardable = False
-
     def _batch(
         self, idx: torch.Tensor, gen: torch.Generator | None
     ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,6 +16,7 @@ import torch
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.data.bundle import TensorSplit
 from tui_trainer.engine.data.seg_loader import checked_class_names
+from tui_trainer.engine.data.split import holdout_size
 from tui_trainer.errors import UserError
 
 SHAPE_KINDS = ("ellipse", "rectangle", "triangle")
@@ -108,7 +109,7 @@ def make_shapes_split(config: RunConfig) -> TensorSplit:
         seed=config.seed,
         max_shapes=data.max_shapes,
     )
-    n_val = max(1, round(data.num_samples * data.val_split))
+    n_val = holdout_size(data.num_samples, data.val_split, "images")
     default = ["background", "shape"] if classes == 2 else ["background", *SHAPE_KINDS]
     return TensorSplit(
         train_x=images[n_val:],

@@ -22,16 +22,16 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
+from tui_trainer import formatting as fmt
 from tui_trainer.config import RunConfig
 from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.engine.events import RunFinished, Sink
 from tui_trainer.errors import UserError
-from tui_trainer.tui import formatting as fmt
 from tui_trainer.tui.bridge import EventBridge, RunUpdate
 from tui_trainer.tui.model import RunModel
 from tui_trainer.tui.screens.summary import SummaryScreen
-from tui_trainer.tui.widgets.charts import Chart
 from tui_trainer.tui.widgets.epoch_table import EpochTable
+from tui_trainer.tui.widgets.plot_panels import LossPanel, LRPanel, MetricPanel
 from tui_trainer.tui.widgets.progress import RunProgress
 from tui_trainer.tui.widgets.run_log import RunLog
 from tui_trainer.tui.widgets.state_badge import StateBadge
@@ -82,6 +82,7 @@ class RunScreen(Screen[None]):
         Binding("p", "resume", "Resume"),
         Binding("c", "checkpoint", "Checkpoint"),
         Binding("s", "stop", "Stop"),
+        Binding("g", "log_y", "Log-y"),
         Binding("n", "new_run", "New run"),
         Binding("v", "summary", "Summary"),
         Binding("q", "app.quit", "Quit"),
@@ -116,16 +117,12 @@ class RunScreen(Screen[None]):
             with Vertical(id="progress-panel", classes="panel") as panel:
                 panel.border_title = "Progress"
                 yield RunProgress(id="progress")
-            with Vertical(id="loss-panel", classes="panel") as panel:
-                panel.border_title = "Loss"
-                yield Chart("train", id="train-loss")
-                yield Chart("val", id="val-loss")
-            with Vertical(id="lr-panel", classes="panel") as panel:
-                panel.border_title = "Learning rate"
-                yield Chart("lr", id="lr-chart")
+            yield LossPanel(id="loss-panel", classes="panel")
+            yield MetricPanel(id="metric-panel", classes="panel")
             with Vertical(id="gpu-slot", classes="panel") as panel:
                 panel.border_title = "GPU"
                 yield self._gpu_panel()
+            yield LRPanel(id="lr-panel", classes="panel")
             with Vertical(id="table-panel", classes="panel") as panel:
                 panel.border_title = "Epochs"
                 yield EpochTable(id="epochs")
@@ -141,7 +138,7 @@ class RunScreen(Screen[None]):
         if narrow and grid.children[-1] is not gpu:
             grid.move_child(gpu, after=self.query_one("#log-panel"))
         elif not narrow and grid.children[3] is not gpu:
-            grid.move_child(gpu, after=self.query_one("#lr-panel"))
+            grid.move_child(gpu, after=self.query_one("#metric-panel"))
 
     def _title(self) -> str:
         m = self.model
@@ -153,13 +150,14 @@ class RunScreen(Screen[None]):
     # -- the worker ------------------------------------------------------------------------------
     def on_mount(self) -> None:
         """Start training in a thread worker."""
-        self.query_one("#loss-panel").border_subtitle = "smoothed"
         self._title_bar = self.query_one("#run-title", Static)
         self._badge = self.query_one(StateBadge)
         self._progress = self.query_one(RunProgress)
-        self._train_chart = self.query_one("#train-loss", Chart)
-        self._val_chart = self.query_one("#val-loss", Chart)
-        self._lr_chart = self.query_one("#lr-chart", Chart)
+        self._plots = (
+            self.query_one(LossPanel),
+            self.query_one(MetricPanel),
+            self.query_one(LRPanel),
+        )
         self._table = self.query_one(EpochTable)
         self._log = self.query_one(RunLog)
         self.run_worker(
@@ -236,11 +234,8 @@ class RunScreen(Screen[None]):
         if self._charts_timer is not None:
             self._charts_timer.stop()
             self._charts_timer = None
-        m = self.model
-        self._train_chart.set(fmt.loss(m.loss), m.loss_series.points())
-        last_val = m.val_losses[-1] if m.val_losses else None
-        self._val_chart.set(fmt.loss(last_val), m.val_losses)
-        self._lr_chart.set(fmt.lr(m.lr), m.lr_series.points())
+        for panel in self._plots:
+            panel.show(self.model.curves)
         self._last_charts = time.monotonic()
 
     def _refresh_keys(self) -> None:
@@ -279,6 +274,10 @@ class RunScreen(Screen[None]):
         self.control.resume()
         self._draw(self.model.request_pause(False))
         self._refresh_keys()
+
+    def action_log_y(self) -> None:
+        """g: the loss plot's y axis between linear and logarithmic."""
+        self.query_one(LossPanel).toggle_log_y()
 
     def action_checkpoint(self) -> None:
         """c: save a checkpoint at the next step boundary (the log shows its path)."""

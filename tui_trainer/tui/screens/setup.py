@@ -34,7 +34,9 @@ from textual.widgets.option_list import Option
 
 from tui_trainer.config import RunConfig, load_config
 from tui_trainer.config.loader import PresetInfo
+from tui_trainer.config.tasks import effective_batch
 from tui_trainer.errors import UserError
+from tui_trainer.formatting import plain_value
 from tui_trainer.tui.form import (
     BOOL_FIELDS,
     FIELD_KEYS,
@@ -46,7 +48,6 @@ from tui_trainer.tui.form import (
     Validation,
     validate,
 )
-from tui_trainer.tui.formatting import plain_value
 from tui_trainer.tui.screens.run import RunRequest
 
 ERROR_FIELDS = (*FIELD_KEYS, "scheduler_param")
@@ -388,7 +389,7 @@ class SetupScreen(Screen[None]):
         except ValueError:
             text = ""
         else:
-            text = f"effective batch {batch * steps}"
+            text = f"effective batch {effective_batch(batch, steps)}"
         self.query_one("#effective-batch", Static).update(text)
 
     def _show_command(self, result: Validation) -> None:

@@ -12,8 +12,8 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from tui_trainer import formatting as fmt
 from tui_trainer.engine.events import RunFinished
-from tui_trainer.tui import formatting as fmt
 from tui_trainer.tui.model import RunModel
 from tui_trainer.tui.widgets.state_badge import StateBadge
 
@@ -30,10 +30,8 @@ def replay_command(summary: dict[str, Any]) -> str | None:
 
 
 def final_metrics(summary: dict[str, Any]) -> dict[str, float]:
-    """The final metrics, whether stored as ``final: {metrics: {...}}`` or ``final: {...}``."""
+    """The last epoch's metrics (summary.json's ``final``), numbers only."""
     final = summary.get("final") or {}
-    if isinstance(final.get("metrics"), dict):
-        final = final["metrics"]
     return {k: v for k, v in final.items() if isinstance(v, (int, float))}
 
 

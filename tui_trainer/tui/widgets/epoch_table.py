@@ -16,7 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui_trainer.tui import formatting as fmt
+from tui_trainer import formatting as fmt
 from tui_trainer.tui.model import EpochRow
 
 BEST = "★"

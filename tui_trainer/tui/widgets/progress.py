@@ -6,7 +6,7 @@ from textual.app import RenderResult
 from textual.content import Content
 from textual.widget import Widget
 
-from tui_trainer.tui import formatting as fmt
+from tui_trainer import formatting as fmt
 from tui_trainer.tui.model import Progress
 
 BAR_STYLE = {

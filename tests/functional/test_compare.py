@@ -1,0 +1,144 @@
+"""`tui-trainer compare`: piped text, bad input, and the comparison view (Pilot + snapshot)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pilot import run, screen_text, wait_for
+from scripted import ScriptedExecutor
+from textual.widgets import DataTable
+from textual_plot.plot_widget import LinePlot
+
+from tui_trainer.cli import main
+from tui_trainer.engine.control import Control
+from tui_trainer.runs_read import read_runs
+from tui_trainer.sinks.files import RunDirWriter, write_config
+from tui_trainer.tui.compare_app import CompareApp
+from tui_trainer.tui.screens.compare import OverlayPlot
+
+BASE = {
+    "task": "classification",
+    "epochs": 3,
+    "data": {"name": "digits", "batch_size": 32},
+    "optim": {"name": "sgd", "lr": 0.05, "momentum": 0.9},
+    "scheduler": {"name": "cosine"},
+}
+
+
+def make_run(root: Path, name: str, epochs: int = 3, **changes: dict) -> Path:
+    """A run directory written by the real writer from a scripted run."""
+    run_dir = root / "quickstart" / name
+    run_dir.mkdir(parents=True)
+    config = {**BASE, "epochs": epochs, **changes}
+    write_config(run_dir, config, "quickstart")
+    script = ScriptedExecutor(epochs=epochs, steps=12, run_dir=str(run_dir))
+    script(config, "quickstart", sinks=[RunDirWriter(run_dir, "quickstart")], control=Control())
+    return run_dir
+
+
+@pytest.fixture
+def two_runs(tmp_path: Path) -> tuple[Path, Path]:
+    a = make_run(tmp_path, "run-a")
+    b = make_run(
+        tmp_path,
+        "run-b",
+        epochs=4,
+        optim={"name": "sgd", "lr": 0.01, "momentum": 0.9},
+        scheduler={"name": "step", "step_size": 2},
+    )
+    return a, b
+
+
+def test_piped_compare_prints_only_changed_keys_and_metrics_side_by_side(two_runs, capsys):
+    a, b = two_runs
+    assert main(["compare", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    diff, metrics = out.split("# metrics")
+    keys = [line.split()[0] for line in diff.splitlines()[2:] if line.strip()]
+    assert keys == ["epochs", "optim.lr", "scheduler.name", "scheduler.step_size"]
+    lines = {line.split()[0]: line.split()[1:] for line in diff.splitlines()[2:] if line.strip()}
+    assert lines["optim.lr"] == ["0.05", "0.01"] and lines["epochs"] == ["3", "4"]
+    assert lines["scheduler.step_size"] == ["-", "2"]  # run-a's config does not have the key
+    rows = {line.split("  ")[0].strip(): line for line in metrics.strip().splitlines()[1:]}
+    assert "quickstart/run-a" in metrics.splitlines()[1] and "quickstart/run-b" in metrics
+    assert rows["epochs"].split()[1:] == ["3/3", "4/4"]
+    assert rows["status"].split()[1:] == ["completed", "completed"]
+    assert rows["best val_accuracy"].split()[2:] == ["90.26%", "@", "2", "93.26%", "@", "3"]
+    assert "final val_loss" in rows and "samples/s" in rows
+
+
+@pytest.mark.parametrize(
+    "case", ["one run", "not a dir", "no config", "bad metrics line", "no metrics"]
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, two_runs, capsys, case: str) -> None:
+    a, b = two_runs
+    if case == "one run":
+        args, expect = [str(a)], "at least two run directories"
+    elif case == "not a dir":
+        args, expect = [str(a), str(tmp_path / "nope")], "nope: not a run directory"
+    elif case == "no config":
+        (tmp_path / "empty").mkdir()
+        args, expect = [str(a), str(tmp_path / "empty")], "(no config.yaml)"
+    elif case == "no metrics":
+        (b / "metrics.jsonl").unlink()
+        args, expect = [str(a), str(b)], "(no metrics.jsonl)"
+    else:
+        with open(b / "metrics.jsonl", "a") as fh:
+            fh.write("{not json\n")
+        lines = len((b / "metrics.jsonl").read_text().splitlines())
+        args, expect = [str(a), str(b)], f"metrics.jsonl: line {lines} is not JSON"
+    assert main(["compare", *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and expect in captured.err, captured.err
+
+
+def test_a_line_still_being_written_is_left_for_later(two_runs) -> None:
+    a, b = two_runs
+    with open(b / "metrics.jsonl", "a") as fh:
+        fh.write('{"event": "step", "epo')  # the writer is mid-line: not an error
+    runs = read_runs([str(a), str(b)])
+    assert len(runs[1].epoch_rows) == 4
+
+
+def test_compare_view_overlays_runs_with_a_legend_and_diffs_only_changed_keys(two_runs) -> None:
+    a, b = two_runs
+
+    async def scenario() -> None:
+        app = CompareApp(read_runs([str(a), str(b)]))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: len(app.screen.query(OverlayPlot)) == 4)
+            await pilot.pause(0.2)
+            text = screen_text(app)
+            assert "━━ quickstart/run-a" in text and "━━ quickstart/run-b" in text
+            for plot in app.screen.query(OverlayPlot):
+                lines = [d for d in plot._datasets if isinstance(d, LinePlot)]
+                assert len(lines) == 2, plot.kind
+                assert lines[0].line_style != lines[1].line_style
+            extent = app.screen.query_one("#compare-train", OverlayPlot)._x_max
+            assert extent == 4.0  # the longer run sets the shared x axis
+            diff = app.screen.query_one("#compare-diff", DataTable)
+            keys = [str(diff.get_row_at(i)[0]) for i in range(diff.row_count)]
+            assert keys == ["epochs", "optim.lr", "scheduler.name", "scheduler.step_size"]
+            metrics = app.screen.query_one("#compare-metrics", DataTable)
+            labels = [str(metrics.get_row_at(i)[0]) for i in range(metrics.row_count)]
+            assert labels[:3] == ["status", "epochs", "best val_accuracy"]
+            await pilot.press("g")
+            assert app.screen.query_one("#compare-train", OverlayPlot)._y_formatter.log
+            await pilot.press("q")
+        assert app.return_code == 0
+
+    run(scenario())
+
+
+def test_compare_view_snapshot(snap_compare, two_runs, monkeypatch) -> None:
+    a, _b = two_runs
+    monkeypatch.chdir(a.parent.parent)
+    app = CompareApp(read_runs(["quickstart/run-a", "quickstart/run-b"]))
+
+    async def drawn(pilot) -> None:
+        await wait_for(pilot, lambda: len(app.screen.query(OverlayPlot)) == 4)
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=drawn)

@@ -1,0 +1,160 @@
+"""The run screen's plots: ticks at both sizes, log-y toggle, best marker, planned LR, and the
+curves a watcher rebuilds from metrics.jsonl matching the live ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pilot import run, run_screen, screen_text, wait_for
+from scripted import ScriptedExecutor
+from test_tui_app import make_app, presets
+from textual.app import App
+from textual.pilot import Pilot
+from textual_plot.plot_widget import LinePlot, ScatterPlot
+
+from tui_trainer.config.loader import PresetInfo
+from tui_trainer.runs_read import read_run
+from tui_trainer.sinks.files import RunDirWriter
+from tui_trainer.tui.curves import Curves
+from tui_trainer.tui.screens.run import RunScreen
+from tui_trainer.tui.widgets.plots import BEST_MARKER, LossPlot, LRPlot, MetricPlot, RunPlot
+
+SIZES = [(80, 24), (120, 40)]
+__all__ = ["presets"]  # the fixture
+
+
+def region_text(app: App, plot: RunPlot) -> list[str]:
+    """The rows of the screen that `plot` covers."""
+    lines = screen_text(app).splitlines()
+    r = plot.region
+    return [line[r.x : r.x + r.width] for line in lines[r.y : r.y + r.height]]
+
+
+def drawn(runner: RunScreen) -> bool:
+    plots = runner.query(RunPlot)
+    version = runner.model.curves.version
+    return all(p._drawn[:1] == (version,) for p in plots)
+
+
+async def mid_run(pilot: Pilot, script: ScriptedExecutor, at: tuple[int, int]) -> RunScreen:
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunScreen))
+    runner = run_screen(pilot.app)
+    await wait_for(pilot, lambda: (runner.model.progress.epoch, runner.model.progress.step) == at)
+    await wait_for(pilot, lambda: drawn(runner))
+    await pilot.pause(0.1)
+    return runner
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_every_plot_shows_its_tick_labels(presets: list[PresetInfo], size: tuple[int, int]) -> None:
+    script = ScriptedExecutor(epochs=4, steps=12, hold=(3, 6))
+
+    async def scenario() -> None:
+        app = make_app(presets, script, start=True)
+        async with app.run_test(size=size) as pilot:
+            runner = await mid_run(pilot, script, (3, 6))
+            for plot in runner.query(RunPlot):
+                rows = region_text(app, plot)
+                assert plot._x_ticks and plot._y_ticks, plot.id
+                x_labels = plot._x_formatter.get_labels_for_ticks(plot._x_ticks)
+                y_labels = plot._y_formatter.get_labels_for_ticks(plot._y_ticks)
+                assert x_labels[:2] == ["0", "1"] or x_labels[:2] == ["0", "2"], x_labels
+                assert all(label in rows[-1] for label in x_labels), (plot.id, rows[-1])
+                margin = "\n".join(row[: plot.margin_left] for row in rows)
+                assert all(label in margin for label in y_labels), (plot.id, margin)
+                assert len(y_labels) >= 2
+            script.release()
+
+    run(scenario())
+
+
+def test_g_toggles_log_y_for_the_loss(presets: list[PresetInfo]) -> None:
+    script = ScriptedExecutor(epochs=6, steps=12, hold=(6, 12))
+
+    async def scenario() -> None:
+        app = make_app(presets, script, start=True)
+        async with app.run_test(size=(120, 40)) as pilot:
+            runner = await mid_run(pilot, script, (6, 12))
+            plot = runner.query_one(LossPlot)
+            linear = plot._y_formatter.get_labels_for_ticks(plot._y_ticks)
+            await pilot.press("g")
+            await wait_for(pilot, lambda: plot._y_formatter.log)
+            await pilot.pause(0.1)
+            log_labels = plot._y_formatter.get_labels_for_ticks(plot._y_ticks)
+            assert log_labels == ["0.2", "0.5", "1", "2"]  # 1-2-5 steps: 2.3 down to ~0.13
+            assert "log-y" in str(runner.query_one("#loss-panel").border_subtitle)
+            margin = "\n".join(row[: plot.margin_left] for row in region_text(app, plot))
+            assert "0.5" in margin and "0.2" in margin
+            await pilot.press("g")
+            await wait_for(pilot, lambda: not plot._y_formatter.log)
+            assert plot._y_formatter.get_labels_for_ticks(plot._y_ticks) == linear
+            script.release()
+
+    run(scenario())
+
+
+def test_best_epoch_is_marked_and_planned_lr_is_drawn_ahead(presets: list[PresetInfo]) -> None:
+    script = ScriptedExecutor(epochs=4, steps=12, hold=(3, 6))  # accuracy peaks at the last
+
+    async def scenario() -> None:
+        app = make_app(presets, script, start=True)
+        async with app.run_test(size=(120, 40)) as pilot:
+            runner = await mid_run(pilot, script, (3, 6))
+            curves = runner.model.curves
+            assert curves.best_epoch == 2
+            for kind in (LossPlot, MetricPlot):
+                plot = runner.query_one(kind)
+                marks = [d for d in plot._datasets if isinstance(d, ScatterPlot)]
+                assert [float(m.x[0]) for m in marks if m.marker == BEST_MARKER] == [2.0]
+                assert any(BEST_MARKER in row for row in region_text(app, plot))
+            subtitle = str(runner.query_one("#metric-panel").border_subtitle)
+            assert "@ 2" in subtitle
+
+            lr = runner.query_one(LRPlot)
+            planned, applied = (d for d in lr._datasets if isinstance(d, LinePlot))
+            assert planned.line_style == lr.style_of("run-plot--planned")
+            assert planned.x[0] == pytest.approx(curves.progress) and planned.x[-1] == 4.0
+            assert applied.x[-1] == pytest.approx(2.5)
+            assert planned.y[-1] == pytest.approx(0.0, abs=1e-9)  # the cosine ends at 0
+            rows = region_text(app, lr)[1:-2]  # inside the frame
+            right = [row[-4:-2] for row in rows]  # the last data columns: only the plan is there
+            assert any(ch.strip() and ch not in "┃┫┣" for col in right for ch in col)
+            script.release()
+
+    run(scenario())
+
+
+def test_curves_from_metrics_jsonl_match_the_live_ones(tmp_path: Path) -> None:
+    """A watcher or `compare` rebuilds the same curves from the run directory."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text("epochs: 3\n")
+    writer = RunDirWriter(run_dir, "scripted")
+    live = Curves()
+    script = ScriptedExecutor(epochs=3, steps=12)
+    from tui_trainer.engine.control import Control
+
+    script({}, "scripted", sinks=[writer, live.apply], control=Control())
+    record = read_run(run_dir)
+    rebuilt = Curves.from_records(record.records, record.planned_epochs, "val_accuracy")
+    assert rebuilt.train.xs == pytest.approx(live.train.xs)
+    assert rebuilt.train.ys == pytest.approx(live.train.ys)
+    assert rebuilt.lr.ys == pytest.approx(live.lr.ys)
+    assert rebuilt.val_loss == live.val_loss and rebuilt.metric == live.metric
+    assert rebuilt.plan == pytest.approx(live.plan) and len(live.plan) == 101
+    assert rebuilt.best_epoch == live.best_epoch == 2
+    assert rebuilt.metric_name == live.metric_name == "val_accuracy"
+
+
+def test_epochs_without_progress_events_still_draw_train_loss_and_lr() -> None:
+    """Epochs shorter than the progress interval send no StepProgress: their means are used."""
+    from tui_trainer.engine.events import EpochEnd
+
+    curves = Curves()
+    for epoch in (1, 2, 3):
+        metrics = {"train_loss": 1.0 / epoch, "val_loss": 1.1 / epoch, "lr": 0.1 / epoch}
+        curves.apply(EpochEnd(epoch, 3, metrics, 0.1, epoch == 3, "val_loss", 0.3, 3))
+    assert curves.train.xs == [1.0, 2.0, 3.0] and curves.train.ys == pytest.approx([1, 0.5, 1 / 3])
+    assert curves.lr.ys == pytest.approx([0.1, 0.05, 0.1 / 3])
+    assert curves.best_epoch == 3 and curves.metric_name is None

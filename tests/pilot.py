@@ -1,0 +1,78 @@
+"""Shared helpers of the Pilot tests: read the screen, wait for it, demo presets."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from textual.app import App
+from textual.pilot import Pilot
+
+from tui_trainer.config.loader import PresetInfo
+from tui_trainer.tui.screens.run import RunScreen
+
+PRESET = """\
+description: Digits on a small CNN, for the console tests
+epochs: 3
+data:
+  name: digits
+  batch_size: 32
+optim:
+  lr: 0.05
+"""
+
+
+def screen_text(app: App) -> str:
+    """What the terminal shows now, as plain text (rendered like `export_screenshot` does)."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), record=True)
+    console.print(app.screen._compositor.render_update(full=True))
+    return console.export_text()
+
+
+async def wait_for(pilot: Pilot, check: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Let the app run until `check()` holds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out waiting for the app"
+        await pilot.pause(0.02)
+
+
+async def wait_for_text(pilot: Pilot, *texts: str, timeout: float = 10.0) -> str:
+    """Let the app run until the screen shows every one of `texts`; returns the screen."""
+    await wait_for(pilot, lambda: all(t in screen_text(pilot.app) for t in texts), timeout)
+    return screen_text(pilot.app)
+
+
+def run(coro: Coroutine[Any, Any, None]) -> None:
+    """Run one Pilot scenario (pytest-asyncio is not a dependency)."""
+    asyncio.run(coro)
+
+
+FAKE_PRESET = """\
+description: Generated images, for the console tests
+epochs: 2
+data:
+  name: fake
+  num_samples: 256
+"""
+
+
+def demo_presets(folder: Path) -> list[PresetInfo]:
+    """Two presets in `folder`/presets (relative paths: run from `folder`)."""
+    (folder / "presets").mkdir()
+    found = []
+    for name, text in (("digits-demo", PRESET), ("fake-demo", FAKE_PRESET)):
+        (folder / "presets" / f"{name}.yaml").write_text(text)
+        found.append(PresetInfo(name, Path(f"presets/{name}.yaml"), "demo", name == "fake-demo"))
+    return found
+
+
+def run_screen(app: App) -> RunScreen:
+    screen = next(s for s in app.screen_stack if isinstance(s, RunScreen))
+    return screen

@@ -1,0 +1,92 @@
+"""`tui-trainer compare RUN_A RUN_B ...`: the comparison view on a terminal, text when piped.
+
+The rows (config keys that differ; status, epochs, best and final metrics, speed) are built here
+once, and both the text output and the Textual comparison screen show them.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import yaml
+
+from tui_trainer import formatting as fmt
+from tui_trainer.runs_read import MISSING, RunRecord, config_diff, read_runs
+
+Rows = list[tuple[str, list[str]]]
+
+
+def _value(value: Any) -> str:
+    if value is MISSING:
+        return "-"
+    if isinstance(value, (dict, list)):
+        return yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def diff_rows(runs: list[RunRecord]) -> Rows:
+    """One row per config key that differs: the key, then each run's value."""
+    return [(key, [_value(v) for v in values]) for key, values in config_diff(runs)]
+
+
+def metric_rows(runs: list[RunRecord]) -> Rows:
+    """Status, epochs, best (monitored metric), final metrics, wall time and samples/s."""
+    rows: Rows = [
+        ("status", [run.status for run in runs]),
+        ("epochs", [f"{len(run.epoch_rows)}/{run.planned_epochs or '?'}" for run in runs]),
+    ]
+    bests = [run.best() for run in runs]
+    names = sorted({name for name, _, _ in bests})
+    for name in names:
+        cells = []
+        for metric, value, epoch in bests:
+            shown = fmt.metric(name, value) if metric == name and value is not None else "-"
+            cells.append(f"{shown} @ {epoch}" if shown != "-" and epoch else shown)
+        rows.append((f"best {name}", cells))
+    finals = [run.final() for run in runs]
+    keys: list[str] = []
+    for final in finals:
+        keys += [k for k in final if k not in keys]
+    for key in keys:
+        rows.append((f"final {key}", [fmt.metric(key, f.get(key)) for f in finals]))
+    rows.append(("wall time", [fmt.duration(run.wall_seconds()) for run in runs]))
+    rows.append(("samples/s", [_rate(run.samples_per_second()) for run in runs]))
+    return rows
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def table(header: list[str], rows: Rows) -> str:
+    """Rows as aligned columns under `header`."""
+    lines = [header, *([label, *cells] for label, cells in rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
+def render_text(runs: list[RunRecord]) -> str:
+    """The config diff and the side-by-side metrics, as printed when piped."""
+    names = [run.name for run in runs]
+    out = ["# config: keys that differ"]
+    diff = diff_rows(runs)
+    out.append(table(["key", *names], diff) if diff else "(the configs are identical)")
+    out += ["", "# metrics", table(["", *names], metric_rows(runs))]
+    return "\n".join(out) + "\n"
+
+
+def cmd_compare(paths: list[str]) -> int:
+    """Read the runs (bad input: one line, exit 2); open the view on a TTY, else print text."""
+    runs = read_runs(paths)
+    if sys.stdout.isatty() and sys.stdin.isatty():
+        from tui_trainer.tui.compare_app import run_compare
+
+        return run_compare(runs)
+    sys.stdout.write(render_text(runs))
+    return 0

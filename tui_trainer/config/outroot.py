@@ -1,0 +1,50 @@
+"""Whether the runs root (`--out`, or the `out` key) can take a new run directory.
+
+Checked before anything is built or written, so a root that is a file, lies under a file, is
+read-only, immutable (`chattr +i`) or on a read-only file system is a one-line `UserError`
+(exit 2) instead of a traceback from deep inside the run. Nothing is created by the check: it
+asks the OS (`access(2)`, which also answers for immutable inodes and read-only mounts) about
+the nearest folder that exists.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tui_trainer.errors import UserError
+
+
+def out_root_problem(out: str | Path) -> str | None:
+    """Why a run directory cannot be created under `out`, or None when it can (as far as known)."""
+    root = Path(out)
+    if str(out).strip() == "":
+        return "empty path"
+    probe = root
+    while True:
+        try:
+            probe.lstat()
+            break
+        except (FileNotFoundError, NotADirectoryError):
+            if probe.parent == probe:
+                return f"'{root}' cannot be created"
+            probe = probe.parent
+        except OSError as exc:
+            return f"'{probe}' cannot be inspected: {exc.strerror or exc}"
+    if not probe.is_dir():
+        if probe == root:
+            return f"'{root}' is a file, not a folder for run directories"
+        return f"'{probe}' is a file, so the folder '{root}' cannot be created"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        where = "" if probe == root else f" (nor is '{probe}', the nearest existing folder)"
+        return (
+            f"'{root}' is not writable{where}: read-only, immutable or on a read-only file system"
+        )
+    return None
+
+
+def check_out_root(out: str | Path, key: str = "--out") -> None:
+    """Raise UserError naming `key` when no run directory can be created under `out`."""
+    problem = out_root_problem(out)
+    if problem:
+        raise UserError(f"{problem}; choose another folder with --out DIR", key=key)

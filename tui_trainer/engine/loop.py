@@ -1,0 +1,425 @@
+"""The training loop: `run` → epochs → `train_epoch` (micro-batches, windows) → `validate`.
+
+The loop never syncs the host per step: running sums stay on the device (`EpochMeter`) and
+become Python floats only when a progress event is due (time-throttled) or an epoch ends. It
+polls `Control` at optimizer-step boundaries (`ControlLink`).
+
+Several processes (torchrun) run the same loop with a `DistContext`: the model is wrapped in
+DistributedDataParallel, each rank iterates its shard of the epoch's permutation, gradients are
+all-reduced once per accumulation window (`no_sync` on the other micro-batches), epoch sums and
+validation metrics are reduced over the ranks, rank 0 alone writes checkpoints, and control
+requests reach every rank through a flags broadcast every `control_every` optimizer steps.
+With the single-process context every collective is a no-op.
+
+The policies live beside it, one job each: `window` (accumulation arithmetic), `step` (autocast,
+backward, optimizer step), `meter` (epoch sums), `faults` (non-finite, out of memory),
+`freeze.FreezePlan` (phases), `polling` (control), `checkpoint` (save, retention, resume),
+`progress` (position, best metric, summary), `run_state` (checkpoint contents).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from pathlib import Path
+from typing import Any, NoReturn
+
+import torch
+
+from tui_trainer.config.schema import RunConfig
+from tui_trainer.engine import checkpoint as ckpt
+from tui_trainer.engine import faults, run_state
+from tui_trainer.engine.build import make_optimizer, shard, wrap
+from tui_trainer.engine.clip import GradClipper
+from tui_trainer.engine.control import Control, StopMode
+from tui_trainer.engine.data.bundle import DataBundle
+from tui_trainer.engine.device import autocast
+from tui_trainer.engine.distributed import SINGLE, DistContext
+from tui_trainer.engine.events import (
+    ConfigChanged,
+    EpochEnd,
+    EventBus,
+    LogMessage,
+    LRPlan,
+    RunFinished,
+    StepProgress,
+)
+from tui_trainer.engine.freeze import FreezePlan, frozen_batchnorm_modules
+from tui_trainer.engine.lr_schedule import LRSchedule
+from tui_trainer.engine.meter import EMPTY_STATE, EpochMeter
+from tui_trainer.engine.models import BuiltModel, count_params, has_batchnorm
+from tui_trainer.engine.polling import ControlLink, StopNow
+from tui_trainer.engine.progress import Progress, run_summary
+from tui_trainer.engine.step import Stepper
+from tui_trainer.engine.sync_bn import convert_sync_batchnorm
+from tui_trainer.engine.tasks import build_task
+from tui_trainer.engine.toggles import Toggles
+from tui_trainer.engine.window import steps_in_epoch, window_of
+from tui_trainer.errors import UserError
+
+
+class Trainer:
+    """One training run from its start (or a resumed position) to the end, emitting events.
+
+    Construction checks everything that can be bad input (checkpoint architecture, sharding)
+    and raises UserError; `run` trains and never raises for a training failure.
+    """
+
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        data: DataBundle,
+        built: BuiltModel,
+        device: torch.device,
+        control: Control,
+        run_dir: Path,
+        resume: dict[str, Any] | None = None,
+        dist: DistContext = SINGLE,
+    ) -> None:
+        self.config, self.data, self.device, self.dist = config, data, device, dist
+        self.control, self.run_dir = control, run_dir
+        self.model = built.model.to(device)  # the bare module: state dicts, freezing, validation
+        self.setup_notes: list[str] = []
+        if config.sync_bn and dist.enabled:
+            self.model, layers = convert_sync_batchnorm(self.model, device)
+            if layers:
+                self.setup_notes.append(f"sync_bn: {layers} BatchNorm layer(s) synchronised")
+        self.toggles = Toggles(config, self.model, device, data.num_classes)
+        self.setup_notes += self.toggles.setup_notes
+        self.task = build_task(config)
+        self.evaluator = self.task.evaluator(data.num_classes, device, dist)
+        self.schedule = LRSchedule(config.scheduler, config.optim.lr, config.epochs)
+        scaler_on = config.precision == "fp16" and device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=scaler_on)
+        self.progress = Progress()
+        self.monitor, self.mode = config.monitor()
+        self.min_batch = 2 if has_batchnorm(self.model) else 1
+        self.plan = FreezePlan(self.model, config.freeze, built.head)
+        self.epoch = int(resume["progress"]["epoch"]) if resume else 0  # the epoch in hand
+        self.plan.apply(self.model, self.epoch)
+        self.optimizer = make_optimizer(
+            config.optim, self.plan.param_groups(self.model, self.epoch)
+        )
+        self.meter = EpochMeter(device, dist)
+        self.guard = faults.NonFiniteGuard(config.nonfinite_limit)
+        self.skipped_steps = 0  # optimizer steps GradScaler skipped
+        self.resumed_from: str | None = None
+        # Progress events are throttled across epochs (short epochs still report); the first
+        # optimizer step reports at once.
+        self._last_emit = 0.0
+        if resume:
+            self.setup_notes += run_state.restore(self, resume)
+        self.stepper = Stepper(
+            self.toggles.training_net(wrap(self.model, dist, device)),
+            self.task.loss(),
+            self.optimizer,
+            self.scaler,
+            device,
+            config.precision,
+            GradClipper(config.optim),
+        )
+        # Fail before anything is written when the data cannot be split between processes.
+        self.shard_val = dist.enabled and getattr(self.evaluator, "sharded_validation", False)
+        try:
+            self.steps_per_epoch(config.data.batch_size)
+            if self.shard_val:
+                shard(data.val, dist, pad=False)
+        except NotImplementedError as exc:
+            raise UserError(f"{config.data.name}: {exc}", key="data.name") from None
+
+    # -- what the front ends read ----------------------------------------------------------------
+    @property
+    def frozen(self) -> list[str]:
+        """The names of the parameters the freeze plan freezes (empty: nothing frozen)."""
+        return self.plan.names
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        """Micro-batches per epoch on each rank at `batch_size`."""
+        return len(shard(self.data.make_train(batch_size), self.dist, pad=True))
+
+    def batch_size(self) -> int:
+        """The per-process micro-batch size of the epoch in hand."""
+        c = self.config
+        return self.plan.batch_size(c.data.batch_size, c.freeze.batch_size, self.epoch)
+
+    # -- the run ---------------------------------------------------------------------------------
+    def run(self, bus: EventBus, extra: dict[str, Any] | None = None) -> RunFinished:
+        """Train to the end (or a stop), emit the final event and return it; never raises.
+
+        `extra` joins the summary (run_dir, replay_command, ...).
+        """
+        self.bus = bus
+        self.link = ControlLink(self.control, self.dist, self.device, bus.emit)
+        self.checkpoints = ckpt.Checkpointer(
+            self.run_dir / "checkpoints",
+            bus.emit,
+            is_main=self.dist.is_main,
+            keep=self.config.checkpoint.keep,
+            protect=self.resumed_from,
+        )
+        status, error, tb = "completed", None, None
+        t_start, self.train_seconds = time.monotonic(), 0.0
+        self.toggles.listen(self._note_config)  # a compile fallback: warn, record
+        try:
+            if self.resumed_from:
+                bus.emit(LogMessage("info", run_state.message(self)))
+            self._epochs()
+            stopped_early = len(self.progress.history) < self.config.epochs
+            if self.control.stop_mode is not StopMode.NONE and stopped_early:
+                status = self.control.stop_status
+        except StopNow:
+            status = self.control.stop_status
+        except Exception as exc:  # the run failed; report it, keep the app alive
+            status, error, tb = "failed", faults.describe_failure(exc), traceback.format_exc()
+            bus.emit(LogMessage("error", error))
+        report = self.evaluator.report(self.data.class_names) if status != "failed" else ""
+        summary = run_summary(
+            self.progress,
+            status=status,
+            monitor=self.monitor,
+            wall=time.monotonic() - t_start,
+            train_seconds=self.train_seconds,
+            precision=self.config.precision,
+            skipped_steps=self.skipped_steps,
+            nonfinite_skipped=self.guard.skipped,
+            notes=self.config.notes,
+            error=error,
+        )
+        summary.update(self.toggles.summary())
+        summary.update(extra or {})
+        if self.resumed_from and self.dist.is_main:
+            summary["resumed_from"] = self.resumed_from
+        if bus.sink_errors:
+            summary["sink_errors"] = bus.sink_errors[:5]
+        finished = RunFinished(status, summary, report, error, tb)
+        bus.emit(finished)
+        return finished
+
+    def _epochs(self) -> None:
+        cfg, p = self.config, self.progress
+        for epoch in range(p.epoch, cfg.epochs):
+            p.epoch = self.epoch = epoch
+            if self.plan.unfreezes_at(self.model, epoch):
+                self._unfreeze()
+            t0 = time.monotonic()
+            while True:
+                try:
+                    train = self.train_epoch(epoch)
+                    break
+                except faults.ReduceBatch as reduce:
+                    self._reduce_batch(reduce.batch_size)
+            val = self.validate()
+            seconds = time.monotonic() - t0
+            metrics = {
+                "epoch": epoch + 1,
+                **train,
+                **val,
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "epoch_seconds": round(seconds, 4),
+            }
+            if self.schedule.epoch_end(val.get("val_loss", math.nan)):
+                lr = self.schedule.lr_at(epoch + 1)
+                self.bus.emit(LogMessage("info", f"plateau: learning rate reduced to {lr:.3g}"))
+                self.bus.emit(LRPlan(self.schedule.plan(), "plateau"))
+            is_best = p.update_best(metrics.get(self.monitor), self.mode, epoch)
+            p.history.append(metrics)
+            p.epoch, p.batch = epoch + 1, 0
+            self.meter.reset()
+            self.bus.emit(
+                EpochEnd(
+                    epoch + 1,
+                    cfg.epochs,
+                    metrics,
+                    seconds,
+                    is_best,
+                    self.monitor,
+                    p.best_value,
+                    p.best_epoch,
+                )
+            )
+            self._save("epoch", ["last.pt"], EMPTY_STATE)
+            if is_best:
+                self._save("epoch", ["best.pt"], EMPTY_STATE, best=True)
+            every = cfg.checkpoint.every_epochs
+            if every and (epoch + 1) % every == 0:
+                self._periodic(f"epoch_{epoch + 1:04d}.pt", EMPTY_STATE)
+            stop = self.toggles.early_stop(p.history, self.monitor, self.mode, cfg.epochs)
+            if stop:
+                self.bus.emit(LogMessage("info", stop))
+                return
+            if self.link.stop_requested():
+                return
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        """One epoch of micro-batches from the saved position; the epoch's train metrics."""
+        cfg, device, p = self.config, self.device, self.progress
+        batch_size = self.batch_size()
+        loader = shard(self.data.make_train(batch_size), self.dist, pad=True)
+        loader.set_epoch(epoch)
+        sizes = loader.batch_sizes()
+        steps = len(sizes)
+        opt_steps = steps_in_epoch(steps, cfg.accumulate)
+        self.stepper.net.train()
+        for module in frozen_batchnorm_modules(self.model):
+            module.eval()  # frozen BatchNorm keeps its running statistics
+        self.meter.begin()
+        t_epoch, start = self.link.clock(), p.batch
+        for i, (x, y) in enumerate(loader.iterate(start), start=start):
+            x = x.to(device, non_blocking=True)
+            y = y.to(device, non_blocking=True)
+            x, targets, labels = self.toggles.prepare_batch(x, y)
+            w = window_of(i, sizes, cfg.accumulate)
+            if i in (w.start, start):
+                lr = self.schedule.lr_at(epoch + w.index / opt_steps)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                self.meter.open_window()
+            n = y.shape[0]
+            defer = self.dist.enabled and not w.is_last(i)  # DDP syncs on the window's last
+            result = self.stepper.backward(x, targets, n / w.samples, defer_sync=defer)
+            if result is None:
+                self._out_of_memory(batch_size)
+            loss, logits = result
+            hits, units = self.task.train_hits(logits.detach(), labels)
+            self.meter.add(loss, n, hits, units)
+            if not w.is_last(i):
+                continue
+            if cfg.on_nonfinite == "skip" and not self.meter.window_finite():
+                self.stepper.discard()
+                self.bus.emit(LogMessage("warning", self.guard.skip(epoch, i + 1)))
+            else:
+                self.skipped_steps += self.stepper.step()
+                self.toggles.after_step(self.model)
+                self.guard.ok()
+                self.meter.commit_window()
+            p.global_step += 1
+            p.samples += self.meter.w_seen * self.dist.world_size
+            p.batch = i + 1
+            every = cfg.checkpoint.every_steps
+            if every and p.global_step % every == 0:
+                self._periodic(f"step_{p.global_step:08d}.pt", self.meter.state())
+            now = time.monotonic()
+            if self.dist.is_main and now - self._last_emit >= cfg.progress.interval:
+                self._emit_progress(epoch, i + 1, steps, self.link.clock() - t_epoch)
+                self._last_emit = now
+            if not self.dist.enabled or i + 1 == steps or p.global_step % cfg.control_every == 0:
+                self.link.poll(epoch, i + 1, self._checkpoint_now)
+        mean_loss, metric = self.meter.totals()
+        if not math.isfinite(mean_loss):
+            raise faults.NonFiniteLoss(f"non-finite training loss in epoch {epoch + 1}")
+        self.train_seconds += self.link.clock() - t_epoch
+        return {"train_loss": mean_loss, self.task.train_metric: metric}
+
+    @torch.inference_mode()
+    def validate(self) -> dict[str, float]:
+        """Validation on the bare module (its EMA copy with `ema`); sharded: over all ranks."""
+        model = self.toggles.eval_model(self.model)
+        model.eval()
+        self.evaluator.reset()
+        loss_sum = torch.zeros((), device=self.device)
+        seen = 0
+        self.data.val.set_epoch(0)
+        for x, y in self.data.val.iterate(0):
+            x = self.toggles.eval_batch(x.to(self.device, non_blocking=True))
+            y = y.to(self.device, non_blocking=True)
+            with autocast(self.device, self.config.precision):
+                logits = model(x)
+                loss = self.stepper.criterion(logits.float(), y)
+            loss_sum += loss.float() * y.shape[0]
+            seen += y.shape[0]
+            self.evaluator.update(logits.float(), y)
+        total, count = float(loss_sum), float(seen)
+        if self.shard_val:
+            total, count = self.dist.sum_floats([total, count], self.device)
+        return {"val_loss": total / max(count, 1), **self.evaluator.compute()}
+
+    # -- what the loop does at its turns ---------------------------------------------------------
+    def _emit_progress(self, epoch: int, step: int, steps: int, dt: float) -> None:
+        loss = self.meter.take_progress_loss()
+        faults.check_finite_loss(loss, epoch, step)
+        p = self.progress
+        elapsed = self.train_seconds + dt
+        self.bus.emit(
+            StepProgress(
+                epoch=epoch + 1,
+                epochs=self.config.epochs,
+                step=step,
+                steps=steps,
+                global_step=p.global_step,
+                loss=loss,
+                lr=self.optimizer.param_groups[0]["lr"],
+                samples_per_second=p.samples / elapsed if elapsed > 0 else 0.0,
+                elapsed=elapsed,
+                phase="train",
+                grad_norm=self.stepper.grad_norm_now(),
+            )
+        )
+
+    def _note_config(self, note: str) -> None:
+        """A change made while running (compile fell back): one warning, noted in config.yaml."""
+        self.config = self.config.model_copy(update={"notes": [*self.config.notes, note]})
+        self.bus.emit(LogMessage("warning", note))
+        self.bus.emit(ConfigChanged(self.config.model_dump(mode="json"), note))
+
+    def _out_of_memory(self, batch_size: int) -> NoReturn:
+        """A step ran out of memory: restart the epoch at half the batch, or save and stop."""
+        self.stepper.discard(free_cache=True)
+        rank = self.dist.rank if self.dist.enabled else None
+        outcome = faults.on_out_of_memory(
+            self.config, batch_size, self.min_batch, self.device, rank
+        )
+        if isinstance(outcome, faults.OutOfMemory) and rank is None:
+            self._checkpoint_now("oom")
+        raise outcome
+
+    def _reduce_batch(self, batch_size: int) -> None:
+        """oom=reduce: carry on with the halved batch from the same position in the epoch."""
+        reduction = faults.reduced_config(self.config, batch_size, self.progress.batch)
+        self.config, self.progress.batch = reduction.config, reduction.batch
+        self.bus.emit(LogMessage("warning", reduction.note))
+        if reduction.repeated:
+            self.bus.emit(
+                LogMessage("warning", f"{reduction.repeated} sample(s) of this epoch repeat")
+            )
+        self.bus.emit(ConfigChanged(self.config.model_dump(mode="json"), reduction.note))
+
+    def _unfreeze(self) -> None:
+        self.plan.apply(self.model, self.epoch)
+        # DDP fixes its parameters (and a compiled graph its trainable set): wrap again.
+        self.stepper.net = self.toggles.training_net(wrap(self.model, self.dist, self.device))
+        late = self.plan.late_params(self.model)
+        self.optimizer.param_groups[1]["params"] = late
+        n = sum(p.numel() for p in late)
+        trainable, total = count_params(self.model)
+        self.bus.emit(
+            LogMessage(
+                "info",
+                f"backbone unfrozen: {n:,} parameters join the optimizer "
+                f"({trainable:,}/{total:,} trainable), batch size {self.config.data.batch_size}",
+            )
+        )
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def _checkpoint_now(self, reason: str) -> None:
+        """Save last.pt mid-epoch (every rank calls it: the partial sums are reduced)."""
+        self._save(reason, ["last.pt"], self.meter.state())
+
+    def _periodic(self, name: str, partial: dict[str, Any]) -> None:
+        if self._save("periodic", [name], partial):
+            self.checkpoints.retain(name)
+
+    def _save(
+        self, reason: str, names: list[str], partial: dict[str, Any], *, best: bool = False
+    ) -> bool:
+        p = self.progress
+
+        def state() -> dict[str, Any]:
+            return self.toggles.checkpoint(self.state_dict(partial), self.model, best=best)
+
+        return self.checkpoints.save(self.model, state, reason, names, (p.epoch, p.global_step))
+
+    def state_dict(self, partial: dict[str, Any] = EMPTY_STATE) -> dict[str, Any]:
+        """Everything a resume needs, as weights_only-loadable values."""
+        return run_state.capture(self, partial)

@@ -1,0 +1,121 @@
+"""The epoch meter: the training sums of one epoch, on the device until a sync is due.
+
+Three levels, each a device tensor for the loss and the running train metric plus host
+counts: the current accumulation window (it joins the epoch when its optimizer step is taken,
+and is dropped when the step is skipped), the epoch so far (what a mid-epoch checkpoint keeps),
+and the samples since the last progress event (what the progress loss averages).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from tui_trainer.engine.distributed import DistContext
+
+EMPTY_STATE: dict[str, Any] = {
+    "epoch_loss_sum": 0.0,
+    "epoch_correct": 0.0,
+    "epoch_seen": 0,
+    "epoch_units": 0,
+}
+
+
+class EpochMeter:
+    """Loss and train-metric sums of the epoch in progress (see the module docstring)."""
+
+    def __init__(self, device: torch.device, dist: DistContext) -> None:
+        self.device = device
+        self.dist = dist
+        zero = torch.zeros((), device=device)
+        self.loss_sum, self.hits = zero.clone(), zero.clone()
+        self.seen = self.units = 0  # samples, and units behind `hits` (samples or pixels)
+        self.w_loss, self.w_hits = zero.clone(), zero.clone()
+        self.w_seen = self.w_units = 0
+        self.emit_loss = zero.clone()
+        self.emit_seen = 0
+
+    # -- checkpoint state ------------------------------------------------------------------------
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Carry the partial-epoch sums of a mid-epoch checkpoint (rank 0 holds all ranks')."""
+        if not self.dist.is_main:
+            state = EMPTY_STATE
+        self.loss_sum.fill_(float(state["epoch_loss_sum"]))
+        self.hits.fill_(float(state["epoch_correct"]))
+        self.seen = int(state["epoch_seen"])
+        self.units = int(state.get("epoch_units", state["epoch_seen"]))
+
+    def state(self) -> dict[str, Any]:
+        """The partial-epoch sums as floats; over every rank in a multi-process run.
+
+        A collective: every rank calls it at the same point.
+        """
+        values = [float(self.loss_sum), float(self.hits), self.seen, self.units]
+        if self.dist.enabled:
+            values = self.dist.sum_floats(values, self.device)
+        loss, hits, seen, units = values
+        return {
+            "epoch_loss_sum": loss,
+            "epoch_correct": hits,
+            "epoch_seen": int(seen),
+            "epoch_units": int(units),
+        }
+
+    # -- the epoch -------------------------------------------------------------------------------
+    def begin(self) -> None:
+        """(Re)start the epoch's loop: no open window, nothing pending for progress."""
+        self.open_window()
+        self.emit_loss.zero_()
+        self.emit_seen = 0
+
+    def open_window(self) -> None:
+        """A new accumulation window starts."""
+        self.w_loss.zero_()
+        self.w_hits.zero_()
+        self.w_seen = self.w_units = 0
+
+    def add(self, loss: torch.Tensor, n: int, hits: torch.Tensor, units: int) -> None:
+        """One micro-batch of `n` samples with mean `loss` (no host sync)."""
+        self.w_loss += loss.detach().float() * n
+        self.w_hits += hits
+        self.w_seen += n
+        self.w_units += units
+
+    def window_finite(self) -> bool:
+        """Whether the window's loss is finite on every rank (one small sync; skip policy)."""
+        bad = (~torch.isfinite(self.w_loss)).to(torch.float32).reshape(1)
+        return float(self.dist.all_reduce_sum(bad)) == 0.0
+
+    def commit_window(self) -> None:
+        """The window's optimizer step was taken: its sums join the epoch's."""
+        self.loss_sum += self.w_loss
+        self.hits += self.w_hits
+        self.emit_loss += self.w_loss
+        self.seen += self.w_seen
+        self.units += self.w_units
+        self.emit_seen += self.w_seen
+
+    def take_progress_loss(self) -> float:
+        """Mean loss since the last call (the one host sync per progress event)."""
+        loss = float(self.emit_loss) / max(self.emit_seen, 1)
+        self.emit_loss.zero_()
+        self.emit_seen = 0
+        return loss
+
+    def totals(self) -> tuple[float, float]:
+        """(mean loss, train metric) of the epoch over every rank (one reduction).
+
+        Every rank's samples count, padding repeats included.
+        """
+        loss, seen, hits, units = self.dist.sum_floats(
+            [float(self.loss_sum), self.seen, float(self.hits), self.units], self.device
+        )
+        return loss / max(seen, 1), hits / max(units, 1)
+
+    def reset(self) -> None:
+        """The epoch ended: start the next one from zero."""
+        self.loss_sum.zero_()
+        self.hits.zero_()
+        self.seen = self.units = 0
+        self.begin()

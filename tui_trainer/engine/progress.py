@@ -1,0 +1,90 @@
+"""Where a run is (saved in checkpoints), the best metric so far, and the run's summary."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Progress:
+    """Where the run is; saved in checkpoints so a resume continues from the same place."""
+
+    epoch: int = 0  # 0-based epoch being trained
+    batch: int = 0  # micro-batches done in that epoch
+    global_step: int = 0  # optimizer steps done in the run
+    samples: int = 0  # training samples processed in this process
+    best_value: float | None = None
+    best_epoch: int | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    @classmethod
+    def from_state(cls, p: dict[str, Any]) -> Progress:
+        """The position a checkpoint's "progress" holds (its partial sums go to the meter)."""
+        return cls(
+            epoch=int(p["epoch"]),
+            batch=int(p["batch"]),
+            global_step=int(p["global_step"]),
+            best_value=p["best_value"],
+            best_epoch=p["best_epoch"],
+            history=list(p["history"]),
+        )
+
+    def state(self) -> dict[str, Any]:
+        """The checkpoint's "progress" (without the partial sums)."""
+        return {
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "global_step": self.global_step,
+            "best_value": self.best_value,
+            "best_epoch": self.best_epoch,
+            "history": self.history,
+        }
+
+    def update_best(self, value: float | None, mode: str, epoch: int) -> bool:
+        """Record `value` of the monitored metric after `epoch`; True when it is a new best."""
+        if value is None or not math.isfinite(value):
+            return False
+        better = (
+            self.best_value is None
+            or (mode == "max" and value > self.best_value)
+            or (mode == "min" and value < self.best_value)
+        )
+        if better:
+            self.best_value, self.best_epoch = value, epoch + 1
+        return better
+
+
+def run_summary(
+    p: Progress,
+    *,
+    status: str,
+    monitor: str,
+    wall: float,
+    train_seconds: float,
+    precision: str,
+    skipped_steps: int,
+    nonfinite_skipped: int,
+    notes: list[str],
+    error: str | None,
+) -> dict[str, Any]:
+    """What summary.json holds (the front end adds run_dir and the replay command)."""
+    summary: dict[str, Any] = {
+        "status": status,
+        "epochs_completed": len(p.history),
+        "best": {"metric": monitor, "value": p.best_value, "epoch": p.best_epoch},
+        "final": p.history[-1] if p.history else {},
+        "wall_seconds": round(wall, 3),
+        "train_seconds": round(train_seconds, 3),
+        "samples_per_second": round(p.samples / train_seconds, 1) if train_seconds > 0 else 0.0,
+        "global_step": p.global_step,
+        "precision": precision,
+        "skipped_steps": int(skipped_steps),
+        "nonfinite_skipped": nonfinite_skipped,
+    }
+    if notes:
+        summary["notes"] = list(notes)
+    if error:
+        summary["error"] = error
+    return summary

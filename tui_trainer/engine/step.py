@@ -1,0 +1,104 @@
+"""One micro-batch forward/backward and the optimizer step (autocast, GradScaler, `no_sync`)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+
+from tui_trainer.engine.clip import GradClipper
+from tui_trainer.engine.device import autocast
+from tui_trainer.engine.faults import is_oom
+from tui_trainer.engine.speed import CompiledNet
+
+
+class Stepper:
+    """Runs the micro-batches of an accumulation window and steps the optimizer.
+
+    `net` is what training calls (the DDP wrapper in a multi-process run; the trainer swaps it
+    when it re-wraps after unfreezing).
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        criterion: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scaler: torch.amp.GradScaler,
+        device: torch.device,
+        precision: str,
+        clipper: GradClipper | None = None,
+    ) -> None:
+        self.net = net
+        self.criterion = criterion
+        self.optimizer = optimizer
+        self.scaler = scaler
+        self.device = device
+        self.precision = precision
+        self.clipper = clipper
+        # The last step's pre-clip gradient norm, a device tensor (read only when emitting).
+        self.grad_norm: torch.Tensor | None = None
+
+    def backward(
+        self, x: torch.Tensor, y: torch.Tensor, weight: float, *, defer_sync: bool
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Forward and backward one micro-batch; (loss, logits), or None when out of memory.
+
+        `weight` (the micro-batch's share of the window's samples) scales the loss so the
+        window's summed gradient equals the gradient of its mean loss; DDP then averages the
+        ranks' equal-sized windows. `defer_sync` skips DDP's all-reduce (not the window's last).
+        The out-of-memory error is dropped here, outside its except block, so memory is freed.
+        """
+        no_sync = self.net.no_sync if defer_sync else contextlib.nullcontext
+
+        def forward_backward() -> tuple[torch.Tensor, torch.Tensor]:
+            with no_sync():  # type: ignore[operator]
+                with autocast(self.device, self.precision):
+                    logits = self.net(x)
+                    loss = self.criterion(logits, y)
+                self.scaler.scale(loss * weight).backward()
+            return loss, logits
+
+        out_of_memory = False
+        try:
+            if isinstance(self.net, CompiledNet):  # the first compiled step may fall back
+                loss, logits = self.net.guarded(forward_backward, self.discard)
+            else:
+                loss, logits = forward_backward()
+        except Exception as exc:
+            if not is_oom(exc):
+                raise
+            out_of_memory = True
+        if out_of_memory:
+            return None
+        return loss, logits
+
+    def step(self) -> bool:
+        """Step the optimizer and clear the gradients; True when GradScaler skipped the step.
+
+        GradScaler skips a step whose gradients overflowed and lowers its scale, so a scale
+        that dropped is a skipped step (`step` itself already synced to find that out).
+        """
+        skipped = False
+        if self.clipper is not None and self.clipper.enabled:  # unscales first under fp16
+            self.grad_norm = self.clipper(self.optimizer, self.scaler)
+        if self.scaler.is_enabled():
+            before = self.scaler.get_scale()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            skipped = self.scaler.get_scale() < before
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return skipped
+
+    def grad_norm_now(self) -> float | None:
+        """The last step's pre-clip gradient norm (a host sync: only when emitting progress)."""
+        return None if self.grad_norm is None else float(self.grad_norm)
+
+    def discard(self, *, free_cache: bool = False) -> None:
+        """Drop the window's gradients; `free_cache` also empties CUDA's cache (after an OOM)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if free_cache and self.device.type == "cuda":
+            torch.cuda.empty_cache()

@@ -1,0 +1,113 @@
+"""Small, pure formatters for durations, ETAs, rates and sizes: the TUI and the console sink."""
+
+from __future__ import annotations
+
+import math
+
+
+def duration(seconds: float | None, *, compact: bool = False) -> str:
+    """tqdm-style clock: ``MM:SS`` below an hour, ``H:MM:SS`` above; ``?`` when unknown.
+
+    `compact` (plain console lines): ``M:SS``, rounded to the second, negative shown as 0.
+    """
+    if compact:
+        seconds = max(0, round(seconds or 0))
+    elif seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{secs:02d}"
+    return f"{minutes}:{secs:02d}" if compact else f"{minutes:02d}:{secs:02d}"
+
+
+def eta_from_share(elapsed: float, done: float, total: float) -> float:
+    """Remaining seconds when `done` of `total` units took `elapsed` seconds (0 when unknown)."""
+    if done <= 0 or total <= 0:
+        return 0.0
+    return elapsed * (total - done) / done
+
+
+def run_eta(
+    epoch: int, step: int, steps: int, epochs: int, start_epoch: int, elapsed: float
+) -> float:
+    """Remaining seconds of a run from the share of this process's epochs done so far.
+
+    `epoch` is 1-based, `step` micro-batches done of `steps`; `start_epoch` epochs were done by
+    an earlier process (a resume), so they do not count towards this one's rate.
+    """
+    done = (epoch - 1 - start_epoch) + step / max(steps, 1)
+    return eta_from_share(elapsed, done, epochs - start_epoch)
+
+
+def metrics_line(metrics: dict[str, float]) -> str:
+    """``train_loss 0.1234  val_accuracy 0.9750 ...`` without the bookkeeping keys."""
+    parts = []
+    for key, value in metrics.items():
+        if key in {"epoch", "epoch_seconds"}:
+            continue
+        parts.append(f"{key} {value:.4g}" if key == "lr" else f"{key} {value:.4f}")
+    return "  ".join(parts)
+
+
+def rate(per_second: float | None, unit: str = "it") -> str:
+    """tqdm-style rate: ``12.3it/s``, or ``2.50s/it`` when slower than one per second."""
+    if per_second is None or not math.isfinite(per_second) or per_second <= 0:
+        return f"?{unit}/s"
+    if per_second < 1:
+        return f"{1 / per_second:.2f}s/{unit}"
+    return f"{per_second:.1f}{unit}/s" if per_second < 100 else f"{per_second:,.0f}{unit}/s"
+
+
+def count(value: float | None) -> str:
+    """A compact count: ``950``, ``12.3k``, ``4.56M``."""
+    if value is None or not math.isfinite(value):
+        return "?"
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.3g}{suffix}"
+    return f"{value:.0f}"
+
+
+def lr(value: float | None) -> str:
+    """A learning rate: scientific notation, three significant digits."""
+    if value is None:
+        return "-"
+    return f"{value:.2e}"
+
+
+def loss(value: float | None) -> str:
+    """A loss value with four decimals (or ``nan``/``inf`` as they are)."""
+    if value is None:
+        return "-"
+    return f"{value:.4f}"
+
+
+def metric(name: str, value: float | None) -> str:
+    """A task metric: accuracies as percentages, everything else with four decimals."""
+    if value is None:
+        return "-"
+    if "acc" in name and 0.0 <= value <= 1.0:
+        return f"{value * 100:.2f}%"
+    return f"{value:.4f}"
+
+
+def metric_label(name: str) -> str:
+    """A short column label for a metric key: ``val_accuracy`` → ``val acc``."""
+    short = {"accuracy": "acc", "learning_rate": "lr"}
+    parts = [short.get(p, p) for p in name.split("_")]
+    return " ".join(parts)
+
+
+def plain_value(value: object) -> str:
+    """A config value as a user would type it in an override (``None`` → empty)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return format(value, "g")
+    if isinstance(value, (list, tuple)):
+        return ",".join(plain_value(v) for v in value)
+    return str(value)

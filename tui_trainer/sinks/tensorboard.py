@@ -1,0 +1,72 @@
+"""TensorBoard event files for a run (`log.tensorboard: true`; the optional extra).
+
+Written straight into the run directory, so `tensorboard --logdir runs` lists every run by its
+`<preset>/<timestamp>` path. Tags: `train/loss` and `train/lr` per progress event (x: optimizer
+steps), `epoch/<metric>` per epoch (x: epoch). metrics.jsonl and metrics.csv stay the source of
+truth; this is a view for the tools that read TensorBoard's format.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from tui_trainer.engine.events import EpochEnd, Event, RunFinished, StepProgress
+from tui_trainer.errors import UserError
+
+EXTRA = 'pip install "tui-trainer[tensorboard]"'
+
+
+def require_tensorboard() -> None:
+    """Raise `UserError` (one line) when the TensorBoard writer cannot be imported."""
+    try:
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter  # noqa: F401
+    except ImportError:
+        raise UserError(
+            f"log.tensorboard: true needs the tensorboard package, which is not installed "
+            f"({EXTRA}, or set log.tensorboard=false)"
+        ) from None
+
+
+class TensorBoardSink:
+    """Subscribes to engine events and writes them as TensorBoard scalars."""
+
+    def __init__(self, run_dir: Path) -> None:
+        from tensorboard.compat.proto import event_pb2, summary_pb2
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        self._pb: Any = (event_pb2, summary_pb2)
+        self._file: Any = EventFileWriter(str(run_dir))
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        """One scalar, as TensorBoard's own writer stores it."""
+        event_pb2, summary_pb2 = self._pb
+        summary = summary_pb2.Summary(
+            value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)]
+        )
+        self._file.add_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary))
+
+    def flush(self) -> None:
+        """Write buffered events to disk."""
+        self._file.flush()
+
+    def close(self) -> None:
+        """Flush and close the event file."""
+        self._file.close()
+
+    def __call__(self, event: Event) -> None:
+        """Record one event (scalars only; other events are ignored)."""
+        w = self
+        if isinstance(event, StepProgress):
+            if event.phase == "train" and math.isfinite(event.loss):
+                w.add_scalar("train/loss", event.loss, event.global_step)
+                w.add_scalar("train/lr", event.lr, event.global_step)
+        elif isinstance(event, EpochEnd):
+            for name, value in event.metrics.items():
+                if name != "epoch" and isinstance(value, (int, float)) and math.isfinite(value):
+                    w.add_scalar(f"epoch/{name}", value, event.epoch)
+            w.flush()
+        elif isinstance(event, RunFinished):
+            w.close()

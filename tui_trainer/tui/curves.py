@@ -1,0 +1,182 @@
+"""The data behind the run screen's plots, from live events or from a run's metrics.jsonl.
+
+Pure Python (no Textual): `Curves.apply` takes engine events as the run screen receives them,
+`Curves.from_records` takes the lines of a finished or running run's metrics.jsonl, and both end
+in the same series, so the live plots, `watch` and `compare` draw a run the same way.
+Every x coordinate is in epochs (fractional inside an epoch), so step and epoch series line up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tui_trainer.engine.events import EpochEnd, Event, LRPlan, RunStarted, StepProgress
+
+SMOOTHING_SPAN = 50
+"""The smoothed train loss averages over about 1/SMOOTHING_SPAN of the points shown."""
+
+TASK_METRICS = ("val_accuracy", "val_dice", "val_iou")
+"""Preferred task metrics for the metric plot, in order, when the monitored one is a loss."""
+
+
+class XYSeries:
+    """A bounded (x, y) series: past `cap` points, neighbours merge so the whole run still fits."""
+
+    def __init__(self, cap: int = 1024) -> None:
+        self.cap = cap
+        self.xs: list[float] = []
+        self.ys: list[float] = []
+
+    def append(self, x: float, y: float) -> None:
+        """Add a point (non-finite values are skipped: they cannot be drawn)."""
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return
+        self.xs.append(x)
+        self.ys.append(y)
+        if len(self.xs) > self.cap:
+            self.xs = [(a + b) / 2 for a, b in zip(self.xs[::2], self.xs[1::2], strict=False)]
+            self.ys = [(a + b) / 2 for a, b in zip(self.ys[::2], self.ys[1::2], strict=False)]
+
+    def __len__(self) -> int:
+        return len(self.xs)
+
+
+def smoothing_weight(points: int) -> float:
+    """EMA weight for `points` points: a window of ~points/SMOOTHING_SPAN (none when few)."""
+    window = max(1.0, points / SMOOTHING_SPAN)
+    return 1.0 - 1.0 / window
+
+
+def smooth(values: list[float], weight: float) -> list[float]:
+    """Debiased exponential moving average (TensorBoard's smoothing): starts at the first value."""
+    out, last, norm = [], 0.0, 0.0
+    for v in values:
+        last = weight * last + (1 - weight) * v
+        norm = weight * norm + (1 - weight)
+        out.append(last / norm)
+    return out
+
+
+def pick_metric(metrics: Iterable[str], monitored: str | None) -> str | None:
+    """The task metric to plot: the monitored one unless it is a loss, else a known task metric."""
+    names = [m for m in metrics if m.startswith("val_") and not m.endswith("loss")]
+    if monitored and monitored in names:
+        return monitored
+    for name in TASK_METRICS:
+        if name in names:
+            return name
+    return names[0] if names else None
+
+
+@dataclass
+class Curves:
+    """Train loss per step; validation loss and task metric per epoch; LR measured and planned."""
+
+    epochs: int = 0  # planned epochs (the x axis' extent)
+    train: XYSeries = field(default_factory=XYSeries)
+    lr: XYSeries = field(default_factory=XYSeries)
+    val_loss: list[tuple[float, float]] = field(default_factory=list)
+    metric_name: str | None = None
+    metric: list[tuple[float, float]] = field(default_factory=list)
+    monitored: str | None = None  # the metric that picks the best epoch
+    best_epoch: int | None = None
+    best_value: float | None = None
+    plan: list[tuple[float, float]] = field(default_factory=list)
+    version: int = 0  # bumped on every change, so widgets redraw only when needed
+
+    # -- live events -----------------------------------------------------------------------------
+    def apply(self, event: Event) -> bool:
+        """Take one engine event; True when a plot's data changed."""
+        if isinstance(event, StepProgress):
+            if event.phase != "train" or not event.steps:
+                return False
+            x = event.epoch - 1 + event.step / event.steps
+            self.epochs = max(self.epochs, event.epochs)
+            self.train.append(x, event.loss)
+            self.lr.append(x, event.lr)
+        elif isinstance(event, EpochEnd):
+            self.epochs = max(self.epochs, event.epochs)
+            self.monitored = event.best_metric or self.monitored
+            self._epoch(event.epoch, event.metrics, event.is_best)
+        elif isinstance(event, LRPlan):
+            self.plan = [(float(x), float(y)) for x, y in event.points]
+        elif isinstance(event, RunStarted):
+            self.epochs = event.epochs
+        else:
+            return False
+        self.version += 1
+        return True
+
+    def _epoch(self, epoch: int, metrics: dict[str, Any], is_best: bool) -> None:
+        val = metrics.get("val_loss")
+        if isinstance(val, (int, float)) and math.isfinite(val):
+            self.val_loss.append((float(epoch), float(val)))
+        if self.metric_name is None:
+            self.metric_name = pick_metric(metrics, self.monitored)
+        value = metrics.get(self.metric_name) if self.metric_name else None
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            self.metric.append((float(epoch), float(value)))
+        if is_best:
+            self.best_epoch = epoch
+            best = metrics.get(self.monitored) if self.monitored else None
+            self.best_value = float(best) if isinstance(best, (int, float)) else None
+        if not self.train.xs or self.train.xs[-1] <= epoch - 1:
+            # no progress inside this epoch (shorter than the progress interval): its means
+            for series, key in ((self.train, "train_loss"), (self.lr, "lr")):
+                value = metrics.get(key)
+                if isinstance(value, (int, float)):
+                    series.append(float(epoch), float(value))
+
+    # -- a run directory's history ---------------------------------------------------------------
+    @classmethod
+    def from_records(
+        cls, records: Iterable[dict[str, Any]], epochs: int = 0, monitored: str | None = None
+    ) -> Curves:
+        """Curves from metrics.jsonl lines (`event`: step, epoch, lr_plan; others are ignored)."""
+        curves = cls(epochs=epochs, monitored=monitored)
+        for rec in records:
+            kind = rec.get("event")
+            if kind == "step":
+                curves._record_step(rec)
+            elif kind == "epoch" and isinstance(rec.get("epoch"), int):
+                curves.epochs = max(curves.epochs, rec["epoch"])
+                curves._epoch(rec["epoch"], rec, bool(rec.get("is_best")))
+            elif kind == "lr_plan" and isinstance(rec.get("points"), list):
+                curves.plan = [(float(p[0]), float(p[1])) for p in rec["points"] if len(p) == 2]
+        curves.version += 1
+        return curves
+
+    def _record_step(self, rec: dict[str, Any]) -> None:
+        try:
+            if rec.get("phase", "train") != "train" or not rec.get("steps"):
+                return
+            x = float(rec["epoch"]) - 1 + float(rec["step"]) / float(rec["steps"])
+            self.epochs = max(self.epochs, int(rec.get("epochs") or 0))
+            self.train.append(x, float(rec["loss"]))
+            self.lr.append(x, float(rec["lr"]))
+        except (KeyError, TypeError, ValueError):
+            return  # a line this version does not understand: skip it, keep the rest
+
+    # -- derived ---------------------------------------------------------------------------------
+    @property
+    def progress(self) -> float:
+        """How far the run got, in epochs (the last measured x)."""
+        last = [self.train.xs[-1]] if self.train.xs else []
+        last += [self.lr.xs[-1]] if self.lr.xs else []
+        last += [self.val_loss[-1][0]] if self.val_loss else []
+        return max(last, default=0.0)
+
+    def plan_ahead(self) -> list[tuple[float, float]]:
+        """The planned LR from where the run is now to the end (what the LR plot dims)."""
+        now = self.progress
+        ahead = [(x, y) for x, y in self.plan if x >= now]
+        if ahead and self.lr.xs and ahead[0][0] > now:  # join the measured curve
+            ahead.insert(0, (now, self.lr.ys[-1]))
+        return ahead
+
+    def x_extent(self) -> float:
+        """The x axis' right end: the planned epochs, or further if the run went further."""
+        return max(float(self.epochs), self.progress, 1.0)

@@ -1,0 +1,177 @@
+"""The comparison view: two or more runs' curves overlaid, the config keys that differ, metrics.
+
+A Screen of its own, fed with `RunRecord`s from `tui_trainer.runs_read`, so `tui-trainer compare`
+and the runs browser can both open it. Legend = run names, each run in its own colour.
+Keys: `g` log-y for the loss plots, `q`/`escape` leaves.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+from textual_plot import HiResMode
+
+from tui_trainer.compare import diff_rows, metric_rows
+from tui_trainer.runs_read import RunRecord
+from tui_trainer.tui.curves import Curves, smooth, smoothing_weight
+from tui_trainer.tui.widgets.plots import RunPlot
+
+RUN_COLOURS = ("primary", "warning", "success", "error", "accent", "secondary")
+"""Theme colours given to runs in order (repeating after six)."""
+
+
+class OverlayPlot(RunPlot):
+    """One quantity for every run on shared axes (x: epochs); zoom and pan with the mouse."""
+
+    def __init__(self, kind: str, *, id: str | None = None) -> None:
+        super().__init__(id=id, zoom=True)
+        self.kind = kind  # "train" | "val" | "metric" | "lr"
+        self.series: list[tuple[list[float], list[float]]] = []
+        self.colours: list[str] = []
+        self.extent = 1.0
+        self.log_y = False
+
+    def show(
+        self, series: list[tuple[list[float], list[float]]], colours: list[str], extent: float
+    ) -> None:
+        """Draw one (xs, ys) line per run in the given colours."""
+        self.series, self.colours, self.extent = series, colours, extent
+        self._drawn = ()
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Draw every run's line on common axes."""
+        key = (len(self.series), self.log_y, self.size)
+        if key == self._drawn or not self.is_mounted:
+            return
+        self._drawn = key
+        ys = [y for _, line in self.series for y in line]
+        log = self.log_y and bool(ys) and min(ys) > 0
+
+        def tr(values: list[float]) -> list[float]:
+            return [math.log10(v) for v in values] if log else values
+
+        self.clear()
+        bounds = (min(tr(ys)), max(tr(ys))) if ys else (0.0, 1.0)
+        if self.kind == "lr":
+            bounds = (0.0, (bounds[1] or 1.0) * 1.05)
+        self.axes((0.0, self.extent), bounds, log_y=log, pad=0.0 if self.kind == "lr" else 0.06)
+        for (xs, line), colour in zip(self.series, self.colours, strict=True):
+            if not xs:
+                continue
+            if len(xs) == 1:
+                self.scatter(xs, tr(line), marker="◆", marker_style=colour)
+            else:
+                self.plot(xs, tr(line), line_style=colour, hires_mode=HiResMode.BRAILLE)
+
+
+class CompareScreen(Screen[None]):
+    """Runs side by side: overlaid curves with a legend, config diff, best/final metrics."""
+
+    CSS_PATH = "compare.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("g", "log_y", "Log-y loss"),
+        Binding("q", "leave", "Back"),
+        Binding("escape", "leave", "Back", show=False),
+    ]
+
+    def __init__(self, runs: list[RunRecord]) -> None:
+        super().__init__()
+        self.runs = runs
+        self.curves = [
+            Curves.from_records(r.records, r.planned_epochs, r.monitored[0]) for r in runs
+        ]
+
+    def compose(self) -> ComposeResult:
+        """Header, legend, four plots, the two tables, footer."""
+        with Horizontal(classes="screen-header"):
+            yield Static(f"Compare {len(self.runs)} runs", classes="screen-title")
+        yield Static(id="compare-legend")
+        with Grid(id="compare-plots"):
+            for kind, title in (
+                ("train", "Train loss (smoothed)"),
+                ("val", "Validation loss"),
+                ("metric", self._metric_name() or "Metric"),
+                ("lr", "Learning rate"),
+            ):
+                with Vertical(classes="panel compare-plot") as panel:
+                    panel.border_title = title
+                    yield OverlayPlot(kind, id=f"compare-{kind}")
+        with Horizontal(id="compare-tables"):
+            with Vertical(classes="panel") as panel:
+                panel.border_title = "Config: keys that differ"
+                yield DataTable(id="compare-diff", cursor_type="row", zebra_stripes=True)
+            with Vertical(classes="panel") as panel:
+                panel.border_title = "Metrics"
+                yield DataTable(id="compare-metrics", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def _metric_name(self) -> str | None:
+        return next((c.metric_name for c in self.curves if c.metric_name), None)
+
+    def _colours(self) -> list[str]:
+        variables = self.app.get_css_variables()
+        return [
+            variables.get(RUN_COLOURS[i % len(RUN_COLOURS)], "white") for i in range(len(self.runs))
+        ]
+
+    def on_mount(self) -> None:
+        """Fill the legend, the plots and the tables."""
+        colours = self._colours()
+        legend = Text()
+        for run, colour in zip(self.runs, colours, strict=True):
+            legend.append("━━ ", style=colour)
+            legend.append(f"{run.name}   ")
+        self.query_one("#compare-legend", Static).update(legend)
+        self._draw(colours)
+        names = [run.name for run in self.runs]
+        diff = self.query_one("#compare-diff", DataTable)
+        diff.add_columns("key", *names)
+        rows = diff_rows(self.runs)
+        for key, cells in rows or [("(the configs are identical)", ["" for _ in names])]:
+            diff.add_row(key, *cells)
+        metrics = self.query_one("#compare-metrics", DataTable)
+        metrics.add_columns("", *names)
+        for label, cells in metric_rows(self.runs):
+            metrics.add_row(label, *cells)
+
+    def _draw(self, colours: list[str]) -> None:
+        extent = max((c.x_extent() for c in self.curves), default=1.0)
+        metric = self._metric_name()
+        series = {
+            "train": [
+                (list(c.train.xs), smooth(c.train.ys, smoothing_weight(len(c.train))))
+                for c in self.curves
+            ],
+            "val": [([x for x, _ in c.val_loss], [y for _, y in c.val_loss]) for c in self.curves],
+            "metric": [
+                ([x for x, _ in c.metric], [y for _, y in c.metric])
+                if c.metric_name == metric
+                else ([], [])
+                for c in self.curves
+            ],
+            "lr": [(list(c.lr.xs), list(c.lr.ys)) for c in self.curves],
+        }
+        for kind, lines in series.items():
+            self.query_one(f"#compare-{kind}", OverlayPlot).show(lines, colours, extent)
+
+    def action_log_y(self) -> None:
+        """g: log-y for both loss plots."""
+        for kind in ("train", "val"):
+            plot = self.query_one(f"#compare-{kind}", OverlayPlot)
+            plot.log_y = not plot.log_y
+            plot.redraw()
+
+    def action_leave(self) -> None:
+        """q: back to where the view was opened from (or exit `tui-trainer compare`)."""
+        if len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
+        else:
+            self.app.exit(0)

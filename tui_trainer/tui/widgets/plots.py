@@ -1,0 +1,303 @@
+"""Plots with axes for the run screen and the comparison view, built on textual-plot.
+
+`PlotWidget` draws the axes, ticks and braille lines; these subclasses choose what to draw from a
+`Curves` and how to label it: tick values placed by `nice_ticks` and written short by
+`TickLabels`, a compact mode (min/max ticks, no margins) for small panels such as 80x24, log-y
+for the loss. Colours come from component classes, so run.tcss and the theme set them.
+They redraw only when `show` is called with data they have not drawn yet.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from itertools import pairwise
+from typing import ClassVar
+
+from textual import events
+from textual.reactive import reactive
+from textual_plot import HiResMode, PlotWidget
+from textual_plot.axis_formatter import AxisFormatter
+
+from tui_trainer.tui.curves import Curves, smooth, smoothing_weight
+
+COMPACT_HEIGHT = 7
+"""Plots shorter than this (in rows) label only the y axis' ends and drop the top margin."""
+
+BEST_MARKER = "◆"
+
+
+def nice_step(span: float, count: int, least: float = 0.0) -> float:
+    """A 1/2/5 x 10^k step (at least `least`) cutting `span` into at most ~`count` intervals."""
+    if span <= 0 or count < 1:
+        return max(1.0, least)
+    raw = max(span / count, least)
+    power = 10 ** math.floor(math.log10(raw))
+    for mult in (1, 2, 5, 10):
+        if mult * power >= raw:
+            return mult * power
+    return 10 * power
+
+
+def nice_ticks(low: float, high: float, count: int, least: float = 0.0) -> list[float]:
+    """Round tick values inside [low, high], at most about `count` + 1, `least` apart or more."""
+    step = nice_step(high - low, count, least)
+    first = math.ceil(low / step - 1e-9)
+    ticks, k = [], first
+    while k * step <= high + step * 1e-9:
+        ticks.append(round(k * step, 12))
+        k += 1
+    return ticks
+
+
+def tick_label(value: float, step: float) -> str:
+    """A short label: as many decimals as the step needs, scientific for tiny or huge values."""
+    if value == 0:
+        return "0"
+    if abs(value) >= 1e5 or abs(value) < 1e-3:
+        mantissa, exp = f"{value:.1e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exp)}"
+    decimals = max(0, -math.floor(math.log10(step))) if step > 0 else 0
+    return f"{value:.{min(decimals, 6)}f}"
+
+
+class TickLabels(AxisFormatter):
+    """Labels for ticks we place ourselves (`set_xticks`/`set_yticks`); `log` shows 10^tick."""
+
+    def __init__(self, log: bool = False, step: float | None = None) -> None:
+        self.log = log
+        self.step = step  # the precision to label with (default: the ticks' own spacing)
+
+    def get_ticks(self, min_: float, max_: float, max_ticks: int = 8) -> list[float]:
+        """Ticks when none were set (only before the first `show`)."""
+        return nice_ticks(min_, max_, max_ticks)
+
+    def get_labels_for_ticks(self, ticks: Sequence[float]) -> list[str]:
+        """Each tick's label."""
+        if self.log:
+            return [tick_label(10**t, 10**t) for t in ticks]
+        spacing = min((b - a for a, b in pairwise(ticks)), default=1.0)
+        step = self.step or spacing
+        return [tick_label(t, step) for t in ticks]
+
+
+def log_ticks(low: float, high: float, count: int) -> list[float]:
+    """Ticks (in log10 units) at decades, or at 1-2-5 steps when the range is under a decade."""
+    decades = [float(k) for k in range(math.ceil(low - 1e-9), math.floor(high + 1e-9) + 1)]
+    if len(decades) >= 2 and len(decades) * 3 > count:
+        stride = max(1, math.ceil(len(decades) / max(count, 1)))
+        return decades[::stride]
+    out = []
+    for k in range(math.floor(low) - 1, math.ceil(high) + 1):
+        for mult in (1, 2, 5):
+            t = math.log10(mult) + k
+            if low - 1e-9 <= t <= high + 1e-9:
+                out.append(t)
+    return out if len(out) >= 2 else [low, high]
+
+
+class RunPlot(PlotWidget, can_focus=False):
+    """A PlotWidget that labels its axes itself and adapts its margins to its size.
+
+    Not focusable and not zoomable by default (the run screen's keys stay the run's, and live
+    data keeps the view current); the comparison view turns zooming on.
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "plot--axis",
+        "plot--tick",
+        "plot--label",
+        "run-plot--raw",
+        "run-plot--main",
+        "run-plot--second",
+        "run-plot--best",
+        "run-plot--planned",
+    }
+
+    DEFAULT_CSS = """
+    RunPlot {
+        & > .plot--axis { color: $panel-lighten-3; }
+        & > .plot--tick { color: $text-muted; text-style: none; }
+        & > .run-plot--raw { color: $primary 45%; }
+        & > .run-plot--main { color: $primary; }
+        & > .run-plot--second { color: $success; }
+        & > .run-plot--best { color: $warning; text-style: bold; }
+        & > .run-plot--planned { color: $accent 45%; }
+    }
+    """
+
+    margin_top = reactive(0)  # no axis titles: the panel's title says what is plotted
+    margin_bottom = reactive(1)  # the x tick labels
+
+    def __init__(
+        self, *, id: str | None = None, classes: str | None = None, zoom: bool = False
+    ) -> None:
+        super().__init__(id=id, classes=classes, allow_pan_and_zoom=zoom)
+        self._drawn: tuple[object, ...] = ()
+
+    def style_of(self, component: str) -> str:
+        """A component class's colour as a Rich style string (what textual-plot takes); a
+        translucent colour (`$primary 45%`) is blended over the background, i.e. dimmed."""
+        styles = self.get_component_styles(component)
+        colour = self.background_colors[1] + styles.color
+        bold = " bold" if styles.text_style.bold else ""
+        return f"{colour.hex}{bold}"
+
+    @property
+    def compact(self) -> bool:
+        """True in small panels: only the y axis' ends are labelled."""
+        return self.size.height < COMPACT_HEIGHT
+
+    def on_resize(self, _event: events.Resize) -> None:
+        """Ticks depend on the size: draw again."""
+        self._drawn = ()
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Draw the current data (subclasses keep what to draw)."""
+
+    def axes(
+        self, x: tuple[float, float], y: tuple[float, float], log_y: bool = False, pad: float = 0.06
+    ) -> None:
+        """Set both axes' limits and ticks for the current size; widen the left margin to fit.
+
+        The y range grows by `pad` of its span at both ends, so no point sits on the frame.
+        """
+        (x0, x1), (y0, y1) = x, y
+        if y1 - y0 <= abs(y1) * 1e-9 or y1 <= y0:
+            y0, y1 = y0 - (abs(y1) * 0.05 or 1.0), y1 + (abs(y1) * 0.05 or 1.0)
+        y0, y1 = y0 - (y1 - y0) * pad, y1 + (y1 - y0) * pad
+        width, height = max(self.size.width, 20), max(self.size.height, 4)
+        xticks = nice_ticks(x0, x1, max(2, (width - 8) // 4), least=1.0)  # whole epochs
+        rows = max(height - self.margin_bottom - 2, 1)
+        if self.compact:
+            yticks = [y0, y1]
+        elif log_y:
+            yticks = log_ticks(y0, y1, max(2, rows // 2))
+        else:
+            yticks = nice_ticks(y0, y1, max(2, rows // 2))
+        labels_y = TickLabels(log=log_y, step=(y1 - y0) / 10 if self.compact else None)
+        self.set_x_formatter(TickLabels())
+        self.set_y_formatter(labels_y)
+        self.set_xticks(xticks)
+        self.set_yticks(yticks)
+        longest = max((len(s) for s in labels_y.get_labels_for_ticks(yticks)), default=1)
+        if self.margin_left != longest + 2:
+            self.margin_left = longest + 2
+            self.refresh(layout=True)  # the canvases take their new widths before drawing
+        self.set_xlimits(x0, x1)
+        self.set_ylimits(y0, y1)
+
+    def line(self, xs: Sequence[float], ys: Sequence[float], component: str) -> None:
+        """A braille line in a component class's colour (a single point draws as a dot)."""
+        if len(xs) == 1:
+            self.scatter(
+                xs, ys, hires_mode=HiResMode.BRAILLE, marker_style=self.style_of(component)
+            )
+        elif xs:
+            self.plot(xs, ys, hires_mode=HiResMode.BRAILLE, line_style=self.style_of(component))
+
+    def mark(self, x: float, y: float, component: str = "run-plot--best") -> None:
+        """A full-cell marker (the best epoch)."""
+        self.scatter([x], [y], marker=BEST_MARKER, marker_style=self.style_of(component))
+
+
+def _bounds(values: Sequence[float]) -> tuple[float, float]:
+    return (min(values), max(values)) if values else (0.0, 1.0)
+
+
+class LossPlot(RunPlot):
+    """Train loss per step (raw, faint; smoothed), validation loss per epoch, best epoch marked."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.curves = Curves()
+        self.log_y = False
+
+    def show(self, curves: Curves, log_y: bool | None = None) -> None:
+        """Draw `curves` (only if they changed since the last draw)."""
+        self.curves = curves
+        if log_y is not None:
+            self.log_y = log_y
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Draw the loss curves on their axes."""
+        c = self.curves
+        key = (c.version, self.log_y, self.size)
+        if key == self._drawn or not self.is_mounted:
+            return
+        self._drawn = key
+        raw_x, raw_y = list(c.train.xs), list(c.train.ys)
+        smoothed = smooth(raw_y, smoothing_weight(len(raw_y)))
+        val_x = [x for x, _ in c.val_loss]
+        val_y = [y for _, y in c.val_loss]
+        ys = [*raw_y, *val_y]
+        log = self.log_y and bool(ys) and min(ys) > 0
+
+        def tr(values: list[float]) -> list[float]:
+            return [math.log10(v) for v in values] if log else values
+
+        self.clear()
+        self.axes((0.0, c.x_extent()), _bounds(tr(ys)), log_y=log)
+        self.line(raw_x, tr(raw_y), "run-plot--raw")
+        self.line(raw_x, tr(smoothed), "run-plot--main")
+        self.line(val_x, tr(val_y), "run-plot--second")
+        best = dict(c.val_loss).get(float(c.best_epoch)) if c.best_epoch else None
+        if best is not None and (best > 0 or not log):
+            self.mark(float(c.best_epoch or 0), tr([best])[0])
+
+
+class MetricPlot(RunPlot):
+    """The task metric per epoch (validation accuracy, Dice, ...), the best epoch marked."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.curves = Curves()
+
+    def show(self, curves: Curves) -> None:
+        """Draw `curves`' metric (only if it changed)."""
+        self.curves = curves
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Draw the metric on its axes."""
+        c = self.curves
+        key = (c.version, self.size)
+        if key == self._drawn or not self.is_mounted:
+            return
+        self._drawn = key
+        xs, ys = [x for x, _ in c.metric], [y for _, y in c.metric]
+        self.clear()
+        self.axes((0.0, c.x_extent()), _bounds(ys))
+        self.line(xs, ys, "run-plot--second")
+        value = dict(c.metric).get(float(c.best_epoch)) if c.best_epoch else None
+        if value is not None:
+            self.mark(float(c.best_epoch or 0), value)
+
+
+class LRPlot(RunPlot):
+    """The learning rate applied so far, and the schedule's planned remainder dimmed."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.curves = Curves()
+
+    def show(self, curves: Curves) -> None:
+        """Draw `curves`' LR (only if it changed)."""
+        self.curves = curves
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Draw measured and planned LR; the y axis starts at 0 so a constant LR reads as such."""
+        c = self.curves
+        key = (c.version, self.size)
+        if key == self._drawn or not self.is_mounted:
+            return
+        self._drawn = key
+        ahead = c.plan_ahead()
+        top = max([*c.lr.ys, *(y for _, y in ahead)], default=1.0) or 1.0
+        self.clear()
+        self.axes((0.0, c.x_extent()), (0.0, top * 1.05), pad=0.0)
+        self.line([x for x, _ in ahead], [y for _, y in ahead], "run-plot--planned")
+        self.line(list(c.lr.xs), list(c.lr.ys), "run-plot--main")
