@@ -8,8 +8,8 @@ from tui_trainer.config.outroot import out_root_problem
 from tui_trainer.config.pycode import import_class, is_code_name
 from tui_trainer.config.rules import config_warnings
 from tui_trainer.config.schema import RunConfig
-from tui_trainer.config.toggle_notes import toggle_notes
 from tui_trainer.config.tasks import effective_batch, is_weights_file
+from tui_trainer.config.toggle_notes import toggle_notes
 from tui_trainer.errors import UserError
 
 
