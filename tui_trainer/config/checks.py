@@ -9,6 +9,7 @@ from tui_trainer.config.pycode import import_class, is_code_name
 from tui_trainer.config.rules import config_warnings
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.config.tasks import effective_batch, is_weights_file
+from tui_trainer.config.toggle_notes import toggle_notes
 from tui_trainer.errors import UserError
 
 
@@ -42,6 +43,7 @@ def static_checks(config: RunConfig) -> tuple[list[str], list[str]]:
         phase = f"{config.freeze.epochs} epoch(s)" if config.freeze.epochs else "the whole run"
         batch = config.freeze.batch_size or data.batch_size
         notes.append(f"backbone frozen for {phase} at batch size {batch}")
+    notes += toggle_notes(config)
     if config.precision == "fp16":
         notes.append(
             "fp16 runs with autocast + GradScaler on CUDA; elsewhere it falls back to fp32"

@@ -63,12 +63,39 @@ class NormalizeConfig(Section):
         return v
 
 
+class MixupConfig(Section):
+    """Mixup: blend two images and their labels by λ ~ Beta(alpha, alpha)."""
+
+    alpha: float = Field(
+        0.2, gt=0, description="Beta(alpha, alpha) concentration of the mixing weight λ."
+    )
+    prob: float = Field(
+        0.0, ge=0, le=1, description="Fraction of training batches it is applied to (0 = off)."
+    )
+
+
+class CutMixConfig(MixupConfig):
+    """CutMix: paste a box of another image (area 1 − λ); the labels mix by area."""
+
+    alpha: float = Field(
+        1.0, gt=0, description="Beta(alpha, alpha) concentration of the kept area λ."
+    )
+
+
 class AugmentConfig(Section):
     """Light training-time augmentation (applied to training batches only)."""
 
     hflip: bool = Field(False, description="Random horizontal flip with probability 0.5.")
     crop_padding: int = Field(
         0, ge=0, description="Random crop after zero-padding by this many pixels (0 = off)."
+    )
+    mixup: MixupConfig = Field(
+        default_factory=MixupConfig,
+        description="Mixup (classification): blend two images and their labels by λ.",
+    )
+    cutmix: CutMixConfig = Field(
+        default_factory=CutMixConfig,
+        description="CutMix (classification): paste a box of another image; labels by area.",
     )
 
 
@@ -209,6 +236,18 @@ class OptimConfig(Section):
     betas: Annotated[tuple[float, float], BeforeValidator(_list_as_tuple)] = Field(
         (0.9, 0.999), description="Adam/AdamW betas."
     )
+    clip_grad_norm: float | None = Field(
+        None,
+        gt=0,
+        description="Clip the gradients' total norm to this bound before each optimizer step "
+        "(fp16: after unscaling); null = off.",
+    )
+    clip_grad_value: float | None = Field(
+        None, gt=0, description="Clamp each gradient element to ±this value; null = off."
+    )
+    clip_norm_type: float = Field(
+        2.0, gt=0, description="The p of the p-norm clip_grad_norm bounds (inf: the max norm)."
+    )
 
 
 class SchedulerConfig(Section):
@@ -306,6 +345,34 @@ class CheckpointConfig(Section):
     )
 
 
+class EarlyStopConfig(Section):
+    """End the run when the monitored metric (checkpoint.monitor) stops improving."""
+
+    patience: int | None = Field(
+        None,
+        ge=1,
+        description="Stop after this many epochs without an improvement; null = off.",
+    )
+    min_delta: float = Field(
+        0.0, ge=0, description="An improvement must beat the best value by more than this."
+    )
+
+
+class EmaConfig(Section):
+    """An exponential moving average of the weights, used for validation and best.pt."""
+
+    enabled: bool = Field(False, description="Keep EMA weights and evaluate with them.")
+    decay: float = Field(
+        0.999, gt=0, lt=1, description="EMA decay per optimizer step (ema = d·ema + (1−d)·w)."
+    )
+    warmup_steps: int = Field(
+        100,
+        ge=0,
+        description="Warm-up: the decay ramps as decay·(1 − exp(−step/warmup_steps)), so early "
+        "weights fade fast; 0 = the full decay from the first step.",
+    )
+
+
 class ProgressConfig(Section):
     """How often progress is synced from the device and shown."""
 
@@ -384,6 +451,25 @@ class RunConfig(Section):
         description="Multi-process runs: seconds a collective may wait for a silent rank before "
         "the run fails (a crashed rank is noticed sooner by torchrun).",
     )
+    compile: bool = Field(
+        False,
+        description="torch.compile the model for training (falls back to eager, with one "
+        "warning recorded in notes, where it cannot compile).",
+    )
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = Field(
+        "default", description="torch.compile mode."
+    )
+    channels_last: bool = Field(
+        False, description="Channels-last memory format for the model and image batches."
+    )
+    tf32: bool = Field(
+        False, description="CUDA: TF32 tensor cores for fp32 matmuls and convolutions."
+    )
+    cudnn_benchmark: bool | None = Field(
+        None,
+        description="CUDA: let cuDNN time convolution algorithms (default: on only when "
+        "deterministic is false; on makes GPU runs not bitwise reproducible).",
+    )
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
@@ -392,6 +478,8 @@ class RunConfig(Section):
     freeze: FreezeConfig = Field(default_factory=FreezeConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     progress: ProgressConfig = Field(default_factory=ProgressConfig)
+    early_stop: EarlyStopConfig = Field(default_factory=EarlyStopConfig)
+    ema: EmaConfig = Field(default_factory=EmaConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     notes: list[str] = Field(
         default_factory=list,
@@ -424,6 +512,16 @@ class RunConfig(Section):
             raise cross_field_error(
                 "data.normalize.std", "must have as many values as data.normalize.mean"
             )
+        toggle_error = _toggle_conflict(self)
+        if toggle_error:
+            raise cross_field_error(*toggle_error)
+        aug = self.data.augment
+        if self.task != "classification" and (aug.mixup.prob or aug.cutmix.prob):
+            which = "mixup" if aug.mixup.prob else "cutmix"
+            raise cross_field_error(
+                f"data.augment.{which}.prob",
+                f"mixes class labels, so classification only; expected 0 for task {self.task}",
+            )
         mismatch = task_mismatch(self.task, self.data.name, self.model.name, self.loss.name)
         if mismatch:
             raise cross_field_error(*mismatch)
@@ -433,6 +531,24 @@ class RunConfig(Section):
         """The metric that picks best.pt and whether higher ('max') or lower ('min') is better."""
         name = self.checkpoint.monitor or default_monitor(self.task)
         return name, self.checkpoint.mode or monitor_mode(name)
+
+
+def _toggle_conflict(config: RunConfig) -> tuple[str, str] | None:
+    """(key, message) when two toggles exclude each other, else None."""
+    if config.optim.clip_grad_norm is not None and config.optim.clip_grad_value is not None:
+        return (
+            "optim.clip_grad_value",
+            "choose one of optim.clip_grad_norm and optim.clip_grad_value",
+        )
+    aug = config.data.augment
+    total = aug.mixup.prob + aug.cutmix.prob
+    if total > 1 + 1e-9:
+        return (
+            "data.augment.cutmix.prob",
+            "a batch gets at most one of mixup and cutmix: mixup.prob + cutmix.prob must be "
+            f"<= 1, got {total:g}",
+        )
+    return None
 
 
 def cross_field_error(key: str, text: str) -> PydanticCustomError:

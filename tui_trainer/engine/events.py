@@ -45,6 +45,7 @@ class StepProgress:
     samples_per_second: float
     elapsed: float  # training seconds in this run, pauses excluded
     phase: str  # "train" (kept in metrics.jsonl step records; validation sends no progress)
+    grad_norm: float | None = None  # the last step's gradient norm before clipping (clip on)
 
 
 @dataclass(frozen=True)

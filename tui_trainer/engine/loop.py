@@ -31,6 +31,7 @@ from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine import checkpoint as ckpt
 from tui_trainer.engine import faults, run_state
 from tui_trainer.engine.build import make_optimizer, shard, wrap
+from tui_trainer.engine.clip import GradClipper
 from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.engine.data.bundle import DataBundle
 from tui_trainer.engine.device import autocast
@@ -53,6 +54,7 @@ from tui_trainer.engine.progress import Progress, run_summary
 from tui_trainer.engine.step import Stepper
 from tui_trainer.engine.sync_bn import convert_sync_batchnorm
 from tui_trainer.engine.tasks import build_task
+from tui_trainer.engine.toggles import Toggles
 from tui_trainer.engine.window import steps_in_epoch, window_of
 from tui_trainer.errors import UserError
 
@@ -84,6 +86,8 @@ class Trainer:
             self.model, layers = convert_sync_batchnorm(self.model, device)
             if layers:
                 self.setup_notes.append(f"sync_bn: {layers} BatchNorm layer(s) synchronised")
+        self.toggles = Toggles(config, self.model, device, data.num_classes)
+        self.setup_notes += self.toggles.setup_notes
         self.task = build_task(config)
         self.evaluator = self.task.evaluator(data.num_classes, device, dist)
         self.schedule = LRSchedule(config.scheduler, config.optim.lr, config.epochs)
@@ -108,12 +112,13 @@ class Trainer:
         if resume:
             self.setup_notes += run_state.restore(self, resume)
         self.stepper = Stepper(
-            wrap(self.model, dist, device),
+            self.toggles.training_net(wrap(self.model, dist, device)),
             self.task.loss(),
             self.optimizer,
             self.scaler,
             device,
             config.precision,
+            GradClipper(config.optim),
         )
         # Fail before anything is written when the data cannot be split between processes.
         self.shard_val = dist.enabled and getattr(self.evaluator, "sharded_validation", False)
@@ -157,6 +162,7 @@ class Trainer:
         status, error, tb = "completed", None, None
         t_start, self.train_seconds = time.monotonic(), 0.0
         self._t_epoch = None
+        self.toggles.listen(self._note_config)  # a compile fallback: warn, record
         try:
             if self.resumed_from:
                 bus.emit(LogMessage("info", run_state.message(self)))
@@ -184,6 +190,7 @@ class Trainer:
             notes=self.config.notes,
             error=error,
         )
+        summary.update(self.toggles.summary())
         summary.update(extra or {})
         error = error or summary.get("error")  # the caller's reason (the run directory was lost)
         if self.resumed_from and self.dist.is_main:
@@ -236,10 +243,16 @@ class Trainer:
                     p.best_epoch,
                 )
             )
-            self._save("epoch", ["last.pt"] + (["best.pt"] if is_best else []), EMPTY_STATE)
+            self._save("epoch", ["last.pt"], EMPTY_STATE)
+            if is_best:
+                self._save("epoch", ["best.pt"], EMPTY_STATE, best=True)
             every = cfg.checkpoint.every_epochs
             if every and (epoch + 1) % every == 0:
                 self._periodic(f"epoch_{epoch + 1:04d}.pt", EMPTY_STATE)
+            stop = self.toggles.early_stop(p.history, self.monitor, self.mode, cfg.epochs)
+            if stop:
+                self.bus.emit(LogMessage("info", stop))
+                return
             if self.link.stop_requested():
                 return
 
@@ -261,6 +274,7 @@ class Trainer:
         for i, (x, y) in enumerate(loader.iterate(start), start=start):
             x = x.to(device, non_blocking=True)
             y = y.to(device, non_blocking=True)
+            x, targets, labels = self.toggles.prepare_batch(x, y)
             w = window_of(i, sizes, cfg.accumulate)
             if i in (w.start, start):
                 lr = self.schedule.lr_at(epoch + w.index / opt_steps)
@@ -269,11 +283,11 @@ class Trainer:
                 self.meter.open_window()
             n = y.shape[0]
             defer = self.dist.enabled and not w.is_last(i)  # DDP syncs on the window's last
-            result = self.stepper.backward(x, y, n / w.samples, defer_sync=defer)
+            result = self.stepper.backward(x, targets, n / w.samples, defer_sync=defer)
             if result is None:
                 self._out_of_memory(batch_size)
             loss, logits = result
-            hits, units = self.task.train_hits(logits.detach(), y)
+            hits, units = self.task.train_hits(logits.detach(), labels)
             self.meter.add(loss, n, hits, units)
             if not w.is_last(i):
                 continue
@@ -282,6 +296,7 @@ class Trainer:
                 self.bus.emit(LogMessage("warning", self.guard.skip(epoch, i + 1)))
             else:
                 self.skipped_steps += self.stepper.step()
+                self.toggles.after_step(self.model)
                 self.guard.ok()
                 self.meter.commit_window()
             p.global_step += 1
@@ -305,17 +320,18 @@ class Trainer:
 
     @torch.inference_mode()
     def validate(self) -> dict[str, float]:
-        """Validation on the bare module; with sharded validation the sums cover all ranks."""
-        self.model.eval()
+        """Validation on the bare module (its EMA copy with `ema`); sharded: over all ranks."""
+        model = self.toggles.eval_model(self.model)
+        model.eval()
         self.evaluator.reset()
         loss_sum = torch.zeros((), device=self.device)
         seen = 0
         self.data.val.set_epoch(0)
         for x, y in self.data.val.iterate(0):
-            x = x.to(self.device, non_blocking=True)
+            x = self.toggles.eval_batch(x.to(self.device, non_blocking=True))
             y = y.to(self.device, non_blocking=True)
             with autocast(self.device, self.config.precision):
-                logits = self.model(x)
+                logits = model(x)
                 loss = self.stepper.criterion(logits.float(), y)
             loss_sum += loss.float() * y.shape[0]
             seen += y.shape[0]
@@ -343,8 +359,15 @@ class Trainer:
                 samples_per_second=p.samples / elapsed if elapsed > 0 else 0.0,
                 elapsed=elapsed,
                 phase="train",
+                grad_norm=self.stepper.grad_norm_now(),
             )
         )
+
+    def _note_config(self, note: str) -> None:
+        """A change made while running (compile fell back): one warning, noted in config.yaml."""
+        self.config = self.config.model_copy(update={"notes": [*self.config.notes, note]})
+        self.bus.emit(LogMessage("warning", note))
+        self.bus.emit(ConfigChanged(self.config.model_dump(mode="json"), note))
 
     def _out_of_memory(self, batch_size: int) -> NoReturn:
         """A step ran out of memory: restart the epoch at half the batch, or save and stop."""
@@ -370,7 +393,8 @@ class Trainer:
 
     def _unfreeze(self) -> None:
         self.plan.apply(self.model, self.epoch)
-        self.stepper.net = wrap(self.model, self.dist, self.device)  # DDP fixes its parameters
+        # DDP fixes its parameters (and a compiled graph its trainable set): wrap again.
+        self.stepper.net = self.toggles.training_net(wrap(self.model, self.dist, self.device))
         late = self.plan.late_params(self.model)
         self.optimizer.param_groups[1]["params"] = late
         n = sum(p.numel() for p in late)
@@ -392,11 +416,15 @@ class Trainer:
         if self._save("periodic", [name], partial):
             self.checkpoints.retain(name)
 
-    def _save(self, reason: str, names: list[str], partial: dict[str, Any]) -> bool:
+    def _save(
+        self, reason: str, names: list[str], partial: dict[str, Any], *, best: bool = False
+    ) -> bool:
         p = self.progress
-        return self.checkpoints.save(
-            self.model, lambda: self.state_dict(partial), reason, names, (p.epoch, p.global_step)
-        )
+
+        def state() -> dict[str, Any]:
+            return self.toggles.checkpoint(self.state_dict(partial), self.model, best=best)
+
+        return self.checkpoints.save(self.model, state, reason, names, (p.epoch, p.global_step))
 
     def state_dict(self, partial: dict[str, Any] = EMPTY_STATE) -> dict[str, Any]:
         """Everything a resume needs, as weights_only-loadable values."""

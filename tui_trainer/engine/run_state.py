@@ -33,6 +33,7 @@ def capture(t: Trainer, partial: dict[str, Any]) -> dict[str, Any]:
         "rng": ckpt.rng_state(),
         "config": t.config.model_dump(mode="json"),
         "class_names": t.data.class_names,
+        **t.toggles.state(),  # EMA weights
     }
 
 
@@ -42,7 +43,8 @@ def restore(t: Trainer, state: dict[str, Any]) -> list[str]:
     A mid-epoch position saved with another process count or batch size is kept in samples.
     """
     ckpt.check_architecture(t.model, state)
-    t.model.load_state_dict(state["model"])
+    t.model.load_state_dict(state.get("live_model", state["model"]))  # best.pt under EMA
+    ema_note = t.toggles.load_state(state)
     try:
         t.optimizer.load_state_dict(state["optimizer"])
     except (ValueError, KeyError) as exc:  # check_resumable names the usual causes first
@@ -62,11 +64,13 @@ def restore(t: Trainer, state: dict[str, Any]) -> list[str]:
     t.skipped_steps = int(state.get("skipped_steps", 0))
     ckpt.restore_rng_state(state["rng"])
     t.resumed_from = str(state.get("path"))
+    notes = [ema_note] if ema_note else []
     if not repeated:
-        return []
+        return notes
     return [
+        *notes,
         f"resumed with {now[0]} process(es) × batch {now[1]} instead of {saved[0]} × "
-        f"{saved[1]}: {repeated} sample(s) of this epoch repeat"
+        f"{saved[1]}: {repeated} sample(s) of this epoch repeat",
     ]
 
 

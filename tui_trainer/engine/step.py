@@ -7,8 +7,10 @@ import contextlib
 import torch
 from torch import nn
 
+from tui_trainer.engine.clip import GradClipper
 from tui_trainer.engine.device import autocast
 from tui_trainer.engine.faults import is_oom
+from tui_trainer.engine.speed import CompiledNet
 
 
 class Stepper:
@@ -26,6 +28,7 @@ class Stepper:
         scaler: torch.amp.GradScaler,
         device: torch.device,
         precision: str,
+        clipper: GradClipper | None = None,
     ) -> None:
         self.net = net
         self.criterion = criterion
@@ -33,6 +36,9 @@ class Stepper:
         self.scaler = scaler
         self.device = device
         self.precision = precision
+        self.clipper = clipper
+        # The last step's pre-clip gradient norm, a device tensor (read only when emitting).
+        self.grad_norm: torch.Tensor | None = None
 
     def backward(
         self, x: torch.Tensor, y: torch.Tensor, weight: float, *, defer_sync: bool
@@ -45,13 +51,21 @@ class Stepper:
         The out-of-memory error is dropped here, outside its except block, so memory is freed.
         """
         no_sync = self.net.no_sync if defer_sync else contextlib.nullcontext
-        out_of_memory = False
-        try:
+
+        def forward_backward() -> tuple[torch.Tensor, torch.Tensor]:
             with no_sync():  # type: ignore[operator]
                 with autocast(self.device, self.precision):
                     logits = self.net(x)
                     loss = self.criterion(logits, y)
                 self.scaler.scale(loss * weight).backward()
+            return loss, logits
+
+        out_of_memory = False
+        try:
+            if isinstance(self.net, CompiledNet):  # the first compiled step may fall back
+                loss, logits = self.net.guarded(forward_backward, self.discard)
+            else:
+                loss, logits = forward_backward()
         except Exception as exc:
             if not is_oom(exc):
                 raise
@@ -67,6 +81,8 @@ class Stepper:
         that dropped is a skipped step (`step` itself already synced to find that out).
         """
         skipped = False
+        if self.clipper is not None and self.clipper.enabled:  # unscales first under fp16
+            self.grad_norm = self.clipper(self.optimizer, self.scaler)
         if self.scaler.is_enabled():
             before = self.scaler.get_scale()
             self.scaler.step(self.optimizer)
@@ -76,6 +92,10 @@ class Stepper:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return skipped
+
+    def grad_norm_now(self) -> float | None:
+        """The last step's pre-clip gradient norm (a host sync: only when emitting progress)."""
+        return None if self.grad_norm is None else float(self.grad_norm)
 
     def discard(self, *, free_cache: bool = False) -> None:
         """Drop the window's gradients; `free_cache` also empties CUDA's cache (after an OOM)."""

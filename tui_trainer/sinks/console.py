@@ -92,7 +92,10 @@ class ConsoleSink:
                     leave=False,
                 )
             self.bar.update(event.step - self.bar.n)
-            self.bar.set_postfix(loss=f"{event.loss:.4f}", lr=f"{event.lr:.3g}", refresh=True)
+            extra = {} if event.grad_norm is None else {"gnorm": f"{event.grad_norm:.3g}"}
+            self.bar.set_postfix(
+                loss=f"{event.loss:.4f}", lr=f"{event.lr:.3g}", **extra, refresh=True
+            )
             return
         now = time.monotonic()
         if now - self.last_line < self.plain_interval:
@@ -103,7 +106,9 @@ class ConsoleSink:
         eta = run_eta(e.epoch, e.step, e.steps, e.epochs, self.start_epoch, e.elapsed)
         self._print(
             f"epoch {event.epoch}/{event.epochs}  step {event.step}/{event.steps} ({pct:.0f}%)  "
-            f"loss {event.loss:.4f}  lr {event.lr:.3g}  {event.samples_per_second:,.0f} samples/s  "
+            f"loss {event.loss:.4f}  lr {event.lr:.3g}  "
+            + ("" if event.grad_norm is None else f"grad norm {event.grad_norm:.3g}  ")
+            + f"{event.samples_per_second:,.0f} samples/s  "
             f"elapsed {duration(event.elapsed, compact=True)}  "
             f"eta {duration(eta, compact=True)}"
         )

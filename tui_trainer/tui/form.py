@@ -40,10 +40,21 @@ FIELD_KEYS: dict[str, str] = {
     "epochs": "epochs",
     "batch_size": "data.batch_size",
     "lr": "optim.lr",
+    "clip_grad_norm": "optim.clip_grad_norm",
+    "early_stop": "early_stop.patience",
+    "ema": "ema.enabled",
+    "ema_decay": "ema.decay",
+    "compile": "compile",
 }
 """Form field → the config key it sets (scheduler parameters are the field "scheduler_param")."""
 
 PARAM_KEYS = {key: name for name, (key, _label) in SCHEDULER_PARAM.items()}
+BOOL_FIELDS = ("freeze", "ema", "compile")
+"""Form fields shown as checkboxes (the others are typed text)."""
+TEXT_FIELDS = tuple(n for n in FIELD_KEYS if n not in (*BOOL_FIELDS, "precision", "scheduler"))
+"""Form fields typed into an Input."""
+NULLABLE_KEYS = ("freeze.epochs", "optim.clip_grad_norm", "early_stop.patience")
+"""Keys whose empty field means null (off / the whole run)."""
 
 
 def _get(config: RunConfig, dotted: str) -> Any:
@@ -65,7 +76,7 @@ def _override_text(key: str, text: str) -> str:
     text = text.strip()
     if key == "scheduler.milestones" and text and not text.startswith("["):
         text = f"[{text}]"
-    if key == "freeze.epochs" and not text:
+    if key in NULLABLE_KEYS and not text:
         text = "null"
     return f"{key}={text}"
 
@@ -83,6 +94,11 @@ class FormValues:
     epochs: str = "10"
     batch_size: str = "64"
     lr: str = "0.01"
+    clip_grad_norm: str = ""  # empty: no clipping
+    early_stop: str = ""  # patience in epochs; empty: off
+    ema: bool = False
+    ema_decay: str = "0.999"
+    compile: bool = False
 
     @classmethod
     def from_config(cls, config: RunConfig) -> FormValues:
@@ -99,6 +115,11 @@ class FormValues:
             epochs=plain_value(config.epochs),
             batch_size=plain_value(config.data.batch_size),
             lr=plain_value(config.optim.lr),
+            clip_grad_norm=plain_value(config.optim.clip_grad_norm),
+            early_stop=plain_value(config.early_stop.patience),
+            ema=config.ema.enabled,
+            ema_decay=plain_value(config.ema.decay),
+            compile=config.compile,
         )
 
     def with_overrides(self, overrides: list[str]) -> tuple[FormValues, list[str]]:
@@ -113,12 +134,12 @@ class FormValues:
                 values.params[PARAM_KEYS[key]] = raw.strip().strip("[]")
             elif sep and key in by_key:
                 name = by_key[key]
-                if name == "freeze":
+                if name in BOOL_FIELDS:
                     parsed = _parse(raw)
                     if not isinstance(parsed, bool):
                         rest.append(item)  # let validation report it
                         continue
-                    values.freeze = parsed
+                    setattr(values, name, parsed)
                 else:
                     setattr(values, name, "" if raw.strip() == "null" else raw.strip())
             else:

@@ -38,27 +38,20 @@ from tui_trainer.config.tasks import effective_batch
 from tui_trainer.errors import UserError
 from tui_trainer.formatting import plain_value
 from tui_trainer.tui.form import (
+    BOOL_FIELDS,
+    FIELD_KEYS,
     PRECISIONS,
     SCHEDULER_PARAM,
     SCHEDULERS,
+    TEXT_FIELDS,
     FormValues,
     Validation,
     validate,
 )
 from tui_trainer.tui.screens.run import RunRequest
 
-ERROR_FIELDS = (
-    "freeze",
-    "freeze_epochs",
-    "precision",
-    "scheduler",
-    "scheduler_param",
-    "accumulate",
-    "epochs",
-    "batch_size",
-    "lr",
-)
-INPUT_FIELDS = ("freeze_epochs", "accumulate", "epochs", "batch_size", "lr")
+ERROR_FIELDS = (*FIELD_KEYS, "scheduler_param")
+INPUT_FIELDS = TEXT_FIELDS
 PLAIN_FIELDS = (
     ("epochs", "Epochs", "incl. frozen phase"),
     ("batch_size", "Batch size", "per micro-batch"),
@@ -233,6 +226,20 @@ class SetupScreen(Screen[None]):
         for name, label, hint in PLAIN_FIELDS:
             yield row(label, hint, number(name))
             yield from self._error_slots(name)
+        yield row("Clip gradients", "max total norm", number("clip_grad_norm", "off"))
+        yield from self._error_slots("clip_grad_norm")
+        yield row("Early stop", "epochs w/o gain", number("early_stop", "off"))
+        yield from self._error_slots("early_stop")
+        yield row(
+            "EMA weights",
+            "validate with EMA",
+            Checkbox("off", id="f-ema", compact=True),
+            Label("decay", classes="subkey"),
+            number("ema_decay"),
+        )
+        yield from self._error_slots("ema", "ema_decay")
+        yield row("Compile", "torch.compile", Checkbox("off", id="f-compile", compact=True))
+        yield from self._error_slots("compile")
         yield Static("", id="general-error", classes="field-error", markup=False)
         yield Static("", id="warnings", markup=False)
         yield Static("", id="command", markup=False)
@@ -290,7 +297,8 @@ class SetupScreen(Screen[None]):
         """Show `values` in the toggles (their Changed messages are for a person's edits)."""
         self.values = values
         with self.prevent(Input.Changed, Select.Changed, Checkbox.Changed, RadioSet.Changed):
-            self.query_one("#f-freeze", Checkbox).value = values.freeze
+            for name in BOOL_FIELDS:
+                self.query_one(f"#f-{name}", Checkbox).value = getattr(values, name)
             for name in INPUT_FIELDS:
                 self.query_one(f"#f-{name}", Input).value = getattr(values, name)
             self.query_one(f"#p-{values.precision}", RadioButton).value = True
@@ -300,8 +308,13 @@ class SetupScreen(Screen[None]):
         self._revalidate()
 
     def _show_freeze(self) -> None:
-        self.query_one("#f-freeze", Checkbox).label = "on" if self.values.freeze else "off"
+        """Checkbox labels, and the inputs that only apply while their checkbox is on."""
+        for name in BOOL_FIELDS:
+            self.query_one(f"#f-{name}", Checkbox).label = (
+                "on" if getattr(self.values, name) else "off"
+            )
         self.query_one("#f-freeze_epochs", Input).disabled = not self.values.freeze
+        self.query_one("#f-ema_decay", Input).disabled = not self.values.ema
 
     def _show_scheduler_param(self) -> None:
         name = self.values.scheduler
@@ -322,7 +335,8 @@ class SetupScreen(Screen[None]):
     def _toggle_changed(self) -> None:
         """A person changed a toggle: read them all back (widgets hold the truth) and check."""
         v = self.values
-        v.freeze = self.query_one("#f-freeze", Checkbox).value
+        for name in BOOL_FIELDS:
+            setattr(v, name, self.query_one(f"#f-{name}", Checkbox).value)
         for name in INPUT_FIELDS:
             setattr(v, name, self.query_one(f"#f-{name}", Input).value)
         pressed = self.query_one("#f-precision", RadioSet).pressed_button
