@@ -58,7 +58,8 @@ def tick_label(value: float, step: float) -> str:
         mantissa, exp = f"{value:.1e}".split("e")
         return f"{mantissa.rstrip('0').rstrip('.')}e{int(exp)}"
     decimals = max(0, -math.floor(math.log10(step))) if step > 0 else 0
-    return f"{value:.{min(decimals, 6)}f}"
+    text = f"{value:.{min(decimals, 6)}f}"
+    return "0" if float(text) == 0 else text  # a value that rounds to zero is "0", not "-0.0"
 
 
 class TickLabels(AxisFormatter):
