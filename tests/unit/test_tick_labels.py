@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from tui_trainer.tui.widgets.plots import nice_ticks, tick_label
@@ -26,5 +28,5 @@ def test_tick_label(value: float, step: float, label: str) -> None:
 def test_nice_ticks_are_round_and_inside_the_range() -> None:
     ticks = nice_ticks(0.013, 2.31, 4)
     assert ticks[0] >= 0.013 and ticks[-1] <= 2.31
-    steps = {round(b - a, 9) for a, b in zip(ticks, ticks[1:], strict=False)}
+    steps = {round(b - a, 9) for a, b in pairwise(ticks)}
     assert len(steps) == 1 and steps.pop() in {0.5, 1.0}
