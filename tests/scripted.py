@@ -242,6 +242,7 @@ class ScriptedExecutor:
             "precision": "fp32",
             "skipped_steps": 0,
             "nonfinite_skipped": 0,
+            "evaluated_weights": "model",
         }
         if failed:
             summary["error"] = FAILURE

@@ -387,7 +387,7 @@ def test_summary_screen_key_runs_eval_in_a_thread_and_shows_it(digits_run, monke
 
 def test_predict_on_an_image_folder_run_equals_its_validation_outputs(tmp_path):
     """Image-folder runs: the files of the validation split, predicted, give the validation
-    logits exactly (the torchvision pipeline is the one validation uses)."""
+    logits exactly (the folder decode is the one validation uses)."""
     rng = np.random.default_rng(0)
     for k, name in enumerate(["cat", "dog"]):
         (tmp_path / "d" / name).mkdir(parents=True)
@@ -399,8 +399,8 @@ def test_predict_on_an_image_folder_run_equals_its_validation_outputs(tmp_path):
     extra = ["data.batch_size=4", "data.val_split=0.5", "model.kwargs={}", "epochs=1"]
     run_dir = train(tmp_path / "runs", "quickstart", [*QUICK, *overrides, *extra])
     run = open_run(run_dir)
-    val = run.data.val.dataset  # a Subset of the ImageFolder
-    files = [Path(val.dataset.samples[i][0]) for i in val.indices]
+    val = run.data.val  # FolderBatches over the validation split's files, in order
+    files = [Path(val.source.images[i]) for i in val.indices.tolist()]
     x = torch.cat([batch for batch, _ in run.data.val.iterate(0)])
     with torch.inference_mode():
         probs = run.model(x).softmax(1)

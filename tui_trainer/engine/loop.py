@@ -243,8 +243,9 @@ class Trainer:
                     p.best_epoch,
                 )
             )
-            self._save("epoch", ["last.pt"], EMPTY_STATE)
-            if is_best:
+            together = is_best and self.toggles.ema is None  # the same state: best.pt links it
+            self._save("epoch", ["last.pt", *(["best.pt"] if together else [])], EMPTY_STATE)
+            if is_best and not together:  # under EMA best.pt holds the evaluated weights too
                 self._save("epoch", ["best.pt"], EMPTY_STATE, best=True)
             every = cfg.checkpoint.every_epochs
             if every and (epoch + 1) % every == 0:

@@ -74,7 +74,8 @@ def decode_rgb(path: Path, geometry: Geometry) -> tuple[np.ndarray, tuple[int, i
     try:
         with img, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return fit_rgb(img, geometry), img.size
+            original = img.size  # before `draft` shrinks it
+            return fit_rgb(img, geometry), original
     except BadImage:
         raise
     except Exception as exc:  # truncated or garbled data surfaces at decode time

@@ -104,7 +104,7 @@ def folder_input_spec(
     def prepare(img: Image.Image) -> torch.Tensor:
         filename = getattr(img, "filename", "")
         pixels = decode_rgb(Path(filename), geometry)[0] if filename else fit_rgb(img, geometry)
-        x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None]
+        x = torch.from_numpy(np.array(pixels)).permute(2, 0, 1)[None]  # a writable copy
         return transform(x)[0]
 
     how = "shorter side, centre crop" if geometry.mode == "center" else "squashed to a square"
