@@ -146,7 +146,7 @@ class RunDirLock:
     def __init__(self, run_dir: Path, fd: int) -> None:
         self.run_dir = run_dir
         self._fd: int | None = fd
-        self._dir_id = _dir_id(run_dir)
+        self._dir_id = dir_id(run_dir)
         _HELD.add(self)
 
     @classmethod
@@ -194,7 +194,7 @@ class RunDirLock:
 
     def still_owned(self) -> bool:
         """False when the directory at `run_dir` is no longer the one locked (deleted, moved)."""
-        return self._fd is not None and _dir_id(self.run_dir) == self._dir_id
+        return self._fd is not None and dir_id(self.run_dir) == self._dir_id
 
     def release(self) -> None:
         """Drop the lock (idempotent). The lock file stays, naming the last owner."""
@@ -217,7 +217,8 @@ class RunDirLock:
         self.release()
 
 
-def _dir_id(path: Path) -> tuple[int, int] | None:
+def dir_id(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of a directory, or None when it is gone: tells a recreated one apart."""
     try:
         st = os.stat(path)
     except OSError:

@@ -12,7 +12,6 @@ import copy
 import csv
 import io
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +22,7 @@ import yaml
 from tui_trainer.atomic import atomic_write_text, describe_os_error
 from tui_trainer.engine.events import ConfigChanged, EpochEnd, Event, RunFinished, RunStarted
 from tui_trainer.errors import UserError
-from tui_trainer.rundir import RunDirLock, create_run_dir
+from tui_trainer.rundir import RunDirLock, create_run_dir, dir_id
 from tui_trainer.sinks.jsonl import JsonLines
 from tui_trainer.sinks.records import to_record
 
@@ -120,7 +119,7 @@ class RunDirWriter:
         self._on_recreated = on_recreated or (lambda: None)
         self._lost_callbacks: list[Callable[[str], None]] = [on_lost] if on_lost else []
         self._failing: set[str] = set()  # files whose last write failed (warned once)
-        self._dir_id = _dir_id(run_dir)
+        self._dir_id = dir_id(run_dir)
         self._jsonl: JsonLines | None = JsonLines(run_dir / "metrics.jsonl")
 
     def warn_with(self, warn: Callable[[str], None]) -> None:
@@ -167,7 +166,7 @@ class RunDirWriter:
         """True when the run directory is still the one this writer created or opened."""
         if self.lost is not None:
             return False
-        if _dir_id(self.run_dir) == self._dir_id:
+        if dir_id(self.run_dir) == self._dir_id:
             return True
         return self._recreate()
 
@@ -181,7 +180,7 @@ class RunDirWriter:
                 self.lock.release()
                 self.lock = RunDirLock.acquire(self.run_dir)
             (self.run_dir / "checkpoints").mkdir()
-            self._dir_id = _dir_id(self.run_dir)
+            self._dir_id = dir_id(self.run_dir)
             if self.config is not None:
                 write_config(self.run_dir, self._config_to_write(), self.preset)
             self._jsonl = JsonLines(self.run_dir / "metrics.jsonl")
@@ -291,11 +290,3 @@ class RunDirWriter:
             self._jsonl = None
         if self.lock is not None:
             self.lock.release()
-
-
-def _dir_id(path: Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino

@@ -207,28 +207,54 @@ def _bounds(values: Sequence[float]) -> tuple[float, float]:
     return (min(values), max(values)) if values else (0.0, 1.0)
 
 
-class LossPlot(RunPlot):
-    """Train loss per step (raw, faint; smoothed), validation loss per epoch, best epoch marked."""
+class CurvesPlot(RunPlot):
+    """A RunPlot of one run's `Curves`, redrawn only when they (or its size) changed."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.curves = Curves()
-        self.log_y = False
 
-    def show(self, curves: Curves, log_y: bool | None = None) -> None:
+    def show(self, curves: Curves) -> None:
         """Draw `curves` (only if they changed since the last draw)."""
         self.curves = curves
-        if log_y is not None:
-            self.log_y = log_y
         self.redraw()
 
+    def draw_key(self) -> tuple[object, ...]:
+        """What the drawing depends on; the same key as last time means nothing to redraw."""
+        return (self.curves.version, self.size)
+
     def redraw(self) -> None:
-        """Draw the loss curves on their axes."""
-        c = self.curves
-        key = (c.version, self.log_y, self.size)
+        """Draw the curves on their axes if the key changed."""
+        key = self.draw_key()
         if key == self._drawn or not self.is_mounted:
             return
         self._drawn = key
+        self.draw(self.curves)
+
+    def draw(self, c: Curves) -> None:
+        """Draw `c` (each plot's own part; it clears the axes first)."""
+        raise NotImplementedError
+
+
+class LossPlot(CurvesPlot):
+    """Train loss per step (raw, faint; smoothed), validation loss per epoch, best epoch marked."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.log_y = False
+
+    def show(self, curves: Curves, log_y: bool | None = None) -> None:
+        """Draw `curves` (only if they changed since the last draw), on a log y axis or not."""
+        if log_y is not None:
+            self.log_y = log_y
+        super().show(curves)
+
+    def draw_key(self) -> tuple[object, ...]:
+        """The curves, the size and the y scale."""
+        return (*super().draw_key(), self.log_y)
+
+    def draw(self, c: Curves) -> None:
+        """Draw the loss curves on their axes."""
         raw_x, raw_y = list(c.train.xs), list(c.train.ys)
         smoothed = smooth(raw_y, smoothing_weight(len(raw_y)))
         val_x = [x for x, _ in c.val_loss]
@@ -249,25 +275,11 @@ class LossPlot(RunPlot):
             self.mark(float(c.best_epoch or 0), tr([best])[0])
 
 
-class MetricPlot(RunPlot):
+class MetricPlot(CurvesPlot):
     """The task metric per epoch (validation accuracy, Dice, ...), the best epoch marked."""
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes)
-        self.curves = Curves()
-
-    def show(self, curves: Curves) -> None:
-        """Draw `curves`' metric (only if it changed)."""
-        self.curves = curves
-        self.redraw()
-
-    def redraw(self) -> None:
+    def draw(self, c: Curves) -> None:
         """Draw the metric on its axes."""
-        c = self.curves
-        key = (c.version, self.size)
-        if key == self._drawn or not self.is_mounted:
-            return
-        self._drawn = key
         xs, ys = [x for x, _ in c.metric], [y for _, y in c.metric]
         self.clear()
         self.axes((0.0, c.x_extent()), _bounds(ys))
@@ -277,25 +289,11 @@ class MetricPlot(RunPlot):
             self.mark(float(c.best_epoch or 0), value)
 
 
-class LRPlot(RunPlot):
+class LRPlot(CurvesPlot):
     """The learning rate applied so far, and the schedule's planned remainder dimmed."""
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes)
-        self.curves = Curves()
-
-    def show(self, curves: Curves) -> None:
-        """Draw `curves`' LR (only if it changed)."""
-        self.curves = curves
-        self.redraw()
-
-    def redraw(self) -> None:
+    def draw(self, c: Curves) -> None:
         """Draw measured and planned LR; the y axis starts at 0 so a constant LR reads as such."""
-        c = self.curves
-        key = (c.version, self.size)
-        if key == self._drawn or not self.is_mounted:
-            return
-        self._drawn = key
         ahead = c.plan_ahead()
         top = max([*c.lr.ys, *(y for _, y in ahead)], default=1.0) or 1.0
         self.clear()
