@@ -29,10 +29,13 @@ HOLD = textwrap.dedent(
     lock = RunDirLock.acquire(sys.argv[1])
     child = 0
     if len(sys.argv) > 2:  # leave a forked child behind, like a DataLoader worker
+        ready_r, ready_w = os.pipe()
         child = os.fork()
-        if child == 0:
+        if child == 0:  # the fork hooks have run by the time fork() returns here
+            os.write(ready_w, b"1")
             time.sleep(60)
             os._exit(0)
+        os.read(ready_r, 1)  # report only once the child is past its fork hooks
     print("locked", child, flush=True)
     time.sleep(60)
     """
