@@ -10,6 +10,7 @@ import socket
 import stat
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -132,16 +133,17 @@ def wait_for(predicate, timeout: float = 10.0) -> None:
 
 
 @pytest.fixture
-def run(tmp_path: Path) -> FakeRun:
+def run(tmp_path: Path) -> Iterator[FakeRun]:
     fake = FakeRun(tmp_path)
     fake.start()
     wait_for(lambda: (fake.run_dir / endpoint.POINTER).exists())
-    return fake
+    yield fake
+    fake.server.close()  # no server thread of an earlier test lingers into the next one
 
 
 def raw(run: FakeRun) -> socket.socket:
     sock = endpoint.connect(run.run_dir)
-    sock.settimeout(5)
+    sock.settimeout(20)  # generous: a loaded CI machine may not schedule the server at once
     return sock
 
 
