@@ -279,14 +279,16 @@ def test_random_bytes_a_10mb_line_and_floods_leave_the_server_healthy(run: FakeR
     sender.join(20)
     assert not sender.is_alive()
     flood = raw(run)
+    flood.settimeout(5)
     flood.sendall(b'{"cmd": "status"}\n' * 500)  # too many at once: some answers, then dropped
     data = b""
     try:
         while chunk := flood.recv(65536):
             data += chunk
-    except ConnectionResetError:
-        pass  # closed with requests still unread
-    assert data.count(b'"ok":true') <= 50
+    except (ConnectionResetError, TimeoutError):
+        pass  # closed with requests still unread (or, on a slow machine, not yet)
+    # At most 50 answers a second: a flood read across a one-second boundary gets two windows.
+    assert data.count(b'"ok":true') <= 100
     assert request(run.run_dir, "status")["ok"]
     assert not run.control.paused
 
