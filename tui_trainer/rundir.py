@@ -134,6 +134,15 @@ def holder_info(run_dir: str | Path) -> LockInfo | None:
         os.close(fd)
 
 
+def busy_error(run_dir: str | Path, info: LockInfo | None) -> RunDirBusy:
+    """The refusal a second writer gets while `info`'s process writes `run_dir`."""
+    who = info.describe() if info and info.pid >= 0 else "another process"
+    return RunDirBusy(
+        f"run directory '{run_dir}' is being written by {who}; "
+        "wait for it to end or stop it, or start a new run"
+    )
+
+
 def holder(run_dir: str | Path) -> int | None:
     """The pid of the live process writing `run_dir`, or None (-1 if held but unreadable)."""
     info = holder_info(run_dir)
@@ -175,11 +184,7 @@ class RunDirLock:
                     break
                 time.sleep(0.01)
             os.close(fd)
-            who = info.describe() if info else "another process"
-            raise RunDirBusy(
-                f"run directory '{run_dir}' is being written by {who}; "
-                "wait for it to end or stop it, or start a new run"
-            )
+            raise busy_error(run_dir, info)
         info = LockInfo(os.getpid(), socket.gethostname(), _command_line(), time.time())
         payload = json.dumps(info.__dict__).encode("utf-8") + b"\n"
         with contextlib.suppress(OSError):  # a full disk: the lock still holds, details lost

@@ -17,9 +17,11 @@ from typing import Any
 from tui_trainer.errors import UserError
 from tui_trainer.remote.client import request
 from tui_trainer.remote.endpoint import NotLive
-from tui_trainer.remote.history import is_run_dir, read_config, read_records, read_summary
+from tui_trainer.remote.history import is_run_dir, read_config, read_summary
 
 LIVE = ("running", "pausing", "paused", "stopping")
+HEAD_BYTES = 16 * 1024  # the `started` line is near the top
+TAIL_BYTES = 64 * 1024  # the last epoch lines and the last event time are near the end
 
 
 @dataclass
@@ -51,8 +53,9 @@ def find_run_dirs(root: Path) -> list[Path]:
 
 
 def inspect(run_dir: Path) -> RunInfo:
-    """Status, progress and best metric of one run directory."""
-    records = read_records(run_dir)
+    """Status, progress and best metric of one run directory (reads only the head and the
+    tail of metrics.jsonl, so listing hundreds of long runs stays quick)."""
+    records = head_and_tail(run_dir / "metrics.jsonl")
     config = read_config(run_dir)
     summary = read_summary(run_dir)
     epochs_total = int(config.get("epochs") or 0)
@@ -93,6 +96,34 @@ def inspect(run_dir: Path) -> RunInfo:
         seconds=round(seconds, 1) if isinstance(seconds, (int, float)) else None,
         pid=pid,
     )
+
+
+def head_and_tail(path: Path) -> list[dict[str, Any]]:
+    """The complete, parseable metrics.jsonl lines in its first HEAD_BYTES and last TAIL_BYTES
+    (the whole file when it is small); damaged lines are skipped."""
+    try:
+        with path.open("rb") as fh:
+            size = fh.seek(0, 2)
+            fh.seek(0)
+            if size <= HEAD_BYTES + TAIL_BYTES:
+                chunks = [fh.read()]
+            else:
+                head = fh.read(HEAD_BYTES)
+                fh.seek(size - TAIL_BYTES)
+                tail = fh.read()
+                chunks = [head.rsplit(b"\n", 1)[0] + b"\n", tail.split(b"\n", 1)[-1]]
+    except OSError:
+        return []
+    records = []
+    for chunk in chunks:
+        for line in chunk.split(b"\n")[:-1]:  # after the last newline: a line being written
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("event"), str):
+                records.append(record)
+    return records
 
 
 def _best(rows: list[dict[str, Any]]) -> tuple[str | None, float | None, int | None]:

@@ -30,6 +30,7 @@ from tui_trainer.telemetry.sampler import Sampler
 from tui_trainer.terminal import detach_from_terminal, release_quiet_input
 from tui_trainer.tui.screens.dialogs import ConfirmQuit, HelpScreen
 from tui_trainer.tui.screens.run import NARROW, Executor, RunRequest, RunScreen
+from tui_trainer.tui.screens.runs import LaunchRun, RunsScreen, WatchRun
 from tui_trainer.tui.screens.setup import SetupScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.tui.sources import RemoteRun
@@ -96,6 +97,7 @@ class TrainerApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         Binding("ctrl+c", "quit", "Quit", show=False),
+        Binding("f2", "runs", "Runs"),  # shown on the setup screen only (check_action)
     ]
 
     def __init__(
@@ -181,6 +183,40 @@ class TrainerApp(App[int]):
             return
         self.push_screen(RunScreen(message.request, self.executor, self.gpu_panel))
 
+    def on_launch_run(self, message: LaunchRun) -> None:
+        """Replay / resume from the runs browser: as Start does (here or in the background)."""
+        if message.background is not None:
+            self.notify("starting in the background…", timeout=5)
+            argv = message.background
+            self.run_worker(
+                lambda: self._start_background(argv),
+                thread=True,
+                group="detach",
+                exit_on_error=False,
+            )
+        elif message.request is not None:
+            self.push_screen(RunScreen(message.request, self.executor, self.gpu_panel))
+
+    def on_watch_run(self, message: WatchRun) -> None:
+        """Attach to a run from the runs browser, as `tui-trainer watch` does."""
+        try:
+            source = RemoteRun(message.run_dir)
+        except OSError as exc:
+            self.notify(f"{message.run_dir}: cannot watch ({exc})", severity="error")
+            return
+        self.push_screen(RunScreen(None, None, self.gpu_panel, source=source))
+
+    def action_runs(self) -> None:
+        """f2 on the setup screen: the runs browser (runs under --out, default runs)."""
+        if isinstance(self.screen, SetupScreen):
+            self.push_screen(RunsScreen(self.out or "runs", out=self.out))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The runs browser key only where it applies (and so only there in the footer)."""
+        if action == "runs":
+            return isinstance(self.screen, SetupScreen)
+        return True
+
     def _start_background(self, argv: list[str]) -> None:
         """Worker thread: `run --detach`, then watch the run (or show why it did not start)."""
         started = spawn_detached(argv)
@@ -222,6 +258,8 @@ class TrainerApp(App[int]):
         """q / ctrl+q: quit at once when idle; while training, confirm, checkpoint, then exit."""
         run = self.live_run()
         watching = self.watch is not None or (run is not None and run.source.remote)
+        if watching and self._back_to_runs():  # attached from the runs browser: back to it
+            return
         if watching:  # nothing is lost by leaving: the run goes on
             self.exit(0, return_code=0)
             return
@@ -237,6 +275,16 @@ class TrainerApp(App[int]):
                 run.stop_for_exit()
 
         self.push_screen(ConfirmQuit(), answer)
+
+    def _back_to_runs(self) -> bool:
+        """Watching a run opened from the runs browser: leave it (it goes on), show the list."""
+        if not (isinstance(self.screen, RunScreen) and self.screen.source.remote):
+            return False
+        if not any(isinstance(s, RunsScreen) for s in self.screen_stack):
+            return False
+        while not isinstance(self.screen, RunsScreen):
+            self.pop_screen()
+        return True
 
     async def action_new_run(self) -> None:
         """n: back to the setup screen, which keeps the last settings."""

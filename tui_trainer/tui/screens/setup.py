@@ -165,7 +165,7 @@ class SetupScreen(Screen[None]):
         """Preset list and key settings on the left, toggles on the right."""
         with Horizontal(id="setup-header"):
             yield Static("tui-trainer  ·  new run", id="setup-title")
-            yield Static("ctrl+r start · f1 help", id="setup-hint")
+            yield Static("ctrl+r start · f2 runs · f1 help", id="setup-hint")
         with Horizontal(id="setup-body"):
             with Vertical(id="setup-left"):
                 options = [Option(preset_label(p), id=str(i)) for i, p in enumerate(self.presets)]

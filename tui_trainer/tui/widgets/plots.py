@@ -82,6 +82,41 @@ class TickLabels(AxisFormatter):
         return [tick_label(t, step) for t in ticks]
 
 
+def _label_spans(
+    ticks: Sequence[float], labels: Sequence[str], x0: float, x1: float, width: int
+) -> list[tuple[int, int]]:
+    """Where textual-plot writes each x tick label on a plot canvas `width` cells wide:
+    (first cell, end) per label, as `PlotWidget._render_x_ticks` places them (the label of
+    the left end starts at the edge, the right end's is right-aligned, the rest centred)."""
+    spans = []
+    right = width - 1  # the scale rectangle spans cells 1 .. width - 2, ticks map onto it
+    for tick, label in zip(ticks, labels, strict=True):
+        if tick < x0 or tick > x1:
+            continue
+        x = math.floor(1 + (tick - x0) / ((x1 - x0) or 1.0) * (right - 1))
+        if tick == x0:
+            x -= 1
+        if tick == x1:
+            start = x - len(label) + 1
+        else:
+            half, odd = divmod(len(label), 2)
+            start = x - half + (0 if odd else 1)
+        spans.append((start, start + len(label)))
+    return spans
+
+
+def fitting_x_ticks(x0: float, x1: float, width: int, formatter: AxisFormatter) -> list[float]:
+    """The most whole-epoch ticks in [x0, x1] whose labels fit `width` cells with a blank cell
+    between neighbours (at 80x24 a panel is ~25 cells wide: `0 20 40 60`, never `0  20 4060`)."""
+    ticks: list[float] = []
+    for count in range(max(1, width // 2), 0, -1):
+        ticks = nice_ticks(x0, x1, count, least=1.0)
+        spans = _label_spans(ticks, formatter.get_labels_for_ticks(ticks), x0, x1, width)
+        if all(a_end < b_start for (_, a_end), (b_start, _) in pairwise(spans)):
+            return ticks
+    return ticks[:1]
+
+
 def log_ticks(low: float, high: float, count: int) -> list[float]:
     """Ticks (in log10 units) at decades, or at 1-2-5 steps when the range is under a decade."""
     decades = [float(k) for k in range(math.ceil(low - 1e-9), math.floor(high + 1e-9) + 1)]
@@ -168,24 +203,31 @@ class RunPlot(PlotWidget, can_focus=False):
         if y1 - y0 <= abs(y1) * 1e-9 or y1 <= y0:
             y0, y1 = y0 - (abs(y1) * 0.05 or 1.0), y1 + (abs(y1) * 0.05 or 1.0)
         y0, y1 = y0 - (y1 - y0) * pad, y1 + (y1 - y0) * pad
-        width, height = max(self.size.width, 20), max(self.size.height, 4)
-        xticks = nice_ticks(x0, x1, max(2, (width - 8) // 4), least=1.0)  # whole epochs
+        height = max(self.size.height, 4)
         rows = max(height - self.margin_bottom - 2, 1)
-        if self.compact:
+        ends = self.compact
+        if ends:
             yticks = [y0, y1]
         elif log_y:
             yticks = log_ticks(y0, y1, max(2, rows // 2))
         else:
-            yticks = nice_ticks(y0, y1, max(2, rows // 2))
-        labels_y = TickLabels(log=log_y, step=(y1 - y0) / 10 if self.compact else None)
-        self.set_x_formatter(TickLabels())
+            for count in range(max(2, rows // 2), max(2, rows) + 1):
+                yticks = nice_ticks(y0, y1, count)  # a short plot: a finer step if need be
+                if len(yticks) >= 2:
+                    break
+        if len(yticks) < 2:
+            yticks, ends = [y0, y1], True
+        labels_y = TickLabels(log=log_y, step=(y1 - y0) / 10 if ends else None)
+        labels_x = TickLabels()
+        self.set_x_formatter(labels_x)
         self.set_y_formatter(labels_y)
-        self.set_xticks(xticks)
         self.set_yticks(yticks)
         longest = max((len(s) for s in labels_y.get_labels_for_ticks(yticks)), default=1)
         if self.margin_left != longest + 2:
             self.margin_left = longest + 2
             self.refresh(layout=True)  # the canvases take their new widths before drawing
+        canvas = max(self.size.width - self.margin_left, 8)  # the plot canvas: the x ticks' room
+        self.set_xticks(fitting_x_ticks(x0, x1, canvas, labels_x))  # whole epochs
         self.set_xlimits(x0, x1)
         self.set_ylimits(y0, y1)
 

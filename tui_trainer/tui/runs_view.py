@@ -1,0 +1,182 @@
+"""The runs browser's data: listing, sorting and filtering runs, reading one, planning actions.
+
+No Textual here (the screens in `tui/screens/runs.py` and `run_detail.py` show it). Listing uses
+`remote.runs` (what `tui-trainer runs` prints: status, liveness, best metric) and reads only the
+head and tail of each metrics.jsonl; a run's whole history is read when it is opened. Damaged
+run directories are shown with what could be read, never refused outright.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tui_trainer import formatting as fmt
+from tui_trainer.compare import metric_rows
+from tui_trainer.errors import UserError
+from tui_trainer.remote.history import read_config, read_records, read_summary
+from tui_trainer.remote.runs import RunInfo, find_run_dirs, inspect
+from tui_trainer.rundir import busy_error, holder_info
+from tui_trainer.runs_read import RunRecord, read_run
+from tui_trainer.tui.curves import Curves
+
+SORTS = ("date", "best")
+"""Orders of the runs list: newest first, or best monitored metric first."""
+
+
+@dataclass
+class Listing:
+    """Every run found under a root, and the runs that could not be inspected."""
+
+    root: Path
+    runs: list[RunInfo]
+    problems: list[str] = field(default_factory=list)
+    missing: bool = False  # the root folder does not exist (yet)
+
+
+def run_name(info: RunInfo) -> str:
+    """`<preset>/<timestamp>`: the run directory's last two parts, as legends show it."""
+    return "/".join(Path(info.run_dir).parts[-2:])
+
+
+def scan(root: str | Path) -> Listing:
+    """Inspect every run directory under `root` (slow for live runs: call it off the UI thread)."""
+    path = Path(root)
+    if not path.is_dir():
+        return Listing(path, [], missing=True)
+    infos, problems = [], []
+    for run_dir in find_run_dirs(path):
+        try:
+            infos.append(inspect(run_dir))
+        except Exception as exc:  # one unreadable directory must not hide the others
+            problems.append(f"{run_dir}: cannot be read ({type(exc).__name__})")
+    return Listing(path, infos, problems)
+
+
+def lower_is_better(metric: str | None) -> bool:
+    """Losses are minimised, everything else (accuracy, Dice, IoU) maximised."""
+    return bool(metric) and str(metric).endswith("loss")
+
+
+def sort_runs(runs: list[RunInfo], by: str) -> list[RunInfo]:
+    """Live runs first, then newest first (`date`) or best metric first (`best`: grouped by
+    metric, runs without a best value last, ties newest first)."""
+    if by == "best":
+
+        def best_key(i: RunInfo) -> tuple[Any, ...]:
+            value = i.best_value
+            if not isinstance(value, (int, float)) or math.isnan(value):
+                return (1, "", 0.0, -(i.started or 0.0))
+            signed = value if lower_is_better(i.best_metric) else -value
+            return (0, i.best_metric or "", signed, -(i.started or 0.0))
+
+        return sorted(runs, key=best_key)
+    return sorted(runs, key=lambda i: (not i.live, -(i.started or 0.0), i.run_dir))
+
+
+def filter_runs(runs: list[RunInfo], text: str) -> list[RunInfo]:
+    """Runs whose preset or name contains every word of `text` (case-insensitive)."""
+    words = text.lower().split()
+    if not words:
+        return list(runs)
+    return [i for i in runs if all(w in f"{i.preset} {run_name(i)}".lower() for w in words)]
+
+
+def status_text(info: RunInfo) -> str:
+    """`● running` for a live run (the dot marks it), else the recorded status."""
+    return f"● {info.status}" if info.live else info.status
+
+
+def progress_text(info: RunInfo) -> str:
+    """`3/10` epochs (or just the count when the plan is unknown)."""
+    return f"{info.epoch}/{info.epochs}" if info.epochs else str(info.epoch)
+
+
+def best_text(info: RunInfo) -> str:
+    """`val acc 97.81% @9`, or `-`."""
+    value = info.best_value
+    if not info.best_metric or not isinstance(value, (int, float)) or math.isnan(value):
+        return "-"
+    epoch = f" @{info.best_epoch}" if info.best_epoch else ""
+    return f"{fmt.metric_label(info.best_metric)} {fmt.metric(info.best_metric, value)}{epoch}"
+
+
+def started_text(info: RunInfo) -> str:
+    """`12-01 09:41` (local time), or `-`."""
+    return time.strftime("%m-%d %H:%M", time.localtime(info.started)) if info.started else "-"
+
+
+def took_text(info: RunInfo) -> str:
+    """Wall time so far or in all."""
+    return fmt.duration(info.seconds) if info.seconds is not None else "-"
+
+
+# -- one run, opened ---------------------------------------------------------------------------
+@dataclass
+class OpenedRun:
+    """A run directory read in full: its record, curves, per-class report and read problems."""
+
+    record: RunRecord
+    curves: Curves
+    report: str
+    warning: str | None = None  # what could not be read (the rest is shown)
+
+    @property
+    def name(self) -> str:
+        """`<preset>/<timestamp>`."""
+        return self.record.name
+
+
+def read_tolerant(path: str | Path) -> tuple[RunRecord, str | None]:
+    """The run as `compare` reads it; if a file is damaged, what can be read and why not all."""
+    try:
+        return read_run(path), None
+    except UserError as exc:
+        run = Path(path)
+        records = [{k: v for k, v in r.items() if k != "seq"} for r in read_records(run)]
+        record = RunRecord(run, read_config(run), records, read_summary(run))
+        return record, f"{exc} (damaged lines are skipped)"
+
+
+def open_run(path: str | Path) -> OpenedRun:
+    """Read one run for the detail view (its whole metrics.jsonl: call it off the UI thread)."""
+    record, warning = read_tolerant(path)
+    curves = Curves.from_records(record.records, record.planned_epochs, record.monitored[0])
+    finished = [r for r in record.records if r.get("event") == "finished"]
+    report = str(finished[-1].get("report") or "") if finished else ""
+    return OpenedRun(record, curves, report, warning)
+
+
+def summary_rows(opened: OpenedRun) -> list[tuple[str, str]]:
+    """The summary panel: status, epochs, best and final metrics, speed, where, how to replay."""
+    rec = opened.record
+    rows = [(label, cells[0]) for label, cells in metric_rows([rec])]
+    started = next((r.get("time") for r in rec.records if r.get("event") == "started"), None)
+    if isinstance(started, (int, float)):
+        rows.insert(0, ("started", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started))))
+    error = (rec.summary or {}).get("error")
+    if error:
+        rows.append(("error", str(error)))
+    rows.append(("run dir", str(rec.path)))
+    return rows
+
+
+# -- actions -----------------------------------------------------------------------------------
+def refuse_if_live(run_dir: str | Path) -> None:
+    """`RunDirBusy` (the message a second writer gets) while a process writes `run_dir`."""
+    info = holder_info(run_dir)
+    if info is not None:
+        raise busy_error(run_dir, info)
+
+
+def replay_argv(run_dir: str, out: str | None) -> list[str]:
+    """`tui-trainer replay RUN_DIR [--out OUT]` (what "in the background" starts)."""
+    return ["replay", run_dir, *(["--out", out] if out else [])]
+
+
+def resume_argv(run_dir: str) -> list[str]:
+    """`tui-trainer run --resume RUN_DIR` (a resume continues in the run's own directory)."""
+    return ["run", "--resume", run_dir]
