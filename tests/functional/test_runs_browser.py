@@ -117,11 +117,11 @@ def test_lists_sorts_and_filters_runs(tmp_path: Path, root: Path) -> None:
             screen = await open_browser(pilot)
             assert names(screen) == [D, C, B, A]  # newest first
             text = screen_text(app)
-            assert "4 runs · sort: newest" in text
+            assert "4 runs · s sort: newest" in text
             assert "died" in text and "val acc 94.76% @5" in text and "3/4" not in text
             await pilot.press("s")  # best metric first; the killed run's best is from its tail
             assert names(screen) == [C, B, A, D]
-            assert "sort: best metric" in screen_text(app)
+            assert "s sort: best metric" in screen_text(app)
             await pilot.press("slash", *"cifar")
             assert names(screen) == [C]
             assert "1/4 runs" in screen_text(app)

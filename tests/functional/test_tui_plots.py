@@ -47,6 +47,25 @@ async def mid_run(pilot: Pilot, script: ScriptedExecutor, at: tuple[int, int]) -
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+def test_x_tick_labels_never_run_together(presets: list[PresetInfo], size: tuple[int, int]) -> None:
+    """60 epochs in plots 10 to 50 cells wide: as many ticks as fit, each label apart."""
+    script = ScriptedExecutor(epochs=60, steps=3, progress_every=3, hold=(30, 3))
+
+    async def scenario() -> None:
+        app = make_app(presets, script, start=True)
+        async with app.run_test(size=size) as pilot:
+            runner = await mid_run(pilot, script, (30, 3))
+            for plot in runner.query(RunPlot):
+                labels = plot._x_formatter.get_labels_for_ticks(plot._x_ticks)
+                assert len(labels) >= (3 if size[0] >= 120 else 2), (plot.id, labels)
+                assert labels[0] == "0" and int(labels[-1]) >= 50, (plot.id, labels)
+                assert region_text(app, plot)[-1].split() == labels, plot.id
+            script.release()
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
 def test_every_plot_shows_its_tick_labels(presets: list[PresetInfo], size: tuple[int, int]) -> None:
     script = ScriptedExecutor(epochs=4, steps=12, hold=(3, 6))
 

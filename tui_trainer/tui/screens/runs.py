@@ -126,8 +126,8 @@ class RunsScreen(Screen[None]):
         Binding("enter", "open", "Open", priority=True),  # before the table's own enter
         Binding("space", "mark", "Mark"),
         Binding("c", "compare", "Compare"),
-        Binding("s", "sort", "Sort"),
-        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("s", "sort", "Sort", show=False),  # the bar says "s sort: ..."
+        Binding("slash", "filter", "Filter", key_display="/", show=False),  # and "/ filter"
         Binding("r", "launch('replay')", "Replay"),
         Binding("R", "launch('replay', True)", "Replay in background", show=False),
         Binding("u", "launch('resume')", "Resume"),
@@ -135,7 +135,7 @@ class RunsScreen(Screen[None]):
         Binding("w", "launch('watch')", "Watch"),
         Binding("f5", "reload", "Refresh", show=False),
         Binding("escape,f2", "back", "New run"),
-        Binding("q", "app.quit", "Quit"),
+        Binding("q", "app.quit", "Quit", show=False),
         Binding("question_mark", "app.help", "Help", key_display="?", show=False),
         Binding("f1", "app.help", "Help", show=False),
     ]
@@ -163,7 +163,7 @@ class RunsScreen(Screen[None]):
         table: DataTable[str] = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield table
         yield Static("", id="runs-empty")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         """Read the list (in a thread) and keep it fresh while shown."""
@@ -256,7 +256,7 @@ class RunsScreen(Screen[None]):
         parts = [f"{len(self.shown)}/{total} runs" if self.filter_text else f"{total} runs"]
         parts += [f"{live} live"] if live else []
         parts += [f"{len(self.marked)} marked"] if self.marked else []
-        parts.append(f"sort: {'newest' if self.sort == 'date' else 'best metric'}")
+        parts.append(f"s sort: {'newest' if self.sort == 'date' else 'best metric'}")
         self.query_one("#runs-state", Static).update(" · ".join(parts))
 
     def current_run_dir(self) -> str | None:
