@@ -355,3 +355,27 @@ def test_listing_reads_only_the_ends_of_long_histories(
     (info,) = listing.runs
     assert info.best_value == pytest.approx(0.9476) and info.epoch == 6 and info.started
     assert 0 < sum(counts) <= 100_000
+
+
+@pytest.mark.slow
+def test_resume_here_continues_a_real_run_in_its_directory(tmp_path: Path) -> None:
+    """A tiny real run left checkpoints: `u` starts the console's run screen resuming it."""
+    from conftest import run_preset
+
+    finished, run_dir = run_preset(tmp_path / "runs")
+    assert finished.status == "completed"
+    script = ScriptedExecutor(epochs=2, steps=4)
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, tmp_path / "runs", script)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await open_browser(pilot)
+            await pilot.press("u")
+            has_run = lambda: any(isinstance(s, RunScreen) for s in app.screen_stack)  # noqa: E731
+            await wait_for(pilot, has_run, timeout=120)
+            runner = next(s for s in app.screen_stack if isinstance(s, RunScreen))
+            assert runner.request.resume == str(run_dir)
+            assert runner.request.config.epochs == 2 and runner.request.preset == "quickstart"
+            await wait_for(pilot, lambda: script.calls == 1 and not runner.model.active)
+
+    run(scenario())
