@@ -351,10 +351,15 @@ def test_listing_reads_only_the_ends_of_long_histories(
     monkeypatch.setattr(Path, "open", opened)
     monkeypatch.setattr(Path, "read_text", refuse(real_text))
     monkeypatch.setattr(Path, "read_bytes", refuse(real_bytes))
-    listing = rv.scan(tmp_path / "runs")
-    (info,) = listing.runs
+    cache: rv.Cache = {}
+    (info,) = rv.scan(tmp_path / "runs", cache).runs
     assert info.best_value == pytest.approx(0.9476) and info.epoch == 6 and info.started
     assert 0 < sum(counts) <= 100_000
+    counts.clear()  # the refresh a few seconds later: a finished, unchanged run is not re-read
+    assert rv.scan(tmp_path / "runs", cache).runs == [info] and sum(counts) == 0
+    with open(long / "metrics.jsonl", "a") as fh:  # ... until its files change
+        fh.write(lines[-2])
+    assert rv.scan(tmp_path / "runs", cache).runs and sum(counts) > 0
 
 
 @pytest.mark.slow

@@ -42,17 +42,47 @@ def run_name(info: RunInfo) -> str:
     return "/".join(Path(info.run_dir).parts[-2:])
 
 
-def scan(root: str | Path) -> Listing:
-    """Inspect every run directory under `root` (slow for live runs: call it off the UI thread)."""
+Cache = dict[str, tuple[tuple[int, ...], RunInfo]]
+"""What `scan` learnt last time: a finished run whose files did not change is not read again."""
+
+
+def _stamp(run_dir: Path) -> tuple[int, ...] | None:
+    """When and how big metrics.jsonl and summary.json are (None without a summary: the
+    run may be live, so it is always asked again)."""
+    try:
+        metrics, summary = (run_dir / "metrics.jsonl").stat(), (run_dir / "summary.json").stat()
+    except OSError:
+        return None
+    return (metrics.st_mtime_ns, metrics.st_size, summary.st_mtime_ns, summary.st_size)
+
+
+def scan(root: str | Path, cache: Cache | None = None) -> Listing:
+    """Inspect every run directory under `root` (slow for live runs: call it off the UI thread).
+
+    With `cache` (kept between calls) a finished run whose files are unchanged is not re-read,
+    so refreshing a list of hundreds of runs costs a few `stat` calls each."""
     path = Path(root)
     if not path.is_dir():
         return Listing(path, [], missing=True)
-    infos, problems = [], []
+    cache = {} if cache is None else cache
+    infos, problems, seen = [], [], set()
     for run_dir in find_run_dirs(path):
+        key, stamp = str(run_dir), _stamp(run_dir)
+        seen.add(key)
+        cached = cache.get(key)
+        if stamp is not None and cached is not None and cached[0] == stamp:
+            infos.append(cached[1])
+            continue
         try:
-            infos.append(inspect(run_dir))
+            info = inspect(run_dir)
         except Exception as exc:  # one unreadable directory must not hide the others
             problems.append(f"{run_dir}: cannot be read ({type(exc).__name__})")
+            continue
+        infos.append(info)
+        if stamp is not None:
+            cache[key] = (stamp, info)
+    for gone in set(cache) - seen:
+        del cache[gone]
     return Listing(path, infos, problems)
 
 

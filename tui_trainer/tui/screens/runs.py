@@ -150,6 +150,7 @@ class RunsScreen(Screen[None]):
         self.shown: list[RunInfo] = []
         self.marked: set[str] = set()
         self._timer: Timer | None = None
+        self._cache: rv.Cache = {}
         self._rows: tuple[bool | None, list[list[str]]] = (None, [])
 
     def compose(self) -> ComposeResult:
@@ -187,7 +188,7 @@ class RunsScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
     def reload(self) -> None:
         """Worker thread: inspect every run under the root, then show them."""
-        listing = rv.scan(self.root)
+        listing = rv.scan(self.root, self._cache)
         self.app.call_from_thread(self._got, listing)
 
     def action_reload(self) -> None:
