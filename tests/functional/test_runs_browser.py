@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from pilot import demo_presets, run, screen_text, wait_for, wait_for_text
+from pilot import demo_presets, run, wait_for, wait_for_text
 from runsdirs import T0, damage, fix_times, make_run
 from scripted import ScriptedExecutor
 from textual.widgets import DataTable, Static
@@ -26,6 +26,7 @@ from tui_trainer.tui import runs_view as rv
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.screens.compare import CompareScreen, OverlayPlot
 from tui_trainer.tui.screens.run import RunScreen
+from tui_trainer.tui.screens.run_actions import ConfirmLaunch
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
 from tui_trainer.tui.screens.runs import RunsScreen
 from tui_trainer.tui.screens.setup import SetupScreen
@@ -116,15 +117,14 @@ def test_lists_sorts_and_filters_runs(tmp_path: Path, root: Path) -> None:
         async with app.run_test(size=(120, 40)) as pilot:
             screen = await open_browser(pilot)
             assert names(screen) == [D, C, B, A]  # newest first
-            text = screen_text(app)
-            assert "4 runs · s sort: newest" in text
+            text = await wait_for_text(pilot, "4 runs · s sort: newest")
             assert "died" in text and "val acc 94.76% @5" in text and "3/4" not in text
             await pilot.press("s")  # best metric first; the killed run's best is from its tail
             assert names(screen) == [C, B, A, D]
-            assert "s sort: best metric" in screen_text(app)
+            await wait_for_text(pilot, "s sort: best metric")
             await pilot.press("slash", *"cifar")
             assert names(screen) == [C]
-            assert "1/4 runs" in screen_text(app)
+            await wait_for_text(pilot, "1/4 runs")
             await pilot.press("backspace", *"ar", "space", *"quick")  # "cif ar quick": nothing
             await wait_for_text(pilot, "No run matches")
             await pilot.press("escape")  # clears the filter
@@ -151,10 +151,8 @@ def test_open_shows_curves_summary_report_and_config(tmp_path: Path, root: Path)
             assert loss._x_max == 4.0
             metric = detail.query_one(MetricPlot)
             assert any(isinstance(d, LinePlot) for d in metric._datasets)
-            text = screen_text(app)
-            for seen in ("FINISHED", "best val_accuracy", "93.26% @ 3", "4/4", "Config"):
-                assert seen in text, seen
-            assert "Per-class report" in text and "precision" in text
+            seen = ("FINISHED", "best val_accuracy", "93.26% @ 3", "4/4", "Config", "precision")
+            await wait_for_text(pilot, *seen, "Per-class report")
             config = str(detail.query_one("#detail-config", Static).content)
             assert "lr: 0.01" in config and "step_size: 2" in config  # scrolled below
             await pilot.press("escape")
@@ -182,14 +180,12 @@ def test_marking_two_runs_compares_them(tmp_path: Path, root: Path) -> None:
             await cursor_to(pilot, screen, B)
             await pilot.press("space", "space")  # B, then A below it
             assert screen.marked == {str(root / B), str(root / A)}
-            assert "2 marked" in screen_text(app)
+            await wait_for_text(pilot, "2 marked")
             await pilot.press("c")
             await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
             compare = app.screen
             await wait_for(pilot, lambda: len(compare.query(OverlayPlot)) == 4)
-            await pilot.pause(0.1)
-            text = screen_text(app)
-            assert f"━━ {B}" in text and f"━━ {A}" in text
+            await wait_for_text(pilot, f"━━ {B}", f"━━ {A}")
             diff = compare.query_one("#compare-diff", DataTable)
             keys = [str(diff.get_row_at(i)[0]) for i in range(diff.row_count)]
             assert keys == ["epochs", "optim.lr", "scheduler.name", "scheduler.step_size"]
@@ -219,17 +215,23 @@ def test_actions_launch_what_the_cli_would(
         async with app.run_test(size=(120, 40)) as pilot:
             screen = await open_browser(pilot)
             await cursor_to(pilot, screen, A)
-            await pilot.press("R")  # replay in the background
+            await pilot.press("R", "n")  # replay in the background? no: nothing starts
+            await pilot.pause(0.2)
+            assert not started and isinstance(app.screen, RunsScreen)
+            await pilot.press("R")  # replay in the background: asks first
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmLaunch))
+            await wait_for_text(pilot, "tui-trainer replay")
+            await pilot.press("y")
             await wait_for(pilot, lambda: len(started) == 1)
             assert started[0] == ["replay", str(root / A), "--out", str(root)]
-            await pilot.press("U")  # resume in the background
+            await pilot.press("U", "y")  # resume in the background
             await wait_for(pilot, lambda: len(started) == 2)
             assert started[1] == ["run", "--resume", str(root / A)]
-            await pilot.press("u")  # resume here: a scripted run left no checkpoint
+            await pilot.press("u", "y")  # resume here: a scripted run left no checkpoint
             text = await wait_for_note(pilot, "resume refused", timeout=120)  # imports torch
             assert "checkpoint" in text
             assert not any(isinstance(s, RunScreen) for s in app.screen_stack)
-            await pilot.press("r")  # replay here: the saved config, a new run in the console
+            await pilot.press("r", "y")  # replay here: the saved config, a new run in the console
             await wait_for(pilot, lambda: any(isinstance(s, RunScreen) for s in app.screen_stack))
             runner = next(s for s in app.screen_stack if isinstance(s, RunScreen))
             assert runner.request.resume is None and runner.request.out == str(root)
@@ -271,8 +273,8 @@ def test_live_run_is_marked_attached_and_never_resumed(tmp_path: Path) -> None:
             async with app.run_test(size=(120, 40)) as pilot:
                 screen = await open_browser(pilot)
                 assert [i.live for i in screen.shown] == [True]
-                assert "● running" in screen_text(app) and "1 live" in screen_text(app)
-                await pilot.press("u")  # resuming a live run: the lock's refusal
+                await wait_for_text(pilot, "● running", "1 live")
+                await pilot.press("u", "y")  # resuming a live run: the lock's refusal
                 text = await wait_for_note(pilot, "being written by")
                 assert f"pid {os.getpid()}" in text
                 await pilot.press("enter")  # a live run is attached, as `watch` does
@@ -375,7 +377,7 @@ def test_resume_here_continues_a_real_run_in_its_directory(tmp_path: Path) -> No
         app = make_app(tmp_path, tmp_path / "runs", script)
         async with app.run_test(size=(120, 40)) as pilot:
             await open_browser(pilot)
-            await pilot.press("u")
+            await pilot.press("u", "y")
             has_run = lambda: any(isinstance(s, RunScreen) for s in app.screen_stack)  # noqa: E731
             await wait_for(pilot, has_run, timeout=120)
             runner = next(s for s in app.screen_stack if isinstance(s, RunScreen))

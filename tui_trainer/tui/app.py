@@ -30,7 +30,8 @@ from tui_trainer.telemetry.sampler import Sampler
 from tui_trainer.terminal import detach_from_terminal, release_quiet_input
 from tui_trainer.tui.screens.dialogs import ConfirmQuit, HelpScreen
 from tui_trainer.tui.screens.run import NARROW, Executor, RunRequest, RunScreen
-from tui_trainer.tui.screens.runs import LaunchRun, RunsScreen, WatchRun
+from tui_trainer.tui.screens.run_actions import LaunchRun, WatchRun
+from tui_trainer.tui.screens.runs import RunsScreen
 from tui_trainer.tui.screens.setup import SetupScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.tui.sources import RemoteRun

@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from tui_trainer.tui import runs_view as rv
-from tui_trainer.tui.screens.runs import launch
+from tui_trainer.tui.screens.run_actions import launch
 from tui_trainer.tui.widgets.plot_panels import LossPanel, LRPanel, MetricPanel
 from tui_trainer.tui.widgets.state_badge import StateBadge
 

@@ -3,8 +3,9 @@
 A table of runs (live ones marked `●`), sortable by date or best metric, filtered by preset or
 name as you type. Enter opens a run (a live one is attached, as `tui-trainer watch` does);
 space marks runs and `c` compares the marked ones in the comparison view. `r`/`u`/`w` replay,
-resume or watch the run under the cursor; shift+R / shift+U start them in the background.
-The listing is read in a thread worker and refreshed every few seconds while shown.
+resume or watch the run under the cursor (shift+R / shift+U: in the background; replay and
+resume ask first, see run_actions.py). The listing is read in a thread worker and refreshed
+every few seconds while shown.
 """
 
 from __future__ import annotations
@@ -16,15 +17,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
 
-from tui_trainer.errors import UserError
 from tui_trainer.remote.runs import RunInfo
 from tui_trainer.tui import runs_view as rv
-from tui_trainer.tui.screens.run import RunRequest
+from tui_trainer.tui.screens.run_actions import WatchRun, launch
 
 WIDE = 100
 """From this width on the table also shows when each run started (narrower, the run's name
@@ -40,82 +39,6 @@ COLUMNS = (
 )
 REFRESH_SECONDS = 5.0
 """How often the list is read again while shown (live runs start, progress and end)."""
-
-
-class LaunchRun(Message):
-    """Start a run in the console (`request`), or `tui-trainer ARGV` in the background."""
-
-    def __init__(self, request: RunRequest | None, background: list[str] | None = None) -> None:
-        super().__init__()
-        self.request = request
-        self.background = background
-
-
-class WatchRun(Message):
-    """Attach the run screen to the run in `run_dir` (as `tui-trainer watch` does)."""
-
-    def __init__(self, run_dir: str) -> None:
-        super().__init__()
-        self.run_dir = run_dir
-
-
-def replay_request(run_dir: str, out: str | None) -> RunRequest:
-    """What `tui-trainer replay RUN_DIR` runs: the saved, resolved config as is (a new run)."""
-    from tui_trainer.config.loader import load_config
-
-    source = Path(run_dir) / "config.yaml"
-    if not source.is_file():
-        raise UserError(f"{run_dir}: no config.yaml (expected a run directory)")
-    config, name = load_config(source, [])
-    return RunRequest(config, name, [], out)
-
-
-def resume_request(run_dir: str) -> RunRequest:
-    """What `tui-trainer run --resume RUN_DIR` continues; refused while the run is live
-    (the lock message) or when it has no loadable checkpoint. Slow (reads the checkpoint)."""
-    from tui_trainer.config.loader import resumed_config
-    from tui_trainer.session import check_resume
-
-    rv.refuse_if_live(run_dir)
-    config, name = resumed_config(run_dir, None, [])
-    check_resume(run_dir)
-    return RunRequest(config, name, [], None, run_dir)
-
-
-def launch(screen: Screen, run_dir: str, what: str, background: bool, out: str | None) -> None:
-    """Do `what` ("replay", "resume", "watch") for `run_dir` from `screen`; refusals (a live
-    run's lock, no checkpoint) are notified in one line. Used by the list and the detail."""
-    if what == "watch":
-        screen.post_message(WatchRun(run_dir))
-        return
-    where = "in the background" if background else "here"
-    screen.notify(f"{what} {run_dir} {where}…", timeout=3)
-    _prepare(screen, run_dir, what, background, out)
-
-
-def _prepare(screen: Screen, run_dir: str, what: str, background: bool, out: str | None) -> None:
-    """Build the request (or argv) in a thread: a resume reads the checkpoint first."""
-
-    def job() -> None:
-        try:
-            if what == "resume":
-                if background:
-                    rv.refuse_if_live(run_dir)
-                    message = LaunchRun(None, rv.resume_argv(run_dir))
-                else:
-                    message = LaunchRun(resume_request(run_dir))
-            elif background:
-                message = LaunchRun(None, rv.replay_argv(run_dir, out))
-            else:
-                message = LaunchRun(replay_request(run_dir, out))
-        except UserError as exc:
-            screen.app.call_from_thread(
-                screen.notify, f"{what} refused: {exc}", severity="error", timeout=12
-            )
-            return
-        screen.post_message(message)
-
-    screen.run_worker(job, thread=True, group="launch", exit_on_error=False)
 
 
 class RunsScreen(Screen[None]):
