@@ -21,6 +21,7 @@ from tui_trainer.engine.events import (
     StepProgress,
 )
 from tui_trainer.formatting import duration, metrics_line, run_eta
+from tui_trainer.next_steps import next_step_lines
 
 
 class ConsoleSink:
@@ -137,7 +138,5 @@ class ConsoleSink:
             lines.append(f"error: {event.error}")
         if event.report:
             lines.append("per-class report (validation):\n" + event.report.rstrip())
-        lines.append(f"run directory: {s.get('run_dir')}")
-        if s.get("replay_command"):
-            lines.append(f"replay: {s['replay_command']}")
+        lines += next_step_lines({"status": event.status, **s})  # resume, replay, traceback
         self._print("\n".join(lines))

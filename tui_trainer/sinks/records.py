@@ -99,6 +99,7 @@ def to_record(event: Event, now: float) -> dict[str, Any]:
                 "summary": event.summary,
                 "report": event.report,
                 "error": event.error,
+                "traceback": event.traceback,
             }
     raise TypeError(f"not an engine event: {event!r}")
 
@@ -180,6 +181,7 @@ def _from_record(r: dict[str, Any], config: dict[str, Any]) -> Event | None:
         status = str(r["status"])
         summary = r.get("summary")
         summary = summary if isinstance(summary, dict) else {"status": status}
-        error = r.get("error")
-        return RunFinished(status, summary, str(r.get("report") or ""), error)
+        error, trace = r.get("error"), r.get("traceback")
+        trace = trace if isinstance(trace, str) else None
+        return RunFinished(status, summary, str(r.get("report") or ""), error, trace)
     return None

@@ -314,6 +314,11 @@ class RunScreen(Screen[None]):
         self._draw(self.model.request_stop("step"))
         self._refresh_keys()
 
+    def note(self, text: str) -> None:
+        """Add a line of the console's own to the log (e.g. a command copied from the summary)."""
+        self.model.log("info", text)
+        self._log.add(self.model.take_log())
+
     def summary(self) -> dict[str, Any]:
         """The finished run's summary (empty while running)."""
         return dict(self.model.finished.summary) if self.model.finished else {}

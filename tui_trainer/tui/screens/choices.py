@@ -1,0 +1,56 @@
+"""A dialog that shows commands for copying by hand (the clipboard cannot be confirmed)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static, TextArea
+
+CLIPBOARD_NOTE = (
+    "Also sent to the clipboard (OSC 52), which the terminal may ignore without saying so "
+    "(tmux needs `set -g set-clipboard on`). To copy by hand: select the text above (shift+arrows "
+    "and ctrl+c here, or drag with Shift held in most terminals, or tmux copy mode: prefix [). "
+    "It is in the run log (b), printed on the terminal when you quit, and in summary.json."
+)
+
+
+class CommandsDialog(ModalScreen[None]):
+    """Commands shown in a read-only text box, for copying by hand; escape or enter closes."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,enter", "dismiss", "Close", show=False),
+    ]
+
+    def __init__(self, title: str, commands: list[str], note: str = CLIPBOARD_NOTE) -> None:
+        super().__init__()
+        self.title_text = title
+        self.commands = commands
+        self.note = note
+
+    def compose(self) -> ComposeResult:
+        """The commands (one per line, selectable), the note, a close button."""
+        with Vertical(id="commands-dialog", classes="dialog") as dialog:
+            dialog.border_title = self.title_text
+            dialog.border_subtitle = "esc to close"
+            box = TextArea(
+                "\n".join(self.commands), read_only=True, soft_wrap=True, id="commands-text"
+            )
+            box.styles.height = min(2 * len(self.commands) + 2, 8)
+            yield box
+            yield Static(self.note, id="commands-note", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Close", id="commands-close", variant="primary", compact=True)
+
+    def on_mount(self) -> None:
+        """Select the first command, so ctrl+c copies it at once."""
+        box = self.query_one(TextArea)
+        box.focus()
+        box.select_line(0)
+
+    def on_button_pressed(self, _event: Button.Pressed) -> None:
+        """Close."""
+        self.dismiss()
