@@ -36,7 +36,7 @@ from tui_trainer.tui.screens.run import NARROW, Executor, RunRequest, RunScreen
 from tui_trainer.tui.screens.setup import SetupScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.tui.sources import RemoteRun
-from tui_trainer.tui.state import last_preset
+from tui_trainer.tui.state import last_preset, remember_preset
 from tui_trainer.tui.widgets.gpu_slot import gpu_panel_factory
 
 STYLES: list[str | PurePath] = [
@@ -133,6 +133,7 @@ class TrainerApp(App[int]):
         self.hung_up = False
         self.handle_signals = handle_signals
         self.last_result: RunFinished | None = None
+        self.starting_preset = ""  # the preset of the run being started from setup
         self._sighup: Any = signal.SIG_DFL
         self.signal_number: int | None = None
 
@@ -174,6 +175,7 @@ class TrainerApp(App[int]):
     def on_setup_screen_start_requested(self, message: SetupScreen.StartRequested) -> None:
         """Start: open the run screen, which starts training in a thread worker (or, for
         "start in the background", start a detached run and watch it)."""
+        self.starting_preset = message.preset
         if message.background is not None:
             self.notify("starting in the background…", timeout=5)
             self.run_worker(
@@ -200,6 +202,7 @@ class TrainerApp(App[int]):
                 return
             self.notify(f"the run did not start: {reason}", severity="error", timeout=10)
             return
+        remember_preset(self.starting_preset)
         source = RemoteRun(started.run_dir)
         self.push_screen(RunScreen(None, None, self.gpu_panel, source=source))
 
@@ -214,6 +217,8 @@ class TrainerApp(App[int]):
                 self.pop_screen()
             setup.refuse(refusal)
             return
+        if setup is not None and message.run_screen.model.started:
+            remember_preset(self.starting_preset)  # it ran: selected on the next launch
         self.last_result = message.result
         if quitting:
             code = run_exit_code(message.result, self.signal_number)

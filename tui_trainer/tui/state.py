@@ -38,6 +38,8 @@ def last_preset() -> str | None:
 
 def remember_preset(preset: str) -> None:
     """Remember `preset` as the last one used (silently skipped when the folder is not writable)."""
+    if not preset:
+        return
     folder = state_dir()
     with contextlib.suppress(OSError):
         folder.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static, TextArea
 
 CLIPBOARD_NOTE = (
-    "Also sent to the clipboard (OSC 52), which the terminal may ignore without saying so "
+    "The first line was also sent to the clipboard (OSC 52), which a terminal may ignore without "
+    "saying so "
     "(tmux needs `set -g set-clipboard on`). To copy by hand: select the text above (shift+arrows "
     "and ctrl+c here, or drag with Shift held in most terminals, or tmux copy mode: prefix [). "
     "It is in the run log (b), printed on the terminal when you quit, and in summary.json."
@@ -39,7 +40,7 @@ class CommandsDialog(ModalScreen[None]):
             box = TextArea(
                 "\n".join(self.commands), read_only=True, soft_wrap=True, id="commands-text"
             )
-            box.styles.height = min(2 * len(self.commands) + 2, 8)
+            box.styles.height = min(len(self.commands) + 2, 8)
             yield box
             yield Static(self.note, id="commands-note", markup=False)
             with Horizontal(classes="dialog-buttons"):

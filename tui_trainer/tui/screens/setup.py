@@ -49,7 +49,7 @@ from tui_trainer.tui.form import (
 from tui_trainer.tui.preset_info import key_settings, preset_label
 from tui_trainer.tui.screens.run import RunRequest
 from tui_trainer.tui.screens.toggle_rows import toggle_rows
-from tui_trainer.tui.state import DEFAULT_PRESET, remember_preset
+from tui_trainer.tui.state import DEFAULT_PRESET
 
 ERROR_FIELDS = (*FIELD_KEYS, "scheduler_param")
 INPUT_FIELDS = TEXT_FIELDS
@@ -69,10 +69,13 @@ class SetupScreen(Screen[None]):
     class StartRequested(Message):
         """The user asked to start a valid run."""
 
-        def __init__(self, request: RunRequest, background: list[str] | None = None) -> None:
+        def __init__(
+            self, request: RunRequest, background: list[str] | None = None, preset: str = ""
+        ) -> None:
             super().__init__()
             self.request = request
             self.background = background  # `tui-trainer ARGV` to start detached, then watch
+            self.preset = preset  # as the command line names it (remembered once it runs)
 
     def __init__(
         self,
@@ -331,12 +334,11 @@ class SetupScreen(Screen[None]):
             self.notify("Fix the values marked in red first.", severity="error", timeout=3)
             return
         request = RunRequest(result.config, result.name, list(result.overrides), self.out)
-        remember_preset(self._preset_arg(info))  # selected on the next launch
         argv = None
         if background:
             argv = ["run", self._preset_arg(info), *result.overrides]
             argv += ["--out", self.out] if self.out else []
-        self.post_message(self.StartRequested(request, argv))
+        self.post_message(self.StartRequested(request, argv, self._preset_arg(info)))
 
     def refuse(self, error: UserError) -> None:
         """The run refused to start (its own checks, nothing written): show why on the form."""
