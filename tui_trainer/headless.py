@@ -113,10 +113,10 @@ def run_config(
     control = Control()
     dist = DistContext.from_env()
     all_sinks = [ConsoleSink(), *(sinks or [])] if dist.is_main else []
+    started: list[str] = []  # the run directory, for the lines after a second Ctrl-C
     if dist.is_main:
         all_sinks += remote_sinks(control)
-    started: list[str] = []  # the run directory, for the lines after a second Ctrl-C
-    all_sinks.append(lambda e: started.append(e.run_dir) if isinstance(e, RunStarted) else None)
+        all_sinks.append(lambda e: started.append(e.run_dir) if isinstance(e, RunStarted) else None)
     with signal_handlers(control, distributed=dist.enabled, quiet=not dist.is_main, config=config):
         try:
             finished = execute(
@@ -130,7 +130,7 @@ def run_config(
             )
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
-            if started and dist.is_main:  # from the last checkpoint saved before it
+            if started:  # from the last checkpoint saved before it
                 summary = {"status": "interrupted", "run_dir": started[0]}
                 print("\n".join(next_step_lines(summary)), file=sys.stderr)
             return 128 + signal.SIGINT
