@@ -98,6 +98,10 @@ def test_missing_data_refuses_start_inline_and_nothing_runs(presets: list[Preset
             assert isinstance(app.screen, SetupScreen) and script.calls == 0
             await pilot.press("down")  # quickstart has no data folder: the field goes away
             assert not setup.query_one("#row-data_root").display
+            await pilot.press("up")
+            Path("data/mine").mkdir(parents=True)  # the folder appears: Start checks again
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: script.calls == 1)
 
     run(scenario())
 

@@ -328,6 +328,8 @@ class SetupScreen(Screen[None]):
     # -- start -----------------------------------------------------------------------------------
     def action_start(self, background: bool = False) -> None:
         """Start the run (here, or in the background), or say what to fix first."""
+        self._checked = ()  # check again: a missing folder may have appeared meanwhile
+        self._revalidate()
         result, info = self.validation, self.preset
         if result is None or not result.ok or info is None or result.config is None:
             self.app.bell()
