@@ -9,6 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static, TextArea
+from textual.widgets.text_area import Selection
 
 CLIPBOARD_NOTE = (
     "The first line was also sent to the clipboard (OSC 52), which a terminal may ignore without "
@@ -38,9 +39,9 @@ class CommandsDialog(ModalScreen[None]):
             dialog.border_title = self.title_text
             dialog.border_subtitle = "esc to close"
             box = TextArea(
-                "\n".join(self.commands), read_only=True, soft_wrap=True, id="commands-text"
-            )
-            box.styles.height = min(len(self.commands) + 2, 8)
+                "\n".join(self.commands), read_only=True, soft_wrap=False, id="commands-text"
+            )  # one command per line, never wrapped: a long one scrolls sideways
+            box.styles.height = min(len(self.commands) + 3, 9)
             yield box
             yield Static(self.note, id="commands-note", markup=False)
             with Horizontal(classes="dialog-buttons"):
@@ -50,7 +51,8 @@ class CommandsDialog(ModalScreen[None]):
         """Select the first command, so ctrl+c copies it at once."""
         box = self.query_one(TextArea)
         box.focus()
-        box.select_line(0)
+        first = box.document.get_line(0)
+        box.selection = Selection((0, len(first)), (0, 0))  # cursor at the start: no scrolling
 
     def on_button_pressed(self, _event: Button.Pressed) -> None:
         """Close."""
