@@ -51,13 +51,39 @@ def metrics_line(metrics: dict[str, float]) -> str:
     return "  ".join(parts)
 
 
+NO_RATE = "–"
+"""Shown instead of a rate until the engine has a meaningful window (see `engine.rate`)."""
+
+
 def rate(per_second: float | None, unit: str = "it") -> str:
-    """tqdm-style rate: ``12.3it/s``, or ``2.50s/it`` when slower than one per second."""
+    """tqdm-style rate: ``12.3it/s``, or ``2.50s/it`` when slower than one per second.
+
+    ``–it/s`` while there is no rate yet (the engine's `RateMeter` says None).
+    """
     if per_second is None or not math.isfinite(per_second) or per_second <= 0:
-        return f"?{unit}/s"
+        return f"{NO_RATE}{unit}/s"
     if per_second < 1:
         return f"{1 / per_second:.2f}s/{unit}"
     return f"{per_second:.1f}{unit}/s" if per_second < 100 else f"{per_second:,.0f}{unit}/s"
+
+
+def samples_rate(per_second: float | None) -> str:
+    """Training samples per second: ``118 samples/s``, ``12.3k samples/s``, ``– samples/s``."""
+    if per_second is None or not math.isfinite(per_second) or per_second <= 0:
+        return f"{NO_RATE} samples/s"
+    return f"{count(per_second)} samples/s"
+
+
+def speed(steps_per_second: float | None, samples_per_second: float | None) -> str:
+    """Both rates of a progress event, as every front end shows them: ``38.2it/s, 1.22k samples/s``."""
+    return f"{rate(steps_per_second)}, {samples_rate(samples_per_second)}"
+
+
+def epoch_eta(step: int, steps: int, steps_per_second: float | None) -> float | None:
+    """Seconds left in the epoch at the smoothed rate; None while there is no rate."""
+    if not steps_per_second or steps_per_second <= 0 or not math.isfinite(steps_per_second):
+        return None
+    return max(0, steps - step) / steps_per_second
 
 
 def count(value: float | None) -> str:
