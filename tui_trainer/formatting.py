@@ -75,7 +75,7 @@ def samples_rate(per_second: float | None) -> str:
 
 
 def speed(steps_per_second: float | None, samples_per_second: float | None) -> str:
-    """Both rates of a progress event, as every front end shows them: ``38.2it/s, 1.22k samples/s``."""
+    """Both rates, as every front end shows them: ``38.2it/s, 1.22k samples/s``."""
     return f"{rate(steps_per_second)}, {samples_rate(samples_per_second)}"
 
 
