@@ -137,3 +137,77 @@ def plain_value(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return ",".join(plain_value(v) for v in value)
     return str(value)
+
+
+PATH_BREAKS = ("/\\", "-_.:")
+"""Where a word longer than a line may break, best first: path separators, then joiners."""
+
+
+def wrap_text(text: str, width: int) -> list[str]:
+    """`text` as lines of at most `width` characters, for paths and commands in narrow panes.
+
+    Breaks between words; a word longer than a line (a path, a URL) breaks after a path
+    separator, else after ``-_.:``, and mid-word only when a piece has none of them. Lines keep
+    their own line breaks. ``width < 1`` returns the text's lines as they are.
+    """
+    if width < 1:
+        return text.split("\n")
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        lines += _wrap_line(paragraph, width)
+    return lines
+
+
+def _wrap_line(text: str, width: int) -> list[str]:
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        joined = f"{line} {word}" if line else word
+        if len(joined) <= width:
+            line = joined
+        elif len(word) <= width:  # the word moves to the next line whole
+            lines.append(line)
+            line = word
+        else:  # longer than a line: on lines of its own, broken at separators
+            if line:
+                lines.append(line)
+                line = ""
+            for atom in _atoms(word, width):
+                if len(line) + len(atom) > width and line.strip():
+                    lines.append(line.rstrip())
+                    line = ""
+                line += atom
+    lines.append(line)
+    return lines
+
+
+def _atoms(word: str, width: int, level: int = 0) -> list[str]:
+    """`word` cut after its break characters (`PATH_BREAKS[level]`, then the next level for a
+    piece still longer than `width`), and mid-word only as a last resort."""
+    if len(word) <= width:
+        return [word]
+    if level == len(PATH_BREAKS):
+        return [word[i : i + width] for i in range(0, len(word), width)]
+    parts, start = [], 0
+    for i, char in enumerate(word):
+        if char in PATH_BREAKS[level]:
+            parts.append(word[start : i + 1])
+            start = i + 1
+    if start < len(word):
+        parts.append(word[start:])
+    return [atom for part in parts for atom in _atoms(part, width, level + 1)]
+
+
+def short_path(path: str, width: int) -> str:
+    """`path` in at most `width` characters: the middle elided, the last part kept (``a/…/b``)."""
+    if len(path) <= width:
+        return path
+    if width < 2:
+        return "…"[:width]
+    head_room = width - 1
+    tail = path[-head_room:]
+    cut = tail.find("/")
+    if 0 <= cut < len(tail) - 1 and len(tail) - cut >= width // 2:
+        tail = tail[cut:]  # start the kept end at a separator
+    head = path[: width - 1 - len(tail)]
+    return f"{head}…{tail}"

@@ -139,6 +139,7 @@ class RunModel:
     stop_requested: str | None = None  # "epoch" | "step"
     finished: RunFinished | None = None
     _log: list[LogLine] = field(default_factory=list)
+    _errors: set[str] = field(default_factory=set)  # error messages the log has shown
     _last_train: StepProgress | None = None
     _epochs_seconds: float = 0.0  # finished epochs, validation included
     _stepped: bool = False  # a train StepProgress arrived during the current epoch
@@ -231,8 +232,8 @@ class RunModel:
         self.log("info", f"run {where} on {ev.device} · {ev.precision}")
         if ev.run_dir:
             self.log("info", f"run directory: {ev.run_dir}")
-        for warning in ev.warnings:
-            self.log("warning", warning)
+        # ev.warnings are not logged here: the engine sends each one as a LogMessage too, and
+        # LogMessage is the log's one source (a second copy showed every warning twice).
         return {"header", "progress", "state", "log"}
 
     def _on_step(self, ev: StepProgress) -> set[str]:
@@ -300,6 +301,8 @@ class RunModel:
 
     def _on_log(self, ev: LogMessage) -> set[str]:
         self.log(ev.level, ev.message)
+        if ev.level == "error":
+            self._errors.add(ev.message)
         return {"log"}
 
     def _on_checkpoint(self, ev: CheckpointSaved) -> set[str]:
@@ -325,7 +328,8 @@ class RunModel:
         self.paused = self.pause_requested = self.resume_requested = False
         self.checkpoint_requested = False
         if ev.status == "failed":
-            self.log("error", f"run failed: {ev.error or 'unknown error'}")
+            error = ev.error or "unknown error"  # usually logged already, by its LogMessage
+            self.log("error", "run failed" if error in self._errors else f"run failed: {error}")
             for line in (ev.traceback or "").rstrip().splitlines():
                 self.log("trace", line)
         else:
