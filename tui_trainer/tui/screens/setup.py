@@ -177,6 +177,7 @@ class SetupScreen(Screen[None]):
                 yield info
             with VerticalScroll(id="setup-form", classes="panel") as form:
                 form.border_title = "Toggles"
+                form.can_focus = False  # its fields are the stops; focusing one scrolls to it
                 yield from self._compose_form()
         yield Footer()
 
@@ -252,6 +253,11 @@ class SetupScreen(Screen[None]):
     def _error_slots(self, *names: str) -> ComposeResult:
         for name in names:
             yield Static("", id=f"err-{name}", classes="field-error", markup=False)
+
+    def on_resize(self) -> None:
+        """A smaller list (the tiny layout) still shows the highlighted preset."""
+        presets = self.query_one("#presets", OptionList)
+        self.call_after_refresh(presets.scroll_to_highlight)
 
     def on_mount(self) -> None:
         """Select the initial preset and fill the toggles from it (plus command-line overrides)."""
