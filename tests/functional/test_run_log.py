@@ -112,3 +112,24 @@ def test_short_path_keeps_both_ends() -> None:
     short = fmt.short_path(PATH, 30)
     assert len(short) == 30 and short.endswith("/last.pt") and short.startswith("/h")
     assert "…" in short and fmt.short_path("runs/a", 30) == "runs/a"
+
+
+def test_lines_added_before_the_resize_event_rewrap_the_old_ones() -> None:
+    """A batch can arrive after the width changed and before its resize event: every line
+    is wrapped again then, not only the new ones."""
+
+    async def scenario() -> None:
+        app = LogApp()
+        async with app.run_test(size=(34, 10)) as pilot:
+            log = app.query_one(RunLog)
+            log.add([LogLine("info", f"saved: {PATH}")])
+            await pilot.pause()
+            log._wrapped_at = 60  # as if the old lines were wrapped for a wider pane
+            log.lines.clear()  # (and rendered that way)
+            log.add([LogLine("info", "next")])
+            await pilot.pause()
+            texts = [strip.text.rstrip() for strip in log.lines]
+            assert texts[0] == "· saved:" and texts[-1] == "· next"
+            assert all(len(text) <= 32 for text in texts)
+
+    asyncio.run(scenario())

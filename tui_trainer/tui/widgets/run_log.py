@@ -51,6 +51,8 @@ class RunLog(RichLog):
             "trace": theme.get("error", "red"),
         }
         width = self.scrollable_content_region.width
+        if self.lines_written and width != self._wrapped_at and not self._rebuilding:
+            self._rewrap()  # the width changed before its resize event came
         self._wrapped_at = width
         for line in lines:
             self.lines_written.append(line)
@@ -75,10 +77,14 @@ class RunLog(RichLog):
     def on_resize(self) -> None:
         """Re-wrap every line for the new width (RichLog keeps lines as first rendered)."""
         width = self.scrollable_content_region.width
-        if width == self._wrapped_at or not self.lines_written:
-            if self.following:
-                self.call_after_refresh(self.scroll_end, animate=False, x_axis=False)
-            return
+        if width != self._wrapped_at and self.lines_written:
+            self._rewrap()
+        elif self.following:
+            self.call_after_refresh(self.scroll_end, animate=False, x_axis=False)
+
+    def _rewrap(self) -> None:
+        """Wrap every line again for `width`, keeping the view on the newest line or the
+        reader's."""
         top = self._top_line()
         self._rebuilding = True
         try:
