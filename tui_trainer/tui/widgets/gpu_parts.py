@@ -116,7 +116,7 @@ class HostBlock(VerticalGroup):
     def parts(self) -> list[Part]:
         """CPU and this run (most needed), then RAM used/total and the workers (compact)."""
         extra = 1 if self._narrow else 0
-        return [Part(2, 1, gap=1), Part(4, extra), Part(2, 1), Part(5, extra)]
+        return [Part(2, 1, gap=1), Part(3, extra), Part(2, 1), Part(5, extra)]
 
     def apply_fit(self, shown: Sequence[bool]) -> None:
         """Show only the lines that fit (`shown`, in `parts` order)."""
@@ -152,7 +152,9 @@ class HostBlock(VerticalGroup):
             self.cpu_history.data = list(history)
         pair = format_memory_pair(host.memory_used, host.memory_total)
         ram = f"RAM {pair} {host.memory_percent:3.0f}%"
-        self.ram.set(f" RAM {host.memory_percent:3.0f}%" if narrow else f" {ram}")
+        self.ram.set("" if narrow else f" {ram}")  # compact: RAM has a line of its own
+        if self.ram.display != (not narrow):
+            self.ram.display = not narrow
         count = host.worker_count
         workers = (
             f"{count} worker{'s' if count != 1 else ''} "
@@ -161,7 +163,7 @@ class HostBlock(VerticalGroup):
             else "no worker processes"
         )
         run = f"this run {_cores(host.process_cpu_percent)}, {format_bytes(host.process_rss)}"
-        self.ram_line.set(f"RAM {pair}")
+        self.ram_line.set(f"RAM {pair} {host.memory_percent:.0f}%")
         self.run.set(run if narrow else f"{run}   {workers}")
         self.workers_line.set(workers)
 
