@@ -196,18 +196,3 @@ def _atoms(word: str, width: int, level: int = 0) -> list[str]:
     if start < len(word):
         parts.append(word[start:])
     return [atom for part in parts for atom in _atoms(part, width, level + 1)]
-
-
-def short_path(path: str, width: int) -> str:
-    """`path` in at most `width` characters: the middle elided, the last part kept (``a/…/b``)."""
-    if len(path) <= width:
-        return path
-    if width < 2:
-        return "…"[:width]
-    head_room = width - 1
-    tail = path[-head_room:]
-    cut = tail.find("/")
-    if 0 <= cut < len(tail) - 1 and len(tail) - cut >= width // 2:
-        tail = tail[cut:]  # start the kept end at a separator
-    head = path[: width - 1 - len(tail)]
-    return f"{head}…{tail}"

@@ -108,12 +108,6 @@ def test_long_words_break_at_separators_first() -> None:
     assert fmt.wrap_text("x" * 25, 10) == ["x" * 10, "x" * 10, "x" * 5]  # the last resort
 
 
-def test_short_path_keeps_both_ends() -> None:
-    short = fmt.short_path(PATH, 30)
-    assert len(short) == 30 and short.endswith("/last.pt") and short.startswith("/h")
-    assert "…" in short and fmt.short_path("runs/a", 30) == "runs/a"
-
-
 def test_lines_added_before_the_resize_event_rewrap_the_old_ones() -> None:
     """A batch can arrive after the width changed and before its resize event: every line
     is wrapped again then, not only the new ones."""

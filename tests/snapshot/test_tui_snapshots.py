@@ -16,12 +16,12 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from tui_trainer.config.loader import PresetInfo
-from tui_trainer.tui.app import TrainerApp
-from tui_trainer.tui.screens.run import RunScreen
-from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.telemetry.gpu import GpuSnapshot
 from tui_trainer.telemetry.host import HostSample
 from tui_trainer.telemetry.sampler import TelemetrySnapshot
+from tui_trainer.tui.app import TrainerApp
+from tui_trainer.tui.screens.run import RunScreen
+from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.tui.widgets.gpu_panel import GpuPanel
 from tui_trainer.tui.widgets.gpu_slot import NoGpuPanel
 from tui_trainer.tui.widgets.plots import LossPlot
