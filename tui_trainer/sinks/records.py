@@ -108,6 +108,13 @@ def _float(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) else math.nan
 
 
+def _rate(value: Any) -> float | None:
+    """An optional figure: None when absent or not a finite number."""
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    return None
+
+
 def from_record(record: dict[str, Any], config: dict[str, Any] | None = None) -> Event | None:
     """The event a metrics.jsonl record stands for (None when unknown or incomplete).
 
@@ -130,9 +137,12 @@ def _from_record(r: dict[str, Any], config: dict[str, Any]) -> Event | None:
             global_step=int(r["global_step"]),
             loss=_float(r["loss"]),
             lr=_float(r["lr"]),
-            samples_per_second=_float(r["samples_per_second"]),
+            samples_per_second=_rate(r.get("samples_per_second")),
             elapsed=_float(r["elapsed"]),
             phase=str(r["phase"]),
+            grad_norm=_rate(r.get("grad_norm")),
+            steps_per_second=_rate(r.get("steps_per_second")),
+            epoch_elapsed=_rate(r.get("epoch_elapsed")),
         )
     if kind == "epoch":
         metrics = {k: _float(v) for k, v in r.items() if k not in EPOCH_FIELDS - {"epoch"}}

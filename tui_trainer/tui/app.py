@@ -32,7 +32,7 @@ from tui_trainer.telemetry.host import HostReader
 from tui_trainer.telemetry.sampler import Sampler
 from tui_trainer.terminal import detach_from_terminal, release_quiet_input
 from tui_trainer.tui.screens.dialogs import ConfirmQuit, HelpScreen
-from tui_trainer.tui.screens.run import NARROW, Executor, RunRequest, RunScreen
+from tui_trainer.tui.screens.run import NARROW, TINY, Executor, RunRequest, RunScreen
 from tui_trainer.tui.screens.setup import SetupScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.tui.sources import RemoteRun
@@ -93,7 +93,8 @@ class TrainerApp(App[int]):
     CSS_PATH: ClassVar[list[str | PurePath]] = STYLES
     TITLE = "tui-trainer"
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
-        (0, "-narrow"),
+        (0, "-tiny"),  # under 72 columns: layouts drop their least needed parts (run.tcss...)
+        (TINY, "-narrow"),
         (NARROW, "-wide"),
     ]
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"), (32, "-tall")]

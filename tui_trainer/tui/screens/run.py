@@ -39,6 +39,9 @@ from tui_trainer.tui.widgets.state_badge import StateBadge
 NARROW = 100
 """Below this width the narrow layout applies (the app's breakpoint for run.tcss)."""
 
+TINY = 72
+"""Below this width the screens' smallest layouts apply (class ``-tiny``, else ``-narrow``)."""
+
 MAX_FPS = 10
 """Upper bound on redraws per second while training (events arrive ~4/s from the engine)."""
 

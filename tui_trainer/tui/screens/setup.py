@@ -133,8 +133,14 @@ class SetupScreen(Screen[None]):
                 yield info
             with VerticalScroll(id="setup-form", classes="panel") as form:
                 form.border_title = "Toggles"
+                form.can_focus = False  # its fields are the stops; focusing one scrolls to it
                 yield from toggle_rows()
         yield Footer()
+
+    def on_resize(self) -> None:
+        """A smaller list (the tiny layout) still shows the highlighted preset."""
+        presets = self.query_one("#presets", OptionList)
+        self.call_after_refresh(presets.scroll_to_highlight)
 
     def on_mount(self) -> None:
         """Select the initial preset and fill the toggles from it (plus command-line overrides)."""

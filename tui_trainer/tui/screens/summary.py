@@ -46,7 +46,7 @@ def result_lines(result: RunFinished, model: RunModel) -> Content:
     if isinstance(took, (int, float)):
         parts.append(f"{took:.1f} s")
     if isinstance(speed, (int, float)):
-        parts.append(f"{fmt.count(speed)} samples/s")
+        parts.append(fmt.samples_rate(speed))
     rows.append(("status", " · ".join(parts)))
     best = s.get("best") or {}
     if best.get("value") is not None:
