@@ -299,6 +299,11 @@ class RunServer:
             client.subscribed = True
         elif ended:
             reply = error_reply(f"the run has ended ({self._state['state']})")
+        elif cmd == "steer":
+            refused = self.control.steer(req["change"])
+            reply = (
+                error_reply(refused) if refused else {"ok": True, "cmd": cmd, "state": "steering"}
+            )
         else:
             reply = {"ok": True, "cmd": cmd, **self._control(cmd, bool(req.get("now")))}
         if rid is not None:
