@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 import math
 from pathlib import Path
 
@@ -96,11 +97,11 @@ def test_epochs_extended_keeps_the_cosine_curve_continuous(tmp_path: Path) -> No
     assert len(records(run_dir, "epoch")) == 4
     steps = sorted(sink.lr)
     lrs = [sink.lr[s] for s in steps]
-    jumps = [abs(b - a) for a, b in zip(lrs, lrs[1:], strict=False)]
+    jumps = [abs(b - a) for a, b in pairwise(lrs)]
     before = max(jumps[:29])
     assert jumps[29] <= before  # no jump where the length changed (steps 30 → 31)
     assert max(jumps[30:]) <= before  # the stretched remainder is gentler than before
-    assert all(b <= a for a, b in zip(lrs, lrs[1:], strict=False))  # still decaying
+    assert all(b <= a for a, b in pairwise(lrs))  # still decaying
     assert lrs[-1] < 0.01 * lrs[0]  # and it reaches its end at the new last epoch
     plan = [e for e in sink.of(LRPlan) if e.reason == "steer"][-1]
     assert plan.points[-1][0] == 4.0
