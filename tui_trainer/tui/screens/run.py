@@ -28,6 +28,7 @@ from tui_trainer.engine.control import StopMode
 from tui_trainer.engine.events import RunFinished
 from tui_trainer.tui.bridge import EventBridge, RunUpdate
 from tui_trainer.tui.model import RunModel
+from tui_trainer.tui.screens.steer import SteerDialog, SteerInfo
 from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.tui.sources import LocalRun, RunSource, failed_run
 from tui_trainer.tui.widgets.epoch_table import EpochTable
@@ -76,6 +77,10 @@ class RunScreen(Screen[None]):
         Binding("p", "resume", "Resume"),
         Binding("c", "checkpoint", "Checkpoint"),
         Binding("s", "stop", "Stop"),
+        Binding("l", "steer('lr')", "LR", show=False),
+        Binding("u", "steer('unfreeze')", "Unfreeze", show=False),
+        Binding("e", "steer('epochs')", "Epochs", show=False),
+        Binding("v", "steer('validate')", "Validate", show=False),
         Binding("g", "log_y", "Log-y"),
         Binding("n", "new_run", "New run"),
         Binding("v", "summary", "Summary"),
@@ -253,7 +258,7 @@ class RunScreen(Screen[None]):
             return ended and not self.source.remote
         if action == "summary":
             return ended
-        if action not in {"pause", "resume", "checkpoint", "stop"}:
+        if action not in {"pause", "resume", "checkpoint", "stop", "steer"}:
             return True
         if ended:
             return False
@@ -296,6 +301,25 @@ class RunScreen(Screen[None]):
         self.control.request_stop(StopMode.EPOCH, status="stopped")
         self.model.log("info", "stopping after this epoch (press s again to stop now)")
         self._draw(self.model.request_stop("epoch"))
+
+    def action_steer(self, kind: str) -> None:
+        """l / u / e / v: a steering dialog; Enter sends its change, Escape cancels."""
+        m = self.model
+        info = SteerInfo(
+            m.lr, m.progress.epoch, m.progress.epochs, m.trainable_params, m.total_params
+        )
+        self.app.push_screen(SteerDialog(kind, info), self._send_steer)
+
+    def _send_steer(self, change: str | None) -> None:
+        """Send a dialog's change; the log says whether the run took it or why not."""
+        if change is None:
+            return
+        refused = self.control.steer(change)
+        if refused:
+            self.model.log("warning", f"{change} refused: {refused}")
+        else:
+            self.model.log("info", f"{change}: sent, takes effect at the next step boundary")
+        self._draw(set())
 
     async def action_new_run(self) -> None:
         """n (after the run): back to setup."""
