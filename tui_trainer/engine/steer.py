@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from tui_trainer.engine.loop import Trainer
 
 
+MAX_LR = 3.4e38
+"""Largest LR accepted: optimizers keep it in float32 on the device."""
+
+
 def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
@@ -54,8 +58,12 @@ class Steerer:
         if self.finished:
             return "the run has finished"
         if change.kind == "lr":
-            if not change.relative and t.schedule.lr_at(self.progress) <= 0:
+            here = t.schedule.lr_at(self.progress)
+            if not change.relative and here <= 0:
                 return "the schedule's LR is 0 here, so it cannot be scaled to a value; use lr=*F"
+            new = here * float(change.value or 1) if change.relative else float(change.value or 0)
+            if not new <= MAX_LR:
+                return f"an LR of {new:.3g} is beyond what float32 holds ({MAX_LR:.3g})"
             return None
         if change.kind == "unfreeze":
             if not t.plan.names:
@@ -67,6 +75,8 @@ class Steerer:
             current = t.progress.epoch + 1
             if int(change.value or 0) < current:
                 return f"epochs={change.value} is below the epoch in progress ({current})"
+            if change.value == t.schedule.epochs:
+                return f"the run already has {change.value} epochs"
         return None
 
     # -- at a step boundary (training thread, every rank) -----------------------------------------

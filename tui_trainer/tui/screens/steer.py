@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -30,6 +31,10 @@ class SteerInfo:
     trainable_params: int = 0
     total_params: int = 0
 
+
+INPUT = {"id": "steer-input", "compact": True, "select_on_focus": False}
+"""The value field: the cursor at the end of the current value (the run screen's redraws must
+not re-select it under the typing)."""
 
 TITLES = {
     "lr": "Learning rate",
@@ -77,10 +82,14 @@ class SteerDialog(ModalScreen[str | None]):
         Binding("enter", "confirm", "Send", show=False),
     ]
 
-    def __init__(self, kind: str, info: SteerInfo) -> None:
+    def __init__(self, kind: str, info: SteerInfo, typed: str = "", *, send: bool = False) -> None:
+        """`typed`: what was typed after the key, before the dialog opened (it replaces the
+        shown value); `send`: Enter came too, so send it once shown."""
         super().__init__()
         self.kind = kind
         self.info = info
+        self._early = typed if kind in ("lr", "epochs") else ""  # for the input, once mounted
+        self._send = send
 
     def compose(self) -> ComposeResult:
         """Title, the current value, what happens, an input where a value is needed."""
@@ -91,15 +100,38 @@ class SteerDialog(ModalScreen[str | None]):
             yield Static(now, id="steer-current", markup=False)
             yield Static(what, id="steer-what", markup=False)
             if self.kind == "lr":
-                yield Input(placeholder="0.001 or *0.5", id="steer-input", compact=True)
+                yield Input(placeholder="0.001 or *0.5", **INPUT)
             elif self.kind == "epochs":
-                yield Input(str(self.info.epochs or ""), id="steer-input", compact=True)
+                yield Input(str(self.info.epochs or ""), **INPUT)
             yield Static("", id="steer-error", markup=False)
 
     def on_mount(self) -> None:
-        """Focus the input, if there is one."""
-        for field in self.query("#steer-input"):
+        """Focus the input, if there is one (with what was typed before it was there)."""
+        for field in self.query("#steer-input").results(Input):
             field.focus()
+            if self._early:
+                field.value, self._early = self._early, ""
+                field.cursor_position = len(field.value)
+        if self._send:  # before any later key can reach the field
+            self.action_confirm()
+
+    def on_key(self, event: events.Key) -> None:
+        """Keys typed before the input had the focus (a busy machine) still go into it."""
+        if self.type_ahead(event):
+            event.stop()
+
+    def type_ahead(self, event: events.Key) -> bool:
+        """Type a printable key into the value field, even before it is mounted or focused
+        (the run screen passes on keys that were queued for it when the dialog opened)."""
+        if self.kind not in ("lr", "epochs") or not event.is_printable or not event.character:
+            return False
+        fields = list(self.query("#steer-input").results(Input))
+        if not fields:  # not mounted yet: on_mount types them
+            self._early += event.character
+            return True
+        fields[0].focus()
+        fields[0].insert_text_at_cursor(event.character)
+        return True
 
     def change_text(self) -> str:
         """The change this dialog sends; raises BadChange when the typed value is not valid."""
