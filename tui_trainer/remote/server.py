@@ -210,7 +210,7 @@ class RunServer:
             s.update(preset=event.preset, epochs=event.epochs, epoch=event.start_epoch + 1)
             s.update(device=event.device, world_size=event.world_size)
         elif isinstance(event, StepProgress):
-            s.update(epoch=event.epoch, step=event.step, steps=event.steps)
+            s.update(epoch=event.epoch, epochs=event.epochs, step=event.step, steps=event.steps)
             s.update(global_step=event.global_step, phase=event.phase)
         elif isinstance(event, EpochEnd):
             s.update(epochs_completed=event.epoch, best_metric=event.best_metric)
