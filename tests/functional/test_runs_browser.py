@@ -1,4 +1,4 @@
-"""The runs browser (f2 from setup): list, live marker, sort, filter, open, compare, actions."""
+"""The runs browser (f3 from setup): list, live marker, sort, filter, open, compare, actions."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def make_app(tmp_path: Path, out: Path, script: ScriptedExecutor | None = None) 
 
 async def open_browser(pilot) -> RunsScreen:
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, SetupScreen))
-    await pilot.press("f2")
+    await pilot.press("f3")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunsScreen))
     screen = pilot.app.screen
     await wait_for(pilot, lambda: screen.listing is not None)

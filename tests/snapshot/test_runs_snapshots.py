@@ -51,7 +51,7 @@ def browser_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TrainerApp:
 
 
 async def listed(pilot: Pilot) -> RunsScreen:
-    await pilot.press("f2")
+    await pilot.press("f3")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunsScreen))
     screen = pilot.app.screen
     await wait_for(pilot, lambda: screen.listing is not None)

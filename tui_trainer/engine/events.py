@@ -42,10 +42,12 @@ class StepProgress:
     global_step: int  # optimizer steps done in the whole run
     loss: float  # mean train loss over the steps since the previous StepProgress
     lr: float
-    samples_per_second: float
-    elapsed: float  # training seconds in this run, pauses excluded
+    samples_per_second: float | None  # smoothed (engine.rate); None: no meaningful window yet
+    elapsed: float  # training seconds in this run: pauses, validation, checkpoint saves excluded
     phase: str  # "train" (kept in metrics.jsonl step records; validation sends no progress)
     grad_norm: float | None = None  # the last step's gradient norm before clipping (clip on)
+    steps_per_second: float | None = None  # smoothed micro-batches ("it") per second
+    epoch_elapsed: float | None = None  # training seconds of this epoch (this process)
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,25 @@ class LRPlan:
 
 
 @dataclass(frozen=True)
+class Steered:
+    """A steering change took effect at an optimizer-step boundary (see `config.steering`).
+
+    `old` and `new` are plain values (an LR, an epoch count, "frozen"/"trainable"); `metrics`
+    holds a validate-now pass's results. `source` is "live" (ctl, a key) or "scheduled" (the
+    config's `steering:` list: a preset, or a replay of recorded changes).
+    """
+
+    global_step: int  # optimizer steps done when it took effect
+    epoch: int  # 1-based, the epoch in progress
+    change: str  # canonical text: lr=0.001, lr=*0.5, unfreeze, epochs=30, validate
+    what: str  # lr | unfreeze | epochs | validate
+    old: Any
+    new: Any
+    source: str
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Paused:
     """Training paused at a step boundary."""
 
@@ -136,6 +157,7 @@ Event = (
     | CheckpointSaved
     | ConfigChanged
     | LRPlan
+    | Steered
     | Paused
     | Resumed
     | RunFinished

@@ -25,6 +25,7 @@ from tui_trainer.engine.events import (
     Resumed,
     RunFinished,
     RunStarted,
+    Steered,
     StepProgress,
 )
 
@@ -32,7 +33,17 @@ STEP = "step"
 """The record name of throttled progress, the only event a slow watcher may miss."""
 
 KEPT = frozenset(
-    {"started", "epoch", "lr_plan", "checkpoint", "config", "paused", "resumed", "finished"}
+    {
+        "started",
+        "epoch",
+        "lr_plan",
+        "steer",
+        "checkpoint",
+        "config",
+        "paused",
+        "resumed",
+        "finished",
+    }
 )
 """Records a watcher must never miss (a slow one re-reads them from metrics.jsonl)."""
 
@@ -88,6 +99,8 @@ def to_record(event: Event, now: float) -> dict[str, Any]:
         case LRPlan():
             points = [[x, lr] for x, lr in event.points]
             return {"event": "lr_plan", "time": now, "reason": event.reason, "points": points}
+        case Steered():
+            return {"event": "steer", "time": now, **asdict(event)}
         case Paused() | Resumed():
             name = "paused" if isinstance(event, Paused) else "resumed"
             return {"event": name, "time": now, **asdict(event)}
@@ -99,12 +112,20 @@ def to_record(event: Event, now: float) -> dict[str, Any]:
                 "summary": event.summary,
                 "report": event.report,
                 "error": event.error,
+                "traceback": event.traceback,
             }
     raise TypeError(f"not an engine event: {event!r}")
 
 
 def _float(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) else math.nan
+
+
+def _rate(value: Any) -> float | None:
+    """An optional figure: None when absent or not a finite number."""
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 def from_record(record: dict[str, Any], config: dict[str, Any] | None = None) -> Event | None:
@@ -129,9 +150,12 @@ def _from_record(r: dict[str, Any], config: dict[str, Any]) -> Event | None:
             global_step=int(r["global_step"]),
             loss=_float(r["loss"]),
             lr=_float(r["lr"]),
-            samples_per_second=_float(r["samples_per_second"]),
+            samples_per_second=_rate(r.get("samples_per_second")),
             elapsed=_float(r["elapsed"]),
             phase=str(r["phase"]),
+            grad_norm=_rate(r.get("grad_norm")),
+            steps_per_second=_rate(r.get("steps_per_second")),
+            epoch_elapsed=_rate(r.get("epoch_elapsed")),
         )
     if kind == "epoch":
         metrics = {k: _float(v) for k, v in r.items() if k not in EPOCH_FIELDS - {"epoch"}}
@@ -173,6 +197,18 @@ def _from_record(r: dict[str, Any], config: dict[str, Any]) -> Event | None:
         return LRPlan(points, str(r.get("reason", "")))
     if kind == "config":
         return ConfigChanged(config, str(r.get("reason", "")))
+    if kind == "steer":
+        metrics = r.get("metrics") or {}
+        return Steered(
+            global_step=int(r["global_step"]),
+            epoch=int(r["epoch"]),
+            change=str(r["change"]),
+            what=str(r["what"]),
+            old=r.get("old"),
+            new=r.get("new"),
+            source=str(r.get("source", "")),
+            metrics={str(k): _float(v) for k, v in metrics.items()},
+        )
     if kind in ("paused", "resumed"):
         cls = Paused if kind == "paused" else Resumed
         return cls(int(r["epoch"]), int(r["step"]))
@@ -180,6 +216,7 @@ def _from_record(r: dict[str, Any], config: dict[str, Any]) -> Event | None:
         status = str(r["status"])
         summary = r.get("summary")
         summary = summary if isinstance(summary, dict) else {"status": status}
-        error = r.get("error")
-        return RunFinished(status, summary, str(r.get("report") or ""), error)
+        error, trace = r.get("error"), r.get("traceback")
+        trace = trace if isinstance(trace, str) else None
+        return RunFinished(status, summary, str(r.get("report") or ""), error, trace)
     return None

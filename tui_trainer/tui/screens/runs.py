@@ -1,4 +1,4 @@
-"""The runs browser: every run under the runs root, next to the presets (f2 from setup).
+"""The runs browser: every run under the runs root, next to the presets (f3 from setup).
 
 A table of runs (live ones marked `●`), sortable by date or best metric, filtered by preset or
 name as you type. Enter opens a run (a live one is attached, as `tui-trainer watch` does);
@@ -57,7 +57,7 @@ class RunsScreen(Screen[None]):
         Binding("U", "launch('resume', True)", "Resume in background", show=False),
         Binding("w", "launch('watch')", "Watch"),
         Binding("f5", "reload", "Refresh", show=False),
-        Binding("escape,f2", "back", "New run"),
+        Binding("escape,f3", "back", "New run"),
         Binding("q", "app.quit", "Quit", show=False),
         Binding("question_mark", "app.help", "Help", key_display="?", show=False),
         Binding("f1", "app.help", "Help", show=False),
@@ -80,7 +80,7 @@ class RunsScreen(Screen[None]):
         """Header, filter line, the runs table, footer."""
         with Horizontal(classes="screen-header"):
             yield Static(f"tui-trainer  ·  runs in {self.root}", classes="screen-title")
-            yield Static("f2 new run · f1 help", id="runs-hint")
+            yield Static("esc new run · f1 help", id="runs-hint")
         with Horizontal(id="runs-bar"):
             yield Input(placeholder="/ filter by preset or name", id="runs-filter", compact=True)
             yield Static("", id="runs-state")
@@ -165,9 +165,9 @@ class RunsScreen(Screen[None]):
         if listing is None:
             text = "reading runs…"
         elif listing.missing:
-            text = f"No runs yet: {self.root}/ does not exist. Start one from New run (f2)."
+            text = f"No runs yet: {self.root}/ does not exist. Start one from New run (escape)."
         elif not listing.runs:
-            text = f"No runs under {self.root}/ yet. Start one from New run (f2)."
+            text = f"No runs under {self.root}/ yet. Start one from New run (escape)."
         elif not self.shown:
             text = f"No run matches “{self.filter_text}” (escape in the filter clears it)."
         else:
