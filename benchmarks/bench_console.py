@@ -7,6 +7,8 @@ the given size (default 120x40), drained continuously the way a terminal emulato
 - console:  `tui-trainer PRESET ... --start` (the Textual app: run screen, plots, GPU panel);
   it stays open on its summary after the run, so it is ended once summary.json is written.
 
+The console's main (UI) thread CPU time while training is shown too (from /proc, from its first
+metrics line to its summary): unlike the ratio it hardly depends on what else the machine runs.
 Both read the engine's training samples/s from summary.json (training time only: start-up,
 validation and checkpoints are excluded). Rounds are interleaved, alternating which front end
 goes first, and the ratio of the medians is the result. Separate processes matter: in one
@@ -24,31 +26,54 @@ from __future__ import annotations
 
 import argparse
 import glob
+import os
+import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import benchlib
 
 
-def one_run(console: bool, overrides: list[str], size: tuple[int, int]) -> float:
-    """One front end in its own process on a pty of `size`: training samples/s."""
+class UiMeter:
+    """The console's main (UI) thread CPU share from its first metrics line to its summary."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.start: tuple[float, float] | None = None
+        self.share = float("nan")  # of one core
+
+    def __call__(self, pid: int) -> bool:
+        """Asked while the console runs: True once its run is over (summary.json written)."""
+        run = glob.glob(str(self.out / "*" / "*"))
+        if self.start is None and run and (Path(run[0]) / "metrics.jsonl").exists():
+            self.start = (benchlib.thread_cpu_seconds(pid, pid), time.monotonic())
+        if not glob.glob(str(self.out / "*" / "*" / "summary.json")):
+            return False
+        if self.start is not None:
+            cpu, wall = self.start
+            elapsed = time.monotonic() - wall
+            used = benchlib.thread_cpu_seconds(pid, pid) - cpu
+            self.share = used / elapsed if elapsed > 0 else float("nan")
+        return True
+
+
+def one_run(console: bool, overrides: list[str], size: tuple[int, int]) -> tuple[float, float]:
+    """One front end in its own process on a pty of `size`: (training samples/s, UI share)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         common = [benchlib.PRESET, f"model.name={benchlib.MODEL}", "device=cpu", *overrides]
+        meter = UiMeter(out)
         if console:
             argv = benchlib.tui_trainer(*common, "--start", f"--out={out}")
-
-            def done() -> bool:
-                return bool(glob.glob(str(out / "*" / "*" / "summary.json")))
-
-            benchlib.run_process(argv, size=size, done=done)
+            benchlib.run_process(argv, size=size, done=meter)
         else:
             benchlib.run_process(benchlib.tui_trainer("run", *common, f"--out={out}"), size=size)
         summary = benchlib.read_summary(out)
         if summary.get("status") != "completed":
             raise SystemExit(f"the {'console' if console else 'headless'} run did not complete")
-        return float(summary["samples_per_second"])
+        return float(summary["samples_per_second"]), meter.share
 
 
 def main() -> int:
@@ -63,13 +88,24 @@ def main() -> int:
     overrides = [f"epochs={args.epochs}", "progress.interval=0.25", *args.overrides]
     print(f"machine: {benchlib.machine()}", flush=True)
     speeds: dict[str, list[float]] = {"headless": [], "console": []}
+    shares: list[float] = []
     for i in range(args.rounds):
         order = ["headless", "console"] if i % 2 == 0 else ["console", "headless"]
         for name in order:
-            speeds[name].append(one_run(name == "console", overrides, (width, height)))
+            speed, share = one_run(name == "console", overrides, (width, height))
+            speeds[name].append(speed)
+            if name == "console":
+                shares.append(share)
         h, c = speeds["headless"][-1], speeds["console"][-1]
-        print(f"round {i + 1}: headless {h:,.0f}/s  console {c:,.0f}/s  ratio {c / h:.3f}")
+        print(
+            f"round {i + 1}: headless {h:,.0f}/s  console {c:,.0f}/s  ratio {c / h:.3f}  "
+            f"(UI thread {shares[-1] * 100:.1f}% of a core, load {os.getloadavg()[0]:.1f})",
+            flush=True,
+        )
     print(f"terminal {width}x{height}, {args.epochs} epoch(s) per run, {args.rounds} rounds")
+    print(
+        f"console UI thread while training: median {statistics.median(shares) * 100:.1f}% of a core"
+    )
     benchlib.report("headless", speeds["headless"], "console", speeds["console"], "samples/s")
     return 0
 

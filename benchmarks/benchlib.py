@@ -95,15 +95,15 @@ def run_process(
     argv: Sequence[str],
     *,
     size: tuple[int, int] | None = None,
-    done: Callable[[], bool] | None = None,
+    done: Callable[[int], bool] | None = None,
     timeout: float = 600.0,
 ) -> tuple[float, str]:
     """Run `argv`; (wall seconds, its stdout when not on a pty).
 
     With `size` (columns, rows) the process gets a pseudo-terminal of that size for stdin,
     stdout and stderr, read continuously. With `done`, the process is ended (SIGTERM to its
-    group) as soon as `done()` is true, and the wall time is taken at that moment: for an
-    interactive app that stays open after its run.
+    group) as soon as `done(pid)` is true (asked every 50 ms), and the wall time is taken at
+    that moment: for an interactive app that stays open after its run.
     """
     env = child_env()
     t0 = time.perf_counter()
@@ -131,7 +131,7 @@ def run_process(
     deadline = t0 + timeout
     try:
         while proc.poll() is None:
-            if done is not None and done():
+            if done is not None and done(proc.pid):
                 wall = time.perf_counter() - t0
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(30)
@@ -150,6 +150,16 @@ def run_process(
         stop.set()
         reader.join(2)
         os.close(master)
+
+
+def thread_cpu_seconds(pid: int, tid: int) -> float:
+    """CPU seconds thread `tid` of process `pid` has used (Linux /proc); 0.0 once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def tui_trainer(*args: str) -> list[str]:
