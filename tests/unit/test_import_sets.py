@@ -114,6 +114,13 @@ def test_a_headless_run_imports_only_what_training_needs_until_its_first_epoch(t
     modules = probe(tmp_path, *argv, until=EPOCH_LINE)
     allowed = CONFIG_LIBS | {"tui_trainer", "PIL", "tqdm", "psutil", "pynvml"}
     assert third_party(modules, bare_step_modules()) <= allowed
-    assert not tops(modules) & {"torchvision", "torchmetrics", "sklearn", "scipy", "textual", "rich"}
+    assert not tops(modules) & {
+        "torchvision",
+        "torchmetrics",
+        "sklearn",
+        "scipy",
+        "textual",
+        "rich",
+    }
     assert not ours(modules) & {"tui_trainer.tui", "tui_trainer.compare"}
     assert {m for m in modules if m.startswith("tui_trainer.after.")} == {"tui_trainer.after.cli"}
