@@ -165,11 +165,12 @@ def test_pause_takes_effect_within_a_tenth_of_a_second_while_training(tmp_path: 
                 await asyncio.sleep(0.05)
             runner.stop_for_exit()
             await wait_for(pilot, lambda: not app.is_running, timeout=30)
-        # Within a tenth of a second; on a machine too busy for that, no slower than a few of
-        # the app's own message round trips (the key goes straight to Control, never waiting
-        # for the training thread).
-        bound = max(0.1, 3 * statistics.median(baselines))
-        assert statistics.median(latencies) < bound, (latencies, baselines)
+        # Within a tenth of a second. On a machine too busy for that, within ten of the app's
+        # own message round trips measured just before (a key press takes several hops: app,
+        # screen, bindings, action; each waits for the GIL while training runs): still far
+        # less than waiting for the training thread would take.
+        over = [lat - max(0.1, 10 * base) for lat, base in zip(latencies, baselines, strict=True)]
+        assert statistics.median(over) < 0, (latencies, baselines)
 
     run(scenario())
 
