@@ -17,6 +17,17 @@ import pytest
 from tui_trainer.config import load_config
 from tui_trainer.config.schema import RunConfig
 
+
+@pytest.fixture(autouse=True)
+def console_state(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The console's state folder (last preset used) in a temp dir: tests never touch ~/.local."""
+    folder = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(folder))
+    return folder / "tui-trainer"
+
+
 # Small enough that a whole run takes well under a second on 2 CPU cores.
 TINY = ["epochs=2", "data.batch_size=64", "device=cpu", "progress.interval=0.01"]
 

@@ -51,13 +51,39 @@ def metrics_line(metrics: dict[str, float]) -> str:
     return "  ".join(parts)
 
 
+NO_RATE = "–"
+"""Shown instead of a rate until the engine has a meaningful window (see `engine.rate`)."""
+
+
 def rate(per_second: float | None, unit: str = "it") -> str:
-    """tqdm-style rate: ``12.3it/s``, or ``2.50s/it`` when slower than one per second."""
+    """tqdm-style rate: ``12.3it/s``, or ``2.50s/it`` when slower than one per second.
+
+    ``–it/s`` while there is no rate yet (the engine's `RateMeter` says None).
+    """
     if per_second is None or not math.isfinite(per_second) or per_second <= 0:
-        return f"?{unit}/s"
+        return f"{NO_RATE}{unit}/s"
     if per_second < 1:
         return f"{1 / per_second:.2f}s/{unit}"
     return f"{per_second:.1f}{unit}/s" if per_second < 100 else f"{per_second:,.0f}{unit}/s"
+
+
+def samples_rate(per_second: float | None) -> str:
+    """Training samples per second: ``118 samples/s``, ``12.3k samples/s``, ``– samples/s``."""
+    if per_second is None or not math.isfinite(per_second) or per_second <= 0:
+        return f"{NO_RATE} samples/s"
+    return f"{count(per_second)} samples/s"
+
+
+def speed(steps_per_second: float | None, samples_per_second: float | None) -> str:
+    """Both rates, as every front end shows them: ``38.2it/s, 1.22k samples/s``."""
+    return f"{rate(steps_per_second)}, {samples_rate(samples_per_second)}"
+
+
+def epoch_eta(step: int, steps: int, steps_per_second: float | None) -> float | None:
+    """Seconds left in the epoch at the smoothed rate; None while there is no rate."""
+    if not steps_per_second or steps_per_second <= 0 or not math.isfinite(steps_per_second):
+        return None
+    return max(0, steps - step) / steps_per_second
 
 
 def count(value: float | None) -> str:
@@ -111,3 +137,62 @@ def plain_value(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return ",".join(plain_value(v) for v in value)
     return str(value)
+
+
+PATH_BREAKS = ("/\\", "-_.:")
+"""Where a word longer than a line may break, best first: path separators, then joiners."""
+
+
+def wrap_text(text: str, width: int) -> list[str]:
+    """`text` as lines of at most `width` characters, for paths and commands in narrow panes.
+
+    Breaks between words; a word longer than a line (a path, a URL) breaks after a path
+    separator, else after ``-_.:``, and mid-word only when a piece has none of them. Lines keep
+    their own line breaks. ``width < 1`` returns the text's lines as they are.
+    """
+    if width < 1:
+        return text.split("\n")
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        lines += _wrap_line(paragraph, width)
+    return lines
+
+
+def _wrap_line(text: str, width: int) -> list[str]:
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        joined = f"{line} {word}" if line else word
+        if len(joined) <= width:
+            line = joined
+        elif len(word) <= width:  # the word moves to the next line whole
+            lines.append(line)
+            line = word
+        else:  # longer than a line: on lines of its own, broken at separators
+            if line:
+                lines.append(line)
+                line = ""
+            for atom in _atoms(word, width):
+                if len(line) + len(atom) > width and line.strip():
+                    lines.append(line.rstrip())
+                    line = ""
+                line += atom
+    lines.append(line)
+    return lines
+
+
+def _atoms(word: str, width: int, level: int = 0) -> list[str]:
+    """`word` cut after its break characters (`PATH_BREAKS[level]`, then the next level for a
+    piece still longer than `width`), and mid-word only as a last resort."""
+    if len(word) <= width:
+        return [word]
+    if level == len(PATH_BREAKS):
+        return [word[i : i + width] for i in range(0, len(word), width)]
+    parts, start = [], 0
+    for i, char in enumerate(word):
+        if char in PATH_BREAKS[level]:
+            parts.append(word[start : i + 1])
+            start = i + 1
+    if start < len(word):
+        parts.append(word[start:])
+    return [atom for part in parts for atom in _atoms(part, width, level + 1)]

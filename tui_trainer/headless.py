@@ -21,9 +21,10 @@ from tui_trainer.config.loader import find_preset, load_config, resumed_config
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.engine.distributed import DistContext
-from tui_trainer.engine.events import Sink
+from tui_trainer.engine.events import RunStarted, Sink
 from tui_trainer.errors import UserError
 from tui_trainer.launch import EXIT_FILE_ENV
+from tui_trainer.next_steps import next_step_lines
 from tui_trainer.outcome import exit_code
 from tui_trainer.remote import remote_sinks
 from tui_trainer.remote.hangup import keeps_training
@@ -112,8 +113,10 @@ def run_config(
     control = Control()
     dist = DistContext.from_env()
     all_sinks = [ConsoleSink(), *(sinks or [])] if dist.is_main else []
+    started: list[str] = []  # the run directory, for the lines after a second Ctrl-C
     if dist.is_main:
         all_sinks += remote_sinks(control)
+        all_sinks.append(lambda e: started.append(e.run_dir) if isinstance(e, RunStarted) else None)
     with signal_handlers(control, distributed=dist.enabled, quiet=not dist.is_main, config=config):
         try:
             finished = execute(
@@ -127,6 +130,9 @@ def run_config(
             )
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
+            if started:  # from the last checkpoint saved before it
+                summary = {"status": "interrupted", "run_dir": started[0]}
+                print("\n".join(next_step_lines(summary)), file=sys.stderr)
             return 128 + signal.SIGINT
     if finished.status == "failed" and not dist.is_main:
         print(f"tui-trainer: rank {dist.rank} failed: {finished.error}", file=sys.stderr)

@@ -330,6 +330,7 @@ def test_summary_screen_key_runs_eval_in_a_thread_and_shows_it(digits_run, monke
     from tui_trainer.engine.events import RunFinished
     from tui_trainer.tui.app import STYLES
     from tui_trainer.tui.model import RunModel
+    from tui_trainer.tui.screens.choices import CommandsDialog
     from tui_trainer.tui.screens.summary import SummaryScreen
     from tui_trainer.tui.widgets.eval_panel import EvalPanel
 
@@ -364,7 +365,9 @@ def test_summary_screen_key_runs_eval_in_a_thread_and_shows_it(digits_run, monke
             await pilot.pause(0.1)
             assert panel.state == "running"  # the eval runs in a thread: the UI goes on
             assert "evaluating best.pt" in str(panel.render())
-            await pilot.press("y")  # keys are handled meanwhile
+            await pilot.press("y")  # keys are handled meanwhile: the commands dialog opens
+            assert isinstance(pilot.app.screen, CommandsDialog)
+            await pilot.press("escape")
             gate.set()
             for _ in range(600):
                 if panel.state != "running":

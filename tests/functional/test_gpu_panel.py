@@ -109,7 +109,7 @@ def test_compact_layout_in_a_40_column_slot(monkeypatch: pytest.MonkeyPatch) -> 
             assert "65°C  312/400 W  fan 30%  P0  1410 MHz" in text  # clocks join the sensors
             assert "41°C  power N/A  fan N/A  P8  210 MHz" in text
             assert f"{os.getpid():>7} python" in text and "◀ this run" in text
-            assert "RAM  38%" in text and "RAM 12.0/32.0 GiB\nthis run 1.8 cores" in text
+            assert "RAM 12.0/32.0 GiB 38%\nthis run 1.8 cores" in text  # RAM: a line of its own
 
             await pilot.resize_terminal(80, 40)  # back to the full layout, same snapshot
             await pilot.pause()

@@ -102,7 +102,7 @@ def test_tqdm_bar_on_a_tty(tmp_path):
     config, name = load_config("quickstart", [*TINY, f"out={tmp_path}"])
     execute(config, name, sinks=[ConsoleSink(stream)], control=Control())
     text = stream.getvalue()
-    assert "\r" in text and "epoch 1/2:" in text and "step/s" in text and "loss=" in text
+    assert "\r" in text and "epoch 1/2:" in text and "it/s" in text and "loss=" in text
 
 
 def test_non_finite_loss_fails_with_exit_1(tmp_path, capsys):

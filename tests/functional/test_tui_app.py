@@ -143,15 +143,19 @@ def test_failure_is_shown_and_the_app_stays_usable(presets: list[PresetInfo]) ->
     run(scenario())
 
 
-def test_bad_input_found_by_the_engine_is_a_failed_run(presets: list[PresetInfo]) -> None:
+def test_bad_input_found_by_the_engine_goes_back_to_the_form(presets: list[PresetInfo]) -> None:
+    """The run's own checks refuse it (nothing written): the form says why; no crashed run."""
+
     def refuse(*_args: object, **_kwargs: object) -> None:
-        raise UserError("data.root: folder 'data' not found")
+        raise UserError("weights file 'w.pt' not found", key="model.weights")
 
     async def scenario() -> None:
         app = TrainerApp("digits-demo", start=True, executor=refuse, presets=presets)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
-            await wait_for_text(pilot, "data.root: folder 'data' not found", "FAILED")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for_text(pilot, "✖ model.weights: weights file 'w.pt' not found")
+            assert isinstance(app.screen, SetupScreen)
+            assert app.screen.query_one("#start", Button).disabled
+            assert app.last_result is None  # no run happened
 
     run(scenario())
 

@@ -46,8 +46,13 @@ def preset(tmp_path: Path) -> Path:
     return path
 
 
-def step(epoch: int, s: int, elapsed: float, loss: float = 1.0) -> StepProgress:
-    return StepProgress(epoch, 3, s, 10, s, loss, 0.1, 640.0, elapsed, "train")
+def step(
+    epoch: int, s: int, elapsed: float, loss: float = 1.0, it_s: float | None = 20.0
+) -> StepProgress:
+    samples = None if it_s is None else it_s * 32
+    return StepProgress(
+        epoch, 3, s, 10, s, loss, 0.1, samples, elapsed, "train", steps_per_second=it_s
+    )
 
 
 # -- formatting -------------------------------------------------------------------------------
@@ -57,6 +62,8 @@ def test_formatting_is_tqdm_like() -> None:
     assert fmt.duration(None) == "?"
     assert fmt.rate(12.34) == "12.3it/s"
     assert fmt.rate(0.5) == "2.00s/it"
+    assert fmt.rate(None) == "–it/s" and fmt.samples_rate(None) == "– samples/s"
+    assert fmt.speed(38.2, 1222.4) == "38.2it/s, 1.22k samples/s"
     assert fmt.count(1234) == "1.23k"
     assert fmt.metric("val_accuracy", 0.9781) == "97.81%"
     assert fmt.metric("val_dice", 0.5) == "0.5000"
@@ -79,24 +86,26 @@ def test_series_stays_bounded_and_keeps_its_shape() -> None:
 def test_model_rates_eta_and_changed_parts() -> None:
     model = RunModel()
     assert model.state == "starting"
-    assert model.apply(step(1, 2, 1.0)) == {"progress", "charts"}
-    model.apply(step(1, 6, 2.0))  # 4 steps in 1 s after 2 steps in 1 s
+    assert model.apply(step(1, 2, 1.0, it_s=None)) == {"progress", "charts"}
     p = model.progress
-    assert p.it_per_second == pytest.approx(0.3 * 4 + 0.7 * 2)
+    assert p.it_per_second is None and p.epoch_eta is None  # no rate yet: no ETA either
+    model.apply(step(1, 6, 2.0, it_s=2.6))  # the engine's smoothed rate, shown as sent
+    assert p.it_per_second == pytest.approx(2.6) and p.samples_per_second == pytest.approx(83.2)
     assert p.epoch_eta == pytest.approx(4 / p.it_per_second)
     assert p.run_eta == pytest.approx(p.epoch_eta + 2 * 10 / p.it_per_second)
     end = EpochEnd(1, 3, {"train_loss": 1.0, "val_loss": 0.9, "val_accuracy": 0.5}, 4.0, True,
                    "val_accuracy", 0.5, 1)  # fmt: skip
     assert model.apply(end) == {"table", "charts", "progress"}
     assert model.progress.step == 10 and model.val_losses == [0.9]
-    model.apply(step(2, 5, 3.0))
+    model.apply(step(2, 5, 3.0, it_s=2.6))
     assert model.progress.run_eta == pytest.approx(model.progress.epoch_eta + 1 * 4.0)
     assert model.apply(LogMessage("warning", "careful")) == {"log"}
     assert model.take_log()[-1].text == "careful" and model.take_log() == []
 
 
-def test_epochs_shorter_than_the_progress_interval_still_chart() -> None:
-    """Fast epochs may end before the engine emits any progress: use the epoch's own numbers."""
+def test_epochs_without_progress_still_chart_and_never_guess_a_speed() -> None:
+    """Older runs' records may have epochs without progress: chart the epoch's own numbers,
+    but leave the speed to the engine's rate (no second definition here)."""
     model = RunModel()
     model.apply(
         RunStarted("runs/x", "demo", {"data": {"batch_size": 32}}, "cpu", "fp32", 3, 0, 10,
@@ -106,7 +115,7 @@ def test_epochs_shorter_than_the_progress_interval_still_chart() -> None:
     model.apply(EpochEnd(1, 3, metrics, 0.5, True, "val_accuracy", 0.9, 1))
     p = model.progress
     assert model.loss_series.points() == [0.5] and model.lr_series.points() == [0.01]
-    assert p.it_per_second == pytest.approx(20) and p.samples_per_second == pytest.approx(640)
+    assert p.it_per_second is None and p.samples_per_second is None
     assert p.elapsed == pytest.approx(0.5)
     model.apply(step(2, 5, 0.4))  # train-only seconds: the clock does not go back
     assert p.elapsed == pytest.approx(0.5)

@@ -12,6 +12,36 @@ from tui_trainer.config.tasks import effective_batch, is_weights_file
 from tui_trainer.config.toggle_notes import toggle_notes
 from tui_trainer.errors import UserError
 
+ROOT_DATASETS = frozenset({"cifar10", "imagefolder", "segfolder"})
+"""Data sources read from `data.root`."""
+
+
+def missing_here(config: RunConfig) -> list[UserError]:
+    """Files and folders the run needs that this machine lacks (each names its key).
+
+    `check` reports them as warnings (the config may be meant for another machine); the console,
+    which would run it here, refuses Start with them.
+    """
+    data = config.data
+    missing: list[UserError] = []
+    if data.name in ROOT_DATASETS:
+        root = Path(data.root or "data")
+        if not root.is_dir() and not (data.name == "cifar10" and data.download):
+            missing.append(
+                UserError(f"folder '{root}' not found here; the run needs it", key="data.root")
+            )
+    out_problem = out_root_problem(config.out)
+    if out_problem:
+        missing.append(
+            UserError(f"{out_problem}; a run here would refuse it (or give --out DIR)", key="out")
+        )
+    weights = config.model.weights
+    if weights and is_weights_file(weights) and not Path(weights).is_file():
+        missing.append(
+            UserError(f"file '{weights}' not found here; the run needs it", key="model.weights")
+        )
+    return missing
+
 
 def static_checks(config: RunConfig) -> tuple[list[str], list[str]]:
     """Notes worth showing (effective batch, phases) and warnings about paths not found here.
@@ -25,16 +55,7 @@ def static_checks(config: RunConfig) -> tuple[list[str], list[str]]:
         import_class(config.model.name, "model.name")
     if data.name == "imagefolder" and not data.root:
         raise UserError("data.root: imagefolder needs a folder of class folders")
-    if data.name in {"cifar10", "imagefolder", "segfolder"}:
-        root = Path(data.root or "data")
-        if not root.is_dir() and not (data.name == "cifar10" and data.download):
-            warnings.append(f"data.root: folder '{root}' not found here; the run needs it")
-    out_problem = out_root_problem(config.out)
-    if out_problem:
-        warnings.append(f"out: {out_problem}; a run here would refuse it (or give --out DIR)")
-    weights = config.model.weights
-    if weights and is_weights_file(weights) and not Path(weights).is_file():
-        warnings.append(f"model.weights: file '{weights}' not found here; the run needs it")
+    warnings += [str(problem) for problem in missing_here(config)]
     notes = [
         f"effective batch size {data.batch_size} × {config.accumulate} = "
         f"{effective_batch(data.batch_size, config.accumulate)}"

@@ -51,6 +51,7 @@ from tui_trainer.engine.meter import EMPTY_STATE, EpochMeter
 from tui_trainer.engine.models import BuiltModel, count_params, has_batchnorm
 from tui_trainer.engine.polling import ControlLink, StopNow
 from tui_trainer.engine.progress import Progress, run_summary
+from tui_trainer.engine.rate import RateMeter
 from tui_trainer.engine.step import Stepper
 from tui_trainer.engine.sync_bn import convert_sync_batchnorm
 from tui_trainer.engine.tasks import build_task
@@ -109,6 +110,7 @@ class Trainer:
         # Progress events are throttled across epochs (short epochs still report); the first
         # optimizer step reports at once.
         self._last_emit = 0.0
+        self.rates = RateMeter()  # the one speed every front end shows (fed at progress events)
         if resume:
             self.setup_notes += run_state.restore(self, resume)
         self.stepper = Stepper(
@@ -307,7 +309,8 @@ class Trainer:
             if every and p.global_step % every == 0:
                 self._periodic(f"step_{p.global_step:08d}.pt", self.meter.state())
             now = time.monotonic()
-            if self.dist.is_main and now - self._last_emit >= cfg.progress.interval:
+            due = now - self._last_emit >= cfg.progress.interval or i + 1 == steps
+            if self.dist.is_main and due:  # and at each epoch's end: every epoch reports
                 self._emit_progress(epoch, i + 1, steps, self.link.clock() - t_epoch)
                 self._last_emit = now
             if not self.dist.enabled or i + 1 == steps or p.global_step % cfg.control_every == 0:
@@ -348,6 +351,7 @@ class Trainer:
         faults.check_finite_loss(loss, epoch, step)
         p = self.progress
         elapsed = self.train_seconds + dt
+        rates = self.rates.update(elapsed, epoch + 1, step, steps, p.samples)
         self.bus.emit(
             StepProgress(
                 epoch=epoch + 1,
@@ -357,10 +361,12 @@ class Trainer:
                 global_step=p.global_step,
                 loss=loss,
                 lr=self.optimizer.param_groups[0]["lr"],
-                samples_per_second=p.samples / elapsed if elapsed > 0 else 0.0,
+                samples_per_second=rates.samples_per_second,
                 elapsed=elapsed,
                 phase="train",
                 grad_norm=self.stepper.grad_norm_now(),
+                steps_per_second=rates.steps_per_second,
+                epoch_elapsed=dt,
             )
         )
 
@@ -425,7 +431,8 @@ class Trainer:
         def state() -> dict[str, Any]:
             return self.toggles.checkpoint(self.state_dict(partial), self.model, best=best)
 
-        return self.checkpoints.save(self.model, state, reason, names, (p.epoch, p.global_step))
+        with self.link.off_the_clock():  # saving is not training time
+            return self.checkpoints.save(self.model, state, reason, names, (p.epoch, p.global_step))
 
     def state_dict(self, partial: dict[str, Any] = EMPTY_STATE) -> dict[str, Any]:
         """Everything a resume needs, as weights_only-loadable values."""

@@ -6,8 +6,9 @@ excludes them); checkpoint requests and stops are answered through the callbacks
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -47,11 +48,25 @@ class ControlLink:
         self.dist = dist
         self.device = device
         self.emit = emit
-        self.paused_total = 0.0  # seconds spent paused
+        self.paused_total = 0.0  # seconds off the training clock: paused, saving checkpoints
+        self._off = False  # inside a pause or a save: the outer one counts the time
 
     def clock(self) -> float:
-        """Monotonic seconds that stand still while the run is paused."""
+        """Monotonic seconds that stand still while the run is paused or saves a checkpoint."""
         return time.monotonic() - self.paused_total
+
+    @contextlib.contextmanager
+    def off_the_clock(self) -> Iterator[None]:
+        """Time spent inside does not count as training time (nested: counted once)."""
+        if self._off:
+            yield
+            return
+        self._off, start = True, time.monotonic()
+        try:
+            yield
+        finally:
+            self.paused_total += time.monotonic() - start
+            self._off = False
 
     def flags(self, *, take_checkpoint: bool = True, wait: float = 0.0) -> ControlFlags:
         """Rank 0 reads `Control` (waiting up to `wait` s while paused) and every rank gets it.
@@ -85,13 +100,12 @@ class ControlLink:
         """At a step boundary: pause while asked, checkpoint on request, StopNow on a stop."""
         flags = self.flags()
         if flags.paused:
-            paused_at = time.monotonic()
-            self.emit(Paused(epoch + 1, step))
-            while flags.paused:  # rank 0 re-broadcasts at most every 0.1 s while paused
-                flags = self.flags(wait=0.1)
-                if flags.checkpoint:
-                    checkpoint("request")
-            self.paused_total += time.monotonic() - paused_at
+            with self.off_the_clock():
+                self.emit(Paused(epoch + 1, step))
+                while flags.paused:  # rank 0 re-broadcasts at most every 0.1 s while paused
+                    flags = self.flags(wait=0.1)
+                    if flags.checkpoint:
+                        checkpoint("request")
             self.emit(Resumed(epoch + 1, step))
             flags = self.flags()
         if flags.checkpoint:

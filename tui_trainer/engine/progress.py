@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from tui_trainer.engine.rate import mean_samples_per_second
+
 
 @dataclass
 class Progress:
@@ -77,7 +79,7 @@ def run_summary(
         "final": p.history[-1] if p.history else {},
         "wall_seconds": round(wall, 3),
         "train_seconds": round(train_seconds, 3),
-        "samples_per_second": round(p.samples / train_seconds, 1) if train_seconds > 0 else 0.0,
+        "samples_per_second": mean_samples_per_second(p.samples, train_seconds),
         "global_step": p.global_step,
         "precision": precision,
         "skipped_steps": int(skipped_steps),

@@ -20,7 +20,44 @@ from tui_trainer.engine.events import (
     RunStarted,
     StepProgress,
 )
-from tui_trainer.formatting import duration, metrics_line, run_eta
+from tui_trainer.formatting import (
+    duration,
+    epoch_eta,
+    metrics_line,
+    run_eta,
+    samples_rate,
+    speed,
+)
+from tui_trainer.next_steps import next_step_lines
+
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{engine}]"
+"""tqdm's bar without its own clocks and rate: those come from the engine (`tqdm_postfix`)."""
+
+
+class EngineBar(tqdm):
+    """A tqdm bar whose bracket is `engine`: the engine's clocks and rates (tqdm's documented
+    way to add a field to `bar_format`), never tqdm's own timing."""
+
+    engine = ""
+
+    @property
+    def format_dict(self) -> dict:
+        """tqdm's fields plus ``engine``."""
+        return {**super().format_dict, "engine": self.engine}
+
+
+def tqdm_postfix(event: StepProgress) -> str:
+    """The bar's bracket: the epoch's elapsed<remaining, the engine's rates, loss, lr."""
+    eta = epoch_eta(event.step, event.steps, event.steps_per_second)
+    parts = [
+        f"{duration(event.epoch_elapsed)}<{duration(eta)}",
+        speed(event.steps_per_second, event.samples_per_second),
+        f"loss={event.loss:.4f}",
+        f"lr={event.lr:.3g}",
+    ]
+    if event.grad_norm is not None:
+        parts.append(f"gnorm={event.grad_norm:.3g}")
+    return ", ".join(parts)
 
 
 class ConsoleSink:
@@ -29,7 +66,7 @@ class ConsoleSink:
     def __init__(self, stream: TextIO | None = None, tty: bool | None = None) -> None:
         self.stream = stream or sys.stdout
         self.tty = self.stream.isatty() if tty is None else tty
-        self.bar: tqdm | None = None
+        self.bar: EngineBar | None = None
         self.start_epoch = 0
         self.last_line = 0.0
         self.plain_interval = 5.0
@@ -83,19 +120,18 @@ class ConsoleSink:
     def _progress(self, event: StepProgress) -> None:
         if self.tty:
             if self.bar is None:
-                self.bar = tqdm(
+                self.bar = EngineBar(
                     total=event.steps,
                     desc=f"epoch {event.epoch}/{event.epochs}",
-                    unit="step",
+                    unit="it",
                     file=self.stream,
                     dynamic_ncols=True,
                     leave=False,
+                    bar_format=BAR_FORMAT,
                 )
+            self.bar.engine = tqdm_postfix(event)
             self.bar.update(event.step - self.bar.n)
-            extra = {} if event.grad_norm is None else {"gnorm": f"{event.grad_norm:.3g}"}
-            self.bar.set_postfix(
-                loss=f"{event.loss:.4f}", lr=f"{event.lr:.3g}", **extra, refresh=True
-            )
+            self.bar.refresh()
             return
         now = time.monotonic()
         if now - self.last_line < self.plain_interval:
@@ -108,7 +144,7 @@ class ConsoleSink:
             f"epoch {event.epoch}/{event.epochs}  step {event.step}/{event.steps} ({pct:.0f}%)  "
             f"loss {event.loss:.4f}  lr {event.lr:.3g}  "
             + ("" if event.grad_norm is None else f"grad norm {event.grad_norm:.3g}  ")
-            + f"{event.samples_per_second:,.0f} samples/s  "
+            + f"{speed(event.steps_per_second, event.samples_per_second)}  "
             f"elapsed {duration(event.elapsed, compact=True)}  "
             f"eta {duration(eta, compact=True)}"
         )
@@ -128,7 +164,7 @@ class ConsoleSink:
         if s.get("final"):
             lines.append("final " + metrics_line(s["final"]))
         lines.append(
-            f"{s.get('samples_per_second', 0):,.0f} samples/s, "
+            f"{samples_rate(s.get('samples_per_second'))} (mean over training time), "
             f"{duration(s.get('wall_seconds', 0), compact=True)} wall"
         )
         if s.get("skipped_steps"):
@@ -137,7 +173,5 @@ class ConsoleSink:
             lines.append(f"error: {event.error}")
         if event.report:
             lines.append("per-class report (validation):\n" + event.report.rstrip())
-        lines.append(f"run directory: {s.get('run_dir')}")
-        if s.get("replay_command"):
-            lines.append(f"replay: {s['replay_command']}")
+        lines += next_step_lines({"status": event.status, **s})  # resume, replay, traceback
         self._print("\n".join(lines))

@@ -22,6 +22,7 @@ import yaml
 from tui_trainer.atomic import atomic_write_text, describe_os_error
 from tui_trainer.engine.events import ConfigChanged, EpochEnd, Event, RunFinished, RunStarted
 from tui_trainer.errors import UserError
+from tui_trainer.next_steps import TRACEBACK_FILE
 from tui_trainer.rundir import RunDirLock, create_run_dir, dir_id
 from tui_trainer.sinks.jsonl import JsonLines
 from tui_trainer.sinks.records import to_record
@@ -243,6 +244,12 @@ class RunDirWriter:
                 f"the run failed: config.yaml keeps {shown} from before this resume "
                 "(give the overrides again to retry them)"
             )
+        if event.traceback and self._check_dir():  # the real one, from the failed run's thread
+            text = event.traceback.rstrip() + "\n"
+            if self._attempt(
+                TRACEBACK_FILE, lambda: atomic_write_text(self.run_dir / TRACEBACK_FILE, text)
+            ):
+                event.summary["traceback"] = TRACEBACK_FILE  # every later sink sees where it is
         self._line(record)
         self.write_summary(event.summary)
         if self._jsonl is not None:

@@ -99,12 +99,20 @@ def to_record(event: Event, now: float) -> dict[str, Any]:
                 "summary": event.summary,
                 "report": event.report,
                 "error": event.error,
+                "traceback": event.traceback,
             }
     raise TypeError(f"not an engine event: {event!r}")
 
 
 def _float(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) else math.nan
+
+
+def _rate(value: Any) -> float | None:
+    """An optional figure: None when absent or not a finite number."""
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 def from_record(record: dict[str, Any], config: dict[str, Any] | None = None) -> Event | None:
@@ -129,9 +137,12 @@ def _from_record(r: dict[str, Any], config: dict[str, Any]) -> Event | None:
             global_step=int(r["global_step"]),
             loss=_float(r["loss"]),
             lr=_float(r["lr"]),
-            samples_per_second=_float(r["samples_per_second"]),
+            samples_per_second=_rate(r.get("samples_per_second")),
             elapsed=_float(r["elapsed"]),
             phase=str(r["phase"]),
+            grad_norm=_rate(r.get("grad_norm")),
+            steps_per_second=_rate(r.get("steps_per_second")),
+            epoch_elapsed=_rate(r.get("epoch_elapsed")),
         )
     if kind == "epoch":
         metrics = {k: _float(v) for k, v in r.items() if k not in EPOCH_FIELDS - {"epoch"}}
@@ -180,6 +191,7 @@ def _from_record(r: dict[str, Any], config: dict[str, Any]) -> Event | None:
         status = str(r["status"])
         summary = r.get("summary")
         summary = summary if isinstance(summary, dict) else {"status": status}
-        error = r.get("error")
-        return RunFinished(status, summary, str(r.get("report") or ""), error)
+        error, trace = r.get("error"), r.get("traceback")
+        trace = trace if isinstance(trace, str) else None
+        return RunFinished(status, summary, str(r.get("report") or ""), error, trace)
     return None

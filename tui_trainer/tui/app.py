@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePath
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TextIO
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -21,6 +22,8 @@ from tui_trainer.config.loader import (
     resumed_config,
 )
 from tui_trainer.engine.events import RunFinished
+from tui_trainer.errors import UserError
+from tui_trainer.next_steps import next_step_lines
 from tui_trainer.outcome import exit_code
 from tui_trainer.remote.detach import Detached, spawn_detached
 from tui_trainer.remote.endpoint import read_pointer
@@ -29,10 +32,11 @@ from tui_trainer.telemetry.host import HostReader
 from tui_trainer.telemetry.sampler import Sampler
 from tui_trainer.terminal import detach_from_terminal, release_quiet_input
 from tui_trainer.tui.screens.dialogs import ConfirmQuit, HelpScreen
-from tui_trainer.tui.screens.run import NARROW, Executor, RunRequest, RunScreen
+from tui_trainer.tui.screens.run import NARROW, TINY, Executor, RunRequest, RunScreen
 from tui_trainer.tui.screens.setup import SetupScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.tui.sources import RemoteRun
+from tui_trainer.tui.state import last_preset, remember_preset
 from tui_trainer.tui.widgets.gpu_slot import gpu_panel_factory
 
 STYLES: list[str | PurePath] = [
@@ -89,7 +93,8 @@ class TrainerApp(App[int]):
     CSS_PATH: ClassVar[list[str | PurePath]] = STYLES
     TITLE = "tui-trainer"
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
-        (0, "-narrow"),
+        (0, "-tiny"),  # under 72 columns: layouts drop their least needed parts (run.tcss...)
+        (TINY, "-narrow"),
         (NARROW, "-wide"),
     ]
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"), (32, "-tall")]
@@ -129,6 +134,7 @@ class TrainerApp(App[int]):
         self.hung_up = False
         self.handle_signals = handle_signals
         self.last_result: RunFinished | None = None
+        self.starting_preset = ""  # the preset of the run being started from setup
         self._sighup: Any = signal.SIG_DFL
         self.signal_number: int | None = None
 
@@ -151,7 +157,7 @@ class TrainerApp(App[int]):
         self.push_screen(
             SetupScreen(
                 self.presets,
-                selected=self.preset,
+                selected=self.preset or last_preset(),
                 overrides=self.overrides,
                 out=self.out,
                 autostart=self.start_now,
@@ -170,6 +176,7 @@ class TrainerApp(App[int]):
     def on_setup_screen_start_requested(self, message: SetupScreen.StartRequested) -> None:
         """Start: open the run screen, which starts training in a thread worker (or, for
         "start in the background", start a detached run and watch it)."""
+        self.starting_preset = message.preset
         if message.background is not None:
             self.notify("starting in the background…", timeout=5)
             self.run_worker(
@@ -190,15 +197,31 @@ class TrainerApp(App[int]):
         if started.run_dir is None:
             lines = [line for line in started.output.splitlines() if line.strip()]
             reason = lines[-1] if lines else f"exit code {started.code}"
+            setup = self.screen if isinstance(self.screen, SetupScreen) else None
+            if setup is not None and started.code == 2:  # bad input: on the form, like Start
+                setup.refuse(UserError(reason.removeprefix("tui-trainer: error: ")))
+                return
             self.notify(f"the run did not start: {reason}", severity="error", timeout=10)
             return
+        remember_preset(self.starting_preset)
         source = RemoteRun(started.run_dir)
         self.push_screen(RunScreen(None, None, self.gpu_panel, source=source))
 
     def on_run_screen_ended(self, message: RunScreen.Ended) -> None:
-        """A run ended: exit if quitting, else show the summary."""
+        """A run ended: exit if quitting, else show the summary. A run that refused to start
+        (bad input found by its own checks, nothing written) goes back to the form instead."""
+        refusal = getattr(message.run_screen.source, "refusal", None)
+        setup = next((s for s in self.screen_stack if isinstance(s, SetupScreen)), None)
+        quitting = message.run_screen.quitting or self.exit_when_done or self.hung_up
+        if refusal is not None and setup is not None and not quitting:
+            if self.screen is message.run_screen:
+                self.pop_screen()
+            setup.refuse(refusal)
+            return
+        if setup is not None and message.run_screen.model.started:
+            remember_preset(self.starting_preset)  # it ran: selected on the next launch
         self.last_result = message.result
-        if message.run_screen.quitting or self.exit_when_done or self.hung_up:
+        if quitting:
             code = run_exit_code(message.result, self.signal_number)
             self.exit(code, return_code=code)
             return
@@ -336,7 +359,17 @@ def run_app(
         resolve_preset(preset)
     app = TrainerApp(preset, overrides, start, out, handle_signals=True, resume=resume)
     app.run()
+    print_next_steps(app.last_result)
     return app.return_code if app.return_code is not None else 0
+
+
+def print_next_steps(result: RunFinished | None, file: TextIO | None = None) -> None:
+    """After the console exits: how the last run ended and the commands that continue it."""
+    if result is None or not result.summary.get("run_dir"):
+        return
+    summary = {"status": result.status, **result.summary}
+    lines = [f"tui-trainer: run {result.status}", *next_step_lines(summary, console=True)]
+    print("\n".join(lines), file=file or sys.stdout, flush=True)
 
 
 def run_watch(run_dir: str) -> int:

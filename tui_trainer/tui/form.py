@@ -14,7 +14,7 @@ from typing import Any, get_args
 import yaml
 
 from tui_trainer.config import RunConfig, load_config
-from tui_trainer.config.checks import static_checks
+from tui_trainer.config.checks import ROOT_DATASETS, missing_here, static_checks
 from tui_trainer.config.schema import PrecisionName, SchedulerName
 from tui_trainer.errors import UserError
 from tui_trainer.formatting import plain_value
@@ -36,6 +36,7 @@ FIELD_KEYS: dict[str, str] = {
     "freeze_epochs": "freeze.epochs",
     "precision": "precision",
     "scheduler": "scheduler.name",
+    "warmup": "scheduler.warmup_epochs",
     "accumulate": "accumulate",
     "epochs": "epochs",
     "batch_size": "data.batch_size",
@@ -45,6 +46,7 @@ FIELD_KEYS: dict[str, str] = {
     "ema": "ema.enabled",
     "ema_decay": "ema.decay",
     "compile": "compile",
+    "data_root": "data.root",
 }
 """Form field → the config key it sets (scheduler parameters are the field "scheduler_param")."""
 
@@ -53,7 +55,7 @@ BOOL_FIELDS = ("freeze", "ema", "compile")
 """Form fields shown as checkboxes (the others are typed text)."""
 TEXT_FIELDS = tuple(n for n in FIELD_KEYS if n not in (*BOOL_FIELDS, "precision", "scheduler"))
 """Form fields typed into an Input."""
-NULLABLE_KEYS = ("freeze.epochs", "optim.clip_grad_norm", "early_stop.patience")
+NULLABLE_KEYS = ("freeze.epochs", "optim.clip_grad_norm", "early_stop.patience", "data.root")
 """Keys whose empty field means null (off / the whole run)."""
 
 
@@ -90,6 +92,7 @@ class FormValues:
     precision: str = "fp32"
     scheduler: str = "none"
     params: dict[str, str] = field(default_factory=dict)  # scheduler name → its main parameter
+    warmup: str = "0"  # warm-up epochs
     accumulate: str = "1"
     epochs: str = "10"
     batch_size: str = "64"
@@ -99,6 +102,7 @@ class FormValues:
     ema: bool = False
     ema_decay: str = "0.999"
     compile: bool = False
+    data_root: str = ""  # the data folder (shown for data read from a folder)
 
     @classmethod
     def from_config(cls, config: RunConfig) -> FormValues:
@@ -111,6 +115,7 @@ class FormValues:
             params={
                 name: plain_value(_get(config, key)) for name, (key, _) in SCHEDULER_PARAM.items()
             },
+            warmup=plain_value(config.scheduler.warmup_epochs),
             accumulate=plain_value(config.accumulate),
             epochs=plain_value(config.epochs),
             batch_size=plain_value(config.data.batch_size),
@@ -120,6 +125,7 @@ class FormValues:
             ema=config.ema.enabled,
             ema_decay=plain_value(config.ema.decay),
             compile=config.compile,
+            data_root=plain_value(config.data.root),
         )
 
     def with_overrides(self, overrides: list[str]) -> tuple[FormValues, list[str]]:
@@ -214,14 +220,65 @@ def _field_of(error: UserError, per_field: dict[str, list[str]]) -> str | None:
     return None
 
 
+def uses_data_root(config: RunConfig) -> bool:
+    """Whether the form shows the data folder field for `config` (its data comes from a folder)."""
+    return config.data.name in ROOT_DATASETS or config.data.root is not None
+
+
+def _not_a_toggle(error: UserError) -> str:
+    """A message about a key no toggle sets, with what to do about it."""
+    hint = f" (no toggle sets {error.key}: fix it in the preset, or start with {error.key}=… )"
+    return str(error) + (hint if error.key else "")
+
+
+def _culprit(
+    preset: str | Path, extra: list[str], changed: dict[str, list[str]], error: UserError
+) -> str | None:
+    """The changed field without which `error` goes away: the change it conflicts with."""
+    for name in changed:
+        rest = [item for other, items in changed.items() if other != name for item in items]
+        try:
+            load_config(preset, [*extra, *rest])
+        except UserError as exc:
+            if str(exc) == str(error):
+                continue
+        return name
+    return None
+
+
+def field_errors(
+    problems: list[UserError], *, errors: dict[str, str] | None = None
+) -> tuple[dict[str, str], str | None]:
+    """Per form field, the problems about its key; the others joined as the general message."""
+    errors = dict(errors or {})
+    general: list[str] = []
+    for problem in problems:
+        owner = _field_of(problem, _ALL_FIELDS)
+        if owner is not None:
+            errors.setdefault(owner, str(problem))
+        else:
+            general.append(_not_a_toggle(problem))
+    return errors, "\n".join(general) or None
+
+
+def refused(result: Validation, error: UserError) -> Validation:
+    """`result` with the reason the run refused to start (e.g. data the run found unusable)."""
+    errors, general = field_errors([error], errors=result.errors)
+    general = "\n".join(m for m in (result.general, general) if m) or None
+    return Validation(None, result.overrides, errors, general, result.name, result.warnings)
+
+
 def validate(
     preset: str | Path, base: RunConfig, values: FormValues, extra: list[str]
 ) -> Validation:
     """Check the form against the preset (and extra overrides) with `load_config`.
 
-    Every field with a bad value gets its own message; a problem no field owns (a bad extra
-    override, a broken preset) is the general message. A valid config also gets the warnings of
-    `tui-trainer check` (files not found here).
+    Every field with a bad value gets its own message; a rule between keys that a change breaks
+    is shown on the field of the key it names (the warm-up for onecycle), or, when no toggle sets
+    that key, on the change that conflicts with it. A problem no field owns (a bad extra
+    override, a broken preset) is the general message. A valid config is then checked for what
+    the run needs on this machine (`missing_here`: the data folder, weights file, output root):
+    the console runs here, so a missing one refuses Start, on its field when it has one.
     """
     per_field = values.field_overrides(base)
     remaining = dict(per_field)
@@ -241,11 +298,20 @@ def validate(
             if owner is not None:
                 errors.setdefault(owner, message)
                 return Validation(None, overrides, errors)
-            return Validation(None, overrides, errors, message)
+            owner = _culprit(preset, extra, remaining, exc) if exc.key else None
+            if owner is not None:
+                errors[owner] = f"{_not_a_toggle(exc)}; or undo this change"
+                return Validation(None, overrides, errors)
+            return Validation(None, overrides, errors, _not_a_toggle(exc))
         if errors:
             return Validation(None, overrides, errors)
         try:
             _notes, warnings = static_checks(config)
         except UserError as exc:
             return Validation(None, overrides, errors, str(exc))
+        missing = missing_here(config)
+        if missing:
+            errors, general = field_errors(missing)
+            warnings = [w for w in warnings if w not in {str(m) for m in missing}]
+            return Validation(None, overrides, errors, general, name, warnings)
         return Validation(config, overrides, errors, name=name, warnings=warnings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from tui_trainer import formatting as fmt
 from tui_trainer.engine.events import (
     CheckpointSaved,
     EpochEnd,
@@ -22,16 +23,8 @@ from tui_trainer.engine.events import (
 )
 from tui_trainer.tui.curves import Curves
 
-SMOOTHING = 0.3
-"""Weight of the newest measurement in the it/s moving average (tqdm's default smoothing)."""
-
 QUIET_CHECKPOINTS = frozenset({"epoch", "best"})
 """Routine checkpoint reasons that the table already shows; everything else is logged."""
-
-
-def ema(old: float | None, new: float) -> float:
-    """Exponential moving average step (the first value starts it)."""
-    return new if old is None else SMOOTHING * new + (1 - SMOOTHING) * old
 
 
 class Series:
@@ -100,8 +93,9 @@ class Progress:
     step: int = 0
     steps: int = 0
     phase: str = "train"
-    elapsed: float = 0.0
-    it_per_second: float | None = None
+    elapsed: float = 0.0  # the run's training seconds
+    epoch_elapsed: float = 0.0  # this epoch's training seconds
+    it_per_second: float | None = None  # the engine's smoothed rates (engine.rate), as sent
     samples_per_second: float | None = None
     epoch_eta: float | None = None
     run_eta: float | None = None
@@ -145,8 +139,8 @@ class RunModel:
     stop_requested: str | None = None  # "epoch" | "step"
     finished: RunFinished | None = None
     _log: list[LogLine] = field(default_factory=list)
+    _errors: set[str] = field(default_factory=set)  # error messages the log has shown
     _last_train: StepProgress | None = None
-    _batch_size: int | None = None
     _epochs_seconds: float = 0.0  # finished epochs, validation included
     _stepped: bool = False  # a train StepProgress arrived during the current epoch
 
@@ -232,15 +226,14 @@ class RunModel:
         self.preset, self.run_dir, self.device = ev.preset, ev.run_dir, ev.device
         self.precision = ev.precision
         self.total_params = ev.total_params
-        self._batch_size = ev.config["data"]["batch_size"]
         self.progress.epochs, self.progress.steps = ev.epochs, ev.steps_per_epoch
         self.progress.epoch = ev.start_epoch + 1
         where = f"resumed at epoch {ev.start_epoch + 1}" if ev.start_epoch else "started"
         self.log("info", f"run {where} on {ev.device} · {ev.precision}")
         if ev.run_dir:
             self.log("info", f"run directory: {ev.run_dir}")
-        for warning in ev.warnings:
-            self.log("warning", warning)
+        # ev.warnings are not logged here: the engine sends each one as a LogMessage too, and
+        # LogMessage is the log's one source (a second copy showed every warning twice).
         return {"header", "progress", "state", "log"}
 
     def _on_step(self, ev: StepProgress) -> set[str]:
@@ -248,8 +241,10 @@ class RunModel:
         p.epoch, p.epochs, p.phase = ev.epoch, ev.epochs, ev.phase
         p.step, p.steps = ev.step, ev.steps
         p.elapsed = max(p.elapsed, ev.elapsed)  # never backwards; stands still while paused
-        p.samples_per_second = ev.samples_per_second
-        self._update_rate(ev)
+        if ev.epoch_elapsed is not None:
+            p.epoch_elapsed = ev.epoch_elapsed
+        # The engine's one definition of speed (engine.rate); never re-derived here.
+        p.it_per_second, p.samples_per_second = ev.steps_per_second, ev.samples_per_second
         self._last_train = ev
         self._stepped = True
         if math.isfinite(ev.loss):  # already a mean over the steps since the last event
@@ -260,24 +255,12 @@ class RunModel:
         self._update_eta()
         return {"progress", "charts"}
 
-    def _update_rate(self, ev: StepProgress) -> None:
-        prev = self._last_train
-        if prev is not None and prev.epoch == ev.epoch and ev.step > prev.step:
-            steps, seconds = ev.step - prev.step, ev.elapsed - prev.elapsed
-        elif prev is None and ev.step > 0:
-            steps, seconds = ev.step, ev.elapsed
-        else:
-            return
-        if seconds <= 0:
-            return
-        self.progress.it_per_second = ema(self.progress.it_per_second, steps / seconds)
-
     def _update_eta(self) -> None:
         p = self.progress
-        if not p.it_per_second or not p.steps:
+        p.epoch_eta = fmt.epoch_eta(p.step, p.steps, p.it_per_second)
+        if p.epoch_eta is None or not p.it_per_second or not p.steps:
             p.epoch_eta = p.run_eta = None
             return
-        p.epoch_eta = max(0, p.steps - p.step) / p.it_per_second
         done = [row.seconds for row in self.rows]
         per_epoch = sum(done) / len(done) if done else p.steps / p.it_per_second
         p.run_eta = p.epoch_eta + max(0, p.epochs - p.epoch) * per_epoch
@@ -293,8 +276,8 @@ class RunModel:
         p = self.progress
         p.epoch, p.epochs, p.step = ev.epoch, ev.epochs, p.steps
         self._epochs_seconds += ev.seconds
-        p.elapsed = max(p.elapsed, self._epochs_seconds)
-        if not self._stepped:  # an epoch shorter than the engine's progress interval
+        if not self._stepped:  # no progress came for this epoch (an older run's records)
+            p.elapsed = max(p.elapsed, self._epochs_seconds)
             self._epoch_without_progress(ev)
         self._stepped = False
         if self.stop_requested == "epoch":
@@ -303,7 +286,11 @@ class RunModel:
         return {"table", "charts", "progress"}
 
     def _epoch_without_progress(self, ev: EpochEnd) -> None:
-        """Take the epoch's train loss, LR and speed from its end when no progress came."""
+        """Take the epoch's train loss and LR from its end when no progress came.
+
+        (Older runs' records; the engine now reports at every epoch's end. Speed is never
+        guessed here: it comes from the engine's rate only.)
+        """
         loss, lr = ev.metrics.get("train_loss"), ev.metrics.get("lr")
         if loss is not None and math.isfinite(loss):
             self.loss = loss
@@ -311,14 +298,11 @@ class RunModel:
         if lr is not None:
             self.lr = lr
             self.lr_series.append(lr)
-        p = self.progress
-        if ev.seconds > 0 and p.steps:
-            p.it_per_second = ema(p.it_per_second, p.steps / ev.seconds)
-            if self._batch_size:
-                p.samples_per_second = p.it_per_second * self._batch_size
 
     def _on_log(self, ev: LogMessage) -> set[str]:
         self.log(ev.level, ev.message)
+        if ev.level == "error":
+            self._errors.add(ev.message)
         return {"log"}
 
     def _on_checkpoint(self, ev: CheckpointSaved) -> set[str]:
@@ -344,7 +328,8 @@ class RunModel:
         self.paused = self.pause_requested = self.resume_requested = False
         self.checkpoint_requested = False
         if ev.status == "failed":
-            self.log("error", f"run failed: {ev.error or 'unknown error'}")
+            error = ev.error or "unknown error"  # usually logged already, by its LogMessage
+            self.log("error", "run failed" if error in self._errors else f"run failed: {error}")
             for line in (ev.traceback or "").rstrip().splitlines():
                 self.log("trace", line)
         else:

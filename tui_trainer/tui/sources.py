@@ -65,6 +65,7 @@ class LocalRun:
         self.executor = executor
         self.preset = request.preset
         self.control = Control()
+        self.refusal: UserError | None = None  # why the run refused to start, if it did
 
     def run(self, sink: Sink, cancelled: Cancelled) -> RunFinished | None:
         """Run the executor; whatever happens, return a `RunFinished`."""
@@ -75,7 +76,8 @@ class LocalRun:
             return self.executor(
                 req.config, req.preset, sinks=sinks, control=self.control, out=req.out, **extra
             )
-        except UserError as exc:
+        except UserError as exc:  # bad input, found before anything was written
+            self.refusal = exc
             return failed_run(str(exc))
         except Exception as exc:  # execute() catches training failures; this is a safety net
             return failed_run(f"{type(exc).__name__}: {exc}", traceback.format_exc())

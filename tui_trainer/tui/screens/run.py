@@ -39,6 +39,9 @@ from tui_trainer.tui.widgets.state_badge import StateBadge
 NARROW = 100
 """Below this width the narrow layout applies (the app's breakpoint for run.tcss)."""
 
+TINY = 72
+"""Below this width the screens' smallest layouts apply (class ``-tiny``, else ``-narrow``)."""
+
 MAX_FPS = 10
 """Upper bound on redraws per second while training (events arrive ~4/s from the engine)."""
 
@@ -313,6 +316,11 @@ class RunScreen(Screen[None]):
         self.model.log("info", "quitting: saving a checkpoint at the next step boundary")
         self._draw(self.model.request_stop("step"))
         self._refresh_keys()
+
+    def note(self, text: str) -> None:
+        """Add a line of the console's own to the log (e.g. a command copied from the summary)."""
+        self.model.log("info", text)
+        self._log.add(self.model.take_log())
 
     def summary(self) -> dict[str, Any]:
         """The finished run's summary (empty while running)."""

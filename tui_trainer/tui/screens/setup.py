@@ -17,7 +17,6 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
-from textual.widget import Widget
 from textual.widgets import (
     Button,
     Checkbox,
@@ -36,75 +35,24 @@ from tui_trainer.config import RunConfig, load_config
 from tui_trainer.config.loader import PresetInfo
 from tui_trainer.config.tasks import effective_batch
 from tui_trainer.errors import UserError
-from tui_trainer.formatting import plain_value
 from tui_trainer.tui.form import (
     BOOL_FIELDS,
     FIELD_KEYS,
-    PRECISIONS,
     SCHEDULER_PARAM,
-    SCHEDULERS,
     TEXT_FIELDS,
     FormValues,
     Validation,
+    refused,
+    uses_data_root,
     validate,
 )
+from tui_trainer.tui.preset_info import key_settings, preset_label
 from tui_trainer.tui.screens.run import RunRequest
+from tui_trainer.tui.screens.toggle_rows import toggle_rows
+from tui_trainer.tui.state import DEFAULT_PRESET
 
 ERROR_FIELDS = (*FIELD_KEYS, "scheduler_param")
 INPUT_FIELDS = TEXT_FIELDS
-PLAIN_FIELDS = (
-    ("epochs", "Epochs", "incl. frozen phase"),
-    ("batch_size", "Batch size", "per micro-batch"),
-    ("lr", "Learning rate", "base learning rate"),
-)
-KEY_WIDTH = 10
-
-
-def preset_label(info: PresetInfo) -> Content:
-    """An entry of the preset list: the name, tagged "local" when not bundled."""
-    if info.bundled:
-        return Content(info.name)
-    return Content.assemble(info.name, ("  local", "$text-muted"))
-
-
-def preset_source(info: PresetInfo) -> str:
-    """Where a preset lives, short: "bundled", or its path relative to the working directory."""
-    if info.bundled:
-        return "bundled"
-    try:
-        return str(info.path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(info.path)
-
-
-def key_settings(config: RunConfig, info: PresetInfo) -> Content:
-    """The selected preset's key settings, one per line."""
-    data, opt, sched, freeze = config.data, config.optim, config.scheduler, config.freeze
-    if not freeze.enabled:
-        frozen = "off"
-    elif freeze.epochs:
-        frozen = f"first {freeze.epochs} epoch{'s' if freeze.epochs > 1 else ''}"
-    else:
-        frozen = "whole run"
-    size = f" · {data.image_size}px" if data.image_size else ""
-    warmup = f" · warm-up {sched.warmup_epochs:g}" if sched.warmup_epochs else ""
-    weights = f" · {config.model.weights}" if config.model.weights else ""
-    accumulate = f" · accumulate {config.accumulate}" if config.accumulate > 1 else ""
-    rows = [
-        ("task", config.task),
-        ("data", data.name + size),
-        ("model", config.model.name + weights),
-        ("optimizer", f"{opt.name} · lr {plain_value(opt.lr)}"),
-        ("schedule", sched.name + warmup),
-        ("epochs", f"{config.epochs} · batch {data.batch_size}"),
-        ("precision", config.precision + accumulate),
-        ("freeze", frozen),
-        ("device", config.device),
-        ("from", preset_source(info)),
-    ]
-    lines = [Content.styled(config.description or "(no description)", "italic $text-muted")]
-    lines += [Content.assemble((k.ljust(KEY_WIDTH), "$text-muted"), v) for k, v in rows]
-    return Content("\n").join(lines)
 
 
 class SetupScreen(Screen[None]):
@@ -113,6 +61,7 @@ class SetupScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "start", "Start", priority=True),
         Binding("ctrl+b", "start_background", "Start in background", priority=True),
+        Binding("f2", "reset", "Reset toggles"),
         Binding("f1", "app.help", "Help"),
         Binding("ctrl+q", "app.quit", "Quit"),
     ]
@@ -120,10 +69,13 @@ class SetupScreen(Screen[None]):
     class StartRequested(Message):
         """The user asked to start a valid run."""
 
-        def __init__(self, request: RunRequest, background: list[str] | None = None) -> None:
+        def __init__(
+            self, request: RunRequest, background: list[str] | None = None, preset: str = ""
+        ) -> None:
             super().__init__()
             self.request = request
             self.background = background  # `tui-trainer ARGV` to start detached, then watch
+            self.preset = preset  # as the command line names it (remembered once it runs)
 
     def __init__(
         self,
@@ -144,6 +96,9 @@ class SetupScreen(Screen[None]):
         # Command-line overrides a toggle shows go into the form; the others pass through.
         self.extra = FormValues().with_overrides(self.cli_overrides)[1]
         self.values = FormValues()
+        self.loaded = FormValues()  # the highlighted preset's own values (plus command line)
+        self.drafts: dict[int, FormValues] = {}  # edited toggles of presets left for another
+        self.edited_marks: set[int] = set()  # presets tagged "edited" in the list
         self.validation: Validation | None = None
         self._checked: tuple[object, ...] = ()
 
@@ -153,7 +108,8 @@ class SetupScreen(Screen[None]):
                 selected and Path(selected).resolve() == info.path.resolve()
             ):
                 return i
-        return 0
+        names = [info.name for info in self.presets]
+        return names.index(DEFAULT_PRESET) if DEFAULT_PRESET in names else 0
 
     @property
     def preset(self) -> PresetInfo | None:
@@ -177,81 +133,14 @@ class SetupScreen(Screen[None]):
                 yield info
             with VerticalScroll(id="setup-form", classes="panel") as form:
                 form.border_title = "Toggles"
-                yield from self._compose_form()
+                form.can_focus = False  # its fields are the stops; focusing one scrolls to it
+                yield from toggle_rows()
         yield Footer()
 
-    def _compose_form(self) -> ComposeResult:
-        def row(key: str, hint: str, *widgets: Widget) -> Horizontal:
-            label = Label(key, classes="key")
-            return Horizontal(label, *widgets, Static(hint, classes="hint"), classes="row")
-
-        def number(name: str, placeholder: str = "") -> Input:
-            return Input(id=f"f-{name}", placeholder=placeholder, compact=True, classes="num")
-
-        yield row(
-            "Freeze backbone",
-            "head only, first N epochs",
-            Checkbox("off", id="f-freeze", compact=True),
-            Label("frozen epochs", classes="subkey"),
-            number("freeze_epochs", "all"),
-        )
-        yield from self._error_slots("freeze", "freeze_epochs")
-        radios = [RadioButton(name, id=f"p-{name}", compact=True) for name in PRECISIONS]
-        yield row(
-            "Precision",
-            "fp16: CUDA only",
-            RadioSet(*radios, id="f-precision", compact=True),
-        )
-        yield from self._error_slots("precision")
-        yield row(
-            "Scheduler",
-            "LR schedule",
-            Select(
-                [(name, name) for name in SCHEDULERS],
-                id="f-scheduler",
-                allow_blank=False,
-                compact=True,
-            ),
-            Label("", id="param-label", classes="subkey"),
-            number("scheduler_param"),
-        )
-        yield from self._error_slots("scheduler", "scheduler_param")
-        yield row(
-            "Accumulate",
-            "micro-batches per step",
-            number("accumulate"),
-            Static("", id="effective-batch"),
-        )
-        yield from self._error_slots("accumulate")
-        for name, label, hint in PLAIN_FIELDS:
-            yield row(label, hint, number(name))
-            yield from self._error_slots(name)
-        yield row("Clip gradients", "max total norm", number("clip_grad_norm", "off"))
-        yield from self._error_slots("clip_grad_norm")
-        yield row("Early stop", "epochs w/o gain", number("early_stop", "off"))
-        yield from self._error_slots("early_stop")
-        yield row(
-            "EMA weights",
-            "validate with EMA",
-            Checkbox("off", id="f-ema", compact=True),
-            Label("decay", classes="subkey"),
-            number("ema_decay"),
-        )
-        yield from self._error_slots("ema", "ema_decay")
-        yield row("Compile", "torch.compile", Checkbox("off", id="f-compile", compact=True))
-        yield from self._error_slots("compile")
-        yield Static("", id="general-error", classes="field-error", markup=False)
-        yield Static("", id="warnings", markup=False)
-        yield Static("", id="command", markup=False)
-        yield Horizontal(
-            Button("Start ▶", id="start", variant="success", compact=True),
-            Button("Start in background", id="start-bg", compact=True),
-            id="start-row",
-        )
-
-    def _error_slots(self, *names: str) -> ComposeResult:
-        for name in names:
-            yield Static("", id=f"err-{name}", classes="field-error", markup=False)
+    def on_resize(self) -> None:
+        """A smaller list (the tiny layout) still shows the highlighted preset."""
+        presets = self.query_one("#presets", OptionList)
+        self.call_after_refresh(presets.scroll_to_highlight)
 
     def on_mount(self) -> None:
         """Select the initial preset and fill the toggles from it (plus command-line overrides)."""
@@ -270,8 +159,36 @@ class SetupScreen(Screen[None]):
     def _preset_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         index = int(event.option.id or 0)
         if index != self.index and event.option_index == event.option_list.highlighted:
+            self._keep_draft()
             self.index = index
             self._load_preset()
+
+    def _keep_draft(self) -> None:
+        """Leaving a preset: keep its edited toggles for when it is highlighted again."""
+        edited = self.base is not None and self.values != self.loaded
+        if edited:
+            self.drafts[self.index] = replace(self.values, params=dict(self.values.params))
+        else:
+            self.drafts.pop(self.index, None)
+        self._mark_edited(self.index, edited)
+
+    def _mark_edited(self, index: int, edited: bool) -> None:
+        self.edited_marks = self.edited_marks | {index} if edited else self.edited_marks - {index}
+        label = preset_label(self.presets[index])
+        if edited:
+            label = Content.assemble(label, ("  edited", "$warning"))
+        self.query_one("#presets", OptionList).replace_option_prompt_at_index(index, label)
+
+    def action_reset(self) -> None:
+        """f2: the highlighted preset's own values again (command-line overrides included)."""
+        if self.base is not None:
+            self.drafts.pop(self.index, None)
+            self._mark_edited(self.index, False)
+            self._fill(replace(self.loaded, params=dict(self.loaded.params)))
+
+    @on(Button.Pressed, "#reset")
+    def _reset_pressed(self) -> None:
+        self.action_reset()
 
     @on(OptionList.OptionSelected, "#presets")
     def _preset_selected(self) -> None:
@@ -290,8 +207,12 @@ class SetupScreen(Screen[None]):
             return
         self.query_one("#preset-info", Static).update(key_settings(self.base, info))
         self.query_one("#preset-info", Static).border_title = info.name
-        values, _ = FormValues.from_config(self.base).with_overrides(self.cli_overrides)
-        self._fill(values)
+        self.loaded, _ = FormValues.from_config(self.base).with_overrides(self.cli_overrides)
+        self.query_one("#row-data_root").display = uses_data_root(self.base)
+        draft = self.drafts.get(self.index)
+        self._fill(replace(draft or self.loaded, params=dict((draft or self.loaded).params)))
+        if draft is not None:
+            self.notify(f"{info.name}: your edited toggles are back (f2 resets them).", timeout=4)
 
     def _fill(self, values: FormValues) -> None:
         """Show `values` in the toggles (their Changed messages are for a person's edits)."""
@@ -351,6 +272,9 @@ class SetupScreen(Screen[None]):
             v.params[v.scheduler] = self.query_one("#f-scheduler_param", Input).value
         self._show_freeze()
         self._revalidate()
+        edited = self.values != self.loaded
+        if edited != (self.index in self.edited_marks):
+            self._mark_edited(self.index, edited)
 
     @on(Input.Submitted)
     def _input_submitted(self) -> None:
@@ -410,6 +334,8 @@ class SetupScreen(Screen[None]):
     # -- start -----------------------------------------------------------------------------------
     def action_start(self, background: bool = False) -> None:
         """Start the run (here, or in the background), or say what to fix first."""
+        self._checked = ()  # check again: a missing folder may have appeared meanwhile
+        self._revalidate()
         result, info = self.validation, self.preset
         if result is None or not result.ok or info is None or result.config is None:
             self.app.bell()
@@ -420,7 +346,14 @@ class SetupScreen(Screen[None]):
         if background:
             argv = ["run", self._preset_arg(info), *result.overrides]
             argv += ["--out", self.out] if self.out else []
-        self.post_message(self.StartRequested(request, argv))
+        self.post_message(self.StartRequested(request, argv, self._preset_arg(info)))
+
+    def refuse(self, error: UserError) -> None:
+        """The run refused to start (its own checks, nothing written): show why on the form."""
+        if self.validation is not None:
+            self._show_validation(refused(self.validation, error))
+        self.app.bell()
+        self.notify(f"Not started: {error}", severity="error", timeout=8)
 
     def action_start_background(self) -> None:
         """Start the run as `run --detach` does (it survives this terminal), then watch it."""

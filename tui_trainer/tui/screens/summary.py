@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
@@ -14,20 +13,14 @@ from textual.widgets import Footer, Static
 
 from tui_trainer import formatting as fmt
 from tui_trainer.engine.events import RunFinished
+from tui_trainer.next_steps import replay_command, resume_command, traceback_path
 from tui_trainer.tui.model import RunModel
+from tui_trainer.tui.screens.choices import CommandsDialog
 from tui_trainer.tui.widgets.eval_panel import EvalPanel
 from tui_trainer.tui.widgets.state_badge import StateBadge
 
 KEY_WIDTH = 10
 HIDDEN_FINAL = frozenset({"epoch", "epoch_seconds"})
-
-
-def replay_command(summary: dict[str, Any]) -> str | None:
-    """The exact command that re-runs this run headless, if the run has a directory."""
-    if summary.get("replay_command"):
-        return str(summary["replay_command"])
-    run_dir = summary.get("run_dir")
-    return f"tui-trainer replay {shlex.quote(str(run_dir))}" if run_dir else None
 
 
 def final_metrics(summary: dict[str, Any]) -> dict[str, float]:
@@ -53,7 +46,7 @@ def result_lines(result: RunFinished, model: RunModel) -> Content:
     if isinstance(took, (int, float)):
         parts.append(f"{took:.1f} s")
     if isinstance(speed, (int, float)):
-        parts.append(f"{fmt.count(speed)} samples/s")
+        parts.append(fmt.samples_rate(speed))
     rows.append(("status", " · ".join(parts)))
     best = s.get("best") or {}
     if best.get("value") is not None:
@@ -78,7 +71,11 @@ def result_lines(result: RunFinished, model: RunModel) -> Content:
     run_dir = s.get("run_dir") or model.run_dir
     if run_dir:
         rows.append(("run dir", str(run_dir)))
-    command = replay_command({**s, "run_dir": run_dir})
+    where = {"status": result.status, **s, "run_dir": run_dir}
+    resume = resume_command(where, console=True)
+    if resume:
+        rows.append(("extend" if result.status == "completed" else "resume", resume))
+    command = replay_command(where)
     if command:
         rows.append(("replay", Content.styled(command, "bold $accent")))
     lines = [Content.assemble((key.ljust(KEY_WIDTH), "$text-muted"), value) for key, value in rows]
@@ -118,7 +115,7 @@ class SummaryScreen(Screen[None]):
                     Content.assemble(
                         (self.result.error or "unknown error", "bold"),
                         "\n",
-                        ("The log keeps the traceback: press b to see it.", "$text-muted"),
+                        (self._where_traceback(), "$text-muted"),
                     ),
                     id="error",
                     classes="panel",
@@ -142,9 +139,32 @@ class SummaryScreen(Screen[None]):
         """Run `tui-trainer eval` on the best or last checkpoint (in a thread worker)."""
         self.query_one(EvalPanel).evaluate(checkpoint)
 
+    def _where_traceback(self) -> str:
+        if not self.result.traceback:
+            return "No traceback: the run stopped on this error before training."
+        path = traceback_path({**self.result.summary, "run_dir": self._run_dir()})
+        tail = f" and in {path}" if path is not None else ""
+        return f"The full traceback is in the log (press b){tail}."
+
+    def _run_dir(self) -> str | None:
+        return self.result.summary.get("run_dir") or self.model.run_dir
+
+    def commands(self) -> list[str]:
+        """The replay command, then the resume (or extend) command when the run has one."""
+        where = {"status": self.result.status, **self.result.summary, "run_dir": self._run_dir()}
+        found = [replay_command(where), resume_command(where, console=True)]
+        return [command for command in found if command]
+
     def action_copy_replay(self) -> None:
-        """Copy the replay command to the clipboard (OSC 52: works over SSH in most terminals)."""
-        command = replay_command({**self.result.summary, "run_dir": self.model.run_dir})
-        if command:
-            self.app.copy_to_clipboard(command)
-            self.notify(command, title="Copied")
+        """y: the commands in a dialog to copy by hand; the replay command also goes to the
+        clipboard (OSC 52, which cannot be confirmed) and the run log."""
+        commands = self.commands()
+        if not commands:
+            self.notify("This run has no run directory: nothing to replay.", severity="warning")
+            return
+        self.app.copy_to_clipboard(commands[0])
+        for screen in self.app.screen_stack:
+            note = getattr(screen, "note", None)
+            if getattr(screen, "model", None) is self.model and callable(note):
+                note(f"replay: {commands[0]}")
+        self.app.push_screen(CommandsDialog("Replay and resume", commands))

@@ -9,20 +9,13 @@ sampler, and never lets an error escape into the app. Styles: ``gpu_panel.tcss``
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from fractions import Fraction
 
-from rich.style import Style
-from rich.text import Text
 from textual import events
-from textual.app import ComposeResult, RenderResult
+from textual.app import ComposeResult
 from textual.containers import HorizontalGroup, VerticalGroup, VerticalScroll
 from textual.markup import escape
-from textual.reactive import reactive
-from textual.widget import Widget
-from textual.widgets import Sparkline, Static
 
 from tui_trainer.telemetry.gpu import GpuProcess, GpuSample, GpuSnapshot
-from tui_trainer.telemetry.host import HostSample
 from tui_trainer.telemetry.sampler import GpuHistory, Sampler, TelemetrySnapshot
 from tui_trainer.telemetry.table import (
     NA,
@@ -32,81 +25,13 @@ from tui_trainer.telemetry.table import (
     no_gpu_line,
 )
 from tui_trainer.telemetry.torch_memory import TorchMemorySample
+from tui_trainer.tui.fit import Part, fit
+from tui_trainer.tui.widgets.gpu_parts import HostBlock, Line, PercentSparkline, UsageBar, _pct
 
-__all__ = ["GpuPanel", "PercentSparkline", "UsageBar"]
+__all__ = ["GpuPanel", "Line", "PercentSparkline", "UsageBar"]
 
 SnapshotSource = Callable[[], TelemetrySnapshot | None]
 NARROW_BELOW = 60  # content columns under which the panel uses its compact layout
-
-
-def _pct(value: float | None) -> str:
-    return f"{NA:>4}" if value is None else f"{value:3.0f}%"
-
-
-class Line(Static):
-    """A one-line Static that skips the repaint when its text did not change."""
-
-    def __init__(self, text: str = "", *, id: str | None = None, classes: str | None = None):
-        super().__init__(text, id=id, classes=classes)
-        self._text = text
-
-    @property
-    def text(self) -> str:
-        """The markup last shown."""
-        return self._text
-
-    def set(self, text: str) -> None:
-        """Show ``text`` (console markup) if it differs from what is shown."""
-        if text != self._text:
-            self._text = text
-            self.update(text)
-
-
-class PercentSparkline(Sparkline):
-    """A sparkline on a fixed 0-100 scale, newest sample at the right.
-
-    Textual's ``Sparkline`` scales between the data's own min and max (a GPU steady at 100 %
-    would draw as flat bottom bars); this one keeps the scale absolute. Assign ``data`` a new
-    list to update it.
-    """
-
-    BARS = "▁▂▃▄▅▆▇█"
-
-    def render(self) -> RenderResult:
-        """Draw one bar per sample, or per bucket (its maximum) when there are more samples."""
-        width = self.size.width
-        data = list(self.data or [])
-        if width <= 0:
-            return Text("")
-        if len(data) > width:
-            step = Fraction(len(data), width)
-            data = [max(data[int(step * i) : int(step * (i + 1))]) for i in range(width)]
-        _, base = self.background_colors
-        low = base + self.get_component_styles("sparkline--min-color").color
-        high = base + self.get_component_styles("sparkline--max-color").color
-        text = Text(" " * (width - len(data)), end="")
-        top = len(self.BARS) - 1
-        for value in data:
-            ratio = min(max(value / 100.0, 0.0), 1.0)
-            color = low.blend(high, ratio)
-            text.append(self.BARS[round(ratio * top)], Style.from_color(color.rich_color))
-        return text
-
-
-class UsageBar(Widget):
-    """A one-line bar filled to ``fraction`` (0..1); empty and dim when unknown."""
-
-    fraction: reactive[float | None] = reactive[float | None](None)
-
-    def render(self) -> RenderResult:
-        """Filled cells in the widget's color, the rest dim."""
-        width = self.size.width
-        if self.fraction is None:
-            return Text("░" * width, style="dim", end="")
-        filled = round(min(max(self.fraction, 0.0), 1.0) * width)
-        text = Text("█" * filled, end="")
-        text.append("░" * (width - filled), style="dim")
-        return text
 
 
 class _GpuBlock(VerticalGroup):
@@ -133,6 +58,28 @@ class _GpuBlock(VerticalGroup):
         self._history: tuple[float, ...] | None = None
         self._lost: bool | None = None
         self._pending: tuple[GpuSample, GpuHistory, bool] | None = None
+        self._process_rows = 1
+        self._fit = (True, True, True)  # core, sensors, processes (see `parts`)
+
+    def parts(self) -> list[Part]:
+        """Title with the util and memory rows (most needed), sensors, processes."""
+        lost = bool(self._lost)
+        return [
+            Part(1, 1 if lost else 3, gap=1),
+            Part(3, 1),
+            Part(4, 0 if lost else self._process_rows),
+        ]
+
+    def apply_fit(self, shown: Sequence[bool]) -> None:
+        """Show only the parts that fit (`shown`, in `parts` order)."""
+        self._fit = (shown[0], shown[0] and shown[1], shown[0] and shown[2])
+        if self.display != self._fit[0]:
+            self.display = self._fit[0]
+        if self.sensors.display != self._fit[1]:
+            self.sensors.display = self._fit[1]
+        procs = not self._lost and self._fit[2]
+        if self.procs.display != procs:
+            self.procs.display = procs
 
     def compose(self) -> ComposeResult:
         yield HorizontalGroup(self.title, self.clocks, classes="gpu-head")
@@ -157,7 +104,7 @@ class _GpuBlock(VerticalGroup):
             self.set_class(gpu.lost, "-lost")
             self.util_row.display = not gpu.lost
             self.mem_row.display = not gpu.lost
-            self.procs.display = not gpu.lost
+            self.procs.display = not gpu.lost and self._fit[2]
         if self.clocks.display != (not gpu.lost and not narrow):
             self.clocks.display = not gpu.lost and not narrow
         if gpu.lost:
@@ -189,6 +136,7 @@ class _GpuBlock(VerticalGroup):
 
     def _show_processes(self, processes: Sequence[GpuProcess], narrow: bool) -> None:
         texts = [_process_text(p, narrow) for p in processes] or ["  no processes"]
+        self._process_rows = len(texts)
         selves = [p.is_self for p in processes] or [False]
         while len(self._rows) < len(texts):
             row = Line(classes="gpu-proc")
@@ -213,51 +161,6 @@ def _process_text(proc: GpuProcess, narrow: bool) -> str:
     if narrow:
         return f"{proc.pid:>7} {name} {memory:>9}{mark}"
     return f"{proc.pid:>8} {proc.kind:<3} {name} {memory:>9}{' ' + mark if mark else ''}"
-
-
-class _HostBlock(VerticalGroup):
-    """Machine CPU (with history) and RAM, this process, and its worker processes."""
-
-    def __init__(self) -> None:
-        super().__init__(id="gpu-host")
-        self.cpu = Line(classes="gpu-label")
-        self.cpu_history = PercentSparkline(classes="host-history")
-        self.ram = Line(classes="gpu-aside")
-        self.run = Line(id="gpu-host-run")
-        self._history: tuple[float, ...] | None = None
-
-    def compose(self) -> ComposeResult:
-        yield HorizontalGroup(self.cpu, self.cpu_history, self.ram, classes="gpu-row")
-        yield self.run
-
-    def show(self, host: HostSample | None, history: tuple[float, ...], narrow: bool) -> None:
-        """Show one host reading (``narrow``: the compact layout)."""
-        if host is None:
-            self.cpu.set(f"CPU  {NA}")
-            self.ram.set("")
-            self.run.set("host figures unavailable")
-            return
-        self.cpu.set(f"CPU  {_pct(host.cpu_percent)} of {host.cpu_count} ")
-        if history != self._history:
-            self._history = history
-            self.cpu_history.data = list(history)
-        pair = format_memory_pair(host.memory_used, host.memory_total)
-        ram = f"RAM {pair} {host.memory_percent:3.0f}%"
-        self.ram.set(f" RAM {host.memory_percent:3.0f}%" if narrow else f" {ram}")
-        count = host.worker_count
-        workers = (
-            f"{count} worker{'s' if count != 1 else ''} "
-            f"{_cores(host.workers_cpu_percent)}, {format_bytes(host.workers_rss)}"
-            if count
-            else "no worker processes"
-        )
-        run = f"this run {_cores(host.process_cpu_percent)}, {format_bytes(host.process_rss)}"
-        self.run.set(f"RAM {pair}\n{run}\n{workers}" if narrow else f"{run}   {workers}")
-
-
-def _cores(percent: float | None) -> str:
-    """100 % of one core -> "1.0 cores"."""
-    return f"{NA} cores" if percent is None else f"{percent / 100:.1f} cores"
 
 
 def _torch_text(mem: TorchMemorySample) -> str:
@@ -309,11 +212,12 @@ class GpuPanel(VerticalScroll, can_focus=False):
         self._summary = Line("Reading GPUs…", id="gpu-summary")
         self._blocks_box = VerticalGroup(id="gpu-blocks")
         self._torch = Line(id="gpu-torch-memory")
-        self._host = _HostBlock()
+        self._host = HostBlock()
         self._blocks: dict[int, _GpuBlock] = {}
         self._sequence: int | None = None
         self._snapshot: TelemetrySnapshot | None = None
         self.narrow = False
+        self._torch_shown = False
         self.last_error: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -334,6 +238,36 @@ class GpuPanel(VerticalScroll, can_focus=False):
             self.set_class(narrow, "-narrow")
             if self._snapshot is not None:
                 self.show_snapshot(self._snapshot)
+        self.fit_to_height()
+
+    def fit_to_height(self) -> None:
+        """Drop the gaps, then the least needed lines, until the panel fits its rows.
+
+        Most needed: the summary line, each GPU's title, util and memory rows, the host's CPU
+        and this run's line; then the sensors, PyTorch memory, processes, RAM, workers
+        (`tui.fit`). The panel scrolls only if even the most needed lines do not fit.
+        """
+        rows = self.scrollable_content_region.height
+        if rows <= 0:
+            return
+        groups: list[tuple[object, list[Part]]] = [(self._summary, [Part(1, 1)])]
+        groups += [(block, block.parts()) for block in self._blocks.values()]
+        torch_rows = 1 if self._torch_shown else 0
+        groups.append((self._torch, [Part(3, torch_rows, gap=1 if torch_rows else 0)]))
+        groups.append((self._host, self._host.parts()))
+        outcome = fit(rows, [part for _owner, parts in groups for part in parts])
+        self.set_class(not outcome.gaps, "-tight")
+        shown = list(outcome.shown)
+        for owner, parts in groups:
+            mine, shown = shown[: len(parts)], shown[len(parts) :]
+            if isinstance(owner, _GpuBlock | HostBlock):
+                owner.apply_fit(mine)
+            elif owner is self._torch:
+                wanted = self._torch_shown and mine[0]
+                if self._torch.display != wanted:
+                    self._torch.display = wanted
+            elif owner is self._summary and self._summary.display != mine[0]:
+                self._summary.display = mine[0]
 
     def refresh_telemetry(self) -> None:
         """Read the source and show the snapshot if it is new. Never raises."""
@@ -364,6 +298,7 @@ class GpuPanel(VerticalScroll, can_focus=False):
     def _show(self, snapshot: TelemetrySnapshot) -> None:
         gpu = snapshot.gpu
         self._summary.set(_summary_text(gpu))
+        self._summary.tooltip = None if gpu.available else no_gpu_line(gpu)  # the whole reason
         self._summary.set_class(not gpu.available, "-no-gpu")
         indices = [g.index for g in gpu.gpus]
         if list(self._blocks) != indices:
@@ -376,8 +311,8 @@ class GpuPanel(VerticalScroll, can_focus=False):
             history = snapshot.history_for(sample.index)
             self._blocks[sample.index].show(sample, history, self.narrow)
         torch_memory = snapshot.torch_memory
-        if self._torch.display != (torch_memory is not None):
-            self._torch.display = torch_memory is not None
+        self._torch_shown = torch_memory is not None
         if torch_memory is not None:
             self._torch.set(_torch_text(torch_memory))
         self._host.show(snapshot.host, snapshot.cpu_history, self.narrow)
+        self.fit_to_height()

@@ -34,7 +34,8 @@ def bar(fraction: float, width: int, style: str) -> Content:
 
 
 class RunProgress(Widget):
-    """Two lines: ``Epoch k/N`` with the run's bar, then the step bar with rates and clocks."""
+    """Two lines: ``Epoch k/N`` with the run's bar and clocks (elapsed, ETA of the run), then
+    the epoch's step bar with the epoch's clocks (elapsed<remaining) and the engine's rates."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -47,8 +48,8 @@ class RunProgress(Widget):
         p = progress
         key = (
             p.epoch, p.epochs, p.step, p.steps, p.phase, fmt.duration(p.elapsed),
-            fmt.duration(p.epoch_eta), fmt.duration(p.run_eta), fmt.rate(p.it_per_second),
-            fmt.count(p.samples_per_second), state,
+            fmt.duration(p.epoch_elapsed), fmt.duration(p.epoch_eta), fmt.duration(p.run_eta),
+            fmt.speed(p.it_per_second, p.samples_per_second), state,
         )  # fmt: skip
         if key == self._shown:
             return
@@ -76,22 +77,21 @@ class RunProgress(Widget):
         counter = f"{p.step}/{p.steps}"
         eta = "--:--" if self._state in ENDED else fmt.duration(p.epoch_eta)
         step_head = Content.assemble((label.ljust(6), "$text-muted"), counter.rjust(7))
+        clocks = f"{fmt.duration(p.epoch_elapsed)}<{eta}"  # the epoch's elapsed<remaining
         stats = Content.assemble(
             f" {p.epoch_fraction * 100:3.0f}% ",
             ("[", "$text-muted"),
-            f"{fmt.duration(p.elapsed)}<{eta}",
+            clocks,
             (", ", "$text-muted"),
             fmt.rate(p.it_per_second),
             (", ", "$text-muted"),
-            f"{fmt.count(p.samples_per_second)} samples/s",
+            fmt.samples_rate(p.samples_per_second),
             ("]", "$text-muted"),
         )
         room = width - step_head.cell_length - stats.cell_length - 1
         if room < MIN_BAR:  # narrow: drop the samples/s figure before the bar gets too short
             stats = Content.assemble(
-                f" {p.epoch_fraction * 100:3.0f}% ",
-                f"{fmt.duration(p.elapsed)}<{eta} ",
-                fmt.rate(p.it_per_second),
+                f" {p.epoch_fraction * 100:3.0f}% ", f"{clocks} ", fmt.rate(p.it_per_second)
             )
             room = width - step_head.cell_length - stats.cell_length - 1
         step_bar = bar(p.epoch_fraction, room, style)
