@@ -1,7 +1,8 @@
 """A test double for `tui_trainer.session.execute`: fixed events, no torch, no files.
 
 It has the same signature as `execute` and honours `Control` at step boundaries the way the engine
-does (pause blocks, checkpoint requests save, stops take effect at the next step or epoch), but
+does (pause blocks, checkpoint requests save, stops take effect at the next step or epoch, steering
+changes are checked when sent and applied at the next step: `steered` lists them), but
 every number is a function of the step, and time is virtual. Pilot and snapshot tests use it for
 deterministic screens; `hold` freezes it at a chosen point until released or stopped.
 `test_fake_matches_the_engine` (tests/functional/test_fake_contract.py) checks that it emits the
@@ -29,6 +30,7 @@ from tui_trainer.engine.events import (
     RunFinished,
     RunStarted,
     Sink,
+    Steered,
     StepProgress,
 )
 from tui_trainer.errors import TrainingError
@@ -77,6 +79,9 @@ class ScriptedExecutor:
     classes: list[str] = field(default_factory=lambda: ["0", "1", "2"])
     calls: int = 0
     final: dict[str, float] = field(default_factory=dict)
+    steered: list[tuple[int, str]] = field(default_factory=list)
+    _epoch: int = 0
+    _finished: bool = False
     _release: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def release(self) -> None:
@@ -112,6 +117,8 @@ class ScriptedExecutor:
         """Run the script, calling every sink with each event; returns the final event."""
         self.calls += 1
         self._release.clear()  # every run holds at `hold`
+        self._epoch, self._finished = 1, False
+        control.steer_check = self._steer_check
 
         def emit(event: Any) -> None:
             for sink in sinks:
@@ -144,6 +151,7 @@ class ScriptedExecutor:
         status = "completed"
         epochs_done = 0
         for epoch in range(1, self.epochs + 1):
+            self._epoch = epoch
             for step in range(1, self.steps + 1):
                 gstep += 1
                 if self.step_seconds:
@@ -218,15 +226,31 @@ class ScriptedExecutor:
             emit(Resumed(epoch, step))
         if control.take_checkpoint_request():
             emit(CheckpointSaved(last, "request", epoch, gstep))
+        for change in control.take_steers():  # like engine.steer.Steerer: an event and a line
+            self.steered.append((gstep, change))
+            what = change.split("=")[0]
+            emit(Steered(gstep, epoch, change, what, None, None, "live"))
+            emit(LogMessage("info", f"step {gstep}: {change} (live {change})"))
         if control.stop_mode is StopMode.STEP:
             emit(CheckpointSaved(last, "signal" if control.exit_signal else "stop", epoch, gstep))
             return True
         return False
 
+    def _steer_check(self, change: Any) -> str | None:
+        """The engine's refusals that apply to this run (nothing is frozen here)."""
+        if self._finished:
+            return "the run has finished"
+        if change.kind == "unfreeze":
+            return "nothing is frozen (freeze.enabled is false)"
+        if change.kind == "epochs" and change.value < self._epoch:
+            return f"epochs={change.value} is below the epoch in progress ({self._epoch})"
+        return None
+
     def _finish(
         self, emit: Any, status: str, epochs_done: int, best: tuple[float, int] | None, gstep: int
     ) -> RunFinished:
         failed = status == "failed"
+        self._finished = True
         wall = round(gstep * self.virtual_step_seconds, 3)
         summary = {  # the keys and order of the engine's summary (see the contract test)
             "status": status,

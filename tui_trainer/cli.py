@@ -101,7 +101,11 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
     elif command == "ctl":
         p.description = "Send one control command to a live run and print its answer."
         p.add_argument("run_dir")
-        p.add_argument("command", help="pause | resume | checkpoint | stop | status")
+        p.add_argument(
+            "command",
+            help="pause | resume | checkpoint | stop | status, or a steering change: "
+            "lr=0.001 | lr=*0.5 | unfreeze | epochs=N | validate",
+        )
         p.add_argument("--now", action="store_true", help="stop: at the next step, not epoch end")
     elif command == "replay":
         p.description = "Re-run the config.yaml saved in a run directory."

@@ -352,7 +352,7 @@ def _train(run: PreparedRun, run_dir: Path, writer: RunDirWriter, sinks: list[Si
             config=config.model_dump(mode="json"),
             device=str(run.device),
             precision=config.precision,
-            epochs=config.epochs,
+            epochs=trainer.schedule.epochs,  # steering may have changed it
             start_epoch=trainer.progress.epoch,
             steps_per_epoch=trainer.steps_per_epoch(config.data.batch_size),
             trainable_params=trainable,

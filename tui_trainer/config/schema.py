@@ -25,6 +25,7 @@ from tui_trainer.config.sections import (
     ProgressConfig,
     Section,
 )
+from tui_trainer.config.steering import SteerEntry, steering_error
 from tui_trainer.config.tasks import default_monitor, monitor_mode, task_mismatch
 
 __all__ = [
@@ -422,6 +423,10 @@ class RunConfig(Section):
         default_factory=list,
         description="Written by tui-trainer: changes made while resolving (fp16 → fp32 on CPU).",
     )
+    steering: list[SteerEntry] = Field(
+        default_factory=list,
+        description="Changes at given optimizer steps ({step, change}); live steering adds here.",
+    )
 
     @field_validator("device")
     @classmethod
@@ -449,7 +454,7 @@ class RunConfig(Section):
             raise cross_field_error(
                 "data.normalize.std", "must have as many values as data.normalize.mean"
             )
-        toggle_error = _toggle_conflict(self)
+        toggle_error = _toggle_conflict(self) or steering_error(self.steering, self.freeze.enabled)
         if toggle_error:
             raise cross_field_error(*toggle_error)
         aug = self.data.augment

@@ -1,4 +1,4 @@
-"""Thread-safe control of a running training loop: pause, resume, checkpoint now, stop.
+"""Thread-safe control of a running training loop: pause, resume, checkpoint now, stop, steer.
 
 Keys in the TUI and signal handlers in headless mode call the methods; the training loop polls
 `Control` at step boundaries. Nothing here blocks the caller.
@@ -7,7 +7,13 @@ Keys in the TUI and signal handlers in headless mode call the methods; the train
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from enum import Enum
+
+from tui_trainer.config.steering import BadChange, Change, parse_change
+
+MAX_PENDING_STEERS = 16
+"""Steering requests waiting for a step boundary; more are refused (the run is not keeping up)."""
 
 
 class StopMode(str, Enum):
@@ -33,6 +39,9 @@ class Control:
         self._stop = StopMode.NONE
         self.stop_status = "stopped"
         self.exit_signal: int | None = None
+        self._steers: list[str] = []
+        # Set by the running trainer (`engine.steer.Steerer`): a refusal reason, or None.
+        self.steer_check: Callable[[Change], str | None] | None = None
 
     # -- requests (any thread) -------------------------------------------------------------------
     def pause(self) -> None:
@@ -63,6 +72,28 @@ class Control:
                 self.exit_signal = signal
         self._running.set()
 
+    def steer(self, text: str) -> str | None:
+        """Queue a steering change (`lr=0.001`, `unfreeze`, ...) for the next step boundary.
+
+        Returns None when queued, else the one-line reason it is refused (it does not parse,
+        the run is not training, or it cannot apply now: nothing frozen, epochs too low).
+        """
+        try:
+            change = parse_change(text)
+        except BadChange as exc:
+            return str(exc)
+        check = self.steer_check
+        if check is None:
+            return "the run is not training"
+        reason = check(change)
+        if reason:
+            return reason
+        with self._lock:
+            if len(self._steers) >= MAX_PENDING_STEERS:
+                return f"{MAX_PENDING_STEERS} changes are already waiting for a step boundary"
+            self._steers.append(change.text)
+        return None
+
     # -- polling (training thread) ---------------------------------------------------------------
     @property
     def paused(self) -> bool:
@@ -79,6 +110,12 @@ class Control:
         with self._lock:
             wanted, self._checkpoint = self._checkpoint, False
             return wanted
+
+    def take_steers(self) -> list[str]:
+        """Return and clear the queued steering changes (canonical texts, in request order)."""
+        with self._lock:
+            taken, self._steers = self._steers, []
+            return taken
 
     def wait_while_paused(self, timeout: float = 0.1) -> bool:
         """Block up to `timeout` seconds while paused; returns True when running again."""

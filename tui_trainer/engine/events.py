@@ -104,6 +104,25 @@ class LRPlan:
 
 
 @dataclass(frozen=True)
+class Steered:
+    """A steering change took effect at an optimizer-step boundary (see `config.steering`).
+
+    `old` and `new` are plain values (an LR, an epoch count, "frozen"/"trainable"); `metrics`
+    holds a validate-now pass's results. `source` is "live" (ctl, a key) or "scheduled" (the
+    config's `steering:` list: a preset, or a replay of recorded changes).
+    """
+
+    global_step: int  # optimizer steps done when it took effect
+    epoch: int  # 1-based, the epoch in progress
+    change: str  # canonical text: lr=0.001, lr=*0.5, unfreeze, epochs=30, validate
+    what: str  # lr | unfreeze | epochs | validate
+    old: Any
+    new: Any
+    source: str
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Paused:
     """Training paused at a step boundary."""
 
@@ -138,6 +157,7 @@ Event = (
     | CheckpointSaved
     | ConfigChanged
     | LRPlan
+    | Steered
     | Paused
     | Resumed
     | RunFinished

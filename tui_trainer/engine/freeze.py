@@ -72,16 +72,24 @@ class FreezePlan:
 
     Without `freeze.epochs` the frozen parameters stay frozen all run (one optimizer group);
     with it they join the optimizer as their own group at unfreeze time (a resume after that
-    point finds the group already filled).
+    point finds the group already filled). Steering may unfreeze them mid-epoch (`steered`:
+    that epoch); the epoch keeps its frozen-phase batch size, the next ones take the main one.
     """
 
     def __init__(self, model: nn.Module, cfg: FreezeConfig, head: str) -> None:
         self.names = frozen_names(model, cfg, head) if cfg.enabled else []
         self.until = cfg.epochs
+        self.steered: int | None = None  # the epoch in which steering unfroze them
 
     def frozen_at(self, epoch: int) -> bool:
         """Whether the frozen parameters are frozen in `epoch` (0-based)."""
+        if self.steered is not None and epoch >= self.steered:
+            return False
         return bool(self.names) and (self.until is None or epoch < self.until)
+
+    def unfreeze_now(self, epoch: int) -> None:
+        """Steering: the frozen parameters train from now on (during 0-based `epoch`)."""
+        self.steered = epoch
 
     def phase(self, epoch: int) -> str:
         """ "frozen" or "full"."""
@@ -89,7 +97,8 @@ class FreezePlan:
 
     def batch_size(self, data_batch: int, freeze_batch: int | None, epoch: int) -> int:
         """The per-process micro-batch size in `epoch`."""
-        return (freeze_batch or data_batch) if self.frozen_at(epoch) else data_batch
+        frozen_phase = self.frozen_at(epoch) or epoch == self.steered
+        return (freeze_batch or data_batch) if frozen_phase else data_batch
 
     def late_params(self, model: nn.Module) -> list[nn.Parameter]:
         """The parameters that join the optimizer at unfreeze time."""
@@ -103,7 +112,7 @@ class FreezePlan:
             return [list(params.values())]
         wanted = set(self.names)
         base = [p for n, p in params.items() if n not in wanted]
-        if self.until is None:
+        if self.until is None and self.steered is None:
             return [base]
         return [base, [] if self.frozen_at(epoch) else self.late_params(model)]
 

@@ -14,7 +14,8 @@ With the single-process context every collective is a no-op.
 The policies live beside it, one job each: `window` (accumulation arithmetic), `step` (autocast,
 backward, optimizer step), `meter` (epoch sums), `faults` (non-finite, out of memory),
 `freeze.FreezePlan` (phases), `polling` (control), `checkpoint` (save, retention, resume),
-`progress` (position, best metric, summary), `run_state` (checkpoint contents).
+`progress` (position, best metric, summary), `run_state` (checkpoint contents), `steer`
+(changes at step boundaries: the run's length is `schedule.epochs`, which steering may change).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from tui_trainer.engine.models import BuiltModel, count_params, has_batchnorm
 from tui_trainer.engine.polling import ControlLink, StopNow
 from tui_trainer.engine.progress import Progress, run_summary
 from tui_trainer.engine.rate import RateMeter
+from tui_trainer.engine.steer import Steerer
 from tui_trainer.engine.step import Stepper
 from tui_trainer.engine.sync_bn import convert_sync_batchnorm
 from tui_trainer.engine.tasks import build_task
@@ -98,6 +100,7 @@ class Trainer:
         self.monitor, self.mode = config.monitor()
         self.min_batch = 2 if has_batchnorm(self.model) else 1
         self.plan = FreezePlan(self.model, config.freeze, built.head)
+        self.steering = Steerer(self, resume)  # a steered unfreeze is restored before `apply`
         self.epoch = int(resume["progress"]["epoch"]) if resume else 0  # the epoch in hand
         self.plan.apply(self.model, self.epoch)
         self.optimizer = make_optimizer(
@@ -153,7 +156,10 @@ class Trainer:
         `extra` joins the summary (run_dir, replay_command, ...).
         """
         self.bus = bus
-        self.link = ControlLink(self.control, self.dist, self.device, bus.emit)
+        self.link = ControlLink(
+            self.control, self.dist, self.device, bus.emit, self.steering.apply_live
+        )
+        self.control.steer_check = self.steering.check
         self.checkpoints = ckpt.Checkpointer(
             self.run_dir / "checkpoints",
             bus.emit,
@@ -169,7 +175,7 @@ class Trainer:
             if self.resumed_from:
                 bus.emit(LogMessage("info", run_state.message(self)))
             self._epochs()
-            stopped_early = len(self.progress.history) < self.config.epochs
+            stopped_early = len(self.progress.history) < self.schedule.epochs
             if self.control.stop_mode is not StopMode.NONE and stopped_early:
                 status = self.control.stop_status
         except StopNow:
@@ -177,6 +183,7 @@ class Trainer:
         except Exception as exc:  # the run failed; report it, keep the app alive
             status, error, tb = "failed", faults.describe_failure(exc), traceback.format_exc()
             bus.emit(LogMessage("error", error))
+        self.steering.finished = True
         if self._t_epoch is not None:  # left mid-epoch: the steps that ran count too
             self.train_seconds += self.link.clock() - self._t_epoch
         report = self.evaluator.report(self.data.class_names) if status != "failed" else ""
@@ -205,8 +212,8 @@ class Trainer:
 
     def _epochs(self) -> None:
         cfg, p = self.config, self.progress
-        for epoch in range(p.epoch, cfg.epochs):
-            p.epoch = self.epoch = epoch
+        while p.epoch < self.schedule.epochs:  # steering may change the length
+            epoch = self.epoch = p.epoch
             if self.plan.unfreezes_at(self.model, epoch):
                 self._unfreeze()
             t0 = time.monotonic()
@@ -236,7 +243,7 @@ class Trainer:
             self.bus.emit(
                 EpochEnd(
                     epoch + 1,
-                    cfg.epochs,
+                    self.schedule.epochs,
                     metrics,
                     seconds,
                     is_best,
@@ -252,7 +259,7 @@ class Trainer:
             every = cfg.checkpoint.every_epochs
             if every and (epoch + 1) % every == 0:
                 self._periodic(f"epoch_{epoch + 1:04d}.pt", EMPTY_STATE)
-            stop = self.toggles.early_stop(p.history, self.monitor, self.mode, cfg.epochs)
+            stop = self.toggles.early_stop(p.history, self.monitor, self.mode, self.schedule.epochs)
             if stop:
                 self.bus.emit(LogMessage("info", stop))
                 return
@@ -313,6 +320,7 @@ class Trainer:
             if self.dist.is_main and due:  # and at each epoch's end: every epoch reports
                 self._emit_progress(epoch, i + 1, steps, self.link.clock() - t_epoch)
                 self._last_emit = now
+            self.steering.at_step(epoch + (w.index + 1) / opt_steps)
             if not self.dist.enabled or i + 1 == steps or p.global_step % cfg.control_every == 0:
                 self.link.poll(epoch, i + 1, self._checkpoint_now)
         mean_loss, metric = self.meter.totals()
@@ -355,7 +363,7 @@ class Trainer:
         self.bus.emit(
             StepProgress(
                 epoch=epoch + 1,
-                epochs=self.config.epochs,
+                epochs=self.schedule.epochs,
                 step=step,
                 steps=steps,
                 global_step=p.global_step,
@@ -398,19 +406,23 @@ class Trainer:
             )
         self.bus.emit(ConfigChanged(self.config.model_dump(mode="json"), reduction.note))
 
-    def _unfreeze(self) -> None:
+    def _unfreeze(self, when: str = "") -> None:
         self.plan.apply(self.model, self.epoch)
         # DDP fixes its parameters (and a compiled graph its trainable set): wrap again.
         self.stepper.net = self.toggles.training_net(wrap(self.model, self.dist, self.device))
         late = self.plan.late_params(self.model)
-        self.optimizer.param_groups[1]["params"] = late
+        if len(self.optimizer.param_groups) < 2:  # frozen all run, until steering unfroze it
+            self.optimizer.add_param_group({"params": late})
+        else:
+            self.optimizer.param_groups[1]["params"] = late
         n = sum(p.numel() for p in late)
         trainable, total = count_params(self.model)
         self.bus.emit(
             LogMessage(
                 "info",
                 f"backbone unfrozen: {n:,} parameters join the optimizer "
-                f"({trainable:,}/{total:,} trainable), batch size {self.config.data.batch_size}",
+                f"({trainable:,}/{total:,} trainable), batch size "
+                f"{self.config.data.batch_size}{when}",
             )
         )
 

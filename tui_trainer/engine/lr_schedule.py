@@ -5,6 +5,11 @@ The schedule is evaluated before every optimizer step (not every micro-batch), f
 different batch size (and so a different number of steps per epoch). At whole epochs the values
 equal PyTorch's StepLR, MultiStepLR, CosineAnnealingLR and ReduceLROnPlateau stepped per epoch;
 OneCycle follows OneCycleLR's cosine annealing.
+
+Steering changes the schedule from a point on (`scale_from`, `set_epochs`): each change is kept
+as `(kind, progress, value, previous epochs)` and `lr_at` evaluates the configured curve
+through them in order, so the LR stays a pure function of progress (and of the changes, which
+checkpoints keep): a replayed or resumed run computes the very same floats.
 """
 
 from __future__ import annotations
@@ -28,18 +33,55 @@ class LRSchedule:
     def __init__(self, cfg: SchedulerConfig, base_lr: float, epochs: int) -> None:
         self.cfg = cfg
         self.base_lr = base_lr
-        self.epochs = epochs
+        self.epochs = epochs  # the run's length now (steering may change it)
+        self.base_epochs = epochs  # the length the configured curve is laid out on
+        self.changes: list[tuple[str, float, float, float]] = []
         self.plateau_scale = 1.0
         self.plateau_best: float | None = None
         self.plateau_bad = 0
 
     def lr_at(self, progress: float) -> float:
         """The learning rate at `progress` epochs into the run (0 ≤ progress ≤ epochs)."""
+        return self._through(progress, len(self.changes))
+
+    def _through(self, t: float, n: int) -> float:
+        """The LR at `t` with the first `n` steering changes applied."""
+        if n == 0:
+            return self._configured(t)
+        kind, t0, value, before = self.changes[n - 1]
+        if t < t0:
+            return self._through(t, n - 1)
+        if kind == "scale":
+            return self._through(t, n - 1) * value
+        # "epochs": the remainder after t0, laid out on `before` epochs, stretched to `value`
+        if value <= t0 or before <= t0:
+            return self._through(before, n - 1)
+        return self._through(t0 + (t - t0) * (before - t0) / (value - t0), n - 1)
+
+    @property
+    def total_dependent(self) -> bool:
+        """Whether the curve's shape depends on the run's length (cosine, onecycle)."""
+        return self.cfg.name in ("cosine", "onecycle")
+
+    def scale_from(self, progress: float, factor: float) -> None:
+        """From `progress` on, the schedule is multiplied by `factor` (> 0)."""
+        self.changes.append(("scale", float(progress), float(factor), float(self.epochs)))
+
+    def set_epochs(self, progress: float, epochs: int) -> None:
+        """The run now has `epochs` epochs; a length-dependent curve re-plans its remainder
+        from `progress` (after the warm-up), so the LR stays continuous there."""
+        if self.total_dependent and epochs != self.epochs:
+            pivot = max(float(progress), self.cfg.warmup_epochs)
+            self.changes.append(("epochs", pivot, float(epochs), float(self.epochs)))
+        self.epochs = int(epochs)
+
+    def _configured(self, progress: float) -> float:
+        """The configured curve (no steering), laid out on `base_epochs`."""
         cfg = self.cfg
         if cfg.name == "onecycle":
             peak = cfg.max_lr or self.base_lr
             start, end = peak / cfg.div_factor, peak / cfg.div_factor / cfg.final_div_factor
-            t = min(max(progress / self.epochs, 0.0), 1.0)
+            t = min(max(progress / self.base_epochs, 0.0), 1.0)
             if t <= cfg.pct_start:
                 return _cos(start, peak, t / cfg.pct_start)
             return _cos(peak, end, (t - cfg.pct_start) / (1 - cfg.pct_start))
@@ -55,7 +97,7 @@ class LRSchedule:
             passed = sum(1 for m in cfg.milestones if after + 1e-9 >= m)
             return self.base_lr * cfg.gamma**passed
         if cfg.name == "cosine":
-            span = max(self.epochs - warm, 1e-9)
+            span = max(self.base_epochs - warm, 1e-9)
             return _cos(self.base_lr, cfg.min_lr, min(after / span, 1.0))
         if cfg.name == "plateau":
             return self.base_lr * self.plateau_scale
@@ -89,15 +131,30 @@ class LRSchedule:
         return False
 
     def state_dict(self) -> dict[str, Any]:
-        """Plateau state (the other schedules are pure functions of progress)."""
+        """Plateau state and steering changes (the rest is a pure function of progress)."""
         return {
             "plateau_scale": self.plateau_scale,
             "plateau_best": self.plateau_best,
             "plateau_bad": self.plateau_bad,
+            "epochs": self.epochs,
+            "base_epochs": self.base_epochs,
+            "changes": [list(c) for c in self.changes],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what `state_dict` saved."""
+        """Restore what `state_dict` saved.
+
+        A resume whose config gives another `epochs` than the checkpoint's (an override) keeps
+        that length: the steered LR changes are kept, a steered length is not.
+        """
         self.plateau_scale = float(state["plateau_scale"])
         self.plateau_best = state["plateau_best"]
         self.plateau_bad = int(state["plateau_bad"])
+        changes = [
+            (str(k), float(t0), float(v), float(b)) for k, t0, v, b in state.get("changes", [])
+        ]
+        saved_base = int(state.get("base_epochs", self.epochs))
+        if saved_base == self.epochs:
+            self.changes, self.epochs = changes, int(state.get("epochs", self.epochs))
+        else:
+            self.changes = [c for c in changes if c[0] == "scale"]

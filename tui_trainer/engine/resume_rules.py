@@ -49,12 +49,13 @@ def check_resumable(state: dict[str, Any], config: RunConfig, where: str) -> Non
     saved = state.get("config")
     progress = state["progress"]
     done = int(progress["epoch"])
-    if int(progress.get("batch", 0)) == 0 and done >= config.epochs:
+    total = steered_epochs(state, config)
+    if int(progress.get("batch", 0)) == 0 and done >= total:
         finished = done == (saved or {}).get("epochs", done)
         raise UserError(
             f"--resume: {where} "
             + ("has finished" if finished else "has already trained")
-            + f" its {done} epoch(s) (epochs={config.epochs}); nothing to do. To train further, "
+            + f" its {done} epoch(s) (epochs={total}); nothing to do. To train further, "
             f"resume with more epochs: tui-trainer run --resume {where} epochs={done + 10}"
         )
     if not isinstance(saved, dict):
@@ -73,6 +74,9 @@ def check_resumable(state: dict[str, Any], config: RunConfig, where: str) -> Non
                 raise _refuse(key, _get(saved, key), _get(now, key), why)
         saved_epochs, new_epochs = _get(saved, "freeze.epochs"), config.freeze.epochs
         saved_frozen = state.get("phase", "frozen") == "frozen"
+        steered = (state.get("steer") or {}).get("unfrozen_epoch") is not None
+        if steered:  # steering unfroze them: the checkpoint holds that, whatever the plan says
+            return
         if (saved_epochs is None) != (new_epochs is None) or (
             frozen_phase_at(config, done) != saved_frozen
         ):
@@ -84,6 +88,15 @@ def check_resumable(state: dict[str, Any], config: RunConfig, where: str) -> Non
                 f"the checkpoint was saved in the {phase} phase at epoch {done + 1}, and the new "
                 "value would put that epoch in the other phase",
             )
+
+
+def steered_epochs(state: dict[str, Any], config: RunConfig) -> int:
+    """The run's length on resume: a steered one (the checkpoint's schedule) unless the
+    config's `epochs` differs from the length the checkpoint's schedule was laid out on."""
+    schedule = state.get("schedule") or {}
+    if int(schedule.get("base_epochs", -1)) == config.epochs and "epochs" in schedule:
+        return int(schedule["epochs"])
+    return config.epochs
 
 
 def apply_optim_hyperparams(optimizer: torch.optim.Optimizer, config: RunConfig) -> None:

@@ -25,6 +25,7 @@ def capture(t: Trainer, partial: dict[str, Any]) -> dict[str, Any]:
         "optimizer": t.optimizer.state_dict(),
         "scaler": t.scaler.state_dict() if t.scaler.is_enabled() else {},
         "schedule": t.schedule.state_dict(),
+        "steer": t.steering.state(),
         "progress": {**t.progress.state(), **partial},
         "phase": t.plan.phase(t.epoch),
         "world_size": t.dist.world_size,
@@ -87,6 +88,6 @@ def message(t: Trainer) -> str:
     )
     return (
         f"resumed from {t.resumed_from}: {restored}; epoch {p.epoch + 1}/"
-        f"{t.config.epochs} at batch {p.batch}, step {p.global_step}, phase "
+        f"{t.schedule.epochs} at batch {p.batch}, step {p.global_step}, phase "
         f"{t.plan.phase(t.epoch)}{best}, {len(p.history)} epoch(s) of history"
     )

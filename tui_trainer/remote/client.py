@@ -138,6 +138,16 @@ class RemoteControl:
         """Ask the run for a checkpoint at its next step boundary."""
         self._send("checkpoint")
 
+    def steer(self, text: str) -> str | None:
+        """Send a steering change; None when the run took it, else the reason it was refused."""
+        try:
+            reply = request(self.run_dir, "steer", timeout=2.0, change=text)
+        except NotLive as exc:
+            return str(exc)
+        if not reply.get("ok"):
+            return str(reply.get("error", "refused"))
+        return None
+
     def request_stop(
         self, mode: StopMode = StopMode.EPOCH, status: str = "stopped", signal: int | None = None
     ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tui_trainer.config.steering import SYNTAX, BadChange, parse_change
 from tui_trainer.errors import UserError
 from tui_trainer.remote.client import request
 from tui_trainer.remote.endpoint import NotLive
@@ -14,9 +15,14 @@ CTL_COMMANDS = ("pause", "resume", "checkpoint", "stop", "status")
 
 
 def cmd_ctl(run_dir: str, command: str, now: bool = False) -> int:
-    """`tui-trainer ctl RUN_DIR COMMAND`: send it, print the answer; 0 ok, 2 no live run."""
+    """`tui-trainer ctl RUN_DIR COMMAND`: send it, print the answer; 0 ok, 2 no live run.
+
+    COMMAND is a control command or a steering change (`lr=0.001`, `unfreeze`, ...).
+    """
     if command not in CTL_COMMANDS:
-        raise UserError(f"ctl: COMMAND: expected one of {', '.join(CTL_COMMANDS)}, got {command!r}")
+        if now:
+            raise UserError("ctl: --now goes with stop only")
+        return _steer(run_dir, command)
     if now and command != "stop":
         raise UserError("ctl: --now goes with stop only")
     fields = {"now": True} if now else {}
@@ -41,6 +47,28 @@ def cmd_ctl(run_dir: str, command: str, now: bool = False) -> int:
         else "stops after this epoch",
     }[command]
     print(f"{run_dir}: {command}: ok, {state} (the run {what})")
+    return 0
+
+
+def _steer(run_dir: str, text: str) -> int:
+    """`ctl RUN_DIR CHANGE`: one steering change, taken at the run's next step boundary."""
+    try:
+        change = parse_change(text)
+    except BadChange as exc:
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        if "=" not in text and text.strip() not in ("unfreeze", "validate"):
+            raise UserError(
+                f"ctl: COMMAND: expected one of {', '.join(CTL_COMMANDS)} or a change "
+                f"({SYNTAX}), got {shown!r}"
+            ) from None
+        raise UserError(f"ctl: {shown}: {exc}") from None
+    try:
+        reply = request(run_dir, "steer", change=change.text)
+    except NotLive as exc:
+        raise UserError(str(exc)) from exc
+    if not reply.get("ok"):
+        raise UserError(f"{run_dir}: {change.text}: refused: {reply.get('error', 'refused')}")
+    print(f"{run_dir}: {change.text}: ok (takes effect at the next optimizer step boundary)")
     return 0
 
 

@@ -10,6 +10,7 @@ Requests (client → run), each answered by one reply line `{"ok": true, ...}` o
 | `{"cmd": "pause"}` / `{"cmd": "resume"}` | pause at the next step boundary / carry on |
 | `{"cmd": "checkpoint"}` | save a checkpoint at the next step boundary |
 | `{"cmd": "stop"}` / `{"cmd": "stop", "now": true}` | stop after this epoch / at the next step |
+| `{"cmd": "steer", "change": "lr=0.001"}` | steer at the next step (or the one-line refusal) |
 
 After `subscribe`, the run sends each event as the same object metrics.jsonl holds plus `"seq"`,
 its line number there. Progress (`"event": "step"`) may be coalesced for a slow reader; all
@@ -28,8 +29,10 @@ MAX_REQUEST = 4096
 MAX_REPLY = 1 << 20
 """Longest line a client accepts from a run (a finished record with a long report fits)."""
 
-COMMANDS = ("status", "subscribe", "pause", "resume", "checkpoint", "stop")
-CONTROL = frozenset({"pause", "resume", "checkpoint", "stop"})
+COMMANDS = ("status", "subscribe", "pause", "resume", "checkpoint", "stop", "steer")
+CONTROL = frozenset({"pause", "resume", "checkpoint", "stop", "steer"})
+MAX_CHANGE = 100
+"""Longest steering change text accepted (`lr=0.001` and friends are short)."""
 
 
 class BadRequest(ValueError):
@@ -52,12 +55,16 @@ def parse_request(line: bytes) -> dict[str, Any]:
     cmd = req.get("cmd")
     if cmd not in COMMANDS:
         raise BadRequest(f"cmd: expected one of {', '.join(COMMANDS)}, got {cmd!r}"[:200])
-    allowed = {"cmd", "id"} | ({"now"} if cmd == "stop" else set())
+    allowed = {"cmd", "id"} | {"stop": {"now"}, "steer": {"change"}}.get(cmd, set())
     extra = sorted(set(req) - allowed)
     if extra:
         raise BadRequest(f"{extra[0]}: unknown key for {cmd}"[:200])
     if "now" in req and not isinstance(req["now"], bool):
         raise BadRequest("now: expected true or false")
+    if cmd == "steer":
+        change = req.get("change")
+        if not isinstance(change, str) or not change.strip() or len(change) > MAX_CHANGE:
+            raise BadRequest(f"change: expected a string of at most {MAX_CHANGE} characters")
     rid = req.get("id")
     if rid is not None and (isinstance(rid, bool) or not isinstance(rid, (str, int, float))):
         raise BadRequest("id: expected a string or a number")

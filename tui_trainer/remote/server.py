@@ -214,7 +214,7 @@ class RunServer:
             s.update(preset=event.preset, epochs=event.epochs, epoch=event.start_epoch + 1)
             s.update(device=event.device, world_size=event.world_size)
         elif isinstance(event, StepProgress):
-            s.update(epoch=event.epoch, step=event.step, steps=event.steps)
+            s.update(epoch=event.epoch, epochs=event.epochs, step=event.step, steps=event.steps)
             s.update(global_step=event.global_step, phase=event.phase)
         elif isinstance(event, EpochEnd):
             s.update(epochs_completed=event.epoch, best_metric=event.best_metric)
@@ -310,6 +310,11 @@ class RunServer:
             client.subscribed = True
         elif ended:
             reply = error_reply(f"the run has ended ({self._state['state']})")
+        elif cmd == "steer":
+            refused = self.control.steer(req["change"])
+            reply = (
+                error_reply(refused) if refused else {"ok": True, "cmd": cmd, "state": "steering"}
+            )
         else:
             reply = {"ok": True, "cmd": cmd, **self._control(cmd, bool(req.get("now")))}
         if rid is not None:

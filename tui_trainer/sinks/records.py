@@ -25,6 +25,7 @@ from tui_trainer.engine.events import (
     Resumed,
     RunFinished,
     RunStarted,
+    Steered,
     StepProgress,
 )
 
@@ -32,7 +33,17 @@ STEP = "step"
 """The record name of throttled progress, the only event a slow watcher may miss."""
 
 KEPT = frozenset(
-    {"started", "epoch", "lr_plan", "checkpoint", "config", "paused", "resumed", "finished"}
+    {
+        "started",
+        "epoch",
+        "lr_plan",
+        "steer",
+        "checkpoint",
+        "config",
+        "paused",
+        "resumed",
+        "finished",
+    }
 )
 """Records a watcher must never miss (a slow one re-reads them from metrics.jsonl)."""
 
@@ -88,6 +99,8 @@ def to_record(event: Event, now: float) -> dict[str, Any]:
         case LRPlan():
             points = [[x, lr] for x, lr in event.points]
             return {"event": "lr_plan", "time": now, "reason": event.reason, "points": points}
+        case Steered():
+            return {"event": "steer", "time": now, **asdict(event)}
         case Paused() | Resumed():
             name = "paused" if isinstance(event, Paused) else "resumed"
             return {"event": name, "time": now, **asdict(event)}
@@ -184,6 +197,18 @@ def _from_record(r: dict[str, Any], config: dict[str, Any]) -> Event | None:
         return LRPlan(points, str(r.get("reason", "")))
     if kind == "config":
         return ConfigChanged(config, str(r.get("reason", "")))
+    if kind == "steer":
+        metrics = r.get("metrics") or {}
+        return Steered(
+            global_step=int(r["global_step"]),
+            epoch=int(r["epoch"]),
+            change=str(r["change"]),
+            what=str(r["what"]),
+            old=r.get("old"),
+            new=r.get("new"),
+            source=str(r.get("source", "")),
+            metrics={str(k): _float(v) for k, v in metrics.items()},
+        )
     if kind in ("paused", "resumed"):
         cls = Paused if kind == "paused" else Resumed
         return cls(int(r["epoch"]), int(r["step"]))

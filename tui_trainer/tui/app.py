@@ -6,6 +6,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path, PurePath
 from typing import Any, ClassVar, TextIO
 
@@ -329,12 +330,22 @@ class TrainerApp(App[int]):
             yield SystemCommand(
                 "Stop after this epoch", "Finish the epoch, then stop (s)", screen.action_stop
             )
+            for kind, title, help_ in STEER_COMMANDS:
+                yield SystemCommand(title, help_, partial(screen.action_steer, kind))
         if isinstance(screen, SummaryScreen):
             yield SystemCommand("New run", "Back to setup (n)", self.action_new_run)
             yield SystemCommand("Back to run view", "Charts, table and log (b)", screen.action_back)
             yield SystemCommand(
                 "Copy replay command", "To the clipboard (y)", screen.action_copy_replay
             )
+
+
+STEER_COMMANDS = (
+    ("lr", "Steer: learning rate", "A new LR or a factor, from the next step (l)"),
+    ("unfreeze", "Steer: unfreeze", "The frozen backbone joins training now (u)"),
+    ("epochs", "Steer: epochs", "More or fewer epochs; the LR plan follows (e)"),
+    ("validate", "Steer: validate now", "A validation pass without ending the epoch (v)"),
+)
 
 
 def run_app(

@@ -19,6 +19,7 @@ from tui_trainer.engine.events import (
     Resumed,
     RunFinished,
     RunStarted,
+    Steered,
     StepProgress,
 )
 from tui_trainer.tui.curves import Curves
@@ -123,6 +124,7 @@ class RunModel:
     device: str = ""
     precision: str = ""
     total_params: int = 0
+    trainable_params: int = 0  # at the start; all of them once steering unfroze the rest
     started: bool = False
     progress: Progress = field(default_factory=Progress)
     loss: float | None = None  # train loss: mean over the steps since the previous event
@@ -217,6 +219,8 @@ class RunModel:
                 return self._on_resumed(event)
             case RunStarted():
                 return self._on_started(event)
+            case Steered():
+                return self._on_steered(event)
             case RunFinished():
                 return self._on_finished(event)
         return set()
@@ -225,7 +229,7 @@ class RunModel:
         self.started = True
         self.preset, self.run_dir, self.device = ev.preset, ev.run_dir, ev.device
         self.precision = ev.precision
-        self.total_params = ev.total_params
+        self.total_params, self.trainable_params = ev.total_params, ev.trainable_params
         self.progress.epochs, self.progress.steps = ev.epochs, ev.steps_per_epoch
         self.progress.epoch = ev.start_epoch + 1
         where = f"resumed at epoch {ev.start_epoch + 1}" if ev.start_epoch else "started"
@@ -311,6 +315,15 @@ class RunModel:
         if ev.reason not in QUIET_CHECKPOINTS:
             self.log("info", f"checkpoint saved ({ev.reason}): {ev.path}")
         return {"log", "state"} if ev.reason == "request" else {"log"}
+
+    def _on_steered(self, ev: Steered) -> set[str]:
+        """A steering change took effect (its log line comes as a LogMessage)."""
+        if ev.what == "unfreeze":
+            self.trainable_params = self.total_params
+        if ev.what == "epochs" and isinstance(ev.new, int):
+            self.progress.epochs = ev.new
+            return {"progress"}
+        return set()
 
     def _on_paused(self, ev: Paused) -> set[str]:
         self.paused, self.pause_requested = True, False

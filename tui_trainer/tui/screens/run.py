@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical
@@ -28,6 +28,7 @@ from tui_trainer.engine.control import StopMode
 from tui_trainer.engine.events import RunFinished
 from tui_trainer.tui.bridge import EventBridge, RunUpdate
 from tui_trainer.tui.model import RunModel
+from tui_trainer.tui.screens.steer import SteerDialog, SteerInfo
 from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.tui.sources import LocalRun, RunSource, failed_run
 from tui_trainer.tui.widgets.epoch_table import EpochTable
@@ -47,6 +48,9 @@ MAX_FPS = 10
 
 CHART_INTERVAL = 1.0
 """Seconds between redraws of the charts and their current values (and at every epoch end)."""
+
+TYPED_AHEAD = frozenset("0123456789.*-+eE")
+"""Characters of a value typed right after l or e (kept for the dialog that opens next)."""
 
 Executor = Callable[..., RunFinished]
 """`tui_trainer.session.execute` or a stand-in with the same signature."""
@@ -79,6 +83,10 @@ class RunScreen(Screen[None]):
         Binding("p", "resume", "Resume"),
         Binding("c", "checkpoint", "Checkpoint"),
         Binding("s", "stop", "Stop"),
+        Binding("l", "steer('lr')", "LR", show=False),
+        Binding("u", "steer('unfreeze')", "Unfreeze", show=False),
+        Binding("e", "steer('epochs')", "Epochs", show=False),
+        Binding("v", "steer('validate')", "Validate", show=False),
         Binding("g", "log_y", "Log-y"),
         Binding("n", "new_run", "New run"),
         Binding("v", "summary", "Summary"),
@@ -110,6 +118,8 @@ class RunScreen(Screen[None]):
         self._drain_timer: Timer | None = None
         self._charts_timer: Timer | None = None
         self._keys_shown: tuple[bool, ...] = ()
+        self._typed: str | None = None  # a value typed after l / e, before its dialog opened
+        self._typed_enter = False  # ... and Enter after it
 
     # -- layout ----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -256,7 +266,9 @@ class RunScreen(Screen[None]):
             return ended and not self.source.remote
         if action == "summary":
             return ended
-        if action not in {"pause", "resume", "checkpoint", "stop"}:
+        if action == "steer" and not self.model.started:
+            return False  # nothing to steer before the run has started
+        if action not in {"pause", "resume", "checkpoint", "stop", "steer"}:
             return True
         if ended:
             return False
@@ -299,6 +311,44 @@ class RunScreen(Screen[None]):
         self.control.request_stop(StopMode.EPOCH, status="stopped")
         self.model.log("info", "stopping after this epoch (press s again to stop now)")
         self._draw(self.model.request_stop("epoch"))
+
+    def on_key(self, event: events.Key) -> None:
+        """A value typed right after l or e reaches here before the dialog opens: keep it."""
+        dialog = self.app.screen
+        if isinstance(dialog, SteerDialog):
+            if dialog.type_ahead(event):
+                event.stop()
+            return
+        if self._typed is not None and (event.character or "") in TYPED_AHEAD:
+            self._typed += event.character or ""
+            event.stop()
+        elif self._typed is not None and event.key == "enter":
+            self._typed_enter = True  # the dialog sends it as soon as it opens
+            event.stop()
+        else:
+            self._typed = "" if event.key in ("l", "e") and self.check_action("steer", ()) else None
+
+    def action_steer(self, kind: str) -> None:
+        """l / u / e / v: a steering dialog; Enter sends its change, Escape cancels."""
+        m = self.model
+        info = SteerInfo(
+            m.lr, m.progress.epoch, m.progress.epochs, m.trainable_params, m.total_params
+        )
+        typed, enter = self._typed or "", self._typed_enter
+        self._typed, self._typed_enter = None, False
+        dialog = SteerDialog(kind, info, typed, send=enter and bool(typed))
+        self.app.push_screen(dialog, self._send_steer)
+
+    def _send_steer(self, change: str | None) -> None:
+        """Send a dialog's change; the log says whether the run took it or why not."""
+        if change is None:
+            return
+        refused = self.control.steer(change)
+        if refused:
+            self.model.log("warning", f"{change} refused: {refused}")
+        else:
+            self.model.log("info", f"{change}: sent, takes effect at the next step boundary")
+        self._draw(set())
 
     async def action_new_run(self) -> None:
         """n (after the run): back to setup."""
