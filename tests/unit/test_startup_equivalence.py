@@ -87,3 +87,13 @@ def test_validation_accuracy_equals_torchmetrics(seed):
 
 def test_accuracy_before_any_batch_is_zero():
     assert ClassificationEvaluator(3, torch.device("cpu")).compute() == {"val_accuracy": 0.0}
+
+
+@pytest.mark.parametrize("seed", [2**32, 2**63 - 1])
+def test_seeds_past_32_bits_split_like_their_32_bit_fold(seed):
+    """The config allows seeds up to 2**63 - 1; numpy's generator takes 32 bits: no crash, and
+    the split is the folded seed's (as the run's numpy seeding folds it)."""
+    assert shuffle_split(20, 5, seed) == shuffle_split(20, 5, seed % 2**32)
+    labels = [i % 2 for i in range(20)]
+    train, val = shuffle_split(20, 6, seed, labels)
+    assert sorted(train + val) == list(range(20)) and len(val) == 6

@@ -38,9 +38,11 @@ def shuffle_split(
     `train_test_split(range(n), test_size=n_val, random_state=seed, stratify=labels)`.
 
     The caller has checked the sizes (both sides non-empty; stratified: every class at least
-    twice and no more classes than either side holds).
+    twice and no more classes than either side holds). numpy's legacy generator takes 32-bit
+    seeds: larger ones (the config allows up to 2**63 - 1) are folded, as the run's numpy
+    seeding folds them (`engine/device.py`).
     """
-    rng = np.random.RandomState(seed)
+    rng = np.random.RandomState(seed % 2**32)
     n_train = n - n_val
     if labels is None:
         order = rng.permutation(n)
