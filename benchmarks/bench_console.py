@@ -1,173 +1,112 @@
-"""Training throughput in the interactive console vs the headless run of the same preset.
+"""Training throughput in the interactive console vs the headless run, in separate processes.
 
-Both run in this one process, rounds interleaved (headless, console, headless, ...) so they see
-the same machine state; each round reports the engine's training samples/s, and the ratio of
-the medians is the result. The console is the real app (`TrainerApp ... --start`) drawing to a
-real pseudo-terminal of the given size, drained by a `cat` process the way a terminal emulator
-would read it, so rendering and output costs are all counted. The UI thread's CPU use while
-training is shown too: unlike the ratio, it hardly depends on what else the machine runs.
-The headless arm trains from a fresh thread, like the console's worker, and the main thread
-never trains. Measured here (torch's OpenMP build, 2 cores): once the main thread has trained,
-a later training thread in the same process runs ~25% slower (the gap closes with
-OMP_WAIT_POLICY=passive, which slows both: OpenMP worker pools stop spin-waiting). In separate
-processes, headless on the main thread and from a thread train at the same speed.
+Each round starts both as a user would, each in a fresh process on its own pseudo-terminal of
+the given size (default 120x40), drained continuously the way a terminal emulator reads it:
 
-    python benchmarks/bench_console.py [--rounds 7] [--epochs 6] [--size 120x40] [key=value ...]
+- headless: `tui-trainer run PRESET ...` (plain progress lines),
+- console:  `tui-trainer PRESET ... --start` (the Textual app: run screen, plots, GPU panel);
+  it stays open on its summary after the run, so it is ended once summary.json is written.
 
-Target on CPU: console / headless >= 0.95.
+The console's main (UI) thread CPU time while training is shown too (from /proc, from its first
+metrics line to its summary): unlike the ratio it hardly depends on what else the machine runs.
+Both read the engine's training samples/s from summary.json (training time only: start-up,
+validation and checkpoints are excluded). Rounds are interleaved, alternating which front end
+goes first, and the ratio of the medians is the result. Separate processes matter: in one
+process a training thread started after the main thread trained runs ~25% slower under torch's
+OpenMP build (its worker pool spin-waits), which would be charged to whichever arm runs second.
+The model is the CIFAR-10 tutorial CNN given as `module:Class` (see benchlib), on the
+fake-benchmark preset's in-memory images, with progress events at the engine's default rate.
+
+    python benchmarks/bench_console.py [--rounds 5] [--epochs 3] [--size 120x40] [key=value ...]
+
+Target: console / headless >= 0.95.
 """
 
 from __future__ import annotations
 
 import argparse
-import fcntl
-import io
+import glob
 import os
 import statistics
-import struct
-import subprocess
 import sys
 import tempfile
-import termios
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import torch
-
-from tui_trainer.config import load_config
-from tui_trainer.config.schema import RunConfig
-from tui_trainer.engine.control import Control
-from tui_trainer.engine.events import RunFinished, Sink, StepProgress
-from tui_trainer.session import execute
-from tui_trainer.sinks.console import ConsoleSink
-from tui_trainer.tui.app import TrainerApp
-
-PRESET = "fake-benchmark"
-
-
-@contextmanager
-def pseudo_terminal(width: int, height: int) -> Iterator[None]:
-    """Put a pty of `width` x `height` on stdin/stderr (where Textual reads and draws)."""
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
-    reader = subprocess.Popen(
-        ["cat"], stdin=master, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    saved = {fd: os.dup(fd) for fd in (0, 2)}
-    environ = {k: os.environ.get(k) for k in ("COLUMNS", "LINES", "TERM")}
-    os.environ.update(COLUMNS=str(width), LINES=str(height), TERM="xterm-256color")
-    for fd in saved:
-        os.dup2(slave, fd)
-    try:
-        yield
-    finally:
-        for fd, copy in saved.items():
-            os.dup2(copy, fd)
-            os.close(copy)
-        for key, value in environ.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        os.close(slave)
-        reader.terminate()
-        reader.wait()
-        os.close(master)
-
-
-def headless(config: RunConfig) -> float:
-    """The headless path (console sink in plain-line mode), trained from a fresh thread."""
-
-    def run() -> None:
-        with tempfile.TemporaryDirectory() as out:
-            sink = ConsoleSink(io.StringIO(), tty=False)
-            run_config = config.model_copy(update={"out": out})
-            finished = execute(run_config, PRESET, sinks=[sink], control=Control())
-            result.append(float(finished.summary["samples_per_second"]))
-
-    result: list[float] = []
-    worker = threading.Thread(target=run)
-    worker.start()
-    worker.join()
-    return result[0]
-
-
-def thread_cpu_seconds(native_id: int) -> float:
-    """CPU seconds a thread of this process has used (Linux /proc)."""
-    stat = Path(f"/proc/self/task/{native_id}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+import benchlib
 
 
 class UiMeter:
-    """A sink measuring the UI (main) thread's CPU use from the first step to the end."""
+    """The console's main (UI) thread CPU share from its first metrics line to its summary."""
 
-    def __init__(self) -> None:
-        self.main = threading.main_thread().native_id
+    def __init__(self, out: Path) -> None:
+        self.out = out
         self.start: tuple[float, float] | None = None
         self.share = float("nan")  # of one core
 
-    def __call__(self, event: object) -> None:
-        if isinstance(event, StepProgress) and self.start is None:
-            self.start = (thread_cpu_seconds(self.main), time.monotonic())
-        elif isinstance(event, RunFinished) and self.start is not None:
+    def __call__(self, pid: int) -> bool:
+        """Asked while the console runs: True once its run is over (summary.json written)."""
+        run = glob.glob(str(self.out / "*" / "*"))
+        if self.start is None and run and (Path(run[0]) / "metrics.jsonl").exists():
+            self.start = (benchlib.thread_cpu_seconds(pid, pid), time.monotonic())
+        if not glob.glob(str(self.out / "*" / "*" / "summary.json")):
+            return False
+        if self.start is not None:
             cpu, wall = self.start
             elapsed = time.monotonic() - wall
-            self.share = (thread_cpu_seconds(self.main) - cpu) / elapsed if elapsed else 0.0
+            used = benchlib.thread_cpu_seconds(pid, pid) - cpu
+            self.share = used / elapsed if elapsed > 0 else float("nan")
+        return True
 
 
-def console(config: RunConfig, overrides: list[str], size: tuple[int, int]) -> tuple[float, float]:
-    """The console started on the preset, drawing to a pty: training samples/s, UI CPU share."""
-    meter = UiMeter()
-
-    def metered(config: RunConfig, preset: str, *, sinks: list[Sink], **kw: Any) -> RunFinished:
-        return execute(config, preset, sinks=[*sinks, meter], **kw)
-
-    with tempfile.TemporaryDirectory() as out, pseudo_terminal(*size):
-        app = TrainerApp(
-            PRESET, overrides, start=True, out=out, exit_when_done=True, executor=metered
-        )
-        app.run()
-    result = app.last_result
-    if result is None or result.status != "completed":
-        raise SystemExit(f"console run did not complete: {result}")
-    return float(result.summary["samples_per_second"]), meter.share
+def one_run(console: bool, overrides: list[str], size: tuple[int, int]) -> tuple[float, float]:
+    """One front end in its own process on a pty of `size`: (training samples/s, UI share)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        common = [benchlib.PRESET, f"model.name={benchlib.MODEL}", "device=cpu", *overrides]
+        meter = UiMeter(out)
+        if console:
+            argv = benchlib.tui_trainer(*common, "--start", f"--out={out}")
+            benchlib.run_process(argv, size=size, done=meter)
+        else:
+            benchlib.run_process(benchlib.tui_trainer("run", *common, f"--out={out}"), size=size)
+        summary = benchlib.read_summary(out)
+        if summary.get("status") != "completed":
+            raise SystemExit(f"the {'console' if console else 'headless'} run did not complete")
+        return float(summary["samples_per_second"]), meter.share
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--size", default="120x40", help="terminal size WIDTHxHEIGHT")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     width, height = (int(n) for n in args.size.split("x"))
     # progress.interval: the engine's default event rate, not the preset's slower one.
     overrides = [f"epochs={args.epochs}", "progress.interval=0.25", *args.overrides]
-    config, _ = load_config(PRESET, overrides)
-    headless(config)  # warm-up: imports, allocator, kernels
-    console(config, overrides, (width, height))
-    base, ui, shares = [], [], []
+    print(f"machine: {benchlib.machine()}", flush=True)
+    speeds: dict[str, list[float]] = {"headless": [], "console": []}
+    shares: list[float] = []
     for i in range(args.rounds):
-        base.append(headless(config))
-        speed, share = console(config, overrides, (width, height))
-        ui.append(speed)
-        shares.append(share)
+        order = ["headless", "console"] if i % 2 == 0 else ["console", "headless"]
+        for name in order:
+            speed, share = one_run(name == "console", overrides, (width, height))
+            speeds[name].append(speed)
+            if name == "console":
+                shares.append(share)
+        h, c = speeds["headless"][-1], speeds["console"][-1]
         print(
-            f"round {i + 1}: headless {base[-1]:,.0f}/s  console {speed:,.0f}/s  "
-            f"ratio {speed / base[-1]:.3f}  (UI thread {share * 100:.1f}% of a core, "
-            f"load {os.getloadavg()[0]:.1f})",
+            f"round {i + 1}: headless {h:,.0f}/s  console {c:,.0f}/s  ratio {c / h:.3f}  "
+            f"(UI thread {shares[-1] * 100:.1f}% of a core, load {os.getloadavg()[0]:.1f})",
             flush=True,
         )
-    mb, mu = statistics.median(base), statistics.median(ui)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
-    print(f"terminal {width}x{height}, {args.epochs} epoch(s) per round, {args.rounds} rounds")
-    print(f"UI thread while training: median {statistics.median(shares) * 100:.1f}% of a core")
-    print(f"median samples/s: headless {mb:,.0f}  console {mu:,.0f}  ratio {mu / mb:.3f}")
+    print(f"terminal {width}x{height}, {args.epochs} epoch(s) per run, {args.rounds} rounds")
+    print(
+        f"console UI thread while training: median {statistics.median(shares) * 100:.1f}% of a core"
+    )
+    benchlib.report("headless", speeds["headless"], "console", speeds["console"], "samples/s")
     return 0
 
 

@@ -284,7 +284,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     if "RANK" in os.environ:  # a torchrun worker: tell a `run --nproc` launcher how it ended
+        from tui_trainer.engine.distributed import end_worker
         from tui_trainer.headless import report_exit
 
         report_exit(code)
+        end_worker(code)  # does not return in a process that ran a process group
     return code

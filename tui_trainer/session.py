@@ -100,6 +100,7 @@ def execute(
         device = dist.device(device)
         config, info = distributed_notes(config, dist)
         dist = dist.start(config.backend, device, config.dist_timeout)
+    finished: RunFinished | None = None
     try:
         run = prepare(
             config,
@@ -111,9 +112,10 @@ def execute(
             device=device,
             notes=(notes, info),
         )
-        return _execute(run, sinks)
-    finally:
-        dist.stop()
+        finished = _execute(run, sinks)
+        return finished
+    finally:  # every rank that ended cleanly meets the others before the group goes
+        dist.stop(sync=finished is not None and finished.status != "failed")
 
 
 def distributed_notes(config: RunConfig, dist: DistContext) -> tuple[RunConfig, list[str]]:

@@ -123,6 +123,36 @@ def test_context_from_torchrun_env():
         ctx.resolve_backend("nccl", torch.device("cpu"))
 
 
+WORKER_END = """
+import atexit, sys, threading, time
+from pathlib import Path
+from tui_trainer.engine import distributed
+out = Path(sys.argv[1])
+distributed.end_worker(5)  # no process group started here: returns
+distributed._group_started = True  # as DistContext.start leaves it
+atexit.register(lambda: (out / "atexit").write_text("ran"))
+threading.Thread(target=lambda: (time.sleep(0.2), (out / "thread").write_text("done"))).start()
+print("unflushed", end="")
+distributed.end_worker(7)
+print("not reached")
+"""
+
+
+def test_a_worker_ends_after_python_shutdown_without_the_interpreter_teardown(tmp_path):
+    """`end_worker`: threads joined, atexit handlers run, stdout flushed, then os._exit(code)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", WORKER_END, str(tmp_path)],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 7, proc.stderr
+    assert proc.stdout == "unflushed"
+    assert (tmp_path / "atexit").read_text() == "ran"
+    assert (tmp_path / "thread").read_text() == "done"
+
+
 # -- torchrun ----------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_two_processes_match_one_with_the_doubled_batch(ddp_run, tmp_path):

@@ -14,20 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import one_line_error, write_file
 
 from tui_trainer.cli import main
 
 QUICK = ["epochs=1", "device=cpu"]
 USER = ["model.kwargs={}"]  # the quickstart preset's kwargs belong to small_cnn
-
-
-def _write(path: Path, data: str | bytes) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(data, bytes):
-        path.write_bytes(data)
-    else:
-        path.write_text(data)
-    return str(path)
 
 
 def _laughs(levels: int = 9) -> str:
@@ -365,12 +357,12 @@ CASES: list[tuple[str, Builder, list[str]]] = [
 
 
 def _w(tmp: Path, rel: str, data: str | bytes) -> str:
-    return _write(tmp / rel, data)
+    return write_file(tmp / rel, data)
 
 
 def _n(tmp: Path, rel: str, data: str) -> str:
     """Write a file but pass only its preset name (resolution picks it up, or not)."""
-    _write(tmp / rel, data)
+    write_file(tmp / rel, data)
     return Path(rel).stem if rel.startswith("presets/") else rel
 
 
@@ -394,19 +386,12 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1, err
-    assert err.startswith("tui-trainer: error: "), err
-    return err
-
-
 @pytest.mark.parametrize(("name", "build", "fragments"), CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_one_line_exit_2_nothing_written(workdir, capsys, name, build, fragments):
     out = workdir / "runs"
     argv = ["run", *build(workdir), "--out", str(out)]
     assert main(argv) == 2
-    err = _one_line_error(capsys)
+    err = one_line_error(capsys)
     for fragment in fragments:
         assert fragment in err, err
     assert not out.exists(), "nothing may be written for bad input"
@@ -434,7 +419,7 @@ def test_check_refuses_the_same(workdir, capsys, name, build, fragments):
     """`check` never calls a config valid that `run` refuses for its config alone."""
     argv = ["check", *build(workdir)]
     assert main(argv) == 2
-    err = _one_line_error(capsys)
+    err = one_line_error(capsys)
     assert fragments[0] in err, err
     assert not (workdir / "called.txt").exists()
 
@@ -484,7 +469,7 @@ def test_out_is_a_file(workdir, capsys):
     target = workdir / "afile"
     target.write_text("keep me")
     assert main(["run", "quickstart", *QUICK, "--out", str(target)]) == 2
-    err = _one_line_error(capsys)
+    err = one_line_error(capsys)
     assert "--out" in err and "is a file" in err
     assert target.read_text() == "keep me"
 
@@ -492,14 +477,14 @@ def test_out_is_a_file(workdir, capsys):
 def test_out_below_a_file(workdir, capsys):
     (workdir / "afile").write_text("")
     assert main(["run", "quickstart", *QUICK, "--out", str(workdir / "afile" / "runs")]) == 2
-    err = _one_line_error(capsys)
+    err = one_line_error(capsys)
     assert "--out" in err and "afile' is a file" in err
 
 
 def test_out_key_in_the_config_is_checked_too(workdir, capsys):
     (workdir / "afile").write_text("")
     assert main(["run", "quickstart", *QUICK, f"out={workdir / 'afile'}"]) == 2
-    assert "is a file" in _one_line_error(capsys)
+    assert "is a file" in one_line_error(capsys)
 
 
 def test_out_immutable(workdir, capsys):
@@ -511,7 +496,7 @@ def test_out_immutable(workdir, capsys):
         pytest.skip("chattr +i not allowed here (needs root and a file system that has it)")
     try:
         assert main(["run", "quickstart", *QUICK, "--out", str(root)]) == 2
-        err = _one_line_error(capsys)
+        err = one_line_error(capsys)
         assert "--out" in err and "not writable" in err
         assert _entries(root) == []
     finally:
@@ -537,7 +522,7 @@ def test_out_read_only(workdir, capsys):
         root.chmod(0o555)
     try:
         assert main(["run", "quickstart", *QUICK, "--out", str(root / "runs")]) == 2
-        err = _one_line_error(capsys)
+        err = one_line_error(capsys)
         assert "--out" in err and "not writable" in err
         assert _entries(root) == []
     finally:
@@ -565,7 +550,7 @@ def test_out_read_only(workdir, capsys):
 )
 def test_bad_options_are_one_line(workdir, capsys, argv, fragment):
     assert main(argv) == 2
-    err = _one_line_error(capsys)
+    err = one_line_error(capsys)
     assert fragment in err, err
     assert "--help" in err
 

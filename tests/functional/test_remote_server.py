@@ -28,7 +28,13 @@ from tui_trainer.engine.events import (
 )
 from tui_trainer.remote import endpoint
 from tui_trainer.remote.client import Stream, request
-from tui_trainer.remote.connection import MAX_QUEUED, same_user
+from tui_trainer.remote.connection import (
+    MAX_QUEUED,
+    SEND_BYTES,
+    TURN_BYTES,
+    Client,
+    same_user,
+)
 from tui_trainer.remote.history import read_records
 from tui_trainer.remote.runs import inspect
 from tui_trainer.remote.server import RunServer
@@ -313,7 +319,9 @@ def test_idle_connections_and_a_client_that_never_reads(run: FakeRun) -> None:
         run.epoch(e)
     emit_seconds = time.perf_counter() - t0
     assert max(c.queued for c in run.server._clients.values()) <= MAX_QUEUED
-    assert request(run.run_dir, "status")["ok"]  # still answering while flooded
+    # still answering while flooded (the timeout allows for a loaded machine's scheduling; what
+    # the server does per turn is bounded, see the next test)
+    assert request(run.run_dir, "status", timeout=20)["ok"]
     # the stuck client, reading at last, is told to re-read metrics.jsonl
     stuck.settimeout(5)
     lines = stuck.makefile("rb")
@@ -326,6 +334,65 @@ def test_idle_connections_and_a_client_that_never_reads(run: FakeRun) -> None:
     for s in idle:
         s.close()
     assert emit_seconds < 60  # sanity only: the benchmark measures the overhead
+
+
+class CountingSocket:
+    """A socket that counts its `send` calls (each one a system call, and a GIL hand-off)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.sends = sock, 0
+
+    def send(self, data) -> int:
+        self.sends += 1
+        return self.sock.send(data)
+
+    def __getattr__(self, name: str):
+        return getattr(self.sock, name)
+
+
+def test_one_turn_sends_a_bounded_batch_and_a_reply_goes_out_at_once() -> None:
+    """A subscriber with a long backlog and a fast reader gets at most TURN_BYTES per turn, in
+    few `send` calls; a request read in that turn is answered in the same turn, before the
+    backlog is through (so no client's backlog can hold up a fresh `status`)."""
+    import selectors
+
+    server = RunServer(Control())
+    sel = selectors.DefaultSelector()
+    a, b = socket.socketpair(socket.AF_UNIX)
+    a.setblocking(False)
+    big = 4 << 20  # room for everything: the reader never makes the server wait
+    for sock, opt in ((a, socket.SO_SNDBUF), (b, socket.SO_RCVBUF)):
+        sock.setsockopt(socket.SOL_SOCKET, opt, big)
+    counted = CountingSocket(a)
+    sub = Client(counted)  # type: ignore[arg-type]
+    sub.subscribed = True
+    sel.register(a, selectors.EVENT_READ, "client")
+    server._clients[a.fileno()] = sub
+    line = b'{"seq":1,"event":"log","message":"' + b"x" * 300 + b'"}\n'
+    for _ in range((MAX_QUEUED - 4096) // len(line)):
+        sub.push("kept", line)
+    backlog = sub.queued
+    server._write(sel, sub)
+    sent = backlog - sub.queued - len(sub.sending)
+    assert TURN_BYTES <= sent < TURN_BYTES + SEND_BYTES
+    assert counted.sends <= TURN_BYTES // SEND_BYTES + 1  # joined lines, not one send a line
+    assert sub.wants_write and sel.get_key(a).events & selectors.EVENT_WRITE  # the rest: later
+    b.sendall(b'{"cmd": "status"}\n')
+    server._read(sel, sub)  # its reply is queued behind its own stream, and writing starts now
+    assert sub.queued < backlog - sent  # this turn's write happened in `_read`
+    c, d = socket.socketpair(socket.AF_UNIX)
+    c.setblocking(False)
+    fresh = Client(c)
+    sel.register(c, selectors.EVENT_READ, "client")
+    server._clients[c.fileno()] = fresh
+    d.sendall(b'{"cmd": "status"}\n')
+    server._read(sel, fresh)
+    d.settimeout(5)
+    assert json.loads(d.recv(65536))["ok"] is True  # answered in the turn that read it
+    assert sub.queued > 0  # while the other client's backlog is still there
+    for sock in (a, b, c, d):
+        sock.close()
+    sel.close()
 
 
 def test_stale_endpoint_is_recognised_and_cleaned(tmp_path: Path) -> None:

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
+from conftest import one_line_error, write_file
 
 from tui_trainer.cli import main
-
-
-def _preset(tmp_path: Path, text: str) -> str:
-    path = tmp_path / "p.yaml"
-    path.write_text(text)
-    return str(path)
-
 
 CASES = [
     # (name, args builder, fragments expected in the message)
@@ -60,10 +52,8 @@ CASES = [
 def test_bad_override_exits_2_with_one_line(tmp_path, capsys, name, args, fragments):
     out = tmp_path / "runs"
     rc = main(["run", "quickstart", *args(tmp_path), "--out", str(out)])
-    err = capsys.readouterr().err.strip()
+    err = one_line_error(capsys)
     assert rc == 2
-    assert len(err.splitlines()) == 1, err
-    assert err.startswith("tui-trainer: error: ")
     for fragment in fragments:
         assert fragment in err
     assert not out.exists(), "nothing may be written for bad input"
@@ -78,14 +68,14 @@ def test_cuda_requested_without_cuda(tmp_path, capsys):
 
 
 def test_corrupt_yaml_names_file_and_line(tmp_path, capsys):
-    preset = _preset(tmp_path, "epochs: 3\ndata:\n  batch_size: [1, 2\n")
+    preset = write_file(tmp_path / "p.yaml", "epochs: 3\ndata:\n  batch_size: [1, 2\n")
     assert main(["check", preset]) == 2
     err = capsys.readouterr().err
     assert f"{preset}:" in err and "invalid YAML" in err
 
 
 def test_typo_in_yaml_names_line_and_suggestion(tmp_path, capsys):
-    preset = _preset(tmp_path, "epochs: 3\noptim:\n  name: sgd\n  momentun: 0.9\n")
+    preset = write_file(tmp_path / "p.yaml", "epochs: 3\noptim:\n  name: sgd\n  momentun: 0.9\n")
     assert main(["check", preset]) == 2
     err = capsys.readouterr().err.strip()
     assert err == (
@@ -95,13 +85,13 @@ def test_typo_in_yaml_names_line_and_suggestion(tmp_path, capsys):
 
 
 def test_wrong_type_in_yaml(tmp_path, capsys):
-    preset = _preset(tmp_path, "epochs: ten\n")
+    preset = write_file(tmp_path / "p.yaml", "epochs: ten\n")
     assert main(["check", preset]) == 2
     assert f"{preset}:1: epochs: expected an integer, got 'ten'" in capsys.readouterr().err
 
 
 def test_yaml_that_is_not_a_mapping(tmp_path, capsys):
-    preset = _preset(tmp_path, "- a\n- b\n")
+    preset = write_file(tmp_path / "p.yaml", "- a\n- b\n")
     assert main(["check", preset]) == 2
     assert "expected a mapping" in capsys.readouterr().err
 

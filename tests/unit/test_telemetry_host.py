@@ -45,18 +45,36 @@ def test_machine_and_process_figures() -> None:
     assert second.process_cpu_percent is not None and second.process_cpu_percent >= 0
 
 
+def _cpu_seconds(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return times.user + times.system
+
+
 def test_child_processes_are_counted_as_workers() -> None:
     reader = HostReader()
     before = reader.read().worker_count
     children = [_child(SLEEPER), _child(SPINNER)]
+    spinner = psutil.Process(children[1].pid)
     try:
+        t0 = time.monotonic()
         reader.read()  # baseline for the new children's CPU
-        time.sleep(0.5)
+        c0 = _cpu_seconds(spinner)
+        # Wait for the spinner to burn CPU (on a busy machine it gets less than a core): a
+        # condition on its CPU time, not a fixed sleep.
+        deadline = time.monotonic() + 60
+        while _cpu_seconds(spinner) - c0 < 0.3:
+            assert time.monotonic() < deadline, "the spinner got no CPU for a minute"
+            time.sleep(0.02)
+        c1 = _cpu_seconds(spinner)
         sample = reader.read()
+        t1 = time.monotonic()
         assert sample.worker_count == before + 2
         assert sample.workers_rss is not None and sample.workers_rss > 2 * 1024**2
-        # The spinner keeps about one core busy (a generous bound for a loaded CI machine).
-        assert sample.workers_cpu_percent is not None and sample.workers_cpu_percent > 20
+        # Between its two reads the reader saw at least the spinner's c1 - c0 CPU seconds, over
+        # at most t1 - t0 seconds: its share (100 = one core) is at least that ratio (less one
+        # clock tick of rounding in the kernel's CPU times).
+        floor = (c1 - c0 - 0.02) / (t1 - t0) * 100
+        assert sample.workers_cpu_percent is not None and sample.workers_cpu_percent >= floor > 0
     finally:
         for proc in children:
             _stop(proc)

@@ -9,11 +9,22 @@ The engine's collectives are few and happen at points every rank reaches in the 
 DDP's gradient all-reduce (once per accumulation window), a control-flags broadcast every
 `control_every` optimizer steps and at epoch end, the epoch's loss/metric sums, validation
 metrics, and checkpoint-time partial sums. Nothing here depends on wall-clock time.
+
+Teardown (`stop`, then `end_worker`): a rank that ended cleanly waits at a barrier for the
+others, then destroys the process group. torch 2.14's DDP keeps the gloo process group (and its
+worker threads) alive past `destroy_process_group`, and a normal interpreter exit then runs C++
+static destructors while those threads still run: now and then the process died with SIGABRT
+("terminate called without an active exception") after a run that had succeeded. So a worker
+that ran a process group finishes Python's own shutdown itself and leaves with `os._exit`.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
+import sys
+import threading
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -85,6 +96,8 @@ class DistContext:
                     "device(s) on this machine (lower --nproc_per_node)"
                 )
             torch.cuda.set_device(device)
+        global _group_started
+        _group_started = True
         if not tdist.is_initialized():
             tdist.init_process_group(
                 backend=backend,
@@ -94,9 +107,20 @@ class DistContext:
             )
         return replace(self, backend=backend)
 
-    def stop(self) -> None:
-        """Tear the process group down (safe to call when none is up)."""
-        if self.enabled and tdist.is_initialized():
+    def stop(self, sync: bool = False) -> None:
+        """Tear the process group down (safe to call when none is up).
+
+        `sync`: this rank ended where every rank ends (a finished, stopped or interrupted run,
+        decided together), so it first waits for the others: none leaves while another is still
+        in a collective. A failed rank does not wait (the others may never get there).
+        """
+        if not (self.enabled and tdist.is_initialized()):
+            return
+        try:
+            if sync:
+                with contextlib.suppress(RuntimeError):  # a peer gone already: nothing to wait for
+                    tdist.barrier()
+        finally:
             tdist.destroy_process_group()
 
     # -- collectives (no-ops for one process) ----------------------------------------------------
@@ -144,6 +168,27 @@ class DistContext:
 
 
 SINGLE = DistContext()
+_group_started = False  # this process initialised a process group (see `end_worker`)
+
+
+def end_worker(code: int) -> None:
+    """End a process that ran a process group with `code`, skipping the interpreter's teardown.
+
+    Returns at once in a process that never started one. Otherwise (the group is destroyed by
+    now, see `DistContext.stop`): join the threads Python would wait for, run the atexit
+    handlers (our control socket, logging), flush stdout and stderr, then `os._exit(code)`, so
+    C++ static destructors never race the gloo threads that DDP keeps alive (module docstring).
+    """
+    if not _group_started:
+        return
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def shard_indices(order: torch.Tensor, rank: int, world_size: int, pad: bool) -> torch.Tensor:

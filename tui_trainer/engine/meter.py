@@ -76,8 +76,9 @@ class EpochMeter:
         self.w_seen = self.w_units = 0
 
     def add(self, loss: torch.Tensor, n: int, hits: torch.Tensor, units: int) -> None:
-        """One micro-batch of `n` samples with mean `loss` (no host sync)."""
-        self.w_loss += loss.detach().float() * n
+        """One micro-batch of `n` samples with mean `loss` (no host sync, one kernel)."""
+        loss = loss.detach()
+        self.w_loss.add_(loss if loss.dtype == torch.float32 else loss.float(), alpha=n)
         self.w_hits += hits
         self.w_seen += n
         self.w_units += units

@@ -1,4 +1,10 @@
-"""Validation metrics, accumulated on the device (torchmetrics), synced once per epoch."""
+"""Validation metrics, accumulated on the device, synced once per epoch.
+
+Accuracy is two counters on the device (what torchmetrics' micro `MulticlassAccuracy` keeps,
+without importing torchmetrics, which pulls in torchvision and torch._dynamo at start-up);
+tests/unit/test_startup_equivalence.py proves the results equal torchmetrics'. scikit-learn
+builds the per-class report after the run and is imported only then.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import classification_report, confusion_matrix
-from torchmetrics.classification import MulticlassAccuracy
 
 from tui_trainer.engine.distributed import SINGLE, DistContext
 
@@ -30,34 +34,37 @@ def format_confusion_matrix(matrix: list[list[int]], class_names: list[str]) -> 
 class ClassificationEvaluator:
     """Accuracy over the validation set plus the predictions for the per-class report.
 
-    In a multi-process run each rank sees a shard of the validation set: torchmetrics reduces
-    the accuracy over the ranks in `compute`, and `report` gathers every rank's predictions.
+    In a multi-process run each rank sees a shard of the validation set: `compute` sums the
+    counters over the ranks (one collective), and `report` gathers every rank's predictions.
     """
 
     sharded_validation = True  # results are whole-set numbers even when each rank sees a shard
 
     def __init__(self, num_classes: int, device: torch.device, dist: DistContext = SINGLE) -> None:
         self.dist = dist
-        self.accuracy = MulticlassAccuracy(num_classes=num_classes, average="micro").to(device)
+        self._counts = torch.zeros(2, dtype=torch.int64, device=device)  # correct, seen
         self._preds: list[torch.Tensor] = []
         self._targets: list[torch.Tensor] = []
 
     def reset(self) -> None:
         """Start a new validation pass."""
-        self.accuracy.reset()
+        self._counts.zero_()
         self._preds.clear()
         self._targets.clear()
 
     def update(self, logits: torch.Tensor, targets: torch.Tensor) -> None:
         """Add one batch (no host sync)."""
         preds = logits.argmax(dim=1)
-        self.accuracy.update(preds, targets)
+        self._counts[0] += (preds == targets).sum()
+        self._counts[1] += targets.numel()
         self._preds.append(preds)
         self._targets.append(targets)
 
     def compute(self) -> dict[str, float]:
         """The epoch's metrics as Python floats (one sync)."""
-        return {"val_accuracy": float(self.accuracy.compute())}
+        counts = self.dist.all_reduce_sum(self._counts.clone()).float()
+        # float32 division, as torchmetrics computes it; 0 before any update
+        return {"val_accuracy": float(counts[0] / counts[1].clamp_min(1))}
 
     def _gathered(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(predictions, targets) of the last pass over every rank; None before any update."""
@@ -77,6 +84,8 @@ class ClassificationEvaluator:
         both = self._gathered()
         if both is None:
             return ""
+        from sklearn.metrics import classification_report, confusion_matrix
+
         preds, targets = both
         labels = list(range(len(class_names)))
         text = classification_report(
@@ -96,6 +105,8 @@ class ClassificationEvaluator:
         both = self._gathered()
         if both is None:
             return {}
+        from sklearn.metrics import classification_report, confusion_matrix
+
         preds, targets = both
         labels = list(range(len(class_names)))
         table = classification_report(

@@ -7,15 +7,16 @@ running train accuracy compares predictions with each sample's dominant label (t
 share of the mix), the usual convention (timm, Ultralytics).
 
 The choice and λ come from torch's global CPU generator: seeded with the run, saved in
-checkpoints (so a resume mixes the same way) and never a device sync.
+checkpoints (so a resume mixes the same way) and never a device sync. torchvision is imported
+only when mixing is on, so runs without it start without torchvision.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
-from torchvision.transforms import v2
 
 from tui_trainer.config.schema import AugmentConfig
 
@@ -36,8 +37,13 @@ class BatchMixer:
     def __init__(self, augment: AugmentConfig, num_classes: int) -> None:
         self.mixup_prob = float(augment.mixup.prob)
         self.cutmix_prob = float(augment.cutmix.prob)
-        self.mixup = v2.MixUp(alpha=augment.mixup.alpha, num_classes=num_classes)
-        self.cutmix = v2.CutMix(alpha=augment.cutmix.alpha, num_classes=num_classes)
+        self.mixup: Any = None
+        self.cutmix: Any = None
+        if self.enabled:
+            from torchvision.transforms import v2
+
+            self.mixup = v2.MixUp(alpha=augment.mixup.alpha, num_classes=num_classes)
+            self.cutmix = v2.CutMix(alpha=augment.cutmix.alpha, num_classes=num_classes)
 
     @property
     def enabled(self) -> bool:

@@ -39,6 +39,8 @@ class Stepper:
         self.clipper = clipper
         # The last step's pre-clip gradient norm, a device tensor (read only when emitting).
         self.grad_norm: torch.Tensor | None = None
+        # GradScaler's scale after the last step, read once per fp16 step (see `step`).
+        self._scale: float | None = None
 
     def backward(
         self, x: torch.Tensor, y: torch.Tensor, weight: float, *, defer_sync: bool
@@ -57,7 +59,8 @@ class Stepper:
                 with autocast(self.device, self.precision):
                     logits = self.net(x)
                     loss = self.criterion(logits, y)
-                self.scaler.scale(loss * weight).backward()
+                scaled = loss if weight == 1.0 else loss * weight  # x * 1.0 == x exactly
+                self.scaler.scale(scaled).backward()
             return loss, logits
 
         out_of_memory = False
@@ -78,16 +81,19 @@ class Stepper:
         """Step the optimizer and clear the gradients; True when GradScaler skipped the step.
 
         GradScaler skips a step whose gradients overflowed and lowers its scale, so a scale
-        that dropped is a skipped step (`step` itself already synced to find that out).
+        that dropped is a skipped step (`step` itself already synced to find that out). The
+        scale is read once per step: only `update` changes it, so the last step's reading is
+        this step's "before" (the scaler's state is restored before the Stepper is made).
         """
         skipped = False
         if self.clipper is not None and self.clipper.enabled:  # unscales first under fp16
             self.grad_norm = self.clipper(self.optimizer, self.scaler)
         if self.scaler.is_enabled():
-            before = self.scaler.get_scale()
+            before = self.scaler.get_scale() if self._scale is None else self._scale
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            skipped = self.scaler.get_scale() < before
+            self._scale = self.scaler.get_scale()
+            skipped = self._scale < before
         else:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)

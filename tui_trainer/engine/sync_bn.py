@@ -2,15 +2,17 @@
 
 On CUDA this is PyTorch's `nn.SyncBatchNorm`. PyTorch's version refuses CPU tensors, so CPU runs
 (gloo) get `CpuSyncBatchNorm`: the same maths with a differentiable all-reduce of the per-channel
-sum, sum of squares and count. Both keep BatchNorm's parameter and buffer names, so checkpoints
-load into plain BatchNorm models (single-process runs) and back.
+sum, sum of squares and count (PyTorch's functional collective, whose backward all-reduces the
+gradient; `torch.distributed.nn.functional.all_reduce` is deprecated in favour of it). Both
+keep BatchNorm's parameter and buffer names, so checkpoints load into plain BatchNorm models
+(single-process runs) and back.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.distributed as tdist
-import torch.distributed.nn.functional as dist_fn
+import torch.distributed._functional_collectives as funcol
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -32,7 +34,7 @@ class CpuSyncBatchNorm(_BatchNorm):
         x = input.float()
         local_n = torch.tensor([x.numel() / c], dtype=x.dtype, device=x.device)
         stats = torch.cat([x.sum(dims), (x * x).sum(dims), local_n])
-        stats = dist_fn.all_reduce(stats, op=tdist.ReduceOp.SUM)
+        stats = funcol.wait_tensor(funcol.all_reduce(stats, "sum", tdist.group.WORLD))
         total = stats[-1]
         mean = stats[:c] / total
         var = (stats[c : 2 * c] / total - mean * mean).clamp_min(0)

@@ -12,6 +12,7 @@ import socket
 import struct
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,13 @@ IDLE_SECONDS = 30.0
 MAX_REQUESTS_PER_SECOND = 50
 FLUSH_SECONDS = 1.0
 """After the run ends, how long the server keeps sending what subscribers have not read."""
+SEND_BYTES = 64 << 10
+"""Queued lines are joined into one `send` of up to this much (one system call, not one a line)."""
+TURN_BYTES = 256 << 10
+"""At most this much is sent to one client per turn of the server loop, so that one fast reader
+with a long backlog cannot hold up the others (a fresh `status` is answered in the next turn)."""
+TAIL_BYTES = 1 << 20
+"""At most this much of metrics.jsonl is read and fanned out per turn of the server loop."""
 
 _PEERCRED = getattr(socket, "SO_PEERCRED", None)
 
@@ -46,6 +54,7 @@ class Client:
         self.seen = time.monotonic()
         self.window, self.requests = 0.0, 0
         self.close_after = False
+        self.events = 1  # what the selector watches for (selectors.EVENT_READ at first)
 
     def push(self, kind: str, line: bytes) -> None:
         if self.resync:
@@ -63,6 +72,20 @@ class Client:
     @property
     def wants_write(self) -> bool:
         return bool(self.sending) or bool(self.out) or self.resync
+
+    def next_chunk(self, resync_line: Callable[[], bytes]) -> bytes:
+        """The queued lines (or the `resync` notice) joined, up to SEND_BYTES; b"" when none."""
+        parts: list[bytes] = []
+        size = 0
+        while self.out and (not parts or size + len(self.out[0][1]) <= SEND_BYTES):
+            line = self.out.popleft()[1]
+            self.queued -= len(line)
+            parts.append(line)
+            size += len(line)
+        if not parts and self.resync:
+            self.resync = False
+            parts.append(resync_line())
+        return b"".join(parts)
 
 
 def same_user(conn: socket.socket) -> bool:
@@ -90,6 +113,7 @@ class JsonlTail:
         self.lines = 0  # complete lines read so far
         self._fh: Any = None
         self._partial = b""
+        self.more = False  # the last `read_new` stopped at its limit
 
     def _open(self) -> bool:
         if self._fh is None and self.path is not None:
@@ -106,14 +130,21 @@ class JsonlTail:
             cut = chunk.rfind(b"\n")
             self._partial = chunk[cut + 1 :] if cut >= 0 else self._partial + chunk
 
-    def read_new(self) -> list[tuple[int, str, bytes]]:
-        """(line number, kind, line without newline) for each complete new JSON line."""
+    def read_new(self, limit: int = -1) -> list[tuple[int, str, bytes]]:
+        """(line number, kind, line without newline) for each complete new JSON line.
+
+        At most `limit` new bytes are read (all when negative); `more` says whether the read
+        stopped at the limit, i.e. more may be waiting.
+        """
+        self.more = False
         if not self._open():
             return []
         try:
-            data = self._partial + self._fh.read()
+            chunk = self._fh.read(limit)
         except OSError:
             return []
+        self.more = limit >= 0 and len(chunk) == limit
+        data = self._partial + chunk
         *lines, self._partial = data.split(b"\n")
         out = []
         for line in lines:

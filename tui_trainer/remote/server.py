@@ -43,6 +43,8 @@ from tui_trainer.remote.connection import (
     MAX_CLIENTS,
     MAX_QUEUED,
     MAX_REQUESTS_PER_SECOND,
+    TAIL_BYTES,
+    TURN_BYTES,
     Client,
     JsonlTail,
     same_user,
@@ -162,7 +164,8 @@ class RunServer:
     def _loop(self, sel: selectors.BaseSelector) -> None:
         deadline: float | None = None
         while True:
-            for key, mask in sel.select(0.5 if deadline is None else 0.05):
+            timeout = 0.0 if self._tail.more else 0.5 if deadline is None else 0.05
+            for key, mask in sel.select(timeout):
                 if key.data == "listen":
                     self._accept(sel)
                 elif key.data == "wake":
@@ -186,7 +189,8 @@ class RunServer:
             if (finished or self._stopping) and deadline is None:
                 deadline = now + (FLUSH_SECONDS if not self._stopping or finished else 0.0)
             if deadline is not None and (
-                now >= deadline or not any(c.wants_write for c in self._clients.values())
+                now >= deadline
+                or not (self._tail.more or any(c.wants_write for c in self._clients.values()))
             ):
                 return
 
@@ -197,7 +201,7 @@ class RunServer:
             event = self._inbox.popleft()
             self._track(event)
             finished |= isinstance(event, RunFinished)
-        for seq, kind, record in self._tail.read_new():
+        for seq, kind, record in self._tail.read_new(TAIL_BYTES):  # the rest: next turn
             line = b'{"seq":%d,' % seq + record[1:] + b"\n"
             for client in self._clients.values():
                 if client.subscribed:
@@ -246,6 +250,13 @@ class RunServer:
         client.sock.close()
 
     def _read(self, sel: selectors.BaseSelector, client: Client) -> None:
+        """Read and answer what `client` sent; its replies go out at once, not after this turn's
+        stream work (a fresh `status` never waits behind other clients' backlogs)."""
+        self._read_requests(sel, client)
+        if self._clients.get(client.sock.fileno()) is client and client.wants_write:
+            self._write(sel, client)
+
+    def _read_requests(self, sel: selectors.BaseSelector, client: Client) -> None:
         try:
             data = client.sock.recv(MAX_REQUEST * 2)
         except (BlockingIOError, InterruptedError):
@@ -351,17 +362,15 @@ class RunServer:
             client.close_after, client.out = True, deque()
 
     def _write(self, sel: selectors.BaseSelector, client: Client) -> None:
-        while True:
+        """Send what waits for `client`: joined lines, one `send` per chunk, at most TURN_BYTES
+        this turn (the rest when the selector says it is writable again)."""
+        budget = TURN_BYTES
+        while budget > 0:
             if not client.sending:
-                if client.out:
-                    _kind, line = client.out.popleft()
-                    client.queued -= len(line)
-                elif client.resync:
-                    client.resync = False
-                    line = encode({"resync": True, "seq": self._tail.lines})
-                else:
+                chunk = client.next_chunk(self._resync_line)
+                if not chunk:
                     break
-                client.sending = memoryview(line)
+                client.sending = memoryview(chunk)
             try:
                 sent = client.sock.send(client.sending)
             except (BlockingIOError, InterruptedError):
@@ -370,9 +379,15 @@ class RunServer:
                 self._drop(sel, client)
                 return
             client.sending = client.sending[sent:]
+            budget -= sent
         if client.close_after and not client.wants_write:
             self._drop(sel, client)
             return
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if client.wants_write else 0)
-        with contextlib.suppress(KeyError, ValueError):
-            sel.modify(client.sock, events, "client")
+        if events != client.events:  # one system call less per turn when nothing changed
+            client.events = events
+            with contextlib.suppress(KeyError, ValueError):
+                sel.modify(client.sock, events, "client")
+
+    def _resync_line(self) -> bytes:
+        return encode({"resync": True, "seq": self._tail.lines})

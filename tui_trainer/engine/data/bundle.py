@@ -10,7 +10,7 @@ import torch
 
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.data.inputs import InputSpec, tensor_input_spec
-from tui_trainer.engine.data.tensor_loader import BatchTransform, TensorLoader
+from tui_trainer.engine.data.tensor_loader import BatchTransform, TensorLoader, prepare_images
 
 
 class Loader(Protocol):
@@ -77,6 +77,10 @@ def tensor_bundle(
     transform = BatchTransform(mean, std, split.scale, data.image_size, out_channels)
     train_x, train_y = split.train_x.to(device), split.train_y.to(device)
     val_x, val_y = split.val_x.to(device), split.val_y.to(device)
+    # Normalised once for every epoch and batch size (None: per batch; see prepare_images).
+    augment = data.augment.hflip or data.augment.crop_padding > 0
+    train_ready = prepare_images(train_x, transform, augment=augment) if loader.prepares else None
+    val_ready = prepare_images(val_x, transform, augment=False) if loader.prepares else None
 
     def make_train(batch_size: int) -> TensorLoader:
         return loader(
@@ -88,6 +92,7 @@ def tensor_bundle(
             seed=config.seed,
             hflip=data.augment.hflip,
             crop_padding=data.augment.crop_padding,
+            prepared=train_ready,
         )
 
     val = loader(
@@ -97,6 +102,7 @@ def tensor_bundle(
         data.val_batch_size or 2 * data.batch_size,
         shuffle=False,
         drop_last_single=False,
+        prepared=val_ready,
     )
     return DataBundle(
         num_classes=len(split.class_names),

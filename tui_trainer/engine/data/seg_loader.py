@@ -61,6 +61,8 @@ class SegTensorLoader(TensorLoader):
     (B, size, size) int64 masks.
     """
 
+    prepares = False  # masks ride along through the raw-pixel augmentation
+
     def _batch(
         self, idx: torch.Tensor, gen: torch.Generator | None
     ) -> tuple[torch.Tensor, torch.Tensor]:

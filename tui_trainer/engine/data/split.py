@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from tui_trainer.engine.data.shuffle_split import shuffle_split
 from tui_trainer.errors import UserError
 
 
@@ -53,13 +54,9 @@ def split_indices(
     each side; anything else is a UserError that names the class or the range of val_split
     that works.
     """
-    from sklearn.model_selection import train_test_split
-
     n_train, n_val = split_sizes(n, val_split, what)
-    indices = list(range(n))
     if labels is None:
-        train, val = train_test_split(indices, test_size=n_val, random_state=seed)
-        return list(train), list(val)
+        return shuffle_split(n, n_val, seed)
     counts: dict[int, int] = {}
     for label in labels:
         counts[label] = counts.get(label, 0) + 1
@@ -78,7 +75,4 @@ def split_indices(
             f"data.val_split: {val_split} of {n} {what} leaves {min(n_val, n_train)} to {side}, "
             f"fewer than the {k} classes; expected a value from {k / n:.3g} to {1 - k / n:.3g}"
         )
-    train, val = train_test_split(
-        indices, test_size=n_val, random_state=seed, stratify=list(labels)
-    )
-    return list(train), list(val)
+    return shuffle_split(n, n_val, seed, labels)

@@ -1,7 +1,12 @@
 """Batches straight from in-memory tensors: no per-sample Python work, no DataLoader overhead.
 
 Images are stored once (uint8 or float, native size) on the training device; each batch is
-indexed, scaled, normalised, resized and augmented as whole-batch tensor operations.
+indexed, scaled, normalised, resized and augmented as whole-batch tensor operations. A dataset
+small enough (`PREPARE_LIMIT_BYTES`) is also kept *prepared*: scaled and normalised once, as
+float32 on the device, so that a batch is one indexing operation, as in a hand-written loop over
+pre-normalised tensors. The prepared batches are bitwise the ones the per-batch path makes
+(elementwise IEEE operations give the same result on a batch or on the whole tensor; crop
+padding is filled with the normalised value of a zero pixel).
 """
 
 from __future__ import annotations
@@ -28,23 +33,73 @@ class BatchTransform:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Turn a raw (N, C, H, W) batch into model input."""
+        return self.expand(self.normalise(x))
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """Scale, resize and normalise a raw (N, C, H, W) batch (channels not yet expanded)."""
         x = x.float()
         if self.scale != 1.0:
             x = x / self.scale
-        if self.size is not None and (x.shape[-2], x.shape[-1]) != (self.size, self.size):
+        if self.resizes(x):
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
         mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
         std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
-        x = (x - mean) / std
+        return (x - mean) / std
+
+    def expand(self, x: torch.Tensor) -> torch.Tensor:
+        """A normalised batch with the model's channels (1-channel images repeated, a view)."""
         if x.shape[1] != self.channels:
             x = x.expand(-1, self.channels, -1, -1)
         return x
 
+    def resizes(self, x: torch.Tensor) -> bool:
+        """Whether images shaped like `x` are resized."""
+        return self.size is not None and (x.shape[-2], x.shape[-1]) != (self.size, self.size)
+
+    def zero_value(self, channels: int, device: torch.device) -> torch.Tensor:
+        """(channels,) what a raw 0 pixel becomes after `normalise` (crop padding, prepared)."""
+        zero = torch.zeros(1, channels, 1, 1, device=device)
+        return self.normalise(zero).reshape(channels)
+
+
+PREPARE_LIMIT_BYTES = 1 << 30
+"""The largest float32 copy kept prepared (CIFAR-10's 50,000 training images take 614 MB)."""
+
+
+def prepare_images(
+    images: torch.Tensor, transform: BatchTransform, *, augment: bool
+) -> torch.Tensor | None:
+    """`images` scaled and normalised once (float32, same device), or None when not worth it.
+
+    None when the copy would pass `PREPARE_LIMIT_BYTES` (or a quarter of the free memory of
+    a CUDA device), or when augmentation would crop before a resize (the per-batch order).
+    """
+    if augment and transform.resizes(images):
+        return None
+    side = transform.size if transform.resizes(images) else None
+    pixels = images.shape[-2] * images.shape[-1] if side is None else side * side
+    nbytes = images.shape[0] * images.shape[1] * pixels * 4
+    limit = PREPARE_LIMIT_BYTES
+    if images.device.type == "cuda":
+        limit = min(limit, torch.cuda.mem_get_info(images.device)[0] // 4)
+    if nbytes > limit:
+        return None
+    chunk = max(1, (64 << 20) // max(1, nbytes // max(1, images.shape[0])))
+    parts = [transform.normalise(images[i : i + chunk]) for i in range(0, images.shape[0], chunk)]
+    return torch.cat(parts) if len(parts) > 1 else parts[0]
+
 
 def augment_batch(
-    x: torch.Tensor, generator: torch.Generator, hflip: bool, crop_padding: int
+    x: torch.Tensor,
+    generator: torch.Generator,
+    hflip: bool,
+    crop_padding: int,
+    fill: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Random horizontal flips and padded random crops, each drawn per sample, vectorised."""
+    """Random horizontal flips and padded random crops, each drawn per sample, vectorised.
+
+    Crops pad with 0, or with `fill` (one value per channel, what a 0 pixel became).
+    """
     n = x.shape[0]
     if hflip:
         flip = torch.rand(n, generator=generator) < 0.5
@@ -54,7 +109,11 @@ def augment_batch(
     if crop_padding > 0:
         p = crop_padding
         h, w = x.shape[-2], x.shape[-1]
-        padded = F.pad(x, (p, p, p, p))
+        if fill is None:
+            padded = F.pad(x, (p, p, p, p))
+        else:
+            padded = fill.view(1, -1, 1, 1).to(x.dtype).repeat(n, 1, h + 2 * p, w + 2 * p)
+            padded[:, :, p : p + h, p : p + w] = x
         dy = torch.randint(0, 2 * p + 1, (n,), generator=generator).to(x.device)
         dx = torch.randint(0, 2 * p + 1, (n,), generator=generator).to(x.device)
         rows = (dy[:, None] + torch.arange(h, device=x.device)[None, :])[:, None, :, None]
@@ -76,6 +135,7 @@ class TensorLoader:
     """
 
     shardable: ClassVar[bool] = True
+    prepares: ClassVar[bool] = True  # whether `_batch` can use `prepared` images
 
     def __init__(
         self,
@@ -89,8 +149,15 @@ class TensorLoader:
         hflip: bool = False,
         crop_padding: int = 0,
         drop_last_single: bool = True,
+        prepared: torch.Tensor | None = None,
     ) -> None:
-        self.images = images
+        self.images = images  # raw, as stored
+        self.prepared = prepared  # `transform.normalise(images)`, when kept (`prepare_images`)
+        self._fill = (
+            transform.zero_value(images.shape[1], images.device)
+            if prepared is not None and crop_padding > 0
+            else None
+        )
         self.targets = targets
         self.transform = transform
         self.batch_size = batch_size
@@ -165,6 +232,11 @@ class TensorLoader:
         self, idx: torch.Tensor, gen: torch.Generator | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One model-ready batch of the samples `idx`, augmented with `gen` when given."""
+        if self.prepared is not None:  # normalised already: index, augment, expand (a view)
+            x = self.prepared[idx]
+            if gen is not None:
+                x = augment_batch(x, gen, self.hflip, self.crop_padding, self._fill)
+            return self.transform.expand(x), self.targets[idx]
         x = self.images[idx]
         if gen is not None:
             x = augment_batch(x, gen, self.hflip, self.crop_padding)
