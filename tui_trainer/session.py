@@ -331,6 +331,10 @@ def _execute(run: PreparedRun, sinks: list[Sink]) -> RunFinished:
     try:
         return _train(run, run_dir, writer, sinks)
     finally:
+        for sink in sinks:  # e.g. the control socket: its pointer file goes before the lock
+            settle = getattr(sink, "settle", None)
+            if callable(settle):
+                settle()
         writer.close()  # releases the lock
 
 

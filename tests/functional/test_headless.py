@@ -190,3 +190,13 @@ def test_python_m_is_the_same_command():
         timeout=60,
     )
     assert result.returncode == 0 and "quickstart" in result.stdout
+
+
+def test_a_finished_run_leaves_no_socket_pointer_once_it_has_returned(tmp_path):
+    """The control socket is gone, pointer and all, before the run releases its directory: nothing
+    of the run changes after `main` returns (another process may take the directory then)."""
+    out = tmp_path / "runs"
+    assert main(["run", "quickstart", *TINY, "epochs=1", "--out", str(out)]) == 0
+    run_dir = only_run_dir(out)
+    assert not (run_dir / ".endpoint").exists()
+    assert not [t for t in threading.enumerate() if t.name == "tui-trainer-server"]

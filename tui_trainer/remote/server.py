@@ -133,6 +133,13 @@ class RunServer:
         self.socket_path = path
         return sock
 
+    def settle(self) -> None:
+        """The run has finished: flush the last events to watchers and remove the socket and its
+        pointer now, while the run still holds its directory (the run's session calls this
+        before releasing the directory's lock, so no file of this run changes after that). The
+        thread's own flush deadline bounds the wait; the join allows a busy machine to get there."""
+        self.close(timeout=FLUSH_SECONDS + 10.0)
+
     def close(self, timeout: float = FLUSH_SECONDS + 0.5) -> None:
         """Stop serving (at the latest after `timeout` s) and remove the socket and pointer."""
         self._stopping = True
