@@ -9,8 +9,13 @@ fake engine), fake_nvml.py (NVML), tinymodels.py (module:Class models), pycode_t
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,6 +60,19 @@ def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
     assert len(err.splitlines()) == 1, err
     assert err.startswith("tui-trainer: error: "), err
     return err
+
+
+def spawn_group(cmd: list[str], **kwargs: Any) -> subprocess.Popen:
+    """`subprocess.Popen` in a new session, so `kill_group` also ends what it started (torchrun's
+    ranks): a failing or timed-out test never leaves training processes behind."""
+    return subprocess.Popen(cmd, start_new_session=True, **kwargs)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL `proc` and everything in its session, then reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def only_run_dir(root: Path) -> Path:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import only_run_dir, run_preset
+from conftest import kill_group, only_run_dir, run_preset, spawn_group
 
 from tui_trainer.config import load_config
 from tui_trainer.engine.control import Control
@@ -212,7 +212,7 @@ def test_sigterm_checkpoints_every_rank_at_one_step_and_exits_143(tmp_path):
     out = tmp_path / "runs"
     cmd = [sys.executable, "-m", "tui_trainer", "run", "quickstart", "--nproc", "2"]
     args = ["epochs=200", "device=cpu", "control_every=2", f"--out={out}"]
-    proc = subprocess.Popen(
+    proc = spawn_group(
         [*cmd, *args],
         cwd=ROOT,
         env=_env(),
@@ -221,11 +221,14 @@ def test_sigterm_checkpoints_every_rank_at_one_step_and_exits_143(tmp_path):
         text=True,
     )
     assert proc.stdout is not None
-    for line in proc.stdout:  # wait for training to be under way (an event, not a delay)
-        if line.startswith("epoch 1/200"):
-            proc.send_signal(signal.SIGTERM)
-            break
-    stdout, stderr = proc.communicate(timeout=120)
+    try:
+        for line in proc.stdout:  # wait for training to be under way (an event, not a delay)
+            if line.startswith("epoch 1/200"):
+                proc.send_signal(signal.SIGTERM)
+                break
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        kill_group(proc)  # the ranks too, whatever happened
     assert proc.returncode == 143, stderr[-3000:]  # rank 0's code, not torchrun's 1
     assert "run interrupted" in stdout and stdout.count("run interrupted") == 1
     run_dir = only_run_dir(out)

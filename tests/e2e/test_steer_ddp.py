@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import kill_group, spawn_group
 
 from tui_trainer.launch import free_port
 from tui_trainer.remote.client import request
@@ -60,7 +61,7 @@ def test_a_steer_reaches_every_rank_at_the_same_step(tmp_path: Path) -> None:
         "progress.interval=0.05",
         f"--out={out}",
     ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = spawn_group(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         wait_until(lambda: run_dirs(out), what="the run directory")
         (run_dir,) = run_dirs(out)
@@ -77,9 +78,7 @@ def test_a_steer_reaches_every_rank_at_the_same_step(tmp_path: Path) -> None:
         assert ctl(run_dir, "resume").returncode == 0
         _, stderr = proc.communicate(timeout=400)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_group(proc)  # the ranks too, whatever happened (they exited already when it passed)
     assert proc.returncode == 0, stderr.decode()[-3000:]
     ranks = [
         [json.loads(line) for line in Path(f"{log}.{r}").read_text().splitlines()] for r in (0, 1)
