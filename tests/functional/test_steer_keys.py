@@ -110,7 +110,7 @@ class LiveRun:
         self.events: list = []
         self.run_dir: Path | None = None
         self.paused = threading.Event()
-        self._asked = False
+        self.paused_at = 0  # the global step it pauses at (progress is throttled: 3 or later)
         server = RunServer(self.control)
         self.thread = threading.Thread(
             target=execute,
@@ -124,8 +124,8 @@ class LiveRun:
         self.events.append(event)
         if isinstance(event, RunStarted):
             self.run_dir = Path(event.run_dir)
-        if isinstance(event, StepProgress) and event.global_step >= 3 and not self._asked:
-            self._asked = True  # progress is throttled: step 3 itself may not be reported
+        if isinstance(event, StepProgress) and event.global_step >= 3 and not self.paused_at:
+            self.paused_at = event.global_step  # it pauses at this step's boundary
             self.control.pause()
         if isinstance(event, Paused):
             self.paused.set()
@@ -161,8 +161,8 @@ def test_ctl_steers_a_live_run_and_refuses_with_a_reason(tmp_path, private_runti
     assert main(["ctl", run_dir, "epochs=4"]) == 0
     wait_until(lambda: len(live.steered()) == 2)
     assert [(e.global_step, e.change, e.source) for e in live.steered()] == [
-        (3, "lr=0.001", "live"),
-        (3, "epochs=4", "live"),
+        (live.paused_at, "lr=0.001", "live"),
+        (live.paused_at, "epochs=4", "live"),
     ]
     assert main(["ctl", run_dir, "stop", "--now"]) == 0
     live.thread.join(120)
@@ -192,11 +192,12 @@ def test_watch_steers_through_the_same_dialogs(tmp_path, private_runtime) -> Non
             assert "The run has 3 epochs" in screen_text(app)
             await pilot.press("backspace", "5", "enter")
             await wait_for(pilot, lambda: "epochs=5: sent" in log_text(app), timeout=30)
-            await wait_for(pilot, lambda: "step 3: epochs 3 → 5" in log_text(app), timeout=60)
+            logged = f"step {live.paused_at}: epochs 3 → 5"
+            await wait_for(pilot, lambda: logged in log_text(app), timeout=60)
             await wait_for(pilot, lambda: screen.model.progress.epochs == 5, timeout=30)
             live.control.request_stop(StopMode.STEP)
             await wait_for(pilot, lambda: not screen.model.active, timeout=120)
 
     run(scenario())
     live.thread.join(120)
-    assert [(e.global_step, e.change) for e in live.steered()] == [(3, "epochs=5")]
+    assert [(e.global_step, e.change) for e in live.steered()] == [(live.paused_at, "epochs=5")]
