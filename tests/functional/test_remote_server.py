@@ -322,6 +322,9 @@ def test_idle_connections_and_a_client_that_never_reads(run: FakeRun) -> None:
     # still answering while flooded (the timeout allows for a loaded machine's scheduling; what
     # the server does per turn is bounded, see the next test)
     assert request(run.run_dir, "status", timeout=20)["ok"]
+    # the server fans metrics.jsonl out over several turns: once it has, the stuck client (the
+    # only one that did not keep up) is marked to re-read it, before it reads a byte
+    wait_for(lambda: any(c.resync for c in run.server._clients.values()), timeout=60)
     # the stuck client, reading at last, is told to re-read metrics.jsonl
     stuck.settimeout(5)
     lines = stuck.makefile("rb")
