@@ -1,0 +1,176 @@
+"""The `data:` section of a run's schema: which dataset, how it is read, split, normalised and
+augmented (a section of `config.schema.RunConfig`, kept apart so each module has one job)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from tui_trainer.config.sections import Section
+
+DataName = Literal["digits", "fake", "cifar10", "imagefolder", "shapes", "segfolder"]
+
+
+def _list_as_tuple(value: Any) -> Any:
+    """YAML has no tuples: a list is accepted where the schema keeps a fixed-length tuple."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+class NormalizeConfig(Section):
+    """Per-channel normalisation applied after scaling pixels to [0, 1]."""
+
+    mean: list[float] = Field(description="Per-channel mean (one value per channel).")
+    std: list[float] = Field(description="Per-channel standard deviation (positive).")
+
+    @field_validator("std")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if any(s <= 0 for s in v):
+            raise ValueError("every std must be > 0")
+        return v
+
+
+class MixupConfig(Section):
+    """Mixup: blend two images and their labels by λ ~ Beta(alpha, alpha)."""
+
+    alpha: float = Field(
+        0.2, gt=0, description="Beta(alpha, alpha) concentration of the mixing weight λ."
+    )
+    prob: float = Field(
+        0.0, ge=0, le=1, description="Fraction of training batches it is applied to (0 = off)."
+    )
+
+
+class CutMixConfig(MixupConfig):
+    """CutMix: paste a box of another image (area 1 − λ); the labels mix by area."""
+
+    alpha: float = Field(
+        1.0, gt=0, description="Beta(alpha, alpha) concentration of the kept area λ."
+    )
+
+
+class AugmentConfig(Section):
+    """Light training-time augmentation (applied to training batches only)."""
+
+    hflip: bool = Field(False, description="Random horizontal flip with probability 0.5.")
+    crop_padding: int = Field(
+        0, ge=0, description="Random crop after zero-padding by this many pixels (0 = off)."
+    )
+    mixup: MixupConfig = Field(
+        default_factory=MixupConfig,
+        description="Mixup (classification): blend two images and their labels by λ.",
+    )
+    cutmix: CutMixConfig = Field(
+        default_factory=CutMixConfig,
+        description="CutMix (classification): paste a box of another image; labels by area.",
+    )
+
+
+class DataConfig(Section):
+    """Where the images come from and how they are batched."""
+
+    name: DataName = Field(
+        "digits",
+        description="Dataset: digits | fake | cifar10 | imagefolder (classification); "
+        "shapes | segfolder (segmentation).",
+    )
+    root: str | None = Field(
+        None,
+        description="Folder with the data (cifar10, imagefolder, segfolder). Relative to the cwd.",
+    )
+    batch_size: int = Field(
+        64, ge=1, description="Micro-batch size (per optimizer step: × accumulate)."
+    )
+    val_batch_size: int | None = Field(
+        None, ge=1, description="Validation batch size (default: 2 × batch_size)."
+    )
+    num_workers: int | Literal["auto"] = Field(
+        "auto",
+        description="imagefolder, segfolder: DataLoader worker processes that decode images; "
+        "auto = the CPU cores this process may use (shared by the processes of a multi-process "
+        "run), at most 8; 0 decodes in the main process. In-memory data needs none.",
+    )
+    cache: Literal["none", "ram", "disk"] = Field(
+        "ram",
+        description="imagefolder, segfolder: keep decoded, resized images so that only the "
+        "first epoch decodes: ram (this run; refused with a warning when it would not fit in "
+        "half the free memory) | disk (data.cache_dir, reused by later runs) | none.",
+    )
+    cache_dir: str | None = Field(
+        None,
+        description="data.cache=disk: folder of cached images (default $TUI_TRAINER_CACHE, "
+        "else ~/.cache/tui-trainer/images); delete it to clear the cache.",
+    )
+    transform: Literal["resize", "finetune"] = Field(
+        "resize",
+        description="imagefolder: resize = squash to image_size (+ data.augment); finetune = "
+        "the pretrained-model recipe: RandomResizedCrop + flip for training, Resize to "
+        "image_size/0.875 + CenterCrop for validation.",
+    )
+    on_bad_image: Literal["fail", "skip"] = Field(
+        "fail",
+        description="imagefolder, segfolder: an unreadable image or mismatched mask fails the "
+        "run naming the file, or is skipped with a warning and a count.",
+    )
+    val_split: float = Field(
+        0.2, gt=0, lt=1, description="Fraction held out for validation when there is no val set."
+    )
+    image_size: int | None = Field(
+        None, ge=4, description="Resize images to this square size (default: the dataset's own)."
+    )
+    normalize: NormalizeConfig | None = Field(
+        None, description="Normalisation; default: the dataset's usual mean/std."
+    )
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    num_samples: int = Field(2048, ge=2, description="fake, shapes: number of generated images.")
+    num_classes: int | None = Field(
+        None,
+        ge=2,
+        description="fake: number of classes (default 10); shapes: 2 = binary (shape vs "
+        "background, the default) or 4 = background, ellipse, rectangle, triangle.",
+    )
+    max_shapes: int = Field(3, ge=1, le=8, description="shapes: at most this many per image.")
+    images_dir: str = Field("images", description="segfolder: image folder under data.root.")
+    masks_dir: str = Field("masks", description="segfolder: mask folder under data.root.")
+    mask_pattern: str = Field(
+        "{stem}.png",
+        description="segfolder: an image's mask file name; {stem} is the image name without "
+        "its extension, {name} the whole name (Carvana: {stem}_mask.gif).",
+    )
+    mask_values: list[int] | None = Field(
+        None,
+        description="segfolder: the mask pixel value of each class, background first (multi-"
+        "class); null = binary, foreground where the value is above data.mask_threshold.",
+    )
+    mask_threshold: int = Field(
+        0,
+        ge=0,
+        description="segfolder, binary: a mask pixel above this is foreground (0: any non-zero; "
+        "127 for 0/255 masks saved as JPEG).",
+    )
+    class_names: list[str] | None = Field(
+        None,
+        description="shapes, segfolder: class names, background first (default: background, "
+        "foreground / class_N).",
+    )
+    download: bool = Field(False, description="cifar10: download when missing (needs a network).")
+    pin_memory: bool | None = Field(None, description="Pin host memory (default: on with CUDA).")
+
+    @field_validator("mask_pattern")
+    @classmethod
+    def _mask_pattern(cls, v: str) -> str:
+        try:
+            v.format(stem="x", name="x.png", suffix=".png")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"only {{stem}}, {{name}} and {{suffix}} may appear ({exc})") from None
+        if "{stem}" not in v and "{name}" not in v:
+            raise ValueError("must contain {stem} or {name}")
+        return v
+
+    @field_validator("mask_values")
+    @classmethod
+    def _mask_values(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (len(v) < 2 or len(set(v)) != len(v) or min(v) < 0):
+            raise ValueError("expected at least 2 distinct values >= 0 (background first)")
+        return v
