@@ -2,8 +2,8 @@
 
 Accuracy is two counters on the device (what torchmetrics' micro `MulticlassAccuracy` keeps,
 without importing torchmetrics, which pulls in torchvision and torch._dynamo at start-up);
-tests/unit/test_startup_equivalence.py proves the results equal torchmetrics'. scikit-learn
-builds the per-class report after the run and is imported only then.
+tests/unit/test_startup_equivalence.py proves the results equal torchmetrics'. The per-class
+report is numpy (`class_report`), equal to scikit-learn's.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tui_trainer.engine.class_report import ClassScores, confusion, report_text
 from tui_trainer.engine.distributed import SINGLE, DistContext
 
 MATRIX_MAX_CLASSES = 20  # the text report shows the confusion matrix up to this many classes
@@ -78,62 +79,57 @@ class ClassificationEvaluator:
         targets = torch.cat([p[1] for p in parts]).numpy()
         return preds, targets
 
+    def _scores(self, classes: int) -> tuple[np.ndarray, ClassScores] | None:
+        """(confusion matrix, per-class scores) of the last pass; None before any update."""
+        both = self._gathered()
+        if both is None:
+            return None
+        preds, targets = both
+        matrix = confusion(targets, preds, classes)
+        return matrix, ClassScores.of(matrix)
+
     def report(self, class_names: list[str]) -> str:
         """Per-class precision, recall (= per-class accuracy) and F1 of the last pass, and the
         confusion matrix (up to MATRIX_MAX_CLASSES classes)."""
-        both = self._gathered()
-        if both is None:
+        found = self._scores(len(class_names))
+        if found is None:
             return ""
-        from sklearn.metrics import classification_report, confusion_matrix
-
-        preds, targets = both
-        labels = list(range(len(class_names)))
-        text = classification_report(
-            targets, preds, labels=labels, target_names=class_names, digits=4, zero_division=0
-        )
+        matrix, scores = found
+        text = report_text(scores, class_names)
         if len(class_names) <= MATRIX_MAX_CLASSES:
-            matrix = confusion_matrix(targets, preds, labels=labels).tolist()
             text = (
                 f"{text.rstrip()}\n\nconfusion matrix (rows: true class, columns: predicted)\n"
-                f"{format_confusion_matrix(matrix, class_names)}\n"
+                f"{format_confusion_matrix(matrix.tolist(), class_names)}\n"
             )
         return text
 
     def details(self, class_names: list[str]) -> dict[str, Any]:
         """The last pass as plain values: per-class precision/recall/F1/support and the full
         confusion matrix (`matrix[true][pred]`)."""
-        both = self._gathered()
-        if both is None:
+        found = self._scores(len(class_names))
+        if found is None:
             return {}
-        from sklearn.metrics import classification_report, confusion_matrix
-
-        preds, targets = both
-        labels = list(range(len(class_names)))
-        table = classification_report(
-            targets,
-            preds,
-            labels=labels,
-            target_names=class_names,
-            zero_division=0,
-            output_dict=True,
-        )
+        matrix, scores = found
         per_class = {
             name: {
-                "precision": float(table[name]["precision"]),
-                "recall": float(table[name]["recall"]),
-                "f1": float(table[name]["f1-score"]),
-                "support": int(table[name]["support"]),
+                "precision": float(scores.precision[i]),
+                "recall": float(scores.recall[i]),
+                "f1": float(scores.f1[i]),
+                "support": int(scores.support[i]),
             }
-            for name in class_names
+            for i, name in enumerate(class_names)
         }
-        averages = {
-            key: {k.replace("-score", ""): float(v) for k, v in table[key].items()}
-            for key in ("macro avg", "weighted avg")
-            if key in table
-        }
-        matrix = confusion_matrix(targets, preds, labels=labels).tolist()
+        averages = {}
+        for kind in ("macro", "weighted"):
+            p, r, f, support = scores.average(kind)
+            averages[f"{kind} avg"] = {
+                "precision": p,
+                "recall": r,
+                "f1": f,
+                "support": float(support),
+            }
         return {
             "per_class": per_class,
             "averages": averages,
-            "confusion_matrix": {"labels": list(class_names), "matrix": matrix},
+            "confusion_matrix": {"labels": list(class_names), "matrix": matrix.tolist()},
         }
