@@ -18,6 +18,7 @@ import yaml
 from tui_trainer import __version__
 from tui_trainer.after import cli as after_cli
 from tui_trainer.errors import UserError
+from tui_trainer.process_exit import finish_process
 
 COMMANDS = (
     "run",
@@ -274,7 +275,11 @@ def one_line(text: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `tui-trainer` and `python -m tui_trainer`."""
+    """Entry point of `tui-trainer` and `python -m tui_trainer`.
+
+    Called without `argv` (the console script, `python -m`), the process ends here through
+    `finish_process` once everything is written; called with `argv` it returns the exit code.
+    """
     try:
         code = dispatch(list(sys.argv[1:] if argv is None else argv))
     except UserError as exc:
@@ -289,4 +294,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         report_exit(code)
         end_worker(code)  # does not return in a process that ran a process group
+    if argv is None:  # the process's own entry point: skip the interpreter's teardown
+        finish_process(code)
     return code

@@ -20,11 +20,8 @@ that ran a process group finishes Python's own shutdown itself and leaves with `
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
-import sys
-import threading
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -33,6 +30,7 @@ import torch
 import torch.distributed as tdist
 
 from tui_trainer.errors import UserError
+from tui_trainer.process_exit import finish_process
 
 
 @dataclass(frozen=True)
@@ -181,14 +179,7 @@ def end_worker(code: int) -> None:
     """
     if not _group_started:
         return
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join()
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(code)
+    finish_process(code)
 
 
 def shard_indices(order: torch.Tensor, rank: int, world_size: int, pad: bool) -> torch.Tensor:
