@@ -177,3 +177,64 @@ def test_epochs_without_progress_events_still_draw_train_loss_and_lr() -> None:
     assert curves.train.xs == [1.0, 2.0, 3.0] and curves.train.ys == pytest.approx([1, 0.5, 1 / 3])
     assert curves.lr.ys == pytest.approx([0.1, 0.05, 0.1 / 3])
     assert curves.best_epoch == 3 and curves.metric_name is None
+
+
+def test_chart_redraws_keep_to_their_cpu_budget(
+    presets: list[PresetInfo], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A redraw that costs more than the budget allows pushes the next one back (measured, not
+    guessed); the table still shows each epoch at once, and the run's end is drawn at once."""
+    import tui_trainer.tui.screens.run as run_module
+
+    monkeypatch.setattr(run_module, "CHART_BUDGET", 1e-9)  # any redraw is over budget
+    script = ScriptedExecutor(epochs=4, steps=12, hold=(3, 6))
+
+    async def scenario() -> None:
+        app = make_app(presets, script, start=True)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunScreen))
+            runner = run_screen(pilot.app)
+            await wait_for(pilot, lambda: runner._chart_gap > 1000)
+            first = [p._drawn for p in runner.query(RunPlot)]
+            await wait_for(pilot, lambda: runner.model.progress.epoch == 3)
+            await wait_for(pilot, lambda: len(runner.model.rows) == 2)
+            await pilot.pause(0.3)
+            assert [p._drawn for p in runner.query(RunPlot)] == first  # not redrawn meanwhile
+            table = region_text(app, runner.query_one("#epochs"))
+            assert any(line.split()[:1] == ["2"] for line in table), table  # epoch 2's row
+            script.release()
+            await wait_for(pilot, lambda: runner.model.finished is not None)
+            await wait_for(pilot, lambda: drawn(runner))  # the final state, drawn at once
+
+    run(scenario())
+
+
+def test_the_y_margin_grows_at_once_and_shrinks_only_with_room_to_spare() -> None:
+    """Each margin change re-lays the screen out: labels one column narrower keep the margin,
+    two narrower or a new size fit it again."""
+
+    class OnePlot(App[None]):
+        def compose(self):  # type: ignore[no-untyped-def]
+            yield RunPlot(id="plot")
+
+    async def scenario() -> None:
+        app = OnePlot()
+        async with app.run_test(size=(60, 20)) as pilot:
+            plot = app.query_one(RunPlot)
+            await pilot.pause()
+
+            def margin_for(top: float) -> int:
+                plot.axes((0.0, 1.0), (0.0, top), pad=0.0)
+                return plot.margin_left
+
+            wide = margin_for(1000.0)  # labels like "1000"
+            narrow = margin_for(10.0)  # "10": two columns narrower, it shrinks
+            assert narrow == wide - 2
+            middle = margin_for(100.0)  # "100": wider, it grows at once
+            assert middle == narrow + 1
+            assert margin_for(10.0) == middle  # one column to spare: kept
+            await pilot.resize_terminal(70, 20)
+            await pilot.pause()
+            assert margin_for(10.0) == narrow  # a new size: fitted exactly
+
+    run(scenario())

@@ -47,7 +47,14 @@ MAX_FPS = 10
 """Upper bound on redraws per second while training (events arrive ~4/s from the engine)."""
 
 CHART_INTERVAL = 1.0
-"""Seconds between redraws of the charts and their current values (and at every epoch end)."""
+"""The shortest time in seconds between two redraws of the charts and their current values."""
+
+CHART_BUDGET = 0.015
+"""While a run is active, chart redraws use at most this share of the UI thread's core: after
+each redraw the next waits for its measured CPU cost (the plots' frame and their canvases'
+frame) divided by this, and at least `CHART_INTERVAL`. On the 2-core test machine a redraw of
+the three plots at 120x40 costs ≈25 ms, so they redraw about every 1.7 s there; every second
+on a faster CPU or a smaller terminal. The final state of a run is drawn at once."""
 
 TYPED_AHEAD = frozenset("0123456789.*-+eE")
 """Characters of a value typed right after l or e (kept for the dialog that opens next)."""
@@ -115,6 +122,7 @@ class RunScreen(Screen[None]):
         self.drawing = True  # False once the terminal hung up: events are applied, not drawn
         self._gpu_panel = gpu_panel
         self._last_draw = self._last_charts = 0.0
+        self._chart_gap = CHART_INTERVAL  # see CHART_BUDGET
         self._drain_timer: Timer | None = None
         self._charts_timer: Timer | None = None
         self._keys_shown: tuple[bool, ...] = ()
@@ -176,6 +184,7 @@ class RunScreen(Screen[None]):
         )
         self._table = self.query_one(EpochTable)
         self._log = self.query_one(RunLog)
+        self._keys_shown = self._keys_state()  # the footer composes with these keys now
         self.run_worker(
             self._train, thread=True, exclusive=True, group="training", exit_on_error=False
         )
@@ -230,14 +239,14 @@ class RunScreen(Screen[None]):
         if "state" in changed:
             self._refresh_keys()
         if "charts" in changed:
-            self._charts_due(now="table" in changed or not m.active)
+            self._charts_due(now=not m.active)
         if "table" in changed:
             self._table.show_rows(m.rows)
         self._log.add(m.take_log())
 
     def _charts_due(self, now: bool) -> None:
-        """Redraw the charts now, or once `CHART_INTERVAL` has passed since the last time."""
-        wait = self._last_charts + CHART_INTERVAL - time.monotonic()
+        """Redraw the charts now, or once the gap since the last redraw has passed."""
+        wait = self._last_charts + self._chart_gap - time.monotonic()
         if now or wait <= 0:
             self._draw_charts()
         elif self._charts_timer is None:
@@ -247,13 +256,25 @@ class RunScreen(Screen[None]):
         if self._charts_timer is not None:
             self._charts_timer.stop()
             self._charts_timer = None
+        started = time.thread_time()
         for panel in self._plots:
             panel.show(self.model.curves)
         self._last_charts = time.monotonic()
+        # The plots paint in the next frame, their canvases in the one after: cost both.
+        self.call_after_refresh(self.call_after_refresh, self._charts_painted, started)
+
+    def _charts_painted(self, started: float) -> None:
+        """Set the gap before the next redraw from what this one cost (see CHART_BUDGET)."""
+        cost = time.thread_time() - started
+        self._chart_gap = max(CHART_INTERVAL, cost / CHART_BUDGET)
+
+    def _keys_state(self) -> tuple[bool, ...]:
+        """What the footer's keys depend on (the steering keys are not in the footer)."""
+        return (self.model.finished is None, self.control.paused, self.quitting)
 
     def _refresh_keys(self) -> None:
         """Update the footer's keys, only when what they offer changed (it re-mounts them)."""
-        shown = (self.model.finished is None, self.control.paused, self.quitting)
+        shown = self._keys_state()
         if shown != self._keys_shown:
             self._keys_shown = shown
             self.refresh_bindings()

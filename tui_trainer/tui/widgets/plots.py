@@ -26,6 +26,10 @@ COMPACT_HEIGHT = 7
 
 BEST_MARKER = "◆"
 
+MARGIN_SLACK = 2
+"""The y labels' margin shrinks only when that many columns or more are spare (each change
+re-lays the whole screen out, which costs the UI thread more than the plot itself)."""
+
 
 def nice_step(span: float, count: int, least: float = 0.0) -> float:
     """A 1/2/5 x 10^k step (at least `least`) cutting `span` into at most ~`count` intervals."""
@@ -170,6 +174,8 @@ class RunPlot(PlotWidget, can_focus=False):
     ) -> None:
         super().__init__(id=id, classes=classes, allow_pan_and_zoom=zoom)
         self._drawn: tuple[object, ...] = ()
+        self._exact_margin = True  # the next draw fits the margin exactly (new size or mode)
+        self._log_drawn = False
 
     def style_of(self, component: str) -> str:
         """A component class's colour as a Rich style string (what textual-plot takes); a
@@ -187,6 +193,7 @@ class RunPlot(PlotWidget, can_focus=False):
     def on_resize(self, _event: events.Resize) -> None:
         """Ticks depend on the size: draw again."""
         self._drawn = ()
+        self._exact_margin = True
         self.redraw()
 
     def redraw(self) -> None:
@@ -223,8 +230,13 @@ class RunPlot(PlotWidget, can_focus=False):
         self.set_y_formatter(labels_y)
         self.set_yticks(yticks)
         longest = max((len(s) for s in labels_y.get_labels_for_ticks(yticks)), default=1)
-        if self.margin_left != longest + 2:
-            self.margin_left = longest + 2
+        wanted, exact = longest + 2, self._exact_margin or log_y != self._log_drawn
+        self._exact_margin, self._log_drawn = False, log_y
+        # A margin change re-lays the screen out: while data comes in, grow at once and shrink
+        # only by MARGIN_SLACK or more; after a resize or a log-y toggle, fit exactly.
+        grow, spare = wanted > self.margin_left, wanted <= self.margin_left - MARGIN_SLACK
+        if grow or spare or (exact and wanted != self.margin_left):
+            self.margin_left = wanted
             self.refresh(layout=True)  # the canvases take their new widths before drawing
         canvas = max(self.size.width - self.margin_left, 8)  # the plot canvas: the x ticks' room
         self.set_xticks(fitting_x_ticks(x0, x1, canvas, labels_x))  # whole epochs
