@@ -194,7 +194,7 @@ def test_chart_redraws_keep_to_their_cpu_budget(
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunScreen))
             runner = run_screen(pilot.app)
-            await wait_for(pilot, lambda: runner._chart_gap > 1000)
+            await wait_for(pilot, lambda: runner._charts.gap > 1000)
             first = [p._drawn for p in runner.query(RunPlot)]
             await wait_for(pilot, lambda: runner.model.progress.epoch == 3)
             await wait_for(pilot, lambda: len(runner.model.rows) == 2)

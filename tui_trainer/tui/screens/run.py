@@ -6,7 +6,6 @@ widgets whose part changed. Draws are at most `MAX_FPS` a second and never block
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -27,6 +26,7 @@ from tui_trainer.config import RunConfig
 from tui_trainer.engine.control import StopMode
 from tui_trainer.engine.events import RunFinished
 from tui_trainer.tui.bridge import EventBridge, RunUpdate
+from tui_trainer.tui.budget import RedrawBudget
 from tui_trainer.tui.model import RunModel
 from tui_trainer.tui.screens.steer import SteerDialog, SteerInfo
 from tui_trainer.tui.screens.summary import SummaryScreen
@@ -46,15 +46,19 @@ TINY = 72
 MAX_FPS = 10
 """Upper bound on redraws per second while training (events arrive ~4/s from the engine)."""
 
+DRAW_BUDGET = 0.006
+"""Progress, table and log redraws use at most this share of the UI thread's core (see
+`tui.budget`): ≈3 ms each on the 2-core test machine at 120x40, so about 2 a second there,
+up to `MAX_FPS` where they cost less."""
+
 CHART_INTERVAL = 1.0
 """The shortest time in seconds between two redraws of the charts and their current values."""
 
 CHART_BUDGET = 0.015
-"""While a run is active, chart redraws use at most this share of the UI thread's core: after
-each redraw the next waits for its measured CPU cost (the plots' frame and their canvases'
-frame) divided by this, and at least `CHART_INTERVAL`. On the 2-core test machine a redraw of
-the three plots at 120x40 costs ≈25 ms, so they redraw about every 1.7 s there; every second
-on a faster CPU or a smaller terminal. The final state of a run is drawn at once."""
+"""While a run is active, chart redraws use at most this share of the UI thread's core (see
+`tui.budget`; the cost is the plots' frame and their canvases' frame): a redraw of the three
+plots at 120x40 costs ≈25-30 ms on the 2-core test machine, so they redraw about every 2 s
+there, every second on a faster CPU or a smaller terminal. A run's end is drawn at once."""
 
 TYPED_AHEAD = frozenset("0123456789.*-+eE")
 """Characters of a value typed right after l or e (kept for the dialog that opens next)."""
@@ -121,8 +125,8 @@ class RunScreen(Screen[None]):
         self.quitting = False
         self.drawing = True  # False once the terminal hung up: events are applied, not drawn
         self._gpu_panel = gpu_panel
-        self._last_draw = self._last_charts = 0.0
-        self._chart_gap = CHART_INTERVAL  # see CHART_BUDGET
+        self._draws = RedrawBudget(1 / MAX_FPS, DRAW_BUDGET)
+        self._charts = RedrawBudget(CHART_INTERVAL, CHART_BUDGET)
         self._drain_timer: Timer | None = None
         self._charts_timer: Timer | None = None
         self._keys_shown: tuple[bool, ...] = ()
@@ -208,7 +212,7 @@ class RunScreen(Screen[None]):
     # -- events → widgets ------------------------------------------------------------------------
     @on(RunUpdate)
     def _on_run_update(self, _message: RunUpdate) -> None:
-        wait = self._last_draw + 1 / MAX_FPS - time.monotonic()
+        wait = self._draws.wait()
         if wait > 0:
             if self._drain_timer is None:
                 self._drain_timer = self.set_timer(wait, self._drain)
@@ -217,12 +221,13 @@ class RunScreen(Screen[None]):
 
     def _drain(self) -> None:
         self._drain_timer = None
+        clock, charts = self._draws.started(), self._charts.last
         changed: set[str] = set()
         for event in self.bridge.take():
             changed |= self.model.apply(event)
         if self.drawing:
             self._draw(changed)
-        self._last_draw = time.monotonic()
+            self.call_after_refresh(self._drawn, clock, charts)
         if self.model.finished is not None and "state" in changed:
             self.post_message(self.Ended(self, self.model.finished))
 
@@ -244,9 +249,14 @@ class RunScreen(Screen[None]):
             self._table.show_rows(m.rows)
         self._log.add(m.take_log())
 
+    def _drawn(self, clock: float, charts: float) -> None:
+        """A drain has painted: cost it, unless a chart redraw (costed apart) came in between."""
+        if self._charts.last == charts:
+            self._draws.spent(clock)
+
     def _charts_due(self, now: bool) -> None:
-        """Redraw the charts now, or once the gap since the last redraw has passed."""
-        wait = self._last_charts + self._chart_gap - time.monotonic()
+        """Redraw the charts now, or once their budget's gap since the last redraw has passed."""
+        wait = self._charts.wait()
         if now or wait <= 0:
             self._draw_charts()
         elif self._charts_timer is None:
@@ -256,17 +266,11 @@ class RunScreen(Screen[None]):
         if self._charts_timer is not None:
             self._charts_timer.stop()
             self._charts_timer = None
-        started = time.thread_time()
+        clock = self._charts.started()
         for panel in self._plots:
             panel.show(self.model.curves)
-        self._last_charts = time.monotonic()
         # The plots paint in the next frame, their canvases in the one after: cost both.
-        self.call_after_refresh(self.call_after_refresh, self._charts_painted, started)
-
-    def _charts_painted(self, started: float) -> None:
-        """Set the gap before the next redraw from what this one cost (see CHART_BUDGET)."""
-        cost = time.thread_time() - started
-        self._chart_gap = max(CHART_INTERVAL, cost / CHART_BUDGET)
+        self.call_after_refresh(self.call_after_refresh, self._charts.spent, clock)
 
     def _keys_state(self) -> tuple[bool, ...]:
         """What the footer's keys depend on (the steering keys are not in the footer)."""
