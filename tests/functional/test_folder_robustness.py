@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 
 import numpy as np
@@ -71,6 +72,9 @@ def test_a_bad_image_mid_epoch_fails_the_run_naming_the_file(tmp_path, workers, 
     assert len(error.splitlines()) == 1, error
     assert any(str(v) in error for v in victims), error
     assert "data.on_bad_image=skip" in error
+    # the loader's workers ended with the run, not later at garbage collection (which stalled
+    # whatever ran then by the workers' join timeout)
+    assert multiprocessing.active_children() == []
 
 
 def test_bad_images_can_be_skipped_with_a_warning_and_a_count(tmp_path):

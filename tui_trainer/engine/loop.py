@@ -183,6 +183,8 @@ class Trainer:
         except Exception as exc:  # the run failed; report it, keep the app alive
             status, error, tb = "failed", faults.describe_failure(exc), traceback.format_exc()
             bus.emit(LogMessage("error", error))
+        finally:
+            self.data.close()  # loader workers end with the run, whatever ended it
         self.steering.finished = True
         if self._t_epoch is not None:  # left mid-epoch: the steps that ran count too
             self.train_seconds += self.link.clock() - self._t_epoch

@@ -36,6 +36,7 @@ class DataBundle:
     val: Loader
     notes: list[str] = field(default_factory=list)  # warnings from building (skipped links, ...)
     bad_images: Any = None  # folder data: a BadImageLog; set its `report` to see skips
+    close: Callable[[], None] = lambda: None  # stop loader workers at the end of the run
     input_spec: InputSpec | None = None  # how an image file becomes input, as `val` makes it
 
 

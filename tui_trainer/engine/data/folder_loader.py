@@ -164,8 +164,17 @@ class FolderBatches:
             yield self._finish(x, idx, i)
 
     def release(self) -> None:
-        """Stop this loader's workers (they start again if it is iterated again)."""
-        self._loader = None
+        """Stop this loader's workers now (they start again if it is iterated again).
+
+        Dropping the DataLoader is not enough after an epoch left by an exception: the
+        traceback keeps its iterator alive until garbage collection, whose shutdown of the
+        workers then stalls a later, unrelated moment. So the iterator is shut down here
+        (`_shutdown_workers`, what its own `__del__` calls)."""
+        loader, self._loader = self._loader, None
+        iterator = getattr(loader, "_iterator", None)
+        shutdown = getattr(iterator, "_shutdown_workers", None)
+        if callable(shutdown):
+            shutdown()
 
     # -- where pixels come from ------------------------------------------------------------------
     def _from_ram(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

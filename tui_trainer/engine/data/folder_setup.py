@@ -71,6 +71,7 @@ class FolderData:
         self.notes: list[str] = []
         self.cache_mode = config.data.cache
         self._need = 0
+        self.built: list[FolderBatches] = []  # every loader made, for `close`
 
     def source(
         self,
@@ -109,6 +110,12 @@ class FolderData:
             return [None] * len(sources)
         return [RamCache(len(s), s.shape) for s in sources]
 
+    def close(self) -> None:
+        """Stop every loader's worker processes now (the run is over), not at garbage
+        collection: an epoch left by an error would otherwise hold them until then."""
+        for loader in self.built:
+            loader.release()
+
     def loaders(
         self,
         train: tuple[FolderSource, list[int], RamCache | None],
@@ -123,7 +130,7 @@ class FolderData:
 
         def build(part, labels_, batch_size: int, shuffle: bool, aug: Augment) -> FolderBatches:
             source, indices, ram = part
-            return FolderBatches(
+            loader = FolderBatches(
                 source,
                 indices,
                 labels_,
@@ -138,6 +145,8 @@ class FolderData:
                 ram=ram,
                 bad=self.bad,
             )
+            self.built.append(loader)
+            return loader
 
         def make_train(batch_size: int) -> FolderBatches:
             if batch_size not in made:

@@ -125,5 +125,6 @@ def folder_bundle(
         val=val_loader,
         notes=[*notes, *setup.notes],
         bad_images=setup.bad,
+        close=setup.close,
         input_spec=folder_input_spec(transform, val_geo, mean, std),
     )

@@ -128,5 +128,6 @@ def segfolder_bundle(config: RunConfig, device: torch.device) -> DataBundle:
         val=val,
         notes=[*notes, *setup.notes],
         bad_images=setup.bad,
+        close=setup.close,
         input_spec=folder_input_spec(transform, geometry, mean, std),
     )
