@@ -12,8 +12,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +140,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "e2e" in Path(str(item.fspath)).parts:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def private_runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A control-socket directory of the test's own ($XDG_RUNTIME_DIR, owner-only), short
+    enough for a Unix socket path; removed afterwards."""
+    short = Path("/tmp") / f"tt-test-{os.getpid()}-{time.monotonic_ns() % 10**9}"
+    short.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(short))
+    yield short
+    shutil.rmtree(short, ignore_errors=True)

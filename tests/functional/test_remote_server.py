@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import socket
 import stat
 import threading
@@ -45,13 +44,8 @@ EPOCHS = 3
 
 
 @pytest.fixture(autouse=True)
-def private_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test gets its own socket directory (short enough for a socket path)."""
-    short = Path("/tmp") / f"tt-test-{os.getpid()}-{time.monotonic_ns() % 10**6}"
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(short))
-    short.mkdir(mode=0o700)
-    yield
-    shutil.rmtree(short, ignore_errors=True)
+def _own_socket_dir(private_runtime: Path) -> None:
+    """Each test gets its own socket directory (tests/conftest.py)."""
 
 
 class FakeRun:

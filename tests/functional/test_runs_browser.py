@@ -65,14 +65,9 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def private_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A socket directory of the test's own (short enough for a socket path), cwd in tmp."""
-    short = Path("/tmp") / f"tt-rb-{os.getpid()}-{time.monotonic_ns() % 10**6}"
-    short.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(short))
+def _own_socket_dir_and_cwd(private_runtime: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A socket directory of the test's own (tests/conftest.py), cwd in tmp."""
     monkeypatch.chdir(tmp_path)
-    yield
-    shutil.rmtree(short, ignore_errors=True)
 
 
 def make_app(tmp_path: Path, out: Path, script: ScriptedExecutor | None = None) -> TrainerApp:

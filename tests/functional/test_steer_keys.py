@@ -7,13 +7,10 @@ that every change lands at one known step.
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 import time
 from pathlib import Path
 
-import pytest
 from conftest import TINY
 from pilot import demo_presets, run, run_screen, screen_text, wait_for, wait_for_text
 from scripted import ScriptedExecutor
@@ -92,15 +89,6 @@ def test_dialogs_show_the_value_escape_cancels_enter_sends(tmp_path, monkeypatch
 
 
 # -- over the socket: ctl and watch ------------------------------------------------------------
-@pytest.fixture
-def private_runtime(monkeypatch: pytest.MonkeyPatch):
-    short = Path("/tmp") / f"tt-steer-{os.getpid()}-{time.monotonic_ns() % 10**6}"
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(short))
-    short.mkdir(mode=0o700)
-    yield
-    shutil.rmtree(short, ignore_errors=True)
-
-
 class LiveRun:
     """A real tiny run in a thread, with its control socket, paused from its third step on."""
 
