@@ -106,6 +106,11 @@ def main() -> int:
     print(
         f"console UI thread while training: median {statistics.median(shares) * 100:.1f}% of a core"
     )
+    ratios = [c / h for h, c in zip(speeds["headless"], speeds["console"], strict=True)]
+    print(
+        f"per-round ratios: median {statistics.median(ratios):.3f}, "
+        f"range {min(ratios):.3f}-{max(ratios):.3f}"
+    )
     benchlib.report("headless", speeds["headless"], "console", speeds["console"], "samples/s")
     return 0
 
