@@ -124,3 +124,12 @@ def test_a_headless_run_imports_only_what_training_needs_until_its_first_epoch(t
     }
     assert not ours(modules) & {"tui_trainer.tui", "tui_trainer.compare"}
     assert {m for m in modules if m.startswith("tui_trainer.after.")} == {"tui_trainer.after.cli"}
+
+
+@pytest.mark.slow
+def test_a_whole_headless_run_never_imports_scikit_learn(tmp_path):
+    """To its end (summary, per-class report, checkpoints): the report is numpy."""
+    argv = ["run", "quickstart", "epochs=1", "device=cpu", "--out", str(tmp_path / "runs")]
+    modules = probe(tmp_path, *argv)
+    assert not tops(modules) & {"sklearn", "scipy", "torchvision", "torchmetrics", "textual"}
+    assert "tui_trainer.engine.class_report" in modules  # the report was made
