@@ -32,28 +32,7 @@ import benchlib
 
 def bare_worker(epochs: int) -> None:
     """The strict bare loop (this process): prints {"samples_per_second": ...}."""
-    import torch
-    from tutorial_net import Net
-
-    train_x, train_y, _, _ = benchlib.fake_tensors()
-    torch.manual_seed(benchlib.SEED)
-    model = Net(benchlib.NUM_CLASSES).train()
-    opt = torch.optim.SGD(model.parameters(), lr=benchlib.LR, momentum=benchlib.MOMENTUM)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    n, b = train_y.shape[0], benchlib.BATCH
-    samples, seconds = 0, 0.0
-    for epoch in range(epochs):
-        t0 = time.perf_counter()
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch))
-        for start in range(0, n, b):
-            idx = order[start : start + b]
-            x, y = train_x[idx], train_y[idx]
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            opt.step()
-            samples += y.shape[0]
-        seconds += time.perf_counter() - t0
+    samples, seconds = benchlib.bare_training(epochs, time.perf_counter)
     print(json.dumps({"samples_per_second": samples / seconds}))
 
 

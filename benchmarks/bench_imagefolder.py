@@ -40,28 +40,10 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from tutorial_net import Net  # the CIFAR-10 tutorial's CNN, as bench_headless uses it
 
 HERE = Path(__file__).resolve().parent
 CLASSES = ("circle", "square", "bar", "cross")
-
-
-class TutorialNet(nn.Module):
-    """The CIFAR-10 tutorial's CNN (3x32x32 in), with `num_classes` outputs."""
-
-    def __init__(self, num_classes: int = 4) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 6, 5)
-        self.pool = nn.MaxPool2d(2, 2)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(16 * 5 * 5, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(torch.relu(self.conv1(x)))
-        x = self.pool(torch.relu(self.conv2(x)))
-        x = torch.flatten(x, 1)
-        return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
 
 
 def generate(root: Path, n: int) -> None:
@@ -118,7 +100,7 @@ def plain(root: str, epochs: int, batch: int) -> list[float]:
     train, val = random_split(full, [len(full) - n_val, n_val])
     train_loader = DataLoader(train, batch_size=batch, shuffle=True, num_workers=2)
     val_loader = DataLoader(val, batch_size=2 * batch, shuffle=False, num_workers=2)
-    net = TutorialNet(len(full.classes))
+    net = Net(len(full.classes))
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
     times = []
@@ -160,7 +142,7 @@ def ours(root: str, epochs: int, batch: int, extra: list[str]) -> list[float]:
         f"data.batch_size={batch}",
         "data.num_workers=2",
         "data.normalize={mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5]}",
-        "model.name=bench_imagefolder:TutorialNet",
+        "model.name=tutorial_net:Net",  # the same class as the baseline
         "model.kwargs={}",
         "optim.name=sgd",
         "optim.lr=0.01",

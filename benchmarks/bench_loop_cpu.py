@@ -30,25 +30,8 @@ import torch
 
 def bare(epochs: int) -> float:
     """The strict bare loop: CPU microseconds per training sample."""
-    from tutorial_net import Net
-
-    train_x, train_y, _, _ = benchlib.fake_tensors()
-    torch.manual_seed(benchlib.SEED)
-    model = Net(benchlib.NUM_CLASSES).train()
-    opt = torch.optim.SGD(model.parameters(), lr=benchlib.LR, momentum=benchlib.MOMENTUM)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    n, b, samples = train_y.shape[0], benchlib.BATCH, 0
-    t0 = time.thread_time()
-    for epoch in range(epochs):
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch))
-        for start in range(0, n, b):
-            idx = order[start : start + b]
-            x, y = train_x[idx], train_y[idx]
-            opt.zero_grad(set_to_none=True)
-            loss_fn(model(x), y).backward()
-            opt.step()
-            samples += y.shape[0]
-    return (time.thread_time() - t0) / samples * 1e6
+    samples, seconds = benchlib.bare_training(epochs, time.thread_time)
+    return seconds / samples * 1e6
 
 
 def runner(epochs: int) -> float:

@@ -72,6 +72,36 @@ def fake_tensors() -> tuple[Any, Any, Any, Any]:
     return x[n_val:], targets[n_val:], x[:n_val], targets[:n_val]
 
 
+def bare_training(epochs: int, clock: Callable[[], float]) -> tuple[int, float]:
+    """The strict bare loop every benchmark compares against: (samples trained, `clock` time).
+
+    The tutorial net on `fake_tensors()`, SGD with momentum, a seeded permutation per epoch and
+    slices of it as batches; `clock` (time.perf_counter, time.thread_time) times the epochs.
+    """
+    import torch
+    from tutorial_net import Net
+
+    train_x, train_y, _, _ = fake_tensors()
+    torch.manual_seed(SEED)
+    model = Net(NUM_CLASSES).train()
+    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    n, b = train_y.shape[0], BATCH
+    samples, seconds = 0, 0.0
+    for epoch in range(epochs):
+        t0 = clock()
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch))
+        for start in range(0, n, b):
+            idx = order[start : start + b]
+            x, y = train_x[idx], train_y[idx]
+            opt.zero_grad(set_to_none=True)
+            loss_fn(model(x), y).backward()
+            opt.step()
+            samples += y.shape[0]
+        seconds += clock() - t0
+    return samples, seconds
+
+
 def read_summary(out: Path) -> dict[str, Any]:
     """The summary.json of the one run under the runs root `out`."""
     found = glob.glob(str(out / "*" / "*" / "summary.json"))

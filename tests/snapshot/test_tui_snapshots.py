@@ -31,9 +31,19 @@ WITH_TINY = [(60, 20), *SIZES]  # the -tiny layouts (under 72 columns) too
 
 
 def charts_drawn(runner: RunScreen) -> bool:
-    """The plots show the latest curves (they redraw at most once a second)."""
+    """The plots show the latest curves (chart redraws keep to their CPU budget)."""
     plot = runner.query_one(LossPlot)
     return plot.curves is runner.model.curves and plot._drawn[:1] == (plot.curves.version,)
+
+
+async def held_mid_run(pilot: Pilot) -> RunScreen:
+    """The run screen of a script held at epoch 2, step 6, its charts drawn."""
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunScreen))
+    runner = run_screen(pilot.app)
+    model = runner.model
+    await wait_for(pilot, lambda: (model.progress.epoch, model.progress.step) == (2, 6))
+    await wait_for(pilot, lambda: charts_drawn(runner))
+    return runner
 
 
 @pytest.fixture
@@ -66,14 +76,9 @@ def test_setup_screen_flags_bad_values(snap_compare, presets: list[PresetInfo]) 
 def test_run_screen(snap_compare, presets: list[PresetInfo], size: tuple[int, int]) -> None:
     script = ScriptedExecutor(epochs=3, steps=12, hold=(2, 6))
 
-    async def mid_run(pilot: Pilot) -> None:
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunScreen))
-        runner = run_screen(pilot.app)
-        model = runner.model
-        await wait_for(pilot, lambda: (model.progress.epoch, model.progress.step) == (2, 6))
-        await wait_for(pilot, lambda: charts_drawn(runner))
-
-    assert snap_compare(app(presets, script, start=True), terminal_size=size, run_before=mid_run)
+    assert snap_compare(
+        app(presets, script, start=True), terminal_size=size, run_before=held_mid_run
+    )
 
 
 def test_run_screen_paused(snap_compare, presets: list[PresetInfo]) -> None:
@@ -118,11 +123,7 @@ def test_run_screen_gpu_panel_without_a_gpu(
     script = ScriptedExecutor(epochs=3, steps=12, hold=(2, 6))
 
     async def mid_run(pilot: Pilot) -> None:
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunScreen))
-        runner = run_screen(pilot.app)
-        model = runner.model
-        await wait_for(pilot, lambda: (model.progress.epoch, model.progress.step) == (2, 6))
-        await wait_for(pilot, lambda: charts_drawn(runner))
+        runner = await held_mid_run(pilot)
         await wait_for(pilot, lambda: "CPU" in str(runner.query_one(GpuPanel)._host.cpu.text))
 
     panel_app = TrainerApp(
