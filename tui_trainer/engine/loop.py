@@ -14,8 +14,9 @@ With the single-process context every collective is a no-op.
 The policies live beside it, one job each: `window` (accumulation arithmetic), `step` (autocast,
 backward, optimizer step), `meter` (epoch sums), `faults` (non-finite, out of memory),
 `freeze.FreezePlan` (phases), `polling` (control), `checkpoint` (save, retention, resume),
-`progress` (position, best metric, summary), `run_state` (checkpoint contents), `steer`
-(changes at step boundaries: the run's length is `schedule.epochs`, which steering may change).
+`progress` (position, best metric, summary), `run_state` (checkpoint contents), `run_end`
+(the final event), `steer` (changes at step boundaries: the run's length is
+`schedule.epochs`, which steering may change).
 """
 
 from __future__ import annotations
@@ -51,8 +52,9 @@ from tui_trainer.engine.lr_schedule import LRSchedule
 from tui_trainer.engine.meter import EMPTY_STATE, EpochMeter
 from tui_trainer.engine.models import BuiltModel, count_params, has_batchnorm
 from tui_trainer.engine.polling import ControlLink, StopNow
-from tui_trainer.engine.progress import Progress, run_summary
+from tui_trainer.engine.progress import Progress
 from tui_trainer.engine.rate import RateMeter
+from tui_trainer.engine.run_end import finished_event
 from tui_trainer.engine.steer import Steerer
 from tui_trainer.engine.step import Stepper
 from tui_trainer.engine.sync_bn import convert_sync_batchnorm
@@ -188,27 +190,7 @@ class Trainer:
         self.steering.finished = True
         if self._t_epoch is not None:  # left mid-epoch: the steps that ran count too
             self.train_seconds += self.link.clock() - self._t_epoch
-        report = self.evaluator.report(self.data.class_names) if status != "failed" else ""
-        summary = run_summary(
-            self.progress,
-            status=status,
-            monitor=self.monitor,
-            wall=time.monotonic() - t_start,
-            train_seconds=self.train_seconds,
-            precision=self.config.precision,
-            skipped_steps=self.skipped_steps,
-            nonfinite_skipped=self.guard.skipped,
-            notes=self.config.notes,
-            error=error,
-        )
-        summary.update(self.toggles.summary())
-        summary.update(extra or {})
-        error = error or summary.get("error")  # the caller's reason (the run directory was lost)
-        if self.resumed_from and self.dist.is_main:
-            summary["resumed_from"] = self.resumed_from
-        if bus.sink_errors:
-            summary["sink_errors"] = bus.sink_errors[:5]
-        finished = RunFinished(status, summary, report, error, tb)
+        finished = finished_event(self, status, error, tb, time.monotonic() - t_start, extra)
         bus.emit(finished)
         return finished
 

@@ -1,0 +1,48 @@
+"""The final event of a trainer's run: its summary (progress, timings, toggles, the caller's
+extras) and the per-class report, whatever ended the run."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tui_trainer.engine.events import RunFinished
+from tui_trainer.engine.progress import run_summary
+
+if TYPE_CHECKING:
+    from tui_trainer.engine.loop import Trainer
+
+
+def finished_event(
+    t: Trainer,
+    status: str,
+    error: str | None,
+    tb: str | None,
+    wall: float,
+    extra: dict[str, Any] | None,
+) -> RunFinished:
+    """The `RunFinished` of `t`'s run that ended with `status` after `wall` seconds.
+
+    `extra` joins the summary (run_dir, replay_command, ...); its "error" is the reason when
+    the run itself gave none (the run directory was lost). The report is empty for a failure.
+    """
+    report = t.evaluator.report(t.data.class_names) if status != "failed" else ""
+    summary = run_summary(
+        t.progress,
+        status=status,
+        monitor=t.monitor,
+        wall=wall,
+        train_seconds=t.train_seconds,
+        precision=t.config.precision,
+        skipped_steps=t.skipped_steps,
+        nonfinite_skipped=t.guard.skipped,
+        notes=t.config.notes,
+        error=error,
+    )
+    summary.update(t.toggles.summary())
+    summary.update(extra or {})
+    error = error or summary.get("error")
+    if t.resumed_from and t.dist.is_main:
+        summary["resumed_from"] = t.resumed_from
+    if t.bus.sink_errors:
+        summary["sink_errors"] = t.bus.sink_errors[:5]
+    return RunFinished(status, summary, report, error, tb)
