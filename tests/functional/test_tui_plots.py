@@ -18,7 +18,14 @@ from tui_trainer.runs_read import read_run
 from tui_trainer.sinks.files import RunDirWriter
 from tui_trainer.tui.curves import Curves
 from tui_trainer.tui.screens.run import RunScreen
-from tui_trainer.tui.widgets.plots import BEST_MARKER, LossPlot, LRPlot, MetricPlot, RunPlot
+from tui_trainer.tui.widgets.plots import (
+    BEST_MARKER,
+    CurvesPlot,
+    LossPlot,
+    LRPlot,
+    MetricPlot,
+    RunPlot,
+)
 
 SIZES = [(80, 24), (120, 40)]
 __all__ = ["presets"]  # the fixture
@@ -32,9 +39,8 @@ def region_text(app: App, plot: RunPlot) -> list[str]:
 
 
 def drawn(runner: RunScreen) -> bool:
-    plots = runner.query(RunPlot)
-    version = runner.model.curves.version
-    return all(p._drawn[:1] == (version,) for p in plots)
+    """Every plot shows the run's latest curves."""
+    return all(p.curves is runner.model.curves and p.current for p in runner.query(CurvesPlot))
 
 
 async def mid_run(pilot: Pilot, script: ScriptedExecutor, at: tuple[int, int]) -> RunScreen:
@@ -187,6 +193,7 @@ def test_chart_redraws_keep_to_their_cpu_budget(
     import tui_trainer.tui.screens.run as run_module
 
     monkeypatch.setattr(run_module, "CHART_BUDGET", 1e-9)  # any redraw is over budget
+    monkeypatch.setattr(run_module, "CHART_CEILING", 1e9)  # ... and held back for good
     script = ScriptedExecutor(epochs=4, steps=12, hold=(3, 6))
 
     async def scenario() -> None:
@@ -236,5 +243,73 @@ def test_the_y_margin_grows_at_once_and_shrinks_only_with_room_to_spare() -> Non
             await pilot.resize_terminal(70, 20)
             await pilot.pause()
             assert margin_for(10.0) == narrow  # a new size: fitted exactly
+
+    run(scenario())
+
+
+def test_metric_and_lr_plots_skip_redraws_that_would_change_nothing() -> None:
+    """A step inside an epoch leaves the metric plot as it is, and one that stays inside the
+    same braille dot leaves the LR plot as it is: a forced redraw then paints the very same
+    cells. An epoch's end, a step into the next dot column and a new LR plan redraw them."""
+    from tui_trainer.engine.events import EpochEnd, LRPlan, StepProgress
+
+    class TwoPlots(App[None]):
+        def compose(self):  # type: ignore[no-untyped-def]
+            yield MetricPlot(id="metric")
+            yield LRPlot(id="lr")
+
+    def step(epoch: int, step: int, lr: float = 0.1) -> StepProgress:
+        return StepProgress(
+            epoch, 4, step, 1000, step, 1.0 / (step + epoch), lr, None, 0.0, "train"
+        )
+
+    def end(epoch: int, acc: float) -> EpochEnd:
+        metrics = {"val_loss": 1.0 / epoch, "val_accuracy": acc}
+        return EpochEnd(epoch, 4, metrics, 1.0, True, "val_accuracy", acc, epoch)
+
+    async def scenario() -> None:
+        app = TwoPlots()
+        async with app.run_test(size=(60, 24)) as pilot:
+            metric, lr = app.query_one(MetricPlot), app.query_one(LRPlot)
+            curves = Curves()
+            draws = {"metric": 0, "lr": 0}
+            for plot in (metric, lr):
+                original = plot.draw
+
+                def counted(c: Curves, plot: CurvesPlot = plot, original=original) -> None:  # type: ignore[no-untyped-def]
+                    draws[plot.id or ""] += 1
+                    original(c)
+
+                plot.draw = counted  # type: ignore[method-assign]
+
+            async def show(*events: object) -> dict[str, int]:
+                before = dict(draws)
+                for event in events:
+                    curves.apply(event)  # type: ignore[arg-type]
+                metric.show(curves)
+                lr.show(curves)
+                await pilot.pause()
+                await pilot.pause()
+                return {k: draws[k] - before[k] for k in draws}
+
+            async def forced_redraw_changes_nothing(plot: CurvesPlot) -> None:
+                seen = region_text(app, plot)
+                plot._drawn = ()
+                plot.redraw()
+                await pilot.pause()
+                await pilot.pause()
+                assert region_text(app, plot) == seen
+
+            curves.apply(LRPlan([(0.0, 0.1), (4.0, 0.1)], "start"))
+            assert await show(step(1, 100), end(1, 0.5), step(2, 100)) == {"metric": 1, "lr": 1}
+            assert await show(step(2, 101)) == {"metric": 0, "lr": 0}  # the same dot column
+            assert metric.current and lr.current
+            await forced_redraw_changes_nothing(metric)
+            await forced_redraw_changes_nothing(lr)
+            assert await show(step(2, 900)) == {"metric": 0, "lr": 1}  # further right
+            assert await show(step(2, 901, lr=0.01)) == {"metric": 0, "lr": 1}  # a new level
+            assert await show(step(2, 1000, lr=0.01)) == {"metric": 0, "lr": 1}  # at the end
+            assert await show(end(2, 0.7)) == {"metric": 1, "lr": 0}
+            assert await show(LRPlan([(0.0, 0.1), (4.0, 0.0)], "steer")) == {"metric": 0, "lr": 1}
 
     run(scenario())

@@ -33,7 +33,7 @@ WITH_TINY = [(60, 20), *SIZES]  # the -tiny layouts (under 72 columns) too
 def charts_drawn(runner: RunScreen) -> bool:
     """The plots show the latest curves (chart redraws keep to their CPU budget)."""
     plot = runner.query_one(LossPlot)
-    return plot.curves is runner.model.curves and plot._drawn[:1] == (plot.curves.version,)
+    return plot.curves is runner.model.curves and plot.current
 
 
 async def held_mid_run(pilot: Pilot) -> RunScreen:

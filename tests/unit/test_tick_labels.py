@@ -6,7 +6,13 @@ from itertools import pairwise
 
 import pytest
 
-from tui_trainer.tui.widgets.plots import nice_ticks, tick_label
+from tui_trainer.tui.widgets.plots import (
+    TickLabels,
+    _label_spans,
+    fitting_x_ticks,
+    nice_ticks,
+    tick_label,
+)
 
 
 @pytest.mark.parametrize(
@@ -30,3 +36,17 @@ def test_nice_ticks_are_round_and_inside_the_range() -> None:
     assert ticks[0] >= 0.013 and ticks[-1] <= 2.31
     steps = {round(b - a, 9) for a, b in pairwise(ticks)}
     assert len(steps) == 1 and steps.pop() in {0.5, 1.0}
+
+
+@pytest.mark.parametrize("epochs", [1, 3, 7, 10, 12, 30, 80, 150, 300, 1000])
+@pytest.mark.parametrize("width", [8, 9, 12, 17, 25, 40, 60])
+def test_x_ticks_end_at_the_planned_epochs_and_never_run_together(epochs: int, width: int) -> None:
+    """The right end is labelled whenever its label fits (it says how long the run is), and
+    every label keeps a blank cell to its neighbours."""
+    labels = TickLabels()
+    ticks = fitting_x_ticks(0.0, float(epochs), width, labels)
+    spans = _label_spans(ticks, labels.get_labels_for_ticks(ticks), 0.0, epochs, width)
+    assert all(a_end < b_start for (_, a_end), (b_start, _) in pairwise(spans)), ticks
+    assert ticks == sorted(ticks) and all(float(t).is_integer() for t in ticks)
+    if len(str(epochs)) + 2 <= width:  # "0" and the end's label side by side
+        assert ticks[-1] == epochs and ticks[0] == 0, ticks

@@ -31,7 +31,7 @@ import torch
 
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine import checkpoint as ckpt
-from tui_trainer.engine import faults, run_state
+from tui_trainer.engine import faults, heap, run_state
 from tui_trainer.engine.build import make_optimizer, shard, wrap
 from tui_trainer.engine.clip import GradClipper
 from tui_trainer.engine.control import Control, StopMode
@@ -176,7 +176,8 @@ class Trainer:
         try:
             if self.resumed_from:
                 bus.emit(LogMessage("info", run_state.message(self)))
-            self._epochs()
+            with heap.set_up_objects_frozen():
+                self._epochs()
             stopped_early = len(self.progress.history) < self.schedule.epochs
             if self.control.stop_mode is not StopMode.NONE and stopped_early:
                 status = self.control.stop_status

@@ -29,6 +29,7 @@ class XYSeries:
         self.cap = cap
         self.xs: list[float] = []
         self.ys: list[float] = []
+        self.merges = 0  # how often the points were halved (a plot then redraws them all)
 
     def append(self, x: float, y: float) -> None:
         """Add a point (non-finite values are skipped: they cannot be drawn)."""
@@ -39,6 +40,7 @@ class XYSeries:
         if len(self.xs) > self.cap:
             self.xs = [(a + b) / 2 for a, b in zip(self.xs[::2], self.xs[1::2], strict=False)]
             self.ys = [(a + b) / 2 for a, b in zip(self.ys[::2], self.ys[1::2], strict=False)]
+            self.merges += 1
 
     def __len__(self) -> int:
         return len(self.xs)

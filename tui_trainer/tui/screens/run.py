@@ -6,6 +6,7 @@ widgets whose part changed. Draws are at most `MAX_FPS` a second and never block
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -46,19 +47,25 @@ TINY = 72
 MAX_FPS = 10
 """Upper bound on redraws per second while training (events arrive ~4/s from the engine)."""
 
-DRAW_BUDGET = 0.006
+DRAW_BUDGET = 0.004
 """Progress, table and log redraws use at most this share of the UI thread's core (see
-`tui.budget`): ≈3 ms each on the 2-core test machine at 120x40, so about 2 a second there,
-up to `MAX_FPS` where they cost less."""
+`tui.budget`; the cost is the code and the frame that paints it): ≈2.5-5 ms each at 120x40 on
+the 2-core test machine, so about one a second there, up to `MAX_FPS` where they cost less."""
+
+DRAW_CEILING = 1.0
+"""Progress is redrawn at least this often (seconds), whatever a redraw cost."""
 
 CHART_INTERVAL = 1.0
 """The shortest time in seconds between two redraws of the charts and their current values."""
 
-CHART_BUDGET = 0.015
+CHART_BUDGET = 0.008
 """While a run is active, chart redraws use at most this share of the UI thread's core (see
 `tui.budget`; the cost is the plots' frame and their canvases' frame): a redraw of the three
-plots at 120x40 costs ≈25-30 ms on the 2-core test machine, so they redraw about every 2 s
+plots at 120x40 costs ≈20-30 ms on the 2-core test machine, so they redraw about every 3 s
 there, every second on a faster CPU or a smaller terminal. A run's end is drawn at once."""
+
+CHART_CEILING = 5.0
+"""The charts are redrawn at least this often (seconds) while their data changes."""
 
 TYPED_AHEAD = frozenset("0123456789.*-+eE")
 """Characters of a value typed right after l or e (kept for the dialog that opens next)."""
@@ -125,8 +132,8 @@ class RunScreen(Screen[None]):
         self.quitting = False
         self.drawing = True  # False once the terminal hung up: events are applied, not drawn
         self._gpu_panel = gpu_panel
-        self._draws = RedrawBudget(1 / MAX_FPS, DRAW_BUDGET)
-        self._charts = RedrawBudget(CHART_INTERVAL, CHART_BUDGET)
+        self._draws = RedrawBudget(1 / MAX_FPS, DRAW_BUDGET, ceiling=DRAW_CEILING)
+        self._charts = RedrawBudget(CHART_INTERVAL, CHART_BUDGET, frames=2, ceiling=CHART_CEILING)
         self._drain_timer: Timer | None = None
         self._charts_timer: Timer | None = None
         self._keys_shown: tuple[bool, ...] = ()
@@ -221,13 +228,17 @@ class RunScreen(Screen[None]):
 
     def _drain(self) -> None:
         self._drain_timer = None
-        clock, charts = self._draws.started(), self._charts.last
+        self._draws.started()
+        charts = self._charts.last
         changed: set[str] = set()
         for event in self.bridge.take():
             changed |= self.model.apply(event)
         if self.drawing:
             self._draw(changed)
-            self.call_after_refresh(self._drawn, clock, charts)
+        if self._charts.last != charts:
+            self._draws.forget()  # the charts were redrawn too: the frames are costed as theirs
+        else:
+            self._draws.drawn()
         if self.model.finished is not None and "state" in changed:
             self.post_message(self.Ended(self, self.model.finished))
 
@@ -249,11 +260,6 @@ class RunScreen(Screen[None]):
             self._table.show_rows(m.rows)
         self._log.add(m.take_log())
 
-    def _drawn(self, clock: float, charts: float) -> None:
-        """A drain has painted: cost it, unless a chart redraw (costed apart) came in between."""
-        if self._charts.last == charts:
-            self._draws.spent(clock)
-
     def _charts_due(self, now: bool) -> None:
         """Redraw the charts now, or once their budget's gap since the last redraw has passed."""
         wait = self._charts.wait()
@@ -266,11 +272,19 @@ class RunScreen(Screen[None]):
         if self._charts_timer is not None:
             self._charts_timer.stop()
             self._charts_timer = None
-        clock = self._charts.started()
+        self._charts.started()  # the plots paint in the next frame, their canvases after it
         for panel in self._plots:
             panel.show(self.model.curves)
-        # The plots paint in the next frame, their canvases in the one after: cost both.
-        self.call_after_refresh(self.call_after_refresh, self._charts.spent, clock)
+        self._charts.drawn()
+
+    def _on_timer_update(self) -> None:
+        """Textual's screen update timer (layout, then paint): the frame's UI-thread CPU is
+        charged to the redraws waiting for it (`tui.budget`)."""
+        clock = time.thread_time()
+        super()._on_timer_update()
+        cost = time.thread_time() - clock
+        self._draws.painted(cost)
+        self._charts.painted(cost)
 
     def _keys_state(self) -> tuple[bool, ...]:
         """What the footer's keys depend on (the steering keys are not in the footer)."""

@@ -12,6 +12,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult, RenderResult
 from textual.containers import HorizontalGroup, VerticalGroup
+from textual.content import Content
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Sparkline, Static
@@ -38,10 +39,17 @@ class Line(Static):
         return self._text
 
     def set(self, text: str) -> None:
-        """Show ``text`` (console markup) if it differs from what is shown."""
+        """Show ``text`` (console markup) if it differs from what is shown; the screen is laid
+        out again only when its width changed (a layout costs far more than the repaint)."""
         if text != self._text:
+            resized = _cells(text) != _cells(self._text)
             self._text = text
-            self.update(text)
+            self.update(text, layout=resized)
+
+
+def _cells(markup: str) -> int:
+    """The width of console markup on screen, in cells."""
+    return Content.from_markup(markup).cell_length
 
 
 class PercentSparkline(Sparkline):

@@ -15,13 +15,32 @@ from tui_trainer.tui.curves import SMOOTHING_SPAN, Curves, smooth, smoothing_wei
 from tui_trainer.tui.widgets.plots import BEST_MARKER, LossPlot, LRPlot, MetricPlot
 
 
-class LossPanel(Vertical):
+class PlotPanel(Vertical):
+    """A panel whose border title and subtitle change only when their text does (setting one
+    re-parses its markup and repaints the panel, even with the same text)."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._title_text: str | None = None
+        self._subtitle_text: str | None = None
+
+    def label(self, title: str | None = None, subtitle: str | None = None) -> None:
+        """Show `title` and/or `subtitle` (None: leave it as it is)."""
+        if title is not None and title != self._title_text:
+            self._title_text = title
+            self.border_title = title
+        if subtitle is not None and subtitle != self._subtitle_text:
+            self._subtitle_text = subtitle
+            self.border_subtitle = subtitle
+
+
+class LossPanel(PlotPanel):
     """Train loss (raw, smoothed) and validation loss; `g` toggles log-y."""
 
     def compose(self) -> ComposeResult:
         """The loss plot."""
-        self.border_title = (
-            "Loss [$primary 45%]raw[/] [$primary]smoothed[/] [$success]val[/]"
+        self.label(
+            title="Loss [$primary 45%]raw[/] [$primary]smoothed[/] [$success]val[/]"
             f" [$warning]{BEST_MARKER}best[/]"
         )
         yield LossPlot(id="loss-plot")
@@ -48,15 +67,15 @@ class LossPanel(Vertical):
             parts.append(f"val {fmt.loss(c.val_loss[-1][1])}")
         if self.query_one(LossPlot).log_y:
             parts.append("log-y")
-        self.border_subtitle = " · ".join(parts)
+        self.label(subtitle=" · ".join(parts))
 
 
-class MetricPanel(Vertical):
+class MetricPanel(PlotPanel):
     """The task metric per epoch with the best epoch marked."""
 
     def compose(self) -> ComposeResult:
         """The metric plot."""
-        self.border_title = "Metric"
+        self.label(title="Metric")
         yield MetricPlot(id="metric-plot")
 
     def show(self, curves: Curves) -> None:
@@ -64,26 +83,24 @@ class MetricPanel(Vertical):
         self.query_one(MetricPlot).show(curves)
         name = curves.metric_name
         if name:
-            self.border_title = fmt.metric_label(name)
+            self.label(title=fmt.metric_label(name))
         if name and curves.best_epoch is not None:
-            value = dict(curves.metric).get(float(curves.best_epoch))
-            self.border_subtitle = (
-                f"[$warning]{BEST_MARKER}[/] {fmt.metric(name, value)} @ {curves.best_epoch}"
-            )
+            best = fmt.metric(name, dict(curves.metric).get(float(curves.best_epoch)))
+            self.label(subtitle=f"[$warning]{BEST_MARKER}[/] {best} @ {curves.best_epoch}")
         elif curves.metric:
-            self.border_subtitle = fmt.metric(name or "", curves.metric[-1][1])
+            self.label(subtitle=fmt.metric(name or "", curves.metric[-1][1]))
 
 
-class LRPanel(Vertical):
+class LRPanel(PlotPanel):
     """The learning rate so far and the planned remainder (dimmed)."""
 
     def compose(self) -> ComposeResult:
         """The LR plot."""
-        self.border_title = "LR [$primary]applied[/] [$accent 45%]planned[/]"
+        self.label(title="LR [$primary]applied[/] [$accent 45%]planned[/]")
         yield LRPlot(id="lr-plot")
 
     def show(self, curves: Curves) -> None:
         """Draw `curves`' LR and the current value."""
         self.query_one(LRPlot).show(curves)
         if curves.lr.ys:
-            self.border_subtitle = fmt.lr(curves.lr.ys[-1])
+            self.label(subtitle=fmt.lr(curves.lr.ys[-1]))

@@ -9,13 +9,16 @@ They redraw only when `show` is called with data they have not drawn yet.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from itertools import pairwise
 from typing import ClassVar
 
 from textual import events
+from textual.app import RenderResult
 from textual.reactive import reactive
+from textual_hires_canvas import Canvas
 from textual_plot import HiResMode, PlotWidget
 from textual_plot.axis_formatter import AxisFormatter
 
@@ -111,12 +114,24 @@ def _label_spans(
 
 def fitting_x_ticks(x0: float, x1: float, width: int, formatter: AxisFormatter) -> list[float]:
     """The most whole-epoch ticks in [x0, x1] whose labels fit `width` cells with a blank cell
-    between neighbours (at 80x24 a panel is ~25 cells wide: `0 20 40 60`, never `0  20 4060`)."""
+    between neighbours (at 80x24 a panel is ~25 cells wide: `0 20 40 60`, never `0  20 4060`).
+
+    A whole-epoch right end (the planned epochs) is always among them when its label fits: it
+    says how long the run is, and a frame corner with a tick looks like the others."""
+
+    def fits(ticks: list[float]) -> bool:
+        spans = _label_spans(ticks, formatter.get_labels_for_ticks(ticks), x0, x1, width)
+        return all(a_end < b_start for (_, a_end), (b_start, _) in pairwise(spans))
+
+    end = [x1] if x1 > x0 and float(x1).is_integer() else []
     ticks: list[float] = []
     for count in range(max(1, width // 2), 0, -1):
         ticks = nice_ticks(x0, x1, count, least=1.0)
-        spans = _label_spans(ticks, formatter.get_labels_for_ticks(ticks), x0, x1, width)
-        if all(a_end < b_start for (_, a_end), (b_start, _) in pairwise(spans)):
+        if end and ticks[-1:] != end:
+            for with_end in ([*ticks, *end], [*ticks[:-1], *end]):  # the last may give way
+                if len(with_end) > 1 and fits(with_end):
+                    return with_end
+        elif fits(ticks):
             return ticks
     return ticks[:1]
 
@@ -189,6 +204,14 @@ class RunPlot(PlotWidget, can_focus=False):
     def compact(self) -> bool:
         """True in small panels: only the y axis' ends are labelled."""
         return self.size.height < COMPACT_HEIGHT
+
+    def render(self) -> RenderResult:
+        """textual-plot draws into its canvases here; each canvas is marked for repaint once
+        at the end rather than after every cell it sets (thousands of refresh calls)."""
+        with contextlib.ExitStack() as batch:
+            for canvas in self.query(Canvas):
+                batch.enter_context(canvas.batch_refresh())
+            return super().render()
 
     def on_resize(self, _event: events.Resize) -> None:
         """Ticks depend on the size: draw again."""
@@ -274,16 +297,24 @@ class CurvesPlot(RunPlot):
         self.redraw()
 
     def draw_key(self) -> tuple[object, ...]:
-        """What the drawing depends on; the same key as last time means nothing to redraw."""
-        return (self.curves.version, self.size)
+        """What the drawing depends on; the same key as last time means nothing to redraw.
+
+        By default every change of the curves; a plot whose picture changes less often (once
+        an epoch, once a pixel column) says so with a coarser key, which saves the redraw."""
+        return (id(self.curves), self.curves.version, self.size)
+
+    @property
+    def current(self) -> bool:
+        """True when the plot shows what its curves would draw now."""
+        return self.is_mounted and self._drawn == self.draw_key()
 
     def redraw(self) -> None:
         """Draw the curves on their axes if the key changed."""
         key = self.draw_key()
         if key == self._drawn or not self.is_mounted:
             return
-        self._drawn = key
         self.draw(self.curves)
+        self._drawn = self.draw_key()  # after: drawing may widen the margin the key uses
 
     def draw(self, c: Curves) -> None:
         """Draw `c` (each plot's own part; it clears the axes first)."""
@@ -332,6 +363,12 @@ class LossPlot(CurvesPlot):
 class MetricPlot(CurvesPlot):
     """The task metric per epoch (validation accuracy, Dice, ...), the best epoch marked."""
 
+    def draw_key(self) -> tuple[object, ...]:
+        """The metric changes once an epoch: the steps in between leave this plot as it is."""
+        c = self.curves
+        last = c.metric[-1] if c.metric else None
+        return (id(c), len(c.metric), last, c.best_epoch, c.x_extent(), self.size)
+
     def draw(self, c: Curves) -> None:
         """Draw the metric on its axes."""
         xs, ys = [x for x, _ in c.metric], [y for _, y in c.metric]
@@ -345,6 +382,18 @@ class MetricPlot(CurvesPlot):
 
 class LRPlot(CurvesPlot):
     """The learning rate applied so far, and the schedule's planned remainder dimmed."""
+
+    def draw_key(self) -> tuple[object, ...]:
+        """What its braille dots can show: the run's progress in dot columns, the latest LR
+        in dot rows of the current y range, the plan (a new list when it changes) and the
+        series' merges. Steps that stay inside the same dot change nothing on screen."""
+        c = self.curves
+        top = max([*c.lr.ys, *(y for _, y in c.plan)], default=1.0) or 1.0
+        dots_x = max(self.size.width - self.margin_left, 1) * 2
+        dots_y = max(self.size.height - self.margin_bottom - 2, 1) * 4
+        x = math.floor(c.progress / c.x_extent() * dots_x)
+        y = math.floor(c.lr.ys[-1] / top * dots_y) if c.lr.ys else None
+        return (id(c), x, y, top, id(c.plan), c.lr.merges, c.x_extent(), self.size)
 
     def draw(self, c: Curves) -> None:
         """Draw measured and planned LR; the y axis starts at 0 so a constant LR reads as such."""
