@@ -190,3 +190,31 @@ def test_the_engine_reports_one_speed_with_pauses_left_out(tmp_path, monkeypatch
     assert summary["train_seconds"] >= steps[-1].elapsed - 1e-3  # the same clock, run to its end
     assert summary["wall_seconds"] - summary["train_seconds"] >= 0.45  # the pause left out
     assert summary["samples_per_second"] > 0
+
+
+def test_the_epoch_bar_keeps_its_place_and_a_gap_however_many_epochs() -> None:
+    """`Epoch 101/400` never runs into its bar, and the bar starts in the same column from the
+    first epoch to the last."""
+    from textual.app import App, ComposeResult
+
+    from tui_trainer.tui.model import Progress
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield RunProgress(id="progress")
+
+    async def scenario() -> list[str]:
+        app = One()
+        lines = []
+        async with app.run_test(size=(100, 4)) as pilot:
+            widget = app.query_one(RunProgress)
+            for epoch in (1, 99, 101, 400):
+                widget.show(Progress(epoch=epoch, epochs=400, step=3, steps=45), "running")
+                await pilot.pause()
+                lines.append(widget.render().plain.splitlines()[0])  # type: ignore[union-attr]
+        return lines
+
+    lines = asyncio.run(scenario())
+    starts = {line.index("━") for line in lines}
+    assert len(starts) == 1, lines
+    assert all(line[line.index("━") - 1] == " " for line in lines), lines

@@ -64,7 +64,8 @@ class RunProgress(Widget):
         if self._state == "starting":
             return Content.styled("preparing data and model…", "$text-muted")
         epochs = max(p.epochs, 1)
-        head = Content.assemble(("Epoch ", "bold"), (f"{p.epoch}/{epochs}".ljust(7), "bold"))
+        room_k = max(7, len(f"{epochs}/{epochs}") + 1)  # k/N never touches the bar, nor moves it
+        head = Content.assemble(("Epoch ", "bold"), (f"{p.epoch}/{epochs}".ljust(room_k), "bold"))
         tail = Content.assemble(
             f" {p.run_fraction * 100:3.0f}%  ",
             ("elapsed ", "$text-muted"),
