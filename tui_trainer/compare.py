@@ -27,6 +27,23 @@ def _value(value: Any) -> str:
     return str(value)
 
 
+def short_labels(names: list[str]) -> list[str]:
+    """Column labels for `names` without the part they all share, cut back to the last `/` or
+    `-` (``quickstart/20261201-182204`` and ``quickstart/20261201-182208`` become ``182204``
+    and ``182208``); the names themselves when that would leave a label empty or not unique."""
+    if len(names) < 2:
+        return list(names)
+    common = names[0]
+    for name in names[1:]:
+        while not name.startswith(common):
+            common = common[:-1]
+    cut = max(common.rfind("/"), common.rfind("-")) + 1
+    labels = [name[cut:] for name in names]
+    if not all(labels) or len(set(labels)) < len(labels):
+        return list(names)
+    return labels
+
+
 def diff_rows(runs: list[RunRecord]) -> Rows:
     """One row per config key that differs: the key, then each run's value."""
     return [(key, [_value(v) for v in values]) for key, values in config_diff(runs)]

@@ -11,6 +11,7 @@ from textual.widgets import DataTable
 from textual_plot.plot_widget import LinePlot
 
 from tui_trainer.cli import main
+from tui_trainer.compare import short_labels
 from tui_trainer.engine.control import Control
 from tui_trainer.runs_read import read_runs
 from tui_trainer.sinks.files import RunDirWriter, write_config
@@ -142,3 +143,49 @@ def test_compare_view_snapshot(snap_compare, two_runs, monkeypatch) -> None:
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=drawn)
+
+
+@pytest.mark.parametrize(
+    ("names", "labels"),
+    [
+        (["quickstart/20261201-182204", "quickstart/20261201-182208"], ["182204", "182208"]),
+        (
+            ["quickstart/20261201-182204", "quickstart/20261202-090000"],
+            ["20261201-182204", "20261202-090000"],
+        ),
+        (["quickstart/run-a", "cifar/run-a"], ["quickstart/run-a", "cifar/run-a"]),
+        (["quickstart/a", "quickstart/a"], ["quickstart/a", "quickstart/a"]),  # not unique
+        (["quickstart/a", "quickstart/a-2"], ["a", "a-2"]),
+        (["only/one"], ["only/one"]),
+    ],
+)
+def test_column_labels_drop_what_every_run_name_shares(names, labels) -> None:
+    assert short_labels(names) == labels
+
+
+def test_at_80x24_identical_configs_leave_the_metrics_the_whole_width(tmp_path: Path) -> None:
+    """Two repeats of one preset: the legend says the configs are identical, the diff panel
+    goes, and the metrics table's columns (labelled by what tells the runs apart) all fit."""
+    a = make_run(tmp_path, "20261201-182204")
+    b = make_run(tmp_path, "20261201-182208")
+
+    async def scenario() -> None:
+        app = CompareApp(read_runs([str(a), str(b)]))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: len(app.screen.query(OverlayPlot)) == 4)
+            await pilot.pause(0.2)
+            text = screen_text(app)
+            assert "the configs are identical" in text
+            assert not app.screen.query_one("#compare-diff-panel").display
+            metrics = app.screen.query_one("#compare-metrics", DataTable)
+            assert [str(c.label) for c in metrics.columns.values()][1:] == ["182204", "182208"]
+            header = next(line for line in text.splitlines() if "182204" in line)
+            assert "182208" in header  # both runs' columns are on screen, no scrolling
+            status = next(line for line in text.splitlines() if " status " in line)
+            assert status.count("completed") == 2
+            plots = list(app.screen.query(OverlayPlot))
+            assert len({p.region.y for p in plots}) == 1  # the four plots share one row
+            assert all(p.region.width >= 14 for p in plots)
+            assert "╭─ Train loss ─" in text and "╭─ LR ─" in text  # the short titles
+
+    run(scenario())

@@ -11,6 +11,7 @@ import math
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical
@@ -18,10 +19,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual_plot import HiResMode
 
-from tui_trainer.compare import diff_rows, metric_rows
+from tui_trainer.compare import diff_rows, metric_rows, short_labels
 from tui_trainer.runs_read import RunRecord
 from tui_trainer.tui.curves import Curves, smooth, smoothing_weight
 from tui_trainer.tui.widgets.plots import RunPlot
+
+NARROW = 100
+"""Below this width the plots share one row and the tables stack (class ``-narrow``)."""
 
 RUN_COLOURS = ("primary", "warning", "success", "error", "accent", "secondary")
 """Theme colours given to runs in order (repeating after six)."""
@@ -88,6 +92,13 @@ class CompareScreen(Screen[None]):
         self.curves = [
             Curves.from_records(r.records, r.planned_epochs, r.monitored[0]) for r in runs
         ]
+        metric = self._metric_name() or "Metric"
+        self._titles = {  # each plot's panel title: (wide, narrow)
+            "train": ("Train loss (smoothed)", "Train loss"),
+            "val": ("Validation loss", "Val loss"),
+            "metric": (metric, metric.removeprefix("val_")),
+            "lr": ("Learning rate", "LR"),
+        }
 
     def compose(self) -> ComposeResult:
         """Header, legend, four plots, the two tables, footer."""
@@ -95,23 +106,24 @@ class CompareScreen(Screen[None]):
             yield Static(f"Compare {len(self.runs)} runs", classes="screen-title")
         yield Static(id="compare-legend")
         with Grid(id="compare-plots"):
-            for kind, title in (
-                ("train", "Train loss (smoothed)"),
-                ("val", "Validation loss"),
-                ("metric", self._metric_name() or "Metric"),
-                ("lr", "Learning rate"),
-            ):
-                with Vertical(classes="panel compare-plot") as panel:
-                    panel.border_title = title
+            for kind in self._titles:
+                with Vertical(id=f"compare-{kind}-panel", classes="panel compare-plot"):
                     yield OverlayPlot(kind, id=f"compare-{kind}")
         with Horizontal(id="compare-tables"):
-            with Vertical(classes="panel") as panel:
+            with Vertical(id="compare-diff-panel", classes="panel") as panel:
                 panel.border_title = "Config: keys that differ"
                 yield DataTable(id="compare-diff", cursor_type="row", zebra_stripes=True)
-            with Vertical(classes="panel") as panel:
+            with Vertical(id="compare-metrics-panel", classes="panel") as panel:
                 panel.border_title = "Metrics"
                 yield DataTable(id="compare-metrics", cursor_type="row", zebra_stripes=True)
         yield Footer()
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Under `NARROW` columns the narrow layout applies (compare.tcss), with short titles."""
+        narrow = event.size.width < NARROW
+        self.set_class(narrow, "-narrow")
+        for kind, (title, short) in self._titles.items():
+            self.query_one(f"#compare-{kind}-panel").border_title = short if narrow else title
 
     def _metric_name(self) -> str | None:
         return next((c.metric_name for c in self.curves if c.metric_name), None)
@@ -131,12 +143,17 @@ class CompareScreen(Screen[None]):
             legend.append(f"{run.name}   ")
         self.query_one("#compare-legend", Static).update(legend)
         self._draw(colours)
-        names = [run.name for run in self.runs]
+        # Column labels: the names without what they all share, in the legend's colours.
+        labels = short_labels([run.name for run in self.runs])
+        names = [Text(label, style=f"bold {c}") for label, c in zip(labels, colours, strict=True)]
         diff = self.query_one("#compare-diff", DataTable)
         diff.add_columns("key", *names)
         rows = diff_rows(self.runs)
         for key, cells in rows or [("(the configs are identical)", ["" for _ in names])]:
             diff.add_row(key, *cells)
+        if not rows:  # nothing to show there: the metrics take the whole width
+            self.query_one("#compare-diff-panel").display = False
+            self.query_one("#compare-metrics-panel").border_subtitle = "the configs are identical"
         metrics = self.query_one("#compare-metrics", DataTable)
         metrics.add_columns("", *names)
         for label, cells in metric_rows(self.runs):
