@@ -24,7 +24,7 @@ from tui_trainer.tui.screens.run import RunScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.tui.widgets.gpu_panel import GpuPanel
 from tui_trainer.tui.widgets.gpu_slot import NoGpuPanel
-from tui_trainer.tui.widgets.plots import LossPlot
+from tui_trainer.tui.widgets.plots import CurvesPlot, LossPlot
 
 SIZES = [(80, 24), (120, 40)]
 WITH_TINY = [(60, 20), *SIZES]  # the -tiny layouts (under 72 columns) too
@@ -36,13 +36,23 @@ def charts_drawn(runner: RunScreen) -> bool:
     return plot.curves is runner.model.curves and plot.current
 
 
+async def charts_settled(pilot: Pilot, runner: RunScreen) -> None:
+    """The plots drawn with the latest curves and exactly fitted y margins: how many redraws
+    the budget allowed on the way (timing) must not show in a snapshot."""
+    await wait_for(pilot, lambda: charts_drawn(runner))
+    for plot in runner.query(CurvesPlot):
+        plot.refit()
+    await pilot.pause()
+    await pilot.pause()
+
+
 async def held_mid_run(pilot: Pilot) -> RunScreen:
     """The run screen of a script held at epoch 2, step 6, its charts drawn."""
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunScreen))
     runner = run_screen(pilot.app)
     model = runner.model
     await wait_for(pilot, lambda: (model.progress.epoch, model.progress.step) == (2, 6))
-    await wait_for(pilot, lambda: charts_drawn(runner))
+    await charts_settled(pilot, runner)
     return runner
 
 
@@ -91,7 +101,7 @@ def test_run_screen_paused(snap_compare, presets: list[PresetInfo]) -> None:
         await pilot.press("p")
         script.release()
         await wait_for(pilot, lambda: runner.model.state == "paused")
-        await wait_for(pilot, lambda: charts_drawn(runner))
+        await charts_settled(pilot, runner)
 
     assert snap_compare(app(presets, script, start=True), run_before=paused)
 

@@ -215,6 +215,11 @@ class RunPlot(PlotWidget, can_focus=False):
 
     def on_resize(self, _event: events.Resize) -> None:
         """Ticks depend on the size: draw again."""
+        self.refit()
+
+    def refit(self) -> None:
+        """Draw again now, the y margin fitted exactly to the labels (as after a resize): while
+        data comes in it only shrinks with room to spare, so it depends on the redraws so far."""
         self._drawn = ()
         self._exact_margin = True
         self.redraw()
