@@ -313,3 +313,38 @@ def test_metric_and_lr_plots_skip_redraws_that_would_change_nothing() -> None:
             assert await show(LRPlan([(0.0, 0.1), (4.0, 0.0)], "steer")) == {"metric": 0, "lr": 1}
 
     run(scenario())
+
+
+@pytest.mark.parametrize(("width", "title"), [(26, "Loss raw val ◆best"), (40, "smoothed")])
+def test_a_narrow_loss_panel_shortens_its_title_and_values_instead_of_cutting_them(
+    width: int, title: str
+) -> None:
+    """The runs browser's detail at 80x24 gives the loss panel 26 columns."""
+    from textual.containers import Horizontal
+
+    from tui_trainer.engine.events import EpochEnd, StepProgress
+    from tui_trainer.tui.widgets.plot_panels import LossPanel
+
+    class Narrow(App[None]):
+        CSS = f"LossPanel {{ width: {width}; height: 12; border: round $panel; }}"
+
+        def compose(self):  # type: ignore[no-untyped-def]
+            with Horizontal():
+                yield LossPanel()
+
+    curves = Curves()
+    curves.apply(StepProgress(1, 5, 10, 10, 10, 1.4279, 0.01, None, 0.0, "train"))
+    metrics = {"val_loss": 1.4102, "val_accuracy": 0.69}
+    curves.apply(EpochEnd(1, 5, metrics, 1.0, True, "val_accuracy", 0.69, 1))
+
+    async def scenario() -> None:
+        app = Narrow()
+        async with app.run_test(size=(80, 20)) as pilot:
+            app.query_one(LossPanel).show(curves)
+            await pilot.pause()
+            await pilot.pause()
+            text = screen_text(app)
+            assert title in text and "…" not in text, text
+            assert "1.4279" in text and "val 1.4102" in text
+
+    run(scenario())

@@ -34,16 +34,33 @@ class PlotPanel(Vertical):
             self.border_subtitle = subtitle
 
 
+LOSS_TITLE = (
+    "Loss [$primary 45%]raw[/] [$primary]smoothed[/] [$success]val[/]"
+    f" [$warning]{BEST_MARKER}best[/]"
+)
+LOSS_TITLE_SHORT = f"Loss [$primary 45%]raw[/] [$success]val[/] [$warning]{BEST_MARKER}best[/]"
+COMPACT_WIDTH = 33
+"""Loss panels narrower than this (the runs browser's detail at 80x24) get the short title and
+values without the word "train", so neither is cut off."""
+
+
 class LossPanel(PlotPanel):
     """Train loss (raw, smoothed) and validation loss; `g` toggles log-y."""
 
     def compose(self) -> ComposeResult:
         """The loss plot."""
-        self.label(
-            title="Loss [$primary 45%]raw[/] [$primary]smoothed[/] [$success]val[/]"
-            f" [$warning]{BEST_MARKER}best[/]"
-        )
+        self.label(title=LOSS_TITLE)
         yield LossPlot(id="loss-plot")
+
+    @property
+    def compact(self) -> bool:
+        """True when the panel is too narrow for the long title and labels."""
+        return 0 < self.size.width < COMPACT_WIDTH
+
+    def on_resize(self) -> None:
+        """The title and values fit the new width."""
+        self.label(title=LOSS_TITLE_SHORT if self.compact else LOSS_TITLE)
+        self._subtitle(self.query_one(LossPlot).curves)
 
     def show(self, curves: Curves) -> None:
         """Draw `curves` and the latest values."""
@@ -62,7 +79,8 @@ class LossPanel(PlotPanel):
         parts = []
         if c.train.ys:
             recent = c.train.ys[-SMOOTHING_SPAN:]
-            parts.append(f"train {fmt.loss(smooth(recent, smoothing_weight(len(c.train)))[-1])}")
+            train = fmt.loss(smooth(recent, smoothing_weight(len(c.train)))[-1])
+            parts.append(train if self.compact else f"train {train}")
         if c.val_loss:
             parts.append(f"val {fmt.loss(c.val_loss[-1][1])}")
         if self.query_one(LossPlot).log_y:
