@@ -40,8 +40,8 @@ LOSS_TITLE = (
 )
 LOSS_TITLE_SHORT = f"Loss [$primary 45%]raw[/] [$success]val[/] [$warning]{BEST_MARKER}best[/]"
 COMPACT_WIDTH = 33
-"""Loss panels narrower than this (the runs browser's detail at 80x24) get the short title and
-values without the word "train", so neither is cut off."""
+"""Loss panels narrower than this, borders included (the runs browser's detail at 80x24), get
+the short title and values without the word "train", so neither is cut off."""
 
 
 class LossPanel(PlotPanel):
@@ -55,7 +55,7 @@ class LossPanel(PlotPanel):
     @property
     def compact(self) -> bool:
         """True when the panel is too narrow for the long title and labels."""
-        return 0 < self.size.width < COMPACT_WIDTH
+        return 0 < self.outer_size.width < COMPACT_WIDTH
 
     def on_resize(self) -> None:
         """The title and values fit the new width."""
