@@ -236,15 +236,21 @@ def dispatch(argv: list[str]) -> int:
                 return _detach(argv, preset, overrides)
             if args.nproc is not None and args.nproc != 1 and "WORLD_SIZE" not in os.environ:
                 return _launch(args.nproc, preset, overrides, args.out, args.resume)
-            from tui_trainer.headless import run_preset
+            from tui_trainer.engine.heap import collector_paused_until_training
 
-            return run_preset(preset, overrides, out=args.out, resume=args.resume)
+            with collector_paused_until_training():
+                from tui_trainer.headless import run_preset
+
+                return run_preset(preset, overrides, out=args.out, resume=args.resume)
         if command in ("watch", "runs", "ctl"):
             return _remote_command(command, args)
         if command == "replay":
-            from tui_trainer.headless import replay
+            from tui_trainer.engine.heap import collector_paused_until_training
 
-            return replay(args.run_dir, out=args.out)
+            with collector_paused_until_training():
+                from tui_trainer.headless import replay
+
+                return replay(args.run_dir, out=args.out)
         if command == "compare":
             from tui_trainer.compare import cmd_compare
 

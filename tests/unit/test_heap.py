@@ -1,0 +1,89 @@
+"""`engine.heap`: the collector skips a run's set-up objects while it trains, is off during a
+headless start-up, and is always left as it was found."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+
+import pytest
+
+from tui_trainer.engine import heap
+
+
+@pytest.fixture(autouse=True)
+def collector_on():
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    yield
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_training_runs_with_the_set_up_objects_frozen_and_hands_them_back() -> None:
+    alive = [object() for _ in range(10)]
+    with heap.set_up_objects_frozen():
+        assert gc.get_freeze_count() >= len(alive)
+        assert gc.isenabled()
+        gc.collect()  # full collections still run, over what came after
+    assert gc.get_freeze_count() == 0
+
+
+def test_two_runs_at_once_unfreeze_when_the_last_one_ends() -> None:
+    with heap.set_up_objects_frozen():
+        frozen = gc.get_freeze_count()
+        with heap.set_up_objects_frozen():
+            pass
+        assert gc.get_freeze_count() == frozen  # the first run still trains
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_start_up_pauses_the_collector_until_training_starts() -> None:
+    with heap.collector_paused_until_training():
+        assert not gc.isenabled()
+        with heap.set_up_objects_frozen():
+            assert gc.isenabled() and gc.get_freeze_count() > 0
+        assert gc.isenabled()  # stays on after the run
+
+
+def test_a_start_up_that_fails_before_training_turns_the_collector_back_on() -> None:
+    with pytest.raises(ValueError), heap.collector_paused_until_training():
+        assert not gc.isenabled()
+        raise ValueError("bad config")
+    assert gc.isenabled()
+
+
+def test_a_collector_switched_off_by_the_caller_stays_off() -> None:
+    gc.disable()
+    try:
+        with heap.collector_paused_until_training():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_a_headless_run_and_a_refused_one_leave_the_collector_on(tmp_path, monkeypatch) -> None:
+    """`tui-trainer run` pauses the collector for its start-up and training turns it back on
+    with the set-up frozen; whatever happens, the process (here: the test's) gets it back on
+    with nothing frozen."""
+    from conftest import TINY
+
+    from tui_trainer.cli import main
+
+    states: list[tuple[bool, bool, int]] = []  # (on at training start, on inside, frozen)
+    real = heap.set_up_objects_frozen
+
+    @contextlib.contextmanager
+    def spy():  # type: ignore[no-untyped-def]
+        before = gc.isenabled()
+        with real():
+            states.append((before, gc.isenabled(), gc.get_freeze_count()))
+            yield
+
+    monkeypatch.setattr(heap, "set_up_objects_frozen", spy)
+    out = str(tmp_path / "runs")
+    assert main(["run", "quickstart", *TINY, "--out", out]) == 0
+    assert len(states) == 1
+    on_at_start, on_inside, frozen = states[0]
+    assert not on_at_start and on_inside and frozen > 1000
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert main(["run", "quickstart", "epochs=zero", "--out", out]) == 2
