@@ -348,3 +348,40 @@ def test_a_narrow_loss_panel_shortens_its_title_and_values_instead_of_cutting_th
             assert "1.4279" in text and "val 1.4102" in text
 
     run(scenario())
+
+
+def test_narrow_metric_and_lr_panels_shorten_their_labels_instead_of_cutting_them() -> None:
+    """The 60x20 layout gives them 15 and 18 columns: `◆ 82.12%` (no epoch), `LR now plan`."""
+    from textual.containers import Horizontal
+
+    from tui_trainer.engine.events import EpochEnd, StepProgress
+    from tui_trainer.tui.widgets.plot_panels import LRPanel, MetricPanel
+
+    class Narrow(App[None]):
+        CSS = """
+        MetricPanel, LRPanel { height: 10; border: round $panel; }
+        MetricPanel { width: 15; }
+        LRPanel { width: 18; }
+        """
+
+        def compose(self):  # type: ignore[no-untyped-def]
+            with Horizontal():
+                yield MetricPanel()
+                yield LRPanel()
+
+    curves = Curves()
+    curves.apply(StepProgress(1, 5, 10, 10, 10, 1.4, 0.025, None, 0.0, "train"))
+    metrics = {"val_loss": 1.2, "val_accuracy": 0.8212}
+    curves.apply(EpochEnd(1, 5, metrics, 1.0, True, "val_accuracy", 0.8212, 1))
+
+    async def scenario() -> None:
+        app = Narrow()
+        async with app.run_test(size=(60, 12)) as pilot:
+            app.query_one(MetricPanel).show(curves)
+            app.query_one(LRPanel).show(curves)
+            await pilot.pause()
+            await pilot.pause()
+            text = screen_text(app)
+            assert "◆ 82.12%" in text and "LR now plan" in text and "…" not in text, text
+
+    run(scenario())

@@ -7,6 +7,8 @@ only entry point, called with the run's `Curves` at the screen's chart rate.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
@@ -17,12 +19,27 @@ from tui_trainer.tui.widgets.plots import BEST_MARKER, LossPlot, LRPlot, MetricP
 
 class PlotPanel(Vertical):
     """A panel whose border title and subtitle change only when their text does (setting one
-    re-parses its markup and repaints the panel, even with the same text)."""
+    re-parses its markup and repaints the panel, even with the same text), and get shorter
+    forms below `COMPACT_BELOW` columns (borders included) instead of being cut off."""
+
+    COMPACT_BELOW: ClassVar[int] = 0
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._title_text: str | None = None
         self._subtitle_text: str | None = None
+
+    @property
+    def compact(self) -> bool:
+        """True when the panel is too narrow for the long title and values."""
+        return 0 < self.outer_size.width < self.COMPACT_BELOW
+
+    def on_resize(self) -> None:
+        """The title and values fit the new width."""
+        self.relabel()
+
+    def relabel(self) -> None:
+        """Show the title and values of what the plot shows, for the current width."""
 
     def label(self, title: str | None = None, subtitle: str | None = None) -> None:
         """Show `title` and/or `subtitle` (None: leave it as it is)."""
@@ -39,57 +56,54 @@ LOSS_TITLE = (
     f" [$warning]{BEST_MARKER}best[/]"
 )
 LOSS_TITLE_SHORT = f"Loss [$primary 45%]raw[/] [$success]val[/] [$warning]{BEST_MARKER}best[/]"
-COMPACT_WIDTH = 33
-"""Loss panels narrower than this, borders included (the runs browser's detail at 80x24), get
-the short title and values without the word "train", so neither is cut off."""
+LR_TITLE = "LR [$primary]applied[/] [$accent 45%]planned[/]"
+LR_TITLE_SHORT = "LR [$primary]now[/] [$accent 45%]plan[/]"
 
 
 class LossPanel(PlotPanel):
-    """Train loss (raw, smoothed) and validation loss; `g` toggles log-y."""
+    """Train loss (raw, smoothed) and validation loss; `g` toggles log-y. Below 33 columns (the
+    runs browser's detail at 80x24) the short title, and values without the word "train"."""
+
+    COMPACT_BELOW = 33
 
     def compose(self) -> ComposeResult:
         """The loss plot."""
         self.label(title=LOSS_TITLE)
         yield LossPlot(id="loss-plot")
 
-    @property
-    def compact(self) -> bool:
-        """True when the panel is too narrow for the long title and labels."""
-        return 0 < self.outer_size.width < COMPACT_WIDTH
-
-    def on_resize(self) -> None:
-        """The title and values fit the new width."""
-        self.label(title=LOSS_TITLE_SHORT if self.compact else LOSS_TITLE)
-        self._subtitle(self.query_one(LossPlot).curves)
-
     def show(self, curves: Curves) -> None:
         """Draw `curves` and the latest values."""
-        plot = self.query_one(LossPlot)
-        plot.show(curves)
-        self._subtitle(curves)
+        self.query_one(LossPlot).show(curves)
+        self.relabel()
 
     def toggle_log_y(self) -> bool:
         """Switch the y axis between linear and log; returns True when log is now on."""
         plot = self.query_one(LossPlot)
         plot.show(plot.curves, log_y=not plot.log_y)
-        self._subtitle(plot.curves)
+        self.relabel()
         return plot.log_y
 
-    def _subtitle(self, c: Curves) -> None:
-        parts = []
+    def relabel(self) -> None:
+        """The title; the latest smoothed train loss and validation loss; log-y when on."""
+        plot = self.query_one(LossPlot)
+        c, parts = plot.curves, []
         if c.train.ys:
             recent = c.train.ys[-SMOOTHING_SPAN:]
             train = fmt.loss(smooth(recent, smoothing_weight(len(c.train)))[-1])
             parts.append(train if self.compact else f"train {train}")
         if c.val_loss:
             parts.append(f"val {fmt.loss(c.val_loss[-1][1])}")
-        if self.query_one(LossPlot).log_y:
+        if plot.log_y:
             parts.append("log-y")
+        self.label(title=LOSS_TITLE_SHORT if self.compact else LOSS_TITLE)
         self.label(subtitle=" · ".join(parts))
 
 
 class MetricPanel(PlotPanel):
-    """The task metric per epoch with the best epoch marked."""
+    """The task metric per epoch with the best epoch marked (its epoch named when there is
+    room: below 20 columns, as in the 60x20 layout, the best value only)."""
+
+    COMPACT_BELOW = 20
 
     def compose(self) -> ComposeResult:
         """The metric plot."""
@@ -99,26 +113,41 @@ class MetricPanel(PlotPanel):
     def show(self, curves: Curves) -> None:
         """Draw `curves`' metric and name the best epoch."""
         self.query_one(MetricPlot).show(curves)
+        self.relabel()
+
+    def relabel(self) -> None:
+        """The metric's name; the best value and its epoch, or the latest value."""
+        curves = self.query_one(MetricPlot).curves
         name = curves.metric_name
         if name:
             self.label(title=fmt.metric_label(name))
         if name and curves.best_epoch is not None:
             best = fmt.metric(name, dict(curves.metric).get(float(curves.best_epoch)))
-            self.label(subtitle=f"[$warning]{BEST_MARKER}[/] {best} @ {curves.best_epoch}")
+            where = "" if self.compact else f" @ {curves.best_epoch}"
+            self.label(subtitle=f"[$warning]{BEST_MARKER}[/] {best}{where}")
         elif curves.metric:
             self.label(subtitle=fmt.metric(name or "", curves.metric[-1][1]))
 
 
 class LRPanel(PlotPanel):
-    """The learning rate so far and the planned remainder (dimmed)."""
+    """The learning rate so far and the planned remainder (dimmed); below 24 columns the
+    title says `LR now plan`."""
+
+    COMPACT_BELOW = 24
 
     def compose(self) -> ComposeResult:
         """The LR plot."""
-        self.label(title="LR [$primary]applied[/] [$accent 45%]planned[/]")
+        self.label(title=LR_TITLE)
         yield LRPlot(id="lr-plot")
 
     def show(self, curves: Curves) -> None:
         """Draw `curves`' LR and the current value."""
         self.query_one(LRPlot).show(curves)
+        self.relabel()
+
+    def relabel(self) -> None:
+        """The title and the current LR."""
+        self.label(title=LR_TITLE_SHORT if self.compact else LR_TITLE)
+        curves = self.query_one(LRPlot).curves
         if curves.lr.ys:
             self.label(subtitle=fmt.lr(curves.lr.ys[-1]))
