@@ -189,3 +189,39 @@ def test_watch_steers_through_the_same_dialogs(tmp_path, private_runtime) -> Non
     run(scenario())
     live.thread.join(120)
     assert [(e.global_step, e.change) for e in live.steered()] == [(live.paused_at, "epochs=5")]
+
+
+def test_the_footer_lists_the_steering_keys_where_it_has_room(tmp_path, monkeypatch) -> None:
+    """120 columns: l LR · u Unfreeze · e Epochs · v Validate in the footer, Help still in
+    view; 80 columns: not listed, and each key still opens its dialog."""
+    monkeypatch.chdir(tmp_path)
+    script = ScriptedExecutor(epochs=3, steps=12, hold=(1, 3))
+
+    async def scenario() -> None:
+        app = TrainerApp(
+            "digits-demo",
+            executor=script,
+            presets=demo_presets(tmp_path),
+            gpu_panel=NoGpuPanel,
+            start=True,
+        )
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+            screen = run_screen(app)
+            await wait_for(pilot, lambda: screen.model.progress.step == 3)
+            keys = ("l LR", "u Unfreeze", "e Epochs", "v Validate")
+            await wait_for(pilot, lambda: all(k in screen_text(app).splitlines()[-1] for k in keys))
+            assert "? Help" in screen_text(app).splitlines()[-1]
+            await pilot.resize_terminal(80, 24)
+            await wait_for(pilot, lambda: "l LR" not in screen_text(app).splitlines()[-1])
+            footer = screen_text(app).splitlines()[-1]
+            assert "p Pause" in footer and "? Help" in footer
+            for key, title in (("l", "learning rate"), ("u", "nfreeze"), ("e", "epochs")):
+                await pilot.press(key)
+                await wait_for(pilot, lambda: isinstance(app.screen, SteerDialog))
+                assert title in screen_text(app).lower(), key
+                await pilot.press("escape")
+                await wait_for(pilot, lambda: app.screen is screen)
+            script.release()
+
+    run(scenario())

@@ -67,6 +67,10 @@ there, every second on a faster CPU or a smaller terminal. A run's end is drawn 
 CHART_CEILING = 5.0
 """The charts are redrawn at least this often (seconds) while their data changes."""
 
+STEER_KEYS_SHOWN = 110
+"""From this width on the footer lists the steering keys too (l LR, u Unfreeze, e Epochs,
+v Validate) with every other key still in view."""
+
 TYPED_AHEAD = frozenset("0123456789.*-+eE")
 """Characters of a value typed right after l or e (kept for the dialog that opens next)."""
 
@@ -101,10 +105,16 @@ class RunScreen(Screen[None]):
         Binding("p", "resume", "Resume"),
         Binding("c", "checkpoint", "Checkpoint"),
         Binding("s", "stop", "Stop"),
-        Binding("l", "steer('lr')", "LR", show=False),
-        Binding("u", "steer('unfreeze')", "Unfreeze", show=False),
-        Binding("e", "steer('epochs')", "Epochs", show=False),
-        Binding("v", "steer('validate')", "Validate", show=False),
+        # The steering keys are in the footer where it has room for them (`STEER_KEYS_SHOWN`);
+        # narrower, the same keys act through the hidden `steer_key` bindings (and `?` lists them).
+        Binding("l", "steer('lr')", "LR"),
+        Binding("u", "steer('unfreeze')", "Unfreeze"),
+        Binding("e", "steer('epochs')", "Epochs"),
+        Binding("v", "steer('validate')", "Validate"),
+        Binding("l", "steer_key('lr')", "LR", show=False),
+        Binding("u", "steer_key('unfreeze')", "Unfreeze", show=False),
+        Binding("e", "steer_key('epochs')", "Epochs", show=False),
+        Binding("v", "steer_key('validate')", "Validate", show=False),
         Binding("g", "log_y", "Log-y"),
         Binding("n", "new_run", "New run"),
         Binding("v", "summary", "Summary"),
@@ -172,6 +182,7 @@ class RunScreen(Screen[None]):
             grid.move_child(gpu, after=self.query_one("#log-panel"))
         elif not narrow and grid.children[3] is not gpu:
             grid.move_child(gpu, after=self.query_one("#metric-panel"))
+        self._refresh_keys()  # the steering keys in the footer or not
 
     def _title(self) -> str:
         m = self.model
@@ -287,8 +298,14 @@ class RunScreen(Screen[None]):
         self._charts.painted(cost)
 
     def _keys_state(self) -> tuple[bool, ...]:
-        """What the footer's keys depend on (the steering keys are not in the footer)."""
-        return (self.model.finished is None, self.control.paused, self.quitting)
+        """What the footer's keys depend on."""
+        return (
+            self.model.finished is None,
+            self.control.paused,
+            self.quitting,
+            self.model.started,
+            self._steer_keys_shown(),
+        )
 
     def _refresh_keys(self) -> None:
         """Update the footer's keys, only when what they offer changed (it re-mounts them)."""
@@ -299,12 +316,17 @@ class RunScreen(Screen[None]):
 
     # -- keys ------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """p/c/s while the run is active (dimmed while quitting), n/v once it ended."""
+        """p/c/s while the run is active (dimmed while quitting), n/v once it ended; of a
+        steering key's two bindings, the one for the footer's width."""
         ended = self.model.finished is not None
         if action == "new_run":
             return ended and not self.source.remote
         if action == "summary":
             return ended
+        if action in ("steer", "steer_key"):
+            if (action == "steer") != self._steer_keys_shown():
+                return False  # the key's other binding is the one at this width
+            action = "steer"
         if action == "steer" and not self.model.started:
             return False  # nothing to steer before the run has started
         if action not in {"pause", "resume", "checkpoint", "stop", "steer"}:
@@ -365,7 +387,16 @@ class RunScreen(Screen[None]):
             self._typed_enter = True  # the dialog sends it as soon as it opens
             event.stop()
         else:
-            self._typed = "" if event.key in ("l", "e") and self.check_action("steer", ()) else None
+            steerable = self.check_action("steer_key", ()) or self.check_action("steer", ())
+            self._typed = "" if event.key in ("l", "e") and steerable else None
+
+    def _steer_keys_shown(self) -> bool:
+        """True when the footer has room for the steering keys."""
+        return self.size.width >= STEER_KEYS_SHOWN
+
+    def action_steer_key(self, kind: str) -> None:
+        """l / u / e / v where the footer has no room for them: as `action_steer`."""
+        self.action_steer(kind)
 
     def action_steer(self, kind: str) -> None:
         """l / u / e / v: a steering dialog; Enter sends its change, Escape cancels."""
