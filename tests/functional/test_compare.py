@@ -103,15 +103,20 @@ def test_a_line_still_being_written_is_left_for_later(two_runs) -> None:
     assert len(runs[1].epoch_rows) == 4
 
 
+async def view_text(pilot) -> str:
+    """The comparison view's text once its four plots are up."""
+    await wait_for(pilot, lambda: len(pilot.app.screen.query(OverlayPlot)) == 4)
+    await pilot.pause(0.2)
+    return screen_text(pilot.app)
+
+
 def test_compare_view_overlays_runs_with_a_legend_and_diffs_only_changed_keys(two_runs) -> None:
     a, b = two_runs
 
     async def scenario() -> None:
         app = CompareApp(read_runs([str(a), str(b)]))
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: len(app.screen.query(OverlayPlot)) == 4)
-            await pilot.pause(0.2)
-            text = screen_text(app)
+            text = await view_text(pilot)
             assert "━━ quickstart/run-a" in text and "━━ quickstart/run-b" in text
             for plot in app.screen.query(OverlayPlot):
                 lines = [d for d in plot._datasets if isinstance(d, LinePlot)]
@@ -164,17 +169,15 @@ def test_column_labels_drop_what_every_run_name_shares(names, labels) -> None:
 
 
 def test_at_80x24_identical_configs_leave_the_metrics_the_whole_width(tmp_path: Path) -> None:
-    """Two repeats of one preset: the legend says the configs are identical, the diff panel
-    goes, and the metrics table's columns (labelled by what tells the runs apart) all fit."""
+    """Two repeats of one preset: the metrics panel says the configs are identical, the diff
+    panel goes, and the metrics table's columns (labelled by what tells the runs apart) fit."""
     a = make_run(tmp_path, "20261201-182204")
     b = make_run(tmp_path, "20261201-182208")
 
     async def scenario() -> None:
         app = CompareApp(read_runs([str(a), str(b)]))
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: len(app.screen.query(OverlayPlot)) == 4)
-            await pilot.pause(0.2)
-            text = screen_text(app)
+            text = await view_text(pilot)
             assert "the configs are identical" in text
             assert not app.screen.query_one("#compare-diff-panel").display
             metrics = app.screen.query_one("#compare-metrics", DataTable)

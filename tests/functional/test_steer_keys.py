@@ -33,18 +33,23 @@ def log_text(app: TrainerApp) -> str:
     return run_screen(app).query_one("RunLog").plain_text
 
 
+def console(tmp_path: Path, script: ScriptedExecutor) -> TrainerApp:
+    """The console started on the demo preset with `script` as its engine."""
+    return TrainerApp(
+        "digits-demo",
+        executor=script,
+        presets=demo_presets(tmp_path),
+        gpu_panel=NoGpuPanel,
+        start=True,
+    )
+
+
 def test_dialogs_show_the_value_escape_cancels_enter_sends(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     script = ScriptedExecutor(epochs=3, steps=12, hold=(1, 3))
 
     async def scenario() -> None:
-        app = TrainerApp(
-            "digits-demo",
-            executor=script,
-            presets=demo_presets(tmp_path),
-            gpu_panel=NoGpuPanel,
-            start=True,
-        )
+        app = console(tmp_path, script)
         async with app.run_test(size=(100, 32)) as pilot:
             await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
             screen = run_screen(app)
@@ -198,13 +203,7 @@ def test_the_footer_lists_the_steering_keys_where_it_has_room(tmp_path, monkeypa
     script = ScriptedExecutor(epochs=3, steps=12, hold=(1, 3))
 
     async def scenario() -> None:
-        app = TrainerApp(
-            "digits-demo",
-            executor=script,
-            presets=demo_presets(tmp_path),
-            gpu_panel=NoGpuPanel,
-            start=True,
-        )
+        app = console(tmp_path, script)
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
             screen = run_screen(app)

@@ -3,6 +3,7 @@ curves a watcher rebuilds from metrics.jsonl matching the live ones."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -315,73 +316,59 @@ def test_metric_and_lr_plots_skip_redraws_that_would_change_nothing() -> None:
     run(scenario())
 
 
+def panels_text(css: str, size: tuple[int, int], *kinds: type, lr: float, acc: float) -> str:
+    """The screen of an app showing one epoch's curves (loss 1.4279, val 1.4102, then `lr` and
+    val accuracy `acc`) in a row of `kinds` of plot panel, sized by `css`."""
+    from textual.containers import Horizontal
+
+    from tui_trainer.engine.events import EpochEnd, StepProgress
+
+    class Panels(App[None]):
+        CSS = css
+
+        def compose(self):  # type: ignore[no-untyped-def]
+            with Horizontal():
+                for kind in kinds:
+                    yield kind()
+
+    curves = Curves()
+    curves.apply(StepProgress(1, 5, 10, 10, 10, 1.4279, lr, None, 0.0, "train"))
+    metrics = {"val_loss": 1.4102, "val_accuracy": acc}
+    curves.apply(EpochEnd(1, 5, metrics, 1.0, True, "val_accuracy", acc, 1))
+
+    async def scenario() -> str:
+        app = Panels()
+        async with app.run_test(size=size) as pilot:
+            for kind in kinds:
+                app.query_one(kind).show(curves)
+            await pilot.pause()
+            await pilot.pause()
+            return screen_text(app)
+
+    return asyncio.run(scenario())
+
+
 @pytest.mark.parametrize(("width", "title"), [(26, "Loss raw val ◆best"), (40, "smoothed")])
 def test_a_narrow_loss_panel_shortens_its_title_and_values_instead_of_cutting_them(
     width: int, title: str
 ) -> None:
     """The runs browser's detail at 80x24 gives the loss panel 26 columns."""
-    from textual.containers import Horizontal
-
-    from tui_trainer.engine.events import EpochEnd, StepProgress
     from tui_trainer.tui.widgets.plot_panels import LossPanel
 
-    class Narrow(App[None]):
-        CSS = f"LossPanel {{ width: {width}; height: 12; border: round $panel; }}"
-
-        def compose(self):  # type: ignore[no-untyped-def]
-            with Horizontal():
-                yield LossPanel()
-
-    curves = Curves()
-    curves.apply(StepProgress(1, 5, 10, 10, 10, 1.4279, 0.01, None, 0.0, "train"))
-    metrics = {"val_loss": 1.4102, "val_accuracy": 0.69}
-    curves.apply(EpochEnd(1, 5, metrics, 1.0, True, "val_accuracy", 0.69, 1))
-
-    async def scenario() -> None:
-        app = Narrow()
-        async with app.run_test(size=(80, 20)) as pilot:
-            app.query_one(LossPanel).show(curves)
-            await pilot.pause()
-            await pilot.pause()
-            text = screen_text(app)
-            assert title in text and "…" not in text, text
-            assert "1.4279" in text and "val 1.4102" in text
-
-    run(scenario())
+    css = f"LossPanel {{ width: {width}; height: 12; border: round $panel; }}"
+    text = panels_text(css, (80, 20), LossPanel, lr=0.01, acc=0.69)
+    assert title in text and "…" not in text, text
+    assert "1.4279" in text and "val 1.4102" in text
 
 
 def test_narrow_metric_and_lr_panels_shorten_their_labels_instead_of_cutting_them() -> None:
     """The 60x20 layout gives them 15 and 18 columns: `◆ 82.12%` (no epoch), `LR now plan`."""
-    from textual.containers import Horizontal
-
-    from tui_trainer.engine.events import EpochEnd, StepProgress
     from tui_trainer.tui.widgets.plot_panels import LRPanel, MetricPanel
 
-    class Narrow(App[None]):
-        CSS = """
-        MetricPanel, LRPanel { height: 10; border: round $panel; }
-        MetricPanel { width: 15; }
-        LRPanel { width: 18; }
-        """
-
-        def compose(self):  # type: ignore[no-untyped-def]
-            with Horizontal():
-                yield MetricPanel()
-                yield LRPanel()
-
-    curves = Curves()
-    curves.apply(StepProgress(1, 5, 10, 10, 10, 1.4, 0.025, None, 0.0, "train"))
-    metrics = {"val_loss": 1.2, "val_accuracy": 0.8212}
-    curves.apply(EpochEnd(1, 5, metrics, 1.0, True, "val_accuracy", 0.8212, 1))
-
-    async def scenario() -> None:
-        app = Narrow()
-        async with app.run_test(size=(60, 12)) as pilot:
-            app.query_one(MetricPanel).show(curves)
-            app.query_one(LRPanel).show(curves)
-            await pilot.pause()
-            await pilot.pause()
-            text = screen_text(app)
-            assert "◆ 82.12%" in text and "LR now plan" in text and "…" not in text, text
-
-    run(scenario())
+    css = """
+    MetricPanel, LRPanel { height: 10; border: round $panel; }
+    MetricPanel { width: 15; }
+    LRPanel { width: 18; }
+    """
+    text = panels_text(css, (60, 12), MetricPanel, LRPanel, lr=0.025, acc=0.8212)
+    assert "◆ 82.12%" in text and "LR now plan" in text and "…" not in text, text

@@ -32,8 +32,9 @@ from tui_trainer.remote.hangup import keeps_training
 from tui_trainer.telemetry.host import HostReader
 from tui_trainer.telemetry.sampler import Sampler
 from tui_trainer.terminal import detach_from_terminal, release_quiet_input
+from tui_trainer.tui.breakpoints import NARROW, TINY
 from tui_trainer.tui.screens.dialogs import ConfirmQuit, HelpScreen
-from tui_trainer.tui.screens.run import NARROW, TINY, Executor, RunRequest, RunScreen
+from tui_trainer.tui.screens.run import Executor, RunRequest, RunScreen
 from tui_trainer.tui.screens.run_actions import LaunchRun, WatchRun
 from tui_trainer.tui.screens.runs import RunsScreen
 from tui_trainer.tui.screens.setup import SetupScreen

@@ -21,11 +21,9 @@ from textual_plot import HiResMode
 
 from tui_trainer.compare import diff_rows, metric_rows, short_labels
 from tui_trainer.runs_read import RunRecord
+from tui_trainer.tui.breakpoints import NARROW
 from tui_trainer.tui.curves import Curves, smooth, smoothing_weight
 from tui_trainer.tui.widgets.plots import RunPlot
-
-NARROW = 100
-"""Below this width the plots share one row and the tables stack (class ``-narrow``)."""
 
 RUN_COLOURS = ("primary", "warning", "success", "error", "accent", "secondary")
 """Theme colours given to runs in order (repeating after six)."""

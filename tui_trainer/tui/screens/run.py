@@ -26,6 +26,7 @@ from tui_trainer import formatting as fmt
 from tui_trainer.config import RunConfig
 from tui_trainer.engine.control import StopMode
 from tui_trainer.engine.events import RunFinished
+from tui_trainer.tui.breakpoints import NARROW
 from tui_trainer.tui.bridge import EventBridge, RunUpdate
 from tui_trainer.tui.budget import RedrawBudget
 from tui_trainer.tui.model import RunModel
@@ -37,12 +38,6 @@ from tui_trainer.tui.widgets.plot_panels import LossPanel, LRPanel, MetricPanel
 from tui_trainer.tui.widgets.progress import RunProgress
 from tui_trainer.tui.widgets.run_log import RunLog
 from tui_trainer.tui.widgets.state_badge import StateBadge
-
-NARROW = 100
-"""Below this width the narrow layout applies (the app's breakpoint for run.tcss)."""
-
-TINY = 72
-"""Below this width the screens' smallest layouts apply (class ``-tiny``, else ``-narrow``)."""
 
 MAX_FPS = 10
 """Upper bound on redraws per second while training (events arrive ~4/s from the engine)."""
@@ -326,10 +321,8 @@ class RunScreen(Screen[None]):
         if action in ("steer", "steer_key"):
             if (action == "steer") != self._steer_keys_shown():
                 return False  # the key's other binding is the one at this width
-            action = "steer"
-        if action == "steer" and not self.model.started:
-            return False  # nothing to steer before the run has started
-        if action not in {"pause", "resume", "checkpoint", "stop", "steer"}:
+            return self._can_steer()
+        if action not in {"pause", "resume", "checkpoint", "stop"}:
             return True
         if ended:
             return False
@@ -387,8 +380,13 @@ class RunScreen(Screen[None]):
             self._typed_enter = True  # the dialog sends it as soon as it opens
             event.stop()
         else:
-            steerable = self.check_action("steer_key", ()) or self.check_action("steer", ())
-            self._typed = "" if event.key in ("l", "e") and steerable else None
+            self._typed = "" if event.key in ("l", "e") and self._can_steer() else None
+
+    def _can_steer(self) -> bool | None:
+        """Steering while the run is active and started (None, dimmed: while quitting)."""
+        if not self.model.started or self.model.finished is not None:
+            return False
+        return None if self.quitting else True
 
     def _steer_keys_shown(self) -> bool:
         """True when the footer has room for the steering keys."""

@@ -32,6 +32,7 @@ class Line(Static):
     def __init__(self, text: str = "", *, id: str | None = None, classes: str | None = None):
         super().__init__(text, id=id, classes=classes)
         self._text = text
+        self._cells = Content.from_markup(text).cell_length  # its width on screen
 
     @property
     def text(self) -> str:
@@ -42,14 +43,10 @@ class Line(Static):
         """Show ``text`` (console markup) if it differs from what is shown; the screen is laid
         out again only when its width changed (a layout costs far more than the repaint)."""
         if text != self._text:
-            resized = _cells(text) != _cells(self._text)
-            self._text = text
-            self.update(text, layout=resized)
-
-
-def _cells(markup: str) -> int:
-    """The width of console markup on screen, in cells."""
-    return Content.from_markup(markup).cell_length
+            content = Content.from_markup(text)
+            resized = content.cell_length != self._cells
+            self._text, self._cells = text, content.cell_length
+            self.update(content, layout=resized)
 
 
 class PercentSparkline(Sparkline):

@@ -385,6 +385,12 @@ class MetricPlot(CurvesPlot):
             self.mark(float(c.best_epoch or 0), value)
 
 
+def lr_top(c: Curves, ahead: list[tuple[float, float]] | None = None) -> float:
+    """The top of the LR plot's data: the highest LR applied or still planned (1.0 if none)."""
+    planned = c.plan_ahead() if ahead is None else ahead
+    return max([*c.lr.ys, *(y for _, y in planned)], default=1.0) or 1.0
+
+
 class LRPlot(CurvesPlot):
     """The learning rate applied so far, and the schedule's planned remainder dimmed."""
 
@@ -393,7 +399,7 @@ class LRPlot(CurvesPlot):
         in dot rows of the current y range, the plan (a new list when it changes) and the
         series' merges. Steps that stay inside the same dot change nothing on screen."""
         c = self.curves
-        top = max([*c.lr.ys, *(y for _, y in c.plan)], default=1.0) or 1.0
+        top = lr_top(c)
         dots_x = max(self.size.width - self.margin_left, 1) * 2
         dots_y = max(self.size.height - self.margin_bottom - 2, 1) * 4
         x = math.floor(c.progress / c.x_extent() * dots_x)
@@ -403,7 +409,7 @@ class LRPlot(CurvesPlot):
     def draw(self, c: Curves) -> None:
         """Draw measured and planned LR; the y axis starts at 0 so a constant LR reads as such."""
         ahead = c.plan_ahead()
-        top = max([*c.lr.ys, *(y for _, y in ahead)], default=1.0) or 1.0
+        top = lr_top(c, ahead)
         self.clear()
         self.axes((0.0, c.x_extent()), (0.0, top * 1.05), pad=0.0)
         self.line([x for x, _ in ahead], [y for _, y in ahead], "run-plot--planned")
