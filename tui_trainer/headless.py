@@ -53,13 +53,21 @@ def signal_handlers(
     `distributed` (a torchrun worker): Ctrl-C reaches a worker twice (from the terminal and
     forwarded by torchrun), so a second SIGINT does not escalate (torchrun kills workers that
     outlive its grace period). `quiet` (ranks other than 0): no message.
+
+    The handlers act in this process only: a forked child (a `DataLoader` worker) inherits
+    them, and Ctrl-C reaches the whole foreground process group, so each worker would print
+    the message and ask its copy of `control` to stop. A child ignores the signal; its parent
+    ends it with the run.
     """
     if sys.platform == "win32":  # pragma: no cover
         yield
         return
     hits: dict[int, int] = {}
+    owner = os.getpid()
 
     def on_stop(signum: int, _frame: object) -> None:
+        if os.getpid() != owner:  # a forked worker: the run's own process answers
+            return
         hits[signum] = hits.get(signum, 0) + 1
         if config is not None and keeps_training(config, signum):
             detach_from_terminal()  # carry on without it; `tui-trainer watch` re-attaches
@@ -86,7 +94,8 @@ def signal_handlers(
             )
 
     def on_usr1(_signum: int, _frame: object) -> None:
-        control.request_checkpoint()
+        if os.getpid() == owner:
+            control.request_checkpoint()
 
     previous = {s: signal.signal(s, on_stop) for s in STOP_SIGNALS}
     previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_usr1)
