@@ -2,6 +2,10 @@
 
 The one implementation behind checkpoints, summary.json, metrics.csv and config.yaml.
 
+Files are private: a new file is created 0600 (owner read/write), whatever the umask, so run
+files on a shared machine are the owner's alone (README: "Who can read a run"). A file being
+replaced keeps its mode (a user who opened one up keeps it open).
+
 A crash, a kill or a full disk at any moment leaves the target either its old or its new complete
 content, never half a file. A failed write removes its temp file and raises the real `OSError`
 (ENOSPC, EDQUOT, EROFS ...), also when the bytes come from a serializer such as `torch.save`
@@ -24,14 +28,10 @@ from typing import BinaryIO, cast
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
-def _read_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-# New files get the mode a plain open() would give them (temp files are created 0600).
-_NEW_FILE_MODE = 0o666 & ~_read_umask()
+PRIVATE_FILE = 0o600
+"""The mode of every new file a run writes (temp files are created with it, too)."""
+PRIVATE_DIR = 0o700
+"""The mode of a run directory and its sub-folders."""
 
 
 def is_no_space(exc: BaseException) -> bool:
@@ -92,7 +92,7 @@ def atomic_write(path: Path, produce: Callable[[BinaryIO], None]) -> None:
             try:
                 mode = os.stat(path).st_mode & 0o7777  # keep the mode of the file replaced
             except FileNotFoundError:
-                mode = _NEW_FILE_MODE
+                mode = PRIVATE_FILE
             os.fchmod(fd, mode)
             produce(cast(BinaryIO, writer))
             os.fsync(fd)

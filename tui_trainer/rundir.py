@@ -4,6 +4,9 @@ A run directory is `out/<preset>/<YYYYmmdd-HHMMSS>` created with a plain `mkdir`
 `exist_ok`): two runs started in the same second get `...-HHMMSS` and `...-HHMMSS-2`, never one
 shared directory.
 
+A run directory is private: created 0700 (whatever the umask), its files 0600 (see
+`tui_trainer.atomic`). The runs root and the preset folders above it keep the user's umask.
+
 The process that writes a run directory holds an exclusive `flock` on `<run_dir>/.lock`, which
 also records who holds it (pid, host, command, start time). The OS drops the lock when the
 process dies, so a crash never leaves a directory locked. A second writer (a resume of a live run,
@@ -28,6 +31,8 @@ import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
+from tui_trainer.atomic import PRIVATE_DIR, PRIVATE_FILE
+from tui_trainer.config.names import safe_component
 from tui_trainer.errors import UserError
 
 LOCK_NAME = ".lock"
@@ -55,11 +60,11 @@ class LockInfo:
 def create_run_dir(out: str | Path, preset: str, *, stamp: str | None = None) -> Path:
     """Create and return a fresh `out/<preset>/<timestamp>` directory, never an existing one.
 
-    The leaf is made with one `mkdir` (atomic, fails if it exists); on a collision the next
-    suffix (-2, -3 ...) is tried. An `--out` that cannot hold run directories (a file,
-    read-only, no space) is a `UserError`.
+    The leaf is made with one `mkdir` (atomic, fails if it exists), private (0700); on a
+    collision the next suffix (-2, -3 ...) is tried. An `--out` that cannot hold run
+    directories (a file, read-only, no space) is a `UserError`.
     """
-    parent = Path(out) / preset
+    parent = Path(out) / safe_component(preset, "preset")  # never '..', '/' or hidden
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -70,7 +75,7 @@ def create_run_dir(out: str | Path, preset: str, *, stamp: str | None = None) ->
     for n in range(1, 10_000):
         path = parent / (base if n == 1 else f"{base}-{n}")
         try:
-            path.mkdir()
+            path.mkdir(mode=PRIVATE_DIR)
         except FileExistsError:
             continue
         except OSError as exc:
@@ -163,7 +168,7 @@ class RunDirLock:
         """Lock `run_dir` for writing; `RunDirBusy` (exit 2) when another process holds it."""
         run_dir = Path(run_dir)
         try:
-            fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE)
         except OSError as exc:
             raise UserError(
                 f"run directory '{run_dir}': cannot open its lock: {_why(exc)}"

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import yaml
 
-from tui_trainer.atomic import describe_os_error
+from tui_trainer.atomic import PRIVATE_DIR, describe_os_error
 from tui_trainer.config.outroot import check_out_root
 from tui_trainer.config.rules import config_warnings
 from tui_trainer.config.schema import RunConfig
@@ -275,7 +275,7 @@ def _open_writer(run: PreparedRun, run_dir: Path, lock: RunDirLock | None) -> Ru
     control = run.trainer.control
     try:
         ckpts = run_dir / "checkpoints"
-        ckpts.mkdir(exist_ok=True)
+        ckpts.mkdir(mode=PRIVATE_DIR, exist_ok=True)
         for folder in (run_dir, ckpts):  # temps of a writer killed mid-save (we hold the lock)
             for stale in folder.glob(".*.tmp"):
                 stale.unlink(missing_ok=True)

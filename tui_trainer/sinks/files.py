@@ -19,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from tui_trainer.atomic import atomic_write_text, describe_os_error
+from tui_trainer.atomic import PRIVATE_DIR, atomic_write_text, describe_os_error
+from tui_trainer.config.names import one_line
 from tui_trainer.engine.events import ConfigChanged, EpochEnd, Event, RunFinished, RunStarted
 from tui_trainer.errors import UserError
 from tui_trainer.next_steps import TRACEBACK_FILE
@@ -35,9 +36,9 @@ def new_run_dir(out: str | Path, preset: str) -> Path:
 
 def render_config(run_dir: Path, config: dict[str, Any], preset: str) -> str:
     """config.yaml's text: a header naming the preset and the replay command, then the config."""
-    header = (
-        f"# tui-trainer resolved config (preset: {preset}).\n"
-        f"# Replay it with: tui-trainer replay {run_dir}\n"
+    header = (  # one_line: a newline in a name must not end the comment (replay reads it)
+        f"# tui-trainer resolved config (preset: {one_line(preset)}).\n"
+        f"# Replay it with: tui-trainer replay {one_line(str(run_dir))}\n"
     )
     return header + yaml.safe_dump(config, sort_keys=False, default_flow_style=None, width=1000)
 
@@ -176,11 +177,12 @@ class RunDirWriter:
             self._jsonl.close()
             self._jsonl = None
         try:
-            self.run_dir.mkdir(parents=True)  # fails if another directory took its place
+            # fails if another directory took its place
+            self.run_dir.mkdir(mode=PRIVATE_DIR, parents=True)
             if self.lock is not None:
                 self.lock.release()
                 self.lock = RunDirLock.acquire(self.run_dir)
-            (self.run_dir / "checkpoints").mkdir()
+            (self.run_dir / "checkpoints").mkdir(mode=PRIVATE_DIR)
             self._dir_id = dir_id(self.run_dir)
             if self.config is not None:
                 write_config(self.run_dir, self._config_to_write(), self.preset)

@@ -14,14 +14,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tui_trainer.atomic import PRIVATE_FILE
+
 
 class JsonLines:
-    """Appends one JSON object per line to `path`."""
+    """Appends one JSON object per line to `path` (a new file is created 0600)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = os.open(
-            path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
+            path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE
         )
         self._size = self._repair()
 
