@@ -168,6 +168,13 @@ class DataConfig(Section):
             raise ValueError("must contain {stem} or {name}")
         return v
 
+    @field_validator("num_workers")
+    @classmethod
+    def _num_workers(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 0:  # refused for every dataset, not only image folders
+            raise ValueError("expected auto or a whole number >= 0")
+        return v
+
     @field_validator("mask_values")
     @classmethod
     def _mask_values(cls, v: list[int] | None) -> list[int] | None:

@@ -287,7 +287,8 @@ class RunConfig(Section):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> RunConfig:
-        if self.freeze.epochs is not None and self.freeze.epochs > self.epochs:
+        freeze = self.freeze
+        if freeze.enabled and freeze.epochs is not None and freeze.epochs > self.epochs:
             raise cross_field_error(
                 "freeze.epochs",
                 f"must not exceed epochs ({self.epochs}), got {self.freeze.epochs}",
