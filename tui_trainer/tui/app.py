@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
 import signal
 import sys
 from collections.abc import Callable, Iterable
@@ -142,6 +143,7 @@ class TrainerApp(App[int]):
         self.starting_preset = ""  # the preset of the run being started from setup
         self._sighup: Any = signal.SIG_DFL
         self.signal_number: int | None = None
+        self.left_running: str | None = None  # a watched run left while it goes on
 
     # -- screens ---------------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -159,16 +161,17 @@ class TrainerApp(App[int]):
             self.push_screen(RunScreen(request, self.executor, self.gpu_panel))
             self._install_signals()
             return
-        self.push_screen(
-            SetupScreen(
-                self.presets,
-                selected=self.preset or last_preset(),
-                overrides=self.overrides,
-                out=self.out,
-                autostart=self.start_now,
-            )
-        )
+        self.push_screen(self._setup_screen(autostart=self.start_now))
         self._install_signals()
+
+    def _setup_screen(self, autostart: bool = False) -> SetupScreen:
+        return SetupScreen(
+            self.presets,
+            selected=self.preset or last_preset(),
+            overrides=self.overrides,
+            out=self.out,
+            autostart=autostart,
+        )
 
     def _install_signals(self) -> None:
         if self.handle_signals:
@@ -282,6 +285,7 @@ class TrainerApp(App[int]):
         if watching and self._back_to_runs():  # attached from the runs browser: back to it
             return
         if watching:  # nothing is lost by leaving: the run goes on
+            self._leave_watched(run)
             self.exit(0, return_code=0)
             return
         if run is None:
@@ -297,6 +301,12 @@ class TrainerApp(App[int]):
 
         self.push_screen(ConfirmQuit(), answer)
 
+    def _leave_watched(self, run: RunScreen | None) -> None:
+        """Remember a watched run that is still going, for the line printed after the exit."""
+        run_dir = getattr(run.source, "run_dir", None) if run is not None else None
+        if run is not None and run.source.remote and run_dir is not None:
+            self.left_running = str(run_dir)
+
     def _back_to_runs(self) -> bool:
         """Watching a run opened from the runs browser: leave it (it goes on), show the list."""
         if not (isinstance(self.screen, RunScreen) and self.screen.source.remote):
@@ -308,10 +318,19 @@ class TrainerApp(App[int]):
         return True
 
     async def action_new_run(self) -> None:
-        """n: back to the setup screen, which keeps the last settings."""
+        """n: back to the setup screen, which keeps the last settings. Watching (`tui-trainer
+        watch`, no setup screen below), the finished run's screens make way for a new setup
+        screen: from there on this is the console, as `tui-trainer` opens it."""
         if self.live_run() is not None:
             return
-        while not isinstance(self.screen, SetupScreen) and len(self.screen_stack) > 1:
+        if not any(isinstance(s, SetupScreen) for s in self.screen_stack):
+            self.watch = None  # q no longer "leaves a watched run"
+            self.last_result = None  # nor does the exit code or summary follow it
+            while len(self.screen_stack) > 1:
+                await self.pop_screen()
+            await self.push_screen(self._setup_screen())
+            return
+        while not isinstance(self.screen, SetupScreen):
             await self.pop_screen()
 
     def action_help(self) -> None:
@@ -339,6 +358,7 @@ class TrainerApp(App[int]):
         self.signal_number = signal_number
         run = self.live_run()
         if run is None or run.source.remote:
+            self._leave_watched(run)
             self.exit(128 + signal_number, return_code=128 + signal_number)
         elif not run.quitting:
             run.stop_for_exit(status="interrupted", signal=signal_number)
@@ -422,7 +442,19 @@ def run_app(
     app = TrainerApp(preset, overrides, start, out, handle_signals=True, resume=resume)
     app.run()
     print_next_steps(app.last_result)
+    print_left_running(app.left_running)
     return app.return_code if app.return_code is not None else 0
+
+
+def print_left_running(run_dir: str | None, file: TextIO | None = None) -> None:
+    """After leaving a watched run that goes on: say so, and how to attach again."""
+    if run_dir is not None:
+        again = f"tui-trainer watch {shlex.quote(run_dir)}"
+        print(
+            f"tui-trainer: left {run_dir}; the run goes on. Re-attach: {again}",
+            file=file or sys.stdout,
+            flush=True,
+        )
 
 
 def print_next_steps(result: RunFinished | None, file: TextIO | None = None) -> None:
@@ -438,4 +470,8 @@ def run_watch(run_dir: str) -> int:
     """`tui-trainer watch RUN_DIR`: the run screen for a run in another process; exit 0."""
     app = TrainerApp(handle_signals=True, watch=run_dir)
     app.run()
-    return 0
+    print_left_running(app.left_running)
+    if app.watch is not None:
+        return 0
+    print_next_steps(app.last_result)  # a run of its own, started with n and then Start
+    return app.return_code if app.return_code is not None else 0

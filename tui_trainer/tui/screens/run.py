@@ -311,11 +311,12 @@ class RunScreen(Screen[None]):
 
     # -- keys ------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """p/c/s while the run is active (dimmed while quitting), n/v once it ended; of a
+        """p/c/s while the run is active (dimmed while quitting), n/v once it ended (n opens
+        setup, also when watching: `TrainerApp.action_new_run`); of a
         steering key's two bindings, the one for the footer's width."""
         ended = self.model.finished is not None
         if action == "new_run":
-            return ended and not self.source.remote
+            return ended
         if action == "summary":
             return ended
         if action in ("steer", "steer_key"):

@@ -1,0 +1,118 @@
+"""Keys in `watch` (issue 22): every key leads somewhere, leaving says how to come back."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from pilot import demo_presets, run, wait_for, wait_for_text
+from runsdirs import make_run
+from scripted import ScriptedExecutor
+
+from tui_trainer.engine.control import Control, StopMode
+from tui_trainer.remote.client import request
+from tui_trainer.remote.endpoint import NotLive
+from tui_trainer.remote.server import RunServer
+from tui_trainer.rundir import RunDirLock
+from tui_trainer.sinks.files import RunDirWriter, write_config
+from tui_trainer.tui.app import TrainerApp, print_left_running
+from tui_trainer.tui.screens.run import RunScreen
+from tui_trainer.tui.screens.setup import SetupScreen
+from tui_trainer.tui.screens.summary import SummaryScreen
+from tui_trainer.tui.widgets.gpu_slot import NoGpuPanel
+
+
+@pytest.fixture(autouse=True)
+def _own_socket_dir_and_cwd(private_runtime: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+
+
+def watch_app(tmp_path: Path, run_dir: Path) -> TrainerApp:
+    presets = demo_presets(tmp_path)
+    return TrainerApp(
+        watch=str(run_dir), presets=presets, gpu_panel=NoGpuPanel, executor=ScriptedExecutor()
+    )
+
+
+@pytest.mark.parametrize("where", ["summary", "run"])
+def test_n_on_a_finished_watched_run_opens_setup(tmp_path: Path, where: str) -> None:
+    """`n` popped every screen of `watch` and left Textual's blank default screen."""
+    run_dir = make_run(tmp_path / "runs", "quickstart", "20261201-080000")
+
+    async def scenario() -> None:
+        app = watch_app(tmp_path, run_dir)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
+            if where == "run":
+                await pilot.press("b")
+                await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+            await pilot.press("n")
+            await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+            await wait_for_text(pilot, "digits-demo")
+            assert len(app.screen_stack) == 2  # the setup screen on the default screen
+            await pilot.press("ctrl+r")  # the console's own run, from watch
+            await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen), 20)
+            assert app.last_result is not None and app.last_result.status == "completed"
+            assert app.left_running is None
+
+    run(scenario())
+
+
+def live_status(run_dir: Path) -> bool:
+    try:
+        reply = request(run_dir, "status", timeout=1.0)
+    except NotLive:
+        return False
+    return bool(reply and reply.get("ok"))
+
+
+def test_q_leaving_a_live_watched_run_says_it_goes_on_and_how_to_reattach(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "runs"
+    run_dir = out / "quickstart" / "20261201-090000"
+    run_dir.mkdir(parents=True)
+    write_config(run_dir, {"epochs": 3, "data": {"batch_size": 32}}, "quickstart")
+    lock = RunDirLock.acquire(run_dir)
+    control = Control()
+    live = ScriptedExecutor(epochs=3, steps=12, hold=(2, 3), run_dir=str(run_dir))
+    sinks = [RunDirWriter(run_dir, "quickstart"), RunServer(control)]
+    thread = threading.Thread(
+        target=live, args=({}, "quickstart"), kwargs={"sinks": sinks, "control": control}
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not (run_dir / "metrics.jsonl").exists() or not live_status(run_dir):
+            assert time.monotonic() < deadline, "the scripted run never served its socket"
+            time.sleep(0.05)
+
+        async def scenario() -> TrainerApp:
+            app = watch_app(tmp_path, run_dir)
+            async with app.run_test(size=(120, 40)) as pilot:
+                await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+                runner = app.screen
+                await wait_for(pilot, lambda: runner.model.progress.epoch == 2)
+                await pilot.press("n")  # nothing while the run goes on
+                assert app.screen is runner
+                await pilot.press("q")
+            return app
+
+        import asyncio
+
+        app = asyncio.run(scenario())
+        assert app.return_code == 0 and thread.is_alive()
+        assert control.stop_mode == StopMode.NONE
+        assert app.left_running == str(run_dir)
+        shown = io.StringIO()
+        print_left_running(app.left_running, shown)
+        line = shown.getvalue()
+        assert line.count("\n") == 1 and "the run goes on" in line
+        assert line.rstrip().endswith(f"tui-trainer watch {run_dir}")
+    finally:
+        live.release()
+        thread.join(10)
+        lock.release()
