@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from tui_trainer.config.names import safe_component
 from tui_trainer.config.overrides import (
     deep_merge,
     override_label,
@@ -30,7 +31,7 @@ from tui_trainer.config.resolve import (
 )
 from tui_trainer.config.rules import freeze_override_without_enabled
 from tui_trainer.config.schema import RunConfig
-from tui_trainer.config.yaml_safe import load_yaml_file
+from tui_trainer.config.yaml_safe import PRESET, RUN_FILE, load_yaml_file
 from tui_trainer.errors import UserError
 
 __all__ = [
@@ -54,8 +55,9 @@ def read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
     """Read a preset within the YAML limits; returns the data and a key-path → line map.
 
     An empty document (blank, or comments only) is refused: it would run all defaults.
+    A run's own config.yaml (replay, resume) is read within the higher run-file bounds.
     """
-    doc = load_yaml_file(path)
+    doc = load_yaml_file(path, limits=RUN_FILE if path.name == "config.yaml" else PRESET)
     if doc.data is None:
         raise UserError(f"{path}: empty preset (no keys, only blank lines or comments)")
     if not isinstance(doc.data, dict):
@@ -160,7 +162,9 @@ def load_config(
 ) -> tuple[RunConfig, str]:
     """Resolve a preset (name or path, or None for defaults) plus overrides into a RunConfig.
 
-    Returns the config and the preset's name (used for the run directory).
+    Returns the config and the preset's name: the file's stem (a replayed config.yaml: its run's
+    preset folder) made a safe single folder name by `safe_component`, as the run directory uses
+    it.
     """
     data: dict[str, Any] = {}
     lines: dict[tuple[str, ...], int] = {}
@@ -170,7 +174,8 @@ def load_config(
         path = find_preset(str(preset)).path
         data, lines = read_yaml(path)
         origin = str(path)
-        name = path.stem if path.name != "config.yaml" else path.parent.parent.name
+        stem = path.stem if path.name != "config.yaml" else path.parent.parent.name
+        name = safe_component(stem, "preset")  # a folder of the run directory's path
     sources = _sources(data, origin)
     items = overrides or []
     for item in items:
