@@ -2,13 +2,15 @@
 
 Checked before anything is built or written, so a root that is a file, lies under a file, is
 read-only, immutable (`chattr +i`) or on a read-only file system is a one-line `UserError`
-(exit 2) instead of a traceback from deep inside the run. Nothing is created by the check: it
+(exit 2) instead of a traceback from deep inside the run; a symbolic link that loops or leads
+nowhere is named as such. Nothing is created by the check: it
 asks the OS (`access(2)`, which also answers for immutable inodes and read-only mounts) about
 the nearest folder that exists.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -30,7 +32,12 @@ def out_root_problem(out: str | Path) -> str | None:
                 return f"'{root}' cannot be created"
             probe = probe.parent
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return f"'{probe}' goes through a symlink loop (a link that leads back to itself)"
             return f"'{probe}' cannot be inspected: {exc.strerror or exc}"
+    link = _link_problem(probe)
+    if link:
+        return link
     if not probe.is_dir():
         if probe == root:
             return f"'{root}' is a file, not a folder for run directories"
@@ -40,6 +47,21 @@ def out_root_problem(out: str | Path) -> str | None:
         return (
             f"'{root}' is not writable{where}: read-only, immutable or on a read-only file system"
         )
+    return None
+
+
+def _link_problem(path: Path) -> str | None:
+    """Why a symbolic link at `path` cannot be followed (a loop, a missing target), or None."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"'{path}' is a symlink loop (a link that leads back to itself)"
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return f"'{path}' is a broken symbolic link (to '{os.readlink(path)}')"
+        return f"'{path}' cannot be inspected: {exc.strerror or exc}"
     return None
 
 
