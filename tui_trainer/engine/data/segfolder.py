@@ -12,6 +12,8 @@ are drawn per batch on the device, identically for image and mask, from a per-ba
 
 from __future__ import annotations
 
+import errno
+import stat
 from pathlib import Path
 
 import torch
@@ -41,6 +43,25 @@ def _layout(config: RunConfig) -> str:
     return f"{d.root}/{d.images_dir}/<id>.jpg with {d.root}/{d.masks_dir}/{example}"
 
 
+def _mask_exists(mask: Path, image: Path) -> bool:
+    """Whether `image`'s mask file is there; a name the OS cannot take is bad input naming it."""
+    try:
+        return stat.S_ISREG(mask.stat().st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        if exc.errno == errno.ENAMETOOLONG:
+            why = (
+                f"its mask name is {len(mask.name.encode('utf-8'))} bytes, longer than the file "
+                "system allows; rename the image or shorten data.mask_pattern"
+            )
+        raise UserError(
+            f"data.mask_pattern: image '{image}': cannot look for its mask "
+            f"'{mask.name[:60]}{'...' if len(mask.name) > 60 else ''}': {why}"
+        ) from None
+
+
 def find_pairs(config: RunConfig) -> tuple[list[tuple[Path, Path]], list[str]]:
     """(image, mask) file pairs and walk warnings; UserError for a missing folder or mask."""
     data = config.data
@@ -67,7 +88,7 @@ def find_pairs(config: RunConfig) -> tuple[list[tuple[Path, Path]], list[str]]:
     for image in images:
         name = data.mask_pattern.format(stem=image.stem, name=image.name, suffix=image.suffix)
         mask = masks_dir / name
-        (pairs.append((image, mask)) if mask.is_file() else missing.append(mask))
+        (pairs.append((image, mask)) if _mask_exists(mask, image) else missing.append(mask))
     if missing:
         raise UserError(
             f"data.mask_pattern: {len(missing)} of {len(images)} images have no mask, e.g. "
