@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from tui_trainer.errors import UserError
+from tui_trainer.terminal import detach_from_terminal
 
 EXIT_FILE_ENV = "TUI_TRAINER_EXIT_FILE"  # where rank 0 writes its exit code for `launch`
 FORWARDED = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
@@ -91,12 +92,9 @@ def launch(nproc: int, argv: list[str], on_hangup: str = "continue") -> int:
 
 
 def _hang_up_workers(torchrun_pid: int) -> None:
-    """The terminal went away: leave it here, and tell each worker (not torchrun) so."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    for fd in (1, 2):
-        with contextlib.suppress(OSError):
-            os.dup2(devnull, fd)
-    os.close(devnull)
+    """The terminal went away: leave it here (output to a file or pipe stays), and tell each
+    worker (not torchrun) so."""
+    detach_from_terminal()
     import psutil
 
     with contextlib.suppress(psutil.Error):
