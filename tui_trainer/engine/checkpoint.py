@@ -16,6 +16,7 @@ import torch
 
 from tui_trainer.atomic import atomic_link, atomic_write, describe_os_error
 from tui_trainer.engine.events import CheckpointSaved, LogMessage
+from tui_trainer.engine.load_refusal import load_failure
 from tui_trainer.errors import UserError
 
 FORMAT = "tui-trainer-checkpoint"
@@ -79,8 +80,8 @@ def load_checkpoint(path: str | Path, key: str = "--resume") -> dict[str, Any]:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{key}: '{path}' is not a readable checkpoint ({first})") from None
+        why = load_failure(exc)  # never torch's "weights_only=False" advice
+        raise UserError(f"{key}: '{path}' is not a readable checkpoint ({why})") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise UserError(f"{key}: '{path}' is not a tui-trainer checkpoint")
     version = blob.get("version")

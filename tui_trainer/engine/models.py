@@ -18,6 +18,7 @@ from torch import nn
 from tui_trainer.config.pycode import import_class
 from tui_trainer.config.schema import ModelConfig
 from tui_trainer.config.tasks import is_weights_file, model_kind
+from tui_trainer.engine.load_refusal import load_failure
 from tui_trainer.errors import UserError
 
 
@@ -218,7 +219,7 @@ def load_weights_file(model: nn.Module, path_str: str, head: str) -> list[str]:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise UserError(
-            f"'{path}' is not a loadable weights file ({exc})", key="model.weights"
+            f"'{path}' is not a loadable weights file ({load_failure(exc)})", key="model.weights"
         ) from None
     state = blob.get("model", blob) if isinstance(blob, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
