@@ -116,3 +116,40 @@ def test_q_leaving_a_live_watched_run_says_it_goes_on_and_how_to_reattach(
         live.release()
         thread.join(10)
         lock.release()
+
+
+def test_gpu_panel_this_run_follows_a_run_watched_from_the_console(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run attached from the runs browser (or started in the background): "this run" read
+    the console's own process (0.0 cores) instead of the run's."""
+    import os
+    import subprocess
+    import sys
+
+    from tui_trainer.remote.endpoint import Endpoint
+    from tui_trainer.tui import app as app_module
+    from tui_trainer.tui.screens.run_actions import WatchRun
+
+    run_dir = make_run(tmp_path / "runs", "quickstart", "20261201-080000")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    pointers = {str(run_dir): Endpoint("unused", other.pid)}
+    monkeypatch.setattr(app_module, "read_pointer", lambda d: pointers.get(str(d)))
+
+    async def scenario() -> None:
+        app = TrainerApp(presets=demo_presets(tmp_path), executor=ScriptedExecutor())
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+            assert app.host is not None and app.host.pid == os.getpid()
+            app.screen.post_message(WatchRun(str(run_dir)))
+            await wait_for(pilot, lambda: app.host.pid == other.pid)
+            await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
+            await pilot.press("n", "ctrl+r")  # a run of the console's own: this process again
+            await wait_for(pilot, lambda: app.host.pid == os.getpid())
+            assert any(isinstance(s, RunScreen) for s in app.screen_stack)
+
+    try:
+        run(scenario())
+    finally:
+        other.kill()
+        other.wait()

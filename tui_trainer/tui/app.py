@@ -30,7 +30,6 @@ from tui_trainer.outcome import exit_code
 from tui_trainer.remote.detach import Detached, spawn_detached
 from tui_trainer.remote.endpoint import read_pointer
 from tui_trainer.remote.hangup import keeps_training
-from tui_trainer.telemetry.host import HostReader
 from tui_trainer.telemetry.sampler import Sampler
 from tui_trainer.terminal import detach_from_terminal, release_quiet_input
 from tui_trainer.tui.breakpoints import NARROW, TINY
@@ -42,7 +41,7 @@ from tui_trainer.tui.screens.setup import SetupScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.tui.sources import RemoteRun
 from tui_trainer.tui.state import last_preset, remember_preset
-from tui_trainer.tui.widgets.gpu_slot import gpu_panel_factory
+from tui_trainer.tui.widgets.gpu_slot import FollowedHost, gpu_panel_factory
 
 STYLES: list[str | PurePath] = [
     "app.tcss",
@@ -62,10 +61,10 @@ def execute(*args: Any, **kwargs: Any) -> RunFinished:
     return session_execute(*args, **kwargs)
 
 
-def watch_sampler(watch: str | None) -> Sampler:
-    """The telemetry sampler; watching, its "this run" line follows the run's process."""
-    pointer = read_pointer(Path(watch)) if watch is not None else None
-    return Sampler(host_reader=HostReader(pointer.pid)) if pointer is not None else Sampler()
+def run_pid(run_dir: str | Path) -> int | None:
+    """The process of the live run in `run_dir` (its socket pointer), if it has one."""
+    pointer = read_pointer(Path(run_dir))
+    return pointer.pid if pointer is not None else None
 
 
 def discover_presets(preset: str | None = None) -> list[PresetInfo]:
@@ -131,8 +130,13 @@ class TrainerApp(App[int]):
         self.out = out
         self.executor: Executor = executor or execute
         self.presets = presets if presets is not None else discover_presets(preset)
-        # One telemetry sampler for the app's lifetime, only when the live GPU panel is used.
-        self.sampler: Sampler | None = None if gpu_panel else watch_sampler(watch)
+        # One telemetry sampler for the app's lifetime, only when the live GPU panel is used;
+        # its "this run" line follows the process of the run on screen (`follow_run`).
+        self.host: FollowedHost | None = None
+        self.sampler: Sampler | None = None
+        if gpu_panel is None:
+            self.host = FollowedHost(run_pid(watch) if watch is not None else None)
+            self.sampler = Sampler(host_reader=self.host)
         self.gpu_panel = gpu_panel or gpu_panel_factory(self.sampler)  # type: ignore[arg-type]
         self.exit_when_done = exit_when_done
         self.resume = resume
@@ -269,6 +273,19 @@ class TrainerApp(App[int]):
         """Exit; after a hang-up, first unblock the input thread reading the quiet pipe."""
         release_quiet_input()
         super().exit(*args, **kwargs)
+
+    def follow_run(self, screen: RunScreen) -> None:
+        """The GPU panel's "this run" line reads the process that trains the run on `screen`:
+        this one, or a watched run's own (else it showed the console's 0.0 cores)."""
+        if self.host is None:
+            return
+        run_dir = getattr(screen.source, "run_dir", None)
+        if screen.source.remote and run_dir is not None:
+            pid = run_pid(run_dir)
+            if pid is not None:
+                self.host.follow(pid)
+        else:
+            self.host.follow(None)
 
     def live_run(self) -> RunScreen | None:
         """The run screen whose run is still going, if any."""

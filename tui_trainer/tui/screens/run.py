@@ -206,6 +206,15 @@ class RunScreen(Screen[None]):
             self._train, thread=True, exclusive=True, group="training", exit_on_error=False
         )
 
+    def on_screen_resume(self) -> None:
+        """Shown again (or first): the GPU panel's "this run" follows this screen's run."""
+        self._follow_run()
+
+    def _follow_run(self) -> None:
+        follow = getattr(self.app, "follow_run", None)
+        if callable(follow):
+            follow(self)
+
     def _train(self) -> None:
         """Worker thread: the source delivers events; the UI always gets a `RunFinished`."""
         worker = get_current_worker()
@@ -252,6 +261,7 @@ class RunScreen(Screen[None]):
         m = self.model
         if "header" in changed:
             self._title_bar.update(self._title(), layout=False)
+            self._follow_run()
             sampler = getattr(self.app, "sampler", None)
             if sampler is not None and m.device and not self.source.remote:
                 sampler.torch_device = m.device  # this run's allocated/reserved/peak memory
