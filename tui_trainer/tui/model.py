@@ -124,7 +124,7 @@ class RunModel:
     device: str = ""
     precision: str = ""
     total_params: int = 0
-    trainable_params: int = 0  # at the start; all of them once steering unfroze the rest
+    trainable_params: int = 0  # at the start; all of them once unfrozen (planned or steered)
     started: bool = False
     progress: Progress = field(default_factory=Progress)
     loss: float | None = None  # train loss: mean over the steps since the previous event
@@ -145,6 +145,7 @@ class RunModel:
     _last_train: StepProgress | None = None
     _epochs_seconds: float = 0.0  # finished epochs, validation included
     _stepped: bool = False  # a train StepProgress arrived during the current epoch
+    _unfreezes_at: int | None = None  # 1-based epoch of the planned unfreeze (freeze.epochs)
 
     # -- derived ---------------------------------------------------------------------------------
     @property
@@ -230,6 +231,9 @@ class RunModel:
         self.preset, self.run_dir, self.device = ev.preset, ev.run_dir, ev.device
         self.precision = ev.precision
         self.total_params, self.trainable_params = ev.total_params, ev.trainable_params
+        freeze = ev.config.get("freeze") if isinstance(ev.config, dict) else None
+        until = freeze.get("epochs") if isinstance(freeze, dict) and freeze.get("enabled") else None
+        self._unfreezes_at = until + 1 if isinstance(until, int) else None
         self.progress.epochs, self.progress.steps = ev.epochs, ev.steps_per_epoch
         self.progress.epoch = ev.start_epoch + 1
         where = f"resumed at epoch {ev.start_epoch + 1}" if ev.start_epoch else "started"
@@ -244,6 +248,8 @@ class RunModel:
         p = self.progress
         p.epoch, p.epochs, p.phase = ev.epoch, ev.epochs, ev.phase
         p.step, p.steps = ev.step, ev.steps
+        if self._unfreezes_at is not None and ev.epoch >= self._unfreezes_at:
+            self.trainable_params = self.total_params  # the engine unfroze them as planned
         p.elapsed = max(p.elapsed, ev.elapsed)  # never backwards; stands still while paused
         if ev.epoch_elapsed is not None:
             p.epoch_elapsed = ev.epoch_elapsed
