@@ -69,16 +69,30 @@ def _fields_at(path: tuple[str | int, ...]) -> list[str]:
     """The valid field names of the section at `path` (for did-you-mean suggestions)."""
     model: type[BaseModel] = RunConfig
     for part in path:
-        field = model.model_fields.get(str(part))
-        annotation = getattr(field, "annotation", None)
-        candidates = [annotation, *getattr(annotation, "__args__", ())]
-        sub = next(
-            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
-        )
+        sub = _sub_model(model, str(part))
         if sub is None:
             return []
         model = sub
     return list(model.model_fields)
+
+
+def _sub_model(model: type[BaseModel], field: str) -> type[BaseModel] | None:
+    annotation = getattr(model.model_fields.get(field), "annotation", None)
+    candidates = [annotation, *getattr(annotation, "__args__", ())]
+    return next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+
+
+def _keys_named(leaf: str, model: type[BaseModel] = RunConfig, prefix: str = "") -> list[str]:
+    """Every dotted key of the schema whose last part is `leaf` (`lr` → `optim.lr`, ...)."""
+    found: list[str] = []
+    for name in model.model_fields:
+        dotted = f"{prefix}{name}"
+        sub = _sub_model(model, name)
+        if sub is not None:
+            found += _keys_named(leaf, sub, f"{dotted}.")
+        elif name == leaf:
+            found.append(dotted)
+    return found
 
 
 def _describe(error: dict[str, Any]) -> str:
@@ -143,6 +157,15 @@ def format_validation_error(
         if hint:
             near = f"{prefix}.{hint[0]}" if prefix else hint[0]
             return UserError(f"unknown key (did you mean '{near}'?)", key=dotted, location=where)
+        elsewhere = _keys_named(loc[-1])  # `lr=0.1`: the key lives in a section
+        if elsewhere:
+            named = [f"'{k}'" for k in elsewhere]
+            shown = (
+                " or ".join(named)
+                if len(named) <= 3
+                else f"{', '.join(named[:3])} or {len(named) - 3} more"
+            )
+            return UserError(f"unknown key (did you mean {shown}?)", key=dotted, location=where)
         return UserError(f"unknown key (valid: {', '.join(valid)})", key=dotted, location=where)
     return UserError(_describe(error), key=dotted, location=where)
 
