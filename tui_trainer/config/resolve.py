@@ -124,26 +124,40 @@ def resolve_preset(preset: str) -> Path:
     return find_preset(preset).path
 
 
+def _reason(exc: UserError, path: Path) -> str:
+    """A UserError about `path` without the path: `line 3: optim.lr: expected a number`."""
+    text = str(exc)
+    rest = text.removeprefix(str(path))
+    if rest == text:
+        return text
+    line, sep, after = rest.removeprefix(":").partition(": ")
+    return f"line {line}: {after}" if sep and line.isdigit() else rest.lstrip(": ")
+
+
 def _inspect(path: Path) -> tuple[str, str | None]:
-    """A preset file's one-line description and, when it cannot be used, why."""
+    """A preset file's one-line description and, when it cannot be used, why.
+
+    The preset is validated as `run` would load it (unknown keys, bad values, rules between
+    keys), so a listed preset without a problem is one that loads.
+    """
     try:
         check_preset_file(path)
         data = load_yaml_file(path).data
     except UserError as exc:
-        text = str(exc)
-        rest = text.removeprefix(str(path))
-        if rest == text:
-            return "", text
-        line, sep, after = rest.removeprefix(":").partition(": ")
-        return "", f"line {line}: {after}" if sep and line.isdigit() else rest.lstrip(": ")
+        return "", _reason(exc, path)
     if data is None:
         return "", "empty preset (comments only)"
     if not isinstance(data, dict):
         return "", f"expected a mapping of config keys, got {type(data).__name__}"
     text = data.get("description")
-    if isinstance(text, str) and text.strip():
-        return text.strip().splitlines()[0], None
-    return "", None
+    description = text.strip().splitlines()[0] if isinstance(text, str) and text.strip() else ""
+    from tui_trainer.config.loader import load_config  # the loader imports this module
+
+    try:
+        load_config(path, [])
+    except UserError as exc:
+        return description, _reason(exc, path)
+    return description, None
 
 
 def _scan(folder: Path) -> dict[str, Path]:
