@@ -49,6 +49,25 @@ def unused_freeze_warning(config: RunConfig) -> str | None:
     return f"{keys} ignored: freeze.enabled is false (add freeze.enabled=true to freeze)"
 
 
+def freeze_without_weights_warning(config: RunConfig) -> str | None:
+    """The warning for a frozen backbone that no weights file or weights name initialises.
+
+    Freezing keeps the backbone's starting weights: random ones make the frozen phase train the
+    head on noise features. A user's `module:Class` may load its own weights: not warned.
+    """
+    from tui_trainer.config.tasks import model_kind
+
+    if not config.freeze.enabled or config.model.weights or model_kind(config.model.name) == "user":
+        return None
+    return (
+        f"freeze.enabled: {config.model.name}'s backbone is frozen but model.weights is null, "
+        "so it stays randomly initialised; set model.weights (DEFAULT or a .pt file) or "
+        "freeze.enabled=false"
+    )
+
+
 def config_warnings(config: RunConfig) -> list[str]:
-    """Warnings about the config itself (keys that will have no effect), for check and run."""
-    return [w for w in (unused_freeze_warning(config),) if w]
+    """Warnings about the config itself (keys that will have no effect, a frozen random
+    backbone), for check and run."""
+    warnings = (unused_freeze_warning(config), freeze_without_weights_warning(config))
+    return [w for w in warnings if w]
