@@ -115,7 +115,12 @@ def execute(
         finished = _execute(run, sinks)
         return finished
     finally:  # every rank that ended cleanly meets the others before the group goes
-        dist.stop(sync=finished is not None and finished.status != "failed")
+        dist.stop(sync=finished is not None and _ended_together(finished))
+
+
+def _ended_together(finished: RunFinished) -> bool:
+    """Whether every rank reached this end (rank 0's unsaved checkpoint fails it alone)."""
+    return finished.status != "failed" or "checkpoint_missing" in finished.summary
 
 
 def distributed_notes(config: RunConfig, dist: DistContext) -> tuple[RunConfig, list[str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -14,8 +15,9 @@ from conftest import TINY
 
 from tui_trainer.cli import main
 from tui_trainer.config import load_config
-from tui_trainer.engine.control import Control
-from tui_trainer.engine.events import CheckpointSaved, EpochEnd, LogMessage
+from tui_trainer.engine.control import Control, StopMode
+from tui_trainer.engine.events import CheckpointSaved, EpochEnd, LogMessage, StepProgress
+from tui_trainer.outcome import exit_code
 from tui_trainer.rundir import holder
 from tui_trainer.session import execute
 from tui_trainer.sinks.jsonl import JsonLines
@@ -77,7 +79,12 @@ def test_a_full_disk_is_reported_training_goes_on_and_the_last_checkpoint_stays(
                 state["ballast"].unlink()  # space again: writing resumes
 
         finished = execute(config, name, sinks=[on_event], control=Control())
-        assert finished.status == "completed" and finished.summary["epochs_completed"] == 4
+        assert finished.summary["epochs_completed"] == 4
+        best_epoch = finished.summary["best"]["epoch"]
+        if best_epoch in (2, 3):  # best.pt could not be written then: the best weights are lost
+            assert finished.status == "failed" and "checkpoints/best.pt" in finished.error
+        else:  # last.pt (and best.pt) written again at epoch 4: nothing is missing
+            assert finished.status == "completed"
         run_dir = next(disk.glob("quickstart/*"))
         warnings = [e.message for e in logs if e.level == "warning"]
         assert any("last.pt not written: no space left on device" in w for w in warnings)
@@ -90,7 +97,7 @@ def test_a_full_disk_is_reported_training_goes_on_and_the_last_checkpoint_stays(
         assert last["progress"]["epoch"] == 4  # written again once space came back
         assert not list(run_dir.rglob("*.tmp"))
         summary = json.loads((run_dir / "summary.json").read_text())
-        assert summary["status"] == "completed" and summary["metrics_lines_dropped"] >= 1
+        assert summary["status"] == finished.status and summary["metrics_lines_dropped"] >= 1
 
 
 def test_on_a_disk_too_small_for_two_copies_the_first_checkpoint_survives(tmp_path):
@@ -99,7 +106,12 @@ def test_on_a_disk_too_small_for_two_copies_the_first_checkpoint_survives(tmp_pa
         config, name = load_config("quickstart", [*TINY, "epochs=3", f"out={disk}"])
         logs: list[LogMessage] = []
         finished = execute(config, name, sinks=[logs.append], control=Control())
-        assert finished.status == "completed"
+        # Training went on, but the final weights are not on disk: not a success.
+        assert finished.status == "failed"
+        assert finished.error is not None and finished.error.startswith(
+            "checkpoint not saved: no space left on device: checkpoints/last.pt"
+        )
+        assert "checkpoints/last.pt on disk is older (epoch 1, step " in finished.error
         run_dir = next(disk.glob("quickstart/*"))
         last = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
         assert last["progress"]["epoch"] == 1
@@ -193,3 +205,57 @@ def test_a_run_directory_replaced_mid_run_stops_the_run(tmp_path):
     assert finished.status == "failed"
     assert "deleted or replaced" in (finished.error or "")
     assert finished.summary["epochs_completed"] < 3
+
+
+def test_a_run_that_cannot_save_its_weights_fails_and_its_last_line_says_the_space_needed(
+    tmp_path, capsys
+):
+    """The issue's case: training goes on on a full disk, but never reports plain success."""
+    with small_disk(tmp_path / "disk", size="1m") as disk:
+        (disk / "quickstart").mkdir()
+        fill(disk, leave=96 * 1024)  # room for config.yaml and the logs, never a checkpoint
+        code = main(["run", "quickstart", *TINY, "--out", str(disk)])
+        out = capsys.readouterr().out
+        assert code == 1
+        last = out.rstrip().splitlines()[-1]
+        assert last.startswith("error: checkpoint not saved: no space left on device: ")
+        assert "checkpoints/last.pt and checkpoints/best.pt need about " in last
+        assert " MB free in " in last and last.endswith("no checkpoint on disk")
+        run_dir = next(disk.glob("quickstart/*"))
+        assert not list((run_dir / "checkpoints").iterdir())
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["status"] == "failed" and summary["epochs_completed"] == 2
+        assert summary["error"] == summary["checkpoint_missing"] == last.removeprefix("error: ")
+        needed = float(last.split("need about ")[1].split(" MB")[0])
+        assert needed >= 0.1  # the tiny CNN with its Adam moments is a few hundred kB
+
+
+def test_a_stop_on_a_full_disk_says_there_is_no_checkpoint_instead_of_an_intact_one(tmp_path):
+    """SIGTERM (a stop at the next step) with the disk full before anything was saved."""
+    with small_disk(tmp_path / "disk", size="1m") as disk:
+        config, name = load_config("quickstart", [*TINY, f"out={disk}"])
+        control = Control()
+        logs: list[LogMessage] = []
+        filled: list[Path] = []
+
+        def on_event(event):
+            if isinstance(event, LogMessage):
+                logs.append(event)
+            if isinstance(event, StepProgress) and not filled:
+                filled.append(fill(disk))
+                control.request_stop(StopMode.STEP, status="interrupted", signal=signal.SIGTERM)
+
+        finished = execute(config, name, sinks=[on_event], control=control)
+        assert finished.status == "failed"
+        assert exit_code(finished.status, control.exit_signal) == 1  # not 143: nothing to resume
+        assert finished.error is not None and finished.error.endswith("no checkpoint on disk")
+        warnings = [e.message for e in logs if e.level == "warning"]
+        assert any(
+            w.endswith(
+                "summary.json not written: no space left on device "
+                "(there is no earlier version); training goes on"
+            )
+            for w in warnings
+        ), warnings
+        assert any("last.pt not written" in w and "no earlier one exists" in w for w in warnings)
+        assert not any("intact" in w for w in warnings), warnings

@@ -7,7 +7,9 @@ arbitrary objects. `FORMAT_VERSION` grows when the layout changes; newer files a
 from __future__ import annotations
 
 import random
+import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,46 @@ def not_written(path: Path, exc: OSError) -> str:
     """The warning for a checkpoint that could not be written (the run goes on)."""
     kept = "the previous one is intact" if path.is_file() else "no earlier one exists"
     return f"checkpoint {path} not written: {describe_os_error(exc)} ({kept}); training goes on"
+
+
+def estimated_bytes(obj: Any) -> int:
+    """About how many bytes `torch.save(obj)` writes: every tensor storage once, plus room for
+    the pickled structure (no serialisation: this is asked when a save has just failed)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, torch.Tensor):
+            storage = item.untyped_storage()
+            key = (storage.data_ptr(), storage.nbytes())
+            if key not in seen:
+                seen.add(key)
+                total += storage.nbytes()
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return total + total // 100 + 64 * 1024
+
+
+def megabytes(n: float) -> str:
+    """`0.3 MB`, `12.5 MB` (decimal megabytes, one decimal)."""
+    return f"{max(n, 0) / 1e6:.1f} MB"
+
+
+FINAL_NAMES = ("last.pt", "best.pt")
+"""The checkpoints a finished run must leave current: its weights (and best weights)."""
+
+
+@dataclass(frozen=True)
+class Unsaved:
+    """A checkpoint whose latest write failed: why, and the space it needed."""
+
+    path: Path
+    reason: str  # `no space left on device`, ...
+    needed: int  # bytes this write needed (0: a second name of the same state, a hard link)
+    position: tuple[int, int]  # (epochs completed, global step) it would have held
 
 
 def rng_state(data_generator_state: torch.Tensor | None = None) -> dict[str, Any]:
@@ -161,6 +203,8 @@ class Checkpointer:
         self.is_main = is_main
         self.keep = keep
         self.protect = Path(protect).resolve() if protect else None
+        self.unsaved: dict[str, Unsaved] = {}  # name -> its latest write, when that failed
+        self.saved_at: dict[str, tuple[int, int]] = {}  # name -> position of its latest write
 
     def save(
         self,
@@ -181,7 +225,7 @@ class Checkpointer:
             return False
         blob = state()
         written: Path | None = None
-        for name in names:
+        for i, name in enumerate(names):
             path = self.directory / name
             try:  # the same state under a second name is a hard link: no extra disk space
                 if written is None:
@@ -190,10 +234,55 @@ class Checkpointer:
                     atomic_link(written, path)
             except OSError as exc:
                 self.emit(LogMessage("warning", not_written(path, exc)))
+                why = describe_os_error(exc)
+                for j, other in enumerate(names[i:]):  # the names after it are not written either
+                    needed = estimated_bytes(blob) if written is None and j == 0 else 0
+                    self.unsaved[other] = Unsaved(self.directory / other, why, needed, position)
                 return False
             written = path
+            self.unsaved.pop(name, None)
+            self.saved_at[name] = position
             self.emit(CheckpointSaved(str(path), reason, *position))
         return True
+
+    def missing(self) -> list[Unsaved]:
+        """last.pt / best.pt whose latest write failed: the run's weights are not on disk."""
+        return [u for name, u in self.unsaved.items() if name in FINAL_NAMES]
+
+    def missing_error(self) -> str | None:
+        """The one-line reason a run ends without its weights saved, with the space needed.
+
+        None when every last.pt / best.pt write went through.
+        """
+        missing = self.missing()
+        if not missing:
+            return None
+        needed = sum(u.needed for u in missing)
+        try:
+            free = f"{megabytes(shutil.disk_usage(self.directory).free)} free now"
+        except OSError:
+            free = "free space unknown"
+        names = " and ".join(f"checkpoints/{u.path.name}" for u in missing)
+        return (
+            f"checkpoint not saved: {missing[0].reason}: {names} "
+            f"{'need' if len(missing) > 1 else 'needs'} about {megabytes(needed)} free in "
+            f"{self.directory} ({free}); {self.on_disk()}"
+        )
+
+    def on_disk(self) -> str:
+        """What a resume has to go on: the checkpoint that is on disk, or that none is."""
+        last = self.directory / "last.pt"
+        if "last.pt" not in self.unsaved:
+            return "checkpoints/last.pt holds the final weights, best.pt is out of date"
+        if last.is_file():
+            if "last.pt" in self.saved_at:
+                epochs, step = self.saved_at["last.pt"]
+                return f"checkpoints/last.pt on disk is older (epoch {epochs}, step {step})"
+            return "checkpoints/last.pt on disk is from before this run"
+        others = sorted(p.name for p in self.directory.glob("*.pt"))
+        if others:
+            return f"no checkpoints/last.pt on disk (older: {', '.join(others[-2:])})"
+        return "no checkpoint on disk"
 
     def retain(self, name: str) -> None:
         """After a periodic save: delete all but the newest `keep` of its kind (step_/epoch_)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tui_trainer.engine.events import RunFinished
+from tui_trainer.engine.events import LogMessage, RunFinished
 from tui_trainer.engine.progress import run_summary
 
 if TYPE_CHECKING:
@@ -24,8 +24,16 @@ def finished_event(
 
     `extra` joins the summary (run_dir, replay_command, ...); its "error" is the reason when
     the run itself gave none (the run directory was lost). The report is empty for a failure.
+
+    A run whose last.pt or best.pt could not be written at its latest save (a full disk) ends
+    `failed` whatever ended it, with the reason and the space needed (`unsaved_weights`):
+    training may go on while the disk is full, but never reports success without its weights.
     """
     report = t.evaluator.report(t.data.class_names) if status != "failed" else ""
+    missing = unsaved_weights(t)
+    if missing is not None and status != "failed":
+        status, error = "failed", missing
+        t.bus.emit(LogMessage("error", missing))
     summary = run_summary(
         t.progress,
         status=status,
@@ -43,6 +51,16 @@ def finished_event(
     error = error or summary.get("error")
     if t.resumed_from and t.dist.is_main:
         summary["resumed_from"] = t.resumed_from
+    if missing is not None:
+        summary["checkpoint_missing"] = missing
     if t.bus.sink_errors:
         summary["sink_errors"] = t.bus.sink_errors[:5]
     return RunFinished(status, summary, report, error, tb)
+
+
+def unsaved_weights(t: Trainer) -> str | None:
+    """Why `t`'s run ends without its weights on disk (rank 0; None: they are saved)."""
+    checkpoints = getattr(t, "checkpoints", None)
+    if checkpoints is None or not t.dist.is_main:
+        return None
+    return checkpoints.missing_error()

@@ -169,9 +169,12 @@ class ConsoleSink:
         )
         if s.get("skipped_steps"):
             lines.append(f"fp16: {s['skipped_steps']} optimizer step(s) skipped by GradScaler")
-        if event.error:
+        missing = s.get("checkpoint_missing")  # the weights are not on disk: said last, below
+        if event.error and event.error != missing:
             lines.append(f"error: {event.error}")
         if event.report:
             lines.append("per-class report (validation):\n" + event.report.rstrip())
         lines += next_step_lines({"status": event.status, **s})  # resume, replay, traceback
+        if missing:  # the last line: which checkpoint is missing and the space it needs
+            lines.append(f"error: {missing}")
         self._print("\n".join(lines))
