@@ -41,6 +41,31 @@ REFRESH_SECONDS = 5.0
 """How often the list is read again while shown (live runs start, progress and end)."""
 
 
+class FilterInput(Input):
+    """The filter line: focused by `/` or a click, never by tab, so a key meant for the list
+    (s sort, r replay, ...) does not type into it after a tab."""
+
+    opened = False
+
+    def allow_focus(self) -> bool:
+        """Only once opened (`open`); it closes again when focus leaves."""
+        return self.opened
+
+    def open(self) -> None:
+        """Focus the filter to type in it."""
+        self.opened = True
+        self.focus()
+
+    def on_blur(self) -> None:
+        """Focus left: the next tab skips the filter again."""
+        self.opened = False
+
+    def on_mouse_down(self) -> None:
+        """A click opens the filter."""
+        if not self.opened:
+            self.open()
+
+
 class RunsScreen(Screen[None]):
     """Every run under `root`: open, mark and compare, replay, resume, watch."""
 
@@ -82,7 +107,9 @@ class RunsScreen(Screen[None]):
             yield Static(f"tui-trainer  ·  runs in {self.root}", classes="screen-title")
             yield Static("esc new run · f1 help", id="runs-hint")
         with Horizontal(id="runs-bar"):
-            yield Input(placeholder="/ filter by preset or name", id="runs-filter", compact=True)
+            yield FilterInput(
+                placeholder="/ filter by preset or name", id="runs-filter", compact=True
+            )
             yield Static("", id="runs-state")
         table: DataTable[str] = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield table
@@ -199,7 +226,7 @@ class RunsScreen(Screen[None]):
     # -- filter and sort -------------------------------------------------------------------------
     def action_filter(self) -> None:
         """/: type to filter."""
-        self.query_one("#runs-filter", Input).focus()
+        self.query_one("#runs-filter", FilterInput).open()
 
     @on(Input.Changed, "#runs-filter")
     def _filter_changed(self, event: Input.Changed) -> None:

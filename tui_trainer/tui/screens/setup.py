@@ -63,7 +63,9 @@ class SetupScreen(Screen[None]):
         Binding("ctrl+b", "start_background", "Start in background", priority=True),
         Binding("f2", "reset", "Reset toggles"),
         Binding("f1", "app.help", "Help"),
-        Binding("ctrl+q", "app.quit", "Quit"),
+        # priority: shown in the footer (the app's own hidden priority ctrl+q hid it there)
+        # and it quits while a text field has focus; a plain q types into the field.
+        Binding("ctrl+q", "app.quit", "Quit", priority=True),
     ]
 
     class StartRequested(Message):
@@ -121,7 +123,7 @@ class SetupScreen(Screen[None]):
         """Preset list and key settings on the left, toggles on the right."""
         with Horizontal(id="setup-header"):
             yield Static("tui-trainer  ·  new run", id="setup-title")
-            yield Static("ctrl+r start · f3 runs · f1 help", id="setup-hint")
+            yield Static("ctrl+r start · f3 runs · f1 help · ctrl+q quit", id="setup-hint")
         with Horizontal(id="setup-body"):
             with Vertical(id="setup-left"):
                 options = [Option(preset_label(p), id=str(i)) for i, p in enumerate(self.presets)]
@@ -198,15 +200,16 @@ class SetupScreen(Screen[None]):
         """Resolve the highlighted preset and put its values into the toggles."""
         info = self.preset
         assert info is not None
+        panel = self.query_one("#preset-info", Static)
+        panel.border_title = info.name  # also over a preset that does not load
         try:
             self.base, _name = load_config(info.path, self.extra)
         except UserError as exc:
             self.base = None
-            self.query_one("#preset-info", Static).update(Content.styled(str(exc), "$error"))
+            panel.update(Content.styled(str(exc), "$error"))
             self._show_validation(Validation(None, [], {}, str(exc)))
             return
-        self.query_one("#preset-info", Static).update(key_settings(self.base, info))
-        self.query_one("#preset-info", Static).border_title = info.name
+        panel.update(key_settings(self.base, info))
         self.loaded, _ = FormValues.from_config(self.base).with_overrides(self.cli_overrides)
         self.query_one("#row-data_root").display = uses_data_root(self.base)
         draft = self.drafts.get(self.index)
@@ -309,6 +312,9 @@ class SetupScreen(Screen[None]):
         warnings.display = bool(result.warnings)
         self.query_one("#start", Button).disabled = not result.ok
         self.query_one("#start-bg", Button).disabled = not result.ok
+        info = self.preset
+        if result.config is not None and info is not None:  # what Start runs: toggles included
+            self.query_one("#preset-info", Static).update(key_settings(result.config, info))
         self._show_effective_batch()
         self._show_command(result)
 

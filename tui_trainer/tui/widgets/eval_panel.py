@@ -32,6 +32,21 @@ def result_text(result: Any, folder: Path) -> str:
     return f"{eval_text(result)}\n\nwritten to {folder}"
 
 
+def missing_checkpoint(run_dir: str, checkpoint: str) -> str | None:
+    """Why `checkpoint` (best | last) cannot be evaluated, in the summary's keys; None if it
+    is there."""
+    folder = Path(run_dir) / "checkpoints"
+    if (folder / f"{checkpoint}.pt").is_file():
+        return None
+    other = "last" if checkpoint == "best" else "best"
+    if (folder / f"{other}.pt").is_file():
+        key = "E" if other == "last" else "e"
+        hint = f"press {key} to evaluate {other}.pt"
+    else:
+        hint = "the run saved no checkpoint to evaluate"
+    return f"no {checkpoint}.pt in {folder}: {hint}"
+
+
 class EvalPanel(Static):
     """Shows a hint, then the progress and result of evaluating a run's checkpoint."""
 
@@ -48,11 +63,14 @@ class EvalPanel(Static):
         if not self.run_dir:
             self.notify("this run has no run directory", severity="warning")
             return
-        self.checkpoint, self.state = checkpoint, "running"
+        self.checkpoint = checkpoint
+        missing = missing_checkpoint(self.run_dir, checkpoint)
+        if missing is not None:  # said in the console's keys, not the eval command's flags
+            self._show_failure(missing)
+            return
+        self.state = "running"
         self.set_class(False, "-failed")
-        self.update(
-            Content.styled(f"evaluating {checkpoint}.pt on the validation split…", "italic")
-        )
+        self._show(Content.styled(f"evaluating {checkpoint}.pt on the validation split…", "italic"))
         self.run_worker(
             lambda: evaluate_and_write(str(self.run_dir), checkpoint),
             name=f"eval-{checkpoint}",
@@ -70,9 +88,17 @@ class EvalPanel(Static):
         if event.state == WorkerState.SUCCESS:
             result, folder = event.worker.result
             self.state = "done"
-            self.update(Content(result_text(result, folder)))
+            self._show(Content(result_text(result, folder)))
         elif event.state == WorkerState.ERROR:
-            self.state = "failed"
-            self.set_class(True, "-failed")
-            error = event.worker.error
-            self.update(Content(f"eval of {self.checkpoint}.pt failed: {error}"))
+            self._show_failure(f"eval of {self.checkpoint}.pt failed: {event.worker.error}")
+
+    def _show_failure(self, text: str) -> None:
+        self.state = "failed"
+        self.set_class(True, "-failed")
+        self._show(Content(text))
+
+    def _show(self, content: Content) -> None:
+        """Show `content` and bring the panel into view: it is the last panel of the summary,
+        below the fold on a short terminal (its result appeared off-screen)."""
+        self.update(content)
+        self.call_after_refresh(self.scroll_visible, animate=False, top=True)

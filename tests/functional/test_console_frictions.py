@@ -1,0 +1,132 @@
+"""Console frictions a new user met (issue 22): quit on setup, the settings panel, the runs
+filter, evaluation from the summary. Pilot scenarios on the fake engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pilot import PRESET, run, screen_text, wait_for
+from runsdirs import make_run
+from scripted import ScriptedExecutor
+from textual.widgets import Input, Static
+
+from tui_trainer.config.loader import PresetInfo
+from tui_trainer.tui.app import TrainerApp
+from tui_trainer.tui.screens.runs import RunsScreen
+from tui_trainer.tui.screens.setup import SetupScreen
+from tui_trainer.tui.screens.summary import SummaryScreen
+from tui_trainer.tui.widgets.gpu_slot import NoGpuPanel
+
+
+@pytest.fixture
+def presets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[PresetInfo]:
+    """A good preset, then one that does not load."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "presets").mkdir()
+    found = []
+    for name, text in (("digits", PRESET), ("zz-broken", "epochs: two\n")):
+        (tmp_path / "presets" / f"{name}.yaml").write_text(text)
+        found.append(PresetInfo(name, Path(f"presets/{name}.yaml"), "test", False))
+    return found
+
+
+def app_for(presets: list[PresetInfo], *args, **kw) -> TrainerApp:
+    kw.setdefault("executor", ScriptedExecutor(epochs=1, steps=3))
+    return TrainerApp(*args, presets=presets, gpu_panel=NoGpuPanel, **kw)
+
+
+def words(app: TrainerApp) -> str:
+    """The screen's words in order, panel borders and line breaks removed (wrapped text)."""
+    return " ".join(screen_text(app).replace("│", " ").split())
+
+
+def settings(app: TrainerApp) -> Static:
+    return app.screen.query_one("#preset-info", Static)
+
+
+def test_setup_shows_its_quit_key_and_it_quits_from_a_text_field(presets) -> None:
+    """q types into a field (as it must); the quit key (ctrl+q) was not in the footer."""
+
+    async def scenario() -> None:
+        app = app_for(presets)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+            assert "^q Quit" in screen_text(app).splitlines()[-1]
+            app.screen.query_one("#f-epochs", Input).focus()
+            await pilot.press("ctrl+q")
+            await wait_for(pilot, lambda: app.return_code is not None)
+        assert app.return_code == 0
+
+    run(scenario())
+
+
+def test_settings_panel_shows_what_start_runs_and_the_preset_it_belongs_to(presets) -> None:
+    async def scenario() -> None:
+        app = app_for(presets, "digits", ["epochs=7", "optim.lr=0.2"])
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+            text = str(settings(app).render())
+            assert "epochs    7 ·" in text and "lr 0.2" in text  # command-line overrides
+            epochs = app.screen.query_one("#f-epochs", Input)
+            epochs.focus()
+            epochs.value = "9"  # an edited toggle
+            await wait_for(pilot, lambda: "epochs    9 ·" in str(settings(app).render()))
+            assert settings(app).border_title == "digits"
+            app.screen.query_one("#presets").focus()
+            await pilot.press("down")  # a preset that does not load: its own name on top
+            await wait_for(pilot, lambda: app.screen.preset.name == "zz-broken")
+            assert settings(app).border_title == "zz-broken"
+            assert "epochs" in str(settings(app).render())  # its error, not digits' settings
+
+    run(scenario())
+
+
+def test_s_in_the_runs_browser_sorts_after_a_tab_never_types_into_the_filter(
+    presets, tmp_path: Path
+) -> None:
+    make_run(tmp_path / "runs", "quickstart", "20261201-080000")
+    make_run(tmp_path / "runs", "quickstart", "20261201-090000", epochs=4)
+
+    async def scenario() -> None:
+        app = app_for(presets)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+            await pilot.press("f3")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+            screen = app.screen
+            await wait_for(pilot, lambda: len(screen.shown) == 2)
+            await pilot.press("tab", "s")
+            box = screen.query_one("#runs-filter", Input)
+            assert box.value == "" and screen.sort != "date" and len(screen.shown) == 2
+            await pilot.press("slash", "0", "9")  # / still opens the filter
+            await wait_for(pilot, lambda: len(screen.shown) == 1)
+            assert box.value == "09"
+            await pilot.press("enter", "tab", "s")  # back on the list: s sorts again
+            assert box.value == "09" and screen.sort == "date"
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_eval_of_a_missing_checkpoint_speaks_console_keys_on_screen(presets, size) -> None:
+    """The result showed below the fold; a missing best.pt was told as `--checkpoint` flags."""
+    script = ScriptedExecutor(epochs=1, steps=3)
+    checkpoints = Path(script.run_dir) / "checkpoints"
+
+    async def scenario() -> None:
+        app = app_for(presets, executor=script)
+        async with app.run_test(size=size) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
+            await pilot.press("e")
+            await wait_for(pilot, lambda: "saved no checkpoint to evaluate" in words(app))
+            assert "--checkpoint" not in words(app)
+            checkpoints.mkdir(parents=True)
+            (checkpoints / "last.pt").write_bytes(b"")
+            await pilot.press("e")
+            await wait_for(pilot, lambda: "press E to evaluate last.pt" in words(app))
+            assert "no best.pt in" in words(app)
+
+    run(scenario())
