@@ -220,6 +220,9 @@ def _remote_command(command: str, args: argparse.Namespace) -> int:
     from tui_trainer.remote.commands import watch_target
 
     run_dir = watch_target(args.run_dir)
+    from tui_trainer.runlog import check_run
+
+    check_run(run_dir)  # a damaged run directory: one line, exit 2 (not a crash screen)
     from tui_trainer.tui.app import run_watch
 
     return run_watch(run_dir)

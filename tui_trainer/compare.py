@@ -12,9 +12,39 @@ from typing import Any
 import yaml
 
 from tui_trainer import formatting as fmt
-from tui_trainer.runs_read import MISSING, RunRecord, config_diff, read_runs
+from tui_trainer.runlog import RunRecord, read_runs
 
 Rows = list[tuple[str, list[str]]]
+
+MISSING = object()
+"""A key one run's config does not have."""
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as dotted keys (`optim.lr`), the form overrides use."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{dotted}."))
+        else:
+            out[dotted] = value
+    return out
+
+
+def config_diff(runs: list[RunRecord]) -> list[tuple[str, list[Any]]]:
+    """The dotted config keys whose values differ between the runs, with each run's value
+    (`MISSING` where a run lacks the key), in the first config's key order."""
+    flats = [flatten(run.config) for run in runs]
+    keys: list[str] = []
+    for flat in flats:
+        keys += [k for k in flat if k not in keys]
+    diff = []
+    for key in keys:
+        values = [flat.get(key, MISSING) for flat in flats]
+        if any(v != values[0] for v in values[1:]):
+            diff.append((key, values))
+    return diff
 
 
 def _value(value: Any) -> str:
@@ -52,7 +82,7 @@ def diff_rows(runs: list[RunRecord]) -> Rows:
 def metric_rows(runs: list[RunRecord]) -> Rows:
     """Status, epochs, best (monitored metric), final metrics, wall time and samples/s."""
     rows: Rows = [
-        ("status", [run.status for run in runs]),
+        ("status", [str(run.status) for run in runs]),
         ("epochs", [f"{len(run.epoch_rows)}/{run.planned_epochs or '?'}" for run in runs]),
     ]
     bests = [run.best() for run in runs]
@@ -99,7 +129,8 @@ def render_text(runs: list[RunRecord]) -> str:
 
 
 def cmd_compare(paths: list[str]) -> int:
-    """Read the runs (bad input: one line, exit 2); open the view on a TTY, else print text."""
+    """Read the runs strictly (bad input or a damaged run: one line, exit 2); open the view on
+    a TTY, else print text."""
     runs = read_runs(paths)
     if sys.stdout.isatty() and sys.stdin.isatty():
         from tui_trainer.tui.compare_app import run_compare

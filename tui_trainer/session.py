@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from tui_trainer.atomic import PRIVATE_DIR, describe_os_error
 from tui_trainer.config.outroot import check_out_root
@@ -39,6 +38,7 @@ from tui_trainer.engine.models import BuiltModel, build_model, count_params, has
 from tui_trainer.engine.resume_rules import check_resumable
 from tui_trainer.errors import UserError
 from tui_trainer.rundir import RunDirLock, create_run_dir
+from tui_trainer.runlog import Damaged, read_config
 from tui_trainer.sinks.files import RunDirWriter, config_changes, write_config
 from tui_trainer.sinks.tensorboard import TensorBoardSink, require_tensorboard
 
@@ -305,11 +305,11 @@ def _open_writer(run: PreparedRun, run_dir: Path, lock: RunDirLock | None) -> Ru
 
 
 def _saved_config(run_dir: Path) -> dict[str, Any] | None:
+    """The run's config.yaml as the run-record reader reads it (None when it cannot be used)."""
     try:
-        data = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return read_config(run_dir)
+    except Damaged:
         return None
-    return data if isinstance(data, dict) else None
 
 
 def _value_at(config: dict[str, Any] | None, key: tuple[str, ...]) -> Any:

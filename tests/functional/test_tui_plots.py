@@ -15,7 +15,7 @@ from textual.pilot import Pilot
 from textual_plot.plot_widget import LinePlot, ScatterPlot
 
 from tui_trainer.config.loader import PresetInfo
-from tui_trainer.runs_read import read_run
+from tui_trainer.runlog import read_run
 from tui_trainer.sinks.files import RunDirWriter
 from tui_trainer.tui.curves import Curves
 from tui_trainer.tui.screens.run import RunScreen

@@ -30,10 +30,30 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from tui_trainer.errors import UserError
 
-MAX_BYTES = 1024 * 1024  # a preset is a few KB; config.yaml of a run too
+MAX_BYTES = 1024 * 1024  # a preset is a few KB
 MAX_NODES = 100_000  # values after alias expansion
 MAX_DEPTH = 64  # nesting levels after alias expansion
 MAX_SCALAR_CHARS = 4 * 1024 * 1024  # characters of all scalars after alias expansion
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The bounds one kind of YAML file is read within."""
+
+    max_bytes: int
+    max_nodes: int
+    max_scalar_chars: int
+    what: str  # how the size refusal names the file
+
+
+PRESET = Limits(MAX_BYTES, MAX_NODES, MAX_SCALAR_CHARS, "a preset is a small text file")
+"""Presets and override values: written by hand, a few KB."""
+
+RUN_FILE = Limits(
+    32 * MAX_BYTES, 32 * MAX_NODES, 32 * MAX_SCALAR_CHARS, "a run's config.yaml (steering included)"
+)
+"""A run's own config.yaml: its `steering:` list grows with every steer of a long run (a week of
+steering passes 1 MiB), so replay and resume read it within higher, still finite, bounds."""
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -103,7 +123,7 @@ def _children(node: Node) -> list[Node]:
     return []
 
 
-def _check_expansion(root: Node) -> None:
+def _check_expansion(root: Node, limits: Limits = PRESET) -> None:
     """Refuse cycles and documents that expand beyond the limits (iterative, memoized)."""
     done: dict[int, tuple[int, int, int]] = {}  # id -> (nodes, scalar chars, depth)
     visiting: set[int] = set()
@@ -120,13 +140,15 @@ def _check_expansion(root: Node) -> None:
             depth = 1 + max((k[2] for k in kids), default=0)
             visiting.discard(key)
             done[key] = (nodes, chars, depth)
-            if nodes > MAX_NODES:
+            if nodes > limits.max_nodes:
                 raise _Refused(
-                    f"expands to more than {MAX_NODES:,} values (nested aliases?)", node.start_mark
+                    f"expands to more than {limits.max_nodes:,} values (nested aliases?)",
+                    node.start_mark,
                 )
-            if chars > MAX_SCALAR_CHARS:
+            if chars > limits.max_scalar_chars:
                 raise _Refused(
-                    f"expands to more than {MAX_SCALAR_CHARS:,} characters (nested aliases?)",
+                    f"expands to more than {limits.max_scalar_chars:,} characters "
+                    "(nested aliases?)",
                     node.start_mark,
                 )
             if depth > MAX_DEPTH:
@@ -185,11 +207,9 @@ def _where(source: str, mark: yaml.Mark | None, *, line_numbers: bool) -> str:
     return f"{source}:{mark.line + 1}"
 
 
-def _decode(raw: bytes, source: str) -> str:
-    if len(raw) > MAX_BYTES:
-        raise UserError(
-            f"larger than {MAX_BYTES:,} bytes; a preset is a small text file", location=source
-        )
+def _decode(raw: bytes, source: str, limits: Limits = PRESET) -> str:
+    if len(raw) > limits.max_bytes:
+        raise UserError(f"larger than {limits.max_bytes:,} bytes; {limits.what}", location=source)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -202,24 +222,30 @@ def _decode(raw: bytes, source: str) -> str:
 
 
 def parse_yaml_text(
-    text: str, source: str, *, line_numbers: bool = True, syntax_as_text: bool = False
+    text: str,
+    source: str,
+    *,
+    line_numbers: bool = True,
+    syntax_as_text: bool = False,
+    limits: Limits = PRESET,
 ) -> YamlDocument:
     """Parse one YAML document within the limits; `source` names it in error messages.
 
     `line_numbers`: whether messages carry `source:LINE` (files) or only `source` (overrides).
     `syntax_as_text`: text that is not YAML at all is returned as the plain string (override
     values such as `{stem}_mask.gif`); the limits and key rules still raise.
+    `limits`: `PRESET` (default) or `RUN_FILE` for a run's own config.yaml.
     Raises UserError for invalid YAML and for anything the module docstring lists.
     """
-    if len(text) > MAX_BYTES:
-        raise UserError(f"longer than {MAX_BYTES:,} characters", location=source)
+    if len(text) > limits.max_bytes:
+        raise UserError(f"longer than {limits.max_bytes:,} characters", location=source)
     loader = None
     try:
         loader = _BoundedLoader(text)  # the reader checks the characters here
         root = loader.get_single_node()
         if root is None:
             return YamlDocument(None)
-        _check_expansion(root)
+        _check_expansion(root, limits)
         lines = _check_keys(root)
         data = loader.construct_document(root)
     except _Refused as exc:
@@ -260,15 +286,17 @@ def _syntax_error(exc: yaml.YAMLError, text: str, source: str, line_numbers: boo
     raise UserError(f"invalid YAML: {' '.join(str(problem).split())}", location=where) from None
 
 
-def load_yaml_file(path: str | Path, source: str | None = None) -> YamlDocument:
-    """Read and parse a YAML file within the limits (size checked before reading it whole)."""
+def load_yaml_file(
+    path: str | Path, source: str | None = None, limits: Limits = PRESET
+) -> YamlDocument:
+    """Read and parse a YAML file within `limits` (size checked before reading it whole)."""
     path = Path(path)
     name = source or str(path)
     try:
         with path.open("rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
+            raw = fh.read(limits.max_bytes + 1)
     except IsADirectoryError:
         raise UserError("is a directory, expected a YAML file", location=name) from None
     except OSError as exc:
         raise UserError(f"cannot read: {exc.strerror or exc}", location=name) from None
-    return parse_yaml_text(_decode(raw, name), name)
+    return parse_yaml_text(_decode(raw, name, limits), name, limits=limits)

@@ -31,7 +31,7 @@ class _Lines:
                 line, self.buf = bytes(self.buf[:nl]), self.buf[nl + 1 :]
                 try:
                     obj = json.loads(line)
-                except ValueError:
+                except (ValueError, RecursionError):
                     continue
                 if isinstance(obj, dict):
                     return obj
@@ -50,19 +50,31 @@ class _Lines:
 
 
 def request(run_dir: str | Path, cmd: str, timeout: float = 5.0, **fields: Any) -> dict[str, Any]:
-    """Send one request to the run in `run_dir` and return its reply."""
+    """Send one request to the run in `run_dir` and return its reply.
+
+    Any failure to deliver the request or to read its answer (a refused or reset connection,
+    EPIPE, a timeout) raises NotLive with the reason; no socket error escapes as such, so a
+    caller never mistakes one for its own output's (a closed stdout).
+    """
     sock = connect(run_dir, timeout)
+    unsent: OSError | None = None
     try:
-        sock.sendall(encode({"cmd": cmd, **fields}))
+        try:
+            sock.sendall(encode({"cmd": cmd, **fields}))
+        except TimeoutError as exc:
+            raise NotLive(f"{run_dir}: the run did not take the request in {timeout:g} s") from exc
+        except OSError as exc:  # EPIPE, ECONNRESET: it may still have said why ("too many")
+            unsent = exc
         try:
             reply = _Lines(sock).next()
         except TimeoutError as exc:
             raise NotLive(f"{run_dir}: the run did not answer within {timeout:g} s") from exc
     finally:
         sock.close()
-    if reply is None:
-        raise NotLive(f"{run_dir}: the run closed the connection")
-    return reply
+    if reply is not None and (unsent is None or not reply.get("ok")):
+        return reply
+    why = f": {unsent.strerror or unsent}" if unsent is not None else ""
+    raise NotLive(f"{run_dir}: the run closed the connection before answering{why}")
 
 
 class Stream:

@@ -26,10 +26,7 @@ def cmd_ctl(run_dir: str, command: str, now: bool = False) -> int:
     if now and command != "stop":
         raise UserError("ctl: --now goes with stop only")
     fields = {"now": True} if now else {}
-    try:
-        reply = request(run_dir, command, **fields)
-    except NotLive as exc:
-        raise UserError(str(exc)) from exc
+    reply = _deliver(run_dir, command, **fields)
     if not reply.get("ok"):
         raise UserError(f"{run_dir}: {command}: {reply.get('error', 'refused')}")
     state = reply.get("state", "?")
@@ -50,6 +47,17 @@ def cmd_ctl(run_dir: str, command: str, now: bool = False) -> int:
     return 0
 
 
+def _deliver(run_dir: str, cmd: str, **fields: object) -> dict:
+    """The run's reply to one request; any failure to deliver it is bad input (exit 2) with
+    its reason, never a socket error that could pass for a closed stdout."""
+    try:
+        return request(run_dir, cmd, **fields)
+    except NotLive as exc:
+        raise UserError(str(exc)) from exc
+    except OSError as exc:
+        raise UserError(f"{run_dir}: {cmd} not delivered: {exc.strerror or exc}") from exc
+
+
 def _steer(run_dir: str, text: str) -> int:
     """`ctl RUN_DIR CHANGE`: one steering change, taken at the run's next step boundary."""
     try:
@@ -62,10 +70,7 @@ def _steer(run_dir: str, text: str) -> int:
                 f"({SYNTAX}), got {shown!r}"
             ) from None
         raise UserError(f"ctl: {shown}: {exc}") from None
-    try:
-        reply = request(run_dir, "steer", change=change.text)
-    except NotLive as exc:
-        raise UserError(str(exc)) from exc
+    reply = _deliver(run_dir, "steer", change=change.text)
     if not reply.get("ok"):
         raise UserError(f"{run_dir}: {change.text}: refused: {reply.get('error', 'refused')}")
     print(f"{run_dir}: {change.text}: ok (takes effect at the next optimizer step boundary)")

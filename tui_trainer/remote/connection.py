@@ -7,25 +7,33 @@ a client, when progress lines coalesce, when a reader that fell behind gets a `r
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
-import struct
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from tui_trainer.remote.endpoint import same_user as same_user  # re-exported
 from tui_trainer.sinks.records import STEP
 
 MAX_CLIENTS = 64
-"""Connections served at once; more are closed at once."""
+"""Connections served at once. When all are taken, a new one takes the place of an evictable
+one (`evictable`); when none is, it is answered "too many clients" (`busy_reply`) and closed."""
+MAX_SUBSCRIBERS = 48
+"""Event streams (watchers) served at once: the rest of MAX_CLIENTS stays for requests."""
+GRACE_SECONDS = 1.0
+"""A connection is never evicted within this long of connecting or of its last request, so a
+`ctl` that has just connected gets its answer however many connections follow it."""
+STUCK_SECONDS = 5.0
+"""A subscriber that could not be sent a byte for this long may be evicted to make room."""
 COALESCE_BYTES = 16 << 10
 """Once this much is waiting for a client, its pending progress lines are replaced, not added."""
 MAX_QUEUED = 1 << 20
 """Bytes waiting for one client beyond which it is sent a `resync` instead."""
-IDLE_SECONDS = 30.0
-"""A connection that has not subscribed and sent nothing for this long is closed."""
+IDLE_SECONDS = 10.0
+"""A connection that has not subscribed and has not completed a request for this long is
+closed (sending a byte at a time does not keep it open)."""
 MAX_REQUESTS_PER_SECOND = 50
 FLUSH_SECONDS = 1.0
 """After the run ends, how long the server keeps sending what subscribers have not read."""
@@ -36,8 +44,6 @@ TURN_BYTES = 256 << 10
 with a long backlog cannot hold up the others (a fresh `status` is answered in the next turn)."""
 TAIL_BYTES = 1 << 20
 """At most this much of metrics.jsonl is read and fanned out per turn of the server loop."""
-
-_PEERCRED = getattr(socket, "SO_PEERCRED", None)
 
 
 class Client:
@@ -51,7 +57,8 @@ class Client:
         self.sending = memoryview(b"")
         self.subscribed = False
         self.resync = False
-        self.seen = time.monotonic()
+        self.seen = time.monotonic()  # connected, or its last complete request
+        self.stalled_since: float | None = None  # its first send that found no room, if any
         self.window, self.requests = 0.0, 0
         self.close_after = False
         self.events = 1  # what the selector watches for (selectors.EVENT_READ at first)
@@ -88,16 +95,34 @@ class Client:
         return b"".join(parts)
 
 
-def same_user(conn: socket.socket) -> bool:
-    """Linux: the peer's uid is ours (elsewhere the directory's mode is the guard)."""
-    if _PEERCRED is None:
-        return True
-    try:
-        raw = conn.getsockopt(socket.SOL_SOCKET, _PEERCRED, struct.calcsize("3i"))
-    except OSError:
-        return False
-    _pid, uid, _gid = struct.unpack("3i", raw)
-    return uid == os.getuid()
+def evictable(clients: Iterable[Client], now: float) -> Client | None:
+    """The connection to close so that a new one can be served, or None when none may go.
+
+    First the one idle longest without a stream (its requests answered, none for
+    GRACE_SECONDS), then the subscriber stalled longest (nothing could be sent to it for
+    STUCK_SECONDS: it stopped reading). A watcher that reads is never evicted.
+    """
+    idle = [c for c in clients if not c.subscribed and now - c.seen > GRACE_SECONDS]
+    if idle:
+        return min(idle, key=lambda c: c.seen)
+    stuck = [
+        c
+        for c in clients
+        if c.subscribed and c.stalled_since is not None and now - c.stalled_since > STUCK_SECONDS
+    ]
+    return min(stuck, key=lambda c: c.stalled_since or now) if stuck else None
+
+
+def busy_reply(pid: int) -> dict[str, Any]:
+    """The answer to a connection the run cannot serve now (`runs` shows the run as busy)."""
+    return {
+        "ok": False,
+        "busy": True,
+        "state": "busy",
+        "pid": pid,
+        "error": f"too many clients ({MAX_CLIENTS} connections to this run are open); "
+        "try again in a moment",
+    }
 
 
 class JsonlTail:

@@ -33,6 +33,8 @@ COMMANDS = ("status", "subscribe", "pause", "resume", "checkpoint", "stop", "ste
 CONTROL = frozenset({"pause", "resume", "checkpoint", "stop", "steer"})
 MAX_CHANGE = 100
 """Longest steering change text accepted (`lr=0.001` and friends are short)."""
+MAX_DEPTH = 4
+"""Deepest nesting of brackets a request may have (a valid one has 1: a flat object)."""
 
 
 class BadRequest(ValueError):
@@ -46,9 +48,11 @@ def encode(obj: dict[str, Any]) -> bytes:
 
 def parse_request(line: bytes) -> dict[str, Any]:
     """Validate one request line (without its newline); raises BadRequest."""
+    if line.count(b"[") + line.count(b"{") > MAX_DEPTH and nesting(line) > MAX_DEPTH:
+        raise BadRequest(f"not a request: nested deeper than {MAX_DEPTH} levels")
     try:
         req = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise BadRequest("not a JSON object (one per line, UTF-8)") from exc
     if not isinstance(req, dict):
         raise BadRequest("not a JSON object (one per line, UTF-8)")
@@ -71,6 +75,28 @@ def parse_request(line: bytes) -> dict[str, Any]:
     if isinstance(rid, str) and len(rid) > 100:
         raise BadRequest("id: at most 100 characters")
     return req
+
+
+def nesting(line: bytes) -> int:
+    """The deepest bracket nesting in a JSON text (brackets inside strings do not count)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in line:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
 
 
 def error_reply(message: str, rid: Any = None) -> dict[str, Any]:

@@ -2,26 +2,25 @@
 
 A run's status comes from summary.json when it has one; otherwise from its control socket
 (`running`, `paused`, `stopping`, ...) when that answers; otherwise it `died` (killed, power
-loss): its process ended without a summary, and its stale endpoint is cleaned up.
+loss): its process ended without a summary, and its stale endpoint is cleaned up. The reading is
+`runlog.glance`'s; a run whose files cannot be used is skipped and named on stderr.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from tui_trainer.errors import UserError
 from tui_trainer.remote.client import request
 from tui_trainer.remote.endpoint import NotLive
-from tui_trainer.remote.history import is_run_dir, read_config, read_summary
-
-LIVE = ("running", "pausing", "paused", "stopping")
-HEAD_BYTES = 16 * 1024  # the `started` line is near the top
-TAIL_BYTES = 64 * 1024  # the last epoch lines and the last event time are near the end
+from tui_trainer.runlog import Damaged, Status, is_run_dir
+from tui_trainer.runlog.check import finite
+from tui_trainer.runlog.glance import glance
 
 
 @dataclass
@@ -53,92 +52,62 @@ def find_run_dirs(root: Path) -> list[Path]:
 
 
 def inspect(run_dir: Path) -> RunInfo:
-    """Status, progress and best metric of one run directory (reads only the head and the
-    tail of metrics.jsonl, so listing hundreds of long runs stays quick)."""
-    records = head_and_tail(run_dir / "metrics.jsonl")
-    config = read_config(run_dir)
-    summary = read_summary(run_dir)
-    epochs_total = int(config.get("epochs") or 0)
-    started = next((r.get("time") for r in records if r["event"] == "started"), None)
-    last_time = records[-1].get("time") if records else None
-    epoch_rows = [r for r in records if r["event"] == "epoch"]
-    best = _best(epoch_rows)
-    status, live, pid, seconds = "died", False, None, None
-    if summary is not None:
-        status = str(summary.get("status", "unknown"))
-        seconds = summary.get("wall_seconds")
-        b = summary.get("best")
-        if isinstance(b, dict) and b.get("metric"):
-            best = (str(b["metric"]), b.get("value"), b.get("epoch"))
+    """Status, progress and best metric of one run directory (`runlog.glance`: a few KB of
+    metrics.jsonl, so listing thousands of long runs stays quick). `Damaged` if a file of it
+    cannot be used."""
+    seen = glance(run_dir)
+    status, live, pid, seconds = str(seen.status), False, None, None
+    epochs_total, started = seen.epochs, seen.started
+    if seen.summary is not None:
+        seconds = seen.summary.get("wall_seconds")
     else:
         try:
             reply = request(run_dir, "status", timeout=2.0)
         except NotLive:
             reply = None
         if reply is not None and reply.get("ok"):
-            status, live, pid = str(reply.get("state", "running")), True, reply.get("pid")
-            seconds = time.time() - started if isinstance(started, (int, float)) else None
-            epochs_total = int(reply.get("epochs") or epochs_total)
-        elif isinstance(started, (int, float)) and isinstance(last_time, (int, float)):
-            seconds = last_time - started
-    epoch = int(epoch_rows[-1].get("epoch", len(epoch_rows))) if epoch_rows else 0
+            status, live, pid = str(reply.get("state", Status.RUNNING)), True, reply.get("pid")
+            seconds = time.time() - started if started is not None else None
+            epochs = reply.get("epochs")
+            epochs_total = epochs if isinstance(epochs, int) and epochs > 0 else epochs_total
+        elif started is not None and seen.last_time is not None:
+            seconds = seen.last_time - started
     return RunInfo(
         run_dir=str(run_dir),
         preset=run_dir.parent.name,
         status=status,
         live=live,
-        epoch=epoch,
+        epoch=seen.epoch,
         epochs=epochs_total,
-        best_metric=best[0],
-        best_value=best[1],
-        best_epoch=best[2],
-        started=started if isinstance(started, (int, float)) else None,
-        seconds=round(seconds, 1) if isinstance(seconds, (int, float)) else None,
-        pid=pid,
+        best_metric=seen.best[0],
+        best_value=float(seen.best[1]) if finite(seen.best[1]) else None,
+        best_epoch=seen.best[2],
+        started=started,
+        seconds=round(seconds, 1) if finite(seconds) else None,
+        pid=pid if isinstance(pid, int) else None,
     )
 
 
-def head_and_tail(path: Path) -> list[dict[str, Any]]:
-    """The complete, parseable metrics.jsonl lines in its first HEAD_BYTES and last TAIL_BYTES
-    (the whole file when it is small); damaged lines are skipped."""
-    try:
-        with path.open("rb") as fh:
-            size = fh.seek(0, 2)
-            fh.seek(0)
-            if size <= HEAD_BYTES + TAIL_BYTES:
-                chunks = [fh.read()]
-            else:
-                head = fh.read(HEAD_BYTES)
-                fh.seek(size - TAIL_BYTES)
-                tail = fh.read()
-                chunks = [head.rsplit(b"\n", 1)[0] + b"\n", tail.split(b"\n", 1)[-1]]
-    except OSError:
-        return []
-    records = []
-    for chunk in chunks:
-        for line in chunk.split(b"\n")[:-1]:  # after the last newline: a line being written
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and isinstance(record.get("event"), str):
-                records.append(record)
-    return records
+def scan_runs(root: Path) -> tuple[list[RunInfo], list[str]]:
+    """Inspect every run under `root`: the runs, and one line per damaged one (skipped)."""
+    infos, damaged = [], []
+    for run_dir in find_run_dirs(root):
+        try:
+            infos.append(inspect(run_dir))
+        except Damaged as exc:
+            damaged.append(f"skipped {run_dir}: {exc}")
+    return infos, damaged
 
 
-def _best(rows: list[dict[str, Any]]) -> tuple[str | None, float | None, int | None]:
-    for row in reversed(rows):
-        if row.get("best_metric"):
-            return str(row["best_metric"]), row.get("best_value"), row.get("best_epoch")
-    return None, None, None
-
-
-def list_runs(root: str | Path) -> list[RunInfo]:
-    """Every run under `root`: live ones first, then newest first."""
+def list_runs(root: str | Path, damaged: list[str] | None = None) -> list[RunInfo]:
+    """Every run under `root`: live ones first, then newest first. Damaged runs are left out
+    (named in `damaged` when given)."""
     path = Path(root)
     if not path.is_dir():
         raise UserError(f"{root}: no such directory (expected a runs folder, e.g. runs)")
-    infos = [inspect(p) for p in find_run_dirs(path)]
+    infos, skipped = scan_runs(path)
+    if damaged is not None:
+        damaged += skipped
     return sorted(infos, key=lambda i: (not i.live, -(i.started or 0.0)))
 
 
@@ -181,8 +150,12 @@ def format_table(infos: list[RunInfo]) -> str:
 
 
 def cmd_runs(root: str, as_json: bool) -> int:
-    """`tui-trainer runs`: print the table (or JSON); exit 0."""
-    infos = list_runs(root)
+    """`tui-trainer runs`: print the table (or JSON); one line on stderr per damaged run
+    (skipped); exit 0."""
+    damaged: list[str] = []
+    infos = list_runs(root, damaged)
+    for line in damaged:
+        print(line, file=sys.stderr)
     if as_json:
         print(json.dumps([asdict(i) for i in infos], indent=2))
     elif not infos:

@@ -9,6 +9,16 @@ slow reader, the other events are kept, and a reader that falls further behind i
 re-read metrics.jsonl (`resync`). Every request is validated; a client that sends too much,
 too fast, or never reads is answered or dropped.
 
+Containment: whatever a request does, its handling cannot end the server. An unexpected error
+while answering one request is a one-line error reply to that client; one elsewhere in that
+client's handling drops that client; one in a turn of the loop is skipped. Each is reported
+once on stderr. The server ends only when the run does.
+
+Capacity: at most MAX_CLIENTS connections, MAX_SUBSCRIBERS of them streams. A connection that
+completes no request for IDLE_SECONDS is closed; when all places are taken, a new connection
+takes the place of the longest-idle one or of a watcher that stopped reading, else it is told
+"too many clients" (see `connection.evictable`), so a `ctl` gets through or gets that answer.
+
 Security: the socket lives in an owner-only directory (see `endpoint`), has mode 0600, and on
 Linux each connection's peer credentials must be this user's.
 """
@@ -20,22 +30,15 @@ import contextlib
 import os
 import selectors
 import socket
+import sys
 import threading
 import time
 from collections import deque
 from pathlib import Path
 from typing import Any
 
-from tui_trainer.engine.control import Control, StopMode
-from tui_trainer.engine.events import (
-    EpochEnd,
-    Event,
-    Paused,
-    Resumed,
-    RunFinished,
-    RunStarted,
-    StepProgress,
-)
+from tui_trainer.engine.control import Control
+from tui_trainer.engine.events import Event, RunFinished, RunStarted
 from tui_trainer.remote import endpoint
 from tui_trainer.remote.connection import (
     FLUSH_SECONDS,
@@ -43,11 +46,13 @@ from tui_trainer.remote.connection import (
     MAX_CLIENTS,
     MAX_QUEUED,
     MAX_REQUESTS_PER_SECOND,
+    MAX_SUBSCRIBERS,
     TAIL_BYTES,
     TURN_BYTES,
     Client,
     JsonlTail,
-    same_user,
+    busy_reply,
+    evictable,
 )
 from tui_trainer.remote.protocol import (
     MAX_REQUEST,
@@ -57,6 +62,7 @@ from tui_trainer.remote.protocol import (
     error_reply,
     parse_request,
 )
+from tui_trainer.remote.runstate import RunState
 
 
 class RunServer:
@@ -64,7 +70,8 @@ class RunServer:
 
     A sink: add it to a run's sinks. It starts with the run's `RunStarted` (which names the run
     directory), and shuts down shortly after `RunFinished` or at interpreter exit. A server
-    that cannot start (no usable runtime directory) leaves the run alone: `error` says why.
+    that cannot start (no usable runtime directory) leaves the run alone: `error` says why, and
+    so does one line on stderr (the run's session also puts it in the run's log).
     """
 
     def __init__(self, control: Control) -> None:
@@ -77,8 +84,10 @@ class RunServer:
         self._woken = False
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._state: dict[str, Any] = {"state": "running"}
+        self._run = RunState(control)
         self._clients: dict[int, Client] = {}
+        self._ended = False
+        self.faults = 0  # unexpected errors contained so far (the first is reported)
 
     # -- the sink (training thread) ---------------------------------------------------------------
     def __call__(self, event: Event) -> None:
@@ -99,7 +108,10 @@ class RunServer:
         try:
             self._listener = self._bind(run_dir)
         except Exception as exc:  # never let the control socket break a run
-            self.error = f"control socket unavailable: {exc}"
+            self.error = (
+                f"control socket unavailable, so watch and ctl cannot reach this run: {exc}"
+            )
+            print(f"tui-trainer: warning: {self.error}", file=sys.stderr, flush=True)
             return
         self.run_dir = run_dir
         self._tail.path = run_dir / "metrics.jsonl"
@@ -112,13 +124,10 @@ class RunServer:
 
     def _bind(self, run_dir: Path) -> socket.socket:
         path = endpoint.socket_path(run_dir)
-        if path.exists():
-            try:
-                endpoint.connect(run_dir, timeout=1.0, clean=False).close()
-            except endpoint.NotLive:
-                path.unlink(missing_ok=True)  # stale: a previous run here died
-            else:
+        if os.path.lexists(path):
+            if endpoint.answers(path):
                 raise OSError(f"{path} is served by another process")
+            endpoint.remove_socket(path)  # stale: a previous run here died
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.bind(str(path))
@@ -128,7 +137,7 @@ class RunServer:
             endpoint.write_pointer(run_dir, path)
         except OSError:
             sock.close()
-            path.unlink(missing_ok=True)
+            endpoint.remove_socket(path)
             raise
         self.socket_path = path
         return sock
@@ -166,47 +175,82 @@ class RunServer:
             self._tail.close()
             self._listener.close()
             os.close(self._wake_r)
-            endpoint.remove(self.run_dir, self.socket_path, os.getpid())  # type: ignore[arg-type]
+            endpoint.remove_pointer(self.run_dir, os.getpid())  # type: ignore[arg-type]
+            endpoint.remove_socket(self.socket_path)  # type: ignore[arg-type]
 
     def _loop(self, sel: selectors.BaseSelector) -> None:
-        deadline: float | None = None
+        """Turn until the run has ended and what waits for watchers is sent (or the flush
+        deadline passed); an unexpected error in a turn never ends it while the run lives."""
+        self._deadline: float | None = None
         while True:
-            timeout = 0.0 if self._tail.more else 0.5 if deadline is None else 0.05
-            for key, mask in sel.select(timeout):
-                if key.data == "listen":
-                    self._accept(sel)
-                elif key.data == "wake":
-                    self._woken = False
-                    with contextlib.suppress(OSError):
-                        os.read(self._wake_r, 4096)
-                else:
-                    client = self._clients.get(key.fd)
-                    if client is not None and mask & selectors.EVENT_READ:
-                        self._read(sel, client)
-                    client = self._clients.get(key.fd)
-                    if client is not None and mask & selectors.EVENT_WRITE:
-                        self._write(sel, client)
-            finished = self._take_inbox()
-            now = time.monotonic()
-            for client in list(self._clients.values()):
-                if not client.subscribed and now - client.seen > IDLE_SECONDS:
-                    self._drop(sel, client)
-                elif client.wants_write:
-                    self._write(sel, client)
-            if (finished or self._stopping) and deadline is None:
-                deadline = now + (FLUSH_SECONDS if not self._stopping or finished else 0.0)
-            if deadline is not None and (
-                now >= deadline
-                or not (self._tail.more or any(c.wants_write for c in self._clients.values()))
-            ):
-                return
+            try:
+                if self._turn(sel):
+                    return
+            except Exception as exc:
+                self._fault(exc)
+                if self._stopping or self._ended:
+                    return
+                time.sleep(0.05)  # an error that repeats every turn must not spin the CPU
+
+    def _turn(self, sel: selectors.BaseSelector) -> bool:
+        """One turn: accept, read and answer, stream; True when the server is done."""
+        deadline = self._deadline
+        timeout = 0.0 if self._tail.more else 0.5 if deadline is None else 0.05
+        for key, mask in sel.select(timeout):
+            if key.data == "listen":
+                self._accept(sel)
+            elif key.data == "wake":
+                self._woken = False
+                with contextlib.suppress(OSError):
+                    os.read(self._wake_r, 4096)
+            else:
+                client = self._clients.get(key.fd)
+                if client is not None and mask & selectors.EVENT_READ:
+                    self._contained(sel, client, self._read)
+                client = self._clients.get(key.fd)
+                if client is not None and mask & selectors.EVENT_WRITE:
+                    self._contained(sel, client, self._write)
+        self._ended |= self._take_inbox()
+        now = time.monotonic()
+        for client in list(self._clients.values()):
+            if not client.subscribed and now - client.seen > IDLE_SECONDS:
+                self._drop(sel, client)
+            elif client.wants_write:
+                self._contained(sel, client, self._write)
+        if (self._ended or self._stopping) and deadline is None:
+            self._deadline = now + (FLUSH_SECONDS if not self._stopping or self._ended else 0.0)
+            deadline = self._deadline
+        return deadline is not None and (
+            now >= deadline
+            or not (self._tail.more or any(c.wants_write for c in self._clients.values()))
+        )
+
+    def _contained(self, sel: selectors.BaseSelector, client: Client, work: Any) -> None:
+        """`work(sel, client)`; an unexpected error drops that client, never the server."""
+        try:
+            work(sel, client)
+        except Exception as exc:
+            self._fault(exc)
+            if self._clients.get(client.sock.fileno()) is client:
+                self._drop(sel, client)
+
+    def _fault(self, exc: BaseException) -> None:
+        """Count an unexpected error; report the first one on stderr (the run goes on)."""
+        self.faults += 1
+        if self.faults == 1:
+            print(
+                f"tui-trainer: control socket: unexpected {type(exc).__name__}: {exc} "
+                "(contained: the run and its socket go on)"[:300],
+                file=sys.stderr,
+                flush=True,
+            )
 
     def _take_inbox(self) -> bool:
         """Note the new events' state, then stream the lines the file writer added for them."""
         finished = False
         while self._inbox:
             event = self._inbox.popleft()
-            self._track(event)
+            self._run.track(event)
             finished |= isinstance(event, RunFinished)
         for seq, kind, record in self._tail.read_new(TAIL_BYTES):  # the rest: next turn
             line = b'{"seq":%d,' % seq + record[1:] + b"\n"
@@ -215,36 +259,24 @@ class RunServer:
                     client.push(kind, line)
         return finished
 
-    def _track(self, event: Event) -> None:
-        s = self._state
-        if isinstance(event, RunStarted):
-            s.update(preset=event.preset, epochs=event.epochs, epoch=event.start_epoch + 1)
-            s.update(device=event.device, world_size=event.world_size)
-        elif isinstance(event, StepProgress):
-            s.update(epoch=event.epoch, epochs=event.epochs, step=event.step, steps=event.steps)
-            s.update(global_step=event.global_step, phase=event.phase)
-        elif isinstance(event, EpochEnd):
-            s.update(epochs_completed=event.epoch, best_metric=event.best_metric)
-            s.update(best_value=event.best_value, best_epoch=event.best_epoch)
-        elif isinstance(event, Paused):
-            s["state"] = "paused"
-        elif isinstance(event, Resumed):
-            s["state"] = "running"
-        elif isinstance(event, RunFinished):
-            s["state"] = event.status
-
     def _accept(self, sel: selectors.BaseSelector) -> None:
         for _ in range(MAX_CLIENTS):
             try:
                 conn, _addr = self._listener.accept()
-            except (BlockingIOError, InterruptedError):
+            except OSError:  # none waiting (BlockingIOError), or it went away
                 return
-            except OSError:
-                return
-            if len(self._clients) >= MAX_CLIENTS or not same_user(conn):
+            if not endpoint.same_user(conn):
                 conn.close()
                 continue
             conn.setblocking(False)
+            if len(self._clients) >= MAX_CLIENTS:
+                victim = evictable(self._clients.values(), time.monotonic())
+                if victim is None:  # every place is in use: say so, never leave it unanswered
+                    with contextlib.suppress(OSError):
+                        conn.send(encode(busy_reply(os.getpid())))
+                    conn.close()
+                    continue
+                self._drop(sel, victim)
             client = Client(conn)
             self._clients[conn.fileno()] = client
             sel.register(conn, selectors.EVENT_READ, "client")
@@ -273,7 +305,6 @@ class RunServer:
         if not data:
             self._drop(sel, client)
             return
-        client.seen = time.monotonic()
         client.inbuf += data
         while not client.close_after:
             nl = client.inbuf.find(b"\n")
@@ -292,6 +323,7 @@ class RunServer:
                 client.close_after = True
                 return
             if line.strip():
+                client.seen = time.monotonic()  # a complete request: not idle
                 self._handle(client, line)
 
     def _allowed(self, client: Client) -> bool:
@@ -302,63 +334,53 @@ class RunServer:
         return client.requests <= MAX_REQUESTS_PER_SECOND
 
     def _handle(self, client: Client, line: bytes) -> None:
+        """Answer one request line; whatever goes wrong, the client gets a one-line reply."""
+        try:
+            self._answer(client, line)
+        except Exception as exc:
+            self._fault(exc)
+            self._reply(client, error_reply(f"internal error: {type(exc).__name__}"))
+
+    def _answer(self, client: Client, line: bytes) -> None:
         try:
             req = parse_request(line)
         except BadRequest as exc:
             self._reply(client, error_reply(str(exc)))
             return
         cmd, rid = req["cmd"], req.get("id")
-        ended = self._state["state"] in ("completed", "stopped", "interrupted", "failed")
         reply: dict[str, Any]
         if cmd == "status":
             reply = self.status()
+        elif cmd == "subscribe" and not client.subscribed and self._streams() >= MAX_SUBSCRIBERS:
+            reply = error_reply(f"too many watchers ({MAX_SUBSCRIBERS} streams are open)")
         elif cmd == "subscribe":
             reply = {**self.status(), "subscribed": True}
             client.subscribed = True
-        elif ended:
-            reply = error_reply(f"the run has ended ({self._state['state']})")
+        elif self._run.ended:
+            reply = error_reply(f"the run has ended ({self._run.fields['state']})")
         elif cmd == "steer":
             refused = self.control.steer(req["change"])
             reply = (
                 error_reply(refused) if refused else {"ok": True, "cmd": cmd, "state": "steering"}
             )
         else:
-            reply = {"ok": True, "cmd": cmd, **self._control(cmd, bool(req.get("now")))}
+            reply = {"ok": True, "cmd": cmd, **self._run.apply(cmd, bool(req.get("now")))}
         if rid is not None:
             reply["id"] = rid
         self._reply(client, reply)
 
-    def _control(self, cmd: str, now: bool) -> dict[str, Any]:
-        c = self.control
-        if cmd == "pause":
-            c.pause()
-            return {"state": "paused" if self._state["state"] == "paused" else "pausing"}
-        if cmd == "resume":
-            c.resume()
-            return {"state": "resuming" if self._state["state"] == "paused" else "running"}
-        if cmd == "checkpoint":
-            c.request_checkpoint()
-            return {"state": "checkpointing"}
-        c.request_stop(StopMode.STEP if now else StopMode.EPOCH, status="stopped")
-        return {"state": "stopping", "when": "step" if now else "epoch"}
+    def _streams(self) -> int:
+        return sum(c.subscribed for c in self._clients.values())
 
     def status(self) -> dict[str, Any]:
         """The run's state as the `status` reply gives it."""
-        s = dict(self._state)
-        if s["state"] == "running" and self.control.paused:
-            s["state"] = "pausing"
-        if (
-            s["state"] in ("running", "paused", "pausing")
-            and self.control.stop_mode.value != "none"
-        ):
-            s["state"] = "stopping"
         return {
             "ok": True,
             "protocol": PROTOCOL,
             "pid": os.getpid(),
             "run_dir": str(self.run_dir),
             "seq": self._tail.lines,
-            **s,
+            **self._run.status(),
         }
 
     def _reply(self, client: Client, reply: dict[str, Any]) -> None:
@@ -381,10 +403,13 @@ class RunServer:
             try:
                 sent = client.sock.send(client.sending)
             except (BlockingIOError, InterruptedError):
+                if client.stalled_since is None:
+                    client.stalled_since = time.monotonic()
                 break
             except OSError:
                 self._drop(sel, client)
                 return
+            client.stalled_since = None
             client.sending = client.sending[sent:]
             budget -= sent
         if client.close_after and not client.wants_write:

@@ -28,30 +28,9 @@ from tui_trainer.engine.events import (
     Steered,
     StepProgress,
 )
+from tui_trainer.runlog.layout import EPOCH_FIELDS, KEPT, STEP
 
-STEP = "step"
-"""The record name of throttled progress, the only event a slow watcher may miss."""
-
-KEPT = frozenset(
-    {
-        "started",
-        "epoch",
-        "lr_plan",
-        "steer",
-        "checkpoint",
-        "config",
-        "paused",
-        "resumed",
-        "finished",
-    }
-)
-"""Records a watcher must never miss (a slow one re-reads them from metrics.jsonl)."""
-
-
-EPOCH_FIELDS = frozenset(
-    {"event", "time", "epoch", "is_best", "epochs", "best_metric", "best_value", "best_epoch"}
-)
-"""The keys of an epoch record that are bookkeeping, not metrics (everything else is a metric)."""
+__all__ = ["EPOCH_FIELDS", "KEPT", "STEP", "from_record", "to_record"]
 
 
 def to_record(event: Event, now: float) -> dict[str, Any]:
@@ -135,7 +114,7 @@ def from_record(record: dict[str, Any], config: dict[str, Any] | None = None) ->
     """
     try:
         return _from_record(record, config or {})
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):  # int(1e400) is an OverflowError
         return None
 
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from textual.app import App
 
-from tui_trainer.runs_read import RunRecord
+from tui_trainer.runlog import RunRecord
 from tui_trainer.tui.screens.compare import CompareScreen
 
 

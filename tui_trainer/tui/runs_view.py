@@ -1,9 +1,10 @@
 """The runs browser's data: listing, sorting and filtering runs, reading one, planning actions.
 
 No Textual here (the screens in `tui/screens/runs.py` and `run_detail.py` show it). Listing uses
-`remote.runs` (what `tui-trainer runs` prints: status, liveness, best metric) and reads only the
-head and tail of each metrics.jsonl; a run's whole history is read when it is opened. Damaged
-run directories are shown with what could be read, never refused outright.
+`remote.runs` (what `tui-trainer runs` prints: status, liveness, best metric), which reads a few
+KB of each run (`runlog.glance`); an opened run is read by the one reader (`runlog.read_run`,
+tolerant: damaged lines are skipped and named; a long run's step lines are sampled). A run whose
+files cannot be used is listed among `Listing.problems`, never hiding the others.
 """
 
 from __future__ import annotations
@@ -16,11 +17,9 @@ from typing import Any
 
 from tui_trainer import formatting as fmt
 from tui_trainer.compare import metric_rows
-from tui_trainer.errors import UserError
-from tui_trainer.remote.history import read_config, read_records, read_summary
 from tui_trainer.remote.runs import RunInfo, find_run_dirs, inspect
 from tui_trainer.rundir import busy_error, holder_info
-from tui_trainer.runs_read import RunRecord, read_run
+from tui_trainer.runlog import Damaged, RunRecord, read_run
 from tui_trainer.tui.curves import Curves
 
 SORTS = ("date", "best")
@@ -75,8 +74,8 @@ def scan(root: str | Path, cache: Cache | None = None) -> Listing:
             continue
         try:
             info = inspect(run_dir)
-        except Exception as exc:  # one unreadable directory must not hide the others
-            problems.append(f"{run_dir}: cannot be read ({type(exc).__name__})")
+        except Damaged as exc:  # one damaged directory must not hide the others
+            problems.append(str(exc))
             continue
         infos.append(info)
         if stamp is not None:
@@ -161,31 +160,29 @@ class OpenedRun:
 
 
 def read_tolerant(path: str | Path) -> tuple[RunRecord, str | None]:
-    """The run as `compare` reads it; if a file is damaged, what can be read and why not all."""
-    try:
-        return read_run(path), None
-    except UserError as exc:
-        run = Path(path)
-        records = [{k: v for k, v in r.items() if k != "seq"} for r in read_records(run)]
-        record = RunRecord(run, read_config(run), records, read_summary(run))
-        return record, f"{exc} (damaged lines are skipped)"
+    """The run read tolerantly (call it off the UI thread), and what could not be read: the
+    first damaged file or line and how many more, or None."""
+    record = read_run(path, strict=False)
+    if not record.warnings:
+        return record, None
+    more = len(record.warnings) - 1
+    extra = f" and {more} more" if more else ""
+    return record, f"{record.warnings[0]}{extra} (damaged lines are skipped)"
 
 
 def open_run(path: str | Path) -> OpenedRun:
-    """Read one run for the detail view (its whole metrics.jsonl: call it off the UI thread)."""
+    """Read one run for the detail view (`read_tolerant`) with its curves and report."""
     record, warning = read_tolerant(path)
     curves = Curves.from_records(record.records, record.planned_epochs, record.monitored[0])
-    finished = [r for r in record.records if r.get("event") == "finished"]
-    report = str(finished[-1].get("report") or "") if finished else ""
-    return OpenedRun(record, curves, report, warning)
+    return OpenedRun(record, curves, record.report, warning)
 
 
 def summary_rows(opened: OpenedRun) -> list[tuple[str, str]]:
     """The summary panel: status, epochs, best and final metrics, speed, where, how to replay."""
     rec = opened.record
     rows = [(label, cells[0]) for label, cells in metric_rows([rec])]
-    started = next((r.get("time") for r in rec.records if r.get("event") == "started"), None)
-    if isinstance(started, (int, float)):
+    started = rec.started
+    if started is not None:
         rows.insert(0, ("started", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started))))
     error = (rec.summary or {}).get("error")
     if error:

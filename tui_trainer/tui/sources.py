@@ -4,7 +4,9 @@ The run screen is one screen with two sources. `LocalRun` trains here (in the sc
 worker) and, like every run, serves its events on the control socket; `RemoteRun` watches a
 run in another process: it replays the run directory's history (metrics.jsonl), then follows
 the run's socket live. Both hand engine events to the same sink (the screen's `EventBridge`)
-and offer a `control` with the same methods, so keys work the same way on both.
+and offer a `control` with the same methods, so keys work the same way on both. Both read the
+history the same way (`history`, through the run-record reader): a resumed run in the console
+shows its earlier epochs as `watch` does.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from tui_trainer.engine.events import (
 from tui_trainer.errors import UserError
 from tui_trainer.remote.client import RemoteControl, Stream
 from tui_trainer.remote.endpoint import NotLive
-from tui_trainer.remote.history import read_config, read_records, read_summary
 from tui_trainer.remote.server import RunServer
+from tui_trainer.runlog import METRICS, Damaged, read_config, read_summary
+from tui_trainer.runlog.lines import Lines, scan
 from tui_trainer.sinks.records import from_record
 
 Cancelled = Callable[[], bool]
@@ -37,6 +40,57 @@ def failed_run(message: str, trace: str | None = None) -> RunFinished:
     """A `RunFinished` for a run that could not start or crashed outside the engine's guard."""
     summary = {"status": "failed", "epochs_completed": 0, "error": message}
     return RunFinished("failed", summary, "", error=message, traceback=trace)
+
+
+def history(run_dir: Path, start: int = 0, stop: int | None = None) -> Lines:
+    """metrics.jsonl lines `start+1 .. stop` as a run screen replays them (tolerant; a long
+    run's step lines sampled), without how earlier sessions of a resumed run ended: their
+    `finished` records come before the last `started` one."""
+    try:
+        lines = scan(run_dir / METRICS, start=start, stop=stop)
+    except OSError:
+        return Lines(last_line=start)
+    starts = [i for i, r in enumerate(lines.records) if r["event"] == "started"]
+    if starts:
+        lines.records = [
+            r for i, r in enumerate(lines.records) if r["event"] != "finished" or i > starts[-1]
+        ]
+    return lines
+
+
+def _tolerant_config(run_dir: Path) -> dict[str, Any]:
+    try:
+        return read_config(run_dir)
+    except Damaged:
+        return {}
+
+
+class _HistoryFirst:
+    """The sink of a run in this process that continues a run directory (`--resume`, a
+    scheduler's `--run-dir`): at its `RunStarted`, the directory's earlier records come first,
+    read as `watch` reads them, so the table and plots show the whole run."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.started = False
+
+    def __call__(self, event: Any) -> None:
+        if not self.started and isinstance(event, RunStarted) and event.run_dir:
+            self.started = True
+            self._earlier(Path(event.run_dir), event.config)
+        self.sink(event)
+
+    def _earlier(self, run_dir: Path, config: dict[str, Any]) -> None:
+        lines = history(run_dir)
+        starts = [i for i, r in enumerate(lines.records) if r["event"] == "started"]
+        if len(starts) < 2:  # only this session's own `started`: a fresh run
+            return
+        for record in lines.records[: starts[-1]]:
+            event = from_record(record, config)
+            if event is not None:
+                self.sink(event)
+        for why in lines.damaged[:1]:
+            self.sink(LogMessage("warning", f"{run_dir / METRICS}: {why} (skipped)"))
 
 
 class RunSource(Protocol):
@@ -70,7 +124,7 @@ class LocalRun:
     def run(self, sink: Sink, cancelled: Cancelled) -> RunFinished | None:
         """Run the executor; whatever happens, return a `RunFinished`."""
         req = self.request
-        sinks: list[Sink] = [sink, RunServer(self.control)]
+        sinks: list[Sink] = [_HistoryFirst(sink), RunServer(self.control)]
         try:
             extra = {"resume": req.resume} if req.resume else {}
             return self.executor(
@@ -94,7 +148,7 @@ class RemoteRun:
 
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
-        self.config = read_config(self.run_dir)
+        self.config = _tolerant_config(self.run_dir)
         self.preset = str(self.config.get("preset") or self.run_dir.parent.name)
         self._sink: Sink | None = None
         self.control = RemoteControl(self.run_dir, self._notify)
@@ -118,15 +172,13 @@ class RemoteRun:
 
     def _replay(self, sink: Sink, start: int, stop: int | None) -> int:
         """Deliver metrics.jsonl lines start+1..stop; return the last line number read."""
-        last = start
-        records = read_records(self.run_dir, start, stop)
-        starts = [i for i, r in enumerate(records) if r["event"] == "started"]
-        for i, record in enumerate(records):
-            last = record["seq"]
-            if record["event"] == "finished" and starts and i < starts[-1]:
-                continue  # how an earlier session of a resumed run ended
+        lines = history(self.run_dir, start, stop)
+        for record in lines.records:
             self._deliver(sink, record)
-        return last if stop is None else max(last, stop)
+        for why in lines.damaged[:1]:
+            more = f" (and {len(lines.damaged) - 1} more)" if len(lines.damaged) > 1 else ""
+            sink(LogMessage("warning", f"{self.run_dir / METRICS}: {why}{more}: skipped"))
+        return lines.last_line if stop is None else max(lines.last_line, stop)
 
     def run(self, sink: Sink, cancelled: Cancelled) -> RunFinished | None:
         """History first, then live events until the run ends or the screen leaves."""
@@ -162,7 +214,10 @@ class RemoteRun:
 
     def _ended_elsewhere(self, reason: str) -> RunFinished:
         """No finished record: summary.json if the run left one, else the run died."""
-        summary = read_summary(self.run_dir)
+        try:
+            summary = read_summary(self.run_dir)
+        except Damaged:
+            summary = None
         if summary is not None:
             status = str(summary.get("status", "interrupted"))
             return RunFinished(status, summary, "", summary.get("error"))

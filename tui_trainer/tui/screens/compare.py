@@ -1,6 +1,6 @@
 """The comparison view: two or more runs' curves overlaid, the config keys that differ, metrics.
 
-A Screen of its own, fed with `RunRecord`s from `tui_trainer.runs_read`, so `tui-trainer compare`
+A Screen of its own, fed with `RunRecord`s from `tui_trainer.runlog`, so `tui-trainer compare`
 and the runs browser can both open it. Legend = run names, each run in its own colour.
 Keys: `g` log-y for the loss plots, `q`/`escape` leaves.
 """
@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Footer, Static
 from textual_plot import HiResMode
 
 from tui_trainer.compare import diff_rows, metric_rows, short_labels
-from tui_trainer.runs_read import RunRecord
+from tui_trainer.runlog import RunRecord
 from tui_trainer.tui.breakpoints import NARROW
 from tui_trainer.tui.curves import Curves, smooth, smoothing_weight
 from tui_trainer.tui.widgets.plots import RunPlot

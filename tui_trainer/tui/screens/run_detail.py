@@ -18,12 +18,14 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from tui_trainer.runlog import Status
 from tui_trainer.tui import runs_view as rv
 from tui_trainer.tui.screens.run_actions import launch
 from tui_trainer.tui.widgets.plot_panels import LossPanel, LRPanel, MetricPanel
 from tui_trainer.tui.widgets.state_badge import StateBadge
 
-BADGES = {"completed": "finished", "no summary": "died"}
+BADGES = {Status.COMPLETED: "finished"}
+"""Badge names that differ from the status (a run without a summary is `Status.DIED`)."""
 
 
 def summary_content(opened: rv.OpenedRun) -> Content:
@@ -102,7 +104,7 @@ class RunDetailScreen(Screen[None]):
         self.opened = opened
         rec = opened.record
         self.query_one("#detail-title", Static).update(f"{opened.name}  ·  run")
-        self.query_one(StateBadge).set_state(BADGES.get(rec.status, rec.status))
+        self.query_one(StateBadge).set_state(BADGES.get(rec.status, str(rec.status)))
         for panel in (LossPanel, MetricPanel, LRPanel):
             self.query_one(panel).show(opened.curves)
         summary = self.query_one("#detail-summary", Static)

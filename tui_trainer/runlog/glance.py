@@ -1,0 +1,104 @@
+"""A run at a glance, for listings (`runs`, the runs browser): a few KB read per run.
+
+summary.json, the first line of metrics.jsonl (when the run started) and its tail, read
+backwards only as far as the last epoch line (progress, best so far, the planned epochs as
+steering left them). config.yaml is read only when the records do not say how many epochs are
+planned. Whether a run without a summary is live is for its control socket to say
+(`remote/runs.py`); here it `DIED`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tui_trainer.runlog.check import finite, is_int
+from tui_trainer.runlog.layout import METRICS
+from tui_trainer.runlog.lines import DamagedLine, head_lines, parse_line, tail_lines
+from tui_trainer.runlog.reader import Damaged, read_config, read_summary
+from tui_trainer.runlog.status import Status, from_summary
+
+HEAD_BYTES = 4 * 1024  # the first `started` line
+TAIL_BYTES = 16 * 1024  # the last records; doubled until an epoch line is found ...
+TAIL_MAX_BYTES = 1024 * 1024  # ... up to this much (one long epoch's step lines)
+
+
+@dataclass
+class Glance:
+    """What a listing shows of one run (its status before asking a live run's socket)."""
+
+    run_dir: Path
+    status: Status
+    summary: dict[str, Any] | None
+    epoch: int
+    epochs: int
+    best: tuple[str | None, float | None, int | None]
+    started: float | None
+    last_time: float | None  # the newest record's time
+    damaged_lines: int = 0
+
+
+def glance(run_dir: Path) -> Glance:
+    """Read what a listing needs; `Damaged` (one line naming the file) if a file is not usable."""
+    summary = read_summary(run_dir)
+    path = run_dir / METRICS
+    try:
+        with path.open("rb") as fh:
+            size = fh.seek(0, 2)
+            head = _records(head_lines(fh, HEAD_BYTES))
+            tail, nbytes = _records([]), TAIL_BYTES
+            while True:
+                tail = _records(tail_lines(fh, size, nbytes))
+                if any(r["event"] == "epoch" for r in tail[0]) or nbytes >= min(
+                    size, TAIL_MAX_BYTES
+                ):
+                    break
+                nbytes *= 4
+    except OSError as exc:
+        raise Damaged(f"{path}: cannot be read ({exc.strerror})") from None
+    records = tail[0]
+    started = next((r.get("time") for r in head[0] if r["event"] == "started"), None)
+    epoch_rows = [r for r in records if r["event"] == "epoch"]
+    last = epoch_rows[-1] if epoch_rows else None
+    epochs = next((r["epochs"] for r in reversed(records) if is_int(r.get("epochs"))), None)
+    if epochs is None:
+        epochs = next((r["epochs"] for r in head[0] if is_int(r.get("epochs"))), None)
+    if epochs is None:
+        epochs = read_config(run_dir).get("epochs") or 0
+    best: tuple[str | None, float | None, int | None] = (None, None, None)
+    if last is not None and last.get("best_metric"):
+        best = (str(last["best_metric"]), last.get("best_value"), last.get("best_epoch"))
+    epoch = last["epoch"] if last else 0
+    if summary is not None:
+        b = summary.get("best")
+        if isinstance(b, dict) and b.get("metric"):
+            best = (str(b["metric"]), b.get("value"), b.get("epoch"))
+        if last is None and is_int(summary.get("epochs_completed")):
+            epoch = summary["epochs_completed"]
+    last_time = records[-1].get("time") if records else None
+    return Glance(
+        run_dir=run_dir,
+        status=from_summary(summary),
+        summary=summary,
+        epoch=epoch,
+        epochs=int(epochs),
+        best=best,
+        started=float(started) if finite(started) else None,
+        last_time=float(last_time) if finite(last_time) else None,
+        damaged_lines=head[1] + tail[1],
+    )
+
+
+def _records(lines: list[bytes]) -> tuple[list[dict[str, Any]], int]:
+    """The usable records among `lines` and how many were damaged (skipped)."""
+    out, damaged = [], 0
+    for line in lines:
+        try:
+            record = parse_line(line, 0)
+        except DamagedLine:
+            damaged += 1
+            continue
+        if record is not None:
+            out.append(record)
+    return out, damaged

@@ -1,0 +1,231 @@
+"""metrics.jsonl, line by line or by window: what a reader needs, at a cost flat in its length.
+
+A week-long run writes millions of `step` lines (throttled progress) and a few thousand of
+everything else. `scan` reads every line of a small file; of a large one it parses every line that
+is not a step (a regex over 8 MiB chunks finds them at memory speed), `samples` step lines at
+evenly spaced offsets (a downsampled progress curve) and the last step line, and counts the
+lines so that each record still carries its line number (`seq`, as the control socket numbers
+events). A last line without its newline is being written: it is left for the next read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from tui_trainer.runlog.check import record_problem
+
+CHUNK = 8 * 1024 * 1024
+"""Bytes read at a time (memory stays near twice this, whatever the file's length)."""
+
+WHOLE_BYTES = 4 * 1024 * 1024
+"""Files up to this size are parsed line by line in full (a run of a few hours)."""
+
+SAMPLES = 2000
+"""Step lines kept from a large file (evenly spaced): enough for any plot's width."""
+
+_NOT_STEP = re.compile(rb'\{"event": "(?!step")')
+_STEP_PREFIX = b'\n{"event": "step", '
+
+
+class DamagedLine(ValueError):
+    """A complete line that is not a usable record (`line` is its 1-based number)."""
+
+    def __init__(self, line: int, why: str) -> None:
+        super().__init__(f"line {line} {why}")
+        self.line = line
+        self.why = why
+
+
+@dataclass
+class Lines:
+    """What `scan` found: records in file order (each with `seq`), and what it skipped."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    last_line: int = 0  # the number of complete lines up to where the scan stopped
+    damaged: list[str] = field(default_factory=list)  # "line N is not JSON", ... (tolerant)
+    sampled: bool = False  # step lines were sampled (the file was large)
+
+
+def parse_line(line: bytes | str, number: int) -> dict[str, Any] | None:
+    """One complete line as a record; None for a blank line; `DamagedLine` otherwise."""
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        raise DamagedLine(number, "is not JSON") from None
+    if not isinstance(record, dict):
+        raise DamagedLine(number, "is not an event object with an 'event' key")
+    why = record_problem(record)
+    if why is not None:
+        raise DamagedLine(number, f"is not a usable record: {why}")
+    record["seq"] = number
+    return record
+
+
+class _Collector:
+    """Parses lines into `Lines`, raising (strict) or noting (tolerant) damaged ones."""
+
+    def __init__(self, strict: bool, start: int) -> None:
+        self.out = Lines()
+        self.strict = strict
+        self.start = start
+
+    def add(self, line: bytes, number: int) -> None:
+        if number <= self.start:
+            return
+        try:
+            record = parse_line(line, number)
+        except DamagedLine as exc:
+            if self.strict:
+                raise
+            self.out.damaged.append(str(exc))
+            return
+        if record is not None:
+            self.out.records.append(record)
+
+
+def scan(
+    path: Path,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    strict: bool = False,
+    samples: int = SAMPLES,
+    whole_bytes: int = WHOLE_BYTES,
+) -> Lines:
+    """The records of lines `start+1 .. stop` (1-based; to the last complete line by default).
+
+    OSError propagates (a missing file is the caller's to name). `strict`: a damaged line raises
+    `DamagedLine`; otherwise it is skipped and named in `Lines.damaged`. On a file larger than
+    `whole_bytes`, step lines are sampled (see the module docstring).
+    """
+    collect = _Collector(strict, start)
+    with path.open("rb") as fh:
+        size = fh.seek(0, 2)
+        fh.seek(0)
+        if size <= whole_bytes:
+            _whole(fh.read(), stop, collect)
+        else:
+            collect.out.sampled = True
+            _windowed(fh, size, stop, samples, collect)
+    collect.out.records.sort(key=lambda r: r["seq"])
+    return collect.out
+
+
+def _whole(data: bytes, stop: int | None, collect: _Collector) -> None:
+    lines = data.split(b"\n")[:-1]  # after the last newline: nothing, or a line being written
+    if stop is not None:
+        lines = lines[:stop]
+    for number, line in enumerate(lines, 1):
+        collect.add(line, number)
+    collect.out.last_line = len(lines)
+
+
+def _windowed(fh: BinaryIO, size: int, stop: int | None, samples: int, collect: _Collector) -> None:
+    """Chunk by chunk: every non-step line, sampled step lines, and the last step line."""
+    targets = [size * i // samples for i in range(samples)] if samples > 0 else []
+    carry, offset, base, last_step = b"", 0, 0, None  # offset: file position of `data`
+    while True:
+        chunk = fh.read(CHUNK)
+        data = carry + chunk if carry else chunk
+        end = data.rfind(b"\n") + 1  # the complete lines of data
+        lines_here = data.count(b"\n", 0, end)
+        if stop is not None and base + lines_here >= stop:
+            end = _end_of_line(data, stop - base)
+            lines_here = stop - base
+        complete = memoryview(data)[:end]
+        _non_steps(data, end, base, collect)
+        while targets and targets[0] < offset + end:
+            at = max(targets.pop(0) - offset, 0)
+            found = _step_at(data, at, end)
+            if found is not None:
+                collect.add(bytes(complete[found[0] : found[1]]), base + _count(data, found[0]) + 1)
+        step = data.rfind(_STEP_PREFIX, 0, end)
+        if step >= 0 or (data.startswith(_STEP_PREFIX[1:]) and end):
+            begin = step + 1 if step >= 0 else 0
+            last_step = (data[begin : data.find(b"\n", begin)], base + _count(data, begin) + 1)
+        base += lines_here
+        offset += end
+        carry = data[end:]
+        if not chunk or (stop is not None and base >= stop):
+            break
+    collect.out.last_line = base
+    if last_step is not None:
+        collect.add(last_step[0], last_step[1])
+    _unique(collect)
+
+
+def _count(data: bytes, pos: int) -> int:
+    return data.count(b"\n", 0, pos)
+
+
+def _end_of_line(data: bytes, lines: int) -> int:
+    """The position just after the `lines`-th newline of `data`."""
+    pos = 0
+    for _ in range(lines):
+        pos = data.index(b"\n", pos) + 1
+    return pos
+
+
+def _step_at(data: bytes, at: int, end: int) -> tuple[int, int] | None:
+    """The first step line starting at or after `at` (and before `end`): (start, stop)."""
+    pos = data.find(_STEP_PREFIX, max(at - 1, 0), end)
+    if pos < 0:
+        return None
+    return pos + 1, data.index(b"\n", pos + 1)
+
+
+def _non_steps(data: bytes, end: int, base: int, collect: _Collector) -> None:
+    """Parse each complete line of data[:end] that is not a step line (and, strict, find lines
+    that are neither)."""
+    counted, number, found = 0, base, 0
+    last_start = -1
+    for match in _NOT_STEP.finditer(data, 0, end):
+        begin = data.rfind(b"\n", 0, match.start()) + 1
+        if begin == last_start:
+            continue
+        last_start = begin
+        number += data.count(b"\n", counted, begin)
+        counted = begin
+        stop = data.index(b"\n", begin)
+        collect.add(data[begin:stop], number + 1)
+        found += 1
+    if collect.strict:
+        steps = data.count(_STEP_PREFIX, 0, end) + data.startswith(_STEP_PREFIX[1:])
+        total = data.count(b"\n", 0, end)
+        if steps + found < total:  # a line that is neither: find and name it
+            for number, line in enumerate(data[:end].split(b"\n")[:-1], base + 1):
+                if not line.startswith(_STEP_PREFIX[1:]):
+                    collect.add(line, number)
+
+
+def _unique(collect: _Collector) -> None:
+    """One record per line (a strict re-parse or the last step may add a line twice)."""
+    seen: set[int] = set()
+    unique = []
+    for record in collect.out.records:
+        if record["seq"] not in seen:
+            seen.add(record["seq"])
+            unique.append(record)
+    collect.out.records = unique
+
+
+def tail_lines(fh: BinaryIO, size: int, nbytes: int) -> list[bytes]:
+    """The complete lines in the last `nbytes` of a file of `size` bytes (the first, cut one left
+    out unless the window starts the file), oldest first."""
+    start = max(size - nbytes, 0)
+    fh.seek(start)
+    data = fh.read(size - start)
+    lines = data.split(b"\n")[:-1]
+    return lines if start == 0 else lines[1:]
+
+
+def head_lines(fh: BinaryIO, nbytes: int) -> list[bytes]:
+    """The complete lines in the first `nbytes` of a file."""
+    fh.seek(0)
+    return fh.read(nbytes).split(b"\n")[:-1]

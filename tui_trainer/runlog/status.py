@@ -1,0 +1,53 @@
+"""How a run ended (or that it has not): one name for every front end.
+
+`summary.json`'s `status` is one of the ended values; a live run's control socket reports one of
+the live ones; a run with neither (its process was killed, the machine lost power) `DIED`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    """A run's state as `runs`, the browser, `compare` and `watch` name it."""
+
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+    RUNNING = "running"
+    PAUSING = "pausing"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+    DIED = "died"
+    UNKNOWN = "unknown"
+
+    @property
+    def live(self) -> bool:
+        """A process is training it right now."""
+        return self in LIVE
+
+    @classmethod
+    def parse(cls, value: object) -> Status:
+        """The member named `value` (`UNKNOWN` for anything else: a newer or damaged file)."""
+        try:
+            return cls(str(value))
+        except ValueError:
+            return cls.UNKNOWN
+
+
+LIVE = frozenset({Status.RUNNING, Status.PAUSING, Status.PAUSED, Status.STOPPING})
+"""States a control socket reports while the run trains."""
+
+ENDED = frozenset({Status.COMPLETED, Status.STOPPED, Status.INTERRUPTED, Status.FAILED})
+"""States summary.json records."""
+
+
+def from_summary(summary: dict[str, Any] | None) -> Status:
+    """The status summary.json records; `DIED` without one (the process ended without writing
+    it, or it is still running: ask its socket to tell the two apart)."""
+    if summary is None:
+        return Status.DIED
+    return Status.parse(summary.get("status"))
