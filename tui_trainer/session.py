@@ -372,6 +372,9 @@ def _train(run: PreparedRun, run_dir: Path, writer: RunDirWriter, sinks: list[Si
             world_size=dist.world_size,
         )
     )
+    for sink in sinks:  # a sink that could not start (the control socket) says why in the log
+        if isinstance(problem := getattr(sink, "error", None), str):
+            bus.emit(LogMessage("warning", problem))
     bus.emit(LRPlan(trainer.schedule.plan(), "start"))
     if writer.pending:
         changes = {".".join(k): [v, _value_at(writer.config, k)] for k, v in writer.pending.items()}

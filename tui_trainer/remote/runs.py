@@ -65,7 +65,7 @@ def inspect(run_dir: Path) -> RunInfo:
             reply = request(run_dir, "status", timeout=2.0)
         except NotLive:
             reply = None
-        if reply is not None and reply.get("ok"):
+        if reply is not None and (reply.get("ok") or reply.get("busy")):  # busy: too many clients
             status, live, pid = str(reply.get("state", Status.RUNNING)), True, reply.get("pid")
             seconds = time.time() - started if started is not None else None
             epochs = reply.get("epochs")
