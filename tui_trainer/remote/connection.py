@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_trainer.remote.endpoint import same_user as same_user  # re-exported
+from tui_trainer.remote.protocol import MAX_REQUEST
 from tui_trainer.sinks.records import STEP
 
 MAX_CLIENTS = 64
@@ -75,6 +76,30 @@ class Client:
             return
         self.out.append((kind, line))
         self.queued += len(line)
+
+    def next_request(self) -> bytes | str | None:
+        """The next complete request line in `inbuf` (taken out of it); None when there is none
+        yet; a reason (str) when the client must be answered so and dropped (`close_after`)."""
+        nl = self.inbuf.find(b"\n")
+        if nl < 0:
+            if len(self.inbuf) <= MAX_REQUEST:
+                return None
+            self.close_after = True
+            return f"request longer than {MAX_REQUEST} bytes"
+        line, self.inbuf = bytes(self.inbuf[:nl]), self.inbuf[nl + 1 :]
+        if len(line) > MAX_REQUEST:
+            self.close_after = True
+            return f"request longer than {MAX_REQUEST} bytes"
+        now = time.monotonic()
+        if now - self.window >= 1.0:
+            self.window, self.requests = now, 0
+        self.requests += 1
+        if self.requests > MAX_REQUESTS_PER_SECOND:
+            self.close_after = True
+            return "too many requests"
+        if line.strip():
+            self.seen = now  # a complete request: not idle
+        return line
 
     @property
     def wants_write(self) -> bool:

@@ -45,7 +45,6 @@ from tui_trainer.remote.connection import (
     IDLE_SECONDS,
     MAX_CLIENTS,
     MAX_QUEUED,
-    MAX_REQUESTS_PER_SECOND,
     MAX_SUBSCRIBERS,
     TAIL_BYTES,
     TURN_BYTES,
@@ -307,31 +306,14 @@ class RunServer:
             return
         client.inbuf += data
         while not client.close_after:
-            nl = client.inbuf.find(b"\n")
-            if nl < 0:
-                if len(client.inbuf) > MAX_REQUEST:
-                    self._reply(client, error_reply(f"request longer than {MAX_REQUEST} bytes"))
-                    client.close_after = True
+            line = client.next_request()
+            if line is None:
                 return
-            line, client.inbuf = bytes(client.inbuf[:nl]), client.inbuf[nl + 1 :]
-            if len(line) > MAX_REQUEST:
-                self._reply(client, error_reply(f"request longer than {MAX_REQUEST} bytes"))
-                client.close_after = True
-                return
-            if not self._allowed(client):
-                self._reply(client, error_reply("too many requests"))
-                client.close_after = True
+            if isinstance(line, str):  # too long, too many: said, then the connection closes
+                self._reply(client, error_reply(line))
                 return
             if line.strip():
-                client.seen = time.monotonic()  # a complete request: not idle
                 self._handle(client, line)
-
-    def _allowed(self, client: Client) -> bool:
-        now = time.monotonic()
-        if now - client.window >= 1.0:
-            client.window, client.requests = now, 0
-        client.requests += 1
-        return client.requests <= MAX_REQUESTS_PER_SECOND
 
     def _handle(self, client: Client, line: bytes) -> None:
         """Answer one request line; whatever goes wrong, the client gets a one-line reply."""
