@@ -165,7 +165,13 @@ def cmd_check(preset: str, overrides: list[str]) -> int:
     config, name = load_config(preset, overrides)
     notes, warnings = static_checks(config)
     print(f"# preset: {name} (valid), from {find_preset(preset).describe()}")
-    for note in notes:
+    try:  # which split and how many, when the data is here (folders walked, nothing decoded)
+        from tui_trainer.engine.data.split_plan import plan_split
+
+        split = plan_split(config)
+    except UserError as exc:
+        split, warnings = None, [*warnings, str(exc)]
+    for note in [*([split] if split else []), *notes]:
         print(f"# note: {note}")
     for warning in warnings:
         print(f"# warning: {warning}")

@@ -182,6 +182,10 @@ def prepare(
     seed_everything(config.seed, config.deterministic)
     rgb = model_kind(config.model.name) in ("torchvision", "segmentation")
     data = build_data(config, device, 3 if rgb else None)
+    if data.split:  # which split made train/val and how many: said first, kept in config.yaml
+        notes = (notes[0], [data.split, *notes[1]])
+        if data.split not in config.notes:
+            config = config.model_copy(update={"notes": [*config.notes, data.split]})
     num_classes = config.model.num_classes or data.num_classes
     if num_classes != data.num_classes:
         raise UserError(

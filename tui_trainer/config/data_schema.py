@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from tui_trainer.config.sections import Section
 
@@ -105,8 +106,18 @@ class DataConfig(Section):
     transform: Literal["resize", "finetune"] = Field(
         "resize",
         description="imagefolder: resize = squash to image_size (+ data.augment); finetune = "
-        "the pretrained-model recipe: RandomResizedCrop + flip for training, Resize to "
-        "image_size/0.875 + CenterCrop for validation.",
+        "the pretrained-model recipe: RandomResizedCrop for training (flipped only with "
+        "data.augment.hflip=true), for validation the shorter side resized to data.val_resize "
+        "(default image_size/0.875) and the centre image_size square cropped. The training crop "
+        "is drawn from a stored copy squashed to image_size/0.875 square (smaller images "
+        "upsampled), not from the original file as torchvision's RandomResizedCrop does.",
+    )
+    val_resize: int | None = Field(
+        None,
+        ge=4,
+        description="imagefolder, data.transform=finetune: the validation images' shorter side "
+        "before the centre crop, >= image_size (torchvision's --val-resize-size); null = "
+        "round(image_size / 0.875). predict and export prepare files the same way.",
     )
     on_bad_image: Literal["fail", "skip"] = Field(
         "fail",
@@ -174,6 +185,20 @@ class DataConfig(Section):
         if isinstance(v, int) and v < 0:  # refused for every dataset, not only image folders
             raise ValueError("expected auto or a whole number >= 0")
         return v
+
+    @model_validator(mode="after")
+    def _val_resize_covers_the_crop(self) -> DataConfig:
+        if self.val_resize is not None and self.val_resize < (self.image_size or 0):
+            raise PydanticCustomError(
+                "cross_field",
+                "{key}: {text}",
+                {
+                    "key": "data.val_resize",
+                    "text": f"must be >= data.image_size ({self.image_size}), the centre crop's "
+                    f"size, got {self.val_resize}",
+                },
+            )
+        return self
 
     @field_validator("mask_values")
     @classmethod

@@ -66,8 +66,20 @@ def freeze_without_weights_warning(config: RunConfig) -> str | None:
     )
 
 
+def unused_val_resize_warning(config: RunConfig) -> str | None:
+    """The warning for `data.val_resize` where no validation resize uses it."""
+    data = config.data
+    if data.val_resize is None or (data.name == "imagefolder" and data.transform == "finetune"):
+        return None
+    return "data.val_resize ignored: only imagefolder with data.transform=finetune uses it"
+
+
 def config_warnings(config: RunConfig) -> list[str]:
     """Warnings about the config itself (keys that will have no effect, a frozen random
     backbone), for check and run."""
-    warnings = (unused_freeze_warning(config), freeze_without_weights_warning(config))
+    warnings = (
+        unused_freeze_warning(config),
+        freeze_without_weights_warning(config),
+        unused_val_resize_warning(config),
+    )
     return [w for w in warnings if w]

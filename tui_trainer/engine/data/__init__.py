@@ -1,5 +1,19 @@
-"""Datasets for the engine: embedded (digits), generated (fake), CIFAR-10 and image folders."""
+"""Datasets for the engine: embedded (digits), generated (fake), CIFAR-10 and image folders.
 
-from tui_trainer.engine.data.bundle import DataBundle, build_data
+`DataBundle` and `build_data` are loaded on first use, so the torch-free helpers here
+(`files`, `split`, `split_plan`) can be imported by `tui-trainer check` without torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["DataBundle", "build_data"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from tui_trainer.engine.data import bundle
+
+        return getattr(bundle, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

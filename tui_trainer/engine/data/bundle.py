@@ -38,6 +38,7 @@ class DataBundle:
     bad_images: Any = None  # folder data: a BadImageLog; set its `report` to see skips
     close: Callable[[], None] = lambda: None  # stop loader workers at the end of the run
     input_spec: InputSpec | None = None  # how an image file becomes input, as `val` makes it
+    split: str = ""  # which split made train/val and their sizes, one line (split.split_line)
 
 
 @dataclass
@@ -138,7 +139,8 @@ def build_data(
         from tui_trainer.engine.data.seg_loader import seg_tensor_bundle
         from tui_trainer.engine.data.shapes import make_shapes_split
 
-        return seg_tensor_bundle(make_shapes_split(config), config, device)
+        bundle = seg_tensor_bundle(make_shapes_split(config), config, device)
+        return _with_split(bundle, config)
     if name == "digits":
         from tui_trainer.engine.data.digits import load_digits_split
 
@@ -153,4 +155,16 @@ def build_data(
         split = load_cifar10_split(config)
     else:  # pragma: no cover - the schema's Literal keeps this unreachable
         raise ValueError(name)
-    return tensor_bundle(split, config, device, model_channels)
+    return _with_split(tensor_bundle(split, config, device, model_channels), config)
+
+
+def _with_split(bundle: DataBundle, config: RunConfig) -> DataBundle:
+    """In-memory data: its `split` line (digits stratified, generated data's first ones held out,
+    CIFAR-10 its own test set), by `split_plan.tensor_split_source`, as `check` says it."""
+    from tui_trainer.engine.data.split import split_line
+    from tui_trainer.engine.data.split_plan import tensor_split_source
+
+    total = bundle.train_samples + bundle.val_samples
+    source, what = tensor_split_source(config, total)
+    bundle.split = split_line(bundle.train_samples, bundle.val_samples, what, source)
+    return bundle

@@ -3,7 +3,12 @@
 Files are found by the shared folder walk (files.py: hidden files and folders skipped, linked
 folders not followed), decoded at reduced size in DataLoader workers (decode.py), kept in a RAM
 or disk cache after the first epoch (cache.py) and augmented per batch on the device
-(folder_loader.py). `data.transform=finetune` is the pretrained-model recipe.
+(folder_loader.py). `data.transform=finetune` is the pretrained-model recipe: training crops
+(RandomResizedCrop, scale 0.08-1, ratio 3/4-4/3) are drawn from a stored copy squashed to
+round(image_size / 0.875) square (small images upsampled to it), not from the original file as
+torchvision does; validation resizes the shorter side to `data.val_resize` (default
+round(image_size / 0.875)) and crops the centre, and `predict`/`export` use that same geometry
+(the bundle's `input_spec`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,12 @@ from tui_trainer.engine.data.folder_loader import Augment
 from tui_trainer.engine.data.folder_setup import FolderData
 from tui_trainer.engine.data.inputs import folder_input_spec
 from tui_trainer.engine.data.sampler import EpochSampler
-from tui_trainer.engine.data.split import split_indices
+from tui_trainer.engine.data.split import split_indices, split_line
+from tui_trainer.engine.data.split_plan import (
+    folder_source,
+    has_split_folders,
+    image_fraction_source,
+)
 from tui_trainer.engine.data.tensor_loader import BatchTransform
 from tui_trainer.errors import UserError
 
@@ -29,7 +39,7 @@ __all__ = ["EpochSampler", "folder_bundle"]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 LAYOUT = "class folders, or train/ and val/ folders that each hold class folders"
-CENTER_FRACTION = 0.875  # finetune validation: resize to size / 0.875, crop the centre
+CENTER_FRACTION = 0.875  # finetune: validation resize (unless data.val_resize) and stored size
 
 
 def _scan(folder: Path) -> tuple[list[str], list[tuple[Path, int]], WalkResult]:
@@ -53,7 +63,13 @@ def geometries(config: RunConfig) -> tuple[Geometry, Geometry, int | None]:
     size = config.data.image_size or 224
     if config.data.transform == "finetune":
         stored = round(size / CENTER_FRACTION)
-        return Geometry(stored), Geometry(size, "center", stored), size
+        val_resize = config.data.val_resize or stored
+        if val_resize < size:
+            raise UserError(
+                f"data.val_resize: must be >= data.image_size ({size}), the centre crop's size, "
+                f"got {val_resize}"
+            )
+        return Geometry(stored), Geometry(size, "center", val_resize), size
     return Geometry(size), Geometry(size), None
 
 
@@ -68,7 +84,8 @@ def folder_bundle(
     if not root.is_dir():
         raise UserError(f"data.root: folder '{root}' not found (imagefolder expects {LAYOUT})")
     notes: list[str] = []
-    if (root / "train").is_dir() and (root / "val").is_dir():
+    if has_split_folders(root):  # train/ and val/ are the split (data.val_split unused)
+        source = folder_source(root)
         classes, train, walk = _scan(root / "train")
         val_classes, val, val_walk = _scan(root / "val")
         if val_classes != classes:
@@ -95,6 +112,7 @@ def folder_bundle(
         )
         train = [samples[i] for i in sorted(idx_train)]
         val = [samples[i] for i in sorted(idx_val)]
+        source = image_fraction_source(data.val_split, len(samples))
     if len(classes) < 2:
         raise UserError(f"data.root: '{root}' has {len(classes)} class folder(s); need at least 2")
     mean = tuple(data.normalize.mean) if data.normalize else IMAGENET_MEAN
@@ -127,4 +145,5 @@ def folder_bundle(
         bad_images=setup.bad,
         close=setup.close,
         input_spec=folder_input_spec(transform, val_geo, mean, std),
+        split=split_line(len(train), len(val), "images", source),
     )

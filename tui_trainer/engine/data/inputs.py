@@ -107,7 +107,11 @@ def folder_input_spec(
         x = torch.from_numpy(np.array(pixels)).permute(2, 0, 1)[None]  # a writable copy
         return transform(x)[0]
 
-    how = "shorter side, centre crop" if geometry.mode == "center" else "squashed to a square"
+    how = (
+        f"shorter side to {geometry.resize_to}, centre {geometry.size} square cropped"
+        if geometry.mode == "center"
+        else "squashed to a square"
+    )
     return InputSpec(
         size=geometry.size,
         channels=3,

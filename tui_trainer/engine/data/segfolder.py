@@ -28,7 +28,8 @@ from tui_trainer.engine.data.folder_source import MaskRule, mask_to_classes
 from tui_trainer.engine.data.imagefolder import IMAGENET_MEAN, IMAGENET_STD
 from tui_trainer.engine.data.inputs import folder_input_spec
 from tui_trainer.engine.data.seg_loader import checked_class_names, default_class_names
-from tui_trainer.engine.data.split import split_indices
+from tui_trainer.engine.data.split import split_indices, split_line
+from tui_trainer.engine.data.split_plan import pair_fraction_source
 from tui_trainer.engine.data.tensor_loader import BatchTransform
 from tui_trainer.errors import UserError
 
@@ -151,4 +152,7 @@ def segfolder_bundle(config: RunConfig, device: torch.device) -> DataBundle:
         bad_images=setup.bad,
         close=setup.close,
         input_spec=folder_input_spec(transform, geometry, mean, std),
+        split=split_line(
+            len(train_src), len(val_src), "pairs", pair_fraction_source(data.val_split, len(pairs))
+        ),
     )

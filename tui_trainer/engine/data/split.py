@@ -3,6 +3,10 @@
 Every source that holds out `data.val_split` (digits, fake, shapes, image and mask folders) goes
 through `split_indices`, so the same rules hold everywhere: both sides get at least one sample,
 and a stratified split (classification) keeps every class on both sides.
+
+Which split a run uses and its sizes is said in one line made by `split_line` (the run's first
+lines, config.yaml's `notes`, `tui-trainer check`): `data.val_split` or the data's own train and
+validation sets (then `data.val_split` is not used, and the line says so).
 """
 
 from __future__ import annotations
@@ -26,6 +30,26 @@ def split_sizes(n: int, val_split: float, what: str) -> tuple[int, int]:
             + (f"expected a value from {lo:.3g} to {hi:.3g}" if n >= 2 else "need at least 2")
         )
     return n_train, n_val
+
+
+def split_line(train: int, val: int, what: str, source: str) -> str:
+    """`split: 1,437 train / 360 val digits, by data.val_split 0.2 of 1,797 (seeded, ...)`."""
+    return f"split: {train:,} train / {val:,} val {what}, by {source}"
+
+
+def fraction_source(val_split: float, n: int, how: str) -> str:
+    """The source part of `split_line` for a split by `data.val_split` (`how`: seeded, ...)."""
+    return f"data.val_split {val_split:g} of {n:,} ({how})"
+
+
+def fixed_source(sets: str) -> str:
+    """The source part of `split_line` for data with its own validation set."""
+    return f"{sets} (data.val_split not used)"
+
+
+STRATIFIED = "seeded, stratified by class"
+SEEDED = "seeded"
+HELD_OUT_FIRST = "the first ones held out"
 
 
 def holdout_size(n: int, val_split: float, what: str) -> int:
