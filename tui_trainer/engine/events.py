@@ -52,11 +52,17 @@ class StepProgress:
 
 @dataclass(frozen=True)
 class EpochEnd:
-    """An epoch finished, with validation metrics."""
+    """An epoch finished, with validation metrics.
+
+    `metrics["lr"]` is the learning rate of the epoch's last optimizer step: the schedule is
+    per step, so it is the value at the epoch's end, not the one the epoch started with (which
+    torchvision's reference logs with a per-epoch scheduler); the LR plan (`LRPlan`) has the
+    whole curve.
+    """
 
     epoch: int  # 1-based
     epochs: int
-    metrics: dict[str, float]  # train_loss, val_loss, lr, val_accuracy / val_dice, ...
+    metrics: dict[str, float]  # train_loss, val_loss, lr (see above), val_accuracy / val_dice, ...
     seconds: float
     is_best: bool
     best_metric: str
