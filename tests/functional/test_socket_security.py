@@ -23,7 +23,7 @@ from tui_trainer import cli
 from tui_trainer.errors import UserError
 from tui_trainer.remote import client as client_module
 from tui_trainer.remote import connection, endpoint, server
-from tui_trainer.remote.client import request
+from tui_trainer.remote.client import Stream, request
 from tui_trainer.remote.commands import cmd_ctl
 from tui_trainer.remote.connection import MAX_CLIENTS, Client, evictable
 from tui_trainer.remote.runs import inspect, list_runs
@@ -275,6 +275,8 @@ def test_a_full_server_says_too_many_clients_and_runs_says_busy(
     with pytest.raises(UserError, match="too many clients"):
         cmd_ctl(str(run.run_dir), "pause")
     assert not run.control.paused
+    with pytest.raises(endpoint.NotLive, match="too many clients"):
+        Stream(run.run_dir)  # watch says why it cannot stream
     info = inspect(run.run_dir)
     assert (info.status, info.live, info.pid) == ("busy", True, os.getpid())
     for s in crowd:

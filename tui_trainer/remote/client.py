@@ -49,6 +49,29 @@ class _Lines:
             self.buf += data
 
 
+def _exchange(
+    run_dir: str | Path, sock: socket.socket, lines: _Lines, obj: dict[str, Any], timeout: float
+) -> dict[str, Any]:
+    """Send `obj` and read the reply line; NotLive with the reason when that fails. A run that
+    closed the connection at once (EPIPE) may still have said why ("too many clients"): that
+    answer is returned; a request not delivered is never answered with success."""
+    unsent: OSError | None = None
+    try:
+        sock.sendall(encode(obj))
+    except TimeoutError as exc:
+        raise NotLive(f"{run_dir}: the run did not take the request in {timeout:g} s") from exc
+    except OSError as exc:  # EPIPE, ECONNRESET
+        unsent = exc
+    try:
+        reply = lines.next()
+    except TimeoutError as exc:
+        raise NotLive(f"{run_dir}: the run did not answer within {timeout:g} s") from exc
+    if reply is not None and (unsent is None or not reply.get("ok")):
+        return reply
+    why = f": {unsent.strerror or unsent}" if unsent is not None else ""
+    raise NotLive(f"{run_dir}: the run closed the connection before answering{why}")
+
+
 def request(run_dir: str | Path, cmd: str, timeout: float = 5.0, **fields: Any) -> dict[str, Any]:
     """Send one request to the run in `run_dir` and return its reply.
 
@@ -57,24 +80,10 @@ def request(run_dir: str | Path, cmd: str, timeout: float = 5.0, **fields: Any) 
     caller never mistakes one for its own output's (a closed stdout).
     """
     sock = connect(run_dir, timeout)
-    unsent: OSError | None = None
     try:
-        try:
-            sock.sendall(encode({"cmd": cmd, **fields}))
-        except TimeoutError as exc:
-            raise NotLive(f"{run_dir}: the run did not take the request in {timeout:g} s") from exc
-        except OSError as exc:  # EPIPE, ECONNRESET: it may still have said why ("too many")
-            unsent = exc
-        try:
-            reply = _Lines(sock).next()
-        except TimeoutError as exc:
-            raise NotLive(f"{run_dir}: the run did not answer within {timeout:g} s") from exc
+        return _exchange(run_dir, sock, _Lines(sock), {"cmd": cmd, **fields}, timeout)
     finally:
         sock.close()
-    if reply is not None and (unsent is None or not reply.get("ok")):
-        return reply
-    why = f": {unsent.strerror or unsent}" if unsent is not None else ""
-    raise NotLive(f"{run_dir}: the run closed the connection before answering{why}")
 
 
 class Stream:
@@ -84,14 +93,14 @@ class Stream:
         self.sock = connect(run_dir, timeout)
         self._lines = _Lines(self.sock)
         try:
-            self.sock.sendall(encode({"cmd": "subscribe"}))
-            reply = self._lines.next()
-        except (OSError, TimeoutError) as exc:
+            reply = _exchange(run_dir, self.sock, self._lines, {"cmd": "subscribe"}, timeout)
+        except NotLive:
             self.sock.close()
-            raise NotLive(f"{run_dir}: the run did not answer: {exc}") from exc
-        if reply is None or not reply.get("ok"):
+            raise
+        if not reply.get("ok"):
             self.sock.close()
-            raise NotLive(f"{run_dir}: the run refused to stream: {reply}")
+            why = reply.get("error", "refused")
+            raise NotLive(f"{run_dir}: the run cannot stream to this watcher now: {why}")
         self.status: dict[str, Any] = reply
 
     def messages(
