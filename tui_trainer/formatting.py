@@ -114,9 +114,14 @@ def metric(name: str, value: float | None) -> str:
     """A task metric: accuracies as percentages, everything else with four decimals."""
     if value is None:
         return "-"
-    if "acc" in name and 0.0 <= value <= 1.0:
+    if is_percent(name, [value]):
         return f"{value * 100:.2f}%"
     return f"{value:.4f}"
+
+
+def is_percent(name: str, values: list[float]) -> bool:
+    """Whether a metric's values read as percentages (accuracies between 0 and 1)."""
+    return "acc" in name and all(0.0 <= v <= 1.0 for v in values)
 
 
 def metric_label(name: str) -> str:

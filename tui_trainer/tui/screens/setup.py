@@ -60,7 +60,7 @@ class SetupScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "start", "Start", priority=True),
-        Binding("ctrl+b", "start_background", "Start in background", priority=True),
+        Binding("ctrl+b", "start_background", "In background", priority=True),
         Binding("f2", "reset", "Reset toggles"),
         Binding("f1", "app.help", "Help"),
         # priority: shown in the footer (the app's own hidden priority ctrl+q hid it there)

@@ -22,6 +22,7 @@ from textual_hires_canvas import Canvas
 from textual_plot import HiResMode, PlotWidget
 from textual_plot.axis_formatter import AxisFormatter
 
+from tui_trainer.formatting import is_percent
 from tui_trainer.tui.curves import Curves, smooth, smoothing_weight
 
 COMPACT_HEIGHT = 7
@@ -69,24 +70,54 @@ def tick_label(value: float, step: float) -> str:
     return "0" if float(text) == 0 else text  # a value that rounds to zero is "0", not "-0.0"
 
 
-class TickLabels(AxisFormatter):
-    """Labels for ticks we place ourselves (`set_xticks`/`set_yticks`); `log` shows 10^tick."""
+def _needs_scientific(value: float) -> bool:
+    return value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3)
 
-    def __init__(self, log: bool = False, step: float | None = None) -> None:
+
+def axis_labels(ticks: Sequence[float], step: float) -> list[str]:
+    """One format for a whole axis: `tick_label`'s plain decimals, or, when any tick needs
+    scientific notation, every tick in it with the same number of mantissa digits
+    (`2e-4 4e-4 1e-3`, never `4e-4 0.001`); zero stays "0"."""
+    if not any(_needs_scientific(t) for t in ticks):
+        return [tick_label(t, step) for t in ticks]
+    tolerance = abs(step) * 1e-3 if step else 0.0
+    digits = 3
+    for d in range(4):  # the fewest mantissa decimals that write every tick exactly enough
+        if all(abs(float(f"{t:.{d}e}") - t) <= tolerance for t in ticks):
+            digits = d
+            break
+    labels = []
+    for t in ticks:
+        mantissa, exp = f"{t:.{digits}e}".split("e")
+        labels.append("0" if float(mantissa) == 0 else f"{mantissa}e{int(exp)}")
+    return labels
+
+
+class TickLabels(AxisFormatter):
+    """Labels for ticks we place ourselves (`set_xticks`/`set_yticks`); `log` shows 10^tick,
+    `percent` shows fractions as percentages (accuracies: `90%`, as the panels' values)."""
+
+    def __init__(self, log: bool = False, step: float | None = None, percent: bool = False) -> None:
         self.log = log
         self.step = step  # the precision to label with (default: the ticks' own spacing)
+        self.percent = percent
 
     def get_ticks(self, min_: float, max_: float, max_ticks: int = 8) -> list[float]:
         """Ticks when none were set (only before the first `show`)."""
         return nice_ticks(min_, max_, max_ticks)
 
     def get_labels_for_ticks(self, ticks: Sequence[float]) -> list[str]:
-        """Each tick's label."""
-        if self.log:
-            return [tick_label(10**t, 10**t) for t in ticks]
+        """Each tick's label, in one format for the axis."""
+        if self.log:  # each value exact enough on its own, unless the axis goes scientific
+            values = [10**t for t in ticks]
+            if any(_needs_scientific(v) for v in values):
+                return axis_labels(values, min(values))
+            return [tick_label(v, v) for v in values]
         spacing = min((b - a for a, b in pairwise(ticks)), default=1.0)
         step = self.step or spacing
-        return [tick_label(t, step) for t in ticks]
+        if self.percent:
+            return [f"{label}%" for label in axis_labels([t * 100 for t in ticks], step * 100)]
+        return axis_labels(ticks, step)
 
 
 def _label_spans(
@@ -228,16 +259,24 @@ class RunPlot(PlotWidget, can_focus=False):
         """Draw the current data (subclasses keep what to draw)."""
 
     def axes(
-        self, x: tuple[float, float], y: tuple[float, float], log_y: bool = False, pad: float = 0.06
+        self,
+        x: tuple[float, float],
+        y: tuple[float, float],
+        log_y: bool = False,
+        pad: float = 0.06,
+        percent: bool = False,
     ) -> None:
         """Set both axes' limits and ticks for the current size; widen the left margin to fit.
 
-        The y range grows by `pad` of its span at both ends, so no point sits on the frame.
+        The y range grows by `pad` of its span at both ends, so no point sits on the frame,
+        but never below 0 when no value is negative (a loss or an accuracy has no -0.1).
+        `percent` labels the y ticks as percentages.
         """
         (x0, x1), (y0, y1) = x, y
+        floor = 0.0 if y0 >= 0 and not log_y else -math.inf
         if y1 - y0 <= abs(y1) * 1e-9 or y1 <= y0:
             y0, y1 = y0 - (abs(y1) * 0.05 or 1.0), y1 + (abs(y1) * 0.05 or 1.0)
-        y0, y1 = y0 - (y1 - y0) * pad, y1 + (y1 - y0) * pad
+        y0, y1 = max(y0 - (y1 - y0) * pad, floor), y1 + (y1 - y0) * pad
         height = max(self.size.height, 4)
         rows = max(height - self.margin_bottom - 2, 1)
         ends = self.compact
@@ -252,7 +291,7 @@ class RunPlot(PlotWidget, can_focus=False):
                     break
         if len(yticks) < 2:
             yticks, ends = [y0, y1], True
-        labels_y = TickLabels(log=log_y, step=(y1 - y0) / 10 if ends else None)
+        labels_y = TickLabels(log=log_y, step=(y1 - y0) / 10 if ends else None, percent=percent)
         labels_x = TickLabels()
         self.set_x_formatter(labels_x)
         self.set_y_formatter(labels_y)
@@ -378,7 +417,8 @@ class MetricPlot(CurvesPlot):
         """Draw the metric on its axes."""
         xs, ys = [x for x, _ in c.metric], [y for _, y in c.metric]
         self.clear()
-        self.axes((0.0, c.x_extent()), _bounds(ys))
+        percent = is_percent(c.metric_name or "", ys)
+        self.axes((0.0, c.x_extent()), _bounds(ys), percent=percent)
         self.line(xs, ys, "run-plot--second")
         value = dict(c.metric).get(float(c.best_epoch)) if c.best_epoch else None
         if value is not None:
