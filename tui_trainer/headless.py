@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tui_trainer.atomic import atomic_write_text
 from tui_trainer.config.loader import find_preset, load_config, resumed_config
+from tui_trainer.config.names import one_line
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.engine.distributed import DistContext
@@ -171,7 +172,8 @@ def run_preset(
     else:
         config, name = load_config(preset, overrides)
     if preset is not None and DistContext.from_env().is_main:
-        print(f"preset: {name} from {find_preset(preset).describe()}", flush=True)
+        where = one_line(find_preset(preset).describe())  # a newline in a path: still one line
+        print(f"preset: {name} from {where}", flush=True)
     return run_config(config, name, out=out, resume=resume)
 
 

@@ -59,11 +59,13 @@ def test_a_preset_file_named_dotdot_yaml_stays_under_out(workdir):
     assert made[0].parent.name == "preset"
 
 
-def test_a_newline_in_a_preset_name_keeps_config_yaml_replayable(workdir):
+def test_a_newline_in_a_preset_name_keeps_config_yaml_replayable(workdir, capsys):
     preset = workdir / "bad\nname.yaml"
     preset.write_text(QUICKSTART.read_text())
     out = workdir / "runs\nhere"  # the run directory's path goes into the header too
     assert main(["run", str(preset), *QUICK, "--out", str(out)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("preset: bad_name from ") and first.endswith("bad\\nname.yaml (path)")
     (run_dir,) = _run_dirs(out)
     assert "\n" not in run_dir.relative_to(out).as_posix()
     header = (run_dir / "config.yaml").read_text().split("\n")[:2]
