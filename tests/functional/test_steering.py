@@ -150,7 +150,7 @@ def test_validate_now_equals_a_validation_pass_at_that_step(tmp_path: Path) -> N
 
 def test_refusals_leave_the_run_unchanged(tmp_path: Path) -> None:
     bad = ["lr=-1", "lr=0", "lr=nan", "lr=inf", "lr=*-2", "lr=1e42", "lr=*1e300"]
-    bad += ["unfreeze", "epochs=0", "epochs=2", "momentum=1"]
+    bad += ["unfreeze", "epochs=0", "momentum=1", "lr=1e-320", "lr=*1e-320", "lr=1e-39"]
     over = [*EVERY_STEP, "epochs=2", "scheduler.name=none", "scheduler.warmup_epochs=0"]
     finished, sink, run_dir = steered_run(tmp_path, over, {3: bad, 30: ["epochs=1"]})
     assert finished.status == "completed"

@@ -18,6 +18,7 @@ the run are done. A live change is recorded the same way, so `replay` repeats it
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Literal
 
@@ -58,14 +59,18 @@ def _positive_float(text: str, what: str) -> float:
         raise BadChange(f"{what}: expected a number") from None
     if not math.isfinite(value) or value <= 0:
         raise BadChange(f"{what}: expected a finite number > 0")
+    if value < sys.float_info.min:  # subnormal: dividing by it overflows, products vanish
+        raise BadChange(
+            f"{what}: {value:.3g} is too small to compute with (smallest: {sys.float_info.min:.3g})"
+        )
     return value
 
 
 def parse_change(text: str) -> Change:
     """Parse one change (`lr=0.001`, `lr=*0.5`, `unfreeze`, `epochs=30`, `validate`).
 
-    Raises BadChange with a one-line reason for anything else, including a negative, zero or
-    non-finite learning rate and epochs below 1.
+    Raises BadChange with a one-line reason for anything else, including a negative, zero,
+    subnormal or non-finite learning rate or factor and epochs below 1.
     """
     if not isinstance(text, str):
         raise BadChange(f"expected {SYNTAX}")

@@ -188,7 +188,7 @@ class Trainer:
             bus.emit(LogMessage("error", error))
         finally:
             self.data.close()  # loader workers end with the run, whatever ended it
-        self.steering.finished = True
+        self.steering.finish(status)  # no more changes; config.yaml complete
         if self._t_epoch is not None:  # left mid-epoch: the steps that ran count too
             self.train_seconds += self.link.clock() - self._t_epoch
         finished = finished_event(self, status, error, tb, time.monotonic() - t_start, extra)

@@ -14,6 +14,7 @@ checkpoints keep): a replayed or resumed run computes the very same floats.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -45,18 +46,33 @@ class LRSchedule:
         return self._through(progress, len(self.changes))
 
     def _through(self, t: float, n: int) -> float:
-        """The LR at `t` with the first `n` steering changes applied."""
-        if n == 0:
-            return self._configured(t)
-        kind, t0, value, before = self.changes[n - 1]
-        if t < t0:
-            return self._through(t, n - 1)
-        if kind == "scale":
-            return self._through(t, n - 1) * value
-        # "epochs": the remainder after t0, laid out on `before` epochs, stretched to `value`
-        if value <= t0 or before <= t0:
-            return self._through(before, n - 1)
-        return self._through(t0 + (t - t0) * (before - t0) / (value - t0), n - 1)
+        """The LR at `t` with the first `n` steering changes applied.
+
+        Change k applies from its `t0` on to the curve the first k-1 changes made: a length
+        change re-maps `t`, a scale multiplies. Walked from the newest change to the oldest
+        (a loop, not recursion: a long-steered run has many changes), then the factors are
+        multiplied in the order the changes were made.
+        """
+        factors: list[float] = []
+        for kind, t0, value, before in reversed(self.changes[:n]):
+            if t < t0:
+                continue
+            if kind == "scale":
+                factors.append(value)
+            elif value <= t0 or before <= t0:  # "epochs": the remainder after t0, laid out on
+                t = before  # `before` epochs, stretched to `value`
+            else:
+                t = t0 + (t - t0) * (before - t0) / (value - t0)
+        lr = self._configured(t)
+        for factor in reversed(factors):
+            lr = lr * factor
+        return lr
+
+    def copy(self) -> LRSchedule:
+        """An independent copy (steering tries a change on one before committing it)."""
+        other = copy.copy(self)
+        other.changes = list(self.changes)
+        return other
 
     @property
     def total_dependent(self) -> bool:
@@ -64,8 +80,19 @@ class LRSchedule:
         return self.cfg.name in ("cosine", "onecycle")
 
     def scale_from(self, progress: float, factor: float) -> None:
-        """From `progress` on, the schedule is multiplied by `factor` (> 0)."""
-        self.changes.append(("scale", float(progress), float(factor), float(self.epochs)))
+        """From `progress` on, the schedule is multiplied by `factor` (> 0).
+
+        Right after another scale change (nothing in between, at or before `progress`) the two
+        become one, at `progress` with their product: the curve from `progress` on is the same
+        (up to rounding), the list stays short however often the LR is steered, and only the
+        past before `progress`, which no step uses again, is drawn differently.
+        """
+        progress, factor = float(progress), float(factor)
+        if self.changes and self.changes[-1][0] == "scale" and self.changes[-1][1] <= progress:
+            _, _, previous, epochs = self.changes.pop()
+            self.changes.append(("scale", progress, previous * factor, epochs))
+            return
+        self.changes.append(("scale", progress, factor, float(self.epochs)))
 
     def set_epochs(self, progress: float, epochs: int) -> None:
         """The run now has `epochs` epochs; a length-dependent curve re-plans its remainder

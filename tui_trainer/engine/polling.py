@@ -1,9 +1,11 @@
-"""Control polling at step boundaries: rank 0 reads `Control`, every rank gets the same flags.
+"""Control polling at step boundaries: rank 0 reads `Control`, every rank gets the same requests.
 
-In a single-process run the broadcast is a no-op. Pauses block here (the training clock
-excludes them); checkpoint requests and stops are answered through the callbacks the loop gives.
-Steering changes ride along: their count is one more flag, and when it is not zero rank 0's
-changes follow as one object broadcast, so every rank applies them at the same step (`on_steer`).
+In a single-process run the broadcast is a no-op. Rank 0's queued one-shot requests
+(checkpoint now, steering changes, the point where a pause was asked for) travel as one object
+broadcast after the flags whenever there are any, and every rank honours them in arrival order
+at the same step: steering changes next to each other apply as one batch (`on_steer`), a
+checkpoint saves, a pause blocks here (the training clock excludes it) while the requests that
+arrive meanwhile are honoured as they come. A stop at the step ends the boundary.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from tui_trainer.engine.control import Control, StopMode
+from tui_trainer.engine.control import Action, Control, StopMode
 from tui_trainer.engine.distributed import DistContext
 from tui_trainer.engine.events import Event, Paused, Resumed
 
@@ -32,9 +34,18 @@ class ControlFlags:
     """Rank 0's view of `Control` at a step boundary, the same on every rank."""
 
     paused: bool = False
-    checkpoint: bool = False
     stop: StopMode = StopMode.NONE
-    steers: tuple[str, ...] = ()
+    actions: tuple[Action, ...] = ()  # one-shot requests in arrival order
+
+    @property
+    def checkpoint(self) -> bool:
+        """Whether a checkpoint was asked for."""
+        return any(kind == "checkpoint" for kind, _ in self.actions)
+
+    @property
+    def steers(self) -> tuple[str, ...]:
+        """The steering changes asked for, in order."""
+        return tuple(arg for kind, arg in self.actions if kind == "steer")
 
 
 class ControlLink:
@@ -77,60 +88,82 @@ class ControlLink:
         """Rank 0 reads `Control` (waiting up to `wait` s while paused) and every rank gets it.
 
         On the other ranks a stop is copied into their own `Control`, so the run's status and
-        exit code match rank 0's. Steering changes are taken at step boundaries only (not with
-        `take_checkpoint=False`, the epoch-end check).
+        exit code match rank 0's. The queued requests are taken at step boundaries only (not
+        with `take_checkpoint=False`, the epoch-end check).
         """
         c = self.control
-        flags = [0, 0, 0, 0, 0, 0]
-        steers: list[str] = []
+        flags = [0, 0, 0, 0, 0]
+        actions: list[Action] = []
         if self.dist.is_main:
             if wait and c.paused:
                 c.wait_while_paused(wait)
+            if take_checkpoint:
+                actions = c.take_actions()
             flags = [
                 int(c.paused),
-                int(take_checkpoint and c.take_checkpoint_request()),
                 _STOP_CODES[c.stop_mode],
                 int(c.stop_status == "interrupted"),
                 c.exit_signal or 0,
+                len(actions),
             ]
-            if take_checkpoint and self.on_steer is not None:
-                steers = c.take_steers()
-            flags.append(len(steers))
-        paused, checkpoint, stop, interrupted, signal, n_steers = self.dist.broadcast_flags(
-            flags, self.device
-        )
-        if n_steers:
-            steers = list(self.dist.broadcast_object(steers))
+        paused, stop, interrupted, signal, n_actions = self.dist.broadcast_flags(flags, self.device)
+        if n_actions:
+            actions = [tuple(a) for a in self.dist.broadcast_object(actions)]  # type: ignore[misc]
         mode = _STOP_MODES[stop]
         if not self.dist.is_main and mode is not StopMode.NONE:
             c.request_stop(
                 mode, status="interrupted" if interrupted else "stopped", signal=signal or None
             )
-        return ControlFlags(bool(paused), bool(checkpoint), mode, tuple(steers))
+        return ControlFlags(bool(paused), mode, tuple(actions))
 
     def poll(self, epoch: int, step: int, checkpoint: Callable[[str], None]) -> None:
-        """At a step boundary: pause while asked, checkpoint on request, StopNow on a stop;
-        steering changes (also those sent while paused) apply here."""
-        flags = self._steered(self.flags())
-        if flags.paused:
-            with self.off_the_clock():
-                self.emit(Paused(epoch + 1, step))
-                while flags.paused:  # rank 0 re-broadcasts at most every 0.1 s while paused
-                    flags = self._steered(self.flags(wait=0.1))
-                    if flags.checkpoint:
-                        checkpoint("request")
+        """At a step boundary: honour the queued requests in arrival order (steering, a
+        checkpoint, a pause that blocks here while later requests are honoured as they come),
+        then StopNow (after a checkpoint) on a stop at the step."""
+        flags = self.flags()
+        actions = list(flags.actions)
+        if flags.paused and ("pause", "") not in actions:
+            actions.append(("pause", ""))  # paused without a queued marker: after the rest
+        with contextlib.ExitStack() as stack:
+            paused = False
+
+            def pause() -> None:
+                nonlocal paused
+                if flags.paused and not paused:  # not when resumed again before this boundary
+                    paused = True
+                    stack.enter_context(self.off_the_clock())
+                    self.emit(Paused(epoch + 1, step))
+
+            self._honour(actions, checkpoint, pause)
+            while paused and flags.paused:  # rank 0 re-broadcasts at most every 0.1 s
+                flags = self.flags(wait=0.1)
+                self._honour(list(flags.actions), checkpoint, lambda: None)
+        if paused:
             self.emit(Resumed(epoch + 1, step))
-            flags = self._steered(self.flags())
-        if flags.checkpoint:
-            checkpoint("request")
         if flags.stop is StopMode.STEP:
             checkpoint("signal" if self.control.exit_signal else "stop")
             raise StopNow
 
-    def _steered(self, flags: ControlFlags) -> ControlFlags:
-        if flags.steers and self.on_steer is not None:
-            self.on_steer(list(flags.steers))
-        return flags
+    def _honour(
+        self, actions: list[Action], checkpoint: Callable[[str], None], pause: Callable[[], None]
+    ) -> None:
+        """Each request in order; steering changes next to each other go as one batch."""
+        steers: list[str] = []
+        for kind, arg in actions:
+            if kind == "steer":
+                steers.append(arg)
+                continue
+            self._steer(steers)
+            if kind == "checkpoint":
+                checkpoint("request")
+            elif kind == "pause":
+                pause()
+        self._steer(steers)
+
+    def _steer(self, steers: list[str]) -> None:
+        if steers and self.on_steer is not None:
+            self.on_steer(list(steers))
+        steers.clear()
 
     def stop_requested(self) -> bool:
         """At an epoch end: whether any stop is pending (the same answer on every rank)."""

@@ -5,22 +5,35 @@ scheduled changes, or the recorded ones of a run being replayed) applies when th
 each entry's step (`at_step`, on every rank alike), and live requests (ctl, the run screen's
 keys) arrive through `Control` and the control polling (`apply_live`, broadcast to every rank
 by `ControlLink`). A live change that takes effect is inserted into `config.steering` at the
-step it took effect, and config.yaml is rewritten (`ConfigChanged`), so `replay` applies it at
-the same step; a checkpoint holds how many entries are done (`state`), so `--resume` neither
-repeats nor loses one.
+step it took effect, so `replay` applies it at the same step; a checkpoint holds how many
+entries are done (`state`), so `--resume` neither repeats nor loses one.
 
-A change that cannot apply (nothing frozen, epochs below the epoch in progress, a finished
-run) is refused with a one-line reason and changes nothing: `check` answers the requester at
-once, and the same check runs again at the boundary (the run may have moved on meanwhile).
+An LR or length change is tried on a copy of the schedule first and committed only when the
+result holds: the LR where it applies a normal float32 value, every point of the new plan
+finite, non-negative and within float32. A change that cannot apply (that, nothing frozen,
+epochs below the epoch in progress, a finished run) is refused with a one-line reason and
+changes nothing: `check` answers the requester at once (against the state the changes already
+queued will make), and the same check runs again at the boundary. A change to the value
+already in force is `Unchanged`: not queued, not recorded, free.
+
+config.yaml follows `config.steering` through `ConfigChanged`, batched (`ConfigFollower`): one
+write for the changes of a boundary, at most one every `WRITE_EVERY` seconds, and always before
+a checkpoint is captured (`state`) and at the end (`finish`), so what a checkpoint or a replay
+reads is complete. A run that fails right after a live change does not keep that change.
 """
 
 from __future__ import annotations
 
+import math
+import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from tui_trainer.config.steering import BadChange, Change, SteerEntry, parse_change
+from tui_trainer.engine.control import Unchanged
 from tui_trainer.engine.events import ConfigChanged, LogMessage, LRPlan, Steered
 from tui_trainer.engine.freeze import frozen_batchnorm_modules
+from tui_trainer.engine.lr_schedule import LRSchedule
 
 if TYPE_CHECKING:
     from tui_trainer.engine.loop import Trainer
@@ -28,10 +41,73 @@ if TYPE_CHECKING:
 
 MAX_LR = 3.4e38
 """Largest LR accepted: optimizers keep it in float32 on the device."""
+MIN_LR = 1.2e-38
+"""Smallest LR a steering change may set: float32's smallest normal number."""
+WRITE_EVERY = 2.0
+"""Seconds between two config.yaml rewrites for live steering (the latest state each time)."""
 
 
 def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def plan_fault(plan: list[tuple[float, float]]) -> str | None:
+    """Why an LR plan cannot be trained with (a point not finite, negative or beyond float32)."""
+    for at, lr in plan:
+        if not (math.isfinite(lr) and 0.0 <= lr <= MAX_LR):
+            return f"the LR plan would reach {lr:.3g} at epoch {at:.3g}"
+    return None
+
+
+Plan = list[tuple[float, float]]
+
+
+def try_lr(
+    schedule: LRSchedule, change: Change, at: float
+) -> tuple[LRSchedule | None, Plan, str | None]:
+    """`change` (lr or epochs) tried on a copy of `schedule` at progress `at`.
+
+    Returns (the changed copy, its plan, None), or (None, [], the reason it cannot apply), or
+    (None, [], `Unchanged`) for a change to the value already in force. Nothing raises: a
+    result that is not finite, or not a normal float32 LR, is a reason.
+    """
+    trial = schedule.copy()
+    try:
+        if change.kind == "epochs":
+            epochs = int(change.value or 0)
+            if epochs == schedule.epochs:
+                return None, [], Unchanged(f"the run already has {epochs} epochs")
+            trial.set_epochs(at, epochs)
+        else:
+            reason = _scale(trial, change, at)
+            if reason:
+                return None, [], reason
+        plan = trial.plan()
+    except (ArithmeticError, ValueError) as exc:
+        return None, [], f"the new LR plan cannot be computed ({exc})"
+    reason = plan_fault(plan)
+    return (None, [], reason) if reason else (trial, plan, None)
+
+
+def _scale(trial: LRSchedule, change: Change, at: float) -> str | None:
+    """Apply an lr change to `trial`; the reason (or `Unchanged`) when it cannot apply."""
+    here = trial.lr_at(at)
+    value = float(change.value or 0.0)
+    new = here * value if change.relative else value
+    if new == here:
+        return Unchanged(f"the LR is already {here:.4g}")
+    if not change.relative and not here > 0:
+        return "the schedule's LR is 0 here, so it cannot be scaled to a value; use lr=*F"
+    factor = value if change.relative else value / here
+    if not (math.isfinite(factor) and factor >= sys.float_info.min):
+        return f"the factor from the LR now ({here:.3g}) would be {factor:.3g}"
+    if not MIN_LR <= new <= MAX_LR:
+        return f"an LR of {new:.3g} is beyond what float32 holds ({MIN_LR:.3g} to {MAX_LR:.3g})"
+    trial.scale_from(at, factor)
+    got = trial.lr_at(at)
+    if not (math.isfinite(got) and MIN_LR <= got <= MAX_LR):
+        return f"the LR would become {got:.3g}"
+    return None
 
 
 class Steerer:
@@ -42,42 +118,63 @@ class Steerer:
         self.applied = 0  # entries of config.steering already handled (applied or refused)
         self.progress = 0.0  # epoch progress of the next optimizer step
         self.finished = False
+        self.notes: list[str] = []  # live entries not yet in config.yaml
+        self.written = -math.inf  # monotonic time of the last config.yaml write for steering
+        self.live: list[SteerEntry] = []  # live entries recorded at the latest such boundary
+        self.plan: Plan | None = None  # the LR plan after the current batch's lr/epochs changes
         state = (resume or {}).get("steer") or {}
         self.applied = int(state.get("applied", 0))
         if state.get("unfrozen_epoch") is not None:  # before the plan sets requires_grad
             trainer.plan.unfreeze_now(int(state["unfrozen_epoch"]))
 
     def state(self) -> dict[str, Any]:
-        """What a checkpoint keeps (the LR changes live in the schedule's state)."""
+        """What a checkpoint keeps (the LR changes live in the schedule's state); config.yaml
+        is brought up to date first, so it holds every entry the checkpoint counts."""
+        self.flush()
         return {"applied": self.applied, "unfrozen_epoch": self.t.plan.steered}
 
     # -- checks (any thread) -----------------------------------------------------------------------
     def check(self, change: Change) -> str | None:
-        """Why `change` cannot apply now (one line), or None."""
-        t = self.t
+        """Why `change` cannot apply after the changes already queued (one line), an
+        `Unchanged` when it would change nothing, or None."""
         if self.finished:
             return "the run has finished"
-        if change.kind == "lr":
-            here = t.schedule.lr_at(self.progress)
-            if not change.relative and here <= 0:
-                return "the schedule's LR is 0 here, so it cannot be scaled to a value; use lr=*F"
-            new = here * float(change.value or 1) if change.relative else float(change.value or 0)
-            if not new <= MAX_LR:
-                return f"an LR of {new:.3g} is beyond what float32 holds ({MAX_LR:.3g})"
-            return None
-        if change.kind == "unfreeze":
-            if not t.plan.names:
-                return "nothing is frozen (freeze.enabled is false)"
-            if not t.plan.frozen_at(t.epoch):
-                return "the frozen parameters are already training"
-            return None
+        control = getattr(self.t, "control", None)
+        pending = control.pending_steers() if control is not None else []
+        schedule, unfreezing, validating = self.t.schedule, False, False
+        for text in pending:
+            try:
+                queued = parse_change(text)
+            except BadChange:
+                continue
+            if queued.kind in ("lr", "epochs"):
+                schedule = try_lr(schedule, queued, self.progress)[0] or schedule
+            unfreezing |= queued.kind == "unfreeze"
+            validating |= queued.kind == "validate"
+        if change.kind == "unfreeze" and unfreezing:
+            return Unchanged("an unfreeze is already waiting for the next step")
+        if change.kind == "validate" and validating:
+            return Unchanged("a validation pass is already waiting for the next step")
+        return self._reason(change, schedule)[2]
+
+    def _reason(
+        self, change: Change, schedule: LRSchedule
+    ) -> tuple[LRSchedule | None, Plan, str | None]:
+        """(the changed schedule and its plan for lr/epochs, the reason it cannot apply or
+        `Unchanged`)."""
+        t = self.t
         if change.kind == "epochs":
             current = t.progress.epoch + 1
             if int(change.value or 0) < current:
-                return f"epochs={change.value} is below the epoch in progress ({current})"
-            if change.value == t.schedule.epochs:
-                return f"the run already has {change.value} epochs"
-        return None
+                return None, [], f"epochs={change.value} is below the epoch in progress ({current})"
+        if change.kind in ("lr", "epochs"):
+            return try_lr(schedule, change, self.progress)
+        if change.kind == "unfreeze":
+            if not t.plan.names:
+                return None, [], "nothing is frozen (freeze.enabled is false)"
+            if not t.plan.frozen_at(t.epoch):
+                return None, [], "the frozen parameters are already training"
+        return None, [], None
 
     # -- at a step boundary (training thread, every rank) -----------------------------------------
     def at_step(self, progress: float) -> None:
@@ -85,31 +182,56 @@ class Steerer:
         self.progress = progress
         entries = self.t.config.steering
         step = self.t.progress.global_step
-        while self.applied < len(entries) and entries[self.applied].step <= step:
-            entry = entries[self.applied]
-            self.applied += 1
-            self._apply(parse_change(entry.change), "scheduled", entry.step)
+        if self.applied < len(entries) and entries[self.applied].step <= step:
+            due: list[tuple[Change, int]] = []
+            while self.applied < len(entries) and entries[self.applied].step <= step:
+                entry = entries[self.applied]
+                self.applied += 1
+                due.append((parse_change(entry.change), entry.step))
+            self._batch([(c, "scheduled", s) for c, s in due])
+        if self.notes and time.monotonic() - self.written >= WRITE_EVERY:
+            self.flush()
 
     def apply_live(self, texts: list[str]) -> None:
-        """Live changes (ControlLink's broadcast): apply each, record the ones that took."""
+        """Live changes (ControlLink's broadcast, one boundary's batch): apply each in order,
+        record the ones that took; config.yaml follows (batched)."""
+        changes: list[tuple[Change, str, int | None]] = []
         for text in texts:
             try:
-                change = parse_change(text)
+                changes.append((parse_change(text), "live", None))
             except BadChange as exc:  # the server validated it; never let one stop the run
                 self._emit(LogMessage("warning", f"steering refused: {text}: {exc}"))
-                continue
-            if self._apply(change, "live", None):
+        self._batch(changes)
+        if self.notes and time.monotonic() - self.written >= WRITE_EVERY:
+            self.flush()
+
+    def _batch(self, changes: list[tuple[Change, str, int | None]]) -> None:
+        """Apply changes in order; one LRPlan for the batch when the plan changed."""
+        self.plan = None
+        for change, source, scheduled in changes:
+            if self._apply(change, source, scheduled) and source == "live":
                 self._record(change)
+        if self.plan is not None:
+            self._emit(LRPlan(self.plan, "steer"))
 
     def _apply(self, change: Change, source: str, scheduled: int | None) -> bool:
+        """Check and apply one change; False when refused or unchanged. An lr or epochs
+        change leaves the new LR plan in `plan`."""
         t = self.t
         step = t.progress.global_step
-        reason = self.check(change)
+        if self.finished:
+            trial, plan, reason = None, [], "the run has finished"
+        else:
+            trial, plan, reason = self._reason(change, t.schedule)
+        if isinstance(reason, Unchanged):
+            return False
         if reason:
             due = f" (scheduled for step {scheduled})" if scheduled is not None else ""
             self._emit(LogMessage("warning", f"step {step}: {change.text} refused{due}: {reason}"))
             return False
-        old, new, metrics = self._do(change)
+        if trial is not None:
+            self.plan = plan
+        old, new, metrics = self._do(change, trial)
         what = change.kind
         self._emit(Steered(step, t.epoch + 1, change.text, what, old, new, source, metrics))
         if metrics:
@@ -122,21 +244,13 @@ class Steerer:
         self._emit(LogMessage("info", f"{line} ({source} {change.text})"))
         return True
 
-    def _do(self, change: Change) -> tuple[Any, Any, dict[str, float]]:
+    def _do(self, change: Change, trial: LRSchedule | None) -> tuple[Any, Any, dict[str, float]]:
         t, at = self.t, self.progress
-        if change.kind == "lr":
-            old = t.optimizer.param_groups[0]["lr"]
-            factor = float(change.value or 1.0)
-            if not change.relative:
-                factor = factor / t.schedule.lr_at(at)
-            t.schedule.scale_from(at, factor)
-            self._emit(LRPlan(t.schedule.plan(), "steer"))
-            return old, t.schedule.lr_at(at), {}
-        if change.kind == "epochs":
-            old = t.schedule.epochs
-            t.schedule.set_epochs(at, int(change.value or old))
-            self._emit(LRPlan(t.schedule.plan(), "steer"))
-            return old, t.schedule.epochs, {}
+        if trial is not None:  # lr, epochs: commit the tried schedule
+            old = t.optimizer.param_groups[0]["lr"] if change.kind == "lr" else t.schedule.epochs
+            t.schedule.changes, t.schedule.epochs = trial.changes, trial.epochs
+            new = t.schedule.lr_at(at) if change.kind == "lr" else t.schedule.epochs
+            return old, new, {}
         if change.kind == "unfreeze":
             t.plan.unfreeze_now(t.epoch)
             t._unfreeze(" from the next epoch")
@@ -152,17 +266,56 @@ class Steerer:
         for module in frozen_batchnorm_modules(self.t.model):
             module.eval()
 
+    # -- the record: config.steering and config.yaml -------------------------------------------
     def _record(self, change: Change) -> None:
-        """Insert a live change into config.steering where it took effect; config.yaml follows."""
+        """Insert a live change into config.steering where it took effect (config.yaml follows
+        at the next flush)."""
         t = self.t
         step = t.progress.global_step
+        entry = SteerEntry(step=step, change=change.text)
         entries = list(t.config.steering)
-        entries.insert(self.applied, SteerEntry(step=step, change=change.text))
+        entries.insert(self.applied, entry)
         self.applied += 1
         t.config = t.config.model_copy(update={"steering": entries})
-        self._emit(
-            ConfigChanged(t.config.model_dump(mode="json"), f"steering: step {step} {change.text}")
+        if self.live and self.live[-1].step != step:
+            self.live = []
+        self.live.append(entry)
+        self.notes.append(f"step {step} {change.text}")
+
+    def flush(self) -> None:
+        """Bring config.yaml up to date with the live changes recorded so far (one write)."""
+        if not self.notes:
+            return
+        shown = "; ".join(self.notes[:3]) + (
+            f" (+{len(self.notes) - 3})" if len(self.notes) > 3 else ""
         )
+        self.notes = []
+        self.written = time.monotonic()
+        self._emit(ConfigChanged(self.t.config.model_dump(mode="json"), f"steering: {shown}"))
+
+    def finish(self, status: str) -> None:
+        """At the end of the run, however it ended: no more changes, config.yaml complete.
+
+        A failed run drops the live changes of the boundary right before the failure (the
+        step that followed them failed), so `replay` and `--resume` do not repeat them.
+        """
+        self.finished = True
+        t = self.t
+        failed_after = [e for e in self.live if e.step == t.progress.global_step]
+        if status == "failed" and failed_after:
+            kept = [e for e in t.config.steering if not any(e is f for f in failed_after)]
+            t.config = t.config.model_copy(update={"steering": kept})
+            dropped = ", ".join(e.change for e in failed_after)
+            self._emit(
+                LogMessage(
+                    "warning",
+                    f"the run failed right after steering at step {failed_after[0].step}: "
+                    f"config.yaml does not keep {dropped} (replay and --resume leave it out)",
+                )
+            )
+            self.notes.append(f"dropped {dropped}")
+        self.live = []
+        self.flush()
 
     def _emit(self, event: Any) -> None:
         bus = getattr(self.t, "bus", None)
