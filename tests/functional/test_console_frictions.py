@@ -130,3 +130,36 @@ def test_eval_of_a_missing_checkpoint_speaks_console_keys_on_screen(presets, siz
             assert "no best.pt in" in words(app)
 
     run(scenario())
+
+
+def test_help_descriptions_wrap_in_their_column_not_under_the_keys() -> None:
+    """At 60 columns a long description went on at the dialog's left edge."""
+    from textual.app import App
+
+    from tui_trainer.tui import app as app_module
+    from tui_trainer.tui.screens.dialogs import HELP_KEYS, HelpScreen
+
+    class OnlyHelp(App[None]):
+        CSS_PATH = str(Path(app_module.__file__).parent / "app.tcss")
+
+        def on_mount(self) -> None:
+            self.push_screen(HelpScreen())
+
+    groups = {where for where, _, _ in HELP_KEYS}
+
+    async def scenario() -> None:
+        app = OnlyHelp()
+        async with app.run_test(size=(60, 30)) as pilot:
+            await pilot.pause()
+            dialog = app.screen.query_one("#help-dialog")
+            for _ in range(12):  # every page of it
+                rows = screen_text(app).splitlines()[dialog.region.y + 1 : dialog.region.bottom - 1]
+                inner = [row.split("│")[1] if row.count("│") >= 2 else "" for row in rows]
+                for line in inner:
+                    text = line[1:]  # after the dialog's padding
+                    if text.strip() and text.split()[0] not in groups:
+                        assert text.startswith("  "), line
+                dialog.scroll_page_down(animate=False)
+                await pilot.pause()
+
+    run(scenario())

@@ -7,7 +7,6 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
@@ -16,6 +15,7 @@ HELP_KEYS: list[tuple[str, str, str]] = [
     ("Setup", "ctrl+b", "start in the background (survives this terminal), then watch it"),
     ("Setup", "tab", "move between the preset list and the toggles"),
     ("Setup", "f3", "the runs browser: every run under the runs folder"),
+    ("Setup", "ctrl+q", "quit (q types into the field that has focus)"),
     ("Runs", "enter", "open the run: curves, summary, report, config (a live run: attach)"),
     ("Runs", "space", "mark / unmark a run; c compares the marked runs"),
     ("Runs", "s", "sort: newest first / best metric first"),
@@ -34,7 +34,7 @@ HELP_KEYS: list[tuple[str, str, str]] = [
     ("Run", "v", "steer: validate now, without ending the epoch"),
     ("Run", "g", "loss plot: log y axis on / off"),
     ("Run", "q", "quit: asks first, saves a checkpoint, then exits (watching: just leaves)"),
-    ("Summary", "n", "new run: back to setup with the same settings"),
+    ("Summary", "n", "new run: back to setup with the same settings (watching: opens setup)"),
     ("Summary", "v", "the summary again, from the run view (after the run)"),
     ("Summary", "b", "back to the run view (plots, table, log)"),
     ("Summary", "y", "copy the replay command to the clipboard"),
@@ -43,33 +43,54 @@ HELP_KEYS: list[tuple[str, str, str]] = [
 ]
 
 
-def help_text() -> Content:
-    """The help body: one line per key, grouped by screen."""
-    lines: list[Content] = []
+KEY_WIDTH = 10
+"""The key column of the help: a description wraps inside its own column, beside its key."""
+
+
+def help_rows() -> list[tuple[str, str, str]]:
+    """The help body as (group title, key, description) rows; a group's first row has its
+    title, with empty key and description."""
+    rows: list[tuple[str, str, str]] = []
     group = ""
     for where, key, what in HELP_KEYS:
         if where != group:
-            if lines:
-                lines.append(Content(""))
-            lines.append(Content.styled(where, "bold $accent"))
+            rows.append((where, "", ""))
             group = where
-        lines.append(Content.assemble(("  " + key.ljust(8), "bold $primary"), what))
-    return Content("\n").join(lines)
+        rows.append(("", key, what))
+    return rows
 
 
 class HelpScreen(ModalScreen[None]):
     """The keys of every screen; any of escape, q, ? or f1 closes it."""
 
+    DEFAULT_CSS = f"""
+    HelpScreen .help-group {{ color: $text-accent; text-style: bold; margin-top: 1; }}
+    HelpScreen .help-group.-first {{ margin-top: 0; }}
+    HelpScreen .help-row {{ height: auto; }}
+    HelpScreen .help-key {{
+        width: {KEY_WIDTH}; padding-left: 2; color: $text-primary; text-style: bold;
+    }}
+    HelpScreen .help-what {{ width: 1fr; height: auto; }}
+    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark,f1", "dismiss", "Close")
     ]
 
     def compose(self) -> ComposeResult:
-        """A bordered panel with the key list."""
+        """A bordered panel with the key list: keys in one column, what they do in the next
+        (a long description wraps in its column, not back under the keys)."""
         with VerticalScroll(id="help-dialog", classes="dialog") as dialog:
             dialog.border_title = "Keys"
             dialog.border_subtitle = "esc to close"
-            yield Static(help_text(), id="help-text")
+            first = True
+            for title, key, what in help_rows():
+                if title:
+                    yield Static(title, classes="help-group" + (" -first" if first else ""))
+                    first = False
+                    continue
+                with Horizontal(classes="help-row"):
+                    yield Static(key, classes="help-key", markup=False)
+                    yield Static(what, classes="help-what", markup=False)
 
 
 class ConfirmQuit(ModalScreen[bool]):
