@@ -339,10 +339,12 @@ def test_a_taken_runtime_folder_is_reported_on_stderr_and_in_the_log(
     out = tmp_path / "runs"
     code = cli.main(["run", "quickstart", "epochs=1", "data.batch_size=64", "device=cpu",
                      "--out", str(out)])  # fmt: skip
+    # stdout and stderr are separate files here: the warning is on each (same file: once)
     assert code == 0
-    err = capfd.readouterr().err
+    out_text, err = capfd.readouterr()
     said = [line for line in err.splitlines() if "control socket unavailable" in line]
     assert len(said) == 1, err
+    assert sum("control socket unavailable" in line for line in out_text.splitlines()) == 1
     assert "another user (uid 65534)" in said[0] and "not a directory" in said[0]
     run_dir = next(out.glob("*/*"))
     logged = [

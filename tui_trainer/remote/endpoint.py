@@ -92,8 +92,8 @@ def runtime_dir() -> Path:
             return path
         refused.append(f"{path}: {why}")
     raise UserError(
-        f"no private folder for control sockets ({'; '.join(refused)}): remove it, or set "
-        "XDG_RUNTIME_DIR to a directory of yours"
+        f"no private folder for control sockets ({'; '.join(refused)}): remove what is in the "
+        "way, or set XDG_RUNTIME_DIR to a directory of yours"
     )
 
 

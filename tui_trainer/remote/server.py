@@ -69,8 +69,9 @@ class RunServer:
 
     A sink: add it to a run's sinks. It starts with the run's `RunStarted` (which names the run
     directory), and shuts down shortly after `RunFinished` or at interpreter exit. A server
-    that cannot start (no usable runtime directory) leaves the run alone: `error` says why, and
-    so does one line on stderr (the run's session also puts it in the run's log).
+    that cannot start (no usable runtime directory) leaves the run alone: `error` says why; the
+    run's session emits it as a warning (the run's log, the console, the run screen), and it
+    goes to stderr too when stderr is not where the console's lines already go.
     """
 
     def __init__(self, control: Control) -> None:
@@ -110,7 +111,8 @@ class RunServer:
             self.error = (
                 f"control socket unavailable, so watch and ctl cannot reach this run: {exc}"
             )
-            print(f"tui-trainer: warning: {self.error}", file=sys.stderr, flush=True)
+            if not _same_file(1, 2):  # else the console's warning line is already there
+                print(f"tui-trainer: warning: {self.error}", file=sys.stderr, flush=True)
             return
         self.run_dir = run_dir
         self._tail.path = run_dir / "metrics.jsonl"
@@ -405,3 +407,11 @@ class RunServer:
 
     def _resync_line(self) -> bytes:
         return encode({"resync": True, "seq": self._tail.lines})
+
+
+def _same_file(fd_a: int, fd_b: int) -> bool:
+    """True when two file descriptors are one open file (a terminal, or `> log 2>&1`)."""
+    try:
+        return os.path.sameopenfile(fd_a, fd_b)
+    except OSError:
+        return False
