@@ -16,6 +16,12 @@ After `subscribe`, the run sends each event as the same object metrics.jsonl hol
 its line number there. Progress (`"event": "step"`) may be coalesced for a slow reader; all
 other events are kept. A reader too slow even for that gets `{"resync": true, "seq": N}`:
 lines up to N are in metrics.jsonl, read those it missed from there.
+
+Limits: a request is one line of at most MAX_REQUEST bytes, nested at most MAX_DEPTH deep, at
+most 50 a second per connection. A connection that completes no request for a while is closed.
+When every place is taken (see `connection`), a new connection gets one line,
+`{"ok": false, "busy": true, "state": "busy", "pid": N, "error": "too many clients ..."}`, and
+is closed; a `subscribe` beyond the watchers' share is refused with "too many watchers".
 """
 
 from __future__ import annotations
