@@ -414,8 +414,8 @@ def test_ctl_under_a_connection_flood_delivers_or_fails(run: FakeRun) -> None:
             run.control.resume()
             try:
                 code = cmd_ctl(str(run.run_dir), "pause")
-            except UserError as exc:
-                assert "too many clients" in str(exc) or "closed" in str(exc), exc
+            except UserError as exc:  # exit 2, with the reason (too many clients, ...)
+                assert str(run.run_dir) in str(exc), exc
             else:
                 assert code == 0 and run.control.paused
     finally:
