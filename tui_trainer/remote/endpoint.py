@@ -253,8 +253,8 @@ def _target(run_dir: Path, pointer: Endpoint | None) -> tuple[Path | None, str]:
     ):
         return named, ""
     return own, (
-        f"; its {POINTER} names {pointer.socket[:120]!r}, not a socket of yours in a private "
-        "directory: ignored"
+        f"; its {POINTER} names {pointer.socket[:120]!r}, not this run folder's socket in a "
+        "private directory of yours: ignored"
     )
 
 
