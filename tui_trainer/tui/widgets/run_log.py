@@ -22,7 +22,14 @@ INDENT = 2
 
 
 class RunLog(RichLog):
-    """A wrapping log of `LogLine`s, coloured by level from the theme, following the newest."""
+    """A wrapping log of `LogLine`s, coloured by level from the theme, following the newest.
+
+    The scrollbar's gutter is always kept: lines are wrapped to the width beside it, so the
+    scrollbar appearing when the log overflows does not cut the lines already written."""
+
+    DEFAULT_CSS = """
+    RunLog { scrollbar-gutter: stable; }
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(
