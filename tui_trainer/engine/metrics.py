@@ -19,15 +19,31 @@ from tui_trainer.engine.distributed import SINGLE, DistContext
 MATRIX_MAX_CLASSES = 20  # the text report shows the confusion matrix up to this many classes
 
 
+MATRIX_MAX_WIDTH = 72
+"""Columns headed by the class names only while the matrix fits this many characters
+(the summary's report panel at 80 columns)."""
+
+
 def format_confusion_matrix(matrix: list[list[int]], class_names: list[str]) -> str:
-    """The confusion matrix as aligned text: rows are true classes, columns predicted ones."""
-    width = max(5, *(len(str(v)) for row in matrix for v in row))
-    label = max(4, *(len(n) for n in class_names))
-    cols = [n[:width] for n in class_names]
+    """The confusion matrix as aligned text: rows are true classes, columns predicted ones.
+
+    Names are never cut: the columns are headed by the class names when they fit in
+    `MATRIX_MAX_WIDTH`, else by the row numbers, and each row starts with its number and name.
+    """
+    values = max(5, *(len(str(v)) for row in matrix for v in row))
+    label = max(len("true/pred"), *(len(n) for n in class_names))
+    named = max(values, *(len(n) for n in class_names))
+    if label + 2 + len(class_names) * (named + 1) <= MATRIX_MAX_WIDTH:
+        width, cols, rows = named, list(class_names), list(class_names)
+    else:
+        cols = [str(i) for i in range(len(class_names))]
+        digits = len(cols[-1]) if cols else 1
+        width = max(digits, *(len(str(v)) for row in matrix for v in row))  # as narrow as can be
+        rows = [f"{i:>{digits}} {name}" for i, name in enumerate(class_names)]
+        label = max(len("true/pred"), *(len(r) for r in rows))
     corner = "true/pred"
-    label = max(label, len(corner))
     lines = [f"{corner:<{label}}  " + " ".join(f"{c:>{width}}" for c in cols)]
-    for name, row in zip(class_names, matrix, strict=True):
+    for name, row in zip(rows, matrix, strict=True):
         lines.append(f"{name:<{label}}  " + " ".join(f"{v:>{width}}" for v in row))
     return "\n".join(lines)
 
