@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from tui_trainer.atomic import atomic_link, atomic_write, describe_os_error
+from tui_trainer.engine import latest
 from tui_trainer.engine.events import CheckpointSaved, LogMessage
 from tui_trainer.engine.load_refusal import load_failure
 from tui_trainer.errors import UserError
@@ -109,14 +111,26 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 def load_checkpoint(path: str | Path, key: str = "--resume") -> dict[str, Any]:
     """Load and check a tui-trainer checkpoint; a clear UserError for anything wrong with it.
 
-    `key` names the option the path came from in error messages.
+    `key` names the option the path came from in error messages. A run directory gives its
+    newest complete checkpoint (by recorded position, see `engine.latest`): last.pt, or a
+    periodic one written after it. For `--resume` the blob's "note" says when another
+    checkpoint than last.pt was chosen, or when a newer one exists than the file given.
     """
     path = Path(path)
+    note: str | None = None
     if path.is_dir():
-        candidate = path / "checkpoints" / "last.pt"
-        if not candidate.is_file():
-            raise UserError(f"{key}: '{path}' has no checkpoints/last.pt")
-        path = candidate
+        chosen, note = latest.newest(path / "checkpoints")
+        if chosen is None:
+            last = path / "checkpoints" / "last.pt"
+            if not last.is_file():
+                raise UserError(
+                    f"{key}: '{path}' has no checkpoint (checkpoints/last.pt, step_*.pt or "
+                    "epoch_*.pt)"
+                )
+            chosen = last  # unreadable: the load below says why
+        path = chosen
+    elif key == "--resume" and path.is_file():
+        note = latest.newer_than(path)
     if not path.is_file():
         raise UserError(f"{key}: checkpoint '{path}' not found")
     try:
@@ -133,6 +147,8 @@ def load_checkpoint(path: str | Path, key: str = "--resume") -> dict[str, Any]:
             f"{FORMAT_VERSION} (upgrade tui-trainer)"
         )
     blob["path"] = str(path)
+    if note:
+        blob["note"] = note
     return blob
 
 
@@ -203,6 +219,8 @@ class Checkpointer:
         self.is_main = is_main
         self.keep = keep
         self.protect = Path(protect).resolve() if protect else None
+        self.segment = time.time()  # stamped into each checkpoint: see `engine.latest`
+        self.written: set[str] = set()  # names this run segment wrote
         self.unsaved: dict[str, Unsaved] = {}  # name -> its latest write, when that failed
         self.saved_at: dict[str, tuple[int, int]] = {}  # name -> position of its latest write
 
@@ -223,7 +241,7 @@ class Checkpointer:
         if not all_finite(model):
             self.emit(LogMessage("warning", "checkpoint skipped: the weights are not finite"))
             return False
-        blob = state()
+        blob = {**state(), "segment": self.segment}
         written: Path | None = None
         for i, name in enumerate(names):
             path = self.directory / name
@@ -240,6 +258,7 @@ class Checkpointer:
                     self.unsaved[other] = Unsaved(self.directory / other, why, needed, position)
                 return False
             written = path
+            self.written.add(name)
             self.unsaved.pop(name, None)
             self.saved_at[name] = position
             self.emit(CheckpointSaved(str(path), reason, *position))
@@ -285,11 +304,17 @@ class Checkpointer:
         return "no checkpoint on disk"
 
     def retain(self, name: str) -> None:
-        """After a periodic save: delete all but the newest `keep` of its kind (step_/epoch_)."""
+        """After a periodic save: delete all but the newest `keep` of its kind (step_/epoch_).
+
+        What this run segment wrote is newer than any file left by an earlier one: after a
+        resume from an older checkpoint, the abandoned line's later files go first.
+        """
         if not self.is_main:
             return
         prefix = name.split("_")[0] + "_"
-        old = sorted(self.directory.glob(f"{prefix}*.pt"))
+        old = sorted(
+            self.directory.glob(f"{prefix}*.pt"), key=lambda p: (p.name in self.written, p.name)
+        )
         for path in old[: -self.keep]:
             if self.protect is not None and self.protect == path.resolve():
                 continue

@@ -65,7 +65,7 @@ def restore(t: Trainer, state: dict[str, Any]) -> list[str]:
     t.skipped_steps = int(state.get("skipped_steps", 0))
     ckpt.restore_rng_state(state["rng"])
     t.resumed_from = str(state.get("path"))
-    notes = [ema_note] if ema_note else []
+    notes = [note for note in (state.get("note"), ema_note) if note]  # a newer checkpoint ...
     if not repeated:
         return notes
     return [
