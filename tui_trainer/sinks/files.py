@@ -82,11 +82,12 @@ def _with_values(config: dict[str, Any], values: dict[Key, Any]) -> dict[str, An
     return out
 
 
-def _kept(name: str, existed: bool) -> str:
-    """What a failed write left of file `name`: the truth, whether there was one before."""
+def _kept(name: str, exists: bool) -> str:
+    """What a failed write left of file `name` (a failed atomic write leaves the old file, if
+    there was one): the truth, whether or not there was one."""
     if name == "metrics.jsonl":  # appended: the lines before stay whole
         return ""
-    return " (the previous version is intact)" if existed else " (there is no earlier version)"
+    return " (the previous version is intact)" if exists else " (there is no earlier version)"
 
 
 class RunDirWriter:
@@ -142,7 +143,6 @@ class RunDirWriter:
     # -- writing, with failures reported instead of raised ---------------------------------------
     def _attempt(self, name: str, write: Callable[[], None]) -> bool:
         """Run one write of file `name`; report the first failure and the recovery."""
-        existed = (self.run_dir / name).is_file()
         try:
             write()
         except OSError as exc:
@@ -150,7 +150,7 @@ class RunDirWriter:
                 self._failing.add(name)
                 self._warn(
                     f"{self.run_dir / name} not written: {describe_os_error(exc)}"
-                    + _kept(name, existed)
+                    + _kept(name, (self.run_dir / name).is_file())
                     + "; training goes on"
                 )
             return False
