@@ -163,3 +163,35 @@ def test_help_descriptions_wrap_in_their_column_not_under_the_keys() -> None:
                 await pilot.pause()
 
     run(scenario())
+
+
+def test_image_size_is_a_toggle_where_the_preset_sets_one(tmp_path: Path, monkeypatch) -> None:
+    """The console had no image-size field: a preset at 224 px could not be tried at 96."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "presets").mkdir()
+    sized = PRESET.replace("  batch_size: 32\n", "  batch_size: 32\n  image_size: 16\n")
+    found = []
+    for name, text in (("digits", PRESET), ("digits-16px", sized)):
+        (tmp_path / "presets" / f"{name}.yaml").write_text(text)
+        found.append(PresetInfo(name, Path(f"presets/{name}.yaml"), "test", False))
+
+    async def scenario() -> None:
+        app = app_for(found, "digits-16px")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+            setup = app.screen
+            assert setup.query_one("#row-image_size").display
+            field = setup.query_one("#f-image_size", Input)
+            assert field.value == "16"
+            field.focus()
+            field.value = "24"
+            await wait_for(pilot, lambda: "data.image_size=24" in setup.validation.overrides)
+            assert setup.validation.config.data.image_size == 24
+            field.value = "2"  # the schema's own message, under the field
+            await wait_for(pilot, lambda: "image_size" in setup.validation.errors)
+            setup.query_one("#presets").focus()
+            await pilot.press("up")  # digits: no image size, no field
+            await wait_for(pilot, lambda: setup.preset.name == "digits")
+            assert not setup.query_one("#row-image_size").display
+
+    run(scenario())

@@ -11,11 +11,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, get_args
 
-import yaml
-
 from tui_trainer.config import RunConfig, load_config
 from tui_trainer.config.checks import ROOT_DATASETS, missing_here, static_checks
 from tui_trainer.config.schema import PrecisionName, SchedulerName
+from tui_trainer.config.yaml_safe import parse_yaml_text
 from tui_trainer.errors import UserError
 from tui_trainer.formatting import plain_value
 
@@ -47,6 +46,7 @@ FIELD_KEYS: dict[str, str] = {
     "ema_decay": "ema.decay",
     "compile": "compile",
     "data_root": "data.root",
+    "image_size": "data.image_size",
 }
 """Form field → the config key it sets (scheduler parameters are the field "scheduler_param")."""
 
@@ -55,7 +55,13 @@ BOOL_FIELDS = ("freeze", "ema", "compile")
 """Form fields shown as checkboxes (the others are typed text)."""
 TEXT_FIELDS = tuple(n for n in FIELD_KEYS if n not in (*BOOL_FIELDS, "precision", "scheduler"))
 """Form fields typed into an Input."""
-NULLABLE_KEYS = ("freeze.epochs", "optim.clip_grad_norm", "early_stop.patience", "data.root")
+NULLABLE_KEYS = (
+    "freeze.epochs",
+    "optim.clip_grad_norm",
+    "early_stop.patience",
+    "data.root",
+    "data.image_size",
+)
 """Keys whose empty field means null (off / the whole run)."""
 
 
@@ -68,9 +74,11 @@ def _get(config: RunConfig, dotted: str) -> Any:
 
 def _parse(text: str) -> Any:
     """Parse a typed value the way `parse_overrides` does (a YAML scalar)."""
-    try:
-        return yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
+    if not text.strip():
+        return None
+    try:  # the bounded loader, as for override values (a pasted alias bomb is refused)
+        return parse_yaml_text(text, "field", line_numbers=False, syntax_as_text=True).data
+    except UserError:
         return text
 
 
@@ -103,6 +111,7 @@ class FormValues:
     ema_decay: str = "0.999"
     compile: bool = False
     data_root: str = ""  # the data folder (shown for data read from a folder)
+    image_size: str = ""  # square image size (shown where the preset's data sets one)
 
     @classmethod
     def from_config(cls, config: RunConfig) -> FormValues:
@@ -126,6 +135,7 @@ class FormValues:
             ema_decay=plain_value(config.ema.decay),
             compile=config.compile,
             data_root=plain_value(config.data.root),
+            image_size=plain_value(config.data.image_size),
         )
 
     def with_overrides(self, overrides: list[str]) -> tuple[FormValues, list[str]]:
@@ -223,6 +233,11 @@ def _field_of(error: UserError, per_field: dict[str, list[str]]) -> str | None:
 def uses_data_root(config: RunConfig) -> bool:
     """Whether the form shows the data folder field for `config` (its data comes from a folder)."""
     return config.data.name in ROOT_DATASETS or config.data.root is not None
+
+
+def uses_image_size(config: RunConfig) -> bool:
+    """Whether the form shows the image size field for `config` (its data sets one)."""
+    return config.data.image_size is not None
 
 
 def _not_a_toggle(error: UserError) -> str:

@@ -44,6 +44,7 @@ from tui_trainer.tui.form import (
     Validation,
     refused,
     uses_data_root,
+    uses_image_size,
     validate,
 )
 from tui_trainer.tui.preset_info import key_settings, preset_label
@@ -211,6 +212,8 @@ class SetupScreen(Screen[None]):
             return
         panel.update(key_settings(self.base, info))
         self.loaded, _ = FormValues.from_config(self.base).with_overrides(self.cli_overrides)
+        sized = uses_image_size(self.base) or bool(self.loaded.image_size)  # or set on the CLI
+        self.query_one("#row-image_size").display = sized
         self.query_one("#row-data_root").display = uses_data_root(self.base)
         draft = self.drafts.get(self.index)
         self._fill(replace(draft or self.loaded, params=dict((draft or self.loaded).params)))

@@ -29,6 +29,8 @@ def toggle_rows() -> ComposeResult:
     path = Input(id="f-data_root", placeholder="folder", compact=True, classes="path")
     yield row("Data folder", "data.root", path, id="row-data_root")
     yield from error_slots("data_root")
+    yield row("Image size", "square, in pixels", number("image_size"), id="row-image_size")
+    yield from error_slots("image_size")
     yield row(
         "Freeze backbone",
         "head only, first N epochs",
