@@ -253,3 +253,31 @@ def test_config_writes_are_batched_and_complete_before_a_checkpoint(
     assert at_checkpoint[0] == expected  # flushed before the step-6 checkpoint
     assert saved_steering(run_dir) == expected
     assert len(records(run_dir, "config")) == 2  # step 2's batch, then the rest at step 6
+
+
+def test_ctl_refuses_a_subnormal_lr_in_one_line(tmp_path: Path, capsys) -> None:
+    from conftest import one_line_error
+
+    from tui_trainer.cli import main
+
+    assert main(["ctl", str(tmp_path), "lr=1e-320"]) == 2
+    assert "lr=1e-320: lr: 1e-320 is too small to compute with" in one_line_error(capsys)
+
+
+def test_a_long_steered_schedule_stays_short_and_computable() -> None:
+    """A week of steering: back-to-back LR changes merge into one; thousands of changes of
+    both kinds (which cannot merge) are walked without recursion."""
+    from tui_trainer.config.schema import SchedulerConfig
+    from tui_trainer.engine.lr_schedule import LRSchedule
+
+    merged = LRSchedule(SchedulerConfig(name="none", warmup_epochs=0), 0.1, 10)
+    for i in range(1000):
+        merged.scale_from(i / 200, 0.999)
+    assert len(merged.changes) == 1 and merged.lr_at(5.0) == pytest.approx(0.1 * 0.999**1000)
+
+    mixed = LRSchedule(SchedulerConfig(name="cosine", warmup_epochs=0), 0.1, 10)
+    for i in range(1500):
+        mixed.set_epochs(i / 1000, 10 + i % 2)
+        mixed.scale_from(i / 1000, 1.0)
+    assert len(mixed.changes) > 1500
+    assert all(0 <= lr <= 0.1 for _, lr in mixed.plan())
