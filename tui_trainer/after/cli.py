@@ -58,7 +58,21 @@ def _split_inputs(items: list[str]) -> tuple[list[str], list[str]]:
 
 
 def run(command: str, args: argparse.Namespace) -> int:
-    """Run one of COMMANDS with parsed arguments; returns the exit code."""
+    """Run one of COMMANDS with parsed arguments; returns the exit code.
+
+    Results that could not be written (a full disk) are one error line and exit 1; nothing
+    of them is left behind.
+    """
+    from tui_trainer.after.outputs import OutputFailed
+
+    try:
+        return _run(command, args)
+    except OutputFailed as exc:
+        print(f"tui-trainer: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _run(command: str, args: argparse.Namespace) -> int:
     if command == "eval":
         from tui_trainer.after.evaluate import evaluate_run, write_eval
         from tui_trainer.after.report import eval_text

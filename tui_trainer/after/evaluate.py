@@ -118,8 +118,8 @@ def evaluate_run(
 def write_eval(result: EvalResult) -> Path:
     """Write eval.json (+ confusion_matrix.csv / per_class.csv, report.txt) into a new
     `eval/<timestamp>/` folder of the run, atomically; returns the folder."""
-    final = timestamped(result.run_dir / "eval")
-    with staged_dir(final, "RUN_DIR") as tmp:
+    with staged_dir(timestamped(result.run_dir / "eval"), "RUN_DIR", renumber=True) as staged:
+        tmp = staged.tmp
         text = json.dumps(result.to_json(), indent=2, default=_jsonable) + "\n"
         (tmp / "eval.json").write_text(text, encoding="utf-8")
         if result.report:
@@ -139,7 +139,7 @@ def write_eval(result: EvalResult) -> Path:
                 w.writerow(["class", *columns])
                 for name, row in per_class.items():
                     w.writerow([name, *(row[c] for c in columns)])
-    return final
+    return staged.final
 
 
 def _jsonable(value: Any) -> Any:

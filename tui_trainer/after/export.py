@@ -25,7 +25,7 @@ from torch import nn
 
 from tui_trainer import __version__
 from tui_trainer.after.loading import LoadedRun, open_run
-from tui_trainer.after.outputs import publish, temp_beside, writable_file
+from tui_trainer.after.outputs import remove_empty, writable_file, write_files
 from tui_trainer.errors import UserError
 
 FORMATS = ("torchscript", "onnx")
@@ -78,23 +78,28 @@ def sample_batch(run: LoadedRun) -> torch.Tensor:
     raise UserError(f"data: {run.config.data.name} has no validation samples to check against")
 
 
-def _torchscript(model: nn.Module, sample: torch.Tensor, path: Path) -> None:
+def _torchscript(model: nn.Module, sample: torch.Tensor) -> bytes:
+    """The traced model as bytes: serialised in memory, so a full disk cannot abort the
+    process inside torch's C++ writer (it terminates instead of raising)."""
     with warnings.catch_warnings():  # torch.jit is deprecated upstream but still supported
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         traced = torch.jit.trace(model, sample, check_trace=False)
-        traced.save(str(path))
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer)
+        return buffer.getvalue()
 
 
-def _run_torchscript(path: Path, x: torch.Tensor) -> np.ndarray:
+def _run_torchscript(blob: bytes, x: torch.Tensor) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        loaded = torch.jit.load(str(path), map_location="cpu")
+        loaded = torch.jit.load(io.BytesIO(blob), map_location="cpu")
         with torch.inference_mode():
             return loaded(x).float().numpy()
 
 
-def _onnx(model: nn.Module, sample: torch.Tensor, path: Path) -> None:
+def _onnx(model: nn.Module, sample: torch.Tensor) -> bytes:
+    """The ONNX model as bytes (weights inside: the models here are far below protobuf's 2 GB)."""
     batch = torch.export.Dim("batch", min=1)
     quiet = io.StringIO()
     with (
@@ -111,13 +116,13 @@ def _onnx(model: nn.Module, sample: torch.Tensor, path: Path) -> None:
             dynamic_shapes=({0: batch},),
             verbose=False,
         )
-        program.save(str(path))
+        return program.model_proto.SerializeToString()
 
 
-def _run_onnx(path: Path, x: torch.Tensor) -> np.ndarray:
+def _run_onnx(blob: bytes, x: torch.Tensor) -> np.ndarray:
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(blob, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return session.run(None, {name: x.numpy()})[0]
 
@@ -172,51 +177,55 @@ def json_beside(path: Path) -> Path:
 
 
 def export_model(run: LoadedRun, fmt: str, out: Path | None) -> ExportResult:
-    """Export, check against PyTorch, then write the model and its JSON (nothing on failure)."""
+    """Export and check against PyTorch in memory, then write the model and its JSON beside
+    their places and rename both into place (nothing on any failure, a full disk included)."""
     if fmt not in FORMATS:
         raise UserError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
     if fmt == "onnx":
         require_onnx()
     target = out if out is not None else default_output(run, fmt)
     meta = json_beside(target)
-    writable_file(target, "--out")
+    created = writable_file(target, "--out")
     writable_file(meta, "--out")
+    try:
+        return _export_checked(run, fmt, target, meta)
+    except BaseException:
+        remove_empty(created)  # an export/ folder made for this export, left empty
+        raise
+
+
+def _export_checked(run: LoadedRun, fmt: str, target: Path, meta: Path) -> ExportResult:
     t0 = time.monotonic()
     model = run.model.to("cpu").float().eval()
     sample = sample_batch(run)
     with torch.inference_mode():
         expected = model(sample).float().numpy()
-    tmp_model, tmp_meta = temp_beside(target), temp_beside(meta)
     try:
-        try:
-            (_torchscript if fmt == "torchscript" else _onnx)(model, sample, tmp_model)
-        except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ExportMismatch(f"export to {fmt} failed: {type(exc).__name__}: {first}") from None
-        got = (_run_torchscript if fmt == "torchscript" else _run_onnx)(tmp_model, sample)
-        single = (_run_torchscript if fmt == "torchscript" else _run_onnx)(tmp_model, sample[:1])
-        diff = float(np.abs(got - expected).max()) if got.shape == expected.shape else float("inf")
-        diff = max(diff, float(np.abs(single - expected[:1]).max()))
-        if not np.allclose(got, expected, atol=ATOL, rtol=RTOL) or not np.allclose(
-            single, expected[:1], atol=ATOL, rtol=RTOL
-        ):
-            raise ExportMismatch(
-                f"the {fmt} model's outputs differ from PyTorch's: max |diff| {diff:.3g} "
-                f"(tolerance {ATOL:g} + {RTOL:g}·|y|); nothing written"
-            )
-        check = {
-            "samples": int(sample.shape[0]),
-            "max_abs_diff": diff,
-            "atol": ATOL,
-            "rtol": RTOL,
-            "batch_sizes_checked": [int(sample.shape[0]), 1],
-        }
-        text = json.dumps(preprocessing(run, fmt, target, check), indent=2) + "\n"
-        tmp_meta.write_text(text, encoding="utf-8")
-        publish([(tmp_model, target), (tmp_meta, meta)])
-    finally:
-        for tmp in (tmp_model, tmp_meta):
-            tmp.unlink(missing_ok=True)
+        blob = (_torchscript if fmt == "torchscript" else _onnx)(model, sample)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ExportMismatch(f"export to {fmt} failed: {type(exc).__name__}: {first}") from None
+    run_exported = _run_torchscript if fmt == "torchscript" else _run_onnx
+    got = run_exported(blob, sample)
+    single = run_exported(blob, sample[:1])
+    diff = float(np.abs(got - expected).max()) if got.shape == expected.shape else float("inf")
+    diff = max(diff, float(np.abs(single - expected[:1]).max()))
+    if not np.allclose(got, expected, atol=ATOL, rtol=RTOL) or not np.allclose(
+        single, expected[:1], atol=ATOL, rtol=RTOL
+    ):
+        raise ExportMismatch(
+            f"the {fmt} model's outputs differ from PyTorch's: max |diff| {diff:.3g} "
+            f"(tolerance {ATOL:g} + {RTOL:g}·|y|); nothing written"
+        )
+    check = {
+        "samples": int(sample.shape[0]),
+        "max_abs_diff": diff,
+        "atol": ATOL,
+        "rtol": RTOL,
+        "batch_sizes_checked": [int(sample.shape[0]), 1],
+    }
+    text = json.dumps(preprocessing(run, fmt, target, check), indent=2) + "\n"
+    write_files([(target, blob), (meta, text.encode("utf-8"))], "--out")
     return ExportResult(target, meta, diff, int(sample.shape[0]), time.monotonic() - t0)
 
 

@@ -6,8 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from tui_trainer.engine.data.decode import BadImage, load_upright
 from tui_trainer.errors import UserError
 
 IMAGE_SUFFIXES = frozenset(
@@ -49,15 +50,9 @@ def find_images(inputs: list[str]) -> tuple[list[Found], int]:
 
 
 def read_image(path: Path) -> Image.Image:
-    """Decode `path` fully; raises ValueError with a short reason when it is not an image."""
+    """Decode `path` fully, upright and in 8-bit pixels (`decode.load_upright`: EXIF
+    orientation, 16-bit scaling, the pixel limit); ValueError with a short reason otherwise."""
     try:
-        with Image.open(path) as img:
-            img.load()
-            return img.copy()
-    except UnidentifiedImageError:
-        raise ValueError("not an image file (PIL cannot identify it)") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if isinstance(exc, OSError) and exc.strerror:
-            reason = exc.strerror
-        raise ValueError(reason) from None
+        return load_upright(path)
+    except BadImage as exc:
+        raise ValueError(exc.reason) from None

@@ -22,6 +22,7 @@ from PIL import Image
 from tui_trainer.after.images import Found, find_images, read_image
 from tui_trainer.after.loading import LoadedRun, open_run
 from tui_trainer.after.outputs import staged_dir, timestamped
+from tui_trainer.engine.data.decode import BadImage
 from tui_trainer.engine.device import autocast
 from tui_trainer.engine.seg_metrics import hard_predictions
 from tui_trainer.errors import UserError
@@ -122,22 +123,29 @@ def predict(
     top_k: int = 3,
     batch_size: int = 32,
     out_key: str = "--out",
+    renumber: bool = False,
 ) -> PredictOutcome:
     """Predict every file in `found`, writing into `out_dir` (a new folder) atomically.
 
-    Raises UserError (nothing written) when no file could be read.
+    `renumber`: a default folder taken meanwhile becomes `out_dir-2` ... (`outcome.out_dir`
+    says where the results went). Raises UserError (nothing written) when no file could be
+    read, OutputFailed when writing failed (nothing written either).
     """
     outcome = PredictOutcome(out_dir=out_dir)
     segmentation = run.config.task == "segmentation"
     spec = run.input_spec
     used: set[str] = set()
-    with staged_dir(out_dir, out_key) as tmp:
+    with staged_dir(out_dir, out_key, renumber=renumber) as staged:
+        tmp = staged.tmp
         for chunk in _batches(found, batch_size):
             images, inputs, files = [], [], []
             for item in chunk:
-                try:
-                    img = read_image(item.path)
-                    inputs.append(spec(img))
+                try:  # the whole image only where outputs are at its size (masks, overlays)
+                    img = read_image(item.path) if segmentation else None
+                    inputs.append(spec.from_file(item.path))
+                except BadImage as exc:
+                    outcome.skipped.append((str(item.path), exc.reason))
+                    continue
                 except ValueError as exc:
                     outcome.skipped.append((str(item.path), str(exc)))
                     continue
@@ -148,6 +156,7 @@ def predict(
             logits = _forward(run, inputs)
             if segmentation:
                 for item, img, out in zip(files, images, logits, strict=True):
+                    assert img is not None
                     outcome.rows.append(_write_masks(run, item, img, out, tmp, used))
             else:
                 for item, top in zip(files, _classify(run, logits, top_k), strict=True):
@@ -170,6 +179,7 @@ def predict(
         _write_csv(tmp / "predictions.csv", outcome.rows)
         if outcome.skipped:
             _write_csv(tmp / "skipped.csv", [{"file": f, "reason": r} for f, r in outcome.skipped])
+    outcome.out_dir = staged.final
     return outcome
 
 
@@ -225,7 +235,11 @@ def predict_command(
     run = open_run(run_dir, checkpoint, overrides)
     out_dir = Path(out) if out else timestamped(run.run_dir / "predict")
 
-    outcome = predict(run, found, out_dir, top_k=top_k, batch_size=batch_size)
+    key = "--out" if out else "RUN_DIR"
+    outcome = predict(
+        run, found, out_dir, top_k=top_k, batch_size=batch_size, out_key=key, renumber=not out
+    )
+    out_dir = outcome.out_dir or out_dir
     outcome.ignored = ignored
     for path, reason in outcome.skipped:  # (when none could be read: one error line instead)
         print(f"skipped {path}: {reason}", file=sys.stderr)

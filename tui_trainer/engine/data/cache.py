@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 MAGIC = b"TTC1"
-VERSION = "1"  # bump when decoding changes what is stored
+VERSION = "2"  # bump when decoding changes what is stored (2: EXIF orientation, 16-bit)
 
 
 def default_cache_dir() -> Path:

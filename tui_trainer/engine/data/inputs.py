@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,10 +39,22 @@ class InputSpec:
     mode: str  # "L" or "RGB": what a file is converted to first
     resize: str  # how the image reaches `size`, in words (for the preprocessing JSON)
     prepare: Callable[[Image.Image], torch.Tensor] = dataclasses.field(repr=False, compare=False)
+    prepare_file: Callable[[Path], torch.Tensor] | None = dataclasses.field(
+        default=None, repr=False, compare=False
+    )
 
     def __call__(self, img: Image.Image) -> torch.Tensor:
-        """(channels, size, size) float model input for one image."""
+        """(channels, size, size) float model input for one image (8-bit pixels, upright)."""
         return self.prepare(img)
+
+    def from_file(self, path: Path) -> torch.Tensor:
+        """(channels, size, size) float model input for an image file, decoded as validation
+        decodes its files (EXIF orientation, 16-bit scaling, size limit); raises BadImage."""
+        if self.prepare_file is not None:
+            return self.prepare_file(path)
+        from tui_trainer.engine.data.decode import load_upright
+
+        return self.prepare(load_upright(path))
 
     def describe(self) -> dict[str, Any]:
         """The preprocessing as plain values, for use without tui-trainer."""
@@ -49,6 +62,8 @@ class InputSpec:
             "image_size": [self.size, self.size],
             "color_mode": self.mode,
             "resize": self.resize,
+            "orientation": "the EXIF orientation tag is applied first (image turned upright)",
+            "bit_depth": "8-bit pixels; 16-bit: value >> 8; 32-bit float in 0..1: × 255, rounded",
             "scale": "pixel / 255",
             "mean": list(self.mean),
             "std": list(self.std),
@@ -94,18 +109,20 @@ def folder_input_spec(
 ) -> InputSpec:
     """Files for image/mask folders: decoded exactly as the validation batches' files are.
 
-    An image opened from a file is decoded again from that file through the loader's own
-    `decode_rgb` (reduced-size JPEG decode included), so its pixels equal validation's.
+    A file goes through the loader's own `decode_rgb` (reduced-size JPEG decode, EXIF
+    orientation, 16-bit scaling included), so its pixels equal validation's.
     """
-    from pathlib import Path
-
     from tui_trainer.engine.data.decode import decode_rgb, fit_rgb
 
-    def prepare(img: Image.Image) -> torch.Tensor:
-        filename = getattr(img, "filename", "")
-        pixels = decode_rgb(Path(filename), geometry)[0] if filename else fit_rgb(img, geometry)
+    def as_input(pixels: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(np.array(pixels)).permute(2, 0, 1)[None]  # a writable copy
         return transform(x)[0]
+
+    def prepare(img: Image.Image) -> torch.Tensor:
+        return as_input(fit_rgb(img, geometry)[0])
+
+    def prepare_file(path: Path) -> torch.Tensor:
+        return as_input(decode_rgb(Path(path), geometry)[0])
 
     how = (
         f"shorter side to {geometry.resize_to}, centre {geometry.size} square cropped"
@@ -120,4 +137,5 @@ def folder_input_spec(
         mode="RGB",
         resize=f"bilinear with antialias (PIL BILINEAR, reducing_gap 3), {how}",
         prepare=prepare,
+        prepare_file=prepare_file,
     )
