@@ -40,6 +40,7 @@ class LRSchedule:
         self.plateau_scale = 1.0
         self.plateau_best: float | None = None
         self.plateau_bad = 0
+        self._plan: tuple[tuple[Any, ...], list[tuple[float, float]]] | None = None
 
     def lr_at(self, progress: float) -> float:
         """The learning rate at `progress` epochs into the run (0 ≤ progress ≤ epochs)."""
@@ -134,13 +135,20 @@ class LRSchedule:
         """The LR over the whole run as `(epoch progress, lr)` pairs, `points` evenly spaced.
 
         This is what the schedule will apply if nothing changes it (a plateau cut, steering): the
-        front ends draw its remainder ahead of the LR measured so far.
+        front ends draw its remainder ahead of the LR measured so far. Computed once per state
+        of the schedule (steering checks read it at every request).
         """
         n = max(points, 2)
-        return [
+        key = (n, self.epochs, self.base_epochs, self.plateau_scale, tuple(self.changes))
+        cached = self._plan
+        if cached is not None and cached[0] == key:
+            return list(cached[1])
+        plan = [
             (round(self.epochs * i / (n - 1), 6), self.lr_at(self.epochs * i / (n - 1)))
             for i in range(n)
         ]
+        self._plan = (key, plan)
+        return list(plan)
 
     def epoch_end(self, val_loss: float) -> bool:
         """Feed the epoch's validation loss (plateau only); True when the LR was just reduced."""

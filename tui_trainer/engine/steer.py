@@ -59,55 +59,55 @@ def plan_fault(plan: list[tuple[float, float]]) -> str | None:
     return None
 
 
-Plan = list[tuple[float, float]]
-
-
-def try_lr(
-    schedule: LRSchedule, change: Change, at: float
-) -> tuple[LRSchedule | None, Plan, str | None]:
+def try_lr(schedule: LRSchedule, change: Change, at: float) -> tuple[LRSchedule | None, str | None]:
     """`change` (lr or epochs) tried on a copy of `schedule` at progress `at`.
 
-    Returns (the changed copy, its plan, None), or (None, [], the reason it cannot apply), or
-    (None, [], `Unchanged`) for a change to the value already in force. Nothing raises: a
-    result that is not finite, or not a normal float32 LR, is a reason.
+    Returns (the changed copy, None), or (None, the reason it cannot apply), or (None,
+    `Unchanged`) for a change to the value already in force. Nothing raises: a result that is
+    not finite, or not a normal float32 LR, or a plan that leaves float32, is a reason. An LR
+    change checks the current plan's remainder times its factor (what the new plan holds there)
+    instead of computing a new plan.
     """
     trial = schedule.copy()
     try:
         if change.kind == "epochs":
             epochs = int(change.value or 0)
             if epochs == schedule.epochs:
-                return None, [], Unchanged(f"the run already has {epochs} epochs")
+                return None, Unchanged(f"the run already has {epochs} epochs")
             trial.set_epochs(at, epochs)
+            reason = plan_fault(trial.plan())
         else:
-            reason = _scale(trial, change, at)
-            if reason:
-                return None, [], reason
-        plan = trial.plan()
+            factor, reason = _scale(trial, change, at)
+            if not reason:
+                ahead = [(x, lr * factor) for x, lr in schedule.plan() if x >= at]
+                reason = plan_fault(ahead)
     except (ArithmeticError, ValueError) as exc:
-        return None, [], f"the new LR plan cannot be computed ({exc})"
-    reason = plan_fault(plan)
-    return (None, [], reason) if reason else (trial, plan, None)
+        return None, f"the new LR plan cannot be computed ({exc})"
+    return (None, reason) if reason else (trial, None)
 
 
-def _scale(trial: LRSchedule, change: Change, at: float) -> str | None:
-    """Apply an lr change to `trial`; the reason (or `Unchanged`) when it cannot apply."""
+def _scale(trial: LRSchedule, change: Change, at: float) -> tuple[float, str | None]:
+    """Apply an lr change to `trial`: (its factor, None), or (0, the reason or `Unchanged`)."""
     here = trial.lr_at(at)
     value = float(change.value or 0.0)
     new = here * value if change.relative else value
     if new == here:
-        return Unchanged(f"the LR is already {here:.4g}")
+        return 0.0, Unchanged(f"the LR is already {here:.4g}")
     if not change.relative and not here > 0:
-        return "the schedule's LR is 0 here, so it cannot be scaled to a value; use lr=*F"
+        return 0.0, "the schedule's LR is 0 here, so it cannot be scaled to a value; use lr=*F"
     factor = value if change.relative else value / here
     if not (math.isfinite(factor) and factor >= sys.float_info.min):
-        return f"the factor from the LR now ({here:.3g}) would be {factor:.3g}"
+        return 0.0, f"the factor from the LR now ({here:.3g}) would be {factor:.3g}"
     if not MIN_LR <= new <= MAX_LR:
-        return f"an LR of {new:.3g} is beyond what float32 holds ({MIN_LR:.3g} to {MAX_LR:.3g})"
+        return (
+            0.0,
+            f"an LR of {new:.3g} is beyond what float32 holds ({MIN_LR:.3g} to {MAX_LR:.3g})",
+        )
     trial.scale_from(at, factor)
     got = trial.lr_at(at)
     if not (math.isfinite(got) and MIN_LR <= got <= MAX_LR):
-        return f"the LR would become {got:.3g}"
-    return None
+        return 0.0, f"the LR would become {got:.3g}"
+    return factor, None
 
 
 class Steerer:
@@ -121,7 +121,7 @@ class Steerer:
         self.notes: list[str] = []  # live entries not yet in config.yaml
         self.written = -math.inf  # monotonic time of the last config.yaml write for steering
         self.live: list[SteerEntry] = []  # live entries recorded at the latest such boundary
-        self.plan: Plan | None = None  # the LR plan after the current batch's lr/epochs changes
+        self.replanned = False  # an lr or epochs change in the current batch
         state = (resume or {}).get("steer") or {}
         self.applied = int(state.get("applied", 0))
         if state.get("unfrozen_epoch") is not None:  # before the plan sets requires_grad
@@ -155,26 +155,23 @@ class Steerer:
             return Unchanged("an unfreeze is already waiting for the next step")
         if change.kind == "validate" and validating:
             return Unchanged("a validation pass is already waiting for the next step")
-        return self._reason(change, schedule)[2]
+        return self._reason(change, schedule)[1]
 
-    def _reason(
-        self, change: Change, schedule: LRSchedule
-    ) -> tuple[LRSchedule | None, Plan, str | None]:
-        """(the changed schedule and its plan for lr/epochs, the reason it cannot apply or
-        `Unchanged`)."""
+    def _reason(self, change: Change, schedule: LRSchedule) -> tuple[LRSchedule | None, str | None]:
+        """(the changed schedule for lr/epochs, the reason it cannot apply or `Unchanged`)."""
         t = self.t
         if change.kind == "epochs":
             current = t.progress.epoch + 1
             if int(change.value or 0) < current:
-                return None, [], f"epochs={change.value} is below the epoch in progress ({current})"
+                return None, f"epochs={change.value} is below the epoch in progress ({current})"
         if change.kind in ("lr", "epochs"):
             return try_lr(schedule, change, self.progress)
         if change.kind == "unfreeze":
             if not t.plan.names:
-                return None, [], "nothing is frozen (freeze.enabled is false)"
+                return None, "nothing is frozen (freeze.enabled is false)"
             if not t.plan.frozen_at(t.epoch):
-                return None, [], "the frozen parameters are already training"
-        return None, [], None
+                return None, "the frozen parameters are already training"
+        return None, None
 
     # -- at a step boundary (training thread, every rank) -----------------------------------------
     def at_step(self, progress: float) -> None:
@@ -207,22 +204,22 @@ class Steerer:
 
     def _batch(self, changes: list[tuple[Change, str, int | None]]) -> None:
         """Apply changes in order; one LRPlan for the batch when the plan changed."""
-        self.plan = None
+        self.replanned = False
         for change, source, scheduled in changes:
             if self._apply(change, source, scheduled) and source == "live":
                 self._record(change)
-        if self.plan is not None:
-            self._emit(LRPlan(self.plan, "steer"))
+        if self.replanned:
+            self._emit(LRPlan(self.t.schedule.plan(), "steer"))
 
     def _apply(self, change: Change, source: str, scheduled: int | None) -> bool:
         """Check and apply one change; False when refused or unchanged. An lr or epochs
-        change leaves the new LR plan in `plan`."""
+        change sets `replanned`."""
         t = self.t
         step = t.progress.global_step
         if self.finished:
-            trial, plan, reason = None, [], "the run has finished"
+            trial, reason = None, "the run has finished"
         else:
-            trial, plan, reason = self._reason(change, t.schedule)
+            trial, reason = self._reason(change, t.schedule)
         if isinstance(reason, Unchanged):
             return False
         if reason:
@@ -230,7 +227,7 @@ class Steerer:
             self._emit(LogMessage("warning", f"step {step}: {change.text} refused{due}: {reason}"))
             return False
         if trial is not None:
-            self.plan = plan
+            self.replanned = True
         old, new, metrics = self._do(change, trial)
         what = change.kind
         self._emit(Steered(step, t.epoch + 1, change.text, what, old, new, source, metrics))
