@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import run_preset
+from conftest import TINY, run_preset
 
 from tui_trainer.atomic import atomic_write_text
+from tui_trainer.remote.detach import spawn_detached
 
 
 def _mode(path: Path) -> int:
@@ -66,3 +68,14 @@ def test_atomic_writes_create_private_files_and_keep_a_replaced_files_mode(tmp_p
     shared.chmod(0o644)  # opened up on purpose: a rewrite keeps that
     atomic_write_text(shared, "new")
     assert _mode(shared) == 0o644 and shared.read_text() == "new"
+
+
+def test_a_detached_runs_output_log_is_private(tmp_path, open_umask, private_runtime):
+    out = tmp_path / "runs"
+    started = spawn_detached(["run", "quickstart", *TINY, "epochs=1", "--out", str(out)])
+    assert started.run_dir is not None, started.output
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(started.pid, 0)
+    log = Path(started.run_dir) / "output.log"
+    assert log.is_file() and _mode(log) == 0o600
+    assert _mode(Path(started.run_dir)) == 0o700

@@ -22,6 +22,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from tui_trainer.atomic import PRIVATE_FILE
 from tui_trainer.engine.events import Event, RunStarted, Sink
 from tui_trainer.remote.endpoint import runtime_dir
 
@@ -51,7 +52,8 @@ def spawn_detached(argv: list[str], wait: float = 600.0) -> Detached:
     log, report = _files(token)
     log.parent.mkdir(mode=0o700, exist_ok=True)
     _clean_old(log.parent)
-    with open(log, "wb") as out:
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE)
+    with open(fd, "wb") as out:  # private: it becomes the run's output.log
         proc = subprocess.Popen(
             [sys.executable, "-m", "tui_trainer", *argv],
             stdin=subprocess.DEVNULL,
