@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,7 @@ from tui_trainer.rundir import RunDirLock
 from tui_trainer.sinks.files import RunDirWriter, write_config
 from tui_trainer.tui.app import TrainerApp, print_left_running
 from tui_trainer.tui.screens.run import RunScreen
+from tui_trainer.tui.screens.runs import RunsScreen
 from tui_trainer.tui.screens.setup import SetupScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.tui.widgets.gpu_slot import NoGpuPanel
@@ -69,10 +73,9 @@ def live_status(run_dir: Path) -> bool:
     return bool(reply and reply.get("ok"))
 
 
-def test_q_leaving_a_live_watched_run_says_it_goes_on_and_how_to_reattach(
-    tmp_path: Path,
-) -> None:
-    out = tmp_path / "runs"
+@contextlib.contextmanager
+def live_run(out: Path) -> Iterator[tuple[Path, Control, threading.Thread]]:
+    """A scripted run that serves its socket and holds in epoch 2 until the test ends."""
     run_dir = out / "quickstart" / "20261201-090000"
     run_dir.mkdir(parents=True)
     write_config(run_dir, {"epochs": 3, "data": {"batch_size": 32}}, "quickstart")
@@ -89,6 +92,17 @@ def test_q_leaving_a_live_watched_run_says_it_goes_on_and_how_to_reattach(
         while not (run_dir / "metrics.jsonl").exists() or not live_status(run_dir):
             assert time.monotonic() < deadline, "the scripted run never served its socket"
             time.sleep(0.05)
+        yield run_dir, control, thread
+    finally:
+        live.release()
+        thread.join(10)
+        lock.release()
+
+
+def test_q_leaving_a_live_watched_run_says_it_goes_on_and_how_to_reattach(
+    tmp_path: Path,
+) -> None:
+    with live_run(tmp_path / "runs") as (run_dir, control, thread):
 
         async def scenario() -> TrainerApp:
             app = watch_app(tmp_path, run_dir)
@@ -101,8 +115,6 @@ def test_q_leaving_a_live_watched_run_says_it_goes_on_and_how_to_reattach(
                 await pilot.press("q")
             return app
 
-        import asyncio
-
         app = asyncio.run(scenario())
         assert app.return_code == 0 and thread.is_alive()
         assert control.stop_mode == StopMode.NONE
@@ -112,10 +124,34 @@ def test_q_leaving_a_live_watched_run_says_it_goes_on_and_how_to_reattach(
         line = shown.getvalue()
         assert line.count("\n") == 1 and "the run goes on" in line
         assert line.rstrip().endswith(f"tui-trainer watch {run_dir}")
-    finally:
-        live.release()
-        thread.join(10)
-        lock.release()
+
+
+def test_q_leaving_a_run_attached_from_the_browser_says_it_goes_on(tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    with live_run(out) as (run_dir, control, thread):
+
+        async def scenario() -> None:
+            app = TrainerApp(
+                presets=demo_presets(tmp_path), gpu_panel=NoGpuPanel, out=str(out),
+                executor=ScriptedExecutor(),
+            )  # fmt: skip
+            async with app.run_test(size=(120, 40)) as pilot:
+                await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+                await pilot.press("f3")
+                await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+                browser = app.screen
+                await wait_for(pilot, lambda: len(browser.shown) == 1 and browser.shown[0].live)
+                await pilot.press("enter")
+                await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+                runner = app.screen
+                await wait_for(pilot, lambda: runner.model.progress.epoch == 2)
+                await pilot.press("q")
+                await wait_for(pilot, lambda: app.screen is browser)
+                notes = [n.message for n in app._notifications]
+                assert any("the run goes on" in n and str(run_dir) in n for n in notes), notes
+
+        run(scenario())
+        assert thread.is_alive() and control.stop_mode == StopMode.NONE
 
 
 def test_gpu_panel_this_run_follows_a_run_watched_from_the_console(

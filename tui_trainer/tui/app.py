@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import shlex
 import signal
-import sys
 from collections.abc import Callable, Iterable
-from functools import partial
 from pathlib import Path, PurePath
-from typing import Any, ClassVar, TextIO
+from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -25,7 +22,6 @@ from tui_trainer.config.loader import (
 )
 from tui_trainer.engine.events import RunFinished
 from tui_trainer.errors import UserError
-from tui_trainer.next_steps import next_step_lines
 from tui_trainer.outcome import exit_code
 from tui_trainer.remote.detach import Detached, spawn_detached
 from tui_trainer.remote.endpoint import read_pointer
@@ -33,12 +29,13 @@ from tui_trainer.remote.hangup import keeps_training
 from tui_trainer.telemetry.sampler import Sampler
 from tui_trainer.terminal import detach_from_terminal, release_quiet_input
 from tui_trainer.tui.breakpoints import NARROW, TINY
+from tui_trainer.tui.exit_lines import print_left_running, print_next_steps
+from tui_trainer.tui.palette import system_commands
 from tui_trainer.tui.screens.dialogs import ConfirmQuit, HelpScreen
 from tui_trainer.tui.screens.run import Executor, RunRequest, RunScreen
 from tui_trainer.tui.screens.run_actions import LaunchRun, WatchRun
 from tui_trainer.tui.screens.runs import RunsScreen
 from tui_trainer.tui.screens.setup import SetupScreen
-from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.tui.sources import RemoteRun
 from tui_trainer.tui.state import last_preset, remember_preset
 from tui_trainer.tui.widgets.gpu_slot import FollowedHost, gpu_panel_factory
@@ -330,8 +327,12 @@ class TrainerApp(App[int]):
             return False
         if not any(isinstance(s, RunsScreen) for s in self.screen_stack):
             return False
+        left = self.screen
         while not isinstance(self.screen, RunsScreen):
             self.pop_screen()
+        run_dir = getattr(left.source, "run_dir", None)
+        if left.model.active and run_dir is not None:
+            self.notify(f"left {run_dir}: the run goes on (enter on it attaches again)")
         return True
 
     async def action_new_run(self) -> None:
@@ -392,48 +393,9 @@ class TrainerApp(App[int]):
 
     # -- command palette -------------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """The run keys in the command palette too (ctrl+p)."""
+        """The run keys in the command palette too (ctrl+p): `tui.palette`."""
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Help: keys", "Show the keys of every screen", self.action_help)
-        if isinstance(screen, SetupScreen):
-            yield SystemCommand(
-                "Runs browser",
-                "Every run under the runs folder: open, compare (f3)",
-                self.action_runs,
-            )
-        if isinstance(screen, SetupScreen):
-            yield SystemCommand(
-                "Start run", "Start training with these settings", screen.action_start
-            )
-        if isinstance(screen, RunScreen) and screen.model.active and not screen.quitting:
-            if screen.control.paused:
-                yield SystemCommand("Resume training", "Carry on (p)", screen.action_resume)
-            else:
-                yield SystemCommand(
-                    "Pause training", "Pause at the next step boundary (p)", screen.action_pause
-                )
-            yield SystemCommand(
-                "Checkpoint now", "Save a checkpoint at the next step (c)", screen.action_checkpoint
-            )
-            yield SystemCommand(
-                "Stop after this epoch", "Finish the epoch, then stop (s)", screen.action_stop
-            )
-            for kind, title, help_ in STEER_COMMANDS:
-                yield SystemCommand(title, help_, partial(screen.action_steer, kind))
-        if isinstance(screen, SummaryScreen):
-            yield SystemCommand("New run", "Back to setup (n)", self.action_new_run)
-            yield SystemCommand("Back to run view", "Charts, table and log (b)", screen.action_back)
-            yield SystemCommand(
-                "Copy replay command", "To the clipboard (y)", screen.action_copy_replay
-            )
-
-
-STEER_COMMANDS = (
-    ("lr", "Steer: learning rate", "A new LR or a factor, from the next step (l)"),
-    ("unfreeze", "Steer: unfreeze", "The frozen backbone joins training now (u)"),
-    ("epochs", "Steer: epochs", "More or fewer epochs; the LR plan follows (e)"),
-    ("validate", "Steer: validate now", "A validation pass without ending the epoch (v)"),
-)
+        yield from system_commands(self, screen)
 
 
 def run_app(
@@ -461,26 +423,6 @@ def run_app(
     print_next_steps(app.last_result)
     print_left_running(app.left_running)
     return app.return_code if app.return_code is not None else 0
-
-
-def print_left_running(run_dir: str | None, file: TextIO | None = None) -> None:
-    """After leaving a watched run that goes on: say so, and how to attach again."""
-    if run_dir is not None:
-        again = f"tui-trainer watch {shlex.quote(run_dir)}"
-        print(
-            f"tui-trainer: left {run_dir}; the run goes on. Re-attach: {again}",
-            file=file or sys.stdout,
-            flush=True,
-        )
-
-
-def print_next_steps(result: RunFinished | None, file: TextIO | None = None) -> None:
-    """After the console exits: how the last run ended and the commands that continue it."""
-    if result is None or not result.summary.get("run_dir"):
-        return
-    summary = {"status": result.status, **result.summary}
-    lines = [f"tui-trainer: run {result.status}", *next_step_lines(summary, console=True)]
-    print("\n".join(lines), file=file or sys.stdout, flush=True)
 
 
 def run_watch(run_dir: str) -> int:
