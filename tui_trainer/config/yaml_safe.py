@@ -50,7 +50,7 @@ PRESET = Limits(MAX_BYTES, MAX_NODES, MAX_SCALAR_CHARS, "a preset is a small tex
 """Presets and override values: written by hand, a few KB."""
 
 RUN_FILE = Limits(
-    32 * MAX_BYTES, 32 * MAX_NODES, 32 * MAX_SCALAR_CHARS, "a run's config.yaml (steering included)"
+    8 * MAX_BYTES, 20 * MAX_NODES, 8 * MAX_SCALAR_CHARS, "a run's config.yaml (steering included)"
 )
 """A run's own config.yaml: its `steering:` list grows with every steer of a long run (a week of
 steering passes 1 MiB), so replay and resume read it within higher, still finite, bounds."""
