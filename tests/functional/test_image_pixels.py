@@ -260,3 +260,15 @@ def test_a_large_jpeg_still_decodes_at_reduced_size_under_the_limit(tmp_path, mo
         decode_rgb(tmp_path / "big.png", Geometry(32))
     with pytest.raises(BadImage, match="megapixel limit"):
         decode_rgb(tmp_path / "big.jpg", Geometry(900))  # no reduction possible
+
+
+def test_a_mask_that_fits_the_stored_pixels_of_a_turned_image_is_named_with_why(tmp_path):
+    image = with_orientation(quadrants(), tmp_path / "a.png", 6)  # stored 40x24, upright 24x40
+    mask = tmp_path / "a_mask.png"
+    Image.fromarray(np.zeros((24, 40), np.uint8)).save(mask)  # drawn on the stored pixels
+    source = FolderSource([image], Geometry(8), masks=[mask], rule=MaskRule(None, 0))
+    with pytest.raises(BadImage) as info:
+        source.load(0)
+    message = str(info.value)
+    assert "is 40x24 but its image" in message and "is 24x40 upright" in message
+    assert "EXIF orientation" in message and "\n" not in message

@@ -123,6 +123,15 @@ def orientation(img: Image.Image) -> int:
     return value if isinstance(value, int) and value in TRANSPOSE else 1
 
 
+def turns_sideways(path: Path) -> bool:
+    """Whether the file's EXIF orientation swaps its width and height (False if unreadable)."""
+    try:
+        with Image.open(path) as img:
+            return orientation(img) in TURNS_SIDEWAYS
+    except Exception:
+        return False
+
+
 def _turn(img: Image.Image, orient: int) -> Image.Image:
     method = TRANSPOSE.get(orient)
     return img.transpose(method) if method is not None else img

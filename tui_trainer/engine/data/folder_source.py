@@ -26,6 +26,7 @@ from tui_trainer.engine.data.decode import (
     decode_mask,
     decode_rgb,
     resize_nearest,
+    turns_sideways,
 )
 
 
@@ -129,9 +130,18 @@ class FolderSource(Dataset):
         path = self.masks[index]
         values = decode_mask(path)
         if (values.shape[1], values.shape[0]) != image_size:
+            turned = (values.shape[0], values.shape[1]) == image_size and turns_sideways(
+                self.images[index]
+            )
+            hint = (
+                " upright (its EXIF orientation turns it; the mask fits the stored pixels: "
+                "save the mask upright too)"
+                if turned
+                else ""
+            )
             raise BadImage(
                 f"mask '{path}' is {values.shape[1]}x{values.shape[0]} but its image "
-                f"'{self.images[index]}' is {image_size[0]}x{image_size[1]}"
+                f"'{self.images[index]}' is {image_size[0]}x{image_size[1]}{hint}"
             )
         try:
             classes = mask_to_classes(values, self.rule.mask_values, self.rule.threshold)
