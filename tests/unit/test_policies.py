@@ -97,7 +97,7 @@ def test_the_task_registry_decides_model_kinds_and_mismatches():
 
 def test_user_error_fields_make_the_one_line_message():
     with pytest.raises(UserError) as info:
-        load_config("quickstart", ["freeze.epochs=99", "epochs=3"])
+        load_config("quickstart", ["freeze.enabled=true", "freeze.epochs=99", "epochs=3"])
     err = info.value
     assert (err.key, err.location) == ("freeze.epochs", "override 'freeze.epochs=99'")
     assert str(err) == f"{err.location}: {err.key}: {err.text}"

@@ -231,6 +231,7 @@ def test_form_errors_are_the_cli_messages_per_field(preset: Path) -> None:
             load_config(preset, [item])
         assert result.errors[field] == str(cli.value)  # the very message the CLI prints
     values.epochs, values.lr, values.accumulate = "1", "0.05", "1"  # now freeze.epochs (2) > 1
+    values.freeze = True  # checked only where freezing is on
     result = validate(preset, base, values, [])
     assert "freeze.epochs: must not exceed epochs (1), got 2" in result.errors["freeze_epochs"]
     result = validate(preset, base, FormValues.from_config(base), ["data.bogus=1"])
