@@ -9,6 +9,7 @@ planned. Whether a run without a summary is live is for its control socket to sa
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,26 +47,18 @@ def glance(run_dir: Path) -> Glance:
     try:
         with path.open("rb") as fh:
             size = fh.seek(0, 2)
-            head = _records(head_lines(fh, HEAD_BYTES))
-            tail, nbytes = _records([]), TAIL_BYTES
+            head = _Backwards(reversed(head_lines(fh, HEAD_BYTES)))
+            started = next((r for r in head.records() if r["event"] == "started"), None)
+            nbytes = TAIL_BYTES
             while True:
-                tail = _records(tail_lines(fh, size, nbytes))
-                if any(r["event"] == "epoch" for r in tail[0]) or nbytes >= min(
-                    size, TAIL_MAX_BYTES
-                ):
+                tail = _Backwards(tail_lines(fh, size, nbytes))
+                last = next((r for r in tail.records() if r["event"] == "epoch"), None)
+                if last is not None or nbytes >= min(size, TAIL_MAX_BYTES):
                     break
                 nbytes *= 4
     except OSError as exc:
         raise Damaged(f"{path}: cannot be read ({exc.strerror})") from None
-    records = tail[0]
-    started = next((r.get("time") for r in head[0] if r["event"] == "started"), None)
-    epoch_rows = [r for r in records if r["event"] == "epoch"]
-    last = epoch_rows[-1] if epoch_rows else None
-    epochs = next((r["epochs"] for r in reversed(records) if is_int(r.get("epochs"))), None)
-    if epochs is None:
-        epochs = next((r["epochs"] for r in head[0] if is_int(r.get("epochs"))), None)
-    if epochs is None:
-        epochs = read_config(run_dir).get("epochs") or 0
+    epochs = tail.epochs or head.epochs or read_config(run_dir).get("epochs") or 0
     best: tuple[str | None, float | None, int | None] = (None, None, None)
     if last is not None and last.get("best_metric"):
         best = (str(last["best_metric"]), last.get("best_value"), last.get("best_epoch"))
@@ -76,7 +69,7 @@ def glance(run_dir: Path) -> Glance:
             best = (str(b["metric"]), b.get("value"), b.get("epoch"))
         if last is None and is_int(summary.get("epochs_completed")):
             epoch = summary["epochs_completed"]
-    last_time = records[-1].get("time") if records else None
+    when = started.get("time") if started else None
     return Glance(
         run_dir=run_dir,
         status=from_summary(summary),
@@ -84,21 +77,33 @@ def glance(run_dir: Path) -> Glance:
         epoch=epoch,
         epochs=int(epochs),
         best=best,
-        started=float(started) if finite(started) else None,
-        last_time=float(last_time) if finite(last_time) else None,
-        damaged_lines=head[1] + tail[1],
+        started=float(when) if finite(when) else None,
+        last_time=tail.last_time,
+        damaged_lines=head.damaged + tail.damaged,
     )
 
 
-def _records(lines: list[bytes]) -> tuple[list[dict[str, Any]], int]:
-    """The usable records among `lines` and how many were damaged (skipped)."""
-    out, damaged = [], 0
-    for line in lines:
-        try:
-            record = parse_line(line, 0)
-        except DamagedLine:
-            damaged += 1
-            continue
-        if record is not None:
-            out.append(record)
-    return out, damaged
+class _Backwards:
+    """Records parsed newest first, only as far as a caller reads (a listing needs the last
+    few); notes the newest time and planned epochs met on the way."""
+
+    def __init__(self, lines: Iterable[bytes]) -> None:
+        self.lines = lines
+        self.damaged = 0
+        self.epochs: int | None = None
+        self.last_time: float | None = None
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        for line in reversed(list(self.lines)):
+            try:
+                record = parse_line(line, 0)
+            except DamagedLine:
+                self.damaged += 1
+                continue
+            if record is None:
+                continue
+            if self.last_time is None and finite(record.get("time")):
+                self.last_time = float(record["time"])
+            if self.epochs is None and is_int(record.get("epochs")) and record["epochs"] > 0:
+                self.epochs = record["epochs"]
+            yield record

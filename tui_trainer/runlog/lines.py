@@ -127,41 +127,77 @@ def _whole(data: bytes, stop: int | None, collect: _Collector) -> None:
 
 
 def _windowed(fh: BinaryIO, size: int, stop: int | None, samples: int, collect: _Collector) -> None:
-    """Chunk by chunk: every non-step line, sampled step lines, and the last step line."""
+    """Chunk by chunk: every non-step line, sampled step lines, and the last step line (one
+    regex pass and one newline count over each chunk)."""
     targets = [size * i // samples for i in range(samples)] if samples > 0 else []
-    carry, offset, base, last_step = b"", 0, 0, None  # offset: file position of `data`
-    while True:
-        chunk = fh.read(CHUNK)
-        data = carry + chunk if carry else chunk
-        end = data.rfind(b"\n") + 1  # the complete lines of data
-        lines_here = data.count(b"\n", 0, end)
-        if stop is not None and base + lines_here >= stop:
+    offset, base, last_step = 0, 0, None  # offset: the file position of `data`
+    while stop is None or base < stop:
+        data, end = _complete_lines(fh, offset)
+        if not end:
+            break
+        if stop is not None and base + data.count(b"\n", 0, end) > stop:
             end = _end_of_line(data, stop - base)
-            lines_here = stop - base
-        complete = memoryview(data)[:end]
-        _non_steps(data, end, base, collect)
+        others = _non_steps(data, end)
+        wanted = set(others)
         while targets and targets[0] < offset + end:
-            at = max(targets.pop(0) - offset, 0)
-            found = _step_at(data, at, end)
+            found = _step_at(data, max(targets.pop(0) - offset, 0), end)
             if found is not None:
-                collect.add(bytes(complete[found[0] : found[1]]), base + _count(data, found[0]) + 1)
-        step = data.rfind(_STEP_PREFIX, 0, end)
-        if step >= 0 or (data.startswith(_STEP_PREFIX[1:]) and end):
-            begin = step + 1 if step >= 0 else 0
-            last_step = (data[begin : data.find(b"\n", begin)], base + _count(data, begin) + 1)
+                wanted.add(found)
+        last = data.rfind(_STEP_PREFIX, 0, end) + 1
+        last = last if last or _is_step(data, 0) else -1
+        numbered, lines_here = _numbered(data, sorted({*wanted, last} - {-1}), base, end)
+        for begin, number in numbered:
+            line = data[begin : data.index(b"\n", begin)]
+            if begin == last:
+                last_step = (line, number)
+            if begin in wanted:
+                collect.add(line, number)
+        if collect.strict:  # every line is a step line or was parsed: name the first that is not
+            steps = data.count(_STEP_PREFIX, 0, end) + _is_step(data, 0)
+            if steps + len(others) < lines_here:
+                for number, line in enumerate(data[:end].split(b"\n")[:-1], base + 1):
+                    if not _is_step(line, 0):
+                        collect.add(line, number)
         base += lines_here
         offset += end
-        carry = data[end:]
-        if not chunk or (stop is not None and base >= stop):
-            break
     collect.out.last_line = base
     if last_step is not None:
-        collect.add(last_step[0], last_step[1])
+        collect.add(*last_step)
     _unique(collect)
 
 
-def _count(data: bytes, pos: int) -> int:
-    return data.count(b"\n", 0, pos)
+def _complete_lines(fh: BinaryIO, offset: int) -> tuple[bytes, int]:
+    """About CHUNK bytes from `offset` on (more if one line is longer) and where its complete
+    lines end (0 at the end: a last line without its newline is still being written)."""
+    fh.seek(offset)
+    data = fh.read(CHUNK)
+    end = data.rfind(b"\n") + 1
+    while not end:
+        more = fh.read(CHUNK)
+        if not more:
+            return data, 0
+        data += more
+        end = data.rfind(b"\n") + 1
+    return data, end
+
+
+def _is_step(data: bytes, begin: int) -> bool:
+    return data.startswith(_STEP_PREFIX[1:], begin)
+
+
+def _numbered(
+    data: bytes, begins: list[int], base: int, end: int
+) -> tuple[list[tuple[int, int]], int]:
+    """(start, 1-based line number) of each line start in `begins` (sorted, before `end`), and
+    the lines in data[:end]: one counting pass."""
+    out, counted, number = [], 0, base
+    for begin in begins:
+        if begin >= end:
+            break
+        number += data.count(b"\n", counted, begin)
+        counted = begin
+        out.append((begin, number + 1))
+    return out, number - base + data.count(b"\n", counted, end)
 
 
 def _end_of_line(data: bytes, lines: int) -> int:
@@ -172,36 +208,22 @@ def _end_of_line(data: bytes, lines: int) -> int:
     return pos
 
 
-def _step_at(data: bytes, at: int, end: int) -> tuple[int, int] | None:
-    """The first step line starting at or after `at` (and before `end`): (start, stop)."""
+def _step_at(data: bytes, at: int, end: int) -> int | None:
+    """The start of the first step line starting at or after `at` (and before `end`)."""
+    if at == 0 and _is_step(data, 0):
+        return 0
     pos = data.find(_STEP_PREFIX, max(at - 1, 0), end)
-    if pos < 0:
-        return None
-    return pos + 1, data.index(b"\n", pos + 1)
+    return None if pos < 0 else pos + 1
 
 
-def _non_steps(data: bytes, end: int, base: int, collect: _Collector) -> None:
-    """Parse each complete line of data[:end] that is not a step line (and, strict, find lines
-    that are neither)."""
-    counted, number, found = 0, base, 0
-    last_start = -1
+def _non_steps(data: bytes, end: int) -> list[int]:
+    """The start of each complete line of data[:end] that is not a step line."""
+    begins: list[int] = []
     for match in _NOT_STEP.finditer(data, 0, end):
         begin = data.rfind(b"\n", 0, match.start()) + 1
-        if begin == last_start:
-            continue
-        last_start = begin
-        number += data.count(b"\n", counted, begin)
-        counted = begin
-        stop = data.index(b"\n", begin)
-        collect.add(data[begin:stop], number + 1)
-        found += 1
-    if collect.strict:
-        steps = data.count(_STEP_PREFIX, 0, end) + data.startswith(_STEP_PREFIX[1:])
-        total = data.count(b"\n", 0, end)
-        if steps + found < total:  # a line that is neither: find and name it
-            for number, line in enumerate(data[:end].split(b"\n")[:-1], base + 1):
-                if not line.startswith(_STEP_PREFIX[1:]):
-                    collect.add(line, number)
+        if not begins or begins[-1] != begin:
+            begins.append(begin)
+    return begins
 
 
 def _unique(collect: _Collector) -> None:
