@@ -167,3 +167,14 @@ def test_a_runs_own_config_over_a_mebibyte_still_replays(tmp_path: Path) -> None
     assert config.stat().st_size > 1024 * 1024
     loaded, _ = load_config(config)
     assert len(loaded.steering) == 36_000
+
+
+def test_the_runs_browser_lists_the_others_and_names_each_damaged_folder(root: Path) -> None:
+    from tui_trainer.tui import runs_view as rv
+
+    listing = rv.scan(root)
+    assert {Path(i.run_dir).name for i in listing.runs} == {"good", *LISTED}
+    assert len(listing.problems) == len(DAMAGES) - len(LISTED)
+    assert any("best-x/summary.json: best" in p for p in listing.problems), listing.problems
+    rows = [rv.best_text(i) + rv.took_text(i) + rv.started_text(i) for i in listing.runs]
+    assert len(rows) == len(listing.runs)  # every listed row renders
