@@ -1,6 +1,6 @@
 """What a flood of steering requests costs a run: steps/s with none vs one steer per 100 ms.
 
-`python benchmarks/bench_steer_flood.py [--rounds 5] [--epochs 40]`
+`python benchmarks/bench_steer_flood.py [--rounds 5] [--epochs 20] [--against OTHER_CHECKOUT]`
 
 Each arm is a separate headless `tui-trainer run quickstart` process (CPU, constant LR); the
 benchmark itself is the control client, sending `steer` requests over the run's socket every
@@ -14,13 +14,15 @@ Each run uses one intra-op thread (OMP_NUM_THREADS=1): a tiny model with two thr
 busy 2-core machine spends its time spinning, not training. Rounds interleave the arms (the
 order rotates each round) so drift on a shared machine hits them alike. Reported: the run's
 own samples/s (summary.json, training clock) as steps/s, the median per arm and the ratio
-to `none`, and how many requests each outcome got.
+to `none`, and how many requests each outcome got (and config.yaml writes). With `--against`
+the same three arms also run on another checkout's code, in the same interleaved rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import tempfile
@@ -65,8 +67,11 @@ def flood(out: Path, arm: str, every: float, stop: threading.Event, seen: Counte
         stop.wait(max(0.0, every - (time.monotonic() - t0)))
 
 
-def one_run(arm: str, epochs: int, batch: int, every: float) -> tuple[float, Counter]:
-    """Run one arm in its own process; (steps/s, request outcomes)."""
+def one_run(
+    arm: str, epochs: int, batch: int, every: float, repo: str | None = None
+) -> tuple[float, Counter]:
+    """Run one arm in its own process (on the code of checkout `repo`, default this one);
+    (steps/s, request outcomes)."""
     seen: Counter = Counter()
     with tempfile.TemporaryDirectory(prefix="bench-flood-") as tmp:
         out = Path(tmp)
@@ -83,8 +88,12 @@ def one_run(arm: str, epochs: int, batch: int, every: float) -> tuple[float, Cou
             str(out),
         )
         env = {**child_env(), "OMP_NUM_THREADS": "1"}  # no thread oversubscription on a busy box
+        if repo:
+            env["PYTHONPATH"] = os.pathsep.join([repo, env["PYTHONPATH"]])
         log = (Path(tmp) / "run.log").open("w")
-        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(  # not in a checkout: `-m` would import the one it is in
+            argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp
+        )
         stop = threading.Event()
         sender = None
         if arm != "none":
@@ -115,26 +124,33 @@ def one_run(arm: str, epochs: int, batch: int, every: float) -> tuple[float, Cou
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--every", type=float, default=0.1, help="seconds between requests")
+    parser.add_argument(
+        "--against", help="another checkout (e.g. a git worktree of an older commit): its arms too"
+    )
     args = parser.parse_args()
-    rates: dict[str, list[float]] = {arm: [] for arm in ARMS}
-    outcomes: dict[str, Counter] = {arm: Counter() for arm in ARMS}
+    arms = [*ARMS, *(f"{arm}@other" for arm in ARMS)] if args.against else list(ARMS)
+    rates: dict[str, list[float]] = {arm: [] for arm in arms}
+    outcomes: dict[str, Counter] = {arm: Counter() for arm in arms}
     for r in range(args.rounds):
-        order = ARMS[r % len(ARMS) :] + ARMS[: r % len(ARMS)]
+        order = arms[r % len(arms) :] + arms[: r % len(arms)]
         for arm in order:
-            rate, seen = one_run(arm, args.epochs, args.batch, args.every)
+            kind, _, other = arm.partition("@")
+            repo = args.against if other else None
+            rate, seen = one_run(kind, args.epochs, args.batch, args.every, repo)
             rates[arm].append(rate)
             outcomes[arm].update(seen)
-            print(f"round {r + 1} {arm:5}: {rate:7.1f} steps/s  {dict(seen)}", flush=True)
-    base = statistics.median(rates["none"])
+            print(f"round {r + 1} {arm:11}: {rate:7.1f} steps/s  {dict(seen)}", flush=True)
     print()
-    for arm in ARMS:
+    for arm in arms:
+        none = "none@other" if arm.endswith("@other") else "none"
+        base = statistics.median(rates[none])
         med = statistics.median(rates[arm])
-        ratios = [x / y for x, y in zip(rates[arm], rates["none"], strict=True)]
+        ratios = [x / y for x, y in zip(rates[arm], rates[none], strict=True)]
         print(
-            f"{arm:5}: median {med:7.1f} steps/s  {med / base:.3f}x none  "
+            f"{arm:11}: median {med:7.1f} steps/s  {med / base:.3f}x {none}  "
             f"(per-round {min(ratios):.3f}-{max(ratios):.3f})  requests {dict(outcomes[arm])}"
         )
 
