@@ -18,9 +18,12 @@ from pathlib import Path
 from tui_trainer.errors import UserError
 from tui_trainer.remote.client import request
 from tui_trainer.remote.endpoint import NotLive
-from tui_trainer.runlog import Damaged, Status, is_run_dir
+from tui_trainer.runlog import Damaged, Status
 from tui_trainer.runlog.check import finite
 from tui_trainer.runlog.glance import glance
+from tui_trainer.runlog.layout import find_run_dirs
+
+__all__ = ["RunInfo", "cmd_runs", "find_run_dirs", "inspect", "list_runs", "scan_runs"]
 
 
 @dataclass
@@ -39,16 +42,6 @@ class RunInfo:
     started: float | None  # epoch seconds
     seconds: float | None  # wall time so far (live) or in all
     pid: int | None = None
-
-
-def find_run_dirs(root: Path) -> list[Path]:
-    """Run directories under `root` (root itself may be one), at most three levels down."""
-    if is_run_dir(root):
-        return [root]
-    found = []
-    for depth in ("*", "*/*", "*/*/*"):
-        found += [p for p in root.glob(depth) if p.is_dir() and is_run_dir(p)]
-    return sorted(set(found))
 
 
 def inspect(run_dir: Path) -> RunInfo:

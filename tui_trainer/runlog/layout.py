@@ -6,6 +6,7 @@ the runs browser, `compare`, `watch`). Plain names only: no torch, no engine, no
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 CONFIG = "config.yaml"
@@ -54,3 +55,31 @@ NOT_METRICS = EPOCH_FIELDS | {"lr", "epoch_seconds"}
 def is_run_dir(path: Path) -> bool:
     """A directory a run wrote (it has config.yaml and metrics.jsonl)."""
     return (path / CONFIG).is_file() and (path / METRICS).is_file()
+
+
+def find_run_dirs(root: Path, depth: int = 3) -> list[Path]:
+    """Run directories under `root` (root itself may be one), at most `depth` levels down,
+    sorted. One `scandir` per folder visited (file types come with the listing, no `stat` per
+    entry), and nothing inside a run directory is searched: refreshing a list of thousands of
+    runs stays cheap."""
+    found: list[Path] = []
+    level = [str(root)]
+    for _ in range(depth + 1):
+        below = []
+        for folder in level:
+            try:
+                with os.scandir(folder) as entries:
+                    files, dirs = set(), []
+                    for entry in entries:
+                        if entry.is_dir():
+                            dirs.append(entry.path)
+                        elif entry.name in (CONFIG, METRICS) and entry.is_file():
+                            files.add(entry.name)
+            except OSError:
+                continue
+            if len(files) == 2:
+                found.append(Path(folder))
+            else:
+                below += dirs
+        level = below
+    return sorted(found)
