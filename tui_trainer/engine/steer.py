@@ -16,10 +16,11 @@ changes nothing: `check` answers the requester at once (against the state the ch
 queued will make), and the same check runs again at the boundary. A change to the value
 already in force is `Unchanged`: not queued, not recorded, free.
 
-config.yaml follows `config.steering` through `ConfigChanged`, batched (`ConfigFollower`): one
-write for the changes of a boundary, at most one every `WRITE_EVERY` seconds, and always before
-a checkpoint is captured (`state`) and at the end (`finish`), so what a checkpoint or a replay
-reads is complete. A run that fails right after a live change does not keep that change.
+config.yaml follows `config.steering` through `ConfigChanged`, batched (`flush`): at most one
+write every `WRITE_EVERY` seconds (the changes of one boundary always go together), and always
+before a checkpoint is captured (`state`) and at the end (`finish`), so what a checkpoint or a
+replay reads is complete. A run that fails right after live changes (at the step that followed
+their boundary) does not keep them.
 """
 
 from __future__ import annotations
