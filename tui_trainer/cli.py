@@ -144,7 +144,7 @@ def _split_overrides(preset: str | None, overrides: list[str]) -> tuple[str | No
 
 def cmd_presets() -> int:
     """Print the presets, one line each."""
-    from tui_trainer.config.loader import list_presets
+    from tui_trainer.config.preset_list import list_presets
 
     presets = list_presets()
     width = max((len(p.name) for p in presets), default=0)

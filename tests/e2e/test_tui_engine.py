@@ -18,7 +18,7 @@ from conftest import only_run_dir
 from pilot import run, run_screen, screen_text, wait_for, wait_for_text
 from textual import events
 
-from tui_trainer.config.loader import list_presets
+from tui_trainer.config.preset_list import list_presets
 from tui_trainer.engine.control import Control
 from tui_trainer.engine.events import RunFinished
 from tui_trainer.session import execute

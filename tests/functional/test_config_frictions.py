@@ -10,7 +10,7 @@ from conftest import one_line_error
 
 from tui_trainer.cli import main
 from tui_trainer.config import load_config
-from tui_trainer.config.resolve import list_presets
+from tui_trainer.config.preset_list import list_presets
 from tui_trainer.config.rules import config_warnings
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from tui_trainer.cli import main
 from tui_trainer.config import load_config
-from tui_trainer.config.loader import bundled_presets_dir, find_preset, list_presets
+from tui_trainer.config.loader import bundled_presets_dir, find_preset
+from tui_trainer.config.preset_list import list_presets
 from tui_trainer.errors import UserError
 
 

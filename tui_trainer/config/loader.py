@@ -26,7 +26,6 @@ from tui_trainer.config.resolve import (
     PresetSource,
     bundled_presets_dir,
     find_preset,
-    list_presets,
     resolve_preset,
 )
 from tui_trainer.config.rules import freeze_override_without_enabled
@@ -42,7 +41,6 @@ __all__ = [
     "deep_merge",
     "find_preset",
     "format_validation_error",
-    "list_presets",
     "load_config",
     "parse_overrides",
     "read_yaml",

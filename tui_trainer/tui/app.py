@@ -16,10 +16,10 @@ from textual.widget import Widget
 from tui_trainer.config.loader import (
     PRESET_SUFFIXES,
     PresetInfo,
-    list_presets,
     resolve_preset,
     resumed_config,
 )
+from tui_trainer.config.preset_list import list_presets
 from tui_trainer.engine.events import RunFinished
 from tui_trainer.errors import UserError
 from tui_trainer.outcome import exit_code
