@@ -13,7 +13,11 @@ __all__ = ["DataBundle", "build_data"]
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from tui_trainer.engine.data import bundle
+        if name == "build_data":
+            from tui_trainer.engine.data.dispatch import build_data
 
-        return getattr(bundle, name)
+            return build_data
+        from tui_trainer.engine.data.bundle import DataBundle
+
+        return DataBundle
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,9 @@
-"""Build the train/validation data for a run config."""
+"""What the trainer gets from any data source (`DataBundle`, the `Loader` protocol) and the
+in-memory split every tensor source returns (`TensorSplit`, wrapped by `tensor_bundle`).
+
+No data source is imported here: the sources import these types, and `dispatch.build_data`
+picks the source (so neither side imports the other in a circle).
+"""
 
 from __future__ import annotations
 
@@ -117,54 +122,3 @@ def tensor_bundle(
         val=val,
         input_spec=tensor_input_spec(transform, size, "L" if channels == 1 else "RGB"),
     )
-
-
-def build_data(
-    config: RunConfig, device: torch.device, model_channels: int | None = None
-) -> DataBundle:
-    """The data bundle for `config.data`; raises UserError for a missing root or empty data.
-
-    `model_channels` asks for that many input channels (grayscale is repeated for RGB models).
-    """
-    name = config.data.name
-    if name == "imagefolder":
-        from tui_trainer.engine.data.imagefolder import folder_bundle
-
-        return folder_bundle(config, device, model_channels)
-    if name == "segfolder":
-        from tui_trainer.engine.data.segfolder import segfolder_bundle
-
-        return segfolder_bundle(config, device)
-    if name == "shapes":
-        from tui_trainer.engine.data.seg_loader import seg_tensor_bundle
-        from tui_trainer.engine.data.shapes import make_shapes_split
-
-        bundle = seg_tensor_bundle(make_shapes_split(config), config, device)
-        return _with_split(bundle, config)
-    if name == "digits":
-        from tui_trainer.engine.data.digits import load_digits_split
-
-        split = load_digits_split(config)
-    elif name == "fake":
-        from tui_trainer.engine.data.fake import make_fake_split
-
-        split = make_fake_split(config)
-    elif name == "cifar10":
-        from tui_trainer.engine.data.cifar10 import load_cifar10_split
-
-        split = load_cifar10_split(config)
-    else:  # pragma: no cover - the schema's Literal keeps this unreachable
-        raise ValueError(name)
-    return _with_split(tensor_bundle(split, config, device, model_channels), config)
-
-
-def _with_split(bundle: DataBundle, config: RunConfig) -> DataBundle:
-    """In-memory data: its `split` line (digits stratified, generated data's first ones held out,
-    CIFAR-10 its own test set), by `split_plan.tensor_split_source`, as `check` says it."""
-    from tui_trainer.engine.data.split import split_line
-    from tui_trainer.engine.data.split_plan import tensor_split_source
-
-    total = bundle.train_samples + bundle.val_samples
-    source, what = tensor_split_source(config, total)
-    bundle.split = split_line(bundle.train_samples, bundle.val_samples, what, source)
-    return bundle
