@@ -17,7 +17,7 @@ from conftest import TINY, Recorder, epoch_lines, only_run_dir
 from tui_trainer.cli import main
 from tui_trainer.config import load_config
 from tui_trainer.engine.control import Control, StopMode
-from tui_trainer.engine.events import CheckpointSaved, Paused, Resumed, StepProgress
+from tui_trainer.engine.events import CheckpointSaved, EpochEnd, Paused, Resumed, StepProgress
 from tui_trainer.session import execute
 from tui_trainer.sinks.console import ConsoleSink
 
@@ -179,6 +179,8 @@ def test_pause_stops_the_clock(tmp_path):
     assert Paused in kinds and Resumed in kinds
     assert kinds.index(Paused) < kinds.index(Resumed)
     assert finished.summary["wall_seconds"] - finished.summary["train_seconds"] >= 0.45
+    epoch_end = next(e for e in events if isinstance(e, EpochEnd))
+    assert epoch_end.seconds <= finished.summary["wall_seconds"] - 0.45  # the pause is off it
 
 
 def test_python_m_is_the_same_command():

@@ -201,7 +201,7 @@ class Trainer:
             epoch = self.epoch = p.epoch
             if self.plan.unfreezes_at(self.model, epoch):
                 self._unfreeze()
-            t0 = time.monotonic()
+            t0 = self.link.clock()  # the training clock: pauses and checkpoint saves off it
             while True:
                 try:
                     train = self.train_epoch(epoch)
@@ -209,7 +209,7 @@ class Trainer:
                 except faults.ReduceBatch as reduce:
                     self._reduce_batch(reduce.batch_size)
             val = self.validate()
-            seconds = time.monotonic() - t0
+            seconds = self.link.clock() - t0
             metrics = {
                 "epoch": epoch + 1,
                 **train,
