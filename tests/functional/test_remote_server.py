@@ -446,3 +446,20 @@ def test_a_resumed_run_is_watched_as_one_run(tmp_path: Path) -> None:
     thread.join(10)
     assert [e.epoch for e in events if isinstance(e, EpochEnd)] == [1, 2]
     assert [e.status for e in events if isinstance(e, RunFinished)] == ["completed"]
+
+
+def test_ctl_says_unchanged_for_a_steer_to_the_value_in_force(run: FakeRun, capsys) -> None:
+    """A change to the value already in force is answered `unchanged` over the socket (exit 0,
+    nothing queued); a real change is queued and answered `ok`."""
+    from tui_trainer.cli import main
+    from tui_trainer.engine.control import Unchanged
+
+    run.control.steer_check = lambda change: (
+        Unchanged("the LR is 0.1 already") if change.text == "lr=0.1" else None
+    )
+    assert main(["ctl", str(run.run_dir), "lr=0.1"]) == 0
+    assert "lr=0.1: unchanged (the LR is 0.1 already)" in capsys.readouterr().out
+    assert run.control.pending_steers() == []
+    assert main(["ctl", str(run.run_dir), "lr=0.05"]) == 0
+    assert "lr=0.05: ok" in capsys.readouterr().out
+    assert run.control.pending_steers() == ["lr=0.05"]

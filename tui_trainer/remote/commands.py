@@ -73,7 +73,10 @@ def _steer(run_dir: str, text: str) -> int:
     reply = _deliver(run_dir, "steer", change=change.text)
     if not reply.get("ok"):
         raise UserError(f"{run_dir}: {change.text}: refused: {reply.get('error', 'refused')}")
-    print(f"{run_dir}: {change.text}: ok (takes effect at the next optimizer step boundary)")
+    if reply.get("state") == "unchanged":
+        print(f"{run_dir}: {change.text}: unchanged ({reply.get('detail', 'already in force')})")
+    else:
+        print(f"{run_dir}: {change.text}: ok (takes effect at the next optimizer step boundary)")
     return 0
 
 

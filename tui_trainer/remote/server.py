@@ -343,9 +343,11 @@ class RunServer:
         elif self._run.ended:
             reply = error_reply(f"the run has ended ({self._run.fields['state']})")
         elif cmd == "steer":
-            refused = self.control.steer(req["change"])
+            outcome, detail = self.control.submit_steer(req["change"])
             reply = (
-                error_reply(refused) if refused else {"ok": True, "cmd": cmd, "state": "steering"}
+                error_reply(detail)
+                if outcome == "refused"
+                else {"ok": True, "cmd": cmd, "state": outcome, "detail": detail}
             )
         else:
             reply = {"ok": True, "cmd": cmd, **self._run.apply(cmd, bool(req.get("now")))}
