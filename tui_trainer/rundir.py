@@ -206,6 +206,20 @@ class RunDirLock:
         """False when the directory at `run_dir` is no longer the one locked (deleted, moved)."""
         return self._fd is not None and dir_id(self.run_dir) == self._dir_id
 
+    def where_now(self) -> Path | None:
+        """Where the locked directory is now, followed through its open lock file (Linux
+        `/proc/self/fd`): its new path after a move, None when it was deleted or that cannot
+        be known (another system, the lock released)."""
+        if self._fd is None:
+            return None
+        try:
+            target = os.readlink(f"/proc/self/fd/{self._fd}")
+        except OSError:
+            return None
+        if target.endswith(" (deleted)") or not target.startswith("/"):
+            return None
+        return Path(target).parent
+
     def release(self) -> None:
         """Drop the lock (idempotent). The lock file stays, naming the last owner."""
         fd, self._fd = self._fd, None

@@ -192,6 +192,28 @@ def test_a_run_directory_deleted_mid_run_is_recreated_and_stays_resumable(tmp_pa
     assert main(["run", "--resume", str(run_dir), "epochs=4"]) == 0  # resumable, as before
 
 
+def test_a_run_directory_moved_mid_run_says_where_it_went(tmp_path):
+    """A move is told apart from a deletion: the log names the new place, which keeps the
+    earlier lines, and the run goes on in a recreated directory at the old path."""
+    config, name = load_config("quickstart", [*TINY, "epochs=3", f"out={tmp_path}"])
+    logs: list[LogMessage] = []
+    seen: dict = {}
+
+    def move_after_epoch_one(event):
+        if isinstance(event, LogMessage):
+            logs.append(event)
+        if isinstance(event, EpochEnd) and event.epoch == 1:
+            seen["run_dir"] = run_dir = next(tmp_path.glob("quickstart/*"))
+            seen["moved"] = run_dir.rename(tmp_path / "moved-away")
+
+    finished = execute(config, name, sinks=[move_after_epoch_one], control=Control())
+    assert finished.status == "completed"
+    moved = seen["moved"]
+    said = [e.message for e in logs if "was moved to" in e.message]
+    assert said and str(moved) in said[0] and "are gone" not in said[0]
+    assert (moved / "metrics.jsonl").exists() and (seen["run_dir"] / "summary.json").exists()
+
+
 def test_a_run_directory_replaced_mid_run_stops_the_run(tmp_path):
     config, name = load_config("quickstart", [*TINY, "epochs=3", f"out={tmp_path}"])
 

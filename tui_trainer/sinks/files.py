@@ -184,6 +184,9 @@ class RunDirWriter:
         if self._jsonl is not None:
             self._jsonl.close()
             self._jsonl = None
+        moved_to = self.lock.where_now() if self.lock is not None else None
+        if moved_to is not None and moved_to == self.run_dir:
+            moved_to = None  # replaced in place: the lock still names the old path
         try:
             # fails if another directory took its place
             self.run_dir.mkdir(mode=PRIVATE_DIR, parents=True)
@@ -201,25 +204,37 @@ class RunDirWriter:
                 self._write_csv()
         except (OSError, UserError) as exc:
             why = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+            gone = f"moved to {moved_to}" if moved_to is not None else "deleted or replaced"
             self.lost = (
-                f"run directory {self.run_dir} was deleted or replaced while the run was "
+                f"run directory {self.run_dir} was {gone} while the run was "
                 f"writing it and cannot be recreated ({why}): the run stops"
             )
             self._warn(self.lost)
             for callback in self._lost_callbacks:
                 callback(self.lost)
             return False
-        self._warn(
-            f"run directory {self.run_dir} was deleted while the run was writing it: recreated "
-            "with config.yaml, the epoch history and (at the next step) checkpoints/last.pt; "
-            "earlier step lines and checkpoints are gone. Stop the run if it was meant to go"
-        )
+        if moved_to is not None:
+            self._warn(
+                f"run directory {self.run_dir} was moved to {moved_to} while the run was writing "
+                f"it: the run goes on in a new {self.run_dir} (config.yaml, the epoch history and, "
+                f"at the next step, checkpoints/last.pt); {moved_to} keeps the earlier step lines "
+                "and checkpoints. Stop the run if the move meant it should end"
+            )
+        else:
+            self._warn(
+                f"run directory {self.run_dir} was deleted while the run was writing it: recreated "
+                "with config.yaml, the epoch history and (at the next step) checkpoints/last.pt; "
+                "earlier step lines and checkpoints were deleted with it. Stop the run if it was "
+                "meant to go"
+            )
         self._jsonl.append(
             {
                 "event": "log",
                 "time": round(time.time(), 3),
                 "level": "warning",
-                "message": "run directory recreated after it was deleted mid-run",
+                "message": "run directory recreated after it was "
+                + (f"moved to {moved_to}" if moved_to is not None else "deleted")
+                + " mid-run",
             }
         )
         self._on_recreated()
