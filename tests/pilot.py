@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from textual.app import App
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from tui_trainer.config.loader import PresetInfo
 from tui_trainer.tui.screens.run import RunScreen
@@ -25,6 +26,13 @@ data:
 optim:
   lr: 0.05
 """
+
+
+class NoGpuPanel(Static):
+    """The GPU slot in tests and snapshots: no telemetry, the same text every run."""
+
+    def __init__(self) -> None:
+        super().__init__("no GPU telemetry available", id="no-gpu", markup=False)
 
 
 def screen_text(app: App) -> str:

@@ -169,7 +169,6 @@ class ScriptedExecutor:
                             lr=self.lr(epoch, step),
                             samples_per_second=self.batch_size / self.virtual_step_seconds,
                             elapsed=elapsed,
-                            phase="train",
                             steps_per_second=1 / self.virtual_step_seconds,
                             epoch_elapsed=step * self.virtual_step_seconds,
                         )

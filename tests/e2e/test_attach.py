@@ -24,13 +24,13 @@ from pathlib import Path
 
 import pytest
 from conftest import epoch_lines
+from pilot import NoGpuPanel
 
 from tui_trainer.remote import endpoint
 from tui_trainer.remote.history import read_records
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.screens.run import RunScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
-from tui_trainer.tui.widgets.gpu_slot import NoGpuPanel
 
 ROOT = Path(__file__).resolve().parents[2]
 LONG = ["epochs=300", "device=cpu", "progress.interval=0.05", "progress.plain_interval=0.5"]
@@ -164,7 +164,7 @@ def test_detach_watch_control_leave_and_watch_again(tmp_path: Path) -> None:
             await until(pilot, lambda: len(screen.model.rows) >= done)
             rows = [r.epoch for r in screen.model.rows]
             assert rows[: len(rows)] == list(range(1, len(rows) + 1))  # the whole history
-            assert len(screen.model.loss_series) > 0 and screen.model.lr is not None
+            assert len(screen.model.curves.train) > 0 and screen.model.lr is not None
             await pilot.press("s")  # stop after this epoch, from the watcher
             await until(pilot, lambda: screen.model.finished is not None)
             await until(pilot, lambda: isinstance(app.screen, SummaryScreen), 10)

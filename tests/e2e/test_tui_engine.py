@@ -69,7 +69,7 @@ def test_pause_checkpoint_stop_on_the_real_engine(tmp_path: Path) -> None:
             assert str(last) in runner.query_one("RunLog").plain_text
 
             await pilot.press("p")  # resume, train a while, pause again
-            await wait_for(pilot, lambda: len(runner.model.loss_series) > 5)
+            await wait_for(pilot, lambda: len(runner.model.curves.train) > 5)
             await pilot.press("p")
             paused = await wait_for_text(pilot, "PAUSED")
             await pilot.pause(0.4)
@@ -104,7 +104,7 @@ def test_quit_while_training_saves_a_checkpoint_and_exits(tmp_path: Path) -> Non
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
             runner = run_screen(app)
-            await wait_for(pilot, lambda: len(runner.model.loss_series) > 0, timeout=30)
+            await wait_for(pilot, lambda: len(runner.model.curves.train) > 0, timeout=30)
             await pilot.press("q")
             assert isinstance(app.screen, ConfirmQuit)
             await pilot.press("y")
@@ -139,7 +139,7 @@ def test_pause_takes_effect_within_a_tenth_of_a_second_while_training(tmp_path: 
             await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
             runner = run_screen(app)
             model = runner.model
-            await wait_for(pilot, lambda: len(model.loss_series) > 0, timeout=30)
+            await wait_for(pilot, lambda: len(model.curves.train) > 0, timeout=30)
             latencies, baselines = [], []
             for i in range(6):
                 want_paused = i % 2 == 0

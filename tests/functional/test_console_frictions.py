@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pilot import PRESET, run, screen_text, wait_for
+from pilot import PRESET, NoGpuPanel, run, screen_text, wait_for
 from runsdirs import make_run
 from scripted import ScriptedExecutor
 from textual.widgets import Input, Static
@@ -16,7 +16,6 @@ from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.screens.runs import RunsScreen
 from tui_trainer.tui.screens.setup import SetupScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
-from tui_trainer.tui.widgets.gpu_slot import NoGpuPanel
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pilot import PRESET, run, run_screen, screen_text, wait_for, wait_for_text
+from pilot import PRESET, NoGpuPanel, run, run_screen, screen_text, wait_for, wait_for_text
 from scripted import ScriptedExecutor
 from textual.widgets import Button, Input, Select, TextArea
 
@@ -22,7 +22,6 @@ from tui_trainer.tui.screens.choices import CommandsDialog
 from tui_trainer.tui.screens.run import RunScreen
 from tui_trainer.tui.screens.setup import SetupScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
-from tui_trainer.tui.widgets.gpu_slot import NoGpuPanel
 from tui_trainer.tui.widgets.run_log import RunLog
 
 FOLDER_PRESET = """\

@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from pilot import demo_presets, wait_for
+from pilot import NoGpuPanel, demo_presets, wait_for
 from scripted import ScriptedExecutor
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, OptionList, RadioSet, RichLog, Select
@@ -15,7 +15,6 @@ from textual.widgets import Button, Checkbox, Input, OptionList, RadioSet, RichL
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.screens.run import RunScreen
 from tui_trainer.tui.widgets.epoch_table import EpochTable
-from tui_trainer.tui.widgets.gpu_slot import NoGpuPanel
 
 INTERACTIVE = (Button, Checkbox, Input, OptionList, RadioSet, Select, RichLog, EpochTable)
 """What a Tab stop may be: widgets that take keys and show focus (a log and the epoch table

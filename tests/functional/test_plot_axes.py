@@ -13,7 +13,7 @@ from tui_trainer.tui.widgets.plots import LossPlot, LRPlot, MetricPlot, TickLabe
 def curves_of(losses: list[float], accuracy: list[float]) -> Curves:
     curves = Curves()
     for epoch, (loss, acc) in enumerate(zip(losses, accuracy, strict=True), start=1):
-        curves.apply(StepProgress(epoch, 3, 10, 10, 10 * epoch, loss, 1e-3, 640.0, 1.0, "train"))
+        curves.apply(StepProgress(epoch, 3, 10, 10, 10 * epoch, loss, 1e-3, 640.0, 1.0))
         metrics = {"train_loss": loss, "val_loss": loss, "val_accuracy": acc, "lr": 1e-3}
         curves.apply(EpochEnd(epoch, 3, metrics, 1.0, True, "val_loss", loss, epoch))
     return curves

@@ -92,7 +92,6 @@ class FakeRun:
                     0.1,
                     100.0,
                     self.step * 0.01,
-                    "train",
                 )
             )
 

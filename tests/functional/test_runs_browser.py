@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from pilot import demo_presets, run, wait_for, wait_for_text
+from pilot import NoGpuPanel, demo_presets, run, wait_for, wait_for_text
 from runsdirs import T0, damage, fix_times, make_run
 from scripted import ScriptedExecutor
 from textual.widgets import DataTable, Static
@@ -31,7 +31,6 @@ from tui_trainer.tui.screens.run_detail import RunDetailScreen
 from tui_trainer.tui.screens.runs import RunsScreen
 from tui_trainer.tui.screens.setup import SetupScreen
 from tui_trainer.tui.sources import RemoteRun
-from tui_trainer.tui.widgets.gpu_slot import NoGpuPanel
 from tui_trainer.tui.widgets.plots import LossPlot, MetricPlot
 
 A, B, C, D = (

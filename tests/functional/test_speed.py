@@ -61,7 +61,7 @@ def stream_of_events() -> list:
             r = meter.update(clock, epoch, step, STEPS, done * BATCH)
             events.append(
                 StepProgress(epoch, 2, step, STEPS, done // 2, 0.5, 0.1, r.samples_per_second,
-                             clock, "train", steps_per_second=r.steps_per_second,
+                             clock, steps_per_second=r.steps_per_second,
                              epoch_elapsed=clock - (epoch - 1) * STEPS / IT_S)
             )  # fmt: skip
         events.append(EpochEnd(epoch, 2, {"train_loss": 0.5, "val_loss": 0.6}, 3.0, True,

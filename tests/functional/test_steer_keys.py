@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from conftest import TINY
-from pilot import demo_presets, run, run_screen, screen_text, wait_for, wait_for_text
+from pilot import NoGpuPanel, demo_presets, run, run_screen, screen_text, wait_for, wait_for_text
 from scripted import ScriptedExecutor
 
 from tui_trainer.cli import main
@@ -26,7 +26,6 @@ from tui_trainer.session import execute
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.screens.run import RunScreen
 from tui_trainer.tui.screens.steer import SteerDialog
-from tui_trainer.tui.widgets.gpu_slot import NoGpuPanel
 
 
 def log_text(app: TrainerApp) -> str:

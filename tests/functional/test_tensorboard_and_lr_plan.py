@@ -27,7 +27,7 @@ def test_lr_plan_is_the_schedule_the_run_applies(tmp_path: Path) -> None:
     xs, lrs = np.array(plans[0]["points"]).T
     assert len(xs) == 300 and xs[0] == 0.0 and xs[-1] == 2.0
     assert lrs[0] < lrs.max() == pytest.approx(0.05, rel=1e-3)  # warm-up, then cosine down
-    steps = [r for r in recs if r["event"] == "step" and r["phase"] == "train"]
+    steps = [r for r in recs if r["event"] == "step"]
     assert len(steps) > 5
     for s in steps:  # the LR applied at the step's last optimizer step lies on the plan
         x = s["epoch"] - 1 + (s["step"] - 1) / s["steps"]
@@ -50,7 +50,7 @@ def test_tensorboard_files_hold_step_loss_lr_and_epoch_metrics(tmp_path: Path) -
     val_acc = acc.Scalars("epoch/val_accuracy")
     assert [e.step for e in val_acc] == [1, 2]
     assert [e.value for e in val_acc] == pytest.approx([e["val_accuracy"] for e in epochs])
-    steps = [r for r in records(run_dir) if r["event"] == "step" and r["phase"] == "train"]
+    steps = [r for r in records(run_dir) if r["event"] == "step"]
     losses = acc.Scalars("train/loss")
     assert [e.step for e in losses] == [s["global_step"] for s in steps]
     assert [e.value for e in losses] == pytest.approx([s["loss"] for s in steps], rel=1e-6)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pilot import demo_presets, run, run_screen, screen_text, wait_for, wait_for_text
+from pilot import NoGpuPanel, demo_presets, run, run_screen, screen_text, wait_for, wait_for_text
 from scripted import ScriptedExecutor
 from textual.widgets import Button, Input
 
@@ -23,7 +23,6 @@ from tui_trainer.tui.screens.run import RunScreen
 from tui_trainer.tui.screens.setup import SetupScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.tui.widgets.epoch_table import EpochTable
-from tui_trainer.tui.widgets.gpu_slot import NoGpuPanel
 from tui_trainer.tui.widgets.run_log import RunLog
 
 

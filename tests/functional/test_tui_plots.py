@@ -260,9 +260,7 @@ def test_metric_and_lr_plots_skip_redraws_that_would_change_nothing() -> None:
             yield LRPlot(id="lr")
 
     def step(epoch: int, step: int, lr: float = 0.1) -> StepProgress:
-        return StepProgress(
-            epoch, 4, step, 1000, step, 1.0 / (step + epoch), lr, None, 0.0, "train"
-        )
+        return StepProgress(epoch, 4, step, 1000, step, 1.0 / (step + epoch), lr, None, 0.0)
 
     def end(epoch: int, acc: float) -> EpochEnd:
         metrics = {"val_loss": 1.0 / epoch, "val_accuracy": acc}
@@ -332,7 +330,7 @@ def panels_text(css: str, size: tuple[int, int], *kinds: type, lr: float, acc: f
                     yield kind()
 
     curves = Curves()
-    curves.apply(StepProgress(1, 5, 10, 10, 10, 1.4279, lr, None, 0.0, "train"))
+    curves.apply(StepProgress(1, 5, 10, 10, 10, 1.4279, lr, None, 0.0))
     metrics = {"val_loss": 1.4102, "val_accuracy": acc}
     curves.apply(EpochEnd(1, 5, metrics, 1.0, True, "val_accuracy", acc, 1))
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pilot import demo_presets, run, wait_for, wait_for_text
+from pilot import NoGpuPanel, demo_presets, run, wait_for, wait_for_text
 from runsdirs import make_run
 from scripted import ScriptedExecutor
 
@@ -26,7 +26,6 @@ from tui_trainer.tui.screens.run import RunScreen
 from tui_trainer.tui.screens.runs import RunsScreen
 from tui_trainer.tui.screens.setup import SetupScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
-from tui_trainer.tui.widgets.gpu_slot import NoGpuPanel
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from pilot import demo_presets, wait_for
+from pilot import NoGpuPanel, demo_presets, wait_for
 from runsdirs import T0, damage, fix_times, make_run
 from scripted import ScriptedExecutor
 from textual.pilot import Pilot
@@ -20,7 +20,6 @@ from textual.widgets import DataTable
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
 from tui_trainer.tui.screens.runs import RunsScreen
-from tui_trainer.tui.widgets.gpu_slot import NoGpuPanel
 from tui_trainer.tui.widgets.plots import RunPlot
 
 SIZES = [(80, 24), (120, 40)]

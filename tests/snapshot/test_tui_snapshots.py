@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pilot import demo_presets, run_screen, wait_for
+from pilot import NoGpuPanel, demo_presets, run_screen, wait_for
 from scripted import ScriptedExecutor
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -23,7 +23,6 @@ from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.screens.run import RunScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.tui.widgets.gpu_panel import GpuPanel
-from tui_trainer.tui.widgets.gpu_slot import NoGpuPanel
 from tui_trainer.tui.widgets.plots import CurvesPlot, LossPlot
 
 SIZES = [(80, 24), (120, 40)]

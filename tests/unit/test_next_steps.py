@@ -83,14 +83,12 @@ def test_headless_end_lines_name_the_resume_command(tmp_path: Path) -> None:
 def test_state_file_remembers_the_last_preset_atomically(console_state: Path) -> None:
     assert state.state_dir() == console_state
     assert state.last_preset() is None
-    assert state.initial_preset(None) == "quickstart"
     state.remember_preset("shapes-unet")
     assert json.loads((console_state / "console.json").read_text()) == {
         "last_preset": "shapes-unet"
     }
     assert [p.name for p in console_state.iterdir()] == ["console.json"]  # no temp left
-    assert state.initial_preset(None) == "shapes-unet"
-    assert state.initial_preset("cifar10-resnet18") == "cifar10-resnet18"
+    assert state.last_preset() == "shapes-unet"
 
 
 def test_a_broken_or_unwritable_state_file_means_nothing_remembered(

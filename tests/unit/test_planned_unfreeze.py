@@ -15,7 +15,7 @@ def started(config: dict) -> RunStarted:
 
 
 def step(epoch: int) -> StepProgress:
-    return StepProgress(epoch, 3, 1, 10, 1, 1.0, 0.1, 640.0, 0.1, "train", steps_per_second=20.0)
+    return StepProgress(epoch, 3, 1, 10, 1, 1.0, 0.1, 640.0, 0.1, steps_per_second=20.0)
 
 
 def dialog_text(model: RunModel) -> str:

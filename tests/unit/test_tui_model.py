@@ -24,7 +24,7 @@ from tui_trainer.engine.events import (
 from tui_trainer.errors import UserError
 from tui_trainer.tui.bridge import EventBridge, RunUpdate
 from tui_trainer.tui.form import FormValues, validate
-from tui_trainer.tui.model import RunModel, Series
+from tui_trainer.tui.model import RunModel
 
 PRESET = """\
 description: A tiny digits preset for the console tests
@@ -50,9 +50,7 @@ def step(
     epoch: int, s: int, elapsed: float, loss: float = 1.0, it_s: float | None = 20.0
 ) -> StepProgress:
     samples = None if it_s is None else it_s * 32
-    return StepProgress(
-        epoch, 3, s, 10, s, loss, 0.1, samples, elapsed, "train", steps_per_second=it_s
-    )
+    return StepProgress(epoch, 3, s, 10, s, loss, 0.1, samples, elapsed, steps_per_second=it_s)
 
 
 # -- formatting -------------------------------------------------------------------------------
@@ -72,17 +70,6 @@ def test_formatting_is_tqdm_like() -> None:
 
 
 # -- the run model ----------------------------------------------------------------------------
-def test_series_stays_bounded_and_keeps_its_shape() -> None:
-    series = Series(cap=8)
-    for i in range(100):
-        series.append(float(i))
-    series.append(float("nan"))  # skipped
-    points = series.points()
-    assert len(points) <= 9
-    assert points == sorted(points)  # still rising: neighbours were averaged, not dropped
-    assert points[0] < 10 and points[-1] > 90
-
-
 def test_model_rates_eta_and_changed_parts() -> None:
     model = RunModel()
     assert model.state == "starting"
@@ -96,7 +83,7 @@ def test_model_rates_eta_and_changed_parts() -> None:
     end = EpochEnd(1, 3, {"train_loss": 1.0, "val_loss": 0.9, "val_accuracy": 0.5}, 4.0, True,
                    "val_accuracy", 0.5, 1)  # fmt: skip
     assert model.apply(end) == {"table", "charts", "progress"}
-    assert model.progress.step == 10 and model.val_losses == [0.9]
+    assert model.progress.step == 10 and model.curves.val_loss == [(1.0, 0.9)]
     model.apply(step(2, 5, 3.0, it_s=2.6))
     assert model.progress.run_eta == pytest.approx(model.progress.epoch_eta + 1 * 4.0)
     assert model.apply(LogMessage("warning", "careful")) == {"log"}
@@ -114,7 +101,8 @@ def test_epochs_without_progress_still_chart_and_never_guess_a_speed() -> None:
     metrics = {"train_loss": 0.5, "val_loss": 0.6, "lr": 0.01}
     model.apply(EpochEnd(1, 3, metrics, 0.5, True, "val_accuracy", 0.9, 1))
     p = model.progress
-    assert model.loss_series.points() == [0.5] and model.lr_series.points() == [0.01]
+    assert model.curves.train.ys == [0.5] and model.curves.lr.ys == [0.01]
+    assert model.loss == 0.5 and model.lr == 0.01
     assert p.it_per_second is None and p.samples_per_second is None
     assert p.elapsed == pytest.approx(0.5)
     model.apply(step(2, 5, 0.4))  # train-only seconds: the clock does not go back

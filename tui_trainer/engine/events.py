@@ -44,7 +44,6 @@ class StepProgress:
     lr: float
     samples_per_second: float | None  # smoothed (engine.rate); None: no meaningful window yet
     elapsed: float  # training seconds in this run: pauses, validation, checkpoint saves excluded
-    phase: str  # "train" (kept in metrics.jsonl step records; validation sends no progress)
     grad_norm: float | None = None  # the last step's gradient norm before clipping (clip on)
     steps_per_second: float | None = None  # smoothed micro-batches ("it") per second
     epoch_elapsed: float | None = None  # training seconds of this epoch (this process)

@@ -36,7 +36,6 @@ MAX_REPLY = 1 << 20
 """Longest line a client accepts from a run (a finished record with a long report fits)."""
 
 COMMANDS = ("status", "subscribe", "pause", "resume", "checkpoint", "stop", "steer")
-CONTROL = frozenset({"pause", "resume", "checkpoint", "stop", "steer"})
 MAX_CHANGE = 100
 """Longest steering change text accepted (`lr=0.001` and friends are short)."""
 MAX_DEPTH = 4

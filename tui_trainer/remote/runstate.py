@@ -42,7 +42,7 @@ class RunState:
             s.update(device=event.device, world_size=event.world_size)
         elif isinstance(event, StepProgress):
             s.update(epoch=event.epoch, epochs=event.epochs, step=event.step, steps=event.steps)
-            s.update(global_step=event.global_step, phase=event.phase)
+            s["global_step"] = event.global_step
         elif isinstance(event, EpochEnd):
             s.update(epochs_completed=event.epoch, best_metric=event.best_metric)
             s.update(best_value=event.best_value, best_epoch=event.best_epoch)

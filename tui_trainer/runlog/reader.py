@@ -128,7 +128,7 @@ class RunRecord:
         value = (self.summary or {}).get("samples_per_second")
         if finite(value):
             return float(value)
-        steps = [r for r in self.records if r.get("event") == STEP and r.get("phase") == "train"]
+        steps = [r for r in self.records if r.get("event") == STEP and _train_step(r)]
         last = steps[-1].get("samples_per_second") if steps else None
         return float(last) if finite(last) else None
 
@@ -233,3 +233,8 @@ def read_runs(paths: list[str]) -> list[RunRecord]:
     if len(paths) < 2:
         raise UserError(f"compare: needs at least two run directories, got {len(paths)}")
     return [read_run(p) for p in paths]
+
+
+def _train_step(record: dict[str, Any]) -> bool:
+    """A training step line (older runs' lines carry `"phase"`; only "train" ones count)."""
+    return record.get("phase", "train") == "train"

@@ -24,14 +24,9 @@ from tui_trainer.config.names import one_line
 from tui_trainer.engine.events import ConfigChanged, EpochEnd, Event, RunFinished, RunStarted
 from tui_trainer.errors import UserError
 from tui_trainer.next_steps import TRACEBACK_FILE
-from tui_trainer.rundir import RunDirLock, create_run_dir, dir_id
+from tui_trainer.rundir import RunDirLock, dir_id
 from tui_trainer.sinks.jsonl import JsonLines
 from tui_trainer.sinks.records import to_record
-
-
-def new_run_dir(out: str | Path, preset: str) -> Path:
-    """Create a fresh `out/<preset>/<timestamp>` run directory (see `tui_trainer.rundir`)."""
-    return create_run_dir(out, preset)
 
 
 def render_config(run_dir: Path, config: dict[str, Any], preset: str) -> str:

@@ -131,7 +131,6 @@ def _from_record(r: dict[str, Any], config: dict[str, Any]) -> Event | None:
             lr=_float(r["lr"]),
             samples_per_second=_rate(r.get("samples_per_second")),
             elapsed=_float(r["elapsed"]),
-            phase=str(r["phase"]),
             grad_norm=_rate(r.get("grad_norm")),
             steps_per_second=_rate(r.get("steps_per_second")),
             epoch_elapsed=_rate(r.get("epoch_elapsed")),

@@ -60,7 +60,7 @@ class TensorBoardSink:
         """Record one event (scalars only; other events are ignored)."""
         w = self
         if isinstance(event, StepProgress):
-            if event.phase == "train" and math.isfinite(event.loss):
+            if math.isfinite(event.loss):
                 w.add_scalar("train/loss", event.loss, event.global_step)
                 w.add_scalar("train/lr", event.lr, event.global_step)
         elif isinstance(event, EpochEnd):

@@ -50,10 +50,6 @@ class HostReader:
         self._children: dict[int, psutil.Process] = {}
         self._primed = False
 
-    def prime(self) -> None:
-        """Take the CPU baselines now, so the next :meth:`read` has CPU figures."""
-        self.read()
-
     def read(self) -> HostSample:
         """Take one reading. Never raises for processes that vanish meanwhile."""
         first = not self._primed

@@ -93,7 +93,7 @@ class Curves:
     def apply(self, event: Event) -> bool:
         """Take one engine event; True when a plot's data changed."""
         if isinstance(event, StepProgress):
-            if event.phase != "train" or not event.steps:
+            if not event.steps:
                 return False
             x = event.epoch - 1 + event.step / event.steps
             self.epochs = max(self.epochs, event.epochs)
@@ -153,7 +153,7 @@ class Curves:
 
     def _record_step(self, rec: dict[str, Any]) -> None:
         try:
-            if rec.get("phase", "train") != "train" or not rec.get("steps"):
+            if rec.get("phase", "train") != "train" or not rec.get("steps"):  # "phase": older runs
                 return
             x = float(rec["epoch"]) - 1 + float(rec["step"]) / float(rec["steps"])
             self.epochs = max(self.epochs, int(rec.get("epochs") or 0))

@@ -28,45 +28,6 @@ QUIET_CHECKPOINTS = frozenset({"epoch", "best"})
 """Routine checkpoint reasons that the table already shows; everything else is logged."""
 
 
-class Series:
-    """A bounded series for sparklines: when it grows past `cap` points, neighbours merge.
-
-    Points stay evenly spaced in time: after a merge each new point averages twice as many raw
-    values as before, so a long run keeps its whole shape in at most `cap` points.
-    """
-
-    def __init__(self, cap: int = 512) -> None:
-        self.cap = cap
-        self._points: list[float] = []
-        self._bucket: list[float] = []
-        self._stride = 1
-
-    def append(self, value: float) -> None:
-        """Add one raw value (non-finite values are skipped: they would flatten the chart)."""
-        if not math.isfinite(value):
-            return
-        self._bucket.append(value)
-        if len(self._bucket) < self._stride:
-            return
-        self._points.append(sum(self._bucket) / len(self._bucket))
-        self._bucket = []
-        if len(self._points) > self.cap:
-            pts = self._points
-            self._points = [(pts[i] + pts[i + 1]) / 2 for i in range(0, len(pts) - 1, 2)]
-            if len(pts) % 2:
-                self._points.append(pts[-1])
-            self._stride *= 2
-
-    def points(self) -> list[float]:
-        """A new list of the points, the partly filled newest bucket included."""
-        if self._bucket:
-            return [*self._points, sum(self._bucket) / len(self._bucket)]
-        return list(self._points)
-
-    def __len__(self) -> int:
-        return len(self._points) + (1 if self._bucket else 0)
-
-
 @dataclass
 class EpochRow:
     """One line of the per-epoch metrics table."""
@@ -93,7 +54,6 @@ class Progress:
     epochs: int = 0
     step: int = 0
     steps: int = 0
-    phase: str = "train"
     elapsed: float = 0.0  # the run's training seconds
     epoch_elapsed: float = 0.0  # this epoch's training seconds
     it_per_second: float | None = None  # the engine's smoothed rates (engine.rate), as sent
@@ -129,9 +89,6 @@ class RunModel:
     progress: Progress = field(default_factory=Progress)
     loss: float | None = None  # train loss: mean over the steps since the previous event
     lr: float | None = None
-    loss_series: Series = field(default_factory=Series)
-    lr_series: Series = field(default_factory=Series)
-    val_losses: list[float] = field(default_factory=list)
     curves: Curves = field(default_factory=Curves)  # what the plots draw
     rows: list[EpochRow] = field(default_factory=list)
     paused: bool = False
@@ -142,7 +99,6 @@ class RunModel:
     finished: RunFinished | None = None
     _log: list[LogLine] = field(default_factory=list)
     _errors: set[str] = field(default_factory=set)  # error messages the log has shown
-    _last_train: StepProgress | None = None
     _epochs_seconds: float = 0.0  # finished epochs, validation included
     _stepped: bool = False  # a train StepProgress arrived during the current epoch
     _unfreezes_at: int | None = None  # 1-based epoch of the planned unfreeze (freeze.epochs)
@@ -246,7 +202,7 @@ class RunModel:
 
     def _on_step(self, ev: StepProgress) -> set[str]:
         p = self.progress
-        p.epoch, p.epochs, p.phase = ev.epoch, ev.epochs, ev.phase
+        p.epoch, p.epochs = ev.epoch, ev.epochs
         p.step, p.steps = ev.step, ev.steps
         if self._unfreezes_at is not None and ev.epoch >= self._unfreezes_at:
             self.trainable_params = self.total_params  # the engine unfroze them as planned
@@ -255,13 +211,10 @@ class RunModel:
             p.epoch_elapsed = ev.epoch_elapsed
         # The engine's one definition of speed (engine.rate); never re-derived here.
         p.it_per_second, p.samples_per_second = ev.steps_per_second, ev.samples_per_second
-        self._last_train = ev
         self._stepped = True
         if math.isfinite(ev.loss):  # already a mean over the steps since the last event
             self.loss = ev.loss
-            self.loss_series.append(ev.loss)
         self.lr = ev.lr
-        self.lr_series.append(ev.lr)
         self._update_eta()
         return {"progress", "charts"}
 
@@ -280,9 +233,6 @@ class RunModel:
             for row in self.rows:
                 row.best = False
         self.rows.append(EpochRow(ev.epoch, dict(ev.metrics), ev.seconds, ev.is_best))
-        val_loss = ev.metrics.get("val_loss")
-        if val_loss is not None and math.isfinite(val_loss):
-            self.val_losses = [*self.val_losses, val_loss]
         p = self.progress
         p.epoch, p.epochs, p.step = ev.epoch, ev.epochs, p.steps
         self._epochs_seconds += ev.seconds
@@ -304,10 +254,8 @@ class RunModel:
         loss, lr = ev.metrics.get("train_loss"), ev.metrics.get("lr")
         if loss is not None and math.isfinite(loss):
             self.loss = loss
-            self.loss_series.append(loss)
         if lr is not None:
             self.lr = lr
-            self.lr_series.append(lr)
 
     def _on_log(self, ev: LogMessage) -> set[str]:
         self.log(ev.level, ev.message)

@@ -45,8 +45,3 @@ def remember_preset(preset: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         text = json.dumps({"last_preset": preset}, indent=2) + "\n"
         atomic_write_text(folder / STATE_FILE, text)
-
-
-def initial_preset(given: str | None) -> str:
-    """The preset the setup screen selects: the one given, else the last used, else quickstart."""
-    return given or last_preset() or DEFAULT_PRESET

@@ -47,7 +47,7 @@ class RunProgress(Widget):
         """Show `progress`; repaints only when something visible changed."""
         p = progress
         key = (
-            p.epoch, p.epochs, p.step, p.steps, p.phase, fmt.duration(p.elapsed),
+            p.epoch, p.epochs, p.step, p.steps, fmt.duration(p.elapsed),
             fmt.duration(p.epoch_elapsed), fmt.duration(p.epoch_eta), fmt.duration(p.run_eta),
             fmt.speed(p.it_per_second, p.samples_per_second), state,
         )  # fmt: skip
@@ -74,7 +74,7 @@ class RunProgress(Widget):
             "--:--" if self._state in ENDED else fmt.duration(p.run_eta),
         )
         run_bar = bar(p.run_fraction, width - head.cell_length - tail.cell_length, style)
-        label = "valid" if p.phase == "val" else "train"
+        label = "train"  # validation sends no progress
         counter = f"{p.step}/{p.steps}"
         eta = "--:--" if self._state in ENDED else fmt.duration(p.epoch_eta)
         step_head = Content.assemble((label.ljust(6), "$text-muted"), counter.rjust(7))
