@@ -55,7 +55,6 @@ from tui_trainer.engine.polling import ControlLink, StopNow
 from tui_trainer.engine.progress import Progress
 from tui_trainer.engine.rate import RateMeter
 from tui_trainer.engine.run_end import finished_event
-from tui_trainer.engine.stateful import CurrentConfig, RngState, ScalerState, StepCounts
 from tui_trainer.engine.steer import Steerer
 from tui_trainer.engine.step import Stepper
 from tui_trainer.engine.sync_bn import convert_sync_batchnorm
@@ -84,8 +83,7 @@ class Trainer:
         resume: dict[str, Any] | None = None,
         dist: DistContext = SINGLE,
     ) -> None:
-        self.current = CurrentConfig(config)  # the one holder of the config while running
-        self.data, self.device, self.dist = data, device, dist
+        self.config, self.data, self.device, self.dist = config, data, device, dist
         self.control, self.run_dir = control, run_dir
         self.model = built.model.to(device)  # the bare module: state dicts, freezing, validation
         self.setup_notes: list[str] = []
@@ -93,7 +91,7 @@ class Trainer:
             self.model, layers = convert_sync_batchnorm(self.model, device)
             if layers:
                 self.setup_notes.append(f"sync_bn: {layers} BatchNorm layer(s) synchronised")
-        self.toggles = Toggles(self.current, self.model, device, data.num_classes)
+        self.toggles = Toggles(config, self.model, device, data.num_classes)
         self.setup_notes += self.toggles.setup_notes
         self.task = build_task(config)
         self.evaluator = self.task.evaluator(data.num_classes, device, dist)
@@ -104,38 +102,22 @@ class Trainer:
         self.monitor, self.mode = config.monitor()
         self.min_batch = 2 if has_batchnorm(self.model) else 1
         self.plan = FreezePlan(self.model, config.freeze, built.head)
-        self.steering = Steerer(
-            self,
-            schedule=self.schedule,
-            position=self.progress,
-            plan=self.plan,
-            config=self.current,
-            control=control,
-        )
-        if resume:  # a steered unfreeze is restored before `apply` and the param groups
-            run_state.restore_position(self.progress, self.steering, resume)
-        self.epoch = self.progress.epoch  # the epoch in hand
+        self.steering = Steerer(self, resume)  # a steered unfreeze is restored before `apply`
+        self.epoch = int(resume["progress"]["epoch"]) if resume else 0  # the epoch in hand
         self.plan.apply(self.model, self.epoch)
         self.optimizer = make_optimizer(
             config.optim, self.plan.param_groups(self.model, self.epoch)
         )
         self.meter = EpochMeter(device, dist)
-        self.counts = StepCounts()  # optimizer steps GradScaler skipped
-        self.parts = run_state.RunParts(
-            self.model, self.optimizer, ScalerState(self.scaler), self.schedule, self.steering,
-            self.progress, self.meter, self.plan, self.counts, RngState(), self.toggles,
-            self.current, dist, data.class_names,
-        )  # fmt: skip
         self.guard = faults.NonFiniteGuard(config.nonfinite_limit)
+        self.skipped_steps = 0  # optimizer steps GradScaler skipped
         self.resumed_from: str | None = None
-        self.checkpoints: ckpt.Checkpointer | None = None  # set when the run starts
         # Progress events are throttled across epochs (short epochs still report); the first
         # optimizer step reports at once.
         self._last_emit = 0.0
         self.rates = RateMeter()  # the one speed every front end shows (fed at progress events)
         if resume:
-            self.setup_notes += run_state.restore(self.parts, resume, batch_size=self.batch_size())
-            self.resumed_from = str(resume.get("path"))
+            self.setup_notes += run_state.restore(self, resume)
         self.stepper = Stepper(
             self.toggles.training_net(wrap(self.model, dist, device)),
             self.task.loss(),
@@ -155,16 +137,6 @@ class Trainer:
             raise UserError(f"{config.data.name}: {exc}", key="data.name") from None
 
     # -- what the front ends read ----------------------------------------------------------------
-    @property
-    def config(self) -> RunConfig:
-        """The config in force (steering, oom=reduce and compile fallbacks change it)."""
-        return self.current.value
-
-    @property
-    def skipped_steps(self) -> int:
-        """Optimizer steps GradScaler skipped so far (a resume continues the count)."""
-        return self.counts.skipped_steps
-
     @property
     def frozen(self) -> list[str]:
         """The names of the parameters the freeze plan freezes (empty: nothing frozen)."""
@@ -190,7 +162,6 @@ class Trainer:
             self.control, self.dist, self.device, bus.emit, self.steering.apply_live
         )
         self.control.steer_check = self.steering.check
-        self.steering.emit = bus.emit
         self.checkpoints = ckpt.Checkpointer(
             self.run_dir / "checkpoints",
             bus.emit,
@@ -204,10 +175,7 @@ class Trainer:
         self.toggles.listen(self._note_config)  # a compile fallback: warn, record
         try:
             if self.resumed_from:
-                line = run_state.message(
-                    self.parts, self.resumed_from, monitor=self.monitor, epoch=self.epoch
-                )
-                bus.emit(LogMessage("info", line))
+                bus.emit(LogMessage("info", run_state.message(self)))
             with heap.set_up_objects_frozen():
                 self._epochs()
             stopped_early = len(self.progress.history) < self.schedule.epochs
@@ -232,7 +200,7 @@ class Trainer:
         while p.epoch < self.schedule.epochs:  # steering may change the length
             epoch = self.epoch = p.epoch
             if self.plan.unfreezes_at(self.model, epoch):
-                self.unfreeze()
+                self._unfreeze()
             t0 = self.link.clock()  # the training clock: pauses and checkpoint saves off it
             while True:
                 try:
@@ -246,7 +214,7 @@ class Trainer:
                 "epoch": epoch + 1,
                 **train,
                 **val,
-                "lr": self.lr(),
+                "lr": self.optimizer.param_groups[0]["lr"],
                 "epoch_seconds": round(seconds, 4),
             }
             if self.schedule.epoch_end(val.get("val_loss", math.nan)):
@@ -292,7 +260,9 @@ class Trainer:
         sizes = loader.batch_sizes()
         steps = len(sizes)
         opt_steps = steps_in_epoch(steps, cfg.accumulate)
-        self.train_mode()
+        self.stepper.net.train()
+        for module in frozen_batchnorm_modules(self.model):
+            module.eval()  # frozen BatchNorm keeps its running statistics
         self.meter.begin()
         t_epoch, start = self.link.clock(), p.batch
         self._t_epoch: float | None = t_epoch  # a stop or failure mid-epoch still counts it
@@ -320,7 +290,7 @@ class Trainer:
                 self.stepper.discard()
                 self.bus.emit(LogMessage("warning", self.guard.skip(epoch, i + 1)))
             else:
-                self.counts.skipped_steps += self.stepper.step()
+                self.skipped_steps += self.stepper.step()
                 self.toggles.after_step(self.model)
                 self.guard.ok()
                 self.meter.commit_window()
@@ -383,7 +353,7 @@ class Trainer:
                 steps=steps,
                 global_step=p.global_step,
                 loss=loss,
-                lr=self.lr(),
+                lr=self.optimizer.param_groups[0]["lr"],
                 samples_per_second=rates.samples_per_second,
                 elapsed=elapsed,
                 grad_norm=self.stepper.grad_norm_now(),
@@ -394,7 +364,7 @@ class Trainer:
 
     def _note_config(self, note: str) -> None:
         """A change made while running (compile fell back): one warning, noted in config.yaml."""
-        self.current.add_note(note)
+        self.config = self.config.model_copy(update={"notes": [*self.config.notes, note]})
         self.bus.emit(LogMessage("warning", note))
         self.bus.emit(ConfigChanged(self.config.model_dump(mode="json"), note))
 
@@ -412,8 +382,7 @@ class Trainer:
     def _reduce_batch(self, batch_size: int) -> None:
         """oom=reduce: carry on with the halved batch from the same position in the epoch."""
         reduction = faults.reduced_config(self.config, batch_size, self.progress.batch)
-        self.current.set(reduction.config)
-        self.progress.batch = reduction.batch
+        self.config, self.progress.batch = reduction.config, reduction.batch
         self.bus.emit(LogMessage("warning", reduction.note))
         if reduction.repeated:
             self.bus.emit(
@@ -421,19 +390,7 @@ class Trainer:
             )
         self.bus.emit(ConfigChanged(self.config.model_dump(mode="json"), reduction.note))
 
-    # -- what steering asks of the loop (`steer.SteerHost`) ---------------------------------------
-    def lr(self) -> float:
-        """The LR the optimizer uses now."""
-        return self.optimizer.param_groups[0]["lr"]
-
-    def train_mode(self) -> None:
-        """Training mode for the net; frozen BatchNorm stays in eval mode (running statistics)."""
-        self.stepper.net.train()
-        for module in frozen_batchnorm_modules(self.model):
-            module.eval()
-
-    def unfreeze(self, when: str = "") -> None:
-        """The frozen parameters join the optimizer now (the plan says they train)."""
+    def _unfreeze(self, when: str = "") -> None:
         self.plan.apply(self.model, self.epoch)
         # DDP fixes its parameters (and a compiled graph its trainable set): wrap again.
         self.stepper.net = self.toggles.training_net(wrap(self.model, self.dist, self.device))
@@ -459,7 +416,7 @@ class Trainer:
         self._save(reason, ["last.pt"], self.meter.state())
 
     def _periodic(self, name: str, partial: dict[str, Any]) -> None:
-        if self._save("periodic", [name], partial) and self.checkpoints is not None:
+        if self._save("periodic", [name], partial):
             self.checkpoints.retain(name)
 
     def _save(
@@ -470,13 +427,9 @@ class Trainer:
         def state() -> dict[str, Any]:
             return self.toggles.checkpoint(self.state_dict(partial), self.model, best=best)
 
-        if self.checkpoints is None:  # the run has not started
-            return False
         with self.link.off_the_clock():  # saving is not training time
             return self.checkpoints.save(self.model, state, reason, names, (p.epoch, p.global_step))
 
     def state_dict(self, partial: dict[str, Any] = EMPTY_STATE) -> dict[str, Any]:
         """Everything a resume needs, as weights_only-loadable values."""
-        return run_state.capture(
-            self.parts, partial, epoch=self.epoch, batch_size=self.batch_size()
-        )
+        return run_state.capture(self, partial)
