@@ -22,7 +22,7 @@ from torch import nn
 
 
 def make_model(name: str) -> nn.Module:
-    from tui_trainer.engine.models import SmallCNN
+    from tui_trainer.engine.tasks.classification.models import SmallCNN
 
     if name == "small_cnn":
         return SmallCNN(10, 3, 32)

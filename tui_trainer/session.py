@@ -34,7 +34,8 @@ from tui_trainer.engine.device import resolve_runtime, seed_everything
 from tui_trainer.engine.distributed import SINGLE, DistContext
 from tui_trainer.engine.events import EventBus, LogMessage, LRPlan, RunFinished, RunStarted, Sink
 from tui_trainer.engine.loop import Trainer
-from tui_trainer.engine.models import BuiltModel, build_model, count_params, has_batchnorm
+from tui_trainer.engine.model_parts import BuiltModel, count_params, has_batchnorm
+from tui_trainer.engine.models import build_model
 from tui_trainer.engine.resume_rules import check_resumable
 from tui_trainer.errors import UserError
 from tui_trainer.rundir import RunDirLock, create_run_dir

@@ -18,7 +18,7 @@ from PIL import Image
 from tui_trainer.after.export import missing_onnx_packages
 from tui_trainer.after.loading import open_run
 from tui_trainer.cli import main
-from tui_trainer.engine.seg_metrics import hard_predictions
+from tui_trainer.engine.tasks.segmentation.metrics import hard_predictions
 
 QUICK = ["epochs=2", "device=cpu", "progress.interval=0.5"]
 # shapes-unet shrunk further than tests/test_segmentation.py's SMALL: a couple of seconds.

@@ -16,7 +16,7 @@ from torch import nn
 from tui_trainer.cli import main
 from tui_trainer.engine.checkpoint import load_checkpoint
 from tui_trainer.engine.load_refusal import load_failure
-from tui_trainer.engine.models import load_weights_file
+from tui_trainer.engine.model_parts import load_weights_file
 from tui_trainer.errors import UserError
 
 LONG_MODULE = "tt_crafted_checkpoint_module_with_a_rather_long_name_that_goes_on"

@@ -14,7 +14,8 @@ from tui_trainer.config.schema import ModelConfig
 from tui_trainer.engine.control import Control
 from tui_trainer.engine.data import build_data
 from tui_trainer.engine.data.tensor_loader import BatchTransform, TensorLoader
-from tui_trainer.engine.models import build_model, count_params
+from tui_trainer.engine.model_parts import count_params
+from tui_trainer.engine.models import build_model
 from tui_trainer.errors import UserError
 from tui_trainer.session import execute
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tui_trainer.engine.class_report import ClassScores, confusion, report_text
+from tui_trainer.engine.tasks.classification.class_report import ClassScores, confusion, report_text
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 

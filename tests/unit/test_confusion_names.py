@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tui_trainer.engine.metrics import MATRIX_MAX_WIDTH, format_confusion_matrix
+from tui_trainer.engine.tasks.classification.metrics import (
+    MATRIX_MAX_WIDTH,
+    format_confusion_matrix,
+)
 
 
 @pytest.mark.parametrize(

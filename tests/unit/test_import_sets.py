@@ -132,4 +132,4 @@ def test_a_whole_headless_run_never_imports_scikit_learn(tmp_path):
     argv = ["run", "quickstart", "epochs=1", "device=cpu", "--out", str(tmp_path / "runs")]
     modules = probe(tmp_path, *argv)
     assert not tops(modules) & {"sklearn", "scipy", "torchvision", "torchmetrics", "textual"}
-    assert "tui_trainer.engine.class_report" in modules  # the report was made
+    assert "tui_trainer.engine.tasks.classification.class_report" in modules  # the report was made

@@ -8,21 +8,21 @@ import pytest
 import torch
 
 from tui_trainer.config.schema import LossConfig
-from tui_trainer.engine.seg_losses import (
+from tui_trainer.engine.tasks.segmentation.losses import (
     SegmentationLoss,
     cross_entropy_loss,
     dice_loss,
     focal_loss,
     iou_loss,
 )
-from tui_trainer.engine.seg_metrics import (
+from tui_trainer.engine.tasks.segmentation.metrics import (
     SegmentationEvaluator,
     batch_dice,
     class_counts,
     dice_from_counts,
     iou_from_counts,
 )
-from tui_trainer.engine.seg_preview import render_mask, render_mask_pair
+from tui_trainer.engine.tasks.segmentation.preview import render_mask, render_mask_pair
 
 P = torch.tensor([0.8, 0.6, 0.3, 0.1])  # sigmoid probabilities of four pixels
 

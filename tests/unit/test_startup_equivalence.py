@@ -18,7 +18,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from tui_trainer.engine.data import digits as digits_module
 from tui_trainer.engine.data.shuffle_split import shuffle_split
-from tui_trainer.engine.metrics import ClassificationEvaluator
+from tui_trainer.engine.tasks.classification.metrics import ClassificationEvaluator
 
 SEEDS = st.integers(0, 2**32 - 1)
 

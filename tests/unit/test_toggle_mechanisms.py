@@ -14,8 +14,8 @@ from tui_trainer.engine.clip import GradClipper, total_norm
 from tui_trainer.engine.early_stop import early_stop
 from tui_trainer.engine.ema import ModelEma
 from tui_trainer.engine.mixing import BatchMixer
-from tui_trainer.engine.models import SmallCNN
 from tui_trainer.engine.speed import CompiledNet, batch_memory_format, to_channels_last
+from tui_trainer.engine.tasks.classification.models import SmallCNN
 
 
 def _grads(model: nn.Module) -> list[torch.Tensor]:

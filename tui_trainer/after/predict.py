@@ -24,7 +24,7 @@ from tui_trainer.after.loading import LoadedRun, open_run
 from tui_trainer.after.outputs import staged_dir, timestamped
 from tui_trainer.engine.data.decode import BadImage
 from tui_trainer.engine.device import autocast
-from tui_trainer.engine.seg_metrics import hard_predictions
+from tui_trainer.engine.tasks.segmentation.metrics import hard_predictions
 from tui_trainer.errors import UserError
 
 # Overlay colours per class (background is left as is); cycles for many classes.

@@ -1,254 +1,30 @@
-"""Build the network: `small_cnn`, any torchvision classification model, or `module:Class`.
+"""Build the network for a run: pick the builder by `model.name` (`config.tasks.model_kind`).
 
-The classification head (the last Linear layer) is replaced for `num_classes`; its name is what
-"everything but the head" means for freezing.
+`small_cnn` and torchvision classifiers come from `engine.tasks.classification.models`, `unet`
+and torchvision segmentation models from `engine.tasks.segmentation.models`, a user's
+`module:Class` (either task) from `engine.model_parts`; a weights file is loaded into the first
+and the last.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-import torch
 from torch import nn
 
-from tui_trainer.config.pycode import import_class
 from tui_trainer.config.schema import ModelConfig
 from tui_trainer.config.tasks import is_weights_file, model_kind
-from tui_trainer.engine.load_refusal import load_failure
-from tui_trainer.errors import UserError
+from tui_trainer.engine.model_parts import (
+    BuiltModel,
+    count_params,
+    find_head,
+    has_batchnorm,
+    load_weights_file,
+    user_model,
+)
+from tui_trainer.engine.tasks.classification.models import small_cnn, torchvision_classifier
 
-
-class SmallCNN(nn.Module):
-    """The CIFAR-10 tutorial net (conv-pool-conv-pool-fc-fc-fc), sized from the input.
-
-    At 32x32 it is the tutorial's exact network; at smaller sizes the convs are padded so the
-    feature map survives (8x8 digits → 2x2 after two pools).
-    """
-
-    def __init__(
-        self,
-        num_classes: int = 10,
-        in_channels: int = 3,
-        image_size: int = 32,
-        channels: tuple[int, int] = (6, 16),
-        hidden: tuple[int, int] = (120, 84),
-    ) -> None:
-        super().__init__()
-        pad = 0 if image_size >= 16 else 2
-        c1, c2 = channels
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, c1, 5, padding=pad),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 5, padding=pad),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),
-        )
-        with torch.no_grad():
-            flat = self.features(torch.zeros(1, in_channels, image_size, image_size)).numel()
-        self.classifier = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(flat, hidden[0]),
-            nn.ReLU(inplace=True),
-            nn.Linear(hidden[0], hidden[1]),
-            nn.ReLU(inplace=True),
-        )
-        self.fc = nn.Linear(hidden[1], num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits for a batch of images."""
-        return self.fc(self.classifier(self.features(x)))
-
-
-@dataclass
-class BuiltModel:
-    """The model and what the trainer and the UI report about it."""
-
-    model: nn.Module
-    head: str  # module path of the classification head ("" when unknown)
-    in_channels: int
-    notes: list[str]
-
-
-def find_head(model: nn.Module) -> str:
-    """The module path of the last Linear layer (the classification head)."""
-    last = ""
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Linear):
-            last = name
-    return last
-
-
-def _small_cnn(num_classes: int, in_channels: int, image_size: int, kwargs: dict) -> nn.Module:
-    try:
-        return SmallCNN(num_classes, in_channels, image_size, **kwargs)
-    except RuntimeError as exc:  # the probe pass: images too small for two conv-pool stages
-        if "size" not in str(exc).lower():
-            raise
-        detail = " ".join(str(exc).split())
-        raise UserError(
-            f"small_cnn cannot run on {image_size}x{image_size} ({detail})",
-            key="data.image_size",
-        ) from None
-
-
-def _replace_head(model: nn.Module, num_classes: int) -> str:
-    head = find_head(model)
-    if not head:
-        raise UserError("found no Linear layer to use as the classification head", key="model.name")
-    parent_name, _, attr = head.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    old = getattr(parent, attr)
-    if old.out_features != num_classes:
-        setattr(parent, attr, nn.Linear(old.in_features, num_classes, bias=old.bias is not None))
-    return head
-
-
-def _torchvision(cfg: ModelConfig, num_classes: int) -> nn.Module:
-    from torchvision import models
-
-    name = cfg.name.removeprefix("torchvision.")
-    available = models.list_models(module=models)
-    if name not in available:
-        import difflib
-
-        hint = difflib.get_close_matches(name, [*available, "small_cnn"], n=1)
-        extra = f" (did you mean '{hint[0]}'?)" if hint else ""
-        raise UserError(
-            f"unknown model '{cfg.name}'{extra}; use small_cnn, a torchvision "
-            "classification model name, or module:Class",
-            key="model.name",
-        )
-    weights = torchvision_weights(name, cfg.weights)
-    model = construct(
-        name, lambda **kw: models.get_model(name, weights=None, **kw), dict(cfg.kwargs), cfg.kwargs
-    )
-    if weights is not None:
-        model.load_state_dict(torchvision_state(weights))
-    return model
-
-
-def torchvision_weights(name: str, weights: str | None) -> Any:
-    """The torchvision weights enum member that `model.weights` names (None for a file/none)."""
-    if not weights or is_weights_file(weights):
-        return None
-    from torchvision import models
-
-    try:
-        enum = models.get_model_weights(name)
-        key = weights.split(".")[-1]
-        return enum.DEFAULT if key == "DEFAULT" else enum[key]
-    except (KeyError, ValueError):
-        raise UserError(
-            f"'{weights}' is neither a file nor a weights name of {name}",
-            key="model.weights",
-        ) from None
-
-
-def torchvision_state(weights: Any) -> dict[str, torch.Tensor]:
-    """Load torchvision weights from the hub cache (or online); where to put them otherwise."""
-    try:
-        return weights.get_state_dict(progress=False, check_hash=False)
-    except Exception as exc:
-        cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-        raise UserError(
-            f"cannot load {weights} ({type(exc).__name__}); offline, put "
-            f"{Path(weights.url).name} in {cache.parent}, or set model.weights to a local file",
-            key="model.weights",
-        ) from None
-
-
-def _user_class(cfg: ModelConfig, num_classes: int, in_channels: int) -> nn.Module:
-    """Build `module:Class`: checked to be an nn.Module subclass before it is called."""
-    cls = import_class(cfg.name, "model.name")
-    if not issubclass(cls, nn.Module):  # the same check by identity, once torch is here
-        raise UserError(f"class '{cfg.name}' is not a torch.nn.Module subclass", key="model.name")
-    kwargs = dict(cfg.kwargs)
-    try:
-        params = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        params = {}
-    if "num_classes" in params:
-        kwargs.setdefault("num_classes", num_classes)
-    if "in_channels" in params:
-        kwargs.setdefault("in_channels", in_channels)
-    return construct(cfg.name, cls, kwargs, cfg.kwargs)
-
-
-def construct(
-    label: str, factory: Callable[..., nn.Module], kwargs: dict[str, Any], given: dict[str, Any]
-) -> nn.Module:
-    """Call a model constructor; any failure becomes a one-line UserError.
-
-    The error names model.kwargs when kwargs were given (the usual cause: a wrong name, a list
-    of the wrong length), else model.name (the class itself failed to build).
-    """
-    try:
-        model = factory(**kwargs)
-    except (KeyboardInterrupt, SystemExit, UserError):
-        raise
-    except Exception as exc:
-        detail = " ".join(str(exc).split()) or "no message"
-        if given:
-            raise UserError(
-                f"{label} cannot be built with {given}: {type(exc).__name__}: {detail}",
-                key="model.kwargs",
-            ) from None
-        raise UserError(
-            f"building {label} failed: {type(exc).__name__}: {detail}",
-            key="model.name",
-        ) from None
-    if not isinstance(model, nn.Module):
-        raise UserError(f"'{label}' did not build a torch.nn.Module", key="model.name")
-    return model
-
-
-def load_weights_file(model: nn.Module, path_str: str, head: str) -> list[str]:
-    """Load a state dict or a tui-trainer checkpoint into `model`; the head may differ in shape.
-
-    Raises UserError listing mismatched keys when the file belongs to another architecture.
-    """
-    path = Path(path_str)
-    if not path.is_file():
-        raise UserError(f"file '{path}' not found", key="model.weights")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise UserError(
-            f"'{path}' is not a loadable weights file ({load_failure(exc)})", key="model.weights"
-        ) from None
-    state = blob.get("model", blob) if isinstance(blob, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise UserError(f"'{path}' holds no state dict of tensors", key="model.weights")
-    own = model.state_dict()
-    head_prefix = f"{head}." if head else "\0"
-    skipped, mismatched = [], []
-    loadable = {}
-    for key, value in state.items():
-        if key not in own:
-            mismatched.append(f"unexpected {key}")
-        elif own[key].shape != value.shape:
-            (skipped if key.startswith(head_prefix) else mismatched).append(
-                f"{key} {tuple(value.shape)} vs {tuple(own[key].shape)}"
-            )
-        else:
-            loadable[key] = value
-    missing = [k for k in own if k not in state and not k.startswith(head_prefix)]
-    mismatched += [f"missing {k}" for k in missing]
-    if mismatched:
-        shown = ", ".join(mismatched[:4]) + (
-            f" (+{len(mismatched) - 4} more)" if len(mismatched) > 4 else ""
-        )
-        raise UserError(f"'{path}' does not fit this model: {shown}", key="model.weights")
-    model.load_state_dict(loadable, strict=False)
-    notes = [f"loaded weights from {path}"]
-    if skipped:
-        notes.append(f"head '{head}' re-initialised for the new number of classes")
-    return notes
+__all__ = ["BuiltModel", "build_model", "count_params", "has_batchnorm"]
+# BuiltModel, count_params and has_batchnorm live in model_parts; named here too for importers
+# of the old module (engine.loop until its import moves).
 
 
 def build_model(
@@ -257,37 +33,19 @@ def build_model(
     """Build the configured model with a head for `num_classes` and load `cfg.weights`."""
     kind = model_kind(cfg.name)
     if kind == "segmentation":  # unet, torchvision FCN / DeepLabV3 / LR-ASPP
-        from tui_trainer.engine.seg_models import build_segmentation_model
+        from tui_trainer.engine.tasks.segmentation.models import build_segmentation_model
 
         return build_segmentation_model(cfg, num_classes, in_channels)
     notes: list[str] = []
+    model: nn.Module
     if kind == "small_cnn":
-        model: nn.Module = construct(
-            "small_cnn",
-            lambda **kw: _small_cnn(num_classes, in_channels, image_size, kw),
-            dict(cfg.kwargs),
-            cfg.kwargs,
-        )
-        head = "fc"
+        model, head = small_cnn(cfg, num_classes, in_channels, image_size), "fc"
     elif kind == "user":
-        model = _user_class(cfg, num_classes, in_channels)
+        model = user_model(cfg, num_classes, in_channels)
         head = find_head(model)
     else:
-        model = _torchvision(cfg, num_classes)
-        head = _replace_head(model, num_classes)
+        model, head = torchvision_classifier(cfg, num_classes)
         in_channels = 3
     if cfg.weights and (kind != "torchvision" or is_weights_file(cfg.weights)):
         notes += load_weights_file(model, cfg.weights, head)
     return BuiltModel(model, head, in_channels, notes)
-
-
-def has_batchnorm(model: nn.Module) -> bool:
-    """True when the model has BatchNorm layers."""
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-
-
-def count_params(model: nn.Module) -> tuple[int, int]:
-    """(trainable, total) parameter counts."""
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable, total

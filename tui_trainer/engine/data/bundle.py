@@ -2,7 +2,7 @@
 in-memory split every tensor source returns (`TensorSplit`, wrapped by `tensor_bundle`).
 
 No data source is imported here: the sources import these types, and `dispatch.build_data`
-picks the source (so neither side imports the other in a circle).
+picks the source through the task registry (so neither side imports the other in a circle).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import torch
 
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.data.inputs import InputSpec, tensor_input_spec
+from tui_trainer.engine.data.split import split_line
+from tui_trainer.engine.data.split_plan import tensor_split_source
 from tui_trainer.engine.data.tensor_loader import BatchTransform, TensorLoader, prepare_images
 
 
@@ -122,3 +124,12 @@ def tensor_bundle(
         val=val,
         input_spec=tensor_input_spec(transform, size, "L" if channels == 1 else "RGB"),
     )
+
+
+def with_split(bundle: DataBundle, config: RunConfig) -> DataBundle:
+    """In-memory data: its `split` line (digits stratified, generated data's first ones held out,
+    CIFAR-10 its own test set), by `split_plan.tensor_split_source`, as `check` says it."""
+    total = bundle.train_samples + bundle.val_samples
+    source, what = tensor_split_source(config, total)
+    bundle.split = split_line(bundle.train_samples, bundle.val_samples, what, source)
+    return bundle

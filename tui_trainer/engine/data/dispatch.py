@@ -1,11 +1,13 @@
-"""Build the train/validation data for a run config: pick the source by `data.name`."""
+"""Build the train/validation data for a run config: the builder of `data.name` comes from the
+task that owns it (`engine.tasks.data_builder`), so a new data source is a row in its task's
+`data.DATASETS`, not a branch here."""
 
 from __future__ import annotations
 
 import torch
 
 from tui_trainer.config.schema import RunConfig
-from tui_trainer.engine.data.bundle import DataBundle, tensor_bundle
+from tui_trainer.engine.data.bundle import DataBundle
 
 
 def build_data(
@@ -15,45 +17,6 @@ def build_data(
 
     `model_channels` asks for that many input channels (grayscale is repeated for RGB models).
     """
-    name = config.data.name
-    if name == "imagefolder":
-        from tui_trainer.engine.data.imagefolder import folder_bundle
+    from tui_trainer.engine.tasks import data_builder
 
-        return folder_bundle(config, device, model_channels)
-    if name == "segfolder":
-        from tui_trainer.engine.data.segfolder import segfolder_bundle
-
-        return segfolder_bundle(config, device)
-    if name == "shapes":
-        from tui_trainer.engine.data.seg_loader import seg_tensor_bundle
-        from tui_trainer.engine.data.shapes import make_shapes_split
-
-        bundle = seg_tensor_bundle(make_shapes_split(config), config, device)
-        return _with_split(bundle, config)
-    if name == "digits":
-        from tui_trainer.engine.data.digits import load_digits_split
-
-        split = load_digits_split(config)
-    elif name == "fake":
-        from tui_trainer.engine.data.fake import make_fake_split
-
-        split = make_fake_split(config)
-    elif name == "cifar10":
-        from tui_trainer.engine.data.cifar10 import load_cifar10_split
-
-        split = load_cifar10_split(config)
-    else:  # pragma: no cover - the schema's Literal keeps this unreachable
-        raise ValueError(name)
-    return _with_split(tensor_bundle(split, config, device, model_channels), config)
-
-
-def _with_split(bundle: DataBundle, config: RunConfig) -> DataBundle:
-    """In-memory data: its `split` line (digits stratified, generated data's first ones held out,
-    CIFAR-10 its own test set), by `split_plan.tensor_split_source`, as `check` says it."""
-    from tui_trainer.engine.data.split import split_line
-    from tui_trainer.engine.data.split_plan import tensor_split_source
-
-    total = bundle.train_samples + bundle.val_samples
-    source, what = tensor_split_source(config, total)
-    bundle.split = split_line(bundle.train_samples, bundle.val_samples, what, source)
-    return bundle
+    return data_builder(config.data.name)(config, device, model_channels)

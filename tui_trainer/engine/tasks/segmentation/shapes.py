@@ -15,8 +15,8 @@ import torch
 
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.data.bundle import TensorSplit
-from tui_trainer.engine.data.seg_loader import checked_class_names
 from tui_trainer.engine.data.split import holdout_size
+from tui_trainer.engine.tasks.segmentation.loader import checked_class_names
 from tui_trainer.errors import UserError
 
 SHAPE_KINDS = ("ellipse", "rectangle", "triangle")

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from tui_trainer.engine.class_report import ClassScores, confusion, report_text
 from tui_trainer.engine.distributed import SINGLE, DistContext
+from tui_trainer.engine.tasks.classification.class_report import ClassScores, confusion, report_text
 
 MATRIX_MAX_CLASSES = 20  # the text report shows the confusion matrix up to this many classes
 

@@ -18,7 +18,7 @@ from torch import nn
 
 from tui_trainer.config.schema import ModelConfig
 from tui_trainer.config.tasks import SEGMENTATION_MODELS, is_weights_file
-from tui_trainer.engine.models import (
+from tui_trainer.engine.model_parts import (
     BuiltModel,
     construct,
     load_weights_file,

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from tui_trainer.engine.seg_preview import render_mask_pair
+from tui_trainer.engine.tasks.segmentation.preview import render_mask_pair
 
 PREVIEW_MAX = 64  # preview masks are downsampled to at most this many pixels a side
 
@@ -67,7 +67,7 @@ class MaskPreview:
     dice: float  # this sample's mean foreground Dice
 
     def render(self, width: int, class_names: list[str] | None = None) -> list[str]:
-        """Text lines of the pair (see `seg_preview.render_mask_pair`)."""
+        """Text lines of the pair (see `preview.render_mask_pair`)."""
         return render_mask_pair(self.pred, self.true, width, class_names)
 
 

@@ -27,10 +27,10 @@ from tui_trainer.engine.data.folder_setup import FolderData
 from tui_trainer.engine.data.folder_source import MaskRule, mask_to_classes
 from tui_trainer.engine.data.imagefolder import IMAGENET_MEAN, IMAGENET_STD
 from tui_trainer.engine.data.inputs import folder_input_spec
-from tui_trainer.engine.data.seg_loader import checked_class_names, default_class_names
 from tui_trainer.engine.data.split import split_indices, split_line
 from tui_trainer.engine.data.split_plan import pair_fraction_source
 from tui_trainer.engine.data.tensor_loader import BatchTransform
+from tui_trainer.engine.tasks.segmentation.loader import checked_class_names, default_class_names
 from tui_trainer.errors import UserError
 
 __all__ = ["find_pairs", "mask_to_classes", "segfolder_bundle"]
