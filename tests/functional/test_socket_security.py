@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections import deque
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from tui_trainer.remote.commands import cmd_ctl
 from tui_trainer.remote.connection import MAX_CLIENTS, Client, evictable
 from tui_trainer.remote.runs import inspect, list_runs
 from tui_trainer.remote.runstate import RunState
+from tui_trainer.runlog import Status
 from tui_trainer.sinks.files import write_config
 
 
@@ -278,7 +280,8 @@ def test_a_full_server_says_too_many_clients_and_runs_says_busy(
     with pytest.raises(endpoint.NotLive, match="too many clients"):
         Stream(run.run_dir)  # watch says why it cannot stream
     info = inspect(run.run_dir)
-    assert (info.status, info.live, info.pid) == ("busy", True, os.getpid())
+    assert (info.status, info.live, info.pid) == (Status.BUSY, True, os.getpid())
+    assert info.status.live and json.loads(json.dumps(asdict(info)))["status"] == "busy"
     for s in crowd:
         s.close()
 

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tui_trainer.runlog.status import Status
+
 
 @dataclass(frozen=True)
 class RunStarted:
@@ -147,11 +149,14 @@ class Resumed:
 class RunFinished:
     """The run ended; `summary` is what summary.json holds (status, best, final, ...)."""
 
-    status: str  # completed | stopped | interrupted | failed
+    status: Status  # completed | stopped | interrupted | failed (a plain name is parsed)
     summary: dict[str, Any]
     report: str  # the per-class report as text ("" when there is none)
     error: str | None = None
     traceback: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", Status.parse(self.status))
 
 
 Event = (

@@ -32,7 +32,7 @@ class RunInfo:
 
     run_dir: str
     preset: str
-    status: str
+    status: Status
     live: bool
     epoch: int
     epochs: int
@@ -49,7 +49,7 @@ def inspect(run_dir: Path) -> RunInfo:
     metrics.jsonl, so listing thousands of long runs stays quick). `Damaged` if a file of it
     cannot be used."""
     seen = glance(run_dir)
-    status, live, pid, seconds = str(seen.status), False, None, None
+    status, live, pid, seconds = seen.status, False, None, None
     epochs_total, started = seen.epochs, seen.started
     if seen.summary is not None:
         seconds = seen.summary.get("wall_seconds")
@@ -59,7 +59,11 @@ def inspect(run_dir: Path) -> RunInfo:
         except NotLive:
             reply = None
         if reply is not None and (reply.get("ok") or reply.get("busy")):  # busy: too many clients
-            status, live, pid = str(reply.get("state", Status.RUNNING)), True, reply.get("pid")
+            status, live, pid = (
+                Status.parse(reply.get("state", Status.RUNNING)),
+                True,
+                reply.get("pid"),
+            )
             seconds = time.time() - started if started is not None else None
             epochs = reply.get("epochs")
             epochs_total = epochs if isinstance(epochs, int) and epochs > 0 else epochs_total

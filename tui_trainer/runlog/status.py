@@ -1,7 +1,8 @@
 """How a run ended (or that it has not): one name for every front end.
 
 `summary.json`'s `status` is one of the ended values; a live run's control socket reports one of
-the live ones; a run with neither (its process was killed, the machine lost power) `DIED`.
+the live ones (`BUSY` when it has too many clients to answer more); a run with neither (its
+process was killed, the machine lost power) `DIED`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class Status(StrEnum):
     PAUSING = "pausing"
     PAUSED = "paused"
     STOPPING = "stopping"
+    BUSY = "busy"  # live, but its socket is full: it cannot say which live state it is in
     DIED = "died"
     UNKNOWN = "unknown"
 
@@ -38,7 +40,7 @@ class Status(StrEnum):
             return cls.UNKNOWN
 
 
-LIVE = frozenset({Status.RUNNING, Status.PAUSING, Status.PAUSED, Status.STOPPING})
+LIVE = frozenset({Status.RUNNING, Status.PAUSING, Status.PAUSED, Status.STOPPING, Status.BUSY})
 """States a control socket reports while the run trains."""
 
 ENDED = frozenset({Status.COMPLETED, Status.STOPPED, Status.INTERRUPTED, Status.FAILED})

@@ -22,6 +22,7 @@ from tui_trainer.engine.events import (
     Steered,
     StepProgress,
 )
+from tui_trainer.runlog.status import Status
 from tui_trainer.tui.curves import Curves
 
 QUIET_CHECKPOINTS = frozenset({"epoch", "best"})
@@ -110,7 +111,7 @@ class RunModel:
         end the run's status: finished (completed) | stopped | interrupted | failed."""
         if self.finished is not None:
             status = self.finished.status
-            return "finished" if status == "completed" else status
+            return "finished" if status is Status.COMPLETED else str(status)
         if not self.started:
             return "starting"
         if self.stop_requested:
@@ -294,7 +295,7 @@ class RunModel:
         self.finished = ev
         self.paused = self.pause_requested = self.resume_requested = False
         self.checkpoint_requested = False
-        if ev.status == "failed":
+        if ev.status is Status.FAILED:
             error = ev.error or "unknown error"  # usually logged already, by its LogMessage
             self.log("error", "run failed" if error in self._errors else f"run failed: {error}")
             for line in (ev.traceback or "").rstrip().splitlines():

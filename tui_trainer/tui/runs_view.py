@@ -116,7 +116,7 @@ def filter_runs(runs: list[RunInfo], text: str) -> list[RunInfo]:
 
 def status_text(info: RunInfo) -> str:
     """`● running` for a live run (the dot marks it), else the recorded status."""
-    return f"● {info.status}" if info.live else info.status
+    return f"● {info.status}" if info.live else str(info.status)
 
 
 def progress_text(info: RunInfo) -> str:
