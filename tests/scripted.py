@@ -34,6 +34,7 @@ from tui_trainer.engine.events import (
     StepProgress,
 )
 from tui_trainer.errors import TrainingError
+from tui_trainer.runlog import RunSummary
 
 REPORT = """\
               precision    recall  f1-score   support
@@ -251,7 +252,7 @@ class ScriptedExecutor:
         failed = status == "failed"
         self._finished = True
         wall = round(gstep * self.virtual_step_seconds, 3)
-        summary = {  # the keys and order of the engine's summary (see the contract test)
+        summary: RunSummary = {  # the keys and order of the engine's summary (contract test)
             "status": status,
             "epochs_completed": epochs_done,
             "best": {

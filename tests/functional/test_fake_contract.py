@@ -11,6 +11,7 @@ from scripted import ScriptedExecutor
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.control import Control
 from tui_trainer.engine.events import EpochEnd, RunFinished, RunStarted
+from tui_trainer.runlog import RunSummary
 from tui_trainer.session import execute
 
 
@@ -50,6 +51,7 @@ def test_fake_matches_the_engine(tiny_config) -> None:
     for end, metrics in ((real_end, real_metrics), (fake_end, fake_metrics)):
         assert end.summary["final"] == metrics  # the last epoch's metrics, flat
         assert set(end.summary["best"]) == {"metric", "value", "epoch"}
+        assert set(end.summary) <= set(RunSummary.__annotations__)  # the one typed definition
 
 
 def test_a_failing_fake_adds_the_error_where_the_engine_does(tiny_config) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui_trainer.runlog.status import Status
+from tui_trainer.runlog.summary import RunSummary
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ class RunFinished:
     """The run ended; `summary` is what summary.json holds (status, best, final, ...)."""
 
     status: Status  # completed | stopped | interrupted | failed (a plain name is parsed)
-    summary: dict[str, Any]
+    summary: RunSummary
     report: str  # the per-class report as text ("" when there is none)
     error: str | None = None
     traceback: str | None = None

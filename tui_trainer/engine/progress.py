@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui_trainer.engine.rate import mean_samples_per_second
+from tui_trainer.runlog.summary import RunSummary
 
 
 @dataclass
@@ -70,9 +71,9 @@ def run_summary(
     nonfinite_skipped: int,
     notes: list[str],
     error: str | None,
-) -> dict[str, Any]:
+) -> RunSummary:
     """What summary.json holds (the front end adds run_dir and the replay command)."""
-    summary: dict[str, Any] = {
+    summary: RunSummary = {
         "status": status,
         "epochs_completed": len(p.history),
         "best": {"metric": monitor, "value": p.best_value, "epoch": p.best_epoch},

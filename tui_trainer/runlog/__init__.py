@@ -22,6 +22,7 @@ from tui_trainer.runlog.reader import (
     read_summary,
 )
 from tui_trainer.runlog.status import Status
+from tui_trainer.runlog.summary import RunSummary
 
 __all__ = [
     "CONFIG",
@@ -29,6 +30,7 @@ __all__ = [
     "SUMMARY",
     "Damaged",
     "RunRecord",
+    "RunSummary",
     "Status",
     "check_run",
     "default_monitor",

@@ -19,6 +19,7 @@ from tui_trainer.runlog.layout import METRICS
 from tui_trainer.runlog.lines import DamagedLine, head_lines, parse_line, tail_lines
 from tui_trainer.runlog.reader import Damaged, read_config, read_summary
 from tui_trainer.runlog.status import Status, from_summary
+from tui_trainer.runlog.summary import RunSummary
 
 HEAD_BYTES = 4 * 1024  # the first `started` line
 TAIL_BYTES = 16 * 1024  # the last records; doubled until an epoch line is found ...
@@ -31,7 +32,7 @@ class Glance:
 
     run_dir: Path
     status: Status
-    summary: dict[str, Any] | None
+    summary: RunSummary | None
     epoch: int
     epochs: int
     best: tuple[str | None, float | None, int | None]

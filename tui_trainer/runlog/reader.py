@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from tui_trainer.config.tasks import TASKS, monitor_mode
 from tui_trainer.config.yaml_safe import RUN_FILE, load_yaml_file
@@ -23,6 +23,7 @@ from tui_trainer.runlog.check import config_problem, finite, summary_problem
 from tui_trainer.runlog.layout import CONFIG, METRICS, NOT_METRICS, STEP, SUMMARY
 from tui_trainer.runlog.lines import DamagedLine, scan
 from tui_trainer.runlog.status import Status, from_summary
+from tui_trainer.runlog.summary import RunSummary
 
 SUMMARY_MAX_BYTES = 16 * 1024 * 1024
 """summary.json is a few KB; a larger one is not ours."""
@@ -48,7 +49,7 @@ class RunRecord:
     path: Path
     config: dict[str, Any]
     records: list[dict[str, Any]]  # metrics.jsonl records in order (step lines sampled if long)
-    summary: dict[str, Any] | None  # None while running, or if the process was killed
+    summary: RunSummary | None  # None while running, or if the process was killed
     warnings: list[str] = field(default_factory=list)  # what a tolerant read skipped
     sampled: bool = False  # step lines were sampled (a long run)
     last_line: int = 0  # complete lines of metrics.jsonl read
@@ -154,7 +155,7 @@ def read_config(run_dir: Path) -> dict[str, Any]:
     return data
 
 
-def read_summary(run_dir: Path) -> dict[str, Any] | None:
+def read_summary(run_dir: Path) -> RunSummary | None:
     """summary.json (None when there is none); `Damaged` if it is not a summary."""
     path = run_dir / SUMMARY
     try:
@@ -173,7 +174,7 @@ def read_summary(run_dir: Path) -> dict[str, Any] | None:
     problem = summary_problem(summary)
     if problem is not None:
         raise Damaged(f"{path}: {problem}")
-    return summary
+    return cast(RunSummary, summary)
 
 
 def check_run(path: str | Path) -> None:

@@ -7,6 +7,7 @@ process was killed, the machine lost power) `DIED`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -47,7 +48,7 @@ ENDED = frozenset({Status.COMPLETED, Status.STOPPED, Status.INTERRUPTED, Status.
 """States summary.json records."""
 
 
-def from_summary(summary: dict[str, Any] | None) -> Status:
+def from_summary(summary: Mapping[str, Any] | None) -> Status:
     """The status summary.json records; `DIED` without one (the process ended without writing
     it, or it is still running: ask its socket to tell the two apart)."""
     if summary is None:
