@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tui_trainer.config.datasets import ROOT_DATASETS
 from tui_trainer.config.outroot import out_root_problem
 from tui_trainer.config.pycode import import_class, is_code_name
 from tui_trainer.config.rules import config_warnings
@@ -11,9 +12,6 @@ from tui_trainer.config.schema import RunConfig
 from tui_trainer.config.tasks import effective_batch, is_weights_file
 from tui_trainer.config.toggle_notes import toggle_notes
 from tui_trainer.errors import UserError
-
-ROOT_DATASETS = frozenset({"cifar10", "imagefolder", "segfolder"})
-"""Data sources read from `data.root`."""
 
 
 def missing_here(config: RunConfig) -> list[UserError]:

@@ -8,9 +8,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from tui_trainer.config.datasets import DataName, task_datasets
 from tui_trainer.config.sections import Section
-
-DataName = Literal["digits", "fake", "cifar10", "imagefolder", "shapes", "segfolder"]
 
 
 def _list_as_tuple(value: Any) -> Any:
@@ -73,8 +72,8 @@ class DataConfig(Section):
 
     name: DataName = Field(
         "digits",
-        description="Dataset: digits | fake | cifar10 | imagefolder (classification); "
-        "shapes | segfolder (segmentation).",
+        description=f"Dataset: {' | '.join(task_datasets('classification'))} (classification); "
+        f"{' | '.join(task_datasets('segmentation'))} (segmentation).",
     )
     root: str | None = Field(
         None,

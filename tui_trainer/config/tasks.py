@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from tui_trainer.config.datasets import task_datasets
+
 ModelKind = Literal["small_cnn", "user", "segmentation", "torchvision"]
 
 SEGMENTATION_MODELS = (
@@ -28,7 +30,7 @@ SEGMENTATION_MODELS = (
 class TaskSpec:
     """The names one task accepts and reports."""
 
-    data: tuple[str, ...]  # data.name values
+    data: tuple[str, ...]  # data.name values (from config.datasets.DATASETS)
     losses: tuple[str, ...]  # loss.name values
     monitor: str  # default checkpoint.monitor (picks best.pt)
     train_metric: str  # the running training metric in epoch lines
@@ -36,13 +38,13 @@ class TaskSpec:
 
 TASKS: dict[str, TaskSpec] = {
     "classification": TaskSpec(
-        data=("digits", "fake", "cifar10", "imagefolder"),
+        data=task_datasets("classification"),
         losses=("cross_entropy",),
         monitor="val_accuracy",
         train_metric="train_accuracy",
     ),
     "segmentation": TaskSpec(
-        data=("shapes", "segfolder"),
+        data=task_datasets("segmentation"),
         losses=("cross_entropy", "bce", "dice", "bce_dice", "iou", "focal"),
         monitor="val_dice",
         train_metric="train_dice",
@@ -114,7 +116,7 @@ def task_mismatch(task: str, data: str, model: str, loss: str) -> tuple[str, str
         if seg:
             return (
                 "data.name",
-                f"'{data}' is classification data; segmentation: shapes or segfolder",
+                f"'{data}' is classification data; segmentation: {' or '.join(SEGMENTATION_DATA)}",
             )
         return "data.name", f"'{data}' is segmentation data; set task: segmentation"
     owner = model_task(model)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from tui_trainer.config.datasets import DATASETS
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.data.bundle import TensorSplit
 from tui_trainer.engine.data.split import holdout_size
@@ -16,9 +17,10 @@ from tui_trainer.engine.data.split import holdout_size
 def make_fake_split(config: RunConfig) -> TensorSplit:
     """`data.num_samples` 3-channel images of `data.image_size` (default 32), seeded."""
     data = config.data
-    size = data.image_size or 32
+    spec = DATASETS["fake"]
+    size = data.image_size or spec.image_size
     gen = torch.Generator().manual_seed(config.seed)
-    n, k = data.num_samples, data.num_classes or 10
+    n, k = data.num_samples, data.num_classes or spec.default_classes or 10
     templates = torch.rand(k, 3, size, size, generator=gen)
     targets = torch.randint(0, k, (n,), generator=gen)
     noise = torch.rand(n, 3, size, size, generator=gen)

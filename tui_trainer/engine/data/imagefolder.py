@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from tui_trainer.config.datasets import DATASETS
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.data.bundle import DataBundle
 from tui_trainer.engine.data.decode import Geometry
@@ -38,6 +39,7 @@ __all__ = ["EpochSampler", "folder_bundle"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+DEFAULT_SIZE = DATASETS["imagefolder"].image_size
 LAYOUT = "class folders, or train/ and val/ folders that each hold class folders"
 CENTER_FRACTION = 0.875  # finetune: validation resize (unless data.val_resize) and stored size
 
@@ -60,7 +62,7 @@ def _scan(folder: Path) -> tuple[list[str], list[tuple[Path, int]], WalkResult]:
 
 def geometries(config: RunConfig) -> tuple[Geometry, Geometry, int | None]:
     """(train geometry, val geometry, RandomResizedCrop size or None) for data.transform."""
-    size = config.data.image_size or 224
+    size = config.data.image_size or DEFAULT_SIZE
     if config.data.transform == "finetune":
         stored = round(size / CENTER_FRACTION)
         val_resize = config.data.val_resize or stored
@@ -136,7 +138,7 @@ def folder_bundle(
         num_classes=len(classes),
         class_names=list(classes),
         in_channels=3,
-        image_size=data.image_size or 224,
+        image_size=data.image_size or DEFAULT_SIZE,
         train_samples=len(train),
         val_samples=len(val),
         make_train=make_train,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tui_trainer.config.datasets import DATASETS
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.data.files import class_folders, list_images
 from tui_trainer.engine.data.split import (
@@ -24,7 +25,7 @@ from tui_trainer.engine.data.split import (
     split_sizes,
 )
 
-DIGITS_SAMPLES = 1797  # scikit-learn's load_digits (tests check it against the data)
+DIGITS_SAMPLES = DATASETS["digits"].samples or 0  # tests check it against the data
 CIFAR10_SIZES = (50_000, 10_000)
 CIFAR10_SETS = "CIFAR-10's own training and test sets"
 FOLDER_SETS = "the train/ and val/ folders under '{root}'"
@@ -51,7 +52,7 @@ def plan_split(config: RunConfig) -> str | None:
     Raises UserError for a split that cannot be made (the run would refuse it too).
     """
     data = config.data
-    if data.name in ("fake", "shapes"):
+    if DATASETS[data.name].generated:  # fake, shapes
         n_val = holdout_size(data.num_samples, data.val_split, "images")
         source, what = tensor_split_source(config, data.num_samples)
         return split_line(data.num_samples - n_val, n_val, what, source)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from tui_trainer.config.datasets import DATASETS
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.data.bundle import DataBundle
 from tui_trainer.engine.data.decode import BadImage, Geometry, decode_mask
@@ -35,7 +36,7 @@ from tui_trainer.errors import UserError
 
 __all__ = ["find_pairs", "mask_to_classes", "segfolder_bundle"]
 
-DEFAULT_SIZE = 256
+DEFAULT_SIZE = DATASETS["segfolder"].image_size
 
 
 def _layout(config: RunConfig) -> str:

@@ -13,6 +13,7 @@ import math
 
 import torch
 
+from tui_trainer.config.datasets import DATASETS
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.data.bundle import TensorSplit
 from tui_trainer.engine.data.split import holdout_size
@@ -20,7 +21,7 @@ from tui_trainer.engine.tasks.segmentation.loader import checked_class_names
 from tui_trainer.errors import UserError
 
 SHAPE_KINDS = ("ellipse", "rectangle", "triangle")
-DEFAULT_SIZE = 64
+DEFAULT_SIZE = DATASETS["shapes"].image_size
 
 
 def _inside_triangle(
@@ -95,7 +96,7 @@ def make_shapes(
 def make_shapes_split(config: RunConfig) -> TensorSplit:
     """`data.num_samples` images of `data.image_size` (default 64), the first val_split for val."""
     data = config.data
-    classes = data.num_classes or 2
+    classes = data.num_classes or DATASETS["shapes"].default_classes or 2
     if classes not in (2, 4):
         raise UserError(
             f"data.num_classes: shapes has 2 classes (binary) or 4 (background, "
