@@ -21,7 +21,7 @@ import contextlib
 import errno
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -87,7 +87,7 @@ def atomic_write(path: Path, produce: Callable[[BinaryIO], None]) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     writer = _RawWriter(fd)
-    try:
+    with _published(Path(tmp), path):
         try:
             try:
                 mode = os.stat(path).st_mode & 0o7777  # keep the mode of the file replaced
@@ -102,6 +102,14 @@ def atomic_write(path: Path, produce: Callable[[BinaryIO], None]) -> None:
             raise
         finally:
             os.close(fd)
+
+
+@contextlib.contextmanager
+def _published(tmp: Path, path: Path) -> Iterator[None]:
+    """The block fills `tmp`; then `tmp` is renamed onto `path` and the rename made durable.
+    On any failure (in the block or the rename) `tmp` is removed and the error raised."""
+    try:
+        yield
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -146,10 +154,5 @@ def atomic_link(source: Path, path: Path) -> None:
             raise
         atomic_write_bytes(path, source.read_bytes())
         return
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
+    with _published(tmp, path):
+        pass  # the link is the whole content

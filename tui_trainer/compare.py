@@ -110,12 +110,7 @@ def _rate(value: float | None) -> str:
 
 def table(header: list[str], rows: Rows) -> str:
     """Rows as aligned columns under `header`."""
-    lines = [header, *([label, *cells] for label, cells in rows)]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
-        for line in lines
-    )
+    return fmt.text_table([header, *([label, *cells] for label, cells in rows)])
 
 
 def render_text(runs: list[RunRecord]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 
 def duration(seconds: float | None, *, compact: bool = False) -> str:
@@ -20,6 +21,16 @@ def duration(seconds: float | None, *, compact: bool = False) -> str:
     if hours:
         return f"{hours}:{minutes:02d}:{secs:02d}"
     return f"{minutes}:{secs:02d}" if compact else f"{minutes:02d}:{secs:02d}"
+
+
+def text_table(lines: Sequence[Sequence[str]]) -> str:
+    """Rows of cells as left-aligned columns two spaces apart (the first row is the header);
+    trailing spaces are dropped. The plain-text tables of `runs` and `compare`."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))] if lines else []
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
 
 
 def eta_from_share(elapsed: float, done: float, total: float) -> float:

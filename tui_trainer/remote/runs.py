@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tui_trainer import formatting as fmt
 from tui_trainer.errors import UserError
 from tui_trainer.remote.client import request
 from tui_trainer.remote.endpoint import NotLive
@@ -108,13 +109,6 @@ def list_runs(root: str | Path, damaged: list[str] | None = None) -> list[RunInf
     return sorted(infos, key=lambda i: (not i.live, -(i.started or 0.0)))
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
 def _metric(info: RunInfo) -> str:
     if not info.best_metric or not isinstance(info.best_value, (int, float)):
         return "-"
@@ -134,16 +128,11 @@ def format_table(infos: list[RunInfo]) -> str:
             f"{i.epoch}/{i.epochs}" if i.epochs else str(i.epoch),
             _metric(i),
             time.strftime("%Y-%m-%d %H:%M", time.localtime(i.started)) if i.started else "-",
-            _duration(i.seconds),
+            "-" if i.seconds is None else fmt.duration(i.seconds),
         )
         for i in infos
     ]
-    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    ]
-    return "\n".join(lines)
+    return fmt.text_table([header, *rows])
 
 
 def cmd_runs(root: str, as_json: bool) -> int:

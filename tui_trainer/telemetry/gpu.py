@@ -308,13 +308,7 @@ class NvmlReader:
 
     def _sample(self, device: _Device, own_pid: int, seen_pids: set[int]) -> GpuSample:
         if device.lost:
-            return GpuSample(
-                index=device.index,
-                name=device.name,
-                uuid=device.uuid,
-                lost=True,
-                lost_reason=device.lost_reason,
-            )
+            return _lost_sample(device)
         handle = device.handle
         try:
             now = self._clock()
@@ -345,13 +339,7 @@ class NvmlReader:
             )
         except _GpuLost as lost:
             device.lost, device.lost_reason = True, str(lost)
-            return GpuSample(
-                index=device.index,
-                name=device.name,
-                uuid=device.uuid,
-                lost=True,
-                lost_reason=device.lost_reason,
-            )
+            return _lost_sample(device)
 
     def _processes(self, handle: Any, own_pid: int, seen_pids: set[int]) -> tuple[GpuProcess, ...]:
         compute = _field(pynvml.nvmlDeviceGetComputeRunningProcesses, handle) or []
@@ -392,3 +380,14 @@ class NvmlReader:
                 name = os.path.basename(path) if path else "?"
             self._process_names[pid] = name
         return name
+
+
+def _lost_sample(device: _Device) -> GpuSample:
+    """What a lost GPU shows from then on: who it was and why it is gone."""
+    return GpuSample(
+        index=device.index,
+        name=device.name,
+        uuid=device.uuid,
+        lost=True,
+        lost_reason=device.lost_reason,
+    )

@@ -24,6 +24,8 @@ A file that cannot be read raises `BadImage`, whose message names the file and s
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,23 +139,26 @@ def _turn(img: Image.Image, orient: int) -> Image.Image:
     return img.transpose(method) if method is not None else img
 
 
-def _pixels_error(path: Path, what: str, exc: PixelModeError) -> BadImage:
-    return BadImage(f"{what} '{path}': {exc}", str(exc))
+@contextmanager
+def _decoding(path: Path, what: str) -> Iterator[None]:
+    """What decoding `path` raises, as one BadImage naming the file (`what`: image or mask):
+    an unsupported pixel mode says so; truncated or garbled data surfaces at decode time."""
+    try:
+        yield
+    except BadImage:
+        raise
+    except PixelModeError as exc:
+        raise BadImage(f"{what} '{path}': {exc}", str(exc)) from None
+    except Exception as exc:
+        raise BadImage(f"cannot decode {what} '{path}': {_reason(exc)}", _reason(exc)) from None
 
 
 def decode_rgb(path: Path, geometry: Geometry) -> tuple[np.ndarray, tuple[int, int]]:
     """(H, W, 3) uint8 pixels at the geometry's size, and the file's upright (width, height)."""
     img = _open(path)
-    try:
-        with img, warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return fit_rgb(img, geometry, path)
-    except BadImage:
-        raise
-    except PixelModeError as exc:
-        raise _pixels_error(path, "image", exc) from None
-    except Exception as exc:  # truncated or garbled data surfaces at decode time
-        raise BadImage(f"cannot decode image '{path}': {_reason(exc)}", _reason(exc)) from None
+    with _decoding(path, "image"), img, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        return fit_rgb(img, geometry, path)
 
 
 def fit_rgb(
@@ -192,36 +197,22 @@ def load_upright(path: Path) -> Image.Image:
     For outputs at the image's own size (`predict`'s masks and overlays). Raises BadImage.
     """
     img = _open(path)
-    try:
-        with img, warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            check_pixels(img, path)
-            orient = orientation(img)
-            img.load()
-            return _turn(to_eight_bit(img), orient).copy()
-    except BadImage:
-        raise
-    except PixelModeError as exc:
-        raise _pixels_error(path, "image", exc) from None
-    except Exception as exc:
-        raise BadImage(f"cannot decode image '{path}': {_reason(exc)}", _reason(exc)) from None
+    with _decoding(path, "image"), img, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        check_pixels(img, path)
+        orient = orientation(img)
+        img.load()
+        return _turn(to_eight_bit(img), orient).copy()
 
 
 def decode_mask(path: Path) -> np.ndarray:
     """A mask file's raw (H, W) values, upright: palette indices for 'P' images (GIF), gray
     levels, 16-bit class ids; never scaled (pixels.label_values)."""
     img = _open(path)
-    try:
-        with img:
-            check_pixels(img, path, "mask")
-            orient = orientation(img)
-            return label_values(_turn(img, orient))
-    except BadImage:
-        raise
-    except PixelModeError as exc:
-        raise _pixels_error(path, "mask", exc) from None
-    except Exception as exc:
-        raise BadImage(f"cannot decode mask '{path}': {_reason(exc)}", _reason(exc)) from None
+    with _decoding(path, "mask"), img:
+        check_pixels(img, path, "mask")
+        orient = orientation(img)
+        return label_values(_turn(img, orient))
 
 
 def resize_nearest(values: np.ndarray, geometry: Geometry) -> np.ndarray:

@@ -93,8 +93,29 @@ class HelpScreen(ModalScreen[None]):
                     yield Static(what, classes="help-what", markup=False)
 
 
-class ConfirmQuit(ModalScreen[bool]):
+class YesNo(ModalScreen[bool]):
+    """A question answered by two buttons `#<ANSWERS>-yes` / `#<ANSWERS>-no` or by the keys
+    bound to `answer(True)` / `answer(False)`; the safe answer (no) has the focus."""
+
+    ANSWERS: ClassVar[str] = "answer"  # the buttons' id prefix
+
+    def on_mount(self) -> None:
+        """Focus the safe choice."""
+        self.query_one(f"#{self.ANSWERS}-no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        """Either button answers."""
+        self.dismiss(event.button.id == f"{self.ANSWERS}-yes")
+
+    def action_answer(self, yes: bool) -> None:
+        """y / n keys."""
+        self.dismiss(yes)
+
+
+class ConfirmQuit(YesNo):
     """Asks before quitting while training runs; dismissed with True to quit."""
+
+    ANSWERS = "quit"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Quit", show=False),
@@ -113,15 +134,3 @@ class ConfirmQuit(ModalScreen[bool]):
             with Horizontal(id="quit-buttons"):
                 yield Button("Quit (y)", id="quit-yes", variant="error", compact=True)
                 yield Button("Keep training (n)", id="quit-no", variant="primary", compact=True)
-
-    def on_mount(self) -> None:
-        """Focus the safe choice."""
-        self.query_one("#quit-no", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        """Either button answers."""
-        self.dismiss(event.button.id == "quit-yes")
-
-    def action_answer(self, quit_: bool) -> None:
-        """y / n keys."""
-        self.dismiss(quit_)

@@ -17,11 +17,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Button, Static
 
 from tui_trainer.errors import UserError
 from tui_trainer.tui import runs_view as rv
+from tui_trainer.tui.screens.dialogs import YesNo
 from tui_trainer.tui.screens.run import RunRequest
 
 
@@ -65,9 +66,10 @@ def resume_request(run_dir: str) -> RunRequest:
     return RunRequest(config, name, [], None, run_dir)
 
 
-class ConfirmLaunch(ModalScreen[bool]):
+class ConfirmLaunch(YesNo):
     """Asks before a replay or resume starts training (a stray key must not start a run)."""
 
+    ANSWERS = "launch"
     DEFAULT_CSS = """
     ConfirmLaunch #launch-dialog { width: 64; }
     ConfirmLaunch #launch-text { margin-bottom: 1; }
@@ -91,18 +93,6 @@ class ConfirmLaunch(ModalScreen[bool]):
             with Horizontal(id="launch-buttons"):
                 yield Button("Start (y)", id="launch-yes", variant="success", compact=True)
                 yield Button("Cancel (n)", id="launch-no", compact=True)
-
-    def on_mount(self) -> None:
-        """Focus the safe choice."""
-        self.query_one("#launch-no", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        """Either button answers."""
-        self.dismiss(event.button.id == "launch-yes")
-
-    def action_answer(self, start: bool) -> None:
-        """y / n keys."""
-        self.dismiss(start)
 
 
 def launch_question(run_dir: str, what: str, background: bool, out: str | None) -> str:
