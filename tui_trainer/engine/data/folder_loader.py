@@ -23,7 +23,11 @@ from tui_trainer.engine.data.augment import random_resized_crop
 from tui_trainer.engine.data.cache import RamCache
 from tui_trainer.engine.data.folder_source import FolderSource
 from tui_trainer.engine.data.sampler import EpochSampler
-from tui_trainer.engine.data.tensor_loader import BatchTransform, augment_batch
+from tui_trainer.engine.data.tensor_loader import (
+    BatchTransform,
+    augment_batch,
+    epoch_batch_sizes,
+)
 from tui_trainer.errors import TrainingError
 
 PREFETCH = 4
@@ -130,11 +134,7 @@ class FolderBatches:
 
     def batch_sizes(self) -> list[int]:
         """Batch sizes of one epoch (a trailing batch of 1 is dropped when training)."""
-        b, n = self.batch_size, self.sampler.shard_samples
-        sizes = [b] * (n // b) + ([n % b] if n % b else [])
-        if self.shuffle and len(sizes) > 1 and sizes[-1] == 1:
-            sizes.pop()
-        return sizes
+        return epoch_batch_sizes(self.sampler.shard_samples, self.batch_size, self.shuffle)
 
     def __len__(self) -> int:
         return len(self.batch_sizes())

@@ -21,6 +21,17 @@ import torch.nn.functional as F
 from tui_trainer.engine.distributed import shard_indices
 
 
+def epoch_batch_sizes(samples: int, batch_size: int, drop_single: bool) -> list[int]:
+    """The size of each batch of an epoch of `samples`, in order: full batches, then the rest.
+    `drop_single` (training): a trailing batch of one sample is dropped (BatchNorm cannot
+    train on it), unless it is the only batch."""
+    sizes = [batch_size] * (samples // batch_size)
+    sizes += [samples % batch_size] if samples % batch_size else []
+    if drop_single and len(sizes) > 1 and sizes[-1] == 1:
+        sizes.pop()
+    return sizes
+
+
 @dataclass(frozen=True)
 class BatchTransform:
     """Whole-batch preprocessing: scale to [0, 1], normalise, resize, expand channels."""
@@ -200,11 +211,7 @@ class TensorLoader:
 
     def batch_sizes(self) -> list[int]:
         """The size of each batch of an epoch, in order (a trailing batch of 1 is dropped)."""
-        n, b = self.shard_samples, self.batch_size
-        sizes = [b] * (n // b) + ([n % b] if n % b else [])
-        if self.drop_last_single and len(sizes) > 1 and sizes[-1] == 1:
-            sizes.pop()
-        return sizes
+        return epoch_batch_sizes(self.shard_samples, self.batch_size, self.drop_last_single)
 
     def __len__(self) -> int:
         return len(self.batch_sizes())
