@@ -34,18 +34,6 @@ def augment_pair(
     return both[:, :-1], both[:, -1].to(masks.dtype)
 
 
-def skip_augment_draws(
-    generator: torch.Generator, size: int, hflip: bool, crop_padding: int
-) -> None:
-    """Advance `generator` exactly as `augment_batch` does for a batch of `size` samples."""
-    if hflip:
-        torch.rand(size, generator=generator)
-    if crop_padding > 0:
-        span = 2 * crop_padding + 1
-        torch.randint(0, span, (size,), generator=generator)
-        torch.randint(0, span, (size,), generator=generator)
-
-
 def resize_masks(masks: torch.Tensor, size: int | None) -> torch.Tensor:
     """(N, H, W) class-index masks at `size` x `size` by nearest neighbour, as int64."""
     if size is not None and (masks.shape[-2], masks.shape[-1]) != (size, size):
