@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from tui_trainer.engine.data.shuffle_split import shuffle_split
 from tui_trainer.errors import UserError
 
 
@@ -80,6 +79,8 @@ def split_indices(
     """
     n_train, n_val = split_sizes(n, val_split, what)
     if labels is None:
+        from tui_trainer.engine.data.shuffle_split import shuffle_split  # numpy: not for check
+
         return shuffle_split(n, n_val, seed)
     counts: dict[int, int] = {}
     for label in labels:
@@ -99,4 +100,6 @@ def split_indices(
             f"data.val_split: {val_split} of {n} {what} leaves {min(n_val, n_train)} to {side}, "
             f"fewer than the {k} classes; expected a value from {k / n:.3g} to {1 - k / n:.3g}"
         )
+    from tui_trainer.engine.data.shuffle_split import shuffle_split
+
     return shuffle_split(n, n_val, seed, labels)
