@@ -101,3 +101,19 @@ def test_strict_names_a_damaged_line_tolerant_skips_it(
         assert tolerant.damaged[0].startswith("line 1235 ")
     assert 1235 not in {r["seq"] for r in tolerant.records}
     assert tolerant.last_line == len(text)
+
+
+@pytest.mark.parametrize("whole_bytes", [10**9, 0])
+def test_a_follower_reads_on_from_where_it_stopped(
+    tmp_path: Path, small_chunks: None, whole_bytes: int
+) -> None:
+    """`known` (line, offset) from one read: the next goes on from there, numbers unchanged."""
+    path = long_file(tmp_path / "metrics.jsonl")
+    first = scan(path, stop=900, whole_bytes=whole_bytes, samples=5)
+    assert first.last_line == 900
+    with open(path, "rb") as fh:
+        assert fh.read(first.end_offset).count(b"\n") == 900
+    rest = scan(path, start=900, whole_bytes=whole_bytes, known=(900, first.end_offset))
+    again = scan(path, start=900, whole_bytes=whole_bytes)
+    assert kept(rest) == kept(again) and rest.last_line == again.last_line
+    assert min(r["seq"] for r in rest.records) > 900

@@ -46,6 +46,7 @@ class Lines:
 
     records: list[dict[str, Any]] = field(default_factory=list)
     last_line: int = 0  # the number of complete lines up to where the scan stopped
+    end_offset: int = 0  # the byte offset just after line `last_line` (where to go on from)
     damaged: list[str] = field(default_factory=list)  # "line N is not JSON", ... (tolerant)
     sampled: bool = False  # step lines were sampled (the file was large)
 
@@ -97,40 +98,56 @@ def scan(
     strict: bool = False,
     samples: int = SAMPLES,
     whole_bytes: int = WHOLE_BYTES,
+    known: tuple[int, int] = (0, 0),
 ) -> Lines:
     """The records of lines `start+1 .. stop` (1-based; to the last complete line by default).
 
     OSError propagates (a missing file is the caller's to name). `strict`: a damaged line raises
     `DamagedLine`; otherwise it is skipped and named in `Lines.damaged`. On a file larger than
-    `whole_bytes`, step lines are sampled (see the module docstring).
+    `whole_bytes`, step lines are sampled (see the module docstring). `known`: (line, byte
+    offset) of a position read before (`Lines.last_line`, `Lines.end_offset`) at or before
+    `start`: reading goes on from there instead of counting lines from the top.
     """
     collect = _Collector(strict, start)
+    line, offset = known if 0 <= known[0] <= start and known[1] >= 0 else (0, 0)
     with path.open("rb") as fh:
         size = fh.seek(0, 2)
-        fh.seek(0)
-        if size <= whole_bytes:
-            _whole(fh.read(), stop, collect)
+        if size < offset:  # not the file read before (replaced): from the top
+            line, offset = 0, 0
+        if size - offset <= whole_bytes:
+            fh.seek(offset)
+            _whole(fh.read(), line, offset, stop, collect)
         else:
             collect.out.sampled = True
-            _windowed(fh, size, stop, samples, collect)
+            _windowed(fh, size, (line, offset), stop, samples, collect)
     collect.out.records.sort(key=lambda r: r["seq"])
     return collect.out
 
 
-def _whole(data: bytes, stop: int | None, collect: _Collector) -> None:
+def _whole(data: bytes, base: int, offset: int, stop: int | None, collect: _Collector) -> None:
     lines = data.split(b"\n")[:-1]  # after the last newline: nothing, or a line being written
     if stop is not None:
-        lines = lines[:stop]
-    for number, line in enumerate(lines, 1):
+        lines = lines[: max(stop - base, 0)]
+    for number, line in enumerate(lines, base + 1):
         collect.add(line, number)
-    collect.out.last_line = len(lines)
+    collect.out.last_line = base + len(lines)
+    collect.out.end_offset = offset + sum(len(line) + 1 for line in lines)
 
 
-def _windowed(fh: BinaryIO, size: int, stop: int | None, samples: int, collect: _Collector) -> None:
+def _windowed(
+    fh: BinaryIO,
+    size: int,
+    known: tuple[int, int],
+    stop: int | None,
+    samples: int,
+    collect: _Collector,
+) -> None:
     """Chunk by chunk: every non-step line, sampled step lines, and the last step line (one
     regex pass and one newline count over each chunk)."""
-    targets = [size * i // samples for i in range(samples)] if samples > 0 else []
-    offset, base, last_step = 0, 0, None  # offset: the file position of `data`
+    base, offset = known  # offset: the file position of `data`, line `base` ends just before
+    span = size - offset
+    targets = [offset + span * i // samples for i in range(samples)] if samples > 0 else []
+    last_step = None
     while stop is None or base < stop:
         data, end = _complete_lines(fh, offset)
         if not end:
@@ -161,6 +178,7 @@ def _windowed(fh: BinaryIO, size: int, stop: int | None, samples: int, collect: 
         base += lines_here
         offset += end
     collect.out.last_line = base
+    collect.out.end_offset = offset
     if last_step is not None:
         collect.add(*last_step)
     _unique(collect)

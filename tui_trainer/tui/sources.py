@@ -42,14 +42,17 @@ def failed_run(message: str, trace: str | None = None) -> RunFinished:
     return RunFinished("failed", summary, "", error=message, traceback=trace)
 
 
-def history(run_dir: Path, start: int = 0, stop: int | None = None) -> Lines:
+def history(
+    run_dir: Path, start: int = 0, stop: int | None = None, known: tuple[int, int] = (0, 0)
+) -> Lines:
     """metrics.jsonl lines `start+1 .. stop` as a run screen replays them (tolerant; a long
     run's step lines sampled), without how earlier sessions of a resumed run ended: their
-    `finished` records come before the last `started` one."""
+    `finished` records come before the last `started` one. `known`: (line, byte offset) where
+    the previous read ended, so a follower reads on from there."""
     try:
-        lines = scan(run_dir / METRICS, start=start, stop=stop)
+        lines = scan(run_dir / METRICS, start=start, stop=stop, known=known)
     except OSError:
-        return Lines(last_line=start)
+        return Lines(last_line=start, end_offset=-1)  # no known position: from the top next
     starts = [i for i, r in enumerate(lines.records) if r["event"] == "started"]
     if starts:
         lines.records = [
@@ -154,6 +157,7 @@ class RemoteRun:
         self.control = RemoteControl(self.run_dir, self._notify)
         self._finished = False
         self._left = False
+        self._position = (0, 0)  # (line, byte offset) where the last history read ended
 
     def _notify(self, message: str) -> None:
         if self._sink is not None:
@@ -172,7 +176,8 @@ class RemoteRun:
 
     def _replay(self, sink: Sink, start: int, stop: int | None) -> int:
         """Deliver metrics.jsonl lines start+1..stop; return the last line number read."""
-        lines = history(self.run_dir, start, stop)
+        lines = history(self.run_dir, start, stop, self._position)
+        self._position = (lines.last_line, lines.end_offset)
         for record in lines.records:
             self._deliver(sink, record)
         for why in lines.damaged[:1]:
