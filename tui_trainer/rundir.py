@@ -160,7 +160,6 @@ class RunDirLock:
     def __init__(self, run_dir: Path, fd: int) -> None:
         self.run_dir = run_dir
         self._fd: int | None = fd
-        self._dir_id = dir_id(run_dir)
         _HELD.add(self)
 
     @classmethod
@@ -201,10 +200,6 @@ class RunDirLock:
     def held(self) -> bool:
         """Whether this object still holds its lock."""
         return self._fd is not None
-
-    def still_owned(self) -> bool:
-        """False when the directory at `run_dir` is no longer the one locked (deleted, moved)."""
-        return self._fd is not None and dir_id(self.run_dir) == self._dir_id
 
     def where_now(self) -> Path | None:
         """Where the locked directory is now, followed through its open lock file (Linux
