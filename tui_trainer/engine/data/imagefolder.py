@@ -26,9 +26,10 @@ from tui_trainer.engine.data.folder_loader import Augment
 from tui_trainer.engine.data.folder_setup import FolderData
 from tui_trainer.engine.data.inputs import folder_input_spec
 from tui_trainer.engine.data.sampler import EpochSampler
-from tui_trainer.engine.data.split import split_indices, split_line
+from tui_trainer.engine.data.split import split_line
 from tui_trainer.engine.data.split_plan import (
     folder_source,
+    folder_split,
     has_split_folders,
     image_fraction_source,
 )
@@ -104,14 +105,7 @@ def folder_bundle(
             raise UserError(
                 f"data.root: '{root}' has {len(classes)} class folder(s); need at least 2"
             )
-        idx_train, idx_val = split_indices(
-            len(samples),
-            data.val_split,
-            config.seed,
-            what="images",
-            labels=[k for _, k in samples],
-            class_names=classes,
-        )
+        idx_train, idx_val = folder_split(classes, samples, data.val_split, config.seed)
         train = [samples[i] for i in sorted(idx_train)]
         val = [samples[i] for i in sorted(idx_val)]
         source = image_fraction_source(data.val_split, len(samples))

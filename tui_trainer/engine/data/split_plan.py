@@ -8,6 +8,7 @@ opened); generated data and the digits have known sizes; CIFAR-10 has its own te
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from tui_trainer.config.datasets import DATASETS
@@ -24,6 +25,18 @@ from tui_trainer.engine.data.split import (
     split_line,
     split_sizes,
 )
+
+
+def folder_split(
+    classes: Sequence[str], samples: Sequence[tuple[Path, int]], val_split: float, seed: int
+) -> tuple[list[int], list[int]]:
+    """An image folder's (train, val) indices, stratified by class folder and seeded: the one
+    split the run draws and `check` predicts (the same refusals, exact sizes)."""
+    labels = [k for _, k in samples]
+    return split_indices(
+        len(samples), val_split, seed, what="images", labels=labels, class_names=classes
+    )
+
 
 DIGITS_SAMPLES = DATASETS["digits"].samples or 0  # tests check it against the data
 CIFAR10_SIZES = (50_000, 10_000)
@@ -73,14 +86,7 @@ def plan_split(config: RunConfig) -> str | None:
             n_val = len(class_folders(root / "val")[1])
             return split_line(n_train, n_val, "images", folder_source(root))
         classes, samples, _ = class_folders(root)
-        train, val = split_indices(  # the run's own split: the same refusals, exact sizes
-            len(samples),
-            data.val_split,
-            config.seed,
-            what="images",
-            labels=[k for _, k in samples],
-            class_names=classes,
-        )
+        train, val = folder_split(classes, samples, data.val_split, config.seed)
         source = image_fraction_source(data.val_split, len(samples))
         return split_line(len(train), len(val), "images", source)
     if data.name == "segfolder":
