@@ -25,6 +25,15 @@ from tui_trainer.tui import runs_view as rv
 from tui_trainer.tui.screens.dialogs import YesNo
 from tui_trainer.tui.screens.run import RunRequest
 
+LAUNCH_BINDINGS: list[BindingType] = [
+    Binding("r", "launch('replay')", "Replay"),
+    Binding("R", "launch('replay', True)", "Replay in background", show=False),
+    Binding("u", "launch('resume')", "Resume"),
+    Binding("U", "launch('resume', True)", "Resume in background", show=False),
+    Binding("w", "launch('watch')", "Watch"),
+]
+"""The keys that act on a run, the same in the runs browser and a run's detail (`action_launch`)."""
+
 
 class LaunchRun(Message):
     """Start a run in the console (`request`), or `tui-trainer ARGV` in the background."""

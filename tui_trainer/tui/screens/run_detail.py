@@ -20,7 +20,7 @@ from textual.widgets import Footer, Static
 
 from tui_trainer.runlog import Status
 from tui_trainer.tui import runs_view as rv
-from tui_trainer.tui.screens.run_actions import launch
+from tui_trainer.tui.screens.run_actions import LAUNCH_BINDINGS, launch
 from tui_trainer.tui.widgets.plot_panels import LossPanel, LRPanel, MetricPanel
 from tui_trainer.tui.widgets.state_badge import StateBadge
 
@@ -49,11 +49,7 @@ class RunDetailScreen(Screen[None]):
 
     CSS_PATH = "runs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r", "launch('replay')", "Replay"),
-        Binding("R", "launch('replay', True)", "Replay in background", show=False),
-        Binding("u", "launch('resume')", "Resume"),
-        Binding("U", "launch('resume', True)", "Resume in background", show=False),
-        Binding("w", "launch('watch')", "Watch"),
+        *LAUNCH_BINDINGS,
         Binding("g", "log_y", "Log-y"),
         Binding("escape,b", "back", "Back"),
         Binding("q", "app.quit", "Quit"),

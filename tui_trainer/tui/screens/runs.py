@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from tui_trainer.remote.runs import RunInfo
 from tui_trainer.tui import runs_view as rv
-from tui_trainer.tui.screens.run_actions import WatchRun, launch
+from tui_trainer.tui.screens.run_actions import LAUNCH_BINDINGS, WatchRun, launch
 
 WIDE = 100
 """From this width on the table also shows when each run started (narrower, the run's name
@@ -76,11 +76,7 @@ class RunsScreen(Screen[None]):
         Binding("c", "compare", "Compare"),
         Binding("s", "sort", "Sort", show=False),  # the bar says "s sort: ..."
         Binding("slash", "filter", "Filter", key_display="/", show=False),  # and "/ filter"
-        Binding("r", "launch('replay')", "Replay"),
-        Binding("R", "launch('replay', True)", "Replay in background", show=False),
-        Binding("u", "launch('resume')", "Resume"),
-        Binding("U", "launch('resume', True)", "Resume in background", show=False),
-        Binding("w", "launch('watch')", "Watch"),
+        *LAUNCH_BINDINGS,
         Binding("f5", "reload", "Refresh", show=False),
         Binding("escape,f3", "back", "New run"),
         Binding("q", "app.quit", "Quit", show=False),
