@@ -1,18 +1,17 @@
-"""`tui-trainer compare RUN_A RUN_B ...`: the comparison view on a terminal, text when piped.
+"""The rows of `tui-trainer compare RUN_A RUN_B ...` (the command is `commands/compare.py`).
 
 The rows (config keys that differ; status, epochs, best and final metrics, speed) are built here
-once, and both the text output and the Textual comparison screen show them.
+once, and both the text output and the Textual comparison screen show them. Imports no UI.
 """
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import yaml
 
 from tui_trainer import formatting as fmt
-from tui_trainer.runlog import RunRecord, read_runs
+from tui_trainer.runlog import RunRecord
 
 Rows = list[tuple[str, list[str]]]
 
@@ -121,15 +120,3 @@ def render_text(runs: list[RunRecord]) -> str:
     out.append(table(["key", *names], diff) if diff else "(the configs are identical)")
     out += ["", "# metrics", table(["", *names], metric_rows(runs))]
     return "\n".join(out) + "\n"
-
-
-def cmd_compare(paths: list[str]) -> int:
-    """Read the runs strictly (bad input or a damaged run: one line, exit 2); open the view on
-    a TTY, else print text."""
-    runs = read_runs(paths)
-    if sys.stdout.isatty() and sys.stdin.isatty():
-        from tui_trainer.tui.compare_app import run_compare
-
-        return run_compare(runs)
-    sys.stdout.write(render_text(runs))
-    return 0

@@ -1,0 +1,107 @@
+"""Commands that train: the console (no command), `run` and `replay`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from tui_trainer import __version__
+from tui_trainer.commands.parsing import OVERRIDES_HELP, split_overrides
+
+
+def configure_console(p: argparse.ArgumentParser) -> None:
+    """`tui-trainer [PRESET] [overrides] [--start] [--resume X] [--out DIR]`."""
+    p.add_argument("preset", nargs="?", help="preset name or YAML path to select")
+    p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
+    p.add_argument("--start", action="store_true", help="start the run at once")
+    p.add_argument("--resume", help="continue a run directory (or checkpoint) in the console")
+    p.add_argument("--out", help="root folder for run directories (default: runs)")
+    p.add_argument("--version", action="version", version=f"tui-trainer {__version__}")
+
+
+def console(args: argparse.Namespace) -> int:
+    """Open the Textual console; a bad preset or override fails before the screen opens."""
+    preset, overrides = split_overrides(args.preset, args.overrides)
+    if args.resume is None and (preset is not None or overrides):
+        from tui_trainer.config.loader import load_config
+
+        load_config(preset, overrides)  # bad input fails here, before the screen opens
+    from tui_trainer.tui.app import run_app
+
+    return run_app(
+        preset=preset, overrides=overrides, start=args.start, out=args.out, resume=args.resume
+    )
+
+
+def configure_run(p: argparse.ArgumentParser) -> None:
+    """`run [PRESET] [overrides] [--resume X] [--out DIR] [--nproc N] [--detach]`."""
+    p.add_argument("preset", nargs="?", help="preset name or YAML path")
+    p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
+    p.add_argument("--resume", help="run directory or checkpoint file to continue")
+    p.add_argument("--out", help="root folder for run directories (default: runs)")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        help="train in N processes (one per GPU) through torchrun; batch size is per process",
+    )
+    p.add_argument(
+        "--detach",
+        action="store_true",
+        help="start in the background (survives the terminal); prints the run directory",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """A headless run: in the background (`--detach`), in N processes (`--nproc`) or here."""
+    preset, overrides = split_overrides(args.preset, args.overrides)
+    if args.detach:
+        return _detach(args.argv, preset, overrides)
+    if args.nproc is not None and args.nproc != 1 and "WORLD_SIZE" not in os.environ:
+        return _launch(args.nproc, preset, overrides, args.out, args.resume)
+    from tui_trainer.engine.heap import collector_paused_until_training
+
+    with collector_paused_until_training():
+        from tui_trainer.headless import run_preset
+
+        return run_preset(preset, overrides, out=args.out, resume=args.resume)
+
+
+def _launch(
+    nproc: int, preset: str | None, overrides: list[str], out: str | None, resume: str | None
+) -> int:
+    """`run --nproc N`: validate here (exit 2, nothing started), then start N processes."""
+    from tui_trainer.launch import launch, run_argv
+
+    on_hangup = "continue"
+    if preset is not None:
+        from tui_trainer.config.loader import load_config
+
+        on_hangup = load_config(preset, overrides)[0].on_hangup
+    return launch(nproc, run_argv(preset, overrides, out=out, resume=resume), on_hangup)
+
+
+def _detach(argv: list[str], preset: str | None, overrides: list[str]) -> int:
+    """`run ... --detach`: validate here (exit 2, nothing started), then start in background."""
+    from tui_trainer.remote.detach import start_detached
+
+    if preset is not None:
+        from tui_trainer.config.loader import load_config
+
+        load_config(preset, overrides)
+    return start_detached([a for a in argv if a != "--detach"])
+
+
+def configure_replay(p: argparse.ArgumentParser) -> None:
+    """`replay RUN_DIR [--out DIR]`."""
+    p.add_argument("run_dir", help="a run directory (holds config.yaml)")
+    p.add_argument("--out", help="root folder for the new run directory")
+
+
+def replay(args: argparse.Namespace) -> int:
+    """Re-run the config.yaml saved in a run directory, headless."""
+    from tui_trainer.engine.heap import collector_paused_until_training
+
+    with collector_paused_until_training():
+        from tui_trainer.headless import replay as replay_run
+
+        return replay_run(args.run_dir, out=args.out)
