@@ -7,7 +7,14 @@ from textual.app import App
 
 from tui_trainer.engine.events import EpochEnd, LRPlan, StepProgress
 from tui_trainer.tui.curves import Curves
-from tui_trainer.tui.widgets.plots import LossPlot, LRPlot, MetricPlot, TickLabels, axis_labels
+from tui_trainer.tui.widgets.plots import (
+    LossPlot,
+    LRPlot,
+    MetricPlot,
+    TickLabels,
+    axis_labels,
+    y_scale,
+)
 
 
 def curves_of(losses: list[float], accuracy: list[float]) -> Curves:
@@ -80,3 +87,11 @@ def test_axis_labels_share_one_format() -> None:
     assert TickLabels(percent=True).get_labels_for_ticks([0.9, 0.92, 0.94]) == [
         "90%", "92%", "94%"
     ]  # fmt: skip
+
+
+def test_log_y_is_one_rule_for_run_and_compare_plots() -> None:
+    """Asked for and every value positive: log10; a zero or negative value: linear (both the
+    run screen's plots and compare's overlays use this one rule)."""
+    assert y_scale([0.1, 10.0], True)[0] and y_scale([0.1, 10.0], True)[1]([100.0]) == [2.0]
+    assert y_scale([0.0, 10.0], True)[0] is False
+    assert y_scale([0.1, 10.0], False)[1]([100.0]) == [100.0]

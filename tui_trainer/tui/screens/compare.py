@@ -7,7 +7,6 @@ Keys: `g` log-y for the loss plots, `q`/`escape` leaves.
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
 from rich.text import Text
@@ -23,7 +22,7 @@ from tui_trainer.compare import diff_rows, metric_rows, short_labels
 from tui_trainer.runlog import RunRecord
 from tui_trainer.tui.breakpoints import NARROW
 from tui_trainer.tui.curves import Curves, smooth, smoothing_weight
-from tui_trainer.tui.widgets.plots import RunPlot
+from tui_trainer.tui.widgets.plots import RunPlot, y_scale
 
 RUN_COLOURS = ("primary", "warning", "success", "error", "accent", "secondary")
 """Theme colours given to runs in order (repeating after six)."""
@@ -55,11 +54,7 @@ class OverlayPlot(RunPlot):
             return
         self._drawn = key
         ys = [y for _, line in self.series for y in line]
-        log = self.log_y and bool(ys) and min(ys) > 0
-
-        def tr(values: list[float]) -> list[float]:
-            return [math.log10(v) for v in values] if log else values
-
+        log, tr = y_scale(ys, self.log_y)
         self.clear()
         bounds = (min(tr(ys)), max(tr(ys))) if ys else (0.0, 1.0)
         if self.kind == "lr":

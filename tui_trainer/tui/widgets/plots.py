@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import ClassVar
 
@@ -324,6 +324,17 @@ class RunPlot(PlotWidget, can_focus=False):
         self.scatter([x], [y], marker=BEST_MARKER, marker_style=self.style_of(component))
 
 
+def y_scale(ys: Sequence[float], log_y: bool) -> tuple[bool, Callable[[list[float]], list[float]]]:
+    """Whether the y axis is logarithmic (asked for, and every value positive: log-y is
+    ignored otherwise) and the map of values onto that axis."""
+    log = log_y and bool(ys) and min(ys) > 0
+
+    def tr(values: list[float]) -> list[float]:
+        return [math.log10(v) for v in values] if log else values
+
+    return log, tr
+
+
 def _bounds(values: Sequence[float]) -> tuple[float, float]:
     return (min(values), max(values)) if values else (0.0, 1.0)
 
@@ -389,11 +400,7 @@ class LossPlot(CurvesPlot):
         val_x = [x for x, _ in c.val_loss]
         val_y = [y for _, y in c.val_loss]
         ys = [*raw_y, *val_y]
-        log = self.log_y and bool(ys) and min(ys) > 0
-
-        def tr(values: list[float]) -> list[float]:
-            return [math.log10(v) for v in values] if log else values
-
+        log, tr = y_scale(ys, self.log_y)
         self.clear()
         self.axes((0.0, c.x_extent()), _bounds(tr(ys)), log_y=log)
         self.line(raw_x, tr(raw_y), "run-plot--raw")
