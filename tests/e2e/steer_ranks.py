@@ -29,14 +29,13 @@ original_run = loop.Trainer.run
 
 def logged_apply(self, change, source, scheduled):
     ok = original_apply(self, change, source, scheduled)
-    t = self.t
     write(
         {
-            "step": t.progress.global_step,
+            "step": self.position.global_step,
             "change": change.text,
             "ok": ok,
-            "next_lr": t.schedule.lr_at(self.progress),
-            "epochs": t.schedule.epochs,
+            "next_lr": self.schedule.lr_at(self.progress),
+            "epochs": self.schedule.epochs,
         }
     )
     return ok

@@ -8,11 +8,16 @@ or stop with advice (`on_out_of_memory`, `reduced_config`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 import torch
 
 from tui_trainer.config.schema import RunConfig
+from tui_trainer.engine.events import ConfigChanged, LogMessage
+from tui_trainer.engine.progress import Progress
+from tui_trainer.engine.stateful import CurrentConfig
 from tui_trainer.errors import TrainingError
 
 
@@ -132,6 +137,14 @@ class Reduction:
     note: str
     repeated: int  # samples of this epoch that run twice
 
+    def events(self) -> list[LogMessage | ConfigChanged]:
+        """What the run reports: the warning(s), and the new config for config.yaml."""
+        repeat = [f"{self.repeated} sample(s) of this epoch repeat"] if self.repeated else []
+        return [
+            *(LogMessage("warning", line) for line in [self.note, *repeat]),
+            ConfigChanged(self.config.model_dump(mode="json"), self.note),
+        ]
+
 
 def reduced_config(config: RunConfig, batch_size: int, batch: int) -> Reduction:
     """Halve the batch sizes and double accumulation (same effective batch), keep the position."""
@@ -154,3 +167,36 @@ def reduced_config(config: RunConfig, batch_size: int, batch: int) -> Reduction:
     )
     position = done // half
     return Reduction(new, position, note, done - position * half)
+
+
+class OutOfMemoryPolicy:
+    """The run's out-of-memory policy: stop with advice (a checkpoint first on one process),
+    or go on with the halved batch from the same position (oom=reduce)."""
+
+    def __init__(
+        self,
+        current: CurrentConfig,
+        position: Progress,
+        min_batch: int,
+        device: torch.device,
+        rank: int | None,
+    ) -> None:
+        self.current, self.position, self.min_batch = current, position, min_batch
+        self.device, self.rank = device, rank
+
+    def fail(self, batch_size: int, save_now: Callable[[str], None]) -> NoReturn:
+        """A step at `batch_size` ran out of memory: raise `ReduceBatch` or `OutOfMemory`."""
+        outcome = on_out_of_memory(
+            self.current.value, batch_size, self.min_batch, self.device, self.rank
+        )
+        if isinstance(outcome, OutOfMemory) and self.rank is None:
+            save_now("oom")
+        raise outcome
+
+    def reduce(self, batch_size: int) -> list[LogMessage | ConfigChanged]:
+        """oom=reduce: the halved batch becomes the config, the position is kept in samples;
+        the events to report."""
+        reduction = reduced_config(self.current.value, batch_size, self.position.batch)
+        self.current.set(reduction.config)
+        self.position.batch = reduction.batch
+        return reduction.events()

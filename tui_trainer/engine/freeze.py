@@ -8,7 +8,9 @@ statistics do not drift either.
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
+from typing import Any
 
+import torch
 from torch import nn
 
 from tui_trainer.config.schema import FreezeConfig
@@ -91,6 +93,15 @@ class FreezePlan:
         """Steering: the frozen parameters train from now on (during 0-based `epoch`)."""
         self.steered = epoch
 
+    def state_dict(self) -> dict[str, Any]:
+        """The steered unfreeze (a checkpoint keeps it under "steer")."""
+        return {"unfrozen_epoch": self.steered}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Put back a steered unfreeze (before `apply` and the optimizer's groups)."""
+        saved = state.get("unfrozen_epoch")
+        self.steered = int(saved) if saved is not None else None
+
     def phase(self, epoch: int) -> str:
         """ "frozen" or "full"."""
         return "frozen" if self.frozen_at(epoch) else "full"
@@ -115,6 +126,16 @@ class FreezePlan:
         if self.until is None and self.steered is None:
             return [base]
         return [base, [] if self.frozen_at(epoch) else self.late_params(model)]
+
+    def join_optimizer(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
+        """Unfreezing: the late parameters fill the optimizer's second group (added when the run
+        had one group: frozen all run until steering unfroze them); how many numbers joined."""
+        late = self.late_params(model)
+        if len(optimizer.param_groups) < 2:
+            optimizer.add_param_group({"params": late})
+        else:
+            optimizer.param_groups[1]["params"] = late
+        return sum(p.numel() for p in late)
 
     def apply(self, model: nn.Module, epoch: int) -> None:
         """Set requires_grad for the phase of `epoch`."""

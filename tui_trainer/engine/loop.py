@@ -11,12 +11,12 @@ validation metrics are reduced over the ranks, rank 0 alone writes checkpoints, 
 requests reach every rank through a flags broadcast every `control_every` optimizer steps.
 With the single-process context every collective is a no-op.
 
-The policies live beside it, one job each: `window` (accumulation arithmetic), `step` (autocast,
-backward, optimizer step), `meter` (epoch sums), `faults` (non-finite, out of memory),
-`freeze.FreezePlan` (phases), `polling` (control), `checkpoint` (save, retention, resume),
-`progress` (position, best metric, summary), `run_state` (checkpoint contents), `run_end`
-(the final event), `steer` (changes at step boundaries: the run's length is
-`schedule.epochs`, which steering may change).
+The policies live beside it, one job each: `window` (accumulation), `step` (backward, optimizer
+step), `meter` (epoch sums), `faults` (non-finite, out of memory), `freeze` (phases), `polling`
+(control), `reporting` (progress events), `validation`, `saving` and `checkpoint` (saves,
+retention), `run_state` (checkpoint contents, composed from the pieces' own `state_dict`),
+`run_end` (the final event), `steer` (changes at step boundaries; the run's length is
+`schedule.epochs`). `stateful.CurrentConfig` holds the config in force for all of them.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import math
 import time
 import traceback
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import torch
 
@@ -36,7 +36,6 @@ from tui_trainer.engine.build import make_optimizer, shard, wrap
 from tui_trainer.engine.clip import GradClipper
 from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.engine.data.bundle import DataBundle
-from tui_trainer.engine.device import autocast
 from tui_trainer.engine.distributed import SINGLE, DistContext
 from tui_trainer.engine.events import (
     ConfigChanged,
@@ -45,21 +44,23 @@ from tui_trainer.engine.events import (
     LogMessage,
     LRPlan,
     RunFinished,
-    StepProgress,
 )
 from tui_trainer.engine.freeze import FreezePlan, frozen_batchnorm_modules
 from tui_trainer.engine.lr_schedule import LRSchedule
-from tui_trainer.engine.meter import EMPTY_STATE, EpochMeter
-from tui_trainer.engine.models import BuiltModel, count_params, has_batchnorm
+from tui_trainer.engine.meter import EpochMeter
+from tui_trainer.engine.model_parts import BuiltModel, count_params, has_batchnorm
 from tui_trainer.engine.polling import ControlLink, StopNow
 from tui_trainer.engine.progress import Progress
-from tui_trainer.engine.rate import RateMeter
+from tui_trainer.engine.reporting import ProgressReporter
 from tui_trainer.engine.run_end import finished_event
+from tui_trainer.engine.saving import RunSaver
+from tui_trainer.engine.stateful import CurrentConfig, RngState, ScalerState, StepCounts
 from tui_trainer.engine.steer import Steerer
 from tui_trainer.engine.step import Stepper
 from tui_trainer.engine.sync_bn import convert_sync_batchnorm
 from tui_trainer.engine.tasks import build_task
 from tui_trainer.engine.toggles import Toggles
+from tui_trainer.engine.validation import validate
 from tui_trainer.engine.window import steps_in_epoch, window_of
 from tui_trainer.errors import UserError
 
@@ -83,7 +84,8 @@ class Trainer:
         resume: dict[str, Any] | None = None,
         dist: DistContext = SINGLE,
     ) -> None:
-        self.config, self.data, self.device, self.dist = config, data, device, dist
+        self.current = CurrentConfig(config)  # the one holder of the config while running
+        self.data, self.device, self.dist = data, device, dist
         self.control, self.run_dir = control, run_dir
         self.model = built.model.to(device)  # the bare module: state dicts, freezing, validation
         self.setup_notes: list[str] = []
@@ -91,7 +93,7 @@ class Trainer:
             self.model, layers = convert_sync_batchnorm(self.model, device)
             if layers:
                 self.setup_notes.append(f"sync_bn: {layers} BatchNorm layer(s) synchronised")
-        self.toggles = Toggles(config, self.model, device, data.num_classes)
+        self.toggles = Toggles(self.current, self.model, device, data.num_classes)
         self.setup_notes += self.toggles.setup_notes
         self.task = build_task(config)
         self.evaluator = self.task.evaluator(data.num_classes, device, dist)
@@ -100,24 +102,38 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=scaler_on)
         self.progress = Progress()
         self.monitor, self.mode = config.monitor()
-        self.min_batch = 2 if has_batchnorm(self.model) else 1
+        min_batch = 2 if has_batchnorm(self.model) else 1
+        rank = dist.rank if dist.enabled else None
+        self.oom = faults.OutOfMemoryPolicy(self.current, self.progress, min_batch, device, rank)
         self.plan = FreezePlan(self.model, config.freeze, built.head)
-        self.steering = Steerer(self, resume)  # a steered unfreeze is restored before `apply`
-        self.epoch = int(resume["progress"]["epoch"]) if resume else 0  # the epoch in hand
+        self.steering = Steerer(
+            self,
+            schedule=self.schedule,
+            position=self.progress,
+            plan=self.plan,
+            config=self.current,
+            control=control,
+        )
+        if resume:  # a steered unfreeze is restored before `apply` and the param groups
+            run_state.restore_position(self.progress, self.steering, resume)
+        self.epoch = self.progress.epoch  # the epoch in hand
         self.plan.apply(self.model, self.epoch)
         self.optimizer = make_optimizer(
             config.optim, self.plan.param_groups(self.model, self.epoch)
         )
         self.meter = EpochMeter(device, dist)
+        self.counts = StepCounts()  # optimizer steps GradScaler skipped
+        self.parts = run_state.RunParts(
+            self.model, self.optimizer, ScalerState(self.scaler), self.schedule, self.steering,
+            self.progress, self.meter, self.plan, self.counts, RngState(), self.toggles,
+            self.current, dist, data.class_names,
+        )  # fmt: skip
         self.guard = faults.NonFiniteGuard(config.nonfinite_limit)
-        self.skipped_steps = 0  # optimizer steps GradScaler skipped
         self.resumed_from: str | None = None
-        # Progress events are throttled across epochs (short epochs still report); the first
-        # optimizer step reports at once.
-        self._last_emit = 0.0
-        self.rates = RateMeter()  # the one speed every front end shows (fed at progress events)
+        self.checkpoints: ckpt.Checkpointer | None = None  # set when the run starts
         if resume:
-            self.setup_notes += run_state.restore(self, resume)
+            self.setup_notes += run_state.restore(self.parts, resume, batch_size=self.batch_size())
+            self.resumed_from = str(resume.get("path"))
         self.stepper = Stepper(
             self.toggles.training_net(wrap(self.model, dist, device)),
             self.task.loss(),
@@ -126,6 +142,14 @@ class Trainer:
             device,
             config.precision,
             GradClipper(config.optim),
+        )
+        self.reporter = ProgressReporter(
+            self.meter,
+            self.progress,
+            self.schedule,
+            self.current,
+            lr=self.lr,
+            grad_norm=self.stepper.grad_norm_now,
         )
         # Fail before anything is written when the data cannot be split between processes.
         self.shard_val = dist.enabled and getattr(self.evaluator, "sharded_validation", False)
@@ -137,6 +161,11 @@ class Trainer:
             raise UserError(f"{config.data.name}: {exc}", key="data.name") from None
 
     # -- what the front ends read ----------------------------------------------------------------
+    @property
+    def config(self) -> RunConfig:
+        """The config in force (steering, oom=reduce and compile fallbacks change it)."""
+        return self.current.value
+
     @property
     def frozen(self) -> list[str]:
         """The names of the parameters the freeze plan freezes (empty: nothing frozen)."""
@@ -162,6 +191,7 @@ class Trainer:
             self.control, self.dist, self.device, bus.emit, self.steering.apply_live
         )
         self.control.steer_check = self.steering.check
+        self.steering.emit = bus.emit
         self.checkpoints = ckpt.Checkpointer(
             self.run_dir / "checkpoints",
             bus.emit,
@@ -169,13 +199,18 @@ class Trainer:
             keep=self.config.checkpoint.keep,
             protect=self.resumed_from,
         )
+        where = lambda: (self.epoch, self.batch_size())  # noqa: E731
+        self.saver = RunSaver(self.checkpoints, self.parts, self.link, where)
         status, error, tb = "completed", None, None
         t_start, self.train_seconds = time.monotonic(), 0.0
         self._t_epoch = None
         self.toggles.listen(self._note_config)  # a compile fallback: warn, record
         try:
             if self.resumed_from:
-                bus.emit(LogMessage("info", run_state.message(self)))
+                line = run_state.message(
+                    self.parts, self.resumed_from, monitor=self.monitor, epoch=self.epoch
+                )
+                bus.emit(LogMessage("info", line))
             with heap.set_up_objects_frozen():
                 self._epochs()
             stopped_early = len(self.progress.history) < self.schedule.epochs
@@ -196,25 +231,26 @@ class Trainer:
         return finished
 
     def _epochs(self) -> None:
-        cfg, p = self.config, self.progress
+        p = self.progress
         while p.epoch < self.schedule.epochs:  # steering may change the length
             epoch = self.epoch = p.epoch
             if self.plan.unfreezes_at(self.model, epoch):
-                self._unfreeze()
+                self.unfreeze()
             t0 = self.link.clock()  # the training clock: pauses and checkpoint saves off it
             while True:
                 try:
                     train = self.train_epoch(epoch)
                     break
                 except faults.ReduceBatch as reduce:
-                    self._reduce_batch(reduce.batch_size)
+                    for event in self.oom.reduce(reduce.batch_size):
+                        self.bus.emit(event)
             val = self.validate()
             seconds = self.link.clock() - t0
             metrics = {
                 "epoch": epoch + 1,
                 **train,
                 **val,
-                "lr": self.optimizer.param_groups[0]["lr"],
+                "lr": self.lr(),
                 "epoch_seconds": round(seconds, 4),
             }
             if self.schedule.epoch_end(val.get("val_loss", math.nan)):
@@ -237,13 +273,7 @@ class Trainer:
                     p.best_epoch,
                 )
             )
-            together = is_best and self.toggles.ema is None  # the same state: best.pt links it
-            self._save("epoch", ["last.pt", *(["best.pt"] if together else [])], EMPTY_STATE)
-            if is_best and not together:  # under EMA best.pt holds the evaluated weights too
-                self._save("epoch", ["best.pt"], EMPTY_STATE, best=True)
-            every = cfg.checkpoint.every_epochs
-            if every and (epoch + 1) % every == 0:
-                self._periodic(f"epoch_{epoch + 1:04d}.pt", EMPTY_STATE)
+            self.saver.epoch_end(epoch, is_best, self.config.checkpoint.every_epochs)
             stop = self.toggles.early_stop(p.history, self.monitor, self.mode, self.schedule.epochs)
             if stop:
                 self.bus.emit(LogMessage("info", stop))
@@ -260,9 +290,7 @@ class Trainer:
         sizes = loader.batch_sizes()
         steps = len(sizes)
         opt_steps = steps_in_epoch(steps, cfg.accumulate)
-        self.stepper.net.train()
-        for module in frozen_batchnorm_modules(self.model):
-            module.eval()  # frozen BatchNorm keeps its running statistics
+        self.train_mode()
         self.meter.begin()
         t_epoch, start = self.link.clock(), p.batch
         self._t_epoch: float | None = t_epoch  # a stop or failure mid-epoch still counts it
@@ -280,7 +308,8 @@ class Trainer:
             defer = self.dist.enabled and not w.is_last(i)  # DDP syncs on the window's last
             result = self.stepper.backward(x, targets, n / w.samples, defer_sync=defer)
             if result is None:
-                self._out_of_memory(batch_size)
+                self.stepper.discard(free_cache=True)
+                self.oom.fail(batch_size, self.saver.now)
             loss, logits = result
             hits, units = self.task.train_hits(logits.detach(), labels)
             self.meter.add(loss, n, hits, units)
@@ -290,7 +319,7 @@ class Trainer:
                 self.stepper.discard()
                 self.bus.emit(LogMessage("warning", self.guard.skip(epoch, i + 1)))
             else:
-                self.skipped_steps += self.stepper.step()
+                self.counts.skipped_steps += self.stepper.step()
                 self.toggles.after_step(self.model)
                 self.guard.ok()
                 self.meter.commit_window()
@@ -299,15 +328,19 @@ class Trainer:
             p.batch = i + 1
             every = cfg.checkpoint.every_steps
             if every and p.global_step % every == 0:
-                self._periodic(f"step_{p.global_step:08d}.pt", self.meter.state())
-            now = time.monotonic()
-            due = now - self._last_emit >= cfg.progress.interval or i + 1 == steps
-            if self.dist.is_main and due:  # and at each epoch's end: every epoch reports
-                self._emit_progress(epoch, i + 1, steps, self.link.clock() - t_epoch)
-                self._last_emit = now
+                self.saver.periodic(f"step_{p.global_step:08d}.pt", self.meter.state_dict())
+            if self.dist.is_main:  # when due, and at each epoch's end: every epoch reports
+                self.reporter.at_step(
+                    self.bus.emit,
+                    epoch,
+                    i + 1,
+                    steps,
+                    lambda: self.link.clock() - t_epoch,
+                    self.train_seconds,
+                )
             self.steering.at_step(epoch + (w.index + 1) / opt_steps)
             if not self.dist.enabled or i + 1 == steps or p.global_step % cfg.control_every == 0:
-                self.link.poll(epoch, i + 1, self._checkpoint_now)
+                self.link.poll(epoch, i + 1, self.saver.now)
         mean_loss, metric = self.meter.totals()
         if not math.isfinite(mean_loss):
             raise faults.NonFiniteLoss(f"non-finite training loss in epoch {epoch + 1}")
@@ -315,121 +348,49 @@ class Trainer:
         self._t_epoch = None
         return {"train_loss": mean_loss, self.task.train_metric: metric}
 
-    @torch.inference_mode()
     def validate(self) -> dict[str, float]:
         """Validation on the bare module (its EMA copy with `ema`); sharded: over all ranks."""
-        model = self.toggles.eval_model(self.model)
-        model.eval()
-        self.evaluator.reset()
-        loss_sum = torch.zeros((), device=self.device)
-        seen = 0
-        self.data.val.set_epoch(0)
-        for x, y in self.data.val.iterate(0):
-            x = self.toggles.eval_batch(x.to(self.device, non_blocking=True))
-            y = y.to(self.device, non_blocking=True)
-            with autocast(self.device, self.config.precision):
-                logits = model(x)
-                loss = self.stepper.criterion(logits.float(), y)
-            loss_sum += loss.float() * y.shape[0]
-            seen += y.shape[0]
-            self.evaluator.update(logits.float(), y)
-        total, count = float(loss_sum), float(seen)
-        if self.shard_val:
-            total, count = self.dist.sum_floats([total, count], self.device)
-        return {"val_loss": total / max(count, 1), **self.evaluator.compute()}
-
-    # -- what the loop does at its turns ---------------------------------------------------------
-    def _emit_progress(self, epoch: int, step: int, steps: int, dt: float) -> None:
-        loss = self.meter.take_progress_loss()
-        faults.check_finite_loss(loss, epoch, step)
-        p = self.progress
-        elapsed = self.train_seconds + dt
-        rates = self.rates.update(elapsed, epoch + 1, step, steps, p.samples)
-        self.bus.emit(
-            StepProgress(
-                epoch=epoch + 1,
-                epochs=self.schedule.epochs,
-                step=step,
-                steps=steps,
-                global_step=p.global_step,
-                loss=loss,
-                lr=self.optimizer.param_groups[0]["lr"],
-                samples_per_second=rates.samples_per_second,
-                elapsed=elapsed,
-                grad_norm=self.stepper.grad_norm_now(),
-                steps_per_second=rates.steps_per_second,
-                epoch_elapsed=dt,
-            )
+        reduce = (lambda v: self.dist.sum_floats(v, self.device)) if self.shard_val else None
+        return validate(
+            self.toggles.eval_model(self.model),
+            self.data.val,
+            self.evaluator,
+            self.stepper.criterion,
+            device=self.device,
+            precision=self.config.precision,
+            eval_batch=self.toggles.eval_batch,
+            reduce=reduce,
         )
 
+    # -- what the loop does at its turns ---------------------------------------------------------
     def _note_config(self, note: str) -> None:
         """A change made while running (compile fell back): one warning, noted in config.yaml."""
-        self.config = self.config.model_copy(update={"notes": [*self.config.notes, note]})
+        self.current.add_note(note)
         self.bus.emit(LogMessage("warning", note))
         self.bus.emit(ConfigChanged(self.config.model_dump(mode="json"), note))
 
-    def _out_of_memory(self, batch_size: int) -> NoReturn:
-        """A step ran out of memory: restart the epoch at half the batch, or save and stop."""
-        self.stepper.discard(free_cache=True)
-        rank = self.dist.rank if self.dist.enabled else None
-        outcome = faults.on_out_of_memory(
-            self.config, batch_size, self.min_batch, self.device, rank
-        )
-        if isinstance(outcome, faults.OutOfMemory) and rank is None:
-            self._checkpoint_now("oom")
-        raise outcome
+    # -- what steering asks of the loop (`steer.SteerHost`) ---------------------------------------
+    def lr(self) -> float:
+        """The LR the optimizer uses now."""
+        return self.optimizer.param_groups[0]["lr"]
 
-    def _reduce_batch(self, batch_size: int) -> None:
-        """oom=reduce: carry on with the halved batch from the same position in the epoch."""
-        reduction = faults.reduced_config(self.config, batch_size, self.progress.batch)
-        self.config, self.progress.batch = reduction.config, reduction.batch
-        self.bus.emit(LogMessage("warning", reduction.note))
-        if reduction.repeated:
-            self.bus.emit(
-                LogMessage("warning", f"{reduction.repeated} sample(s) of this epoch repeat")
-            )
-        self.bus.emit(ConfigChanged(self.config.model_dump(mode="json"), reduction.note))
+    def train_mode(self) -> None:
+        """Training mode for the net; frozen BatchNorm stays in eval mode (running statistics)."""
+        self.stepper.net.train()
+        for module in frozen_batchnorm_modules(self.model):
+            module.eval()
 
-    def _unfreeze(self, when: str = "") -> None:
+    def unfreeze(self, when: str = "") -> None:
+        """The frozen parameters join the optimizer now (the plan says they train)."""
         self.plan.apply(self.model, self.epoch)
         # DDP fixes its parameters (and a compiled graph its trainable set): wrap again.
         self.stepper.net = self.toggles.training_net(wrap(self.model, self.dist, self.device))
-        late = self.plan.late_params(self.model)
-        if len(self.optimizer.param_groups) < 2:  # frozen all run, until steering unfroze it
-            self.optimizer.add_param_group({"params": late})
-        else:
-            self.optimizer.param_groups[1]["params"] = late
-        n = sum(p.numel() for p in late)
+        n = self.plan.join_optimizer(self.model, self.optimizer)
         trainable, total = count_params(self.model)
         self.bus.emit(
             LogMessage(
                 "info",
-                f"backbone unfrozen: {n:,} parameters join the optimizer "
-                f"({trainable:,}/{total:,} trainable), batch size "
-                f"{self.config.data.batch_size}{when}",
+                f"backbone unfrozen: {n:,} parameters join the optimizer ({trainable:,}/"
+                f"{total:,} trainable), batch size {self.config.data.batch_size}{when}",
             )
         )
-
-    # -- checkpoints -----------------------------------------------------------------------------
-    def _checkpoint_now(self, reason: str) -> None:
-        """Save last.pt mid-epoch (every rank calls it: the partial sums are reduced)."""
-        self._save(reason, ["last.pt"], self.meter.state())
-
-    def _periodic(self, name: str, partial: dict[str, Any]) -> None:
-        if self._save("periodic", [name], partial):
-            self.checkpoints.retain(name)
-
-    def _save(
-        self, reason: str, names: list[str], partial: dict[str, Any], *, best: bool = False
-    ) -> bool:
-        p = self.progress
-
-        def state() -> dict[str, Any]:
-            return self.toggles.checkpoint(self.state_dict(partial), self.model, best=best)
-
-        with self.link.off_the_clock():  # saving is not training time
-            return self.checkpoints.save(self.model, state, reason, names, (p.epoch, p.global_step))
-
-    def state_dict(self, partial: dict[str, Any] = EMPTY_STATE) -> dict[str, Any]:
-        """Everything a resume needs, as weights_only-loadable values."""
-        return run_state.capture(self, partial)

@@ -37,7 +37,7 @@ class EpochMeter:
         self.emit_seen = 0
 
     # -- checkpoint state ------------------------------------------------------------------------
-    def load_state(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         """Carry the partial-epoch sums of a mid-epoch checkpoint (rank 0 holds all ranks')."""
         if not self.dist.is_main:
             state = EMPTY_STATE
@@ -46,7 +46,7 @@ class EpochMeter:
         self.seen = int(state["epoch_seen"])
         self.units = int(state.get("epoch_units", state["epoch_seen"]))
 
-    def state(self) -> dict[str, Any]:
+    def state_dict(self) -> dict[str, Any]:
         """The partial-epoch sums as floats; over every rank in a multi-process run.
 
         A collective: every rank calls it at the same point.

@@ -22,20 +22,8 @@ class Progress:
     best_epoch: int | None = None
     history: list[dict[str, float]] = field(default_factory=list)
 
-    @classmethod
-    def from_state(cls, p: dict[str, Any]) -> Progress:
-        """The position a checkpoint's "progress" holds (its partial sums go to the meter)."""
-        return cls(
-            epoch=int(p["epoch"]),
-            batch=int(p["batch"]),
-            global_step=int(p["global_step"]),
-            best_value=p["best_value"],
-            best_epoch=p["best_epoch"],
-            history=list(p["history"]),
-        )
-
-    def state(self) -> dict[str, Any]:
-        """The checkpoint's "progress" (without the partial sums)."""
+    def state_dict(self) -> dict[str, Any]:
+        """The checkpoint's "progress" (the meter adds the partial-epoch sums to it)."""
         return {
             "epoch": self.epoch,
             "batch": self.batch,
@@ -44,6 +32,19 @@ class Progress:
             "best_epoch": self.best_epoch,
             "history": self.history,
         }
+
+    def load_state_dict(self, p: dict[str, Any]) -> None:
+        """Continue from a checkpoint's "progress" (its partial sums are the meter's).
+
+        `samples` counts this process's samples since it started: it starts again at 0.
+        """
+        self.epoch = int(p["epoch"])
+        self.batch = int(p["batch"])
+        self.global_step = int(p["global_step"])
+        self.samples = 0
+        self.best_value = p["best_value"]
+        self.best_epoch = p["best_epoch"]
+        self.history = list(p["history"])
 
     def update_best(self, value: float | None, mode: str, epoch: int) -> bool:
         """Record `value` of the monitored metric after `epoch`; True when it is a new best."""

@@ -3,17 +3,57 @@ extras) and the per-class report, whatever ended the run."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tui_trainer.engine.events import LogMessage, RunFinished
 from tui_trainer.engine.progress import run_summary
 
-if TYPE_CHECKING:
-    from tui_trainer.engine.loop import Trainer
+if TYPE_CHECKING:  # types only: none of these imports this module
+    from tui_trainer.config.schema import RunConfig
+    from tui_trainer.engine.checkpoint import Checkpointer
+    from tui_trainer.engine.data.bundle import DataBundle
+    from tui_trainer.engine.distributed import DistContext
+    from tui_trainer.engine.events import EventBus
+    from tui_trainer.engine.faults import NonFiniteGuard
+    from tui_trainer.engine.progress import Progress
+    from tui_trainer.engine.stateful import StepCounts
+    from tui_trainer.engine.tasks import Evaluator
+    from tui_trainer.engine.toggles import Toggles
+
+
+class EndedRun(Protocol):
+    """What the final event reads of a run (the Trainer), read-only."""
+
+    @property
+    def config(self) -> RunConfig: ...
+    @property
+    def progress(self) -> Progress: ...
+    @property
+    def monitor(self) -> str: ...
+    @property
+    def train_seconds(self) -> float: ...
+    @property
+    def counts(self) -> StepCounts: ...
+    @property
+    def guard(self) -> NonFiniteGuard: ...
+    @property
+    def toggles(self) -> Toggles: ...
+    @property
+    def evaluator(self) -> Evaluator: ...
+    @property
+    def data(self) -> DataBundle: ...
+    @property
+    def resumed_from(self) -> str | None: ...
+    @property
+    def dist(self) -> DistContext: ...
+    @property
+    def bus(self) -> EventBus: ...
+    @property
+    def checkpoints(self) -> Checkpointer | None: ...
 
 
 def finished_event(
-    t: Trainer,
+    t: EndedRun,
     status: str,
     error: str | None,
     tb: str | None,
@@ -41,7 +81,7 @@ def finished_event(
         wall=wall,
         train_seconds=t.train_seconds,
         precision=t.config.precision,
-        skipped_steps=t.skipped_steps,
+        skipped_steps=t.counts.skipped_steps,
         nonfinite_skipped=t.guard.skipped,
         notes=t.config.notes,
         error=error,
@@ -58,9 +98,9 @@ def finished_event(
     return RunFinished(status, summary, report, error, tb)
 
 
-def unsaved_weights(t: Trainer) -> str | None:
+def unsaved_weights(t: EndedRun) -> str | None:
     """Why `t`'s run ends without its weights on disk (rank 0; None: they are saved)."""
-    checkpoints = getattr(t, "checkpoints", None)
+    checkpoints = t.checkpoints
     if checkpoints is None or not t.dist.is_main:
         return None
     return checkpoints.missing_error()

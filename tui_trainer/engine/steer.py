@@ -28,17 +28,16 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from tui_trainer.config.steering import BadChange, Change, SteerEntry, parse_change
-from tui_trainer.engine.control import Unchanged
+from tui_trainer.engine.control import Control, Unchanged
 from tui_trainer.engine.events import ConfigChanged, LogMessage, LRPlan, Steered
-from tui_trainer.engine.freeze import frozen_batchnorm_modules
+from tui_trainer.engine.freeze import FreezePlan
 from tui_trainer.engine.lr_schedule import LRSchedule
-
-if TYPE_CHECKING:
-    from tui_trainer.engine.loop import Trainer
-
+from tui_trainer.engine.progress import Progress
+from tui_trainer.engine.stateful import CurrentConfig
 
 MAX_LR = 3.4e38
 """Largest LR accepted: optimizers keep it in float32 on the device."""
@@ -111,11 +110,52 @@ def _scale(trial: LRSchedule, change: Change, at: float) -> tuple[float, str | N
     return factor, None
 
 
-class Steerer:
-    """The trainer's steering: a position (set at each boundary) and the changes done so far."""
+class SteerHost(Protocol):
+    """What steering asks of the loop that runs it (the Trainer): the epoch in hand, the LR in
+    force, and the changes that need the model: unfreeze, a validation pass, train mode."""
 
-    def __init__(self, trainer: Trainer, resume: dict[str, Any] | None = None) -> None:
-        self.t = trainer
+    @property
+    def epoch(self) -> int:
+        """The 0-based epoch in hand."""
+        ...
+
+    def lr(self) -> float:
+        """The LR the optimizer uses now."""
+        ...
+
+    def unfreeze(self, when: str = "") -> None:
+        """The frozen parameters join training now (the plan already says so)."""
+        ...
+
+    def validate(self) -> dict[str, float]:
+        """A validation pass: its metrics."""
+        ...
+
+    def train_mode(self) -> None:
+        """Back to training mode (frozen BatchNorm stays in eval mode)."""
+        ...
+
+
+class Steerer:
+    """The run's steering: a position (set at each boundary) and the changes done so far.
+
+    It changes the pieces it is given (the schedule, the freeze plan, the current config) and
+    asks `host` for the rest; `state_dict` / `load_state_dict` are a checkpoint's "steer".
+    """
+
+    def __init__(
+        self,
+        host: SteerHost,
+        *,
+        schedule: LRSchedule,
+        position: Progress,
+        plan: FreezePlan,
+        config: CurrentConfig,
+        control: Control,
+    ) -> None:
+        self.host, self.schedule, self.position, self.plan = host, schedule, position, plan
+        self.config, self.control = config, control
+        self.emit: Callable[[Any], None] | None = None  # the run's bus, once it runs
         self.applied = 0  # entries of config.steering already handled (applied or refused)
         self.progress = 0.0  # epoch progress of the next optimizer step
         self.finished = False
@@ -123,16 +163,18 @@ class Steerer:
         self.written = -math.inf  # monotonic time of the last config.yaml write for steering
         self.live: list[SteerEntry] = []  # live entries recorded at the latest such boundary
         self.replanned = False  # an lr or epochs change in the current batch
-        state = (resume or {}).get("steer") or {}
-        self.applied = int(state.get("applied", 0))
-        if state.get("unfrozen_epoch") is not None:  # before the plan sets requires_grad
-            trainer.plan.unfreeze_now(int(state["unfrozen_epoch"]))
 
-    def state(self) -> dict[str, Any]:
+    def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps (the LR changes live in the schedule's state); config.yaml
         is brought up to date first, so it holds every entry the checkpoint counts."""
         self.flush()
-        return {"applied": self.applied, "unfrozen_epoch": self.t.plan.steered}
+        return {"applied": self.applied, **self.plan.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue after the entries a checkpoint counts; a steered unfreeze goes to the plan
+        (call it before the plan sets requires_grad and the optimizer is built)."""
+        self.applied = int(state.get("applied", 0))
+        self.plan.load_state_dict(state)
 
     # -- checks (any thread) -----------------------------------------------------------------------
     def check(self, change: Change) -> str | None:
@@ -140,9 +182,8 @@ class Steerer:
         `Unchanged` when it would change nothing, or None."""
         if self.finished:
             return "the run has finished"
-        control = getattr(self.t, "control", None)
-        pending = control.pending_steers() if control is not None else []
-        schedule, unfreezing, validating = self.t.schedule, False, False
+        pending = self.control.pending_steers()
+        schedule, unfreezing, validating = self.schedule, False, False
         for text in pending:
             try:
                 queued = parse_change(text)
@@ -160,17 +201,16 @@ class Steerer:
 
     def _reason(self, change: Change, schedule: LRSchedule) -> tuple[LRSchedule | None, str | None]:
         """(the changed schedule for lr/epochs, the reason it cannot apply or `Unchanged`)."""
-        t = self.t
         if change.kind == "epochs":
-            current = t.progress.epoch + 1
+            current = self.position.epoch + 1
             if int(change.value or 0) < current:
                 return None, f"epochs={change.value} is below the epoch in progress ({current})"
         if change.kind in ("lr", "epochs"):
             return try_lr(schedule, change, self.progress)
         if change.kind == "unfreeze":
-            if not t.plan.names:
+            if not self.plan.names:
                 return None, "nothing is frozen (freeze.enabled is false)"
-            if not t.plan.frozen_at(t.epoch):
+            if not self.plan.frozen_at(self.host.epoch):
                 return None, "the frozen parameters are already training"
         return None, None
 
@@ -178,8 +218,8 @@ class Steerer:
     def at_step(self, progress: float) -> None:
         """Note the boundary's position; apply the scheduled entries due at this step."""
         self.progress = progress
-        entries = self.t.config.steering
-        step = self.t.progress.global_step
+        entries = self.config.value.steering
+        step = self.position.global_step
         if self.applied < len(entries) and entries[self.applied].step <= step:
             due: list[tuple[Change, int]] = []
             while self.applied < len(entries) and entries[self.applied].step <= step:
@@ -210,17 +250,16 @@ class Steerer:
             if self._apply(change, source, scheduled) and source == "live":
                 self._record(change)
         if self.replanned:
-            self._emit(LRPlan(self.t.schedule.plan(), "steer"))
+            self._emit(LRPlan(self.schedule.plan(), "steer"))
 
     def _apply(self, change: Change, source: str, scheduled: int | None) -> bool:
         """Check and apply one change; False when refused or unchanged. An lr or epochs
         change sets `replanned`."""
-        t = self.t
-        step = t.progress.global_step
+        step = self.position.global_step
         if self.finished:
             trial, reason = None, "the run has finished"
         else:
-            trial, reason = self._reason(change, t.schedule)
+            trial, reason = self._reason(change, self.schedule)
         if isinstance(reason, Unchanged):
             return False
         if reason:
@@ -231,7 +270,7 @@ class Steerer:
             self.replanned = True
         old, new, metrics = self._do(change, trial)
         what = change.kind
-        self._emit(Steered(step, t.epoch + 1, change.text, what, old, new, source, metrics))
+        self._emit(Steered(step, self.host.epoch + 1, change.text, what, old, new, source, metrics))
         if metrics:
             shown = ", ".join(f"{k} {_fmt(v)}" for k, v in metrics.items())
             line = f"step {step}: validation now: {shown}"
@@ -243,38 +282,31 @@ class Steerer:
         return True
 
     def _do(self, change: Change, trial: LRSchedule | None) -> tuple[Any, Any, dict[str, float]]:
-        t, at = self.t, self.progress
+        host, schedule, at = self.host, self.schedule, self.progress
         if trial is not None:  # lr, epochs: commit the tried schedule
-            old = t.optimizer.param_groups[0]["lr"] if change.kind == "lr" else t.schedule.epochs
-            t.schedule.changes, t.schedule.epochs = trial.changes, trial.epochs
-            new = t.schedule.lr_at(at) if change.kind == "lr" else t.schedule.epochs
+            old = host.lr() if change.kind == "lr" else schedule.epochs
+            schedule.changes, schedule.epochs = trial.changes, trial.epochs
+            new = schedule.lr_at(at) if change.kind == "lr" else schedule.epochs
             return old, new, {}
         if change.kind == "unfreeze":
-            t.plan.unfreeze_now(t.epoch)
-            t._unfreeze(" from the next epoch")
-            self._train_mode()
+            self.plan.unfreeze_now(host.epoch)
+            host.unfreeze(" from the next epoch")
+            host.train_mode()
             return "frozen", "trainable", {}
-        metrics = t.validate()
-        self._train_mode()
+        metrics = host.validate()
+        host.train_mode()
         return None, None, {k: float(v) for k, v in metrics.items()}
-
-    def _train_mode(self) -> None:
-        """Back to training after a change mid-epoch (frozen BatchNorm stays in eval mode)."""
-        self.t.stepper.net.train()
-        for module in frozen_batchnorm_modules(self.t.model):
-            module.eval()
 
     # -- the record: config.steering and config.yaml -------------------------------------------
     def _record(self, change: Change) -> None:
         """Insert a live change into config.steering where it took effect (config.yaml follows
         at the next flush)."""
-        t = self.t
-        step = t.progress.global_step
+        step = self.position.global_step
         entry = SteerEntry(step=step, change=change.text)
-        entries = list(t.config.steering)
+        entries = list(self.config.value.steering)
         entries.insert(self.applied, entry)
         self.applied += 1
-        t.config = t.config.model_copy(update={"steering": entries})
+        self.config.replace(steering=entries)
         if self.live and self.live[-1].step != step:
             self.live = []
         self.live.append(entry)
@@ -289,7 +321,7 @@ class Steerer:
         )
         self.notes = []
         self.written = time.monotonic()
-        self._emit(ConfigChanged(self.t.config.model_dump(mode="json"), f"steering: {shown}"))
+        self._emit(ConfigChanged(self.config.value.model_dump(mode="json"), f"steering: {shown}"))
 
     def finish(self, status: str) -> None:
         """At the end of the run, however it ended: no more changes, config.yaml complete.
@@ -298,11 +330,10 @@ class Steerer:
         step that followed them failed), so `replay` and `--resume` do not repeat them.
         """
         self.finished = True
-        t = self.t
-        failed_after = [e for e in self.live if e.step == t.progress.global_step]
+        failed_after = [e for e in self.live if e.step == self.position.global_step]
         if status == "failed" and failed_after:
-            kept = [e for e in t.config.steering if not any(e is f for f in failed_after)]
-            t.config = t.config.model_copy(update={"steering": kept})
+            kept = [e for e in self.config.value.steering if not any(e is f for f in failed_after)]
+            self.config.replace(steering=kept)
             dropped = ", ".join(e.change for e in failed_after)
             self._emit(
                 LogMessage(
@@ -316,6 +347,5 @@ class Steerer:
         self.flush()
 
     def _emit(self, event: Any) -> None:
-        bus = getattr(self.t, "bus", None)
-        if bus is not None:
-            bus.emit(event)
+        if self.emit is not None:
+            self.emit(event)

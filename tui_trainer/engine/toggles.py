@@ -4,8 +4,10 @@ early stopping, and what the summary and checkpoints say about them.
 One object per run, so the loop calls a handful of methods and knows none of the details:
 `prepare_batch` (channels_last, Mixup/CutMix), `training_net` (torch.compile with its eager
 fallback), `after_step` (EMA update), `eval_model` (EMA or live weights), `should_stop`
-(early stopping), `state`/`load_state` (checkpoints) and `summary`. Gradient clipping lives in
-the step itself (`Stepper`), since it sits between backward and the optimizer step.
+(early stopping), `state_dict`/`load_state_dict` (checkpoints) and `summary`. Gradient
+clipping lives in the step itself (`Stepper`), since it sits between backward and the optimizer
+step. The config is read through the run's `CurrentConfig`: a change made while running is
+seen here too.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.early_stop import EarlyStop, early_stop
 from tui_trainer.engine.ema import ModelEma
 from tui_trainer.engine.mixing import BatchMixer
@@ -26,15 +27,17 @@ from tui_trainer.engine.speed import (
     batch_memory_format,
     to_channels_last,
 )
+from tui_trainer.engine.stateful import CurrentConfig
 
 
 class Toggles:
     """Clipping aside, every optional training behaviour of one run."""
 
     def __init__(
-        self, config: RunConfig, model: nn.Module, device: torch.device, num_classes: int
+        self, current: CurrentConfig, model: nn.Module, device: torch.device, num_classes: int
     ) -> None:
-        self.config = config
+        self.current = current
+        config = current.value
         self.setup_notes = apply_backend_flags(config, device)
         self.channels_last = config.channels_last
         if self.channels_last:
@@ -51,11 +54,10 @@ class Toggles:
     # -- the step --------------------------------------------------------------------------------
     def training_net(self, net: nn.Module) -> nn.Module:
         """What training steps call: `net` compiled when `compile` is on (again on re-wrap)."""
-        if not self.config.compile:
+        config = self.current.value
+        if not config.compile:
             return net
-        compiled = CompiledNet(
-            net, mode=self.config.compile_mode, on_fallback=self._compile_fell_back
-        )
+        compiled = CompiledNet(net, mode=config.compile_mode, on_fallback=self._compile_fell_back)
         if compiled.active:
             self.compile_state = "compiled"
         return compiled
@@ -110,17 +112,17 @@ class Toggles:
     ) -> str | None:
         """Early stopping after the last epoch of `history` (of `epochs`): the log line saying
         why, or None. The verdict and the line are kept for the summary."""
-        self.stopped = early_stop(history, metric, mode, self.config.early_stop)
+        self.stopped = early_stop(history, metric, mode, self.current.value.early_stop)
         if self.stopped is None:
             return None
         self._stop_message = self.stopped.message(len(history), epochs)
         return self._stop_message
 
-    def state(self) -> dict[str, Any]:
+    def state_dict(self) -> dict[str, Any]:
         """What last.pt adds: the EMA weights and their update count."""
         return {"ema": self.ema.state_dict()} if self.ema is not None else {}
 
-    def load_state(self, state: dict[str, Any]) -> str | None:
+    def load_state_dict(self, state: dict[str, Any]) -> str | None:
         """Restore from a checkpoint; a note when EMA is on but the checkpoint has none."""
         if self.ema is None:
             return None
@@ -147,7 +149,7 @@ class Toggles:
     def summary(self) -> dict[str, Any]:
         """What summary.json says about the toggles."""
         out: dict[str, Any] = {"evaluated_weights": self.evaluated_weights}
-        if self.config.compile:
+        if self.current.value.compile:
             out["compile"] = self.compile_state
         if self.stopped is not None:
             s = self.stopped

@@ -1,0 +1,80 @@
+"""Progress events of the training loop: one `StepProgress` every `progress.interval` seconds.
+
+The throttle runs across epochs (short epochs still report); the first optimizer step and the
+last one of every epoch report at once. Each event takes the one host sync of the loss since
+the previous event (`EpochMeter.take_progress_loss`) and the one speed every front end shows
+(`RateMeter`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from tui_trainer.engine import faults
+from tui_trainer.engine.events import StepProgress
+from tui_trainer.engine.lr_schedule import LRSchedule
+from tui_trainer.engine.meter import EpochMeter
+from tui_trainer.engine.progress import Progress
+from tui_trainer.engine.rate import RateMeter
+from tui_trainer.engine.stateful import CurrentConfig
+
+
+class ProgressReporter:
+    """Emits the run's `StepProgress` events when one is due (rank 0)."""
+
+    def __init__(
+        self,
+        meter: EpochMeter,
+        position: Progress,
+        schedule: LRSchedule,
+        config: CurrentConfig,
+        *,
+        lr: Callable[[], float],
+        grad_norm: Callable[[], float | None],
+    ) -> None:
+        self.meter, self.position, self.schedule, self.config = meter, position, schedule, config
+        self.lr, self.grad_norm = lr, grad_norm
+        self.rates = RateMeter()
+        self.last = 0.0  # monotonic time of the latest event
+
+    def at_step(
+        self,
+        emit: Callable[[StepProgress], None],
+        epoch: int,
+        step: int,
+        steps: int,
+        epoch_seconds: Callable[[], float],
+        train_seconds: float,
+    ) -> None:
+        """After optimizer step `step` of `steps` in 0-based `epoch`: an event when one is due.
+
+        `epoch_seconds` is the epoch's training time so far, `train_seconds` the earlier
+        epochs' (asked only when an event is due).
+        """
+        now = time.monotonic()
+        if now - self.last < self.config.value.progress.interval and step != steps:
+            return
+        dt = epoch_seconds()
+        loss = self.meter.take_progress_loss()
+        faults.check_finite_loss(loss, epoch, step)
+        p = self.position
+        elapsed = train_seconds + dt
+        rates = self.rates.update(elapsed, epoch + 1, step, steps, p.samples)
+        emit(
+            StepProgress(
+                epoch=epoch + 1,
+                epochs=self.schedule.epochs,
+                step=step,
+                steps=steps,
+                global_step=p.global_step,
+                loss=loss,
+                lr=self.lr(),
+                samples_per_second=rates.samples_per_second,
+                elapsed=elapsed,
+                grad_norm=self.grad_norm(),
+                steps_per_second=rates.steps_per_second,
+                epoch_elapsed=dt,
+            )
+        )
+        self.last = now

@@ -1,0 +1,49 @@
+"""One validation pass: the mean loss and the task's metrics over the validation data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from tui_trainer.engine.device import autocast
+
+if TYPE_CHECKING:
+    from tui_trainer.engine.data.bundle import Loader
+    from tui_trainer.engine.tasks import Evaluator
+
+
+@torch.inference_mode()
+def validate(
+    model: nn.Module,
+    loader: Loader,
+    evaluator: Evaluator,
+    criterion: nn.Module,
+    *,
+    device: torch.device,
+    precision: str,
+    eval_batch: Callable[[torch.Tensor], torch.Tensor],
+    reduce: Callable[[list[float]], list[float]] | None = None,
+) -> dict[str, float]:
+    """`model` (already the weights to evaluate) over `loader` in eval mode: "val_loss" and
+    `evaluator`'s metrics. `reduce` sums the loss and count over the ranks (sharded data)."""
+    model.eval()
+    evaluator.reset()
+    loss_sum = torch.zeros((), device=device)
+    seen = 0
+    loader.set_epoch(0)
+    for x, y in loader.iterate(0):
+        x = eval_batch(x.to(device, non_blocking=True))
+        y = y.to(device, non_blocking=True)
+        with autocast(device, precision):
+            logits = model(x)
+            loss = criterion(logits.float(), y)
+        loss_sum += loss.float() * y.shape[0]
+        seen += y.shape[0]
+        evaluator.update(logits.float(), y)
+    total, count = float(loss_sum), float(seen)
+    if reduce is not None:
+        total, count = reduce([total, count])
+    return {"val_loss": total / max(count, 1), **evaluator.compute()}
