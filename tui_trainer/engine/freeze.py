@@ -60,7 +60,7 @@ def set_frozen(model: nn.Module, names: list[str], frozen: bool) -> None:
 
 def frozen_batchnorm_modules(model: nn.Module) -> list[nn.Module]:
     """BatchNorm layers whose parameters are all frozen (kept in eval mode while training)."""
-    out = []
+    out: list[nn.Module] = []
     for module in model.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             params = list(module.parameters(recurse=False))

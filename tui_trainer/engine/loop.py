@@ -203,7 +203,7 @@ class Trainer:
         self.saver = RunSaver(self.checkpoints, self.parts, self.link, where)
         status, error, tb = "completed", None, None
         t_start, self.train_seconds = time.monotonic(), 0.0
-        self._t_epoch = None
+        self._t_epoch: float | None = None  # the epoch in progress started (training clock)
         self.toggles.listen(self._note_config)  # a compile fallback: warn, record
         try:
             if self.resumed_from:
@@ -293,7 +293,7 @@ class Trainer:
         self.train_mode()
         self.meter.begin()
         t_epoch, start = self.link.clock(), p.batch
-        self._t_epoch: float | None = t_epoch  # a stop or failure mid-epoch still counts it
+        self._t_epoch = t_epoch  # a stop or failure mid-epoch still counts it
         for i, (x, y) in enumerate(loader.iterate(start), start=start):
             x = x.to(device, non_blocking=True)
             y = y.to(device, non_blocking=True)

@@ -56,7 +56,7 @@ class RunSaver:
         if self.save("periodic", [name], partial):
             self.checkpoints.retain(name)
 
-    def epoch_end(self, epoch: int, is_best: bool, every: int) -> None:
+    def epoch_end(self, epoch: int, is_best: bool, every: int | None) -> None:
         """After 0-based `epoch`: last.pt, best.pt when it is the best, epoch_N.pt every `every`.
 
         Without EMA best.pt is the same state (a hard link); under EMA it holds the evaluated

@@ -256,6 +256,8 @@ class Steerer:
         """Check and apply one change; False when refused or unchanged. An lr or epochs
         change sets `replanned`."""
         step = self.position.global_step
+        trial: LRSchedule | None
+        reason: str | None
         if self.finished:
             trial, reason = None, "the run has finished"
         else:
