@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pilot import run
+from support.pilot import run
 from textual.app import App
 
 from tui_trainer.engine.events import EpochEnd, LRPlan, StepProgress
@@ -95,3 +95,20 @@ def test_log_y_is_one_rule_for_run_and_compare_plots() -> None:
     assert y_scale([0.1, 10.0], True)[0] and y_scale([0.1, 10.0], True)[1]([100.0]) == [2.0]
     assert y_scale([0.0, 10.0], True)[0] is False
     assert y_scale([0.1, 10.0], False)[1]([100.0]) == [100.0]
+
+
+def test_an_accuracy_axis_never_passes_100_percent() -> None:
+    """A run that reaches 100% padded the axis to `101%`."""
+    curves = curves_of([0.4, 0.05, 0.001], [0.30, 0.95, 1.0])
+
+    async def scenario() -> None:
+        app = Plots()
+        async with app.run_test(size=(60, 45)) as pilot:
+            await pilot.pause()
+            metric = app.query_one(MetricPlot)
+            metric.show(curves)
+            await pilot.pause()
+            assert metric._y_max <= 1.0
+            assert all(float(label.rstrip("%")) <= 100 for label in y_labels(metric))
+
+    run(scenario())

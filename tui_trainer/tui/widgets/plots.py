@@ -270,13 +270,14 @@ class RunPlot(PlotWidget, can_focus=False):
 
         The y range grows by `pad` of its span at both ends, so no point sits on the frame,
         but never below 0 when no value is negative (a loss or an accuracy has no -0.1).
-        `percent` labels the y ticks as percentages.
+        `percent` labels the y ticks as percentages, and such an axis never passes 100%.
         """
         (x0, x1), (y0, y1) = x, y
         floor = 0.0 if y0 >= 0 and not log_y else -math.inf
+        ceiling = 1.0 if percent and y1 <= 1.0 else math.inf
         if y1 - y0 <= abs(y1) * 1e-9 or y1 <= y0:
             y0, y1 = y0 - (abs(y1) * 0.05 or 1.0), y1 + (abs(y1) * 0.05 or 1.0)
-        y0, y1 = max(y0 - (y1 - y0) * pad, floor), y1 + (y1 - y0) * pad
+        y0, y1 = max(y0 - (y1 - y0) * pad, floor), min(y1 + (y1 - y0) * pad, ceiling)
         height = max(self.size.height, 4)
         rows = max(height - self.margin_bottom - 2, 1)
         ends = self.compact
