@@ -6,6 +6,7 @@ once, and both the text output and the Textual comparison screen show them. Impo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -31,10 +32,32 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True)
+class Steered:
+    """A config value steering changed during the run: shown as `8 (steered from 6)`."""
+
+    started: Any
+    now: Any
+
+    def __str__(self) -> str:
+        return f"{self.now} (steered from {self.started})"
+
+
+def effective_config(run: RunRecord) -> dict[str, Any]:
+    """The run's config as dotted keys, with what steering changed for the whole run (its
+    length: `epochs`, read from the records by `RunRecord.planned_epochs`) as `Steered`."""
+    flat = flatten(run.config)
+    configured, planned = run.configured_epochs, run.planned_epochs
+    if configured is not None and planned and planned != configured:
+        flat["epochs"] = Steered(configured, planned)
+    return flat
+
+
 def config_diff(runs: list[RunRecord]) -> list[tuple[str, list[Any]]]:
     """The dotted config keys whose values differ between the runs, with each run's value
-    (`MISSING` where a run lacks the key), in the first config's key order."""
-    flats = [flatten(run.config) for run in runs]
+    (`MISSING` where a run lacks the key; `Steered` where steering changed it), in the first
+    config's key order."""
+    flats = [effective_config(run) for run in runs]
     keys: list[str] = []
     for flat in flats:
         keys += [k for k in flat if k not in keys]
@@ -53,6 +76,8 @@ def _value(value: Any) -> str:
         return yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
     if value is None:
         return "null"
+    if isinstance(value, Steered):
+        return str(value)
     return str(value)
 
 

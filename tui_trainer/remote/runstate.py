@@ -16,6 +16,7 @@ from tui_trainer.engine.events import (
     Resumed,
     RunFinished,
     RunStarted,
+    Steered,
     StepProgress,
 )
 
@@ -46,6 +47,8 @@ class RunState:
         elif isinstance(event, EpochEnd):
             s.update(epochs_completed=event.epoch, best_metric=event.best_metric)
             s.update(best_value=event.best_value, best_epoch=event.best_epoch)
+        elif isinstance(event, Steered) and event.what == "epochs" and isinstance(event.new, int):
+            s["epochs"] = event.new  # before the next step says so (a paused run)
         elif isinstance(event, Paused):
             s["state"] = "paused"
         elif isinstance(event, Resumed):

@@ -17,7 +17,7 @@ from typing import Any
 from tui_trainer.runlog.check import finite, is_int
 from tui_trainer.runlog.layout import METRICS
 from tui_trainer.runlog.lines import DamagedLine, head_lines, parse_line, tail_lines
-from tui_trainer.runlog.reader import Damaged, read_config, read_summary
+from tui_trainer.runlog.reader import Damaged, planned_by, read_config, read_summary
 from tui_trainer.runlog.status import Status, from_summary
 from tui_trainer.runlog.summary import RunSummary
 
@@ -105,6 +105,6 @@ class _Backwards:
                 continue
             if self.last_time is None and finite(record.get("time")):
                 self.last_time = float(record["time"])
-            if self.epochs is None and is_int(record.get("epochs")) and record["epochs"] > 0:
-                self.epochs = record["epochs"]
+            if self.epochs is None:
+                self.epochs = planned_by(record)
             yield record

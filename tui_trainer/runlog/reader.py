@@ -66,13 +66,20 @@ class RunRecord:
 
     @property
     def planned_epochs(self) -> int:
-        """The planned epochs: the last record's `epochs` (steering included), else config's."""
+        """The planned epochs as steering left them (`planned_by`: the newest record that says),
+        else config.yaml's."""
         for record in reversed(self.records):
-            epochs = record.get("epochs")
-            if isinstance(epochs, int) and epochs > 0:
+            epochs = planned_by(record)
+            if epochs is not None:
                 return epochs
         epochs = self.config.get("epochs")
         return epochs if isinstance(epochs, int) else 0
+
+    @property
+    def configured_epochs(self) -> int | None:
+        """config.yaml's `epochs` (what the run was started with, before any steering)."""
+        epochs = self.config.get("epochs")
+        return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None
 
     @property
     def monitored(self) -> tuple[str, str]:
@@ -137,6 +144,20 @@ class RunRecord:
         """How long the run took (from the summary)."""
         value = (self.summary or {}).get("wall_seconds")
         return float(value) if finite(value) else None
+
+
+def planned_by(record: dict[str, Any]) -> int | None:
+    """The run's planned length (epochs) a metrics.jsonl record states, or None: the `epochs`
+    of a started, step or epoch record, the `new` value of an `epochs` steer. Every reader
+    (`RunRecord.planned_epochs`, `glance`) asks this, newest record first, so `runs`, the
+    browser and `compare` agree on a steered run's length."""
+    if record.get("event") == "steer" and record.get("what") == "epochs":
+        epochs = record.get("new")
+    else:
+        epochs = record.get("epochs")
+    if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs > 0:
+        return epochs
+    return None
 
 
 def read_config(run_dir: Path) -> dict[str, Any]:
