@@ -7,14 +7,8 @@ from textual.app import App
 
 from tui_trainer.engine.events import EpochEnd, LRPlan, StepProgress
 from tui_trainer.tui.curves import Curves
-from tui_trainer.tui.widgets.plots import (
-    LossPlot,
-    LRPlot,
-    MetricPlot,
-    TickLabels,
-    axis_labels,
-    y_scale,
-)
+from tui_trainer.tui.widgets.plots import LossPlot, LRPlot, MetricPlot, y_scale
+from tui_trainer.tui.widgets.ticks import TickLabels, axis_labels
 
 
 def curves_of(losses: list[float], accuracy: list[float]) -> Curves:

@@ -6,7 +6,7 @@ from itertools import pairwise
 
 import pytest
 
-from tui_trainer.tui.widgets.plots import (
+from tui_trainer.tui.widgets.ticks import (
     TickLabels,
     _label_spans,
     fitting_x_ticks,
