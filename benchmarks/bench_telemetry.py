@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fake_nvml import FakeNvml, two_gpus  # noqa: E402
+from support.fake_nvml import FakeNvml, two_gpus  # noqa: E402
 
 from tui_trainer.telemetry.gpu import NvmlReader, NvmlSession  # noqa: E402
 from tui_trainer.telemetry.host import HostReader  # noqa: E402

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import epoch_lines
-from pilot import NoGpuPanel
+from support.pilot import NoGpuPanel
+from support.runs import epoch_lines
 
 from tui_trainer.remote import endpoint
 from tui_trainer.remote.history import read_records

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import kill_group, only_run_dir, run_preset, spawn_group
+from support.procs import kill_group, spawn_group
+from support.runs import only_run_dir, run_preset
 
 from tui_trainer.config import load_config
 from tui_trainer.engine.control import Control
@@ -29,7 +30,7 @@ from tui_trainer.session import execute
 ROOT = Path(__file__).resolve().parents[2]
 # 2 epochs of quickstart with a periodic checkpoint after epoch 1.
 SMALL = ["epochs=2", "device=cpu", "progress.interval=0.5", "checkpoint.every_epochs=1"]
-BN = ["model.name=tinymodels:TinyBN", "model.kwargs={}", "sync_bn=true", "epochs=1"]
+BN = ["model.name=support.tinymodels:TinyBN", "model.kwargs={}", "sync_bn=true", "epochs=1"]
 
 
 def _env() -> dict[str, str]:
@@ -242,7 +243,12 @@ def test_sigterm_checkpoints_every_rank_at_one_step_and_exits_143(tmp_path):
 @pytest.mark.slow
 def test_a_rank_that_dies_ends_the_run_with_its_name(tmp_path):
     out = tmp_path / "runs"
-    model = ["model.name=tinymodels:DieOnRank1", "model.kwargs={}", "epochs=2", "device=cpu"]
+    model = [
+        "model.name=support.tinymodels:DieOnRank1",
+        "model.kwargs={}",
+        "epochs=2",
+        "device=cpu",
+    ]
     proc = torchrun(["run", "quickstart", *model, f"--out={out}"])
     assert proc.returncode != 0
     assert "tui-trainer: rank 1 failed: RuntimeError: simulated crash on rank 1" in proc.stderr

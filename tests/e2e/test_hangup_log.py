@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import kill_group, spawn_group
+from support.procs import kill_group, spawn_group
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = ["epochs=40", "data.batch_size=64", "device=cpu", "progress.plain_interval=0.2"]

@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import kill_group, only_run_dir, spawn_group
+from support.procs import kill_group, spawn_group
+from support.runs import only_run_dir
 
 from tui_trainer.cli import main
 from tui_trainer.engine import latest

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import TINY, only_run_dir
+from support.runs import TINY, only_run_dir
 
 from tui_trainer.cli import main
 from tui_trainer.rundir import RunDirBusy, RunDirLock, create_run_dir, holder, holder_info

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import only_run_dir
+from support.runs import only_run_dir
 from test_distributed import torchrun
 
 from tui_trainer.config import load_config

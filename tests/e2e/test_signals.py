@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import torch
-from conftest import only_run_dir
+from support.runs import only_run_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 LONG = ["epochs=400", "device=cpu", "progress.plain_interval=0.2"]

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import kill_group, spawn_group
+from support.procs import kill_group, spawn_group
 
 from tui_trainer.launch import free_port
 from tui_trainer.remote.client import request

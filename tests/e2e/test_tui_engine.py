@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import only_run_dir
-from pilot import run, run_screen, screen_text, wait_for, wait_for_text
+from support.pilot import run, run_screen, screen_text, wait_for, wait_for_text
+from support.runs import only_run_dir
 from textual import events
 
 from tui_trainer.config.preset_list import list_presets

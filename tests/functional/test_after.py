@@ -12,8 +12,8 @@ from typing import ClassVar
 import numpy as np
 import pytest
 import torch
-from conftest import epoch_lines, run_preset
 from PIL import Image
+from support.runs import epoch_lines, run_preset
 
 from tui_trainer.after.export import missing_onnx_packages
 from tui_trainer.after.loading import open_run

@@ -12,8 +12,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import one_line_error, run_preset
 from PIL import Image
+from support.cli import one_line_error
+from support.runs import run_preset
 
 from tui_trainer.after import outputs
 from tui_trainer.after.export import missing_onnx_packages

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import one_line_error
+from support.cli import one_line_error
 from torch import nn
 
 from tui_trainer.cli import main

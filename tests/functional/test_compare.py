@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pilot import run, screen_text, wait_for
-from scripted import ScriptedExecutor
+from support.pilot import run, screen_text, wait_for
+from support.scripted import ScriptedExecutor
 from textual.widgets import DataTable
 from textual_plot.plot_widget import LinePlot
 

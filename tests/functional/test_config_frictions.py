@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import one_line_error
+from support.cli import one_line_error
 
 from tui_trainer.cli import main
 from tui_trainer.config import load_config
@@ -75,7 +75,7 @@ def test_freezing_a_randomly_initialised_backbone_warns(workdir, capsys):
     [
         ["model.weights=DEFAULT"],
         ["freeze.enabled=false"],
-        ["model.name=tinymodels:TinyBN", "model.weights=null"],
+        ["model.name=support.tinymodels:TinyBN", "model.weights=null"],
     ],
 )
 def test_no_random_backbone_warning_when_weights_or_no_freeze(overrides):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import one_line_error, write_file
+from support.cli import one_line_error, write_file
 
 from tui_trainer.cli import main
 
@@ -278,17 +278,17 @@ CASES: list[tuple[str, Builder, list[str]]] = [
     # -- values: module:Class must be a class (an nn.Module) before anything is called
     (
         "function as model",
-        lambda t: ["quickstart", *QUICK, *USER, "model.name=pycode_targets:make_model"],
+        lambda t: ["quickstart", *QUICK, *USER, "model.name=support.pycode_targets:make_model"],
         ["model.name", "is a function", "nn.Module"],
     ),
     (
         "non-module class",
-        lambda t: ["quickstart", *QUICK, *USER, "model.name=pycode_targets:NotAModule"],
+        lambda t: ["quickstart", *QUICK, *USER, "model.name=support.pycode_targets:NotAModule"],
         ["model.name", "not a torch.nn.Module subclass"],
     ),
     (
         "instance as model",
-        lambda t: ["quickstart", *QUICK, *USER, "model.name=pycode_targets:INSTANCE"],
+        lambda t: ["quickstart", *QUICK, *USER, "model.name=support.pycode_targets:INSTANCE"],
         ["model.name", "is a Linear"],
     ),
     (
@@ -298,7 +298,7 @@ CASES: list[tuple[str, Builder, list[str]]] = [
     ),
     (
         "missing attribute",
-        lambda t: ["quickstart", *QUICK, *USER, "model.name=pycode_targets:Nope"],
+        lambda t: ["quickstart", *QUICK, *USER, "model.name=support.pycode_targets:Nope"],
         ["model.name", "no attribute 'Nope'"],
     ),
     (
@@ -308,8 +308,8 @@ CASES: list[tuple[str, Builder, list[str]]] = [
     ),
     (
         "module failing on import",
-        lambda t: ["quickstart", *QUICK, *USER, "model.name=pycode_import_fails:Net"],
-        ["model.name", "importing module 'pycode_import_fails' failed", "ImportError"],
+        lambda t: ["quickstart", *QUICK, *USER, "model.name=support.pycode_import_fails:Net"],
+        ["model.name", "importing module 'support.pycode_import_fails' failed", "ImportError"],
     ),
     (
         "malformed name",
@@ -339,14 +339,14 @@ CASES: list[tuple[str, Builder, list[str]]] = [
             *QUICK,
             *USER,
             "model.kwargs.widths=[4, 8, 16]",
-            "model.name=pycode_targets:Picky",
+            "model.name=support.pycode_targets:Picky",
         ],
-        ["model.kwargs", "pycode_targets:Picky", "ValueError"],
+        ["model.kwargs", "support.pycode_targets:Picky", "ValueError"],
     ),
     (
         "user class failing by itself",
-        lambda t: ["quickstart", *QUICK, *USER, "model.name=pycode_targets:Broken"],
-        ["model.name", "building pycode_targets:Broken failed", "RuntimeError"],
+        lambda t: ["quickstart", *QUICK, *USER, "model.name=support.pycode_targets:Broken"],
+        ["model.name", "building support.pycode_targets:Broken failed", "RuntimeError"],
     ),
     (
         "torchvision, wrong kwarg",

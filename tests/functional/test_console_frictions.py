@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pilot import PRESET, NoGpuPanel, run, screen_text, wait_for
-from runsdirs import make_run
-from scripted import ScriptedExecutor
+from support.pilot import PRESET, NoGpuPanel, run, screen_text, wait_for
+from support.runsdirs import make_run
+from support.scripted import ScriptedExecutor
 from textual.widgets import Input, Static
 
 from tui_trainer.config.loader import PresetInfo

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pilot import PRESET, NoGpuPanel, run, run_screen, screen_text, wait_for, wait_for_text
-from scripted import ScriptedExecutor
+from support.pilot import PRESET, NoGpuPanel, run, run_screen, screen_text, wait_for, wait_for_text
+from support.scripted import ScriptedExecutor
 from textual.widgets import Button, Input, Select, TextArea
 
 from tui_trainer.config.loader import PresetInfo

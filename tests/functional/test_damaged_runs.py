@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from runsdirs import make_run
+from support.runsdirs import make_run
 
 from tui_trainer.cli import main
 from tui_trainer.config.loader import load_config

@@ -6,8 +6,8 @@ import json
 
 import pytest
 import torch
-from conftest import TINY, only_run_dir
 from PIL import Image
+from support.runs import TINY, only_run_dir
 
 from tui_trainer.config import load_config
 from tui_trainer.config.schema import ModelConfig
@@ -173,7 +173,7 @@ def test_torchvision_weights_offline_say_where_to_put_them(monkeypatch):
 
 
 def test_users_own_model_class(tmp_path):
-    built = build_model(ModelConfig(name="tinymodels:TinyBN"), 5, 1, 8)
+    built = build_model(ModelConfig(name="support.tinymodels:TinyBN"), 5, 1, 8)
     assert built.head == "head" and built.model.head.out_features == 5
     trainable, total = count_params(built.model)
     assert trainable == total > 0
@@ -181,7 +181,8 @@ def test_users_own_model_class(tmp_path):
 
 def test_user_model_runs_end_to_end(tmp_path):
     config, name = load_config(
-        "quickstart", [*TINY, "model.name=tinymodels:TinyBN", "model.kwargs={}", f"out={tmp_path}"]
+        "quickstart",
+        [*TINY, "model.name=support.tinymodels:TinyBN", "model.kwargs={}", f"out={tmp_path}"],
     )
     finished = execute(config, name, sinks=[], control=Control())
     summary = json.loads((only_run_dir(tmp_path) / "summary.json").read_text())

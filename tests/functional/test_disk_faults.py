@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY
+from support.runs import TINY
 
 from tui_trainer.cli import main
 from tui_trainer.config import load_config

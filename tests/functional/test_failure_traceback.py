@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import Recorder, run_preset
+from support.runs import Recorder, run_preset
 
 from tui_trainer.config import load_config
 from tui_trainer.engine.events import RunFinished

@@ -1,4 +1,4 @@
-"""The test double of the engine (tests/scripted.py) speaks the engine's language.
+"""The test double of the engine (tests/support/scripted.py) speaks the engine's language.
 
 Pilot and snapshot tests run on the fake; this contract keeps it honest against a tiny real run:
 the same event types, a config the schema accepts, and the same summary keys in the same order.
@@ -6,7 +6,7 @@ the same event types, a config the schema accepts, and the same summary keys in 
 
 from __future__ import annotations
 
-from scripted import ScriptedExecutor
+from support.scripted import ScriptedExecutor
 
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.control import Control
@@ -65,4 +65,4 @@ def test_a_failing_fake_adds_the_error_where_the_engine_does(tiny_config) -> Non
         "error",
         *keys[keys.index("run_dir") :],
     ]
-    assert "tests/scripted.py" in (failed.traceback or "")  # a real traceback, real file
+    assert "tests/support/scripted.py" in (failed.traceback or "")  # a real traceback, real file

@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 import yaml
-from conftest import TINY, Recorder, epoch_lines, only_run_dir, run_preset
+from support.runs import TINY, Recorder, epoch_lines, only_run_dir, run_preset
 
 from tui_trainer.cli import main
 from tui_trainer.engine import checkpoint as ckpt
@@ -70,7 +70,7 @@ def test_nonfinite_never_overwrites_a_good_checkpoint(tmp_path):
 
 
 OOM = [
-    "model.name=tinymodels:OOMAbove",
+    "model.name=support.tinymodels:OOMAbove",
     "model.kwargs={}",
     "model.kwargs.limit=16",
     "data.batch_size=32",

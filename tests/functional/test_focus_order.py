@@ -7,8 +7,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from pilot import NoGpuPanel, demo_presets, wait_for
-from scripted import ScriptedExecutor
+from support.pilot import NoGpuPanel, demo_presets, wait_for
+from support.scripted import ScriptedExecutor
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, OptionList, RadioSet, RichLog, Select
 

@@ -9,8 +9,8 @@ from typing import ClassVar
 
 import pynvml
 import pytest
-from fake_nvml import GIB, FakeNvml, StaticHostReader, fake_sampler, two_gpus
 from rich.cells import cell_len
+from support.fake_nvml import GIB, FakeNvml, StaticHostReader, fake_sampler, two_gpus
 from textual.app import App, ComposeResult
 from textual.widget import Widget
 

@@ -8,9 +8,9 @@ from typing import ClassVar
 
 import pynvml
 import pytest
-from fake_nvml import FakeNvml, StaticHostReader, fake_sampler, two_gpus
 from hypothesis import given
 from hypothesis import strategies as st
+from support.fake_nvml import FakeNvml, StaticHostReader, fake_sampler, two_gpus
 from test_gpu_panel import TCSS, _lines, _show
 from textual.app import App, ComposeResult
 from textual.containers import Vertical

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 import yaml
-from conftest import TINY, Recorder, epoch_lines, only_run_dir
+from support.runs import TINY, Recorder, epoch_lines, only_run_dir
 
 from tui_trainer.cli import main
 from tui_trainer.config import load_config

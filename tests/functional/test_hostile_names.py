@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import one_line_error
 from PIL import Image
+from support.cli import one_line_error
 
 from tui_trainer.cli import main
 from tui_trainer.config import load_config

@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, only_run_dir
 from PIL import Image
+from support.runs import TINY, only_run_dir
 
 from tui_trainer.config import load_config
 from tui_trainer.engine.control import Control, StopMode

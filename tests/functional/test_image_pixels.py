@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_preset
 from PIL import Image, ImageOps
+from support.runs import run_preset
 
 from tui_trainer.after.images import read_image
 from tui_trainer.cli import main

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from conftest import TINY
+from support.runs import TINY
 
 from tui_trainer.config import load_config
 from tui_trainer.engine.control import Control

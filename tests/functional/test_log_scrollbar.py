@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pilot import run
+from support.pilot import run
 from textual.app import App, ComposeResult
 
 import tui_trainer.tui.app as app_module

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import TINY, epoch_lines, one_line_error, only_run_dir
 from PIL import Image
+from support.cli import one_line_error
+from support.runs import TINY, epoch_lines, only_run_dir
 
 from tui_trainer.cli import main
 from tui_trainer.config import load_config

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import TINY, only_run_dir
+from support.runs import TINY, only_run_dir
 
 from tui_trainer.cli import main
 from tui_trainer.config import load_config

@@ -8,7 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from runsdirs import make_run
+from support.runsdirs import make_run
 
 from tui_trainer.engine.control import Control
 from tui_trainer.engine.events import EpochEnd, RunFinished, RunStarted

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import torch
-from conftest import TINY
+from support.runs import TINY
 
 from tui_trainer.config import load_config
 from tui_trainer.engine import latest

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import TINY, only_run_dir
+from support.runs import TINY, only_run_dir
 
 from tui_trainer.cli import main
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import TINY, run_preset
+from support.runs import TINY, run_preset
 
 from tui_trainer.atomic import atomic_write_text
 from tui_trainer.remote.detach import spawn_detached

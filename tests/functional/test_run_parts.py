@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from conftest import TINY, Recorder
+from support.runs import TINY, Recorder
 
 from tui_trainer.config import load_config
 from tui_trainer.engine import run_state

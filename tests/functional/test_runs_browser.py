@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from pilot import NoGpuPanel, demo_presets, run, wait_for, wait_for_text
-from runsdirs import T0, damage, fix_times, make_run
-from scripted import ScriptedExecutor
+from support.pilot import NoGpuPanel, demo_presets, run, wait_for, wait_for_text
+from support.runsdirs import T0, damage, fix_times, make_run
+from support.scripted import ScriptedExecutor
 from textual.widgets import DataTable, Static
 from textual_plot.plot_widget import LinePlot
 
@@ -361,7 +361,7 @@ def test_listing_reads_only_the_ends_of_long_histories(
 @pytest.mark.slow
 def test_resume_here_continues_a_real_run_in_its_directory(tmp_path: Path) -> None:
     """A tiny real run left checkpoints: `u` starts the console's run screen resuming it."""
-    from conftest import run_preset
+    from support.runs import run_preset
 
     finished, run_dir = run_preset(tmp_path / "runs")
     assert finished.status == "completed"

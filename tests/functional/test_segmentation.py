@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import epoch_lines, only_run_dir, run_preset
 from PIL import Image
+from support.runs import epoch_lines, only_run_dir, run_preset
 
 from tui_trainer.config import load_config
 from tui_trainer.config.schema import FreezeConfig, ModelConfig

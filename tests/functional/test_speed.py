@@ -10,7 +10,7 @@ import re
 import threading
 import time
 
-from conftest import TINY, Recorder
+from support.runs import TINY, Recorder
 
 from tui_trainer import formatting as fmt
 from tui_trainer.config import load_config

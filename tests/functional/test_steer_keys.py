@@ -1,7 +1,7 @@
 """Steering from the run screen (Pilot) and over the control socket (`ctl`, `watch`).
 
-The console's dialogs run on the scripted engine (tests/scripted.py honours steering like the
-engine); `ctl` and `watch` talk to a real run training in a thread of this process, paused so
+The console's dialogs run on the scripted engine (tests/support/scripted.py honours steering like
+the engine); `ctl` and `watch` talk to a real run training in a thread of this process, paused so
 that every change lands at one known step.
 """
 
@@ -11,9 +11,17 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import TINY
-from pilot import NoGpuPanel, demo_presets, run, run_screen, screen_text, wait_for, wait_for_text
-from scripted import ScriptedExecutor
+from support.pilot import (
+    NoGpuPanel,
+    demo_presets,
+    run,
+    run_screen,
+    screen_text,
+    wait_for,
+    wait_for_text,
+)
+from support.runs import TINY
+from support.scripted import ScriptedExecutor
 
 from tui_trainer.cli import main
 from tui_trainer.config import load_config

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TINY, Recorder, only_run_dir
+from support.runs import TINY, Recorder, only_run_dir
 
 from tui_trainer.config import load_config
 from tui_trainer.engine import steer as steer_module
@@ -256,7 +256,7 @@ def test_config_writes_are_batched_and_complete_before_a_checkpoint(
 
 
 def test_ctl_refuses_a_subnormal_lr_in_one_line(tmp_path: Path, capsys) -> None:
-    from conftest import one_line_error
+    from support.cli import one_line_error
 
     from tui_trainer.cli import main
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import TINY, Recorder, only_run_dir
+from support.runs import TINY, Recorder, only_run_dir
 
 from tui_trainer.cli import main
 from tui_trainer.config import load_config

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY, epoch_lines, only_run_dir
+from support.runs import TINY, epoch_lines, only_run_dir
 
 from tui_trainer.cli import main
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from pilot import run, run_screen, wait_for, wait_for_text
-from scripted import ScriptedExecutor
+from support.pilot import run, run_screen, wait_for, wait_for_text
+from support.scripted import ScriptedExecutor
 from test_tui_app import make_app, presets  # noqa: F401
 from textual.widgets import Checkbox, Input
 

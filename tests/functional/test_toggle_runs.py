@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 import yaml
-from conftest import TINY, epoch_lines, only_run_dir
+from support.runs import TINY, epoch_lines, only_run_dir
 from test_resume import HARD, StepLosses
 
 from tui_trainer.config import load_config

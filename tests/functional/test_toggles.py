@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 import yaml
-from conftest import epoch_lines, run_preset
+from support.runs import epoch_lines, run_preset
 
 from tui_trainer.config.schema import SchedulerConfig
 from tui_trainer.engine.events import LogMessage
@@ -172,7 +172,12 @@ def test_two_phase_freeze(tmp_path):
 def test_frozen_batchnorm_stays_in_eval_mode(tmp_path):
     _finished, run_dir = run(
         tmp_path,
-        ["model.name=tinymodels:TinyBN", "model.kwargs={}", "freeze.enabled=true", "epochs=1"],
+        [
+            "model.name=support.tinymodels:TinyBN",
+            "model.kwargs={}",
+            "freeze.enabled=true",
+            "epochs=1",
+        ],
     )
     state = load(run_dir)["model"]
     assert torch.equal(state["backbone.1.running_mean"], torch.zeros(8))  # never updated

@@ -1,7 +1,7 @@
 """The console driven with Pilot on a scripted trainer: setup → run → keys → summary → new run.
 
 The scripted executor replays a fixed run through the same sinks and `Control` as the engine
-(see tests/scripted.py), so these tests are fast and deterministic; the real engine is
+(see tests/support/scripted.py), so these tests are fast and deterministic; the real engine is
 driven in test_tui_engine.py.
 """
 
@@ -11,8 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pilot import NoGpuPanel, demo_presets, run, run_screen, screen_text, wait_for, wait_for_text
-from scripted import ScriptedExecutor
+from support.pilot import (
+    NoGpuPanel,
+    demo_presets,
+    run,
+    run_screen,
+    screen_text,
+    wait_for,
+    wait_for_text,
+)
+from support.scripted import ScriptedExecutor
 from textual.widgets import Button, Input
 
 from tui_trainer.config.loader import PresetInfo

@@ -7,8 +7,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from pilot import run, run_screen, screen_text, wait_for
-from scripted import ScriptedExecutor
+from support.pilot import run, run_screen, screen_text, wait_for
+from support.scripted import ScriptedExecutor
 from test_tui_app import make_app, presets
 from textual.app import App
 from textual.pilot import Pilot

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pilot import NoGpuPanel, demo_presets, run, wait_for, wait_for_text
-from runsdirs import make_run
-from scripted import ScriptedExecutor
+from support.pilot import NoGpuPanel, demo_presets, run, wait_for, wait_for_text
+from support.runsdirs import make_run
+from support.scripted import ScriptedExecutor
 
 from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.remote.client import request

@@ -1,7 +1,7 @@
 """Snapshots of the runs browser (the list and one run's detail) at 80x24 and 120x40.
 
 Deterministic: run directories written by the real writer from the scripted engine, with fixed
-clock values (tests/runsdirs.py), shown in UTC, under a relative `runs` root.
+clock values (tests/support/runsdirs.py), shown in UTC, under a relative `runs` root.
 Update with `pytest tests/snapshot/test_runs_snapshots.py --snapshot-update`.
 """
 
@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from pilot import NoGpuPanel, demo_presets, wait_for
-from runsdirs import T0, damage, fix_times, make_run
-from scripted import ScriptedExecutor
+from support.pilot import NoGpuPanel, demo_presets, wait_for
+from support.runsdirs import T0, damage, fix_times, make_run
+from support.scripted import ScriptedExecutor
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pilot import NoGpuPanel, demo_presets, run_screen, wait_for
-from scripted import ScriptedExecutor
+from support.pilot import NoGpuPanel, demo_presets, run_screen, wait_for
+from support.scripted import ScriptedExecutor
 from textual.pilot import Pilot
 from textual.widgets import Input
 

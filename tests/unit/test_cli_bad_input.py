@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import one_line_error, write_file
+from support.cli import one_line_error, write_file
 
 from tui_trainer.cli import main
 
@@ -16,7 +16,11 @@ CASES = [
     ("negative epochs", lambda t: ["epochs=-3"], ["epochs", ">= 1", "-3"]),
     ("bad choice", lambda t: ["precision=fp8"], ["precision", "'fp16'", "'fp8'"]),
     ("bad override syntax", lambda t: ["optim.lr"], ["optim.lr", "key.path=value"]),
-    ("freeze longer than run", lambda t: ["epochs=2", "freeze.enabled=true", "freeze.epochs=5"], ["freeze.epochs"]),
+    (
+        "freeze longer than run",
+        lambda t: ["epochs=2", "freeze.enabled=true", "freeze.epochs=5"],
+        ["freeze.epochs"],
+    ),
     (
         "missing data root",
         lambda t: ["data.name=imagefolder", f"data.root={t}/nope"],

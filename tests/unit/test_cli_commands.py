@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import one_line_error
+from support.cli import one_line_error
 
 from tui_trainer.cli import main
 from tui_trainer.commands import table

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import one_line_error, write_file
+from support.cli import one_line_error, write_file
 
 from tui_trainer.cli import main
 from tui_trainer.config import load_config

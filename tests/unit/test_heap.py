@@ -68,7 +68,7 @@ def test_a_headless_run_and_a_refused_one_leave_the_collector_on(tmp_path, monke
     """`tui-trainer run` pauses the collector for its start-up and training turns it back on
     with the set-up frozen; whatever happens, the process (here: the test's) gets it back on
     with nothing frozen."""
-    from conftest import TINY
+    from support.runs import TINY
 
     from tui_trainer.cli import main
 

@@ -10,7 +10,7 @@ import time
 
 import pynvml
 import pytest
-from fake_nvml import (
+from support.fake_nvml import (
     GIB,
     GRAPHICS_PID,
     OTHER_PID,

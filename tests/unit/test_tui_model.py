@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from scripted import ScriptedExecutor
+from support.scripted import ScriptedExecutor
 
 from tui_trainer import formatting as fmt
 from tui_trainer.config import load_config

@@ -1,4 +1,4 @@
-"""Things a preset may name as `model.name=pycode_targets:NAME` that are not usable models.
+"""Things a preset may name as `model.name=support.pycode_targets:NAME` that are not usable models.
 
 Calling any of them leaves a marker file (the path in $TUI_TRAINER_TEST_MARKER), so tests can
 assert they were refused *before* being called.

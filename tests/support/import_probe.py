@@ -1,6 +1,6 @@
 """Run one `tui-trainer` command in this process and write the modules it had imported as JSON.
 
-    python tests/import_probe.py OUT.json [--until REGEX] -- ARGS...
+    python tests/support/import_probe.py OUT.json [--until REGEX] -- ARGS...
 
 Without --until the module list is taken when the command returns; with it, at the moment the
 first stdout line matching REGEX is written (for `run`: the first epoch line), so the list is

@@ -1,4 +1,4 @@
-"""User models for tests, loaded through `model.name=tinymodels:Class` (tests/ is on sys.path)."""
+"""User models for tests, loaded as `model.name=support.tinymodels:Class` (tests/ on pythonpath)."""
 
 from __future__ import annotations
 

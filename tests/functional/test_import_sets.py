@@ -1,6 +1,6 @@
 """Each command imports only what it needs: the import set of every command, run in a fresh
-process (tests/import_probe.py), is held to an allow list, so the test fails when a command's
-import set grows (module lists, not seconds; benchmarks/bench_startup.py has the seconds).
+process (tests/support/import_probe.py), is held to an allow list, so the test fails when a
+command's import set grows (module lists, not seconds; benchmarks/bench_startup.py has the seconds).
 
 Third-party packages are compared by top-level name, after removing what the bare interpreter
 already has (site hooks); for `run`, after removing what a bare PyTorch training step itself
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PROBE = ROOT / "tests" / "import_probe.py"
+PROBE = ROOT / "tests" / "support" / "import_probe.py"
 EPOCH_LINE = r"^epoch 1/1 +train_loss"
 CONFIG_LIBS = {"yaml", "pydantic", "pydantic_core", "annotated_types", "typing_extensions"}
 CONFIG_LIBS |= {"typing_inspection"}

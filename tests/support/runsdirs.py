@@ -1,9 +1,9 @@
 """Run directories for the runs-browser tests, written by the real writer from scripted runs.
 
 `make_run` writes a finished run (config.yaml, metrics.jsonl, summary.json) the way a real run
-does, from the fake engine (tests/scripted.py): no torch, a few milliseconds each. `fix_times`
-makes its clock values deterministic (for snapshots); `damage` leaves a run as a killed process
-would (no summary, a corrupt line).
+does, from the fake engine (tests/support/scripted.py): no torch, a few milliseconds each.
+`fix_times` makes its clock values deterministic (for snapshots); `damage` leaves a run as a killed
+process would (no summary, a corrupt line).
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from scripted import ScriptedExecutor
-
+from support.scripted import ScriptedExecutor
 from tui_trainer.engine.control import Control
 from tui_trainer.sinks.files import RunDirWriter, write_config
 
