@@ -22,7 +22,7 @@ from tui_trainer.config.names import one_line
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.engine.distributed import DistContext
-from tui_trainer.engine.events import RunStarted, Sink
+from tui_trainer.engine.events import Event, RunStarted, Sink
 from tui_trainer.errors import UserError
 from tui_trainer.launch import EXIT_FILE_ENV
 from tui_trainer.next_steps import next_step_lines
@@ -122,11 +122,16 @@ def run_config(
     """
     control = Control()
     dist = DistContext.from_env()
-    all_sinks = [ConsoleSink(), *(sinks or [])] if dist.is_main else []
+    all_sinks: list[Sink] = [ConsoleSink(), *(sinks or [])] if dist.is_main else []
     started: list[str] = []  # the run directory, for the lines after a second Ctrl-C
+
+    def note_run_dir(event: Event) -> None:
+        if isinstance(event, RunStarted) and event.run_dir is not None:
+            started.append(event.run_dir)
+
     if dist.is_main:
         all_sinks += remote_sinks(control)
-        all_sinks.append(lambda e: started.append(e.run_dir) if isinstance(e, RunStarted) else None)
+        all_sinks.append(note_run_dir)
     with signal_handlers(control, distributed=dist.enabled, quiet=not dist.is_main, config=config):
         try:
             finished = execute(

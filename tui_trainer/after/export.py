@@ -116,6 +116,8 @@ def _onnx(model: nn.Module, sample: torch.Tensor) -> bytes:
             dynamic_shapes=({0: batch},),
             verbose=False,
         )
+        if program is None:  # only the legacy exporter (dynamo=False) returns None
+            raise RuntimeError("torch.onnx.export returned no ONNX program")
         return program.model_proto.SerializeToString()
 
 

@@ -248,9 +248,7 @@ def predict_command(
         cwidth = max(len("class"), *(len(str(r["class"])) for r in outcome.rows))
         print(f"{'file':<{width}}  {'class':<{cwidth}}  probability")
         for r in outcome.rows:
-            print(
-                f"{r['file']!s:<{width}}  {r['class']!s:<{cwidth}}  {float(r['probability']):.4f}"
-            )
+            print(f"{r['file']!s:<{width}}  {r['class']!s:<{cwidth}}  {r['probability']:.4f}")
     else:
         for r in outcome.rows:
             print(f"{r['file']}  →  {out_dir / str(r['mask'])}")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from tui_trainer.config.names import safe_component
 from tui_trainer.config.overrides import (
@@ -93,7 +94,7 @@ def _keys_named(leaf: str, model: type[BaseModel] = RunConfig, prefix: str = "")
     return found
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     kind = error["type"]
     value = error.get("input")
     expected = {

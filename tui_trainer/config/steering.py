@@ -28,6 +28,7 @@ from tui_trainer.config.sections import Section
 
 Kind = Literal["lr", "unfreeze", "epochs", "validate"]
 SYNTAX = "lr=VALUE, lr=*FACTOR, unfreeze, epochs=N or validate"
+_BARE: dict[str, Kind] = {"unfreeze": "unfreeze", "validate": "validate"}  # the changes without "="
 
 
 class BadChange(ValueError):
@@ -75,8 +76,8 @@ def parse_change(text: str) -> Change:
     if not isinstance(text, str):
         raise BadChange(f"expected {SYNTAX}")
     raw = text.strip()
-    if raw in ("unfreeze", "validate"):
-        return Change(raw)  # type: ignore[arg-type]
+    if raw in _BARE:
+        return Change(_BARE[raw])
     key, eq, value = raw.partition("=")
     key, value = key.strip(), value.strip()
     if eq and key == "lr":

@@ -61,5 +61,6 @@ class GradClipper:
             )
             return norm.detach()
         norm = total_norm([p.grad for p in params], self.norm_type).detach()
-        nn.utils.clip_grad_value_(params, self.max_value)
+        if self.max_value is not None:  # it is: clipping is enabled and max_norm is None
+            nn.utils.clip_grad_value_(params, self.max_value)
         return norm

@@ -9,7 +9,7 @@ build on these; `engine.models.build_model` picks the builder (no builder import
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +79,7 @@ def user_model(cfg: ModelConfig, num_classes: int, in_channels: int) -> nn.Modul
     if not issubclass(cls, nn.Module):  # the same check by identity, once torch is here
         raise UserError(f"class '{cfg.name}' is not a torch.nn.Module subclass", key="model.name")
     kwargs = dict(cfg.kwargs)
+    params: Mapping[str, inspect.Parameter]
     try:
         params = inspect.signature(cls).parameters
     except (TypeError, ValueError):
@@ -137,8 +138,9 @@ def load_weights_file(model: nn.Module, path_str: str, head: str) -> list[str]:
         raise UserError(f"'{path}' holds no state dict of tensors", key="model.weights")
     own = model.state_dict()
     head_prefix = f"{head}." if head else "\0"
-    skipped, mismatched = [], []
-    loadable = {}
+    skipped: list[str] = []
+    mismatched: list[str] = []
+    loadable: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         if key not in own:
             mismatched.append(f"unexpected {key}")

@@ -70,14 +70,14 @@ class RateMeter:
             return self.rates  # too short to mean anything: the window grows
         window = (float(done), float(trained), seconds)
         if self._avg is None:
-            self._avg = window
+            avg = window
         else:
             a = self.smoothing
-            self._avg = tuple(  # type: ignore[assignment]
-                a * new + (1 - a) * old for new, old in zip(window, self._avg, strict=True)
-            )
+            (d, n, s), (d0, n0, s0) = window, self._avg
+            avg = (a * d + (1 - a) * d0, a * n + (1 - a) * n0, a * s + (1 - a) * s0)
+        self._avg = avg
         self._base = point
-        steps_avg, samples_avg, seconds_avg = self._avg
+        steps_avg, samples_avg, seconds_avg = avg
         self.rates = Rates(steps_avg / seconds_avg, samples_avg / seconds_avg)
         return self.rates
 

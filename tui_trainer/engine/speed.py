@@ -83,6 +83,8 @@ class CompiledNet(nn.Module):
     `inner` is the model (or its DistributedDataParallel wrapper); `no_sync` passes through.
     """
 
+    compiled: Callable[..., Any] | None  # set by _set_compiled, outside the module registry
+
     def __init__(
         self,
         inner: nn.Module,

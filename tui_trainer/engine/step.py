@@ -6,6 +6,7 @@ import contextlib
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from tui_trainer.engine.clip import GradClipper
 from tui_trainer.engine.device import autocast
@@ -52,10 +53,10 @@ class Stepper:
         ranks' equal-sized windows. `defer_sync` skips DDP's all-reduce (not the window's last).
         The out-of-memory error is dropped here, outside its except block, so memory is freed.
         """
-        no_sync = self.net.no_sync if defer_sync else contextlib.nullcontext
 
         def forward_backward() -> tuple[torch.Tensor, torch.Tensor]:
-            with no_sync():  # type: ignore[operator]
+            # a new context each call: a compiled step that falls back runs this twice
+            with _no_sync(self.net) if defer_sync else contextlib.nullcontext():
                 with autocast(self.device, self.precision):
                     logits = self.net(x)
                     loss = self.criterion(logits, y)
@@ -108,3 +109,10 @@ class Stepper:
         self.optimizer.zero_grad(set_to_none=True)
         if free_cache and self.device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def _no_sync(net: nn.Module) -> contextlib.AbstractContextManager[None]:
+    """DDP's `no_sync` (directly or through CompiledNet): this backward skips the all-reduce."""
+    if isinstance(net, (CompiledNet, DistributedDataParallel)):
+        return net.no_sync()
+    raise TypeError(f"{type(net).__name__} has no no_sync: only a DDP network defers its sync")

@@ -34,7 +34,9 @@ class CpuSyncBatchNorm(_BatchNorm):
         x = input.float()
         local_n = torch.tensor([x.numel() / c], dtype=x.dtype, device=x.device)
         stats = torch.cat([x.sum(dims), (x * x).sum(dims), local_n])
-        stats = funcol.wait_tensor(funcol.all_reduce(stats, "sum", tdist.group.WORLD))
+        world = tdist.group.WORLD
+        assert world is not None  # the default group exists once the process group is initialized
+        stats = funcol.wait_tensor(funcol.all_reduce(stats, "sum", world))
         total = stats[-1]
         mean = stats[:c] / total
         var = (stats[c : 2 * c] / total - mean * mean).clamp_min(0)

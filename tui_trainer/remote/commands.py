@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tui_trainer.config.steering import SYNTAX, BadChange, parse_change
 from tui_trainer.errors import UserError
@@ -47,7 +48,7 @@ def cmd_ctl(run_dir: str, command: str, now: bool = False) -> int:
     return 0
 
 
-def _deliver(run_dir: str, cmd: str, **fields: object) -> dict:
+def _deliver(run_dir: str, cmd: str, **fields: Any) -> dict[str, Any]:
     """The run's reply to one request; any failure to deliver it is bad input (exit 2) with
     its reason, never a socket error that could pass for a closed stdout."""
     try:

@@ -106,7 +106,7 @@ class RunServer:
 
     def _start(self, run_dir: Path) -> None:
         try:
-            self._listener = self._bind(run_dir)
+            self._listener, socket_path = self._bind(run_dir)
         except Exception as exc:  # never let the control socket break a run
             self.error = (
                 f"control socket unavailable, so watch and ctl cannot reach this run: {exc}"
@@ -114,16 +114,18 @@ class RunServer:
             if not _same_file(1, 2):  # else the console's warning line is already there
                 print(f"tui-trainer: warning: {self.error}", file=sys.stderr, flush=True)
             return
-        self.run_dir = run_dir
+        self.run_dir, self.socket_path = run_dir, socket_path
         self._tail.path = run_dir / "metrics.jsonl"
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
-        self._thread = threading.Thread(target=self._serve, name="tui-trainer-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._serve, args=(run_dir, socket_path), name="tui-trainer-server", daemon=True
+        )
         self._thread.start()
         atexit.register(self.close)
 
-    def _bind(self, run_dir: Path) -> socket.socket:
+    def _bind(self, run_dir: Path) -> tuple[socket.socket, Path]:
         path = endpoint.socket_path(run_dir)
         if os.path.lexists(path):
             if endpoint.answers(path):
@@ -140,8 +142,7 @@ class RunServer:
             sock.close()
             endpoint.remove_socket(path)
             raise
-        self.socket_path = path
-        return sock
+        return sock, path
 
     def settle(self) -> None:
         """The run has finished: flush the last events to watchers and remove the socket and its
@@ -162,7 +163,7 @@ class RunServer:
             thread.join(timeout)
 
     # -- the server thread -----------------------------------------------------------------------
-    def _serve(self) -> None:
+    def _serve(self, run_dir: Path, socket_path: Path) -> None:
         sel = selectors.DefaultSelector()
         try:
             self._tail.skip_existing()  # what is there already is history, read from the file
@@ -176,8 +177,8 @@ class RunServer:
             self._tail.close()
             self._listener.close()
             os.close(self._wake_r)
-            endpoint.remove_pointer(self.run_dir, os.getpid())  # type: ignore[arg-type]
-            endpoint.remove_socket(self.socket_path)  # type: ignore[arg-type]
+            endpoint.remove_pointer(run_dir, os.getpid())
+            endpoint.remove_socket(socket_path)
 
     def _loop(self, sel: selectors.BaseSelector) -> None:
         """Turn until the run has ended and what waits for watchers is sent (or the flush

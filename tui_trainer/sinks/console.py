@@ -157,9 +157,9 @@ class ConsoleSink:
     def _finished(self, event: RunFinished) -> None:
         self._close_bar()
         s = event.summary
-        best = s.get("best") or {}
+        best = s.get("best")
         lines = [f"run {event.status}: {s.get('epochs_completed', 0)} epoch(s)"]
-        if best.get("value") is not None:
+        if best and best.get("value") is not None:
             lines.append(f"best {best['metric']} {best['value']:.4f} at epoch {best['epoch']}")
         if s.get("final"):
             lines.append("final " + metrics_line(s["final"]))

@@ -13,7 +13,7 @@ import csv
 import io
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,8 @@ def flatten(config: dict[str, Any], prefix: Key = ()) -> dict[Key, Any]:
         if isinstance(value, dict) and value:
             out.update(flatten(value, (*prefix, str(key))))
         else:
-            out[(*prefix, str(key))] = value
+            leaf: Key = (*prefix, str(key))
+            out[leaf] = value
     return out
 
 
@@ -304,8 +305,8 @@ class RunDirWriter:
         writer.writerows(self.epochs)
         self._replace("metrics.csv", buf.getvalue())
 
-    def write_summary(self, summary: dict[str, Any]) -> None:
-        """Write summary.json (atomically)."""
+    def write_summary(self, summary: Mapping[str, object]) -> None:
+        """Write summary.json (atomically): a `RunSummary`, plus what this writer dropped."""
         if self.dropped_lines:
             summary = {**summary, "metrics_lines_dropped": self.dropped_lines}
         self._replace("summary.json", json.dumps(summary, indent=2, default=str) + "\n")

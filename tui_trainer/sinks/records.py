@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import asdict
-from typing import Any
+from typing import Any, cast
 
 from tui_trainer.engine.events import (
     CheckpointSaved,
@@ -29,6 +29,8 @@ from tui_trainer.engine.events import (
     StepProgress,
 )
 from tui_trainer.runlog.layout import EPOCH_FIELDS, KEPT, STEP
+from tui_trainer.runlog.status import Status
+from tui_trainer.runlog.summary import RunSummary
 
 __all__ = ["EPOCH_FIELDS", "KEPT", "STEP", "from_record", "to_record"]
 
@@ -192,9 +194,11 @@ def _from_record(r: dict[str, Any], config: dict[str, Any]) -> Event | None:
         return cls(int(r["epoch"]), int(r["step"]))
     if kind == "finished":
         status = str(r["status"])
-        summary = r.get("summary")
-        summary = summary if isinstance(summary, dict) else {"status": status}
+        raw = r.get("summary")
+        # JSON read back: the keys are RunSummary's, any of them may be missing (readers use .get)
+        summary = cast(RunSummary, raw) if isinstance(raw, dict) else RunSummary(status=status)
         error, trace = r.get("error"), r.get("traceback")
         trace = trace if isinstance(trace, str) else None
-        return RunFinished(status, summary, str(r.get("report") or ""), error, trace)
+        report = str(r.get("report") or "")
+        return RunFinished(Status.parse(status), summary, report, error, trace)
     return None

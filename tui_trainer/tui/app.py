@@ -93,12 +93,18 @@ class TrainerApp(App[int]):
 
     CSS_PATH: ClassVar[list[str | PurePath]] = STYLES
     TITLE = "tui-trainer"
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+    # textual declares both breakpoints `ClassVar[...] | None`, which mypy reads as an instance
+    # variable that a ClassVar may not override
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [  # type: ignore[misc]
         (0, "-tiny"),  # under 72 columns: layouts drop their least needed parts (run.tcss...)
         (TINY, "-narrow"),
         (NARROW, "-wide"),
     ]
-    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"), (32, "-tall")]
+    # (the same)
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [  # type: ignore[misc]
+        (0, "-short"),
+        (32, "-tall"),
+    ]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         Binding("ctrl+c", "quit", "Quit", show=False),
@@ -134,10 +140,12 @@ class TrainerApp(App[int]):
         if gpu_panel is None:
             self.host = FollowedHost(run_pid(watch) if watch is not None else None)
             self.sampler = Sampler(host_reader=self.host)
-        self.gpu_panel = gpu_panel or gpu_panel_factory(self.sampler)  # type: ignore[arg-type]
+            gpu_panel = gpu_panel_factory(self.sampler)
+        self.gpu_panel = gpu_panel
         self.exit_when_done = exit_when_done
         self.resume = resume
-        self.watch = watch  # a run directory to watch instead of training here
+        # a run directory to watch instead of training here (not `watch`: a Textual method)
+        self.watch_dir = watch
         self.hung_up = False
         self.handle_signals = handle_signals
         self.last_result: RunFinished | None = None
@@ -151,8 +159,8 @@ class TrainerApp(App[int]):
         """Open the setup screen (it starts the run at once with --start when valid)."""
         if self.sampler is not None:
             self.sampler.start()  # returns at once; NVML starts in the sampler's thread
-        if self.watch is not None:  # the run screen for a run in another process
-            source = RemoteRun(self.watch)
+        if self.watch_dir is not None:  # the run screen for a run in another process
+            source = RemoteRun(self.watch_dir)
             self.push_screen(RunScreen(None, None, self.gpu_panel, source=source))
             self._install_signals()
             return
@@ -189,7 +197,7 @@ class TrainerApp(App[int]):
         if message.background is not None:
             self.notify("starting in the background…", timeout=5)
             self.run_worker(
-                lambda: self._start_background(message.background),  # type: ignore[arg-type]
+                lambda: self._start_background(message.background),
                 thread=True,
                 group="detach",
                 exit_on_error=False,
@@ -295,7 +303,7 @@ class TrainerApp(App[int]):
     async def action_quit(self) -> None:
         """q / ctrl+q: quit at once when idle; while training, confirm, checkpoint, then exit."""
         run = self.live_run()
-        watching = self.watch is not None or (run is not None and run.source.remote)
+        watching = self.watch_dir is not None or (run is not None and run.source.remote)
         if watching and self._back_to_runs():  # attached from the runs browser: back to it
             return
         if watching:  # nothing is lost by leaving: the run goes on
@@ -342,7 +350,7 @@ class TrainerApp(App[int]):
         if self.live_run() is not None:
             return
         if not any(isinstance(s, SetupScreen) for s in self.screen_stack):
-            self.watch = None  # q no longer "leaves a watched run"
+            self.watch_dir = None  # q no longer "leaves a watched run"
             self.last_result = None  # nor does the exit code or summary follow it
             while len(self.screen_stack) > 1:
                 await self.pop_screen()
@@ -365,11 +373,11 @@ class TrainerApp(App[int]):
         without drawing, and can be watched from another terminal; else as SIGTERM."""
         run = self.live_run()
         request = run.request if run is not None else None
-        if request is None or keeps_training(request.config, signal_number) is False:
+        if run is None or request is None or keeps_training(request.config, signal_number) is False:
             self._on_signal(signal_number)
             return
         self.hung_up = True
-        run.drawing = False  # type: ignore[union-attr]
+        run.drawing = False
 
     def _on_signal(self, signal_number: int) -> None:
         """SIGTERM/SIGHUP/SIGINT: checkpoint and stop the run, then exit with 128+N."""
@@ -430,7 +438,7 @@ def run_watch(run_dir: str) -> int:
     app = TrainerApp(handle_signals=True, watch=run_dir)
     app.run()
     print_left_running(app.left_running)
-    if app.watch is not None:
+    if app.watch_dir is not None:
         return 0
     print_next_steps(app.last_result)  # a run of its own, started with n and then Start
     return app.return_code if app.return_code is not None else 0

@@ -156,6 +156,7 @@ class FolderBatches:
         wanted = self.indices[torch.cat(batches)]
         if self.ram is not None and self.source.disk is not None:
             self._preload(wanted)
+        raw: Iterator[tuple[torch.Tensor, torch.Tensor]]
         if self.ram is not None and self.ram.has_all(wanted):
             raw = (self._from_ram(self.indices[b]) for b in batches)
         else:
@@ -207,7 +208,7 @@ class FolderBatches:
             workers = self.num_workers
             self._loader = DataLoader(
                 self.source,
-                batch_sampler=self._plan,  # type: ignore[arg-type]
+                batch_sampler=self._plan,
                 num_workers=workers,
                 pin_memory=self.pin_memory,
                 persistent_workers=workers > 0,

@@ -51,8 +51,9 @@ class BatchTransform:
         x = x.float()
         if self.scale != 1.0:
             x = x / self.scale
-        if self.resizes(x):
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        side = self.resized_side(x)
+        if side is not None:
+            x = F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False)
         mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
         std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
         return (x - mean) / std
@@ -63,9 +64,15 @@ class BatchTransform:
             x = x.expand(-1, self.channels, -1, -1)
         return x
 
+    def resized_side(self, x: torch.Tensor) -> int | None:
+        """The side images shaped like `x` are resized to (None: they are not resized)."""
+        if self.size is None or (x.shape[-2], x.shape[-1]) == (self.size, self.size):
+            return None
+        return self.size
+
     def resizes(self, x: torch.Tensor) -> bool:
         """Whether images shaped like `x` are resized."""
-        return self.size is not None and (x.shape[-2], x.shape[-1]) != (self.size, self.size)
+        return self.resized_side(x) is not None
 
     def zero_value(self, channels: int, device: torch.device) -> torch.Tensor:
         """(channels,) what a raw 0 pixel becomes after `normalise` (crop padding, prepared)."""
@@ -87,7 +94,7 @@ def prepare_images(
     """
     if augment and transform.resizes(images):
         return None
-    side = transform.size if transform.resizes(images) else None
+    side = transform.resized_side(images)
     pixels = images.shape[-2] * images.shape[-1] if side is None else side * side
     nbytes = images.shape[0] * images.shape[1] * pixels * 4
     limit = PREPARE_LIMIT_BYTES

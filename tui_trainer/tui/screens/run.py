@@ -130,7 +130,13 @@ class RunScreen(Screen[None]):
         """Train `request` here with `executor`, or show `source` (a run in another process)."""
         super().__init__()
         self.request = request
-        self.source: RunSource = source or LocalRun(request, executor)  # type: ignore[arg-type]
+        if source is None:
+            if request is None or executor is None:
+                raise ValueError(
+                    "a run screen shows a source, or trains a request with an executor"
+                )
+            source = LocalRun(request, executor)
+        self.source: RunSource = source
         self.model = RunModel(preset=self.source.preset)
         self.control = self.source.control
         self.bridge = EventBridge(self)

@@ -36,7 +36,8 @@ def summary_content(opened: rv.OpenedRun) -> Content:
         Content.assemble((label.ljust(width if label != "run dir" else 9), "$text-muted"), value)
         for label, value in rows
     ]
-    command = (opened.record.summary or {}).get("replay_command")
+    summary = opened.record.summary
+    command = summary.get("replay_command") if summary else None
     if command:
         lines.append(
             Content.assemble(("replay".ljust(9), "$text-muted"), (command, "bold $accent"))

@@ -32,9 +32,13 @@ class SteerInfo:
     total_params: int = 0
 
 
-INPUT = {"id": "steer-input", "compact": True, "select_on_focus": False}
-"""The value field: the cursor at the end of the current value (the run screen's redraws must
-not re-select it under the typing)."""
+def value_input(value: str = "", placeholder: str = "") -> Input:
+    """The value field: the cursor at the end of the current value (the run screen's redraws must
+    not re-select it under the typing)."""
+    return Input(
+        value, placeholder=placeholder, id="steer-input", compact=True, select_on_focus=False
+    )
+
 
 TITLES = {
     "lr": "Learning rate",
@@ -100,9 +104,9 @@ class SteerDialog(ModalScreen[str | None]):
             yield Static(now, id="steer-current", markup=False)
             yield Static(what, id="steer-what", markup=False)
             if self.kind == "lr":
-                yield Input(placeholder="0.001 or *0.5", **INPUT)
+                yield value_input(placeholder="0.001 or *0.5")
             elif self.kind == "epochs":
-                yield Input(str(self.info.epochs or ""), **INPUT)
+                yield value_input(str(self.info.epochs or ""))
             yield Static("", id="steer-error", markup=False)
 
     def on_mount(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -14,6 +14,7 @@ from textual.widgets import Footer, Static
 from tui_trainer import formatting as fmt
 from tui_trainer.engine.events import RunFinished
 from tui_trainer.next_steps import replay_command, resume_command, traceback_path
+from tui_trainer.runlog.summary import RunSummary
 from tui_trainer.tui.model import RunModel
 from tui_trainer.tui.screens.choices import CommandsDialog
 from tui_trainer.tui.widgets.eval_panel import EvalPanel
@@ -23,7 +24,7 @@ KEY_WIDTH = 10
 HIDDEN_FINAL = frozenset({"epoch", "epoch_seconds"})
 
 
-def final_metrics(summary: dict[str, Any]) -> dict[str, float]:
+def final_metrics(summary: RunSummary) -> dict[str, float]:
     """The last epoch's metrics (summary.json's ``final``), numbers only."""
     final = summary.get("final") or {}
     return {k: v for k, v in final.items() if isinstance(v, (int, float))}
@@ -42,20 +43,21 @@ def result_lines(result: RunFinished, model: RunModel) -> Content:
     epochs = f"{s.get('epochs_completed', 0)}/{model.progress.epochs or '?'} epochs"
     took = s.get("wall_seconds")
     speed = s.get("samples_per_second")
-    parts = [result.status, epochs]
+    parts = [str(result.status), epochs]
     if isinstance(took, (int, float)):
         parts.append(f"{took:.1f} s")
     if isinstance(speed, (int, float)):
         parts.append(fmt.samples_rate(speed))
     rows.append(("status", " · ".join(parts)))
-    best = s.get("best") or {}
-    if best.get("value") is not None:
+    best = s.get("best")
+    best_value = best.get("value") if best else None
+    if best and best_value is not None:
         name = str(best.get("metric", ""))
         rows.append(
             (
                 "best",
                 Content.assemble(
-                    (f"{fmt.metric_label(name)} {_value(name, best['value'])}", "bold $success"),
+                    (f"{fmt.metric_label(name)} {_value(name, best_value)}", "bold $success"),
                     f" at epoch {best.get('epoch')}",
                 ),
             )

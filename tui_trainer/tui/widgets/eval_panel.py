@@ -85,8 +85,9 @@ class EvalPanel(Static):
         if event.worker.group != "eval":
             return
         event.stop()
-        if event.state == WorkerState.SUCCESS:
-            result, folder = event.worker.result
+        outcome = event.worker.result  # evaluate_and_write's (result, folder) once it succeeded
+        if event.state == WorkerState.SUCCESS and outcome is not None:
+            result, folder = outcome
             self.state = "done"
             self._show(Content(result_text(result, folder)))
         elif event.state == WorkerState.ERROR:

@@ -38,6 +38,10 @@ class PlotPanel(Vertical):
         """The title and values fit the new width."""
         self.relabel()
 
+    def show(self, curves: Curves) -> None:
+        """Plot this panel's part of `curves`."""
+        raise NotImplementedError
+
     def relabel(self) -> None:
         """Show the title and values of what the plot shows, for the current width."""
 

@@ -9,6 +9,7 @@ line they were reading.
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.widgets import RichLog
 
 from tui_trainer import formatting as fmt
@@ -81,7 +82,7 @@ class RunLog(RichLog):
         if not self._rebuilding:
             self.following = new >= self.max_scroll_y
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
         """Re-wrap every line for the new width (RichLog keeps lines as first rendered)."""
         width = self.scrollable_content_region.width
         if width != self._wrapped_at and self.lines_written:

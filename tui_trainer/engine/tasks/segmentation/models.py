@@ -149,20 +149,18 @@ class TorchvisionSegmentation(nn.Module):
 
 def _replace_outputs(model: nn.Module, name: str, channels: int) -> None:
     """Point the final 1x1 conv(s) of the segmentation head at `channels` outputs."""
-    head = model.classifier
+    head = model.get_submodule("classifier")
     if name.startswith("lraspp"):
-        targets = [(head, "low_classifier"), (head, "high_classifier")]
-    else:  # FCNHead / DeepLabHead: an nn.Sequential whose last module is the output conv
-        targets = [(head, str(len(head) - 1))]
-    for parent, attr in targets:
-        old = getattr(parent, attr) if not attr.isdigit() else parent[int(attr)]
+        attrs = ["low_classifier", "high_classifier"]
+    else:  # FCNHead / DeepLabHead: an nn.Sequential whose last module ("3", "4") is the conv
+        attrs = [child for child, _ in head.named_children()][-1:]
+    for attr in attrs:
+        old = head.get_submodule(attr)
+        if not isinstance(old, nn.Conv2d):
+            raise TypeError(f"{name}: classifier.{attr} is a {type(old).__name__}, not a Conv2d")
         if old.out_channels == channels:
             continue
-        new = nn.Conv2d(old.in_channels, channels, 1)
-        if attr.isdigit():
-            parent[int(attr)] = new
-        else:
-            setattr(parent, attr, new)
+        setattr(head, attr, nn.Conv2d(old.in_channels, channels, 1))
 
 
 def _torchvision_segmentation(cfg: ModelConfig, channels: int) -> nn.Module:

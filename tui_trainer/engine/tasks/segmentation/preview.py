@@ -44,8 +44,8 @@ def render_mask(mask: torch.Tensor, width: int, binary: bool | None = None) -> l
             for t, bt in zip(top, bottom, strict=True)
         ]
     rows = max(1, round(cols * h / w / 2))
-    grid = _resample(mask, rows, cols).clamp(0, len(CLASS_CHARS) - 1).tolist()
-    return ["".join(CLASS_CHARS[v] for v in row) for row in grid]
+    cells = _resample(mask, rows, cols).clamp(0, len(CLASS_CHARS) - 1).tolist()
+    return ["".join(CLASS_CHARS[v] for v in row) for row in cells]
 
 
 def render_mask_pair(
