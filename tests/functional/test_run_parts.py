@@ -55,6 +55,7 @@ def test_a_checkpoint_keeps_the_layout_older_checkpoints_have(tmp_path: Path) ->
     assert set(saved["steer"]) == {"applied", "unfrozen_epoch"}
     assert set(saved["progress"]) == {
         "epoch", "batch", "global_step", "best_value", "best_epoch", "history",
+        "wall_seconds",  # optional on load: an older checkpoint's run counts from its resume
         "epoch_loss_sum", "epoch_correct", "epoch_seen", "epoch_units",
     }  # fmt: skip
     assert saved["steer"]["applied"] == 1 and saved["skipped_steps"] == 0
@@ -71,6 +72,8 @@ def test_restore_hands_each_piece_its_part_without_a_trainer(tmp_path: Path) -> 
     run_state.restore_position(parts.progress, parts.steer, saved)
     run_state.restore(parts, saved, batch_size=int(saved["batch_size"]))
     again = run_state.capture(parts, EMPTY_STATE, epoch=0, batch_size=int(saved["batch_size"]))
+    wall, wall_again = saved["progress"].pop("wall_seconds"), again["progress"].pop("wall_seconds")
+    assert wall_again >= wall  # the wall time carries on from the checkpoint's
     for key in ("schedule", "steer", "progress", "skipped_steps", "phase"):
         assert again[key] == saved[key], key
     assert again["ema"]["updates"] == saved["ema"]["updates"]

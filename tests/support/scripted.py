@@ -264,6 +264,7 @@ class ScriptedExecutor:
             },
             "final": self.final,
             "wall_seconds": wall,
+            "wall_seconds_total": wall,
             "train_seconds": wall,
             "samples_per_second": self.batch_size / self.virtual_step_seconds,
             "global_step": gstep,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,13 @@ class Progress:
     best_value: float | None = None
     best_epoch: int | None = None
     history: list[dict[str, float]] = field(default_factory=list)
+    wall_before: float = 0.0  # wall seconds of the run's earlier segments (before a resume)
+    segment_start: float = field(default_factory=time.monotonic)  # when this process began
+
+    def wall_total(self, now: float | None = None) -> float:
+        """Wall seconds over every segment of the run: the earlier ones (as of the checkpoint
+        resumed from) and this process's so far."""
+        return self.wall_before + (time.monotonic() if now is None else now) - self.segment_start
 
     def state_dict(self) -> dict[str, Any]:
         """The checkpoint's "progress" (the meter adds the partial-epoch sums to it)."""
@@ -31,12 +39,14 @@ class Progress:
             "best_value": self.best_value,
             "best_epoch": self.best_epoch,
             "history": self.history,
+            "wall_seconds": round(self.wall_total(), 3),
         }
 
     def load_state_dict(self, p: dict[str, Any]) -> None:
         """Continue from a checkpoint's "progress" (its partial sums are the meter's).
 
-        `samples` counts this process's samples since it started: it starts again at 0.
+        `samples` counts this process's samples since it started: it starts again at 0. The
+        wall time so far carries on (a checkpoint from before it was kept counts from here).
         """
         self.epoch = int(p["epoch"])
         self.batch = int(p["batch"])
@@ -45,6 +55,9 @@ class Progress:
         self.best_value = p["best_value"]
         self.best_epoch = p["best_epoch"]
         self.history = list(p["history"])
+        wall = p.get("wall_seconds")
+        ok = isinstance(wall, (int, float)) and math.isfinite(wall) and wall >= 0
+        self.wall_before = float(wall) if ok else 0.0
 
     def update_best(self, value: float | None, mode: str, epoch: int) -> bool:
         """Record `value` of the monitored metric after `epoch`; True when it is a new best."""
@@ -80,6 +93,7 @@ def run_summary(
         "best": {"metric": monitor, "value": p.best_value, "epoch": p.best_epoch},
         "final": p.history[-1] if p.history else {},
         "wall_seconds": round(wall, 3),
+        "wall_seconds_total": round(p.wall_before + wall, 3),
         "train_seconds": round(train_seconds, 3),
         "samples_per_second": mean_samples_per_second(p.samples, train_seconds),
         "global_step": p.global_step,

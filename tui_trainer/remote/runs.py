@@ -23,6 +23,7 @@ from tui_trainer.runlog import Damaged, Status
 from tui_trainer.runlog.check import finite
 from tui_trainer.runlog.glance import glance
 from tui_trainer.runlog.layout import find_run_dirs
+from tui_trainer.runlog.summary import total_wall_seconds
 
 __all__ = ["RunInfo", "cmd_runs", "find_run_dirs", "inspect", "list_runs", "scan_runs"]
 
@@ -53,7 +54,7 @@ def inspect(run_dir: Path) -> RunInfo:
     status, live, pid, seconds = seen.status, False, None, None
     epochs_total, started = seen.epochs, seen.started
     if seen.summary is not None:
-        seconds = seen.summary.get("wall_seconds")
+        seconds = total_wall_seconds(seen.summary)  # a resumed run: every segment
     else:
         try:
             reply = request(run_dir, "status", timeout=2.0)

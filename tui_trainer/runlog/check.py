@@ -99,7 +99,7 @@ def summary_problem(summary: Any) -> str | None:
             return f"best.value: {best['value']!r} is not a number"
         if best.get("epoch") is not None and not is_int(best["epoch"]):
             return f"best.epoch: {best['epoch']!r} is not an integer"
-    for key in ("wall_seconds", "samples_per_second", "train_seconds"):
+    for key in ("wall_seconds", "wall_seconds_total", "samples_per_second", "train_seconds"):
         value = summary.get(key)
         if value is not None and not is_number(value):
             return f"{key}: {value!r} is not a number"

@@ -23,7 +23,7 @@ from tui_trainer.runlog.check import config_problem, finite, summary_problem
 from tui_trainer.runlog.layout import CONFIG, METRICS, NOT_METRICS, STEP, SUMMARY
 from tui_trainer.runlog.lines import DamagedLine, scan
 from tui_trainer.runlog.status import Status, from_summary
-from tui_trainer.runlog.summary import RunSummary
+from tui_trainer.runlog.summary import RunSummary, total_wall_seconds
 
 SUMMARY_MAX_BYTES = 16 * 1024 * 1024
 """summary.json is a few KB; a larger one is not ours."""
@@ -141,9 +141,8 @@ class RunRecord:
         return float(last) if finite(last) else None
 
     def wall_seconds(self) -> float | None:
-        """How long the run took (from the summary)."""
-        value = (self.summary or {}).get("wall_seconds")
-        return float(value) if finite(value) else None
+        """How long the run took, every segment of a resumed run included (the summary's)."""
+        return total_wall_seconds(self.summary)
 
 
 def planned_by(record: dict[str, Any]) -> int | None:

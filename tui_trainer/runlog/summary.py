@@ -9,6 +9,7 @@ damaged run: read optional keys with `.get`.
 
 from __future__ import annotations
 
+import math
 from typing import Any, TypedDict
 
 
@@ -43,7 +44,8 @@ class RunSummary(_Always, total=False):
     epochs_completed: int
     best: Best
     final: dict[str, Any]  # the last epoch's record (metrics and epoch_seconds)
-    wall_seconds: float
+    wall_seconds: float  # this process's (a resumed run: from its resume)
+    wall_seconds_total: float  # every segment's: a resumed run's earlier ones included
     train_seconds: float  # training time: pauses, validation and checkpoint saves left out
     samples_per_second: float | None
     global_step: int
@@ -63,3 +65,13 @@ class RunSummary(_Always, total=False):
     checkpoint_missing: str
     sink_errors: list[str]
     traceback: str  # the file, in the run directory, that holds a failed run's traceback
+
+
+def total_wall_seconds(summary: RunSummary | None) -> float | None:
+    """A run's wall time over all its segments (`wall_seconds_total`; an older summary's
+    `wall_seconds`), or None; what listings and `compare` show."""
+    for key in ("wall_seconds_total", "wall_seconds"):
+        value = (summary or {}).get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+    return None
