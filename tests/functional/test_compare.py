@@ -192,3 +192,31 @@ def test_at_80x24_identical_configs_leave_the_metrics_the_whole_width(tmp_path: 
             assert "╭─ Train loss ─" in text and "╭─ LR ─" in text  # the short titles
 
     run(scenario())
+
+
+def test_at_80x24_three_runs_each_have_a_legend_entry_and_a_column(tmp_path: Path) -> None:
+    """Three runs' full names do not fit 80 columns: the legend uses the column labels, so no
+    run is cut off it, and every table has a column per run."""
+    a = make_run(tmp_path, "20261201-182204")
+    b = make_run(tmp_path, "20261201-182208", epochs=4)
+    c = make_run(tmp_path, "20261201-182230", epochs=5, optim={"name": "adamw", "lr": 0.001})
+
+    async def scenario() -> None:
+        app = CompareApp(read_runs([str(a), str(b), str(c)]))
+        async with app.run_test(size=(80, 24)) as pilot:
+            text = await view_text(pilot)
+            legend = str(app.screen.query_one("#compare-legend").render())
+            assert legend.split() == ["━━", "182204", "━━", "182208", "━━", "182230"]
+            assert "━━ 182204   ━━ 182208   ━━ 182230" in text  # on screen, one line
+            headers = [line for line in text.splitlines() if "182204" in line and "━━" not in line]
+            assert len(headers) == 2  # the config diff's and the metrics' (no scrolling)
+            assert all("182208" in line and "182230" in line for line in headers)
+            status = next(line for line in text.splitlines() if " status " in line)
+            assert status.count("completed") == 3
+            await pilot.resize_terminal(200, 40)  # room for the full names again
+            await pilot.pause(0.2)
+            assert "quickstart/20261201-182230" in str(
+                app.screen.query_one("#compare-legend").render()
+            )
+
+    run(scenario())

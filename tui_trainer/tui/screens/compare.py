@@ -82,6 +82,7 @@ class CompareScreen(Screen[None]):
     def __init__(self, runs: list[RunRecord]) -> None:
         super().__init__()
         self.runs = runs
+        self._legend_colours: list[str] | None = None  # each run's colour, once mounted
         self.curves = [
             Curves.from_records(r.records, r.planned_epochs, r.monitored[0]) for r in runs
         ]
@@ -117,6 +118,22 @@ class CompareScreen(Screen[None]):
         self.set_class(narrow, "-narrow")
         for kind, (title, short) in self._titles.items():
             self.query_one(f"#compare-{kind}-panel").border_title = short if narrow else title
+        self._show_legend(event.size.width)
+
+    def _show_legend(self, width: int) -> None:
+        """One entry per run: its full name where every one fits on the line, else the label
+        its table column has (what tells the runs apart); wrapped rather than cut off."""
+        colours = self._legend_colours
+        if colours is None:  # not mounted yet
+            return
+        names = [run.name for run in self.runs]
+        if sum(len(n) + 6 for n in names) > width - 2:  # "━━ " + name + "   ", the padding
+            names = short_labels(names)
+        legend = Text()
+        for name, colour in zip(names, colours, strict=True):
+            legend.append("━━ ", style=colour)
+            legend.append(f"{name}   ")
+        self.query_one("#compare-legend", Static).update(legend)
 
     def _metric_name(self) -> str | None:
         return next((c.metric_name for c in self.curves if c.metric_name), None)
@@ -130,11 +147,8 @@ class CompareScreen(Screen[None]):
     def on_mount(self) -> None:
         """Fill the legend, the plots and the tables."""
         colours = self._colours()
-        legend = Text()
-        for run, colour in zip(self.runs, colours, strict=True):
-            legend.append("━━ ", style=colour)
-            legend.append(f"{run.name}   ")
-        self.query_one("#compare-legend", Static).update(legend)
+        self._legend_colours = colours
+        self._show_legend(self.size.width)
         self._draw(colours)
         # Column labels: the names without what they all share, in the legend's colours.
         labels = short_labels([run.name for run in self.runs])
