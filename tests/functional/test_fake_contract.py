@@ -1,7 +1,9 @@
 """The test double of the engine (tests/support/scripted.py) speaks the engine's language.
 
 Pilot and snapshot tests run on the fake; this contract keeps it honest against a tiny real run:
-the same event types, a config the schema accepts, and the same summary keys in the same order.
+the same event types, a config the schema accepts, the same summary keys in the same order, and
+the same events, in the same order and with the same fields, when each is paused, steered (an LR
+change) and stopped through a `Control`.
 """
 
 from __future__ import annotations
@@ -9,8 +11,17 @@ from __future__ import annotations
 from support.scripted import ScriptedExecutor
 
 from tui_trainer.config.schema import RunConfig
-from tui_trainer.engine.control import Control
-from tui_trainer.engine.events import EpochEnd, RunFinished, RunStarted
+from tui_trainer.engine.control import Control, StopMode
+from tui_trainer.engine.events import (
+    CheckpointSaved,
+    EpochEnd,
+    Paused,
+    Resumed,
+    RunFinished,
+    RunStarted,
+    Steered,
+    StepProgress,
+)
 from tui_trainer.runlog import RunSummary
 from tui_trainer.session import execute
 
@@ -66,3 +77,79 @@ def test_a_failing_fake_adds_the_error_where_the_engine_does(tiny_config) -> Non
         *keys[keys.index("run_dir") :],
     ]
     assert "tests/support/scripted.py" in (failed.traceback or "")  # a real traceback, real file
+
+
+# -- pause, steer, stop: the same requests through a Control give events of the same shape -------
+LR = 0.0123
+
+
+class _Driver:
+    """A sink that steers the run it watches, from the training thread itself (deterministic):
+    pause at the first progress event; while paused, steer the LR and resume; once the change
+    took effect, stop at the next step boundary."""
+
+    def __init__(self) -> None:
+        self.control = Control()
+        self.events: list[object] = []
+
+    def __call__(self, event: object) -> None:
+        self.events.append(event)
+        if isinstance(event, StepProgress) and not _one(self.events, Paused):
+            self.control.pause()
+        elif isinstance(event, Paused):
+            assert self.control.steer(f"lr={LR}") is None  # queued, not refused
+            self.control.resume()
+        elif isinstance(event, Steered):
+            self.control.request_stop(StopMode.STEP)
+
+
+def _driven(executor, *args) -> list[object]:
+    driver = _Driver()
+    executor(*args, sinks=[driver], control=driver.control)
+    return driver.events
+
+
+CONTROLLED = (Paused, Steered, Resumed, CheckpointSaved, RunFinished)
+
+
+def _shape(events: list[object]) -> list[tuple]:
+    """The controlled events in order, with the fields a front end relies on."""
+    shape: list[tuple] = []
+    for e in events:
+        if isinstance(e, Paused | Resumed):
+            shape.append((type(e).__name__,))
+        elif isinstance(e, Steered):
+            shape.append(("Steered", e.change, e.what, type(e.old), type(e.new), e.source))
+        elif isinstance(e, CheckpointSaved):
+            shape.append(("CheckpointSaved", e.reason))
+        elif isinstance(e, RunFinished):
+            shape.append(("RunFinished", e.status, e.summary["status"]))
+    return shape
+
+
+def test_paused_steered_and_stopped_alike(tiny_config) -> None:
+    real = _driven(execute, tiny_config, "quickstart")
+    fake = _driven(ScriptedExecutor(epochs=2, steps=6), None, "demo")
+
+    expected = [
+        ("Paused",),
+        ("Steered", f"lr={LR}", "lr", float, float, "live"),  # honoured while paused
+        ("Resumed",),
+        ("CheckpointSaved", "stop"),
+        ("RunFinished", "stopped", "stopped"),
+    ]
+    assert _shape(real) == expected
+    assert _shape(fake) == expected
+    for events in (real, fake):
+        paused, resumed = _one(events, Paused)[0], _one(events, Resumed)[0]
+        steered, saved = _one(events, Steered)[0], _one(events, CheckpointSaved)[-1]
+        assert (paused.epoch, paused.step) == (resumed.epoch, resumed.step) == (1, paused.step)
+        assert steered.epoch == paused.epoch and steered.new == LR and steered.metrics == {}
+        assert steered.old != LR  # the LR in force before the change
+        assert saved.epoch == paused.epoch - 1  # epochs completed: a mid-epoch save
+        assert saved.global_step >= steered.global_step
+        finished = _one(events, RunFinished)[0]
+        assert finished.summary["epochs_completed"] == 0
+        assert finished.summary["global_step"] == saved.global_step
+        after = events[events.index(resumed) :]
+        assert not _one(after, EpochEnd)  # stopped inside the first epoch

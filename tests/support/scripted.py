@@ -6,7 +6,9 @@ changes are checked when sent and applied at the next step: `steered` lists them
 every number is a function of the step, and time is virtual. Pilot and snapshot tests use it for
 deterministic screens; `hold` freezes it at a chosen point until released or stopped.
 `test_fake_matches_the_engine` (tests/functional/test_fake_contract.py) checks that it emits the
-same event types, config and summary shape as a real run.
+same event types, config and summary shape as a real run, and
+`test_paused_steered_and_stopped_alike` that pausing, steering the LR and stopping give the
+events a real run gives, in the same order.
 """
 
 from __future__ import annotations
@@ -219,24 +221,44 @@ class ScriptedExecutor:
 
     def _boundary(self, emit: Any, control: Control, epoch: int, step: int, gstep: int) -> bool:
         """Honour control at a step boundary like the engine; True when the run must stop now."""
-        last = f"{self.run_dir}/checkpoints/last.pt"
-        if control.paused:
+        paused = control.paused
+        if paused:  # requests that arrive while paused are honoured as they come
             emit(Paused(epoch, step))
             while not control.wait_while_paused(0.01):
-                if control.take_checkpoint_request():
-                    emit(CheckpointSaved(last, "request", epoch, gstep))
+                self._honour(emit, control, epoch, step, gstep)
+        self._honour(emit, control, epoch, step, gstep)  # the last ones before Resumed
+        if paused:
             emit(Resumed(epoch, step))
+        if control.stop_mode is StopMode.STEP:
+            reason = "signal" if control.exit_signal else "stop"
+            emit(CheckpointSaved(self._last, reason, epoch - 1, gstep))
+            return True
+        return False
+
+    @property
+    def _last(self) -> str:
+        return f"{self.run_dir}/checkpoints/last.pt"
+
+    def _honour(self, emit: Any, control: Control, epoch: int, step: int, gstep: int) -> None:
+        """Checkpoint requests and steering changes, like the engine's boundary (a mid-epoch
+        checkpoint holds the epochs completed, as the engine's position does)."""
         if control.take_checkpoint_request():
-            emit(CheckpointSaved(last, "request", epoch, gstep))
+            emit(CheckpointSaved(self._last, "request", epoch - 1, gstep))
         for change in control.take_steers():  # like engine.steer.Steerer: an event and a line
             self.steered.append((gstep, change))
             what = change.split("=")[0]
-            emit(Steered(gstep, epoch, change, what, None, None, "live"))
+            old, new = self._steered_values(change, epoch, step)
+            emit(Steered(gstep, epoch, change, what, old, new, "live"))
             emit(LogMessage("info", f"step {gstep}: {change} (live {change})"))
-        if control.stop_mode is StopMode.STEP:
-            emit(CheckpointSaved(last, "signal" if control.exit_signal else "stop", epoch, gstep))
-            return True
-        return False
+
+    def _steered_values(self, change: str, epoch: int, step: int) -> tuple[Any, Any]:
+        """`Steered.old`/`new` as the engine reports them for an LR change (the LR in force,
+        the LR set); None for the changes this script does not model."""
+        what, _, value = change.partition("=")
+        if what != "lr":
+            return None, None
+        old = self.lr(epoch, step)
+        return old, old * float(value[1:]) if value.startswith("*") else float(value)
 
     def _steer_check(self, change: Any) -> str | None:
         """The engine's refusals that apply to this run (nothing is frozen here)."""
