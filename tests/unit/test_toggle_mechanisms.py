@@ -250,16 +250,6 @@ def test_mixup_and_cutmix_share_batches_and_off_is_identity():
     assert not off.enabled and off(x, y).targets is y
 
 
-def test_soft_targets_train_with_cross_entropy():
-    """The classification loss takes the mixed targets as probabilities."""
-    x, y = _labelled_batch()
-    out = BatchMixer(AugmentConfig(mixup={"alpha": 1.0, "prob": 1.0}), 4)(x, y)
-    logits = torch.randn(16, 4)
-    loss = nn.CrossEntropyLoss()(logits, out.targets)
-    manual = -(out.targets * logits.log_softmax(1)).sum(1).mean()
-    torch.testing.assert_close(loss, manual)
-
-
 # -- speed ------------------------------------------------------------------------------------
 def test_channels_last_reaches_params_and_inputs():
     model = to_channels_last(SmallCNN(10, 3, 16))
