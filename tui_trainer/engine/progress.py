@@ -56,8 +56,10 @@ class Progress:
         self.best_epoch = p["best_epoch"]
         self.history = list(p["history"])
         wall = p.get("wall_seconds")
-        ok = isinstance(wall, (int, float)) and math.isfinite(wall) and wall >= 0
-        self.wall_before = float(wall) if ok else 0.0
+        if isinstance(wall, (int, float)) and math.isfinite(wall) and wall >= 0:
+            self.wall_before = float(wall)
+        else:  # a checkpoint from before it was kept
+            self.wall_before = 0.0
 
     def update_best(self, value: float | None, mode: str, epoch: int) -> bool:
         """Record `value` of the monitored metric after `epoch`; True when it is a new best."""

@@ -70,8 +70,9 @@ class RunSummary(_Always, total=False):
 def total_wall_seconds(summary: RunSummary | None) -> float | None:
     """A run's wall time over all its segments (`wall_seconds_total`; an older summary's
     `wall_seconds`), or None; what listings and `compare` show."""
-    for key in ("wall_seconds_total", "wall_seconds"):
-        value = (summary or {}).get(key)
+    if summary is None:
+        return None
+    for value in (summary.get("wall_seconds_total"), summary.get("wall_seconds")):
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
     return None
