@@ -9,7 +9,8 @@ each in a fresh process, the time to the first result and the peak RSS of:
 - the runs browser's first screen: its view model (`runs_view.scan`, sorted, rows as shown);
 - `tui-trainer compare LONG SHORT` piped (the config diff and metrics side by side);
 - `watch`'s history load: `RemoteRun._replay` into the run screen's model (`RunModel`) and
-  curves, what the screen shows before its live stream.
+  curves, what the screen shows before its live stream;
+- the runs browser shown and idle for `--idle-seconds` (20): its process's CPU share.
 
     python benchmarks/bench_run_record.py [--runs 2000] [--records 2000000] [--json]
 
@@ -153,6 +154,32 @@ rows = [(rv.status_text(i), rv.run_name(i), rv.progress_text(i), rv.best_text(i)
 print(len(listing.runs), len(rows))
 """
 
+BROWSER_IDLE = """
+import asyncio, sys, time
+from textual.app import App
+from textual.widgets import DataTable
+from tui_trainer.tui.screens.runs import RunsScreen
+
+class Browser(App):
+    def on_mount(self):
+        self.push_screen(RunsScreen(sys.argv[1]))
+
+async def main():
+    app = Browser()
+    async with app.run_test(size=(120, 40)) as pilot:
+        while not (isinstance(app.screen, RunsScreen)
+                   and app.screen.query_one(DataTable).row_count):
+            await pilot.pause(0.05)
+        await pilot.pause(1.0)
+        cpu, wall = time.process_time(), time.monotonic()
+        await asyncio.sleep(float(sys.argv[2]))
+        cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+        print(app.screen.query_one(DataTable).row_count, round(100 * cpu / wall, 2))
+asyncio.run(main())
+"""
+"""The runs browser shown (headless, 120x40) and left idle: its process's CPU share (every
+thread: the refresh worker included) while it refreshes every few seconds."""
+
 WATCH = """
 import sys
 from pathlib import Path
@@ -196,6 +223,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--records", type=int, default=2_000_000)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--idle-seconds", type=float, default=20.0, help="the idle browser's CPU (0: skip)"
+    )
     args = parser.parse_args()
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
@@ -221,6 +251,15 @@ def main() -> int:
                 [py, "-c", WATCH, str(long_run)], lambda out: out.split()[0] == str(epochs)
             ),
         }
+        if args.idle_seconds > 0:
+            idle = subprocess.run(
+                [py, "-c", BROWSER_IDLE, str(many), str(args.idle_seconds)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+            assert idle[0] == str(n), idle
+            results["runs browser idle"] = {"cpu_percent": float(idle[1])}
     if args.json:
         print(json.dumps({"runs": args.runs, "records": args.records, "results": results}))
         return 0
@@ -230,7 +269,10 @@ def main() -> int:
     )
     print(f"{'':32} {'seconds':>8} {'peak MB':>8}")
     for name, r in results.items():
-        print(f"{name:32} {r['seconds']:8.2f} {r['peak_mb']:8.0f}")
+        if "cpu_percent" in r:
+            print(f"{name:32} {r['cpu_percent']:7.1f}% CPU over {args.idle_seconds:.0f} s")
+        else:
+            print(f"{name:32} {r['seconds']:8.2f} {r['peak_mb']:8.0f}")
     return 0
 
 

@@ -10,6 +10,7 @@ files cannot be used is listed among `Listing.problems`, never hiding the others
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from tui_trainer import formatting as fmt
 from tui_trainer.compare import metric_rows
 from tui_trainer.remote.runs import RunInfo, find_run_dirs, inspect
 from tui_trainer.rundir import busy_error, holder_info
-from tui_trainer.runlog import Damaged, RunRecord, read_run
+from tui_trainer.runlog import METRICS, SUMMARY, Damaged, RunRecord, read_run
 from tui_trainer.tui.curves import Curves
 
 SORTS = ("date", "best")
@@ -42,24 +43,32 @@ def run_name(info: RunInfo) -> str:
 
 
 Cache = dict[str, tuple[tuple[int, ...], RunInfo]]
-"""What `scan` learnt last time: a finished run whose files did not change is not read again."""
+"""What `scan` learnt last time: a run that is not live and whose files did not change is not
+read again."""
 
 
 def _stamp(run_dir: Path) -> tuple[int, ...] | None:
-    """When and how big metrics.jsonl and summary.json are (None without a summary: the
-    run may be live, so it is always asked again)."""
+    """When and how big the run directory (an entry added or removed: a resume's `.endpoint`,
+    a new summary), metrics.jsonl and summary.json are; None when it cannot be told."""
+    folder = str(run_dir)
     try:
-        metrics, summary = (run_dir / "metrics.jsonl").stat(), (run_dir / "summary.json").stat()
+        here, metrics = os.stat(folder), os.stat(os.path.join(folder, METRICS))
     except OSError:
         return None
-    return (metrics.st_mtime_ns, metrics.st_size, summary.st_mtime_ns, summary.st_size)
+    try:
+        summary = os.stat(os.path.join(folder, SUMMARY))
+        done: tuple[int, ...] = (summary.st_mtime_ns, summary.st_size)
+    except OSError:
+        done = (-1, -1)
+    return (here.st_mtime_ns, metrics.st_mtime_ns, metrics.st_size, *done)
 
 
 def scan(root: str | Path, cache: Cache | None = None) -> Listing:
     """Inspect every run directory under `root` (slow for live runs: call it off the UI thread).
 
-    With `cache` (kept between calls) a finished run whose files are unchanged is not re-read,
-    so refreshing a list of hundreds of runs costs a few `stat` calls each."""
+    With `cache` (kept between calls) a run that is not live and whose files are unchanged
+    (finished, or died) is not read again, so refreshing a list of thousands of runs costs a
+    few `stat` calls each; a live run is always asked again (its socket says how it is)."""
     path = Path(root)
     if not path.is_dir():
         return Listing(path, [], missing=True)
@@ -78,8 +87,10 @@ def scan(root: str | Path, cache: Cache | None = None) -> Listing:
             problems.append(str(exc))
             continue
         infos.append(info)
-        if stamp is not None:
+        if stamp is not None and not info.live:
             cache[key] = (stamp, info)
+        else:
+            cache.pop(key, None)
     for gone in set(cache) - seen:
         del cache[gone]
     return Listing(path, infos, problems)

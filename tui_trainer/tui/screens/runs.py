@@ -41,6 +41,11 @@ REFRESH_SECONDS = 5.0
 """How often the list is read again while shown (live runs start, progress and end)."""
 
 
+def _same(a: rv.Listing, b: rv.Listing) -> bool:
+    """Two reads of the list show the same (every run's row, the problems, the root's state)."""
+    return (a.runs, a.problems, a.missing) == (b.runs, b.problems, b.missing)
+
+
 class FilterInput(Input):
     """The filter line: focused by `/` or a click, never by tab, so a key meant for the list
     (s sort, r replay, ...) does not type into it after a tab."""
@@ -142,6 +147,9 @@ class RunsScreen(Screen[None]):
         self.reload()
 
     def _got(self, listing: rv.Listing) -> None:
+        before = self.listing
+        if before is not None and _same(before, listing):
+            return  # nothing changed since the last read: nothing to redraw
         self.listing = listing
         self.marked &= {i.run_dir for i in listing.runs}
         self._show()
