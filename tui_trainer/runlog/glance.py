@@ -4,18 +4,21 @@ summary.json, the first line of metrics.jsonl (when the run started) and its tai
 backwards only as far as the last epoch line (progress, best so far, the planned epochs as
 steering left them). config.yaml is read only when the records do not say how many epochs are
 planned. Whether a run without a summary is live is for its control socket to say
-(`remote/runs.py`); here it `DIED`.
+(`remote/runs.py`); here it `DIED`. So is a resumed run's: the summary.json of its earlier
+segment stays until the resume ends, and records written after it (not ending in `finished`)
+say it is out of date.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tui_trainer.runlog.check import finite, is_int
-from tui_trainer.runlog.layout import METRICS
+from tui_trainer.runlog.layout import METRICS, SUMMARY
 from tui_trainer.runlog.lines import DamagedLine, head_lines, parse_line, tail_lines
 from tui_trainer.runlog.reader import Damaged, planned_by, read_config, read_summary
 from tui_trainer.runlog.status import Status, from_summary
@@ -48,6 +51,7 @@ def glance(run_dir: Path) -> Glance:
     try:
         with path.open("rb") as fh:
             size = fh.seek(0, 2)
+            written = os.fstat(fh.fileno()).st_mtime_ns
             head = _Backwards(reversed(head_lines(fh, HEAD_BYTES)))
             started = next((r for r in head.records() if r["event"] == "started"), None)
             nbytes = TAIL_BYTES
@@ -59,6 +63,8 @@ def glance(run_dir: Path) -> Glance:
                 nbytes *= 4
     except OSError as exc:
         raise Damaged(f"{path}: cannot be read ({exc.strerror})") from None
+    if summary is not None and _resumed_since(run_dir, written, tail.newest):
+        summary = None  # an earlier segment's: the run went on (live, or died since)
     epochs = tail.epochs or head.epochs or read_config(run_dir).get("epochs") or 0
     best: tuple[str | None, float | None, int | None] = (None, None, None)
     if last is not None and last.get("best_metric"):
@@ -84,6 +90,19 @@ def glance(run_dir: Path) -> Glance:
     )
 
 
+def _resumed_since(run_dir: Path, metrics_written: int, newest: str | None) -> bool:
+    """summary.json is an earlier segment's: records were written after it and the newest is
+    not a `finished` one (a resume keeps the old summary until it ends). Both, so that a run
+    folder copied without its times (summary.json older than metrics.jsonl) still reads as it
+    ended."""
+    if newest in (None, "finished"):
+        return False
+    try:
+        return metrics_written > os.stat(run_dir / SUMMARY).st_mtime_ns
+    except OSError:
+        return False
+
+
 class _Backwards:
     """Records parsed newest first, only as far as a caller reads (a listing needs the last
     few); notes the newest time and planned epochs met on the way."""
@@ -93,6 +112,7 @@ class _Backwards:
         self.damaged = 0
         self.epochs: int | None = None
         self.last_time: float | None = None
+        self.newest: str | None = None  # the newest record's event
 
     def records(self) -> Iterator[dict[str, Any]]:
         for line in reversed(list(self.lines)):
@@ -103,6 +123,8 @@ class _Backwards:
                 continue
             if record is None:
                 continue
+            if self.newest is None:
+                self.newest = str(record.get("event"))
             if self.last_time is None and finite(record.get("time")):
                 self.last_time = float(record["time"])
             if self.epochs is None:
