@@ -85,7 +85,8 @@ class Unsaved:
 
 def rng_state(data_generator_state: torch.Tensor | None = None) -> dict[str, Any]:
     """Python, numpy, torch CPU and CUDA RNG states as weights_only-loadable values."""
-    np_state = np.random.get_state()
+    np_state = np.random.get_state(legacy=True)
+    assert isinstance(np_state, tuple)  # the global RandomState is MT19937: the legacy tuple
     state: dict[str, Any] = {
         "python": random.getstate(),
         "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]],

@@ -48,8 +48,7 @@ def early_stop(
     waited = 0
     for i, line in enumerate(history):
         value = line.get(metric)
-        ok = value is not None and math.isfinite(value)
-        if ok and (
+        if (value is not None and math.isfinite(value)) and (
             best is None
             or (mode == "max" and value > best + config.min_delta)
             or (mode == "min" and value < best - config.min_delta)

@@ -108,7 +108,7 @@ class ControlLink:
             ]
         paused, stop, interrupted, signal, n_actions = self.dist.broadcast_flags(flags, self.device)
         if n_actions:
-            actions = [tuple(a) for a in self.dist.broadcast_object(actions)]  # type: ignore[misc]
+            actions = [tuple(a) for a in self.dist.broadcast_object(actions)]
         mode = _STOP_MODES[stop]
         if not self.dist.is_main and mode is not StopMode.NONE:
             c.request_stop(

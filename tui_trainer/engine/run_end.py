@@ -3,10 +3,12 @@ extras) and the per-class report, whatever ended the run."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from tui_trainer.engine.events import LogMessage, RunFinished
 from tui_trainer.engine.progress import run_summary
+from tui_trainer.runlog.status import Status
+from tui_trainer.runlog.summary import RunSummary
 
 if TYPE_CHECKING:  # types only: none of these imports this module
     from tui_trainer.config.schema import RunConfig
@@ -86,8 +88,8 @@ def finished_event(
         notes=t.config.notes,
         error=error,
     )
-    summary.update(t.toggles.summary())
-    summary.update(extra or {})
+    # the toggles' and the front end's keys, which RunSummary names, come as plain dicts
+    summary = cast(RunSummary, {**summary, **t.toggles.summary(), **(extra or {})})
     error = error or summary.get("error")
     if t.resumed_from and t.dist.is_main:
         summary["resumed_from"] = t.resumed_from
@@ -95,7 +97,7 @@ def finished_event(
         summary["checkpoint_missing"] = missing
     if t.bus.sink_errors:
         summary["sink_errors"] = t.bus.sink_errors[:5]
-    return RunFinished(status, summary, report, error, tb)
+    return RunFinished(Status.parse(status), summary, report, error, tb)
 
 
 def unsaved_weights(t: EndedRun) -> str | None:

@@ -9,7 +9,7 @@ tolerant read, an error naming its line by a strict one).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
 INT_FIELDS = {
     "step": ("epoch", "epochs", "step", "steps", "global_step"),
@@ -34,14 +34,14 @@ def is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
     """An int or float (not a bool), NaN and infinities included."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def finite(value: object) -> bool:
+def finite(value: object) -> TypeGuard[int | float]:
     """A finite number (not a bool)."""
-    return is_number(value) and math.isfinite(value)  # type: ignore[arg-type]
+    return is_number(value) and math.isfinite(value)
 
 
 def record_problem(record: dict[str, Any]) -> str | None:

@@ -85,8 +85,8 @@ class RunRecord:
     def monitored(self) -> tuple[str, str]:
         """The metric that picks the best epoch and its mode, as the engine chose them."""
         name, mode = default_monitor(self.config)
-        best = (self.summary or {}).get("best") or {}
-        if best.get("metric") and best["metric"] != name:
+        best = self.summary.get("best") if self.summary else None
+        if best and best.get("metric") and best["metric"] != name:
             name, mode = str(best["metric"]), monitor_mode(str(best["metric"]))
         return name, mode
 
@@ -115,9 +115,10 @@ class RunRecord:
     def best(self) -> tuple[str, float | None, int | None]:
         """(metric, value, epoch) of the best epoch: the summary's, else from the epoch lines."""
         name, mode = self.monitored
-        best = (self.summary or {}).get("best") or {}
-        if best.get("value") is not None:
-            return name, float(best["value"]), best.get("epoch")
+        best = self.summary.get("best") if self.summary else None
+        value = best.get("value") if best else None
+        if best and value is not None:
+            return name, float(value), best.get("epoch")
         rows = [r for r in self.epoch_rows if finite(r.get(name))]
         if not rows:
             return name, None, None
@@ -133,7 +134,7 @@ class RunRecord:
 
     def samples_per_second(self) -> float | None:
         """Training throughput: the summary's, else the last progress line's."""
-        value = (self.summary or {}).get("samples_per_second")
+        value = self.summary.get("samples_per_second") if self.summary else None
         if finite(value):
             return float(value)
         steps = [r for r in self.records if r.get("event") == STEP and _train_step(r)]

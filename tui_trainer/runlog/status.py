@@ -8,12 +8,14 @@ process was killed, the machine lost power) `DIED`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import StrEnum
+from enum import Enum
 from typing import Any
 
 
-class Status(StrEnum):
-    """A run's state as `runs`, the browser, `compare` and `watch` name it."""
+class Status(str, Enum):
+    """A run's state as `runs`, the browser, `compare` and `watch` name it.
+
+    A `str` whose text is its value (`StrEnum` is Python 3.11+; the package supports 3.10)."""
 
     COMPLETED = "completed"
     STOPPED = "stopped"
@@ -26,6 +28,12 @@ class Status(StrEnum):
     BUSY = "busy"  # live, but its socket is full: it cannot say which live state it is in
     DIED = "died"
     UNKNOWN = "unknown"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
 
     @property
     def live(self) -> bool:

@@ -195,7 +195,7 @@ def summary_rows(opened: OpenedRun) -> list[tuple[str, str]]:
     started = rec.started
     if started is not None:
         rows.insert(0, ("started", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started))))
-    error = (rec.summary or {}).get("error")
+    error = rec.summary.get("error") if rec.summary else None
     if error:
         rows.append(("error", str(error)))
     rows.append(("run dir", str(rec.path)))

@@ -29,7 +29,7 @@ from tui_trainer.errors import UserError
 from tui_trainer.remote.client import RemoteControl, Stream
 from tui_trainer.remote.endpoint import NotLive
 from tui_trainer.remote.server import RunServer
-from tui_trainer.runlog import METRICS, Damaged, read_config, read_summary
+from tui_trainer.runlog import METRICS, Damaged, RunSummary, Status, read_config, read_summary
 from tui_trainer.runlog.lines import Lines, scan
 from tui_trainer.sinks.records import from_record
 
@@ -38,8 +38,8 @@ Cancelled = Callable[[], bool]
 
 def failed_run(message: str, trace: str | None = None) -> RunFinished:
     """A `RunFinished` for a run that could not start or crashed outside the engine's guard."""
-    summary = {"status": "failed", "epochs_completed": 0, "error": message}
-    return RunFinished("failed", summary, "", error=message, traceback=trace)
+    summary = RunSummary(status=Status.FAILED, epochs_completed=0, error=message)
+    return RunFinished(Status.FAILED, summary, "", error=message, traceback=trace)
 
 
 def history(
@@ -224,13 +224,14 @@ class RemoteRun:
         except Damaged:
             summary = None
         if summary is not None:
-            status = str(summary.get("status", "interrupted"))
+            status = Status.parse(summary.get("status", "interrupted"))
             return RunFinished(status, summary, "", summary.get("error"))
         message = (
             f"{reason}; no summary.json: the run's process ended without one (killed?). "
             f"Continue it with: tui-trainer run --resume {self.run_dir}"
         )
-        return RunFinished("died", {"status": "died", "run_dir": str(self.run_dir)}, "", message)
+        summary = RunSummary(status=Status.DIED, run_dir=str(self.run_dir))
+        return RunFinished(Status.DIED, summary, "", message)
 
     def leave(self) -> None:
         """Stop watching; the run goes on."""
