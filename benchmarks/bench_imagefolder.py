@@ -124,8 +124,8 @@ def ours(root: str, epochs: int, batch: int, extra: list[str]) -> list[float]:
     """tui-trainer on the same folder and model; seconds per epoch (train + validation)."""
     sys.path.insert(0, str(HERE))
     from tui_trainer.config import load_config
-    from tui_trainer.engine.control import Control
-    from tui_trainer.engine.events import EpochEnd, RunStarted
+    from tui_trainer.runlog.control import Control
+    from tui_trainer.runlog.events import EpochEnd, RunStarted
     from tui_trainer.session import execute
 
     marks: list[float] = []

@@ -37,8 +37,8 @@ def bare(epochs: int) -> float:
 def runner(epochs: int) -> float:
     """The headless runner in this process: CPU microseconds per training sample."""
     from tui_trainer.config import load_config
-    from tui_trainer.engine.control import Control
-    from tui_trainer.engine.events import StepProgress
+    from tui_trainer.runlog.control import Control
+    from tui_trainer.runlog.events import StepProgress
     from tui_trainer.session import execute
     from tui_trainer.sinks.console import ConsoleSink
 

@@ -17,7 +17,7 @@ import time
 import torch
 
 from tui_trainer.config import load_config
-from tui_trainer.engine.control import Control
+from tui_trainer.runlog.control import Control
 from tui_trainer.session import prepare
 
 

@@ -32,8 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch.distributed as tdist
 
     from tui_trainer.config import load_config
-    from tui_trainer.engine.control import Control
     from tui_trainer.engine.distributed import DistContext
+    from tui_trainer.runlog.control import Control
     from tui_trainer.session import execute
 
     @dataclass(frozen=True)

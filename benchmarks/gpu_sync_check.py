@@ -59,8 +59,8 @@ def check(name: str, overrides: list[str], args: argparse.Namespace) -> bool:
     import torch
 
     from tui_trainer.config import load_config
-    from tui_trainer.engine.control import Control
-    from tui_trainer.engine.events import StepProgress
+    from tui_trainer.runlog.control import Control
+    from tui_trainer.runlog.events import StepProgress
     from tui_trainer.session import execute
 
     out = Path(tempfile.mkdtemp(prefix="sync-check-"))

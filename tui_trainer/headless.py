@@ -20,15 +20,15 @@ from tui_trainer.atomic import atomic_write_text
 from tui_trainer.config.loader import find_preset, load_config, resumed_config
 from tui_trainer.config.names import one_line
 from tui_trainer.config.schema import RunConfig
-from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.engine.distributed import DistContext
-from tui_trainer.engine.events import Event, RunStarted, Sink
 from tui_trainer.errors import UserError
 from tui_trainer.launch import EXIT_FILE_ENV
 from tui_trainer.next_steps import next_step_lines
 from tui_trainer.outcome import exit_code
 from tui_trainer.remote import remote_sinks
 from tui_trainer.remote.hangup import keeps_training
+from tui_trainer.runlog.control import Control, StopMode
+from tui_trainer.runlog.events import Event, RunStarted, Sink
 from tui_trainer.session import execute
 from tui_trainer.sinks.console import ConsoleSink
 from tui_trainer.terminal import detach_from_terminal

@@ -27,12 +27,10 @@ from tui_trainer.config.rules import config_warnings
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.config.tasks import effective_batch, model_kind
 from tui_trainer.engine.checkpoint import load_checkpoint
-from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.engine.data import build_data
 from tui_trainer.engine.data.bundle import DataBundle
 from tui_trainer.engine.device import resolve_runtime, seed_everything
 from tui_trainer.engine.distributed import SINGLE, DistContext
-from tui_trainer.engine.events import EventBus, LogMessage, LRPlan, RunFinished, RunStarted, Sink
 from tui_trainer.engine.loop import Trainer
 from tui_trainer.engine.model_parts import BuiltModel, count_params, has_batchnorm
 from tui_trainer.engine.models import build_model
@@ -40,6 +38,8 @@ from tui_trainer.engine.resume_rules import check_resumable
 from tui_trainer.errors import UserError
 from tui_trainer.rundir import RunDirLock, create_run_dir
 from tui_trainer.runlog import Damaged, read_config
+from tui_trainer.runlog.control import Control, StopMode
+from tui_trainer.runlog.events import EventBus, LogMessage, LRPlan, RunFinished, RunStarted, Sink
 from tui_trainer.sinks.files import RunDirWriter, config_changes, write_config
 from tui_trainer.sinks.tensorboard import TensorBoardSink, require_tensorboard
 

@@ -20,11 +20,11 @@ from support.procs import kill_group, spawn_group
 from support.runs import only_run_dir, run_preset
 
 from tui_trainer.config import load_config
-from tui_trainer.engine.control import Control
 from tui_trainer.engine.data.tensor_loader import BatchTransform, TensorLoader
 from tui_trainer.engine.distributed import DistContext, shard_indices
 from tui_trainer.errors import UserError
 from tui_trainer.launch import torchrun_command
+from tui_trainer.runlog.control import Control
 from tui_trainer.session import execute
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,9 +8,9 @@ from support.runs import only_run_dir
 from test_distributed import torchrun
 
 from tui_trainer.config import load_config
-from tui_trainer.engine.control import Control
 from tui_trainer.engine.data import build_data
 from tui_trainer.engine.tasks.segmentation.loader import SegTensorLoader
+from tui_trainer.runlog.control import Control
 from tui_trainer.session import execute
 
 # 128 training images of 32x32, no augmentation (each rank draws its own flips), BatchNorm

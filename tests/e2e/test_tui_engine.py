@@ -19,8 +19,8 @@ from support.runs import only_run_dir
 from textual import events
 
 from tui_trainer.config.preset_list import list_presets
-from tui_trainer.engine.control import Control
-from tui_trainer.engine.events import RunFinished
+from tui_trainer.runlog.control import Control
+from tui_trainer.runlog.events import RunFinished
 from tui_trainer.session import execute
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.screens.dialogs import ConfirmQuit
@@ -212,8 +212,8 @@ def test_hang_up_with_on_hangup_stop_checkpoints_and_exits(tmp_path: Path) -> No
 def test_resume_a_stopped_run_from_the_console(tmp_path: Path) -> None:
     """`tui-trainer --resume RUN_DIR` continues the same run directory to the end."""
     from tui_trainer.config import load_config
-    from tui_trainer.engine.control import StopMode
-    from tui_trainer.engine.events import StepProgress
+    from tui_trainer.runlog.control import StopMode
+    from tui_trainer.runlog.events import StepProgress
 
     out = tmp_path / "runs"
     config, name = load_config(

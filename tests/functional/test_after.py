@@ -327,7 +327,7 @@ def test_summary_screen_key_runs_eval_in_a_thread_and_shows_it(digits_run, monke
     from textual.app import App
 
     import tui_trainer.tui.widgets.eval_panel as eval_panel
-    from tui_trainer.engine.events import RunFinished
+    from tui_trainer.runlog.events import RunFinished
     from tui_trainer.tui.app import STYLES
     from tui_trainer.tui.model import RunModel
     from tui_trainer.tui.screens.choices import CommandsDialog

@@ -12,8 +12,8 @@ from textual_plot.plot_widget import LinePlot
 
 from tui_trainer.cli import main
 from tui_trainer.compare import short_labels
-from tui_trainer.engine.control import Control
 from tui_trainer.runlog import read_runs
+from tui_trainer.runlog.control import Control
 from tui_trainer.sinks.files import RunDirWriter, write_config
 from tui_trainer.tui.compare_app import CompareApp
 from tui_trainer.tui.screens.compare import OverlayPlot

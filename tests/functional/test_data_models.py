@@ -11,12 +11,12 @@ from support.runs import TINY, only_run_dir
 
 from tui_trainer.config import load_config
 from tui_trainer.config.schema import ModelConfig
-from tui_trainer.engine.control import Control
 from tui_trainer.engine.data import build_data
 from tui_trainer.engine.data.tensor_loader import BatchTransform, TensorLoader
 from tui_trainer.engine.model_parts import count_params
 from tui_trainer.engine.models import build_model
 from tui_trainer.errors import UserError
+from tui_trainer.runlog.control import Control
 from tui_trainer.session import execute
 
 

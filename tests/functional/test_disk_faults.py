@@ -15,10 +15,10 @@ from support.runs import TINY
 
 from tui_trainer.cli import main
 from tui_trainer.config import load_config
-from tui_trainer.engine.control import Control, StopMode
-from tui_trainer.engine.events import CheckpointSaved, EpochEnd, LogMessage, StepProgress
 from tui_trainer.outcome import exit_code
 from tui_trainer.rundir import holder
+from tui_trainer.runlog.control import Control, StopMode
+from tui_trainer.runlog.events import CheckpointSaved, EpochEnd, LogMessage, StepProgress
 from tui_trainer.session import execute
 from tui_trainer.sinks.jsonl import JsonLines
 

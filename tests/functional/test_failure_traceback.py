@@ -8,8 +8,8 @@ from pathlib import Path
 from support.runs import Recorder, run_preset
 
 from tui_trainer.config import load_config
-from tui_trainer.engine.events import RunFinished
 from tui_trainer.headless import run_config
+from tui_trainer.runlog.events import RunFinished
 from tui_trainer.sinks.records import from_record
 
 

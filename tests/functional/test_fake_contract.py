@@ -11,8 +11,9 @@ from __future__ import annotations
 from support.scripted import ScriptedExecutor
 
 from tui_trainer.config.schema import RunConfig
-from tui_trainer.engine.control import Control, StopMode
-from tui_trainer.engine.events import (
+from tui_trainer.runlog import RunSummary
+from tui_trainer.runlog.control import Control, StopMode
+from tui_trainer.runlog.events import (
     CheckpointSaved,
     EpochEnd,
     Paused,
@@ -22,7 +23,6 @@ from tui_trainer.engine.events import (
     Steered,
     StepProgress,
 )
-from tui_trainer.runlog import RunSummary
 from tui_trainer.session import execute
 
 

@@ -14,9 +14,9 @@ from test_segmentation import CARVANA, make_carvana
 
 from tui_trainer.cli import main
 from tui_trainer.config import load_config
-from tui_trainer.engine.control import Control
 from tui_trainer.engine.data import build_data
-from tui_trainer.engine.events import LogMessage, RunStarted
+from tui_trainer.runlog.control import Control
+from tui_trainer.runlog.events import LogMessage, RunStarted
 from tui_trainer.session import execute
 
 CPU = torch.device("cpu")

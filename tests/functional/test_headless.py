@@ -16,8 +16,8 @@ from support.runs import TINY, Recorder, epoch_lines, only_run_dir
 
 from tui_trainer.cli import main
 from tui_trainer.config import load_config
-from tui_trainer.engine.control import Control, StopMode
-from tui_trainer.engine.events import CheckpointSaved, EpochEnd, Paused, Resumed, StepProgress
+from tui_trainer.runlog.control import Control, StopMode
+from tui_trainer.runlog.events import CheckpointSaved, EpochEnd, Paused, Resumed, StepProgress
 from tui_trainer.session import execute
 from tui_trainer.sinks.console import ConsoleSink
 

@@ -11,13 +11,13 @@ from PIL import Image
 from support.runs import TINY, only_run_dir
 
 from tui_trainer.config import load_config
-from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.engine.data import build_data
 from tui_trainer.engine.data.augment import TRIES, crop_boxes
 from tui_trainer.engine.data.cache import DiskCache
 from tui_trainer.engine.data.decode import Geometry, decode_rgb
 from tui_trainer.engine.data.folder_setup import resolve_workers
-from tui_trainer.engine.events import StepProgress
+from tui_trainer.runlog.control import Control, StopMode
+from tui_trainer.runlog.events import StepProgress
 from tui_trainer.session import execute
 
 CPU = torch.device("cpu")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from support.pilot import run
 from textual.app import App
 
-from tui_trainer.engine.events import EpochEnd, LRPlan, StepProgress
+from tui_trainer.runlog.events import EpochEnd, LRPlan, StepProgress
 from tui_trainer.tui.curves import Curves
 from tui_trainer.tui.widgets.plots import LossPlot, LRPlot, MetricPlot, y_scale
 from tui_trainer.tui.widgets.ticks import TickLabels, axis_labels

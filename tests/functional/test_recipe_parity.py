@@ -20,7 +20,7 @@ from tui_trainer.config.data_schema import DataConfig
 from tui_trainer.engine.data import build_data
 from tui_trainer.engine.data.decode import Geometry
 from tui_trainer.engine.data.split_plan import DIGITS_SAMPLES, plan_split
-from tui_trainer.engine.events import EpochEnd
+from tui_trainer.runlog.events import EpochEnd
 
 CPU = torch.device("cpu")
 QUICK = ["epochs=1", "device=cpu", "data.batch_size=256", "progress.interval=0.01"]

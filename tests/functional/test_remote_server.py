@@ -14,17 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from tui_trainer.engine.control import Control, StopMode
-from tui_trainer.engine.events import (
-    CheckpointSaved,
-    EpochEnd,
-    EventBus,
-    LogMessage,
-    Paused,
-    RunFinished,
-    RunStarted,
-    StepProgress,
-)
 from tui_trainer.remote import endpoint
 from tui_trainer.remote.client import Stream, request
 from tui_trainer.remote.connection import (
@@ -37,6 +26,17 @@ from tui_trainer.remote.connection import (
 from tui_trainer.remote.history import read_records
 from tui_trainer.remote.runs import inspect
 from tui_trainer.remote.server import RunServer
+from tui_trainer.runlog.control import Control, StopMode
+from tui_trainer.runlog.events import (
+    CheckpointSaved,
+    EpochEnd,
+    EventBus,
+    LogMessage,
+    Paused,
+    RunFinished,
+    RunStarted,
+    StepProgress,
+)
 from tui_trainer.sinks.files import RunDirWriter, write_config
 from tui_trainer.tui.sources import RemoteRun
 
@@ -451,7 +451,7 @@ def test_ctl_says_unchanged_for_a_steer_to_the_value_in_force(run: FakeRun, caps
     """A change to the value already in force is answered `unchanged` over the socket (exit 0,
     nothing queued); a real change is queued and answered `ok`."""
     from tui_trainer.cli import main
-    from tui_trainer.engine.control import Unchanged
+    from tui_trainer.runlog.control import Unchanged
 
     run.control.steer_check = lambda change: (
         Unchanged("the LR is 0.1 already") if change.text == "lr=0.1" else None

@@ -11,8 +11,8 @@ from support.runs import TINY, only_run_dir
 from tui_trainer.cli import main
 from tui_trainer.config import load_config
 from tui_trainer.engine.checkpoint import FORMAT_VERSION
-from tui_trainer.engine.control import Control, StopMode
-from tui_trainer.engine.events import LogMessage, StepProgress
+from tui_trainer.runlog.control import Control, StopMode
+from tui_trainer.runlog.events import LogMessage, StepProgress
 from tui_trainer.session import execute
 
 # Every feature whose state a resume must restore: augmentation RNG, accumulation, a schedule

@@ -10,8 +10,8 @@ from typing import Any
 
 from support.runsdirs import make_run
 
-from tui_trainer.engine.control import Control
-from tui_trainer.engine.events import EpochEnd, RunFinished, RunStarted
+from tui_trainer.runlog.control import Control
+from tui_trainer.runlog.events import EpochEnd, RunFinished, RunStarted
 from tui_trainer.sinks.records import from_record, to_record
 from tui_trainer.tui.sources import LocalRun, RemoteRun
 

@@ -10,8 +10,8 @@ from support.runs import TINY
 
 from tui_trainer.config import load_config
 from tui_trainer.engine import latest
-from tui_trainer.engine.control import Control, StopMode
-from tui_trainer.engine.events import CheckpointSaved, LogMessage, StepProgress
+from tui_trainer.runlog.control import Control, StopMode
+from tui_trainer.runlog.events import CheckpointSaved, LogMessage, StepProgress
 from tui_trainer.session import check_resume, execute
 
 EVERY = [*TINY, "epochs=3", "checkpoint.every_steps=5", "checkpoint.keep=3"]

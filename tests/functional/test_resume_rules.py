@@ -102,8 +102,8 @@ def test_optimizer_knobs_given_on_resume_take_effect(finished_run):
 
 
 def test_a_stop_mid_epoch_reports_the_time_and_samples_of_the_steps_that_ran(tiny_config):
-    from tui_trainer.engine.control import Control, StopMode
-    from tui_trainer.engine.events import StepProgress
+    from tui_trainer.runlog.control import Control, StopMode
+    from tui_trainer.runlog.events import StepProgress
     from tui_trainer.session import execute
 
     control = Control()

@@ -10,10 +10,10 @@ import pytest
 from support.runs import run_preset
 from support.runsdirs import make_run
 
-from tui_trainer.engine.control import Control, StopMode
-from tui_trainer.engine.events import StepProgress
 from tui_trainer.remote.runs import inspect
 from tui_trainer.runlog import Status
+from tui_trainer.runlog.control import Control, StopMode
+from tui_trainer.runlog.events import StepProgress
 
 
 @pytest.fixture(autouse=True)

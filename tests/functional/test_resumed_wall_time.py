@@ -10,11 +10,11 @@ from pathlib import Path
 from support.runs import run_preset
 
 from tui_trainer.compare import metric_rows
-from tui_trainer.engine.control import Control, StopMode
-from tui_trainer.engine.events import StepProgress
 from tui_trainer.formatting import duration
 from tui_trainer.remote.runs import inspect
 from tui_trainer.runlog import read_run
+from tui_trainer.runlog.control import Control, StopMode
+from tui_trainer.runlog.events import StepProgress
 
 FIRST_SEGMENT = 1.0  # seconds the first segment sleeps: far more than a tiny run takes
 

@@ -10,10 +10,10 @@ from support.runs import TINY, Recorder
 
 from tui_trainer.config import load_config
 from tui_trainer.engine import run_state
-from tui_trainer.engine.control import Control
-from tui_trainer.engine.events import StepProgress
 from tui_trainer.engine.meter import EMPTY_STATE
 from tui_trainer.engine.stateful import Stateful
+from tui_trainer.runlog.control import Control
+from tui_trainer.runlog.events import StepProgress
 from tui_trainer.session import _execute, prepare
 
 EVERY_STEP = [*TINY, "progress.interval=1e-9", "epochs=1", "ema.enabled=true"]

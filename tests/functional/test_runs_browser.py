@@ -15,12 +15,12 @@ from support.scripted import ScriptedExecutor
 from textual.widgets import DataTable, Static
 from textual_plot.plot_widget import LinePlot
 
-from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.remote.client import request
 from tui_trainer.remote.detach import Detached
 from tui_trainer.remote.endpoint import NotLive
 from tui_trainer.remote.server import RunServer
 from tui_trainer.rundir import RunDirLock
+from tui_trainer.runlog.control import Control, StopMode
 from tui_trainer.sinks.files import RunDirWriter, write_config
 from tui_trainer.tui import runs_view as rv
 from tui_trainer.tui.app import TrainerApp

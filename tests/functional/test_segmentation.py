@@ -12,16 +12,16 @@ from support.runs import epoch_lines, only_run_dir, run_preset
 
 from tui_trainer.config import load_config
 from tui_trainer.config.schema import FreezeConfig, ModelConfig
-from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.engine.data import build_data
 from tui_trainer.engine.data.tensor_loader import BatchTransform
-from tui_trainer.engine.events import StepProgress
 from tui_trainer.engine.freeze import frozen_names
 from tui_trainer.engine.models import build_model
 from tui_trainer.engine.tasks.segmentation.loader import SegTensorLoader
 from tui_trainer.engine.tasks.segmentation.models import UNet
 from tui_trainer.engine.tasks.segmentation.shapes import make_shapes
 from tui_trainer.errors import UserError
+from tui_trainer.runlog.control import Control, StopMode
+from tui_trainer.runlog.events import StepProgress
 from tui_trainer.session import execute
 
 CPU = torch.device("cpu")

@@ -15,8 +15,9 @@ from support.runs import TINY, Recorder
 from tui_trainer import formatting as fmt
 from tui_trainer.config import load_config
 from tui_trainer.engine import rate
-from tui_trainer.engine.control import Control
-from tui_trainer.engine.events import (
+from tui_trainer.engine.rate import RateMeter, mean_samples_per_second
+from tui_trainer.runlog.control import Control
+from tui_trainer.runlog.events import (
     EpochEnd,
     Paused,
     Resumed,
@@ -24,7 +25,6 @@ from tui_trainer.engine.events import (
     RunStarted,
     StepProgress,
 )
-from tui_trainer.engine.rate import RateMeter, mean_samples_per_second
 from tui_trainer.session import execute
 from tui_trainer.sinks.console import ConsoleSink
 from tui_trainer.sinks.records import from_record, to_record

@@ -25,11 +25,11 @@ from support.scripted import ScriptedExecutor
 
 from tui_trainer.cli import main
 from tui_trainer.config import load_config
-from tui_trainer.engine.control import Control, StopMode
-from tui_trainer.engine.events import Paused, RunStarted, Steered, StepProgress
 from tui_trainer.remote import endpoint
 from tui_trainer.remote.client import request
 from tui_trainer.remote.server import RunServer
+from tui_trainer.runlog.control import Control, StopMode
+from tui_trainer.runlog.events import Paused, RunStarted, Steered, StepProgress
 from tui_trainer.session import execute
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.screens.run import RunScreen

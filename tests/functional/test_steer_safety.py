@@ -15,8 +15,8 @@ from support.runs import TINY, Recorder, only_run_dir
 
 from tui_trainer.config import load_config
 from tui_trainer.engine import steer as steer_module
-from tui_trainer.engine.control import Control
-from tui_trainer.engine.events import (
+from tui_trainer.runlog.control import Control
+from tui_trainer.runlog.events import (
     CheckpointSaved,
     Paused,
     Resumed,

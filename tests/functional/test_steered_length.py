@@ -78,9 +78,9 @@ def test_compare_shows_a_steered_length_against_the_same_configured_one(tmp_path
 
 def test_a_live_run_says_its_steered_length_before_its_next_step() -> None:
     """Steered while paused: `status` (what `runs` asks a live run) already has the new length."""
-    from tui_trainer.engine.control import Control
-    from tui_trainer.engine.events import Paused, Steered, StepProgress
     from tui_trainer.remote.runstate import RunState
+    from tui_trainer.runlog.control import Control
+    from tui_trainer.runlog.events import Paused, Steered, StepProgress
 
     state = RunState(Control())
     state.track(StepProgress(5, 6, 3, 4, 19, 0.5, 0.01, None, 1.0))

@@ -14,8 +14,8 @@ from support.runs import TINY, Recorder, only_run_dir
 
 from tui_trainer.cli import main
 from tui_trainer.config import load_config
-from tui_trainer.engine.control import Control, StopMode
-from tui_trainer.engine.events import LRPlan, Steered, StepProgress
+from tui_trainer.runlog.control import Control, StopMode
+from tui_trainer.runlog.events import LRPlan, Steered, StepProgress
 from tui_trainer.session import _execute, execute, prepare
 
 EVERY_STEP = [*TINY, "progress.interval=1e-9"]  # a StepProgress (and its loss) every step

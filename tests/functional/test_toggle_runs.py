@@ -13,8 +13,8 @@ from support.runs import TINY, epoch_lines, only_run_dir
 from test_resume import HARD, StepLosses
 
 from tui_trainer.config import load_config
-from tui_trainer.engine.control import Control, StopMode
-from tui_trainer.engine.events import LogMessage, StepProgress
+from tui_trainer.runlog.control import Control, StopMode
+from tui_trainer.runlog.events import LogMessage, StepProgress
 from tui_trainer.session import execute
 
 PLAIN_SGD = [

@@ -10,9 +10,9 @@ import yaml
 from support.runs import epoch_lines, run_preset
 
 from tui_trainer.config.schema import SchedulerConfig
-from tui_trainer.engine.events import LogMessage
 from tui_trainer.engine.lr_schedule import LRSchedule
 from tui_trainer.engine.tasks.classification.models import SmallCNN
+from tui_trainer.runlog.events import LogMessage
 
 
 def run(tmp_path, overrides, sinks=None, name="t"):

@@ -159,7 +159,7 @@ def test_curves_from_metrics_jsonl_match_the_live_ones(tmp_path: Path) -> None:
     writer = RunDirWriter(run_dir, "scripted")
     live = Curves()
     script = ScriptedExecutor(epochs=3, steps=12)
-    from tui_trainer.engine.control import Control
+    from tui_trainer.runlog.control import Control
 
     script({}, "scripted", sinks=[writer, live.apply], control=Control())
     record = read_run(run_dir)
@@ -175,7 +175,7 @@ def test_curves_from_metrics_jsonl_match_the_live_ones(tmp_path: Path) -> None:
 
 def test_epochs_without_progress_events_still_draw_train_loss_and_lr() -> None:
     """Epochs shorter than the progress interval send no StepProgress: their means are used."""
-    from tui_trainer.engine.events import EpochEnd
+    from tui_trainer.runlog.events import EpochEnd
 
     curves = Curves()
     for epoch in (1, 2, 3):
@@ -252,7 +252,7 @@ def test_metric_and_lr_plots_skip_redraws_that_would_change_nothing() -> None:
     """A step inside an epoch leaves the metric plot as it is, and one that stays inside the
     same braille dot leaves the LR plot as it is: a forced redraw then paints the very same
     cells. An epoch's end, a step into the next dot column and a new LR plan redraw them."""
-    from tui_trainer.engine.events import EpochEnd, LRPlan, StepProgress
+    from tui_trainer.runlog.events import EpochEnd, LRPlan, StepProgress
 
     class TwoPlots(App[None]):
         def compose(self):  # type: ignore[no-untyped-def]
@@ -319,7 +319,7 @@ def panels_text(css: str, size: tuple[int, int], *kinds: type, lr: float, acc: f
     val accuracy `acc`) in a row of `kinds` of plot panel, sized by `css`."""
     from textual.containers import Horizontal
 
-    from tui_trainer.engine.events import EpochEnd, StepProgress
+    from tui_trainer.runlog.events import EpochEnd, StepProgress
 
     class Panels(App[None]):
         CSS = css

@@ -15,11 +15,11 @@ from support.pilot import NoGpuPanel, demo_presets, run, wait_for, wait_for_text
 from support.runsdirs import make_run
 from support.scripted import ScriptedExecutor
 
-from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.remote.client import request
 from tui_trainer.remote.endpoint import NotLive
 from tui_trainer.remote.server import RunServer
 from tui_trainer.rundir import RunDirLock
+from tui_trainer.runlog.control import Control, StopMode
 from tui_trainer.sinks.files import RunDirWriter, write_config
 from tui_trainer.tui.app import TrainerApp, print_left_running
 from tui_trainer.tui.screens.run import RunScreen

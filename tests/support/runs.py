@@ -38,7 +38,7 @@ def run_preset(
 
     Returns the final event and the run directory.
     """
-    from tui_trainer.engine.control import Control
+    from tui_trainer.runlog.control import Control
     from tui_trainer.session import execute
 
     config, name = load_config(preset, [*(TINY if tiny else []), *overrides, f"out={out}"])
@@ -63,6 +63,6 @@ class Recorder:
 
     def messages(self, level: str | None = None) -> list[str]:
         """The LogMessage texts (of one level, if given)."""
-        from tui_trainer.engine.events import LogMessage
+        from tui_trainer.runlog.events import LogMessage
 
         return [e.message for e in self.of(LogMessage) if level in (None, e.level)]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from support.scripted import ScriptedExecutor
-from tui_trainer.engine.control import Control
+from tui_trainer.runlog.control import Control
 from tui_trainer.sinks.files import RunDirWriter, write_config
 
 BASE: dict[str, Any] = {

@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from tui_trainer.config.schema import RunConfig
-from tui_trainer.engine.control import Control, StopMode
-from tui_trainer.engine.events import (
+from tui_trainer.errors import TrainingError
+from tui_trainer.runlog import RunSummary
+from tui_trainer.runlog.control import Control, StopMode
+from tui_trainer.runlog.events import (
     CheckpointSaved,
     EpochEnd,
     LogMessage,
@@ -35,8 +37,6 @@ from tui_trainer.engine.events import (
     Steered,
     StepProgress,
 )
-from tui_trainer.errors import TrainingError
-from tui_trainer.runlog import RunSummary
 
 REPORT = """\
               precision    recall  f1-score   support

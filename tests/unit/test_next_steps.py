@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tui_trainer.engine.events import RunFinished
 from tui_trainer.next_steps import next_step_lines, replay_command, resume_command
+from tui_trainer.runlog.events import RunFinished
 from tui_trainer.sinks.console import ConsoleSink
 from tui_trainer.tui import state
 from tui_trainer.tui.app import print_next_steps

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tui_trainer.engine.events import RunStarted, StepProgress
+from tui_trainer.runlog.events import RunStarted, StepProgress
 from tui_trainer.tui.model import RunModel
 from tui_trainer.tui.screens.steer import SteerInfo, describe
 

@@ -9,10 +9,10 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tui_trainer.engine.control import Control
 from tui_trainer.engine.distributed import SINGLE
 from tui_trainer.engine.polling import ControlLink
 from tui_trainer.engine.rate import RateMeter, Rates, mean_samples_per_second
+from tui_trainer.runlog.control import Control
 
 # (seconds, micro-batches, samples per micro-batch) of one window between progress points
 windows = st.lists(

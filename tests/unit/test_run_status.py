@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tui_trainer.engine.events import RunFinished
 from tui_trainer.runlog import Status
+from tui_trainer.runlog.events import RunFinished
 from tui_trainer.runlog.status import LIVE
 from tui_trainer.sinks.records import from_record, to_record
 

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.headless import signal_handlers
+from tui_trainer.runlog.control import Control, StopMode
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tui_trainer.engine.events import StepProgress
+from tui_trainer.runlog.events import StepProgress
 from tui_trainer.sinks.records import from_record, to_record
 from tui_trainer.tui.curves import Curves
 

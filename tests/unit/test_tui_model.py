@@ -10,8 +10,9 @@ from support.scripted import ScriptedExecutor
 
 from tui_trainer import formatting as fmt
 from tui_trainer.config import load_config
-from tui_trainer.engine.control import Control, StopMode
-from tui_trainer.engine.events import (
+from tui_trainer.errors import UserError
+from tui_trainer.runlog.control import Control, StopMode
+from tui_trainer.runlog.events import (
     CheckpointSaved,
     EpochEnd,
     LogMessage,
@@ -21,7 +22,6 @@ from tui_trainer.engine.events import (
     RunStarted,
     StepProgress,
 )
-from tui_trainer.errors import UserError
 from tui_trainer.tui.bridge import EventBridge, RunUpdate
 from tui_trainer.tui.form import FormValues, validate
 from tui_trainer.tui.model import RunModel

@@ -17,11 +17,11 @@ from torch import nn
 from tui_trainer.config.loader import load_config
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.checkpoint import check_architecture, load_checkpoint
-from tui_trainer.engine.control import Control
 from tui_trainer.engine.data import DataBundle
 from tui_trainer.engine.data.inputs import InputSpec
 from tui_trainer.engine.loop import Trainer
 from tui_trainer.errors import UserError
+from tui_trainer.runlog.control import Control
 from tui_trainer.session import prepare
 
 CHECKPOINT_KEY = "--checkpoint"

@@ -19,9 +19,9 @@ import torch
 
 from tui_trainer.atomic import atomic_link, atomic_write, describe_os_error
 from tui_trainer.engine import latest
-from tui_trainer.engine.events import CheckpointSaved, LogMessage
 from tui_trainer.engine.load_refusal import load_failure
 from tui_trainer.errors import UserError
+from tui_trainer.runlog.events import CheckpointSaved, LogMessage
 
 FORMAT = "tui-trainer-checkpoint"
 FORMAT_VERSION = 1

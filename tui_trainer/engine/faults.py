@@ -15,10 +15,10 @@ from typing import NoReturn
 import torch
 
 from tui_trainer.config.schema import RunConfig
-from tui_trainer.engine.events import ConfigChanged, LogMessage
 from tui_trainer.engine.progress import Progress
 from tui_trainer.engine.stateful import CurrentConfig
 from tui_trainer.errors import TrainingError
+from tui_trainer.runlog.events import ConfigChanged, LogMessage
 
 
 class NonFiniteLoss(TrainingError):

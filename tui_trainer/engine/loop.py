@@ -34,17 +34,8 @@ from tui_trainer.engine import checkpoint as ckpt
 from tui_trainer.engine import faults, heap, run_state
 from tui_trainer.engine.build import make_optimizer, shard, wrap
 from tui_trainer.engine.clip import GradClipper
-from tui_trainer.engine.control import Control, StopMode
 from tui_trainer.engine.data.bundle import DataBundle
 from tui_trainer.engine.distributed import SINGLE, DistContext
-from tui_trainer.engine.events import (
-    ConfigChanged,
-    EpochEnd,
-    EventBus,
-    LogMessage,
-    LRPlan,
-    RunFinished,
-)
 from tui_trainer.engine.freeze import FreezePlan, frozen_batchnorm_modules
 from tui_trainer.engine.lr_schedule import LRSchedule
 from tui_trainer.engine.meter import EpochMeter
@@ -63,6 +54,15 @@ from tui_trainer.engine.toggles import Toggles
 from tui_trainer.engine.validation import validate
 from tui_trainer.engine.window import steps_in_epoch, window_of
 from tui_trainer.errors import UserError
+from tui_trainer.runlog.control import Control, StopMode
+from tui_trainer.runlog.events import (
+    ConfigChanged,
+    EpochEnd,
+    EventBus,
+    LogMessage,
+    LRPlan,
+    RunFinished,
+)
 
 
 class Trainer:

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import torch
 
-from tui_trainer.engine.control import Action, Control, StopMode
 from tui_trainer.engine.distributed import DistContext
-from tui_trainer.engine.events import Event, Paused, Resumed
+from tui_trainer.runlog.control import Action, Control, StopMode
+from tui_trainer.runlog.events import Event, Paused, Resumed
 
 _STOP_CODES = {StopMode.NONE: 0, StopMode.EPOCH: 1, StopMode.STEP: 2}
 _STOP_MODES = {v: k for k, v in _STOP_CODES.items()}

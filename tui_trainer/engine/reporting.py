@@ -12,12 +12,12 @@ import time
 from collections.abc import Callable
 
 from tui_trainer.engine import faults
-from tui_trainer.engine.events import StepProgress
 from tui_trainer.engine.lr_schedule import LRSchedule
 from tui_trainer.engine.meter import EpochMeter
 from tui_trainer.engine.progress import Progress
 from tui_trainer.engine.rate import RateMeter
 from tui_trainer.engine.stateful import CurrentConfig
+from tui_trainer.runlog.events import StepProgress
 
 
 class ProgressReporter:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from tui_trainer.engine.events import LogMessage, RunFinished
 from tui_trainer.engine.progress import run_summary
+from tui_trainer.runlog.events import LogMessage, RunFinished
 from tui_trainer.runlog.status import Status
 from tui_trainer.runlog.summary import RunSummary
 
@@ -15,12 +15,12 @@ if TYPE_CHECKING:  # types only: none of these imports this module
     from tui_trainer.engine.checkpoint import Checkpointer
     from tui_trainer.engine.data.bundle import DataBundle
     from tui_trainer.engine.distributed import DistContext
-    from tui_trainer.engine.events import EventBus
     from tui_trainer.engine.faults import NonFiniteGuard
     from tui_trainer.engine.progress import Progress
     from tui_trainer.engine.stateful import StepCounts
     from tui_trainer.engine.tasks import Evaluator
     from tui_trainer.engine.toggles import Toggles
+    from tui_trainer.runlog.events import EventBus
 
 
 class EndedRun(Protocol):

@@ -32,12 +32,12 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from tui_trainer.config.steering import BadChange, Change, SteerEntry, parse_change
-from tui_trainer.engine.control import Control, Unchanged
-from tui_trainer.engine.events import ConfigChanged, LogMessage, LRPlan, Steered
 from tui_trainer.engine.freeze import FreezePlan
 from tui_trainer.engine.lr_schedule import LRSchedule
 from tui_trainer.engine.progress import Progress
 from tui_trainer.engine.stateful import CurrentConfig
+from tui_trainer.runlog.control import Control, Unchanged
+from tui_trainer.runlog.events import ConfigChanged, LogMessage, LRPlan, Steered
 
 MAX_LR = 3.4e38
 """Largest LR accepted: optimizers keep it in float32 on the device."""

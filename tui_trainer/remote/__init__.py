@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tui_trainer.engine.control import Control
-    from tui_trainer.engine.events import Sink
+    from tui_trainer.runlog.control import Control
+    from tui_trainer.runlog.events import Sink
 
 
 def remote_sinks(control: Control) -> list[Sink]:

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from tui_trainer.engine.control import StopMode
 from tui_trainer.remote.endpoint import NotLive, connect
 from tui_trainer.remote.protocol import MAX_REPLY, encode
+from tui_trainer.runlog.control import StopMode
 
 
 class _Lines:

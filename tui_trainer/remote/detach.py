@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tui_trainer.atomic import PRIVATE_FILE
-from tui_trainer.engine.events import Event, RunStarted, Sink
 from tui_trainer.remote.endpoint import runtime_dir
+from tui_trainer.runlog.events import Event, RunStarted, Sink
 
 DETACH_ENV = "TUI_TRAINER_DETACHED"
 """Set in a detached run's environment: the token naming its log and report files."""

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tui_trainer.engine.control import Control, StopMode
-from tui_trainer.engine.events import (
+from tui_trainer.runlog.control import Control, StopMode
+from tui_trainer.runlog.events import (
     EpochEnd,
     Event,
     Paused,

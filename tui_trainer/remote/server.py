@@ -37,8 +37,6 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from tui_trainer.engine.control import Control
-from tui_trainer.engine.events import Event, RunFinished, RunStarted
 from tui_trainer.remote import endpoint
 from tui_trainer.remote.connection import (
     FLUSH_SECONDS,
@@ -62,6 +60,8 @@ from tui_trainer.remote.protocol import (
     parse_request,
 )
 from tui_trainer.remote.runstate import RunState
+from tui_trainer.runlog.control import Control
+from tui_trainer.runlog.events import Event, RunFinished, RunStarted
 
 
 class RunServer:

@@ -9,7 +9,16 @@ from typing import TextIO
 from tqdm import tqdm
 
 from tui_trainer.config.tasks import effective_batch
-from tui_trainer.engine.events import (
+from tui_trainer.formatting import (
+    duration,
+    epoch_eta,
+    metrics_line,
+    run_eta,
+    samples_rate,
+    speed,
+)
+from tui_trainer.next_steps import next_step_lines
+from tui_trainer.runlog.events import (
     CheckpointSaved,
     EpochEnd,
     Event,
@@ -20,15 +29,6 @@ from tui_trainer.engine.events import (
     RunStarted,
     StepProgress,
 )
-from tui_trainer.formatting import (
-    duration,
-    epoch_eta,
-    metrics_line,
-    run_eta,
-    samples_rate,
-    speed,
-)
-from tui_trainer.next_steps import next_step_lines
 
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{engine}]"
 """tqdm's bar without its own clocks and rate: those come from the engine (`tqdm_postfix`)."""

@@ -21,10 +21,10 @@ import yaml
 
 from tui_trainer.atomic import PRIVATE_DIR, atomic_write_text, describe_os_error
 from tui_trainer.config.names import one_line
-from tui_trainer.engine.events import ConfigChanged, EpochEnd, Event, RunFinished, RunStarted
 from tui_trainer.errors import UserError
 from tui_trainer.next_steps import TRACEBACK_FILE
 from tui_trainer.rundir import RunDirLock, dir_id
+from tui_trainer.runlog.events import ConfigChanged, EpochEnd, Event, RunFinished, RunStarted
 from tui_trainer.sinks.jsonl import JsonLines
 from tui_trainer.sinks.records import to_record
 

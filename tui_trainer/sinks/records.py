@@ -14,7 +14,7 @@ import os
 from dataclasses import asdict
 from typing import Any, cast
 
-from tui_trainer.engine.events import (
+from tui_trainer.runlog.events import (
     CheckpointSaved,
     ConfigChanged,
     EpochEnd,

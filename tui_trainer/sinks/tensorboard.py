@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tui_trainer.engine.events import EpochEnd, Event, RunFinished, StepProgress
 from tui_trainer.errors import UserError
+from tui_trainer.runlog.events import EpochEnd, Event, RunFinished, StepProgress
 
 EXTRA = 'pip install "tui-trainer[tensorboard]"'
 

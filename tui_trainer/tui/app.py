@@ -20,12 +20,12 @@ from tui_trainer.config.loader import (
     resumed_config,
 )
 from tui_trainer.config.preset_list import list_presets
-from tui_trainer.engine.events import RunFinished
 from tui_trainer.errors import UserError
 from tui_trainer.outcome import exit_code
 from tui_trainer.remote.detach import Detached, spawn_detached
 from tui_trainer.remote.endpoint import read_pointer
 from tui_trainer.remote.hangup import keeps_training
+from tui_trainer.runlog.events import RunFinished
 from tui_trainer.telemetry.sampler import Sampler
 from tui_trainer.terminal import detach_from_terminal, release_quiet_input
 from tui_trainer.tui.breakpoints import NARROW, TINY

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from textual.message import Message
 
-from tui_trainer.engine.events import Event, RunFinished
+from tui_trainer.runlog.events import Event, RunFinished
 
 
 class RunUpdate(Message):

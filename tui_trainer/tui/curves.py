@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui_trainer.engine.events import EpochEnd, Event, LRPlan, RunStarted, StepProgress
+from tui_trainer.runlog.events import EpochEnd, Event, LRPlan, RunStarted, StepProgress
 
 SMOOTHING_SPAN = 50
 """The smoothed train loss averages over about 1/SMOOTHING_SPAN of the points shown."""

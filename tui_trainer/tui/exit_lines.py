@@ -6,8 +6,8 @@ import shlex
 import sys
 from typing import TextIO
 
-from tui_trainer.engine.events import RunFinished
 from tui_trainer.next_steps import next_step_lines
+from tui_trainer.runlog.events import RunFinished
 
 
 def print_left_running(run_dir: str | None, file: TextIO | None = None) -> None:

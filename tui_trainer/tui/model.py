@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 
 from tui_trainer import formatting as fmt
-from tui_trainer.engine.events import (
+from tui_trainer.runlog.events import (
     CheckpointSaved,
     EpochEnd,
     Event,

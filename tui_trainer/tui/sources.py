@@ -16,8 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from tui_trainer.engine.control import Control, StopMode
-from tui_trainer.engine.events import (
+from tui_trainer.errors import UserError
+from tui_trainer.remote.client import RemoteControl, Stream
+from tui_trainer.remote.endpoint import NotLive
+from tui_trainer.remote.server import RunServer
+from tui_trainer.runlog import METRICS, Damaged, RunSummary, Status, read_config, read_summary
+from tui_trainer.runlog.control import Control, StopMode
+from tui_trainer.runlog.events import (
     LogMessage,
     Paused,
     Resumed,
@@ -25,11 +30,6 @@ from tui_trainer.engine.events import (
     RunStarted,
     Sink,
 )
-from tui_trainer.errors import UserError
-from tui_trainer.remote.client import RemoteControl, Stream
-from tui_trainer.remote.endpoint import NotLive
-from tui_trainer.remote.server import RunServer
-from tui_trainer.runlog import METRICS, Damaged, RunSummary, Status, read_config, read_summary
 from tui_trainer.runlog.lines import Lines, scan
 from tui_trainer.sinks.records import from_record
 

@@ -24,8 +24,8 @@ from textual.worker import get_current_worker
 
 from tui_trainer import formatting as fmt
 from tui_trainer.config import RunConfig
-from tui_trainer.engine.control import StopMode
-from tui_trainer.engine.events import RunFinished
+from tui_trainer.runlog.control import StopMode
+from tui_trainer.runlog.events import RunFinished
 from tui_trainer.tui.breakpoints import NARROW
 from tui_trainer.tui.bridge import EventBridge, RunUpdate
 from tui_trainer.tui.budget import RedrawBudget

@@ -12,8 +12,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from tui_trainer import formatting as fmt
-from tui_trainer.engine.events import RunFinished
 from tui_trainer.next_steps import replay_command, resume_command, traceback_path
+from tui_trainer.runlog.events import RunFinished
 from tui_trainer.runlog.summary import RunSummary
 from tui_trainer.tui.model import RunModel
 from tui_trainer.tui.screens.choices import CommandsDialog
