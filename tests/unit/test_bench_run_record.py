@@ -21,6 +21,8 @@ def test_bench_run_record_runs_at_a_small_scale() -> None:
             "12",
             "--records",
             "30000",
+            "--idle-seconds",
+            "2",
             "--json",
         ],
         capture_output=True,
@@ -36,7 +38,9 @@ def test_bench_run_record_runs_at_a_small_scale() -> None:
         "runs browser (first screen)",
         "compare LONG SHORT (piped)",
         "watch history load",
+        "runs browser idle",
     }
+    assert 0 <= results.pop("runs browser idle")["cpu_percent"] < 100
     for name, figures in results.items():
         assert figures["seconds"] > 0 and figures["peak_mb"] > 0, name
         assert figures["output_bytes"] > 0, name  # each printed its result
