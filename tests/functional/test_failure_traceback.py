@@ -10,7 +10,7 @@ from support.runs import Recorder, run_preset
 from tui_trainer.config import load_config
 from tui_trainer.headless import run_config
 from tui_trainer.runlog.events import RunFinished
-from tui_trainer.sinks.records import from_record
+from tui_trainer.runlog.records import from_record
 
 
 def test_the_traceback_of_a_failed_run_is_in_its_directory_and_its_records(tmp_path: Path) -> None:

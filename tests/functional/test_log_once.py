@@ -11,9 +11,9 @@ from support.runs import TINY
 from tui_trainer.config import load_config
 from tui_trainer.remote.history import read_records
 from tui_trainer.runlog.control import Control
+from tui_trainer.runlog.records import from_record
 from tui_trainer.session import execute
 from tui_trainer.sinks.console import ConsoleSink
-from tui_trainer.sinks.records import from_record
 from tui_trainer.tui.model import RunModel
 
 FP16 = "precision fp16 needs CUDA"

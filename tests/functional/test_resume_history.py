@@ -12,7 +12,7 @@ from support.runsdirs import make_run
 
 from tui_trainer.runlog.control import Control
 from tui_trainer.runlog.events import EpochEnd, RunFinished, RunStarted
-from tui_trainer.sinks.records import from_record, to_record
+from tui_trainer.runlog.records import from_record, to_record
 from tui_trainer.tui.sources import LocalRun, RemoteRun
 
 

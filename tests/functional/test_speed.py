@@ -25,9 +25,9 @@ from tui_trainer.runlog.events import (
     RunStarted,
     StepProgress,
 )
+from tui_trainer.runlog.records import from_record, to_record
 from tui_trainer.session import execute
 from tui_trainer.sinks.console import ConsoleSink
-from tui_trainer.sinks.records import from_record, to_record
 from tui_trainer.tui.model import RunModel
 from tui_trainer.tui.screens.summary import result_lines
 from tui_trainer.tui.widgets.progress import RunProgress

@@ -6,8 +6,8 @@ import json
 
 from tui_trainer.runlog import Status
 from tui_trainer.runlog.events import RunFinished
+from tui_trainer.runlog.records import from_record, to_record
 from tui_trainer.runlog.status import LIVE
-from tui_trainer.sinks.records import from_record, to_record
 
 
 def test_busy_is_a_live_state_of_its_own() -> None:

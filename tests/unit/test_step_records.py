@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tui_trainer.runlog.events import StepProgress
-from tui_trainer.sinks.records import from_record, to_record
+from tui_trainer.runlog.records import from_record, to_record
 from tui_trainer.tui.curves import Curves
 
 STEP = StepProgress(2, 3, 5, 10, 15, 0.25, 0.01, 640.0, 4.0, steps_per_second=20.0)

@@ -16,7 +16,7 @@ from typing import Any
 
 from tui_trainer.remote.endpoint import same_user as same_user  # re-exported
 from tui_trainer.remote.protocol import MAX_REQUEST
-from tui_trainer.sinks.records import STEP
+from tui_trainer.runlog.records import STEP
 
 MAX_CLIENTS = 64
 """Connections served at once. When all are taken, a new one takes the place of an evictable

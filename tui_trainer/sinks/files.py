@@ -25,8 +25,8 @@ from tui_trainer.errors import UserError
 from tui_trainer.next_steps import TRACEBACK_FILE
 from tui_trainer.rundir import RunDirLock, dir_id
 from tui_trainer.runlog.events import ConfigChanged, EpochEnd, Event, RunFinished, RunStarted
+from tui_trainer.runlog.records import to_record
 from tui_trainer.sinks.jsonl import JsonLines
-from tui_trainer.sinks.records import to_record
 
 
 def render_config(run_dir: Path, config: dict[str, Any], preset: str) -> str:

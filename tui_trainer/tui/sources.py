@@ -31,7 +31,7 @@ from tui_trainer.runlog.events import (
     Sink,
 )
 from tui_trainer.runlog.lines import Lines, scan
-from tui_trainer.sinks.records import from_record
+from tui_trainer.runlog.records import from_record
 
 Cancelled = Callable[[], bool]
 
