@@ -27,7 +27,7 @@ from support.pilot import NoGpuPanel
 from support.runs import epoch_lines
 
 from tui_trainer.remote import endpoint
-from tui_trainer.remote.history import read_records
+from tui_trainer.runlog.reader import read_records
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.screens.run import RunScreen
 from tui_trainer.tui.screens.summary import SummaryScreen

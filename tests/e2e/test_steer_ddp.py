@@ -14,7 +14,7 @@ from support.procs import kill_group, spawn_group
 
 from tui_trainer.launch import free_port
 from tui_trainer.remote.client import request
-from tui_trainer.remote.history import read_records
+from tui_trainer.runlog.reader import read_records
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from support.runs import TINY
 
 from tui_trainer.config import load_config
-from tui_trainer.remote.history import read_records
 from tui_trainer.runlog.control import Control
+from tui_trainer.runlog.reader import read_records
 from tui_trainer.runlog.records import from_record
 from tui_trainer.session import execute
 from tui_trainer.sinks.console import ConsoleSink

@@ -23,7 +23,6 @@ from tui_trainer.remote.connection import (
     Client,
     same_user,
 )
-from tui_trainer.remote.history import read_records
 from tui_trainer.remote.runs import inspect
 from tui_trainer.remote.server import RunServer
 from tui_trainer.runlog.control import Control, StopMode
@@ -37,6 +36,7 @@ from tui_trainer.runlog.events import (
     RunStarted,
     StepProgress,
 )
+from tui_trainer.runlog.reader import read_records
 from tui_trainer.sinks.files import RunDirWriter, write_config
 from tui_trainer.tui.sources import RemoteRun
 

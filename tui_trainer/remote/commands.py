@@ -9,8 +9,8 @@ from tui_trainer.config.steering import SYNTAX, BadChange, parse_change
 from tui_trainer.errors import UserError
 from tui_trainer.remote.client import request
 from tui_trainer.remote.endpoint import NotLive
-from tui_trainer.remote.history import is_run_dir
 from tui_trainer.remote.runs import find_run_dirs, list_runs
+from tui_trainer.runlog.layout import is_run_dir
 
 CTL_COMMANDS = ("pause", "resume", "checkpoint", "stop", "status")
 

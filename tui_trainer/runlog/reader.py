@@ -260,3 +260,12 @@ def read_runs(paths: list[str]) -> list[RunRecord]:
 def _train_step(record: dict[str, Any]) -> bool:
     """A training step line (older runs' lines carry `"phase"`; only "train" ones count)."""
     return record.get("phase", "train") == "train"
+
+
+def read_records(run_dir: Path, start: int = 0, stop: int | None = None) -> list[dict[str, Any]]:
+    """metrics.jsonl records of lines `start+1 .. stop`, each with `"seq"` (its line number);
+    damaged lines skipped, a missing file empty (what a watcher replays and then follows)."""
+    try:
+        return scan(Path(run_dir) / METRICS, start=start, stop=stop).records
+    except OSError:
+        return []
