@@ -11,12 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from textual import events, on
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Static
@@ -30,7 +29,7 @@ from tui_trainer.tui.breakpoints import NARROW
 from tui_trainer.tui.bridge import EventBridge, RunUpdate
 from tui_trainer.tui.budget import RedrawBudget
 from tui_trainer.tui.model import RunModel
-from tui_trainer.tui.screens.steer import SteerDialog, SteerInfo
+from tui_trainer.tui.screens.run_steering import SteeringScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.tui.sources import LocalRun, RunSource, failed_run
 from tui_trainer.tui.widgets.epoch_table import EpochTable
@@ -62,13 +61,6 @@ there, every second on a faster CPU or a smaller terminal. A run's end is drawn 
 CHART_CEILING = 5.0
 """The charts are redrawn at least this often (seconds) while their data changes."""
 
-STEER_KEYS_SHOWN = 110
-"""From this width on the footer lists the steering keys too (l LR, u Unfreeze, e Epochs,
-v Validate) with every other key still in view."""
-
-TYPED_AHEAD = frozenset("0123456789.*-+eE")
-"""Characters of a value typed right after l or e (kept for the dialog that opens next)."""
-
 Executor = Callable[..., RunFinished]
 """`tui_trainer.session.execute` or a stand-in with the same signature."""
 
@@ -84,7 +76,7 @@ class RunRequest:
     resume: str | None = None  # a run directory or checkpoint to continue
 
 
-class RunScreen(Screen[None]):
+class RunScreen(SteeringScreen):
     """Watch and steer one training run."""
 
     class Ended(Message):
@@ -382,58 +374,6 @@ class RunScreen(Screen[None]):
         self.control.request_stop(StopMode.EPOCH, status="stopped")
         self.model.log("info", "stopping after this epoch (press s again to stop now)")
         self._draw(self.model.request_stop("epoch"))
-
-    def on_key(self, event: events.Key) -> None:
-        """A value typed right after l or e reaches here before the dialog opens: keep it."""
-        dialog = self.app.screen
-        if isinstance(dialog, SteerDialog):
-            if dialog.type_ahead(event):
-                event.stop()
-            return
-        if self._typed is not None and (event.character or "") in TYPED_AHEAD:
-            self._typed += event.character or ""
-            event.stop()
-        elif self._typed is not None and event.key == "enter":
-            self._typed_enter = True  # the dialog sends it as soon as it opens
-            event.stop()
-        else:
-            self._typed = "" if event.key in ("l", "e") and self._can_steer() else None
-
-    def _can_steer(self) -> bool | None:
-        """Steering while the run is active and started (None, dimmed: while quitting)."""
-        if not self.model.started or self.model.finished is not None:
-            return False
-        return None if self.quitting else True
-
-    def _steer_keys_shown(self) -> bool:
-        """True when the footer has room for the steering keys."""
-        return self.size.width >= STEER_KEYS_SHOWN
-
-    def action_steer_key(self, kind: str) -> None:
-        """l / u / e / v where the footer has no room for them: as `action_steer`."""
-        self.action_steer(kind)
-
-    def action_steer(self, kind: str) -> None:
-        """l / u / e / v: a steering dialog; Enter sends its change, Escape cancels."""
-        m = self.model
-        info = SteerInfo(
-            m.lr, m.progress.epoch, m.progress.epochs, m.trainable_params, m.total_params
-        )
-        typed, enter = self._typed or "", self._typed_enter
-        self._typed, self._typed_enter = None, False
-        dialog = SteerDialog(kind, info, typed, send=enter and bool(typed))
-        self.app.push_screen(dialog, self._send_steer)
-
-    def _send_steer(self, change: str | None) -> None:
-        """Send a dialog's change; the log says whether the run took it or why not."""
-        if change is None:
-            return
-        refused = self.control.steer(change)
-        if refused:
-            self.model.log("warning", f"{change} refused: {refused}")
-        else:
-            self.model.log("info", f"{change}: sent, takes effect at the next step boundary")
-        self._draw(set())
 
     async def action_new_run(self) -> None:
         """n (after the run): back to setup."""
