@@ -93,7 +93,7 @@ def test_watch_refuses_a_damaged_run_in_one_line(
     def opened(run_dir: str) -> int:
         raise AssertionError(f"the run screen opened on a damaged run: {run_dir}")
 
-    monkeypatch.setattr("tui_trainer.tui.app.run_watch", opened)
+    monkeypatch.setattr("tui_trainer.tui.entry.run_watch", opened)
     assert main(["watch", str(root / "quickstart" / name)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and DAMAGES[name][0] in err, err

@@ -21,7 +21,8 @@ from tui_trainer.remote.server import RunServer
 from tui_trainer.rundir import RunDirLock
 from tui_trainer.runlog.control import Control, StopMode
 from tui_trainer.sinks.files import RunDirWriter, write_config
-from tui_trainer.tui.app import TrainerApp, print_left_running
+from tui_trainer.tui.app import TrainerApp
+from tui_trainer.tui.exit_lines import print_left_running
 from tui_trainer.tui.screens.run import RunScreen
 from tui_trainer.tui.screens.runs import RunsScreen
 from tui_trainer.tui.screens.setup import SetupScreen

@@ -12,7 +12,7 @@ from tui_trainer.next_steps import next_step_lines, replay_command, resume_comma
 from tui_trainer.runlog.events import RunFinished
 from tui_trainer.sinks.console import ConsoleSink
 from tui_trainer.tui import state
-from tui_trainer.tui.app import print_next_steps
+from tui_trainer.tui.exit_lines import print_next_steps
 
 
 def run_dir_with_checkpoint(root: Path, name: str = "20250101-000000") -> Path:

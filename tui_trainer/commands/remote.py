@@ -18,7 +18,7 @@ def watch(args: argparse.Namespace) -> int:
     from tui_trainer.runlog import check_run
 
     check_run(run_dir)  # a damaged run directory: one line, exit 2 (not a crash screen)
-    from tui_trainer.tui.app import run_watch
+    from tui_trainer.tui.entry import run_watch
 
     return run_watch(run_dir)
 

@@ -26,7 +26,7 @@ def console(args: argparse.Namespace) -> int:
         from tui_trainer.config.loader import load_config
 
         load_config(preset, overrides)  # bad input fails here, before the screen opens
-    from tui_trainer.tui.app import run_app
+    from tui_trainer.tui.entry import run_app
 
     return run_app(
         preset=preset, overrides=overrides, start=args.start, out=args.out, resume=args.resume

@@ -1,5 +1,5 @@
 """The interactive console (Textual): setup screen, run screen, summary.
 
-`run_app` in `tui_trainer.tui.app` is the entry point; the CLI imports it lazily so headless
+`run_app` in `tui_trainer.tui.entry` is the entry point; the CLI imports it lazily so headless
 commands never load Textual.
 """

@@ -1,4 +1,4 @@
-"""The console app: setup → run → summary, quitting safely, and `run_app` for the CLI."""
+"""The console app: setup → run → summary, quitting safely (the CLI opens it through `entry`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from textual.widget import Widget
 from tui_trainer.config.loader import (
     PRESET_SUFFIXES,
     PresetInfo,
-    resolve_preset,
     resumed_config,
 )
 from tui_trainer.config.preset_list import list_presets
@@ -29,7 +28,6 @@ from tui_trainer.runlog.events import RunFinished
 from tui_trainer.telemetry.sampler import Sampler
 from tui_trainer.terminal import detach_from_terminal, release_quiet_input
 from tui_trainer.tui.breakpoints import NARROW, TINY
-from tui_trainer.tui.exit_lines import print_left_running, print_next_steps
 from tui_trainer.tui.palette import system_commands
 from tui_trainer.tui.screens.dialogs import ConfirmQuit, HelpScreen
 from tui_trainer.tui.screens.run import Executor, RunRequest, RunScreen
@@ -86,7 +84,7 @@ class TrainerApp(App[int]):
     """The training console.
 
     `executor` runs one training run (default: the real engine, `session.execute`); tests
-    pass a test double with the same signature (tests/scripted.py).
+    pass a test double with the same signature (tests/support/scripted.py).
     `presets` replaces preset discovery, `gpu_panel` builds the GPU slot's widget, and
     `exit_when_done` exits as soon as the first run ends (benchmarks, scripted use).
     """
@@ -404,41 +402,3 @@ class TrainerApp(App[int]):
         """The run keys in the command palette too (ctrl+p): `tui.palette`."""
         yield from super().get_system_commands(screen)
         yield from system_commands(self, screen)
-
-
-def run_app(
-    preset: str | None = None,
-    overrides: list[str] | None = None,
-    start: bool = False,
-    out: str | None = None,
-    resume: str | None = None,
-) -> int:
-    """Open the console; returns the exit code (0, 1 if the last run failed, 128+N on signal N).
-
-    `preset` (a name or a YAML path) is selected in the setup screen; `overrides` fill the
-    toggles (others pass through to the run); `start` goes straight to the run screen when the
-    values are valid. Raises `UserError` before the UI opens when `preset` does not exist.
-    """
-    if resume is not None:  # bad input fails here, before the screen opens
-        from tui_trainer.session import check_resume
-
-        resumed_config(resume, preset, list(overrides or []))
-        check_resume(resume)
-    elif preset is not None:
-        resolve_preset(preset)
-    app = TrainerApp(preset, overrides, start, out, handle_signals=True, resume=resume)
-    app.run()
-    print_next_steps(app.last_result)
-    print_left_running(app.left_running)
-    return app.return_code if app.return_code is not None else 0
-
-
-def run_watch(run_dir: str) -> int:
-    """`tui-trainer watch RUN_DIR`: the run screen for a run in another process; exit 0."""
-    app = TrainerApp(handle_signals=True, watch=run_dir)
-    app.run()
-    print_left_running(app.left_running)
-    if app.watch_dir is not None:
-        return 0
-    print_next_steps(app.last_result)  # a run of its own, started with n and then Start
-    return app.return_code if app.return_code is not None else 0
