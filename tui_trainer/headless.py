@@ -155,11 +155,15 @@ def run_config(
 
 
 def report_exit(code: int) -> None:
-    """Rank 0 of a `launch`ed run leaves its exit code for the launcher."""
+    """Each rank of a `launch`ed run leaves its exit code for the launcher: rank 0 always, the
+    others when they fail (torchrun may stop rank 0 before it writes, once another rank ended)."""
     path = os.environ.get(EXIT_FILE_ENV)
-    if path and DistContext.from_env().is_main:
-        with contextlib.suppress(OSError):  # whole or absent: the launcher reads it after us
-            atomic_write_text(Path(path), str(code))
+    dist = DistContext.from_env()
+    if not path or (code == 0 and not dist.is_main):
+        return
+    target = Path(path) if dist.is_main else Path(f"{path}.rank{dist.rank}")
+    with contextlib.suppress(OSError):  # whole or absent: the launcher reads it after us
+        atomic_write_text(target, str(code))
 
 
 def run_preset(

@@ -85,10 +85,18 @@ def launch(nproc: int, argv: list[str], on_hangup: str = "continue") -> int:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        return _exit_code(exit_file, rc)
+
+
+def _exit_code(exit_file: Path, rc: int) -> int:
+    """Rank 0's exit code; when torchrun stopped it before it could say (another rank ended
+    first: every rank refuses bad input), the code another rank left; else torchrun's own."""
+    for path in [exit_file, *sorted(exit_file.parent.glob(f"{exit_file.name}.rank*"))]:
         try:
-            return int(exit_file.read_text())
+            return int(path.read_text())
         except (OSError, ValueError):
-            return rc if rc > 0 else (1 if rc else 0)
+            continue
+    return rc if rc > 0 else (1 if rc else 0)
 
 
 def _hang_up_workers(torchrun_pid: int) -> None:
