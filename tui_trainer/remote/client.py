@@ -161,13 +161,21 @@ class RemoteControl:
 
     def steer(self, text: str) -> str | None:
         """Send a steering change; None when the run took it, else the reason it was refused."""
+        outcome, detail = self.submit_steer(text)
+        return detail if outcome == "refused" else None
+
+    def submit_steer(self, text: str) -> tuple[str, str]:
+        """Like `Control.submit_steer`: ("queued", CHANGE), ("unchanged", WHY) or ("refused",
+        WHY), as the run answered."""
         try:
             reply = request(self.run_dir, "steer", timeout=2.0, change=text)
         except NotLive as exc:
-            return str(exc)
+            return "refused", str(exc)
         if not reply.get("ok"):
-            return str(reply.get("error", "refused"))
-        return None
+            return "refused", str(reply.get("error", "refused"))
+        if reply.get("state") == "unchanged":
+            return "unchanged", str(reply.get("detail", "already in force"))
+        return "queued", text
 
     def request_stop(
         self, mode: StopMode = StopMode.EPOCH, status: str = "stopped", signal: int | None = None

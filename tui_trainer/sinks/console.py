@@ -29,6 +29,7 @@ from tui_trainer.runlog.events import (
     RunStarted,
     StepProgress,
 )
+from tui_trainer.runlog.summary import total_wall_seconds
 
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{engine}]"
 """tqdm's bar without its own clocks and rate: those come from the engine (`tqdm_postfix`)."""
@@ -165,7 +166,7 @@ class ConsoleSink:
             lines.append("final " + metrics_line(s["final"]))
         lines.append(
             f"{samples_rate(s.get('samples_per_second'))} (mean over training time), "
-            f"{duration(s.get('wall_seconds', 0), compact=True)} wall"
+            f"{duration(total_wall_seconds(s) or 0, compact=True)} wall"
         )
         if s.get("skipped_steps"):
             lines.append(f"fp16: {s['skipped_steps']} optimizer step(s) skipped by GradScaler")

@@ -77,9 +77,11 @@ class SteeringScreen(Screen[None]):
         """Send a dialog's change; the log says whether the run took it or why not."""
         if change is None:
             return
-        refused = self.control.steer(change)
-        if refused:
-            self.model.log("warning", f"{change} refused: {refused}")
+        outcome, detail = self.control.submit_steer(change)
+        if outcome == "refused":
+            self.model.log("warning", f"{change} refused: {detail}")
+        elif outcome == "unchanged":
+            self.model.log("info", f"{change}: unchanged ({detail})")
         else:
             self.model.log("info", f"{change}: sent, takes effect at the next step boundary")
         self._draw(set())

@@ -14,7 +14,7 @@ from textual.widgets import Footer, Static
 from tui_trainer import formatting as fmt
 from tui_trainer.next_steps import replay_command, resume_command, traceback_path
 from tui_trainer.runlog.events import RunFinished
-from tui_trainer.runlog.summary import RunSummary
+from tui_trainer.runlog.summary import RunSummary, total_wall_seconds
 from tui_trainer.tui.model import RunModel
 from tui_trainer.tui.screens.choices import CommandsDialog
 from tui_trainer.tui.widgets.eval_panel import EvalPanel
@@ -41,11 +41,12 @@ def result_lines(result: RunFinished, model: RunModel) -> Content:
     s = result.summary
     rows: list[tuple[str, Content | str]] = []
     epochs = f"{s.get('epochs_completed', 0)}/{model.progress.epochs or '?'} epochs"
-    took = s.get("wall_seconds")
+    took, segment = total_wall_seconds(s), s.get("wall_seconds")
     speed = s.get("samples_per_second")
     parts = [str(result.status), epochs]
-    if isinstance(took, (int, float)):
-        parts.append(f"{took:.1f} s")
+    if took is not None:
+        resumed = isinstance(segment, (int, float)) and took - segment >= 0.05
+        parts.append(f"{took:.1f} s" + (f" ({segment:.1f} s since the resume)" if resumed else ""))
     if isinstance(speed, (int, float)):
         parts.append(fmt.samples_rate(speed))
     rows.append(("status", " · ".join(parts)))
