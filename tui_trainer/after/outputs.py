@@ -96,10 +96,11 @@ def staged_dir(final: Path, key: str, *, renumber: bool = False) -> Iterator[Sta
     any error the temp folder is removed, so a reader never sees a half-written result; a
     failed write is `OutputFailed`. `key` names the option in error messages.
     """
+    base = final  # renumbering always counts from the name asked for: final-2, -3, ...
     if final.exists() and (not final.is_dir() or any(final.iterdir())):
         if not renumber:
             raise _taken(final, key)
-        final = _next_free(final)
+        final = _next_free(base)
     parent = final.parent
     created = [p for p in (parent, *parent.parents) if not p.exists()]
     try:
@@ -116,15 +117,17 @@ def staged_dir(final: Path, key: str, *, renumber: bool = False) -> Iterator[Sta
             yield staged
         except OSError as exc:
             raise write_failure(key, parent, exc) from None
-        staged.final = _rename_into(tmp, final, key, renumber)
+        staged.final = _rename_into(tmp, final, key, base if renumber else None)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         remove_empty(created)
         raise
 
 
-def _rename_into(tmp: Path, final: Path, key: str, renumber: bool) -> Path:
-    """Rename `tmp` to `final` (an empty folder there is replaced atomically, POSIX rename)."""
+def _rename_into(tmp: Path, final: Path, key: str, renumber_from: Path | None) -> Path:
+    """Rename `tmp` to `final` (an empty folder there is replaced atomically, POSIX rename);
+    when another process published there first: refused, or the next free number after
+    `renumber_from` (never a number on a number: `-3-2`)."""
     while True:
         try:
             os.replace(tmp, final)
@@ -132,9 +135,9 @@ def _rename_into(tmp: Path, final: Path, key: str, renumber: bool) -> Path:
         except OSError as exc:
             if exc.errno not in TAKEN:
                 raise write_failure(key, final.parent, exc) from None
-            if not renumber:  # another process published there first
+            if renumber_from is None:
                 raise _taken(final, key) from None
-            final = _next_free(final)
+            final = _next_free(renumber_from)
 
 
 def remove_empty(folders: list[Path]) -> None:
