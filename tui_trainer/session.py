@@ -25,7 +25,7 @@ from tui_trainer.atomic import PRIVATE_DIR, describe_os_error
 from tui_trainer.config.outroot import check_out_root
 from tui_trainer.config.rules import config_warnings
 from tui_trainer.config.schema import RunConfig
-from tui_trainer.config.tasks import effective_batch, model_kind
+from tui_trainer.config.tasks import model_kind
 from tui_trainer.engine.checkpoint import load_checkpoint
 from tui_trainer.engine.data import build_data
 from tui_trainer.engine.data.bundle import DataBundle
@@ -36,29 +36,13 @@ from tui_trainer.engine.model_parts import BuiltModel, count_params, has_batchno
 from tui_trainer.engine.models import build_model
 from tui_trainer.engine.resume_rules import check_resumable
 from tui_trainer.errors import UserError
+from tui_trainer.run_checks import check_batch_sizes, distributed_notes
 from tui_trainer.rundir import RunDirLock, create_run_dir
 from tui_trainer.runlog import Damaged, read_config
 from tui_trainer.runlog.control import Control, StopMode
 from tui_trainer.runlog.events import EventBus, LogMessage, LRPlan, RunFinished, RunStarted, Sink
 from tui_trainer.sinks.files import RunDirWriter, config_changes, write_config
 from tui_trainer.sinks.tensorboard import TensorBoardSink, require_tensorboard
-
-
-def _check_batch_sizes(config: RunConfig, batchnorm: bool, train_samples: int) -> None:
-    sizes = {"data.batch_size": config.data.batch_size}
-    if config.freeze.enabled and config.freeze.batch_size:
-        sizes["freeze.batch_size"] = config.freeze.batch_size
-    for key, size in sizes.items():
-        if batchnorm and size < 2:
-            raise UserError(
-                f"{key}: must be at least 2 for {config.model.name}: its BatchNorm layers "
-                "cannot train on batches of one sample"
-            )
-        if size > train_samples:
-            raise UserError(
-                f"{key}: {size} is larger than the {train_samples} training samples of "
-                f"{config.data.name}"
-            )
 
 
 def check_resume(resume: str | Path) -> None:
@@ -124,22 +108,6 @@ def _ended_together(finished: RunFinished) -> bool:
     return finished.status != "failed" or "checkpoint_missing" in finished.summary
 
 
-def distributed_notes(config: RunConfig, dist: DistContext) -> tuple[RunConfig, list[str]]:
-    """Record the process count and effective batch in the config's notes (and config.yaml)."""
-    bs, acc, world = config.data.batch_size, config.accumulate, dist.world_size
-    notes = [
-        f"{world} processes: data.batch_size {bs} per process × {world} × accumulate {acc} "
-        f"= effective batch {effective_batch(bs, acc, world)}"
-    ]
-    if config.oom == "reduce":
-        notes.append(
-            f"oom=reduce works in single-process runs only: with {world} processes an "
-            "out-of-memory error stops the run"
-        )
-    update = {"notes": [*config.notes, *notes]}
-    return config.model_copy(update=update, deep=True), notes
-
-
 @dataclass
 class PreparedRun:
     """Everything a run needs, checked: nothing is written yet (see `prepare`)."""
@@ -194,7 +162,7 @@ def prepare(
             key="model.num_classes",
         )
     built = build_model(config.model, num_classes, data.in_channels, data.image_size)
-    _check_batch_sizes(config, has_batchnorm(built.model), data.train_samples)
+    check_batch_sizes(config, has_batchnorm(built.model), data.train_samples)
     target = resume_target(resume) if resume else None
     if dist.is_main:  # a root that is a file, read-only or immutable: exit 2, nothing written
         check_out_root(target or out or config.out, "--resume" if target else "--out")

@@ -4,7 +4,6 @@ all get a clean answer."""
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from support.cli import one_line_error
+from support.disk import small_disk
 from support.runs import run_preset
 
 from tui_trainer.after import outputs
@@ -21,26 +21,6 @@ from tui_trainer.after.export import missing_onnx_packages
 from tui_trainer.after.outputs import OutputFailed, staged_dir, write_files
 from tui_trainer.cli import main
 from tui_trainer.errors import UserError
-
-
-@contextlib.contextmanager
-def small_disk(path: Path, size: str = "2m"):
-    """A tmpfs of `size` mounted at `path` (skips where mounting is not allowed)."""
-    path.mkdir(parents=True, exist_ok=True)
-    try:
-        done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-            capture_output=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        pytest.skip("cannot run mount here")
-    if done.returncode != 0:
-        pytest.skip(f"mounting a tmpfs was refused: {done.stderr.decode().strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=30)
 
 
 def fill(disk: Path, leave: int = 0) -> None:
@@ -70,7 +50,7 @@ def full_disk_run(trained, tmp_path):
     images = tmp_path / "imgs"
     images.mkdir()
     Image.new("L", (8, 8), 90).save(images / "a.png")
-    with small_disk(tmp_path / "disk") as disk:
+    with small_disk(tmp_path / "disk", "2m") as disk:
         run_dir = disk / "run"
         shutil.copytree(trained, run_dir, ignore=shutil.ignore_patterns(".lock", ".endpoint"))
         fill(disk)

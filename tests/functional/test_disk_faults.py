@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 import torch
+from support.disk import small_disk
 from support.runs import TINY
 
 from tui_trainer.cli import main
@@ -21,26 +20,6 @@ from tui_trainer.runlog.control import Control, StopMode
 from tui_trainer.runlog.events import CheckpointSaved, EpochEnd, LogMessage, StepProgress
 from tui_trainer.session import execute
 from tui_trainer.sinks.jsonl import JsonLines
-
-
-@contextlib.contextmanager
-def small_disk(path: Path, size: str = "3m"):
-    """A tmpfs of `size` mounted at `path` (skips where mounting is not allowed)."""
-    path.mkdir(parents=True, exist_ok=True)
-    try:
-        done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-            capture_output=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        pytest.skip("cannot run mount here")
-    if done.returncode != 0:
-        pytest.skip(f"mounting a tmpfs was refused: {done.stderr.decode().strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=30)
 
 
 def fill(disk: Path, leave: int = 0) -> Path:
