@@ -252,3 +252,21 @@ def test_voc_bad_files(tmp_path: Path, shapes: DetectionIndex) -> None:
     assert refusal(read_voc, devkit) == (
         f"{devkit}: data.root: holds VOC2007, VOC2012: name one (data.root={year})"
     )
+
+
+def test_class_names_rename_or_refuse_another_count(tmp_path: Path, shapes: DetectionIndex) -> None:
+    yolo = write_yolo(shapes, tmp_path / "yolo")
+    coco = write_coco(shapes, tmp_path / "coco")
+    for read, root, where in (
+        (read_yolo, yolo, yolo / "data.yaml"),
+        (read_coco, coco, coco / "annotations" / "instances_train2017.json"),
+    ):
+        assert read(root, class_names=["x", "y"]).class_names == ["x", "y"]
+        with pytest.raises(UserError) as info:
+            read(root, class_names=["x"])
+        assert info.value.key == "data.class_names"
+        assert str(info.value).startswith(f"data.class_names: 1 names given, but {where} has 2 ")
+    (yolo / "data.yaml").write_text("train: images/train\nval: images/val\nnc: 3\nnames: [a, b]\n")
+    assert refusal(read_yolo, yolo) == (
+        f"{yolo / 'data.yaml'}: data.root: nc: 3, but names lists 2 classes"
+    )

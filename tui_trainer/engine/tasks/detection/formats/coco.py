@@ -8,7 +8,7 @@ Layout read (`data.root`):
   relative to that folder. The first of the two folders that exists is used;
 - class names from `categories`, sorted by category id; ids may be sparse (1, 3, 7): class
   index i is the i-th category (so COCO's 80 categories are 0..79). Both files must list the
-  same categories;
+  same categories; `data.class_names`, when given, renames them (same count);
 - `bbox` is `[x, y, width, height]` in pixels; each image's size is its `width` / `height`
   (read from the file when absent); every image listed must exist;
 - images without annotations are background images, kept (torchvision's reference drops them
@@ -41,6 +41,7 @@ from tui_trainer.engine.tasks.detection.index import (
     box_array,
     label_array,
 )
+from tui_trainer.errors import UserError
 
 SPLITS = ("train", "val")
 
@@ -198,9 +199,9 @@ def read_coco(root: Path, *, class_names: list[str] | None = None) -> DetectionI
     names = [name for _, name in cats["train"]]
     if class_names is not None:
         if len(class_names) != len(names):
-            raise bad(
-                str(paths["train"]),
-                f"categories: {len(names)} classes, but data.class_names gives {len(class_names)}",
+            raise UserError(
+                f"{len(class_names)} names given, but {paths['train']} has {len(names)} categories",
+                key="data.class_names",
             )
         names = list(class_names)
     cat_index = {cid: i for i, (cid, _) in enumerate(cats["train"])}

@@ -7,7 +7,8 @@ Layout read (`data.root`):
 - `train:` and `val:` each an image folder (searched recursively), a `.txt` list of image paths
   (one per line; relative ones are relative to the list's folder, `./images/a.jpg` as
   Ultralytics writes them), or a list of those; relative to `path`. `test:` is not read;
-- `names:` a list (`[cat, dog]`) or a mapping `{0: cat, 1: dog}` whose ids are 0..n-1;
+- `names:` a list (`[cat, dog]`) or a mapping `{0: cat, 1: dog}` whose ids are 0..n-1 (`nc:`,
+  when given, must be its length); `data.class_names`, when given, renames them (same count);
 - labels: each image's path with its last `images` folder replaced by `labels` and the suffix
   by `.txt` (`images/train/a.jpg` -> `labels/train/a.txt`; no `images` folder in the path: the
   `.txt` beside the image). One box per line: `class cx cy w h`, normalised to [0, 1] by the
@@ -41,6 +42,7 @@ from tui_trainer.engine.tasks.detection.index import (
     box_array,
     label_array,
 )
+from tui_trainer.errors import UserError
 
 MAX_YAML_BYTES = 1024 * 1024
 MAX_LABEL_BYTES = 16 * 1024 * 1024
@@ -113,6 +115,9 @@ def read_names(data: dict[str, Any], source: Path) -> list[str]:
     for i, name in enumerate(names):
         if not isinstance(name, str | int | float) or isinstance(name, bool) or str(name) == "":
             raise bad(str(source), f"names: class {i}: {name!r} is not a name")
+    nc = data.get("nc")
+    if nc is not None and nc != len(names):
+        raise bad(str(source), f"nc: {nc!r}, but names lists {len(names)} classes")
     return [str(n) for n in names]
 
 
@@ -231,9 +236,9 @@ def read_yolo(root: Path, *, class_names: list[str] | None = None) -> DetectionI
     names = read_names(data, source)
     if class_names is not None:
         if len(class_names) != len(names):
-            raise bad(
-                str(source),
-                f"names: {len(names)} classes, but data.class_names gives {len(class_names)}",
+            raise UserError(
+                f"{len(class_names)} names given, but {source} has {len(names)} classes",
+                key="data.class_names",
             )
         names = list(class_names)
     base = _dataset_dir(data, source)
