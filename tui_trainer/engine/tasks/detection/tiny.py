@@ -9,8 +9,6 @@ focal / GIoU / centerness losses, decoding and NMS, so the model follows the det
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import torch
 from torch import nn
 from torchvision.models.detection.anchor_utils import AnchorGenerator
@@ -42,13 +40,16 @@ class TinyBody(nn.Module):
         self.taken = list(range(2, 2 + levels))
         self.channels = [widths[i] for i in self.taken]
 
-    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
-        """The feature maps of the pyramid's levels, finest first."""
-        out: OrderedDict[str, torch.Tensor] = OrderedDict()
-        for i, stage in enumerate(self.stages[: self.taken[-1] + 1]):
-            x = stage(x)
-            if i in self.taken:
-                out[str(i)] = x
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The feature maps of the pyramid's levels, finest first (a dict keeps its order;
+        written so that `torch.jit.script` compiles it, as `export --format torchscript` does)."""
+        out: dict[str, torch.Tensor] = {}
+        last = self.taken[-1]
+        for i, stage in enumerate(self.stages):
+            if i <= last:
+                x = stage(x)
+                if i in self.taken:
+                    out[str(i)] = x
         return out
 
 
@@ -61,7 +62,7 @@ class TinyBackbone(nn.Module):
         self.fpn = FeaturePyramidNetwork(self.body.channels, fpn_channels)
         self.out_channels = fpn_channels
 
-    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """The pyramid's feature maps."""
         return self.fpn(self.body(x))
 
