@@ -87,6 +87,21 @@ def test_yolo_names_mapping_and_txt_lists(tmp_path: Path, shapes: DetectionIndex
     same_boxes(read, shapes)
 
 
+def test_yolo_roboflow_export_layout(tmp_path: Path, shapes: DetectionIndex) -> None:
+    """Roboflow writes train/images + train/labels and `../train/images` in data.yaml."""
+    flat = write_yolo(shapes, tmp_path / "flat")
+    root = tmp_path / "export"
+    for split, folder in (("train", "train"), ("val", "valid")):
+        for kind in ("images", "labels"):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+            (flat / kind / split).rename(root / folder / kind)
+    (root / "data.yaml").write_text(
+        "train: ../train/images\nval: ../valid/images\nnc: 3\n"
+        "names: ['rectangle', 'ellipse', 'triangle']\n"
+    )
+    same_boxes(read_yolo(root, class_names=None), shapes)
+
+
 def test_yolo_background_images(tmp_path: Path, shapes: DetectionIndex) -> None:
     root = write_yolo(shapes, tmp_path)
     (root / "labels" / "train" / "00000.txt").unlink()  # missing: background

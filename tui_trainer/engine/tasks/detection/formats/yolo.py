@@ -6,7 +6,9 @@ Layout read (`data.root`):
 - `path:` the dataset folder; relative to the YAML file's folder, which it is when absent;
 - `train:` and `val:` each an image folder (searched recursively), a `.txt` list of image paths
   (one per line; relative ones are relative to the list's folder, `./images/a.jpg` as
-  Ultralytics writes them), or a list of those; relative to `path`. `test:` is not read;
+  Ultralytics writes them), or a list of those; relative to `path` (a `../x` that is not there
+  but `x` is, is `x`: Roboflow's exports say `../train/images`, as Ultralytics reads them).
+  `test:` is not read;
 - `names:` a list (`[cat, dog]`) or a mapping `{0: cat, 1: dog}` whose ids are 0..n-1 (`nc:`,
   when given, must be its length); `data.class_names`, when given, renames them (same count);
 - labels: each image's path with its last `images` folder replaced by `labels` and the suffix
@@ -166,6 +168,8 @@ def split_images(data: dict[str, Any], split: str, base: Path, source: Path) -> 
     for entry in entries:
         target = Path(entry).expanduser()
         target = target if target.is_absolute() else base / target
+        if not target.exists() and entry.startswith("../") and (base / entry[3:]).exists():
+            target = base / entry[3:]  # Roboflow's exports: `../train/images` beside the yaml
         if target.is_dir():
             images += list_images(target, recursive=True).files
         elif target.is_file() and target.suffix == ".txt":
