@@ -4,8 +4,8 @@ Box rule, the same in every format (boxes first converted to xyxy pixels of the 
 - a box whose width or height is not positive is refused;
 - an edge outside the image by at most `ROUNDING` of its side (the rounding of normalised
   coordinates written with 6 digits) is set on the image's edge silently;
-- an edge outside the image by at most `TOLERANCE` of that image side (1%: rounding in
-  annotation tools, `1.0000001` in YOLO files) is clipped to the image, and the reader adds ONE
+- an edge outside the image by at most `TOLERANCE` of that image side (1%: annotation tools
+  that let a box overhang the image a little) is clipped to the image, and the reader adds ONE
   note counting the clipped boxes;
 - an edge further outside is refused, naming the file and line (or JSON key) and the box;
 - a box that clipping leaves with no area (it lay in the 1% band outside) is refused too.
