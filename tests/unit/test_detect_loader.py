@@ -204,3 +204,14 @@ def test_mosaic_stops_at_mosaic_until_of_the_runs_current_length():
     assert mosaics(5) == 0 and mosaics(9) == 0
     epochs[0] = 20  # steered longer: mosaic runs until epoch 10 now
     assert mosaics(9) > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="pinned memory and CUDA RNG need CUDA")
+def test_on_cuda_batches_are_pinned_and_the_cuda_rng_is_left_alone():
+    torch.cuda.init()
+    cuda_state = torch.cuda.get_rng_state()
+    train = loader(scenes(8), pin_memory=True, augment=ALL)
+    x, targets = next(iter(train))
+    assert x.is_pinned() and all(t["boxes"].is_pinned() for t in targets)
+    assert torch.equal(torch.cuda.get_rng_state(), cuda_state)
+    assert not loader(scenes(8), pin_memory=False).pin_memory

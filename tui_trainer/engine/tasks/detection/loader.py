@@ -29,6 +29,7 @@ from tui_trainer.engine.tasks.detection.index import Annotated, load_rgb
 from tui_trainer.engine.tasks.detection.transforms import (
     Augmenter,
     DetectAugment,
+    fit,
     letterbox,
     mosaic,
     to_chw,
@@ -72,15 +73,17 @@ class DetectionSamples(Dataset[tuple[torch.Tensor, Target]]):
         index, seed, mosaic_allowed = key
         a = self.samples[index]
         image, orig_boxes, labels = self._raw(index)
-        square, boxes, box = letterbox(image, orig_boxes, self.size)
-        aug = self.augment
-        if aug is not None and self.augmenter is not None:
-            gen = torch.Generator().manual_seed(seed)
-            if mosaic_allowed and float(torch.rand((), generator=gen)) < aug.mosaic:
-                others = torch.randint(0, len(self.samples), (3,), generator=gen).tolist()
-                tiles = [(image, orig_boxes, labels)] + [self._raw(i) for i in others]
-                square, boxes, labels = mosaic(tiles, self.size, gen)
-            square, boxes, labels = self.augmenter(square, boxes, labels, gen)
+        aug, augmenter = self.augment, self.augmenter
+        gen = torch.Generator().manual_seed(seed)
+        if aug is not None and mosaic_allowed and float(torch.rand((), generator=gen)) < aug.mosaic:
+            others = torch.randint(0, len(self.samples), (3,), generator=gen).tolist()
+            tiles = [(image, orig_boxes, labels)] + [self._raw(i) for i in others]
+            square, boxes, labels = mosaic(tiles, self.size, gen)
+            box = fit(int(image.shape[-1]), int(image.shape[-2]), self.size)
+        else:
+            square, boxes, box = letterbox(image, orig_boxes, self.size)
+        if augmenter is not None:
+            square, boxes, labels = augmenter(square, boxes, labels, gen)
         target = {
             "boxes": boxes.reshape(-1, 4),
             "labels": labels.reshape(-1),

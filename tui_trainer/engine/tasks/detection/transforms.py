@@ -56,6 +56,8 @@ class Letterbox:
 
 def to_chw(rgb: np.ndarray) -> torch.Tensor:
     """A uint8 (H, W, 3) array as a uint8 (3, H, W) tensor (a view where possible)."""
+    if not rgb.flags.writeable:  # decoded by PIL: read-only, which torch warns about
+        rgb = rgb.copy()
     return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)
 
 
@@ -156,7 +158,9 @@ class Augmenter:
         }
         seed = int(torch.randint(0, 2**62, (1,), generator=gen))
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+            # the CPU generator only: torch.manual_seed would also reseed (and queue a lazy
+            # reseed of) every CUDA device, which the fork does not restore
+            torch.default_generator.manual_seed(seed)
             out = self.pipeline(sample)
         return (
             out["image"].as_subclass(torch.Tensor),
