@@ -32,7 +32,8 @@ def configure_eval(p: argparse.ArgumentParser) -> None:
 
 
 def configure_predict(p: argparse.ArgumentParser) -> None:
-    """`predict RUN_DIR IMAGE_OR_FOLDER... [--top-k K] [--out DIR] [--batch-size N]`."""
+    """`predict RUN_DIR IMAGE_OR_FOLDER... [--top-k K | --conf C --max-det N] [--out DIR]
+    [--batch-size N]`."""
     _run_dir_and_checkpoint(p)
     p.add_argument(
         "inputs",
@@ -41,7 +42,22 @@ def configure_predict(p: argparse.ArgumentParser) -> None:
         help="image files and folders (walked; hidden entries skipped); key=value items "
         "that are not files are config overrides such as device=cpu",
     )
-    p.add_argument("--top-k", type=int, default=3, help="classes per image (default 3)")
+    p.add_argument(
+        "--top-k", type=int, default=None, help="classification: classes per image (default 3)"
+    )
+    p.add_argument(
+        "--conf",
+        type=float,
+        default=None,
+        help="detection: keep boxes scoring at least this, in [0, 1] (default 0.25; 0.001 "
+        "for an evaluation-grade dump)",
+    )
+    p.add_argument(
+        "--max-det",
+        type=int,
+        default=None,
+        help="detection: at most this many boxes per image, best first (default 100)",
+    )
     p.add_argument("--out", help="a new folder for the results (default RUN_DIR/predict/<ts>)")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
 
@@ -120,6 +136,8 @@ def predict(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint,
         batch_size=args.batch_size,
         overrides=overrides,
+        conf=args.conf,
+        max_det=args.max_det,
     )
 
 

@@ -116,8 +116,8 @@ def evaluate_run(
 
 
 def write_eval(result: EvalResult) -> Path:
-    """Write eval.json (+ confusion_matrix.csv / per_class.csv, report.txt) into a new
-    `eval/<timestamp>/` folder of the run, atomically; returns the folder."""
+    """Write eval.json (+ confusion_matrix.csv / per_class.csv / pr_curves.csv, report.txt)
+    into a new `eval/<timestamp>/` folder of the run, atomically; returns the folder."""
     with staged_dir(timestamped(result.run_dir / "eval"), "RUN_DIR", renumber=True) as staged:
         tmp = staged.tmp
         text = json.dumps(result.to_json(), indent=2, default=_jsonable) + "\n"
@@ -139,7 +139,21 @@ def write_eval(result: EvalResult) -> Path:
                 w.writerow(["class", *columns])
                 for name, row in per_class.items():
                     w.writerow([name, *(row[c] for c in columns)])
+        curves = result.details.get("pr_curves")
+        if curves:
+            write_pr_curves(tmp / "pr_curves.csv", curves)
     return staged.final
+
+
+def write_pr_curves(path: Path, curves: dict[str, dict[str, list[float]]]) -> None:
+    """Detection's precision-recall curves as one long CSV: `class,recall,precision` (a row
+    per class and recall point; COCO's interpolated precision, empty where undefined)."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["class", "recall", "precision"])
+        for name, curve in curves.items():
+            for recall, precision in zip(curve["recall"], curve["precision"], strict=True):
+                w.writerow([name, recall, "" if precision is None else precision])
 
 
 def _jsonable(value: Any) -> Any:

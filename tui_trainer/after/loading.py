@@ -81,6 +81,13 @@ def run_directory(path: str | Path) -> Path:
     return run_dir
 
 
+def run_task(run_dir: str | Path, overrides: list[str] | None = None) -> str:
+    """The run's task (`classification`, `segmentation`, `detection`) from its config.yaml,
+    read without preparing data or model (flags of one task are checked before loading)."""
+    config, _name = load_config(run_directory(run_dir) / "config.yaml", list(overrides or []))
+    return config.task
+
+
 def checkpoint_path(run_dir: Path, choice: str) -> Path:
     """`best` / `last` inside the run's checkpoints/ folder, or a path to a checkpoint file."""
     if choice in ("best", "last"):

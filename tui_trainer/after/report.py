@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from tui_trainer.after.evaluate import EvalResult
 
+REPORT_TITLES = {
+    "classification": "per-class report",
+    "segmentation": "per-class Dice/IoU",
+    "detection": "per-class AP",
+}
+
 
 def _number(value: float) -> str:
     return f"{value:.6g}" if abs(value) < 1e-3 or abs(value) >= 1e4 else f"{value:.4f}"
@@ -45,6 +51,6 @@ def eval_text(result: EvalResult) -> str:
     if line:
         lines.append(f"            {line}")
     if result.report:
-        title = "per-class report" if result.task == "classification" else "per-class Dice/IoU"
+        title = REPORT_TITLES.get(result.task, "per-class report")
         lines += ["", f"{title}:", result.report.rstrip()]
     return "\n".join(lines)

@@ -1,0 +1,282 @@
+"""`tui-trainer export` for a detection run: the detector with its post-processing inside.
+
+The exported graph takes ONE letterboxed image, float32 (3, S, S) in [0, 1] (RGB, not
+normalised: the detector normalises inside), and returns `boxes` (K, 4) xyxy in network
+pixels, `scores` (K,) and `labels` (K,) int64 with 0 = background, so class index =
+label - 1. Decoding, the score threshold, NMS and the detections cap are in the graph; K
+varies per image. The JSON beside the model says all of this, with the numbers.
+
+TorchScript: `torch.jit.script` of the detector (a scripted torchvision detector returns
+`(losses, detections)`; the wrapper keeps the detections). ONNX: torch's TorchScript-based
+exporter (`dynamo=False`, opset 17): the dynamo exporter (`torch.export`) cannot export
+torchvision's detection post-processing, whose box count depends on the data (it stops on a
+data-dependent guard in `batched_nms`).
+
+Before anything is written, the exported model runs on up to four validation images and its
+detections are compared with PyTorch's: same count, same labels, boxes and scores within
+tolerance; a mismatch writes nothing (exit 1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tui_trainer import __version__
+from tui_trainer.after.export import (
+    SAMPLE_MAX,
+    ExportMismatch,
+    ExportResult,
+    default_output,
+    json_beside,
+    require_onnx,
+)
+from tui_trainer.after.loading import LoadedRun
+from tui_trainer.after.outputs import remove_empty, writable_file, write_files
+from tui_trainer.errors import UserError
+
+OPSET = 17  # torchvision's detection ops export from opset 11; 17 is what onnxruntime runs best
+BOX_ATOL, SCORE_ATOL = 1e-2, 1e-4  # pixels, score units
+OUTPUT_NAMES = ["boxes", "scores", "labels"]
+Detections = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+class TracedDetector(nn.Module):
+    """One image in, (boxes, scores, labels) out: the eager form the ONNX exporter traces."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The detector's eval output for `image` (3, S, S)."""
+        found = self.model([image])[0]
+        return found["boxes"], found["scores"], found["labels"]
+
+
+class ScriptedDetector(nn.Module):
+    """The same for `torch.jit.script` (a scripted detector returns (losses, detections))."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The detector's eval output for `image` (3, S, S)."""
+        _losses, detections = self.model([image])
+        found = detections[0]
+        return found["boxes"], found["scores"], found["labels"]
+
+
+def check_images(run: LoadedRun) -> list[torch.Tensor]:
+    """Up to SAMPLE_MAX validation images (letterboxed, in [0, 1]) on the CPU."""
+    run.data.val.set_epoch(0)
+    for x, _targets in run.data.val.iterate(0):
+        return [image.detach().float().cpu() for image in x[:SAMPLE_MAX]]
+    raise UserError(f"data: {run.config.data.name} has no validation samples to check against")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def torchscript_bytes(model: nn.Module) -> bytes:
+    """The scripted detector, serialised in memory (a full disk cannot abort torch's writer)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scripted = torch.jit.script(ScriptedDetector(model).eval())
+        buffer = io.BytesIO()
+        torch.jit.save(scripted, buffer)
+        return buffer.getvalue()
+
+
+def onnx_bytes(model: nn.Module, image: torch.Tensor) -> bytes:
+    """The ONNX detector (TorchScript-based exporter, opset OPSET) as bytes."""
+    buffer = io.BytesIO()
+    wrapper = TracedDetector(model).eval()
+    dynamic = {name: {0: "detections"} for name in OUTPUT_NAMES}
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapper,
+            (image,),
+            buffer,  # type: ignore[arg-type]  # the TorchScript-based exporter writes file objects
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=["image"],
+            output_names=OUTPUT_NAMES,
+            dynamic_axes=dynamic,
+        )
+    model.eval()
+    return buffer.getvalue()
+
+
+def run_torchscript(blob: bytes, images: list[torch.Tensor]) -> list[Detections]:
+    """The exported TorchScript model's detections for each image."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded = torch.jit.load(io.BytesIO(blob), map_location="cpu")
+        with torch.inference_mode():
+            outs = [loaded(image) for image in images]
+    return [(b.float().numpy(), s.float().numpy(), lab.numpy()) for b, s, lab in outs]
+
+
+def run_onnx(blob: bytes, images: list[torch.Tensor]) -> list[Detections]:
+    """The exported ONNX model's detections for each image (onnxruntime, CPU)."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(blob, providers=["CPUExecutionProvider"])
+    outs = [session.run(None, {"image": image.numpy()}) for image in images]
+    return [(b, s, lab) for b, s, lab in outs]
+
+
+@torch.inference_mode()
+def run_pytorch(model: nn.Module, images: list[torch.Tensor]) -> list[Detections]:
+    """PyTorch's detections for each image, one at a time (as the exported graph runs)."""
+    outs = [model([image])[0] for image in images]
+    return [
+        (o["boxes"].float().numpy(), o["scores"].float().numpy(), o["labels"].numpy()) for o in outs
+    ]
+
+
+def compare(got: list[Detections], expected: list[Detections]) -> float:
+    """The largest box difference in pixels; ExportMismatch when a count, a label, a box or a
+    score differs beyond tolerance."""
+    worst = 0.0
+    for i, ((gb, gs, gl), (eb, es, el)) in enumerate(zip(got, expected, strict=True)):
+        if len(gb) != len(eb):
+            raise ExportMismatch(
+                f"the exported model finds {len(gb)} box(es) in validation image {i}, "
+                f"PyTorch {len(eb)}; nothing written"
+            )
+        if len(eb) == 0:
+            continue
+        box_diff = float(np.abs(gb - eb).max())
+        score_diff = float(np.abs(gs - es).max())
+        worst = max(worst, box_diff)
+        if box_diff > BOX_ATOL or score_diff > SCORE_ATOL or not np.array_equal(gl, el):
+            raise ExportMismatch(
+                f"the exported model's detections differ from PyTorch's in validation image "
+                f"{i}: max |box diff| {box_diff:.3g} px (tolerance {BOX_ATOL:g}), max |score "
+                f"diff| {score_diff:.3g} (tolerance {SCORE_ATOL:g}), labels "
+                f"{'equal' if np.array_equal(gl, el) else 'differ'}; nothing written"
+            )
+    return worst
+
+
+def _limit(model: nn.Module, name: str) -> Any:
+    for holder in (model, getattr(model, "roi_heads", None)):
+        value = getattr(holder, name, None)
+        if isinstance(value, (int, float)):
+            return value
+    return None
+
+
+def sidecar(run: LoadedRun, fmt: str, model_file: str, check: dict[str, Any]) -> dict[str, Any]:
+    """The JSON beside the model: its input, outputs, post-processing and how to map boxes back."""
+    size = int(run.data.image_size or 0)
+    names = run.class_names
+    model = run.model
+    return {
+        "format": fmt,
+        "model_file": model_file,
+        "task": "detection",
+        "class_names": names,
+        "num_classes": len(names),
+        "image_size": size,
+        "input": {
+            "name": "image",
+            "shape": [3, size, size],
+            "dtype": "float32",
+            "range": [0.0, 1.0],
+            "channels": "RGB, not normalised (the detector normalises inside)",
+            "letterbox": (
+                f"resize keeping the aspect ratio so the longer side is {size} (scale = "
+                f"{size} / max(w, h); resized w' = round(w * scale), h' = round(h * scale)), "
+                f"centred on a {size}x{size} grey canvas (114/255): pad_x = ({size} - w') // 2, "
+                f"pad_y = ({size} - h') // 2"
+            ),
+            "batch": "one image per call (no batch dimension)",
+        },
+        "outputs": {
+            "boxes": "float32 (K, 4): x1, y1, x2, y2 in network-input pixels",
+            "scores": "float32 (K,): detection confidence, best first",
+            "labels": (
+                "int64 (K,): 0 = background (never output), so class index = label - 1 "
+                "into class_names"
+            ),
+        },
+        "postprocessing": {
+            "included": "box decoding, score threshold, per-class NMS, detections cap",
+            "score_threshold": _limit(model, "score_thresh"),
+            "nms_threshold": _limit(model, "nms_thresh"),
+            "max_detections": _limit(model, "detections_per_img"),
+        },
+        "to_original_pixels": (
+            "x = (x_net - pad_x) / scale, y = (y_net - pad_y) / scale, clipped to the image"
+        ),
+        "source": {
+            "run_dir": str(run.run_dir),
+            "checkpoint": str(run.checkpoint),
+            "model": run.config.model.name,
+            "data": run.config.data.name,
+        },
+        "check": check,
+        "exported_by": f"tui-trainer {__version__}, torch {torch.__version__}"
+        + (f", opset {OPSET}" if fmt == "onnx" else ""),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def export_detector(run: LoadedRun, fmt: str, out: Any) -> ExportResult:
+    """Export `run`'s detector as `fmt` to `out` (None: RUN_DIR/export/<checkpoint>.<ext>),
+    checked against PyTorch first; the model and its JSON appear together or not at all."""
+    if fmt == "onnx":
+        require_onnx()
+    target = out if out is not None else default_output(run, fmt)
+    meta = json_beside(target)
+    created = writable_file(target, "--out")
+    writable_file(meta, "--out")
+    try:
+        t0 = time.monotonic()
+        model = run.model.to("cpu").float().eval()
+        images = check_images(run)
+        expected = run_pytorch(model, images)
+        try:
+            blob = (
+                torchscript_bytes(model) if fmt == "torchscript" else onnx_bytes(model, images[0])
+            )
+        except Exception as exc:
+            hint = (
+                " (torch.jit.script compiles the detector's code: a module:Class detector must be "
+                "scriptable as torchvision's are; --format onnx traces it instead)"
+                if fmt == "torchscript"
+                else ""
+            )
+            raise ExportMismatch(
+                f"export to {fmt} failed: {type(exc).__name__}: {_first_line(exc)}{hint}"
+            ) from None
+        got = (run_torchscript if fmt == "torchscript" else run_onnx)(blob, images)
+        diff = compare(got, expected)
+        check = {
+            "images": len(images),
+            "detections": [len(e[0]) for e in expected],
+            "max_box_diff_px": diff,
+            "box_atol_px": BOX_ATOL,
+            "score_atol": SCORE_ATOL,
+        }
+        text = json.dumps(sidecar(run, fmt, target.name, check), indent=2) + "\n"
+        write_files([(target, blob), (meta, text.encode("utf-8"))], "--out")
+        return ExportResult(target, meta, diff, len(images), time.monotonic() - t0)
+    except BaseException:
+        remove_empty(created)
+        raise
