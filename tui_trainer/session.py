@@ -149,7 +149,7 @@ def prepare(
         config, device, warnings = resolve_runtime(config)
         notes = (warnings, [])
     seed_everything(config.seed, config.deterministic)
-    rgb = model_kind(config.model.name) in ("torchvision", "segmentation")
+    rgb = model_kind(config.model.name) in ("torchvision", "segmentation", "detection")
     data = build_data(config, device, 3 if rgb else None)
     if data.split:  # which split made train/val and how many: said first, kept in config.yaml
         notes = (notes[0], [data.split, *notes[1]])
@@ -161,7 +161,9 @@ def prepare(
             f"{num_classes}, but data {config.data.name} has {data.num_classes} classes",
             key="model.num_classes",
         )
-    built = build_model(config.model, num_classes, data.in_channels, data.image_size)
+    built = build_model(
+        config.model, num_classes, data.in_channels, data.image_size, task=config.task
+    )
     check_batch_sizes(config, has_batchnorm(built.model), data.train_samples)
     target = resume_target(resume) if resume else None
     if dist.is_main:  # a root that is a file, read-only or immutable: exit 2, nothing written

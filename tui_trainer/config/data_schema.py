@@ -65,6 +65,34 @@ class AugmentConfig(Section):
         default_factory=CutMixConfig,
         description="CutMix (classification): paste a box of another image; labels by area.",
     )
+    scale: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Detection: scale jitter, each training image zoomed by a factor drawn from "
+        "[1 - scale, 1 + scale] with its boxes (0 = off).",
+    )
+    color: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Detection: colour jitter strength (brightness, contrast, saturation; "
+        "0 = off).",
+    )
+    mosaic: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Detection: probability that a training image is a mosaic of four (the YOLO "
+        "recipe; 0 = off).",
+    )
+    mosaic_until: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Detection: mosaic only in this first fraction of the epochs (the YOLO "
+        "tutorial's special_aug_ratio, 0.7); the last epochs train on whole images.",
+    )
 
 
 class DataConfig(Section):
@@ -73,11 +101,14 @@ class DataConfig(Section):
     name: DataName = Field(
         "digits",
         description=f"Dataset: {' | '.join(task_datasets('classification'))} (classification); "
-        f"{' | '.join(task_datasets('segmentation'))} (segmentation).",
+        f"{' | '.join(task_datasets('segmentation'))} (segmentation); "
+        f"{' | '.join(task_datasets('detection'))} (detection).",
     )
     root: str | None = Field(
         None,
-        description="Folder with the data (cifar10, imagefolder, segfolder). Relative to the cwd.",
+        description="Folder with the data (cifar10, imagefolder, segfolder; yolo: the folder of "
+        "data.yaml or the yaml file; coco: the folder of annotations/; voc: VOCdevkit or "
+        "VOCdevkit/VOC2007). Relative to the cwd.",
     )
     batch_size: int = Field(
         64, ge=1, description="Micro-batch size (per optimizer step: × accumulate)."
@@ -136,11 +167,14 @@ class DataConfig(Section):
     num_samples: int = Field(2048, ge=2, description="fake, shapes: number of generated images.")
     num_classes: int | None = Field(
         None,
-        ge=2,
+        ge=1,
         description="fake: number of classes (default 10); shapes: 2 = binary (shape vs "
-        "background, the default) or 4 = background, ellipse, rectangle, triangle.",
+        "background, the default) or 4 = background, ellipse, rectangle, triangle; detshapes: "
+        "kinds of shape to detect (default 3).",
     )
-    max_shapes: int = Field(3, ge=1, le=8, description="shapes: at most this many per image.")
+    max_shapes: int = Field(
+        3, ge=1, le=8, description="shapes, detshapes: at most this many per image."
+    )
     images_dir: str = Field("images", description="segfolder: image folder under data.root.")
     masks_dir: str = Field("masks", description="segfolder: mask folder under data.root.")
     mask_pattern: str = Field(
@@ -162,7 +196,8 @@ class DataConfig(Section):
     class_names: list[str] | None = Field(
         None,
         description="shapes, segfolder: class names, background first (default: background, "
-        "foreground / class_N).",
+        "foreground / class_N); voc: the classes to read, in order (default: every name in the "
+        "XML files, sorted); detshapes: names of the shape kinds.",
     )
     download: bool = Field(False, description="cifar10: download when missing (needs a network).")
     pin_memory: bool | None = Field(None, description="Pin host memory (default: on with CUDA).")
@@ -184,6 +219,19 @@ class DataConfig(Section):
         if isinstance(v, int) and v < 0:  # refused for every dataset, not only image folders
             raise ValueError("expected auto or a whole number >= 0")
         return v
+
+    @model_validator(mode="after")
+    def _one_class_only_detects(self) -> DataConfig:
+        if self.num_classes == 1 and self.name != "detshapes":
+            raise PydanticCustomError(
+                "cross_field",
+                "{key}: {text}",
+                {
+                    "key": "data.num_classes",
+                    "text": f"expected >= 2 for {self.name} (one class: detshapes only), got 1",
+                },
+            )
+        return self
 
     @model_validator(mode="after")
     def _val_resize_covers_the_crop(self) -> DataConfig:

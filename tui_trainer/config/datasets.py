@@ -13,7 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-DataName = Literal["digits", "fake", "cifar10", "imagefolder", "shapes", "segfolder"]
+DataName = Literal[
+    "digits",
+    "fake",
+    "cifar10",
+    "imagefolder",
+    "shapes",
+    "segfolder",
+    "detshapes",
+    "yolo",
+    "coco",
+    "voc",
+]
 """The `data.name` values (a Literal for the schema; the table below must list exactly these)."""
 
 
@@ -40,6 +51,10 @@ DATASETS: dict[str, DatasetSpec] = {
     "imagefolder": DatasetSpec("classification", False, True, False, 224),
     "shapes": DatasetSpec("segmentation", True, False, True, 64, default_classes=2),
     "segfolder": DatasetSpec("segmentation", False, True, False, 256),
+    "detshapes": DatasetSpec("detection", True, False, True, 96, default_classes=3),
+    "yolo": DatasetSpec("detection", False, True, False, 640),
+    "coco": DatasetSpec("detection", False, True, False, 640),
+    "voc": DatasetSpec("detection", False, True, False, 640),
 }
 
 if tuple(DATASETS) != get_args(DataName):  # pragma: no cover - a table edited on one side only

@@ -35,7 +35,13 @@ from tui_trainer.config.sections import (
     Section,
 )
 from tui_trainer.config.steering import SteerEntry, steering_error
-from tui_trainer.config.tasks import default_monitor, monitor_mode, task_mismatch
+from tui_trainer.config.tasks import (
+    TASKS,
+    default_loss,
+    default_monitor,
+    monitor_mode,
+    task_mismatch,
+)
 
 __all__ = [
     "AugmentConfig",
@@ -53,10 +59,10 @@ __all__ = [
     "Section",
 ]
 
-TaskName = Literal["classification", "segmentation"]
+TaskName = Literal["classification", "segmentation", "detection"]
 PrecisionName = Literal["fp32", "fp16", "bf16"]
 SchedulerName = Literal["none", "step", "multistep", "cosine", "onecycle", "plateau"]
-LossName = Literal["cross_entropy", "bce", "dice", "bce_dice", "iou", "focal"]
+LossName = Literal["cross_entropy", "bce", "dice", "bce_dice", "iou", "focal", "detector"]
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 
@@ -74,6 +80,13 @@ class ModelConfig(Section):
         None,
         description="A local .pt file (state dict or tui-trainer checkpoint) or a torchvision "
         "weights name such as 'DEFAULT' or 'ResNet18_Weights.IMAGENET1K_V1'.",
+    )
+    backbone_weights: str | None = Field(
+        None,
+        description="Detection: weights of the backbone only (the YOLO tutorial's `pretrain`, "
+        "where model.weights is its whole-model `model_path`): a local file or a torchvision "
+        "classifier weights name such as 'ResNet50_Weights.IMAGENET1K_V1', read from the torch "
+        "hub cache (never downloaded).",
     )
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra constructor arguments.")
 
@@ -138,7 +151,9 @@ class LossConfig(Section):
 
     name: LossName = Field(
         "cross_entropy",
-        description="cross_entropy; segmentation also: bce | dice | bce_dice | iou | focal.",
+        description="cross_entropy; segmentation also: bce | dice | bce_dice | iou | focal; "
+        "detection: detector (the detector's own losses, summed; the default for task: "
+        "detection).",
     )
     label_smoothing: float = Field(
         0.0, ge=0, lt=1, description="Label smoothing (cross_entropy, bce, bce_dice)."
@@ -187,7 +202,8 @@ class RunConfig(Section):
 
     description: str = Field("", description="One line shown by `tui-trainer presets`.")
     task: TaskName = Field(
-        "classification", description="What is learnt: classification | segmentation."
+        "classification",
+        description="What is learnt: classification | segmentation | detection.",
     )
     epochs: int = Field(10, ge=1, description="Total epochs (frozen phase included).")
     seed: int = Field(
@@ -285,6 +301,19 @@ class RunConfig(Section):
             raise ValueError("expected auto, cpu, cuda, cuda:N or mps")
         return v
 
+    @model_validator(mode="before")
+    @classmethod
+    def _task_loss(cls, data: Any) -> Any:
+        """A task whose losses exclude the default (detection) gets its own when unset."""
+        if not isinstance(data, dict) or data.get("task") not in TASKS:
+            return data
+        loss = data.get("loss")
+        if loss is None or (isinstance(loss, dict) and "name" not in loss):
+            default = default_loss(data["task"])
+            if default != LossConfig.model_fields["name"].default:
+                data = {**data, "loss": {**(loss or {}), "name": default}}
+        return data
+
     @model_validator(mode="after")
     def _cross_checks(self) -> RunConfig:
         freeze = self.freeze
@@ -309,6 +338,9 @@ class RunConfig(Section):
         if toggle_error:
             raise cross_field_error(*toggle_error)
         aug = self.data.augment
+        boxes_error = _detection_augment_error(self)
+        if boxes_error:
+            raise cross_field_error(*boxes_error)
         if self.task != "classification" and (aug.mixup.prob or aug.cutmix.prob):
             which = "mixup" if aug.mixup.prob else "cutmix"
             raise cross_field_error(
@@ -324,6 +356,26 @@ class RunConfig(Section):
         """The metric that picks best.pt and whether higher ('max') or lower ('min') is better."""
         name = self.checkpoint.monitor or default_monitor(self.task)
         return name, self.checkpoint.mode or monitor_mode(name)
+
+
+def _detection_augment_error(config: RunConfig) -> tuple[str, str] | None:
+    """(key, message) when an augmentation does not fit the task: box-aware ones are detection
+    only, and a padded crop would move detection boxes (scale jitter does that job there)."""
+    aug = config.data.augment
+    if config.task == "detection":
+        if aug.crop_padding:
+            return (
+                "data.augment.crop_padding",
+                "expected 0 for task detection (data.augment.scale jitters boxes with the image)",
+            )
+        return None
+    for key in ("scale", "color", "mosaic"):
+        if getattr(aug, key):
+            return (
+                f"data.augment.{key}",
+                f"detection only; expected 0 for task {config.task}",
+            )
+    return None
 
 
 def _toggle_conflict(config: RunConfig) -> tuple[str, str] | None:

@@ -13,7 +13,7 @@ from typing import Literal
 
 from tui_trainer.config.datasets import task_datasets
 
-ModelKind = Literal["small_cnn", "user", "segmentation", "torchvision"]
+ModelKind = Literal["small_cnn", "user", "segmentation", "detection", "torchvision"]
 
 SEGMENTATION_MODELS = (
     "unet",
@@ -25,6 +25,20 @@ SEGMENTATION_MODELS = (
     "lraspp_mobilenet_v3_large",
 )
 
+DETECTION_MODELS = (
+    "fcos_tiny",
+    "fasterrcnn_resnet50_fpn",
+    "fasterrcnn_resnet50_fpn_v2",
+    "fasterrcnn_mobilenet_v3_large_fpn",
+    "fasterrcnn_mobilenet_v3_large_320_fpn",
+    "retinanet_resnet50_fpn",
+    "retinanet_resnet50_fpn_v2",
+    "fcos_resnet50_fpn",
+    "ssd300_vgg16",
+    "ssdlite320_mobilenet_v3_large",
+)
+"""Detectors by name: our tiny FCOS (the quickstart's) and torchvision's."""
+
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -33,7 +47,9 @@ class TaskSpec:
     data: tuple[str, ...]  # data.name values (from config.datasets.DATASETS)
     losses: tuple[str, ...]  # loss.name values
     monitor: str  # default checkpoint.monitor (picks best.pt)
-    train_metric: str  # the running training metric in epoch lines
+    train_metric: str  # the running training metric in epoch lines ("": none)
+    models: str  # which models serve it, for messages
+    plot_metrics: tuple[str, ...]  # the validation metrics the console's metric plot shows
 
 
 TASKS: dict[str, TaskSpec] = {
@@ -42,39 +58,50 @@ TASKS: dict[str, TaskSpec] = {
         losses=("cross_entropy",),
         monitor="val_accuracy",
         train_metric="train_accuracy",
+        models="small_cnn, torchvision classifiers or module:Class",
+        plot_metrics=("val_accuracy",),
     ),
     "segmentation": TaskSpec(
         data=task_datasets("segmentation"),
         losses=("cross_entropy", "bce", "dice", "bce_dice", "iou", "focal"),
         monitor="val_dice",
         train_metric="train_dice",
+        models=f"{', '.join(SEGMENTATION_MODELS)} or module:Class",
+        plot_metrics=("val_dice", "val_iou"),
+    ),
+    "detection": TaskSpec(
+        data=task_datasets("detection"),
+        losses=("detector",),
+        monitor="val_map",
+        train_metric="",  # the detector's loss parts are logged instead (train_loss_<part>)
+        models=f"{', '.join(DETECTION_MODELS)} or module:Class",
+        plot_metrics=("val_map", "val_map50"),
     ),
 }
 
-SEGMENTATION_DATA = TASKS["segmentation"].data
-SEGMENTATION_LOSSES = tuple(
-    name for name in TASKS["segmentation"].losses if name not in TASKS["classification"].losses
-)
-
 
 def model_kind(name: str) -> ModelKind:
-    """How `model.name` is built: small_cnn, a user's module:Class, a segmentation model, or a
-    torchvision classification model (the one place that decides it)."""
+    """How `model.name` is built: small_cnn, a user's module:Class, a segmentation model, a
+    detector, or a torchvision classification model (the one place that decides it)."""
     if name == "small_cnn":
         return "small_cnn"
     if ":" in name:
         return "user"
     if name in SEGMENTATION_MODELS:
         return "segmentation"
+    if name in DETECTION_MODELS:
+        return "detection"
     return "torchvision"
 
 
 def model_task(name: str) -> str | None:
-    """The task a model name belongs to (None: a user's module:Class may serve either)."""
+    """The task a model name belongs to (None: a user's module:Class may serve any task)."""
     kind = model_kind(name)
     if kind == "user":
         return None
-    return "segmentation" if kind == "segmentation" else "classification"
+    if kind in ("segmentation", "detection"):
+        return kind
+    return "classification"
 
 
 def default_monitor(task: str) -> str:
@@ -83,8 +110,9 @@ def default_monitor(task: str) -> str:
 
 
 def monitor_mode(metric: str) -> Literal["max", "min"]:
-    """Whether a metric is better high or low, by its name (losses are minimised)."""
-    return "min" if metric.endswith("loss") else "max"
+    """Whether a metric is better high or low, by its name (losses and their parts, such as
+    `val_loss_box_reg`, are minimised)."""
+    return "min" if metric.endswith("loss") or "_loss_" in metric else "max"
 
 
 def is_weights_file(weights: str) -> bool:
@@ -103,29 +131,34 @@ def effective_batch(batch_size: int, accumulate: int, world_size: int = 1) -> in
     return batch_size * accumulate * world_size
 
 
+def default_loss(task: str) -> str:
+    """The loss a task uses when `loss.name` is not set (its first)."""
+    return TASKS[task].losses[0]
+
+
+def data_task(data: str) -> str:
+    """The task a data source serves."""
+    return next(task for task, spec in TASKS.items() if data in spec.data)
+
+
 def task_mismatch(task: str, data: str, model: str, loss: str) -> tuple[str, str] | None:
-    """(key, message) when data, model or loss belong to the other task, else None."""
-    seg = task == "segmentation"
-    if not seg and loss in SEGMENTATION_LOSSES:
+    """(key, message) when data, model or loss belong to another task, else None."""
+    spec = TASKS[task]
+    owner = data_task(data)
+    if owner != task:
         return (
-            "loss.name",
-            f"'{loss}' is a segmentation loss; classification uses cross_entropy "
-            "(or set task: segmentation)",
+            "data.name",
+            f"'{data}' is {owner} data; {task} uses {' | '.join(spec.data)} (or set task: {owner})",
         )
-    if seg != (data in SEGMENTATION_DATA):
-        if seg:
-            return (
-                "data.name",
-                f"'{data}' is classification data; segmentation: {' or '.join(SEGMENTATION_DATA)}",
-            )
-        return "data.name", f"'{data}' is segmentation data; set task: segmentation"
-    owner = model_task(model)
-    if owner is None or owner == task:  # a user's module:Class may serve either task
+    if loss not in spec.losses:
+        owners = [name for name, other in TASKS.items() if loss in other.losses]
+        where = f"'{loss}' is a {' and '.join(owners)} loss" if owners else f"'{loss}'"
+        return "loss.name", f"{where}; {task} uses {' | '.join(spec.losses)}"
+    owner_model = model_task(model)
+    if owner_model is None or owner_model == task:  # a user's module:Class may serve any task
         return None
-    if seg:
-        return (
-            "model.name",
-            f"'{model}' is a classification model; segmentation uses "
-            f"{', '.join(SEGMENTATION_MODELS)} or module:Class",
-        )
-    return "model.name", f"'{model}' is a segmentation model; set task: segmentation"
+    return (
+        "model.name",
+        f"'{model}' is a {owner_model} model; {task} uses {spec.models} "
+        f"(or set task: {owner_model})",
+    )

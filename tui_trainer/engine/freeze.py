@@ -17,8 +17,9 @@ from tui_trainer.config.schema import FreezeConfig
 from tui_trainer.errors import UserError
 
 
-def frozen_names(model: nn.Module, cfg: FreezeConfig, head: str) -> list[str]:
-    """Names of the parameters that the freeze config freezes.
+def frozen_names(model: nn.Module, cfg: FreezeConfig, head: str, backbone: str = "") -> list[str]:
+    """Names of the parameters that the freeze config freezes: `freeze.patterns`, else the
+    `backbone` module's (a detector's), else everything but the `head`.
 
     Raises UserError (before training, nothing written) when the patterns match nothing, or
     when the choice would freeze every parameter: the frozen phase would train nothing.
@@ -32,6 +33,10 @@ def frozen_names(model: nn.Module, cfg: FreezeConfig, head: str) -> list[str]:
                 key="freeze.patterns",
             )
         key = "freeze.patterns"
+    elif backbone:
+        prefix = f"{backbone}."
+        chosen = [n for n in names if n.startswith(prefix)]
+        key = "freeze.enabled"
     else:
         if not head:
             raise UserError(
@@ -78,8 +83,8 @@ class FreezePlan:
     that epoch); the epoch keeps its frozen-phase batch size, the next ones take the main one.
     """
 
-    def __init__(self, model: nn.Module, cfg: FreezeConfig, head: str) -> None:
-        self.names = frozen_names(model, cfg, head) if cfg.enabled else []
+    def __init__(self, model: nn.Module, cfg: FreezeConfig, head: str, backbone: str = "") -> None:
+        self.names = frozen_names(model, cfg, head, backbone) if cfg.enabled else []
         self.until = cfg.epochs
         self.steered: int | None = None  # the epoch in which steering unfroze them
 

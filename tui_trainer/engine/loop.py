@@ -105,7 +105,7 @@ class Trainer:
         min_batch = 2 if has_batchnorm(self.model) else 1
         rank = dist.rank if dist.enabled else None
         self.oom = faults.OutOfMemoryPolicy(self.current, self.progress, min_batch, device, rank)
-        self.plan = FreezePlan(self.model, config.freeze, built.head)
+        self.plan = FreezePlan(self.model, config.freeze, built.head, built.backbone)
         self.steering = Steerer(
             self,
             schedule=self.schedule,
@@ -137,6 +137,7 @@ class Trainer:
         self.stepper = Stepper(
             self.toggles.training_net(wrap(self.model, dist, device)),
             self.task.loss(),
+            self.task,
             self.optimizer,
             self.scaler,
             device,
@@ -237,6 +238,7 @@ class Trainer:
             if self.plan.unfreezes_at(self.model, epoch):
                 self.unfreeze()
             t0 = self.link.clock()  # the training clock: pauses and checkpoint saves off it
+            self.data.set_epochs(self.schedule.epochs)
             while True:
                 try:
                     train = self.train_epoch(epoch)
@@ -296,7 +298,7 @@ class Trainer:
         self._t_epoch = t_epoch  # a stop or failure mid-epoch still counts it
         for i, (x, y) in enumerate(loader.iterate(start), start=start):
             x = x.to(device, non_blocking=True)
-            y = y.to(device, non_blocking=True)
+            y = self.task.to_device(y, device)
             x, targets, labels = self.toggles.prepare_batch(x, y)
             w = window_of(i, sizes, cfg.accumulate)
             if i in (w.start, start):
@@ -304,15 +306,17 @@ class Trainer:
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
                 self.meter.open_window()
-            n = y.shape[0]
+            n = self.task.count(y)
             defer = self.dist.enabled and not w.is_last(i)  # DDP syncs on the window's last
             result = self.stepper.backward(x, targets, n / w.samples, defer_sync=defer)
             if result is None:
                 self.stepper.discard(free_cache=True)
                 self.oom.fail(batch_size, self.saver.now)
-            loss, logits = result
-            hits, units = self.task.train_hits(logits.detach(), labels)
-            self.meter.add(loss, n, hits, units)
+            loss, outputs, parts = result
+            if isinstance(outputs, torch.Tensor):
+                outputs = outputs.detach()
+            hits, units = self.task.train_hits(outputs, labels)
+            self.meter.add(loss, n, hits, units, parts)
             if not w.is_last(i):
                 continue
             if cfg.on_nonfinite == "skip" and not self.meter.window_finite():
@@ -346,7 +350,11 @@ class Trainer:
             raise faults.NonFiniteLoss(f"non-finite training loss in epoch {epoch + 1}")
         self.train_seconds += self.link.clock() - t_epoch
         self._t_epoch = None
-        return {"train_loss": mean_loss, self.task.train_metric: metric}
+        line = {"train_loss": mean_loss}
+        line.update({f"train_loss_{name}": v for name, v in self.meter.part_totals().items()})
+        if self.task.train_metric:
+            line[self.task.train_metric] = metric
+        return line
 
     def validate(self) -> dict[str, float]:
         """Validation on the bare module (its EMA copy with `ema`); sharded: over all ranks."""
@@ -356,6 +364,7 @@ class Trainer:
             self.data.val,
             self.evaluator,
             self.stepper.criterion,
+            self.task,
             device=self.device,
             precision=self.config.precision,
             eval_batch=self.toggles.eval_batch,

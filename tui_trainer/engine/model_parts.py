@@ -32,6 +32,7 @@ class BuiltModel:
     head: str  # module path of the classification head ("" when unknown)
     in_channels: int
     notes: list[str]
+    backbone: str = ""  # module path `freeze.enabled` freezes (detectors); "": all but the head
 
 
 def find_head(model: nn.Module) -> str:

@@ -28,14 +28,26 @@ __all__ = ["BuiltModel", "build_model", "count_params", "has_batchnorm"]
 
 
 def build_model(
-    cfg: ModelConfig, num_classes: int, in_channels: int, image_size: int
+    cfg: ModelConfig,
+    num_classes: int,
+    in_channels: int,
+    image_size: int,
+    task: str = "classification",
 ) -> BuiltModel:
-    """Build the configured model with a head for `num_classes` and load `cfg.weights`."""
+    """Build the configured model with a head for `num_classes` and load `cfg.weights`.
+
+    A detector (`task` detection) gets one class more: index 0 is the background
+    (`engine.tasks.detection.task`).
+    """
     kind = model_kind(cfg.name)
     if kind == "segmentation":  # unet, torchvision FCN / DeepLabV3 / LR-ASPP
         from tui_trainer.engine.tasks.segmentation.models import build_segmentation_model
 
         return build_segmentation_model(cfg, num_classes, in_channels)
+    if task == "detection":  # torchvision's detectors, ours, or a user's module:Class
+        from tui_trainer.engine.tasks.detection.models import build_detection_model
+
+        return build_detection_model(cfg, num_classes + 1, image_size)
     notes: list[str] = []
     model: nn.Module
     if kind == "small_cnn":

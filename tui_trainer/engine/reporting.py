@@ -56,6 +56,7 @@ class ProgressReporter:
         if now - self.last < self.config.value.progress.interval and step != steps:
             return
         dt = epoch_seconds()
+        parts = self.meter.take_progress_parts()
         loss = self.meter.take_progress_loss()
         faults.check_finite_loss(loss, epoch, step)
         p = self.position
@@ -75,6 +76,7 @@ class ProgressReporter:
                 grad_norm=self.grad_norm(),
                 steps_per_second=rates.steps_per_second,
                 epoch_elapsed=dt,
+                loss_parts=parts,
             )
         )
         self.last = now

@@ -12,6 +12,7 @@ from tui_trainer.engine.clip import GradClipper
 from tui_trainer.engine.device import autocast
 from tui_trainer.engine.faults import is_oom
 from tui_trainer.engine.speed import CompiledNet
+from tui_trainer.engine.tasks.base import Forward, Targets, Task
 
 
 class Stepper:
@@ -25,6 +26,7 @@ class Stepper:
         self,
         net: nn.Module,
         criterion: nn.Module,
+        task: Task,
         optimizer: torch.optim.Optimizer,
         scaler: torch.amp.GradScaler,
         device: torch.device,
@@ -33,6 +35,7 @@ class Stepper:
     ) -> None:
         self.net = net
         self.criterion = criterion
+        self.task = task  # how a batch becomes a loss (`Task.forward_loss`)
         self.optimizer = optimizer
         self.scaler = scaler
         self.device = device
@@ -44,9 +47,10 @@ class Stepper:
         self._scale: float | None = None
 
     def backward(
-        self, x: torch.Tensor, y: torch.Tensor, weight: float, *, defer_sync: bool
-    ) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """Forward and backward one micro-batch; (loss, logits), or None when out of memory.
+        self, x: torch.Tensor, y: Targets, weight: float, *, defer_sync: bool
+    ) -> Forward | None:
+        """Forward and backward one micro-batch; (loss, outputs, loss parts), or None when out
+        of memory.
 
         `weight` (the micro-batch's share of the window's samples) scales the loss so the
         window's summed gradient equals the gradient of its mean loss; DDP then averages the
@@ -54,29 +58,28 @@ class Stepper:
         The out-of-memory error is dropped here, outside its except block, so memory is freed.
         """
 
-        def forward_backward() -> tuple[torch.Tensor, torch.Tensor]:
+        def forward_backward() -> Forward:
             # a new context each call: a compiled step that falls back runs this twice
             with _no_sync(self.net) if defer_sync else contextlib.nullcontext():
                 with autocast(self.device, self.precision):
-                    logits = self.net(x)
-                    loss = self.criterion(logits, y)
+                    loss, outputs, parts = self.task.forward_loss(self.net, self.criterion, x, y)
                 scaled = loss if weight == 1.0 else loss * weight  # x * 1.0 == x exactly
                 self.scaler.scale(scaled).backward()
-            return loss, logits
+            return loss, outputs, parts
 
         out_of_memory = False
         try:
             if isinstance(self.net, CompiledNet):  # the first compiled step may fall back
-                loss, logits = self.net.guarded(forward_backward, self.discard)
+                result = self.net.guarded(forward_backward, self.discard)
             else:
-                loss, logits = forward_backward()
+                result = forward_backward()
         except Exception as exc:
             if not is_oom(exc):
                 raise
             out_of_memory = True
         if out_of_memory:
             return None
-        return loss, logits
+        return result
 
     def step(self) -> bool:
         """Step the optimizer and clear the gradients; True when GradScaler skipped the step.

@@ -78,10 +78,9 @@ class Toggles:
             for note in pending:
                 self._on_note(note)
 
-    def prepare_batch(
-        self, x: torch.Tensor, y: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(inputs, loss targets, hard labels for the train metric) of a training batch."""
+    def prepare_batch(self, x: torch.Tensor, y: Any) -> tuple[torch.Tensor, Any, Any]:
+        """(inputs, loss targets, hard labels for the train metric) of a training batch (a
+        task's own targets, such as box dicts, pass through)."""
         x = batch_memory_format(x, self.channels_last)
         if self.mixer is None:
             return x, y, y

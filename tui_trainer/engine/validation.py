@@ -12,7 +12,7 @@ from tui_trainer.engine.device import autocast
 
 if TYPE_CHECKING:
     from tui_trainer.engine.data.bundle import Loader
-    from tui_trainer.engine.tasks import Evaluator
+    from tui_trainer.engine.tasks import Evaluator, Task
 
 
 @torch.inference_mode()
@@ -21,6 +21,7 @@ def validate(
     loader: Loader,
     evaluator: Evaluator,
     criterion: nn.Module,
+    task: Task,
     *,
     device: torch.device,
     precision: str,
@@ -28,7 +29,8 @@ def validate(
     reduce: Callable[[list[float]], list[float]] | None = None,
 ) -> dict[str, float]:
     """`model` (already the weights to evaluate) over `loader` in eval mode: "val_loss" and
-    `evaluator`'s metrics. `reduce` sums the loss and count over the ranks (sharded data)."""
+    `evaluator`'s metrics. `task` runs each batch (`Task.eval_step`); `reduce` sums the loss and
+    count over the ranks (sharded data)."""
     model.eval()
     evaluator.reset()
     loss_sum = torch.zeros((), device=device)
@@ -36,13 +38,13 @@ def validate(
     loader.set_epoch(0)
     for x, y in loader.iterate(0):
         x = eval_batch(x.to(device, non_blocking=True))
-        y = y.to(device, non_blocking=True)
+        y = task.to_device(y, device)
         with autocast(device, precision):
-            logits = model(x)
-            loss = criterion(logits.float(), y)
-        loss_sum += loss.float() * y.shape[0]
-        seen += y.shape[0]
-        evaluator.update(logits.float(), y)
+            loss, outputs = task.eval_step(model, criterion, x, y)
+        n = task.count(y)
+        loss_sum += loss.float() * n
+        seen += n
+        evaluator.update(outputs, y)
     total, count = float(loss_sum), float(seen)
     if reduce is not None:
         total, count = reduce([total, count])

@@ -50,6 +50,7 @@ class StepProgress:
     grad_norm: float | None = None  # the last step's gradient norm before clipping (clip on)
     steps_per_second: float | None = None  # smoothed micro-batches ("it") per second
     epoch_elapsed: float | None = None  # training seconds of this epoch (this process)
+    loss_parts: dict[str, float] | None = None  # a detector's loss by part, same window as loss
 
 
 @dataclass(frozen=True)

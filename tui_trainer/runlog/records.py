@@ -40,7 +40,10 @@ def to_record(event: Event, now: float) -> dict[str, Any]:
     now = round(now, 3)
     match event:
         case StepProgress():
-            return {"event": STEP, "time": now, **asdict(event)}
+            record = {"event": STEP, "time": now, **asdict(event)}
+            if record["loss_parts"] is None:  # only detectors have them: no null on every line
+                del record["loss_parts"]
+            return record
         case EpochEnd():
             return {
                 "event": "epoch",
@@ -136,6 +139,7 @@ def _from_record(r: dict[str, Any], config: dict[str, Any]) -> Event | None:
             grad_norm=_rate(r.get("grad_norm")),
             steps_per_second=_rate(r.get("steps_per_second")),
             epoch_elapsed=_rate(r.get("epoch_elapsed")),
+            loss_parts=_parts(r.get("loss_parts")),
         )
     if kind == "epoch":
         metrics = {k: _float(v) for k, v in r.items() if k not in EPOCH_FIELDS - {"epoch"}}
@@ -202,3 +206,10 @@ def _from_record(r: dict[str, Any], config: dict[str, Any]) -> Event | None:
         report = str(r.get("report") or "")
         return RunFinished(Status.parse(status), summary, report, error, trace)
     return None
+
+
+def _parts(value: Any) -> dict[str, float] | None:
+    """A step record's loss parts (None when absent or not a mapping of numbers)."""
+    if not isinstance(value, dict):
+        return None
+    return {str(k): _float(v) for k, v in value.items()}

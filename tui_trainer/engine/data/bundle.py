@@ -24,7 +24,11 @@ class Loader(Protocol):
     """What the trainer needs from a loader (TensorLoader and FolderLoader both fit)."""
 
     def set_epoch(self, epoch: int) -> None: ...
-    def iterate(self, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
+    def iterate(self, start: int = 0) -> Iterator[tuple[torch.Tensor, Any]]:
+        """(images, targets) batches from batch `start`: targets are a tensor (class ids,
+        masks) or the task's own structure (detection: a list of box dicts)."""
+        ...
+
     def batch_sizes(self) -> list[int]: ...
     def __len__(self) -> int: ...
 
@@ -46,6 +50,9 @@ class DataBundle:
     close: Callable[[], None] = lambda: None  # stop loader workers at the end of the run
     input_spec: InputSpec | None = None  # how an image file becomes input, as `val` makes it
     split: str = ""  # which split made train/val and their sizes, one line (split.split_line)
+    # The run's planned epochs, told at each epoch's start (steering may change them): data
+    # whose augmentation depends on them (detection's mosaic_until) listens.
+    set_epochs: Callable[[int], None] = lambda epochs: None
 
 
 @dataclass

@@ -8,12 +8,12 @@ from torch import nn
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.config.tasks import TASKS
 from tui_trainer.engine.distributed import SINGLE, DistContext
-from tui_trainer.engine.tasks.base import Evaluator
+from tui_trainer.engine.tasks.base import Evaluator, TensorTask
 from tui_trainer.engine.tasks.classification.losses import build_loss
 from tui_trainer.engine.tasks.classification.metrics import ClassificationEvaluator
 
 
-class ClassificationTask:
+class ClassificationTask(TensorTask):
     """Image classification: cross-entropy, accuracy, per-class report."""
 
     train_metric = TASKS["classification"].train_metric

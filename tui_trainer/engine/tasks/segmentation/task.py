@@ -11,10 +11,10 @@ from torch import nn
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.config.tasks import TASKS
 from tui_trainer.engine.distributed import SINGLE, DistContext
-from tui_trainer.engine.tasks.base import Evaluator
+from tui_trainer.engine.tasks.base import Evaluator, TensorTask
 
 
-class SegmentationTask:
+class SegmentationTask(TensorTask):
     """Semantic segmentation: Dice/IoU/BCE/focal losses, Dice and IoU, per-class table.
 
     The running training metric is `train_dice`: each batch's foreground Dice of hard
