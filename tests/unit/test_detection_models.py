@@ -16,6 +16,7 @@ from tui_trainer.engine.model_parts import BuiltModel
 from tui_trainer.engine.tasks.detection.detector_weights import cached_file
 from tui_trainer.engine.tasks.detection.models import (
     DETECTION_MODELS,
+    FAMILIES,
     MIN_IMAGE_SIZE,
     build_detection_model,
 )
@@ -77,12 +78,18 @@ def check_contract(model: nn.Module, size: int) -> None:
 def test_every_name_builds_and_follows_the_contract(name: str) -> None:
     size = max(64, MIN_IMAGE_SIZE.get(name, 0))
     built = build(name, size=size)
-    assert built.backbone == "backbone"
+    assert built.backbone in {"backbone.body", "backbone.features"}
+    assert built.model.get_submodule(built.backbone) is not None
     assert built.head in {"head", "roi_heads"}
     assert built.model.get_submodule(built.head) is not None
     transform: Any = built.model.transform  # not resized again: the letterboxed size is kept
     assert transform.min_size == (size,) and transform.max_size == size
     check_contract(built.model, size)
+
+
+def test_every_configured_name_has_a_builder() -> None:
+    """The config's list (what `check` accepts) and the builders' table are the same names."""
+    assert set(DETECTION_MODELS) == set(FAMILIES)
 
 
 def test_model_kwargs_pass_through_and_bad_ones_are_one_line() -> None:
@@ -258,4 +265,16 @@ def test_user_detector_gets_num_classes_and_image_size() -> None:
     )
     model: Any = built.model
     assert (model.num_classes, model.image_size) == (5, 48)
-    assert built.backbone == "backbone" and built.head == "head"
+    assert built.backbone == "backbone.body" and built.head == "head"
+
+
+def test_freeze_enabled_freezes_the_feature_extractor_only() -> None:
+    """As the YOLO tutorial freezes its backbone: the FPN (neck) and the head keep training."""
+    from tui_trainer.config.schema import FreezeConfig
+    from tui_trainer.engine.freeze import frozen_names
+
+    built = build("fcos_tiny")
+    names = frozen_names(built.model, FreezeConfig(enabled=True), built.head, built.backbone)
+    every = [n for n, _ in built.model.named_parameters()]
+    assert names == [n for n in every if n.startswith("backbone.body.")]
+    assert any(n.startswith("backbone.fpn.") for n in every)

@@ -12,8 +12,10 @@ weights name found in the torch hub cache), `model.backbone_weights` the backbon
 or a classifier weights name such as `ResNet50_Weights.IMAGENET1K_V1`). Weights for another
 class count (COCO's 91) load everything but the class layers, which are made anew.
 
-`BuiltModel.backbone` is "backbone" (what `freeze.enabled` freezes); `BuiltModel.head` is the
-detection head: "roi_heads" for Faster R-CNN, "head" for the others.
+`BuiltModel.backbone`, what `freeze.enabled` freezes, is the backbone's feature extractor
+(`backbone.body`; SSD: `backbone.features`): the part backbone weights fill, as the YOLO
+tutorial freezes its CSPDarknet and trains the neck; the FPN / SSD extras train with the head.
+`BuiltModel.head` is the detection head: "roi_heads" for Faster R-CNN, "head" for the others.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from torch import nn
 
 from tui_trainer.config.pycode import import_class
 from tui_trainer.config.schema import ModelConfig
-from tui_trainer.config.tasks import is_weights_file
+from tui_trainer.config.tasks import DETECTION_MODELS, is_weights_file
 from tui_trainer.engine.model_parts import BuiltModel, construct
 from tui_trainer.engine.tasks.detection import detector_weights as dw
 from tui_trainer.errors import UserError
+
+__all__ = ["DETECTION_MODELS", "FAMILIES", "build_detection_model"]
 
 
 @dataclass(frozen=True)
@@ -65,8 +69,7 @@ FAMILIES: dict[str, Family] = {
     ),
     "fcos_tiny": Family("fcos", "backbone.body", "", False),
 }
-TORCHVISION_DETECTORS = tuple(name for name in FAMILIES if name != "fcos_tiny")
-DETECTION_MODELS: tuple[str, ...] = (*TORCHVISION_DETECTORS, "fcos_tiny")
+TORCHVISION_DETECTORS = tuple(name for name in DETECTION_MODELS if name != "fcos_tiny")
 SIZE_KWARGS = ("min_size", "max_size", "size", "fixed_size")
 MIN_IMAGE_SIZE = {"ssd300_vgg16": 268}  # smaller: VGG's last extra layers see maps under 3x3
 
@@ -103,7 +106,7 @@ def build_detection_model(cfg: ModelConfig, num_classes: int, image_size: int) -
         notes += _load_whole_file(model, cfg.weights, family)
     if backbone_weights and is_weights_file(backbone_weights):
         notes += _load_backbone_file(model, backbone_weights, family)
-    return BuiltModel(model, family.head, 3, notes, backbone="backbone")
+    return BuiltModel(model, family.head, 3, notes, backbone=family.body)
 
 
 def accepted_kwargs(name: str, family: Family) -> set[str]:
@@ -293,6 +296,7 @@ def _user_detector(
         state = dw.read_state(Path(cfg.weights), "model.weights")
         dw.load_matching(model, state, f"'{cfg.weights}'", "model.weights")
         notes.append(f"loaded weights from {cfg.weights}")
-    names = {name for name, _ in model.named_children()}
+    names = {name for name, _ in model.named_modules()}
     head = "roi_heads" if "roi_heads" in names else "head" if "head" in names else ""
-    return BuiltModel(model, head, 3, notes, backbone="backbone" if "backbone" in names else "")
+    backbone = next((b for b in ("backbone.body", "backbone") if b in names), "")
+    return BuiltModel(model, head, 3, notes, backbone=backbone)
