@@ -92,6 +92,26 @@ def test_batches_meet_the_detection_contract():
         torch.testing.assert_close(t["boxes"], expected)
 
 
+def test_background_images_go_through_every_augmentation():
+    blank = [
+        Annotated(
+            boxes=np.zeros((0, 4), np.float32),
+            labels=np.zeros((0,), np.int64),
+            width=50,
+            height=40,
+            pixels=np.zeros((40, 50, 3), np.uint8),
+            image_id=i,
+        )
+        for i in range(4)
+    ]
+    train = loader(blank, augment=DetectAugment(hflip=True, scale=0.5, color=0.4, mosaic=1.0))
+    for x, targets in train:
+        assert x.shape == (4, 3, 48, 48)
+        for t in targets:
+            assert t["boxes"].shape == (0, 4) and t["boxes"].dtype == torch.float32
+            assert t["labels"].shape == (0,) and t["labels"].dtype == torch.int64
+
+
 def test_validation_order_is_fixed_across_epochs():
     val = loader(scenes(6), augment=None, shuffle=False, drop_last_single=False)
     first = list(val)

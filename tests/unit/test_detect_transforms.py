@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -135,3 +136,25 @@ def test_letterbox_maps_boxes_by_its_recorded_scale_and_pad_and_back(w, h, size,
             torch.tensor([[m[0] + rim, m[1] + rim, m[2] - rim, m[3] - rim]]), size, 0
         )
         assert red(square)[region].float().mean() > 0.9
+
+
+def test_scale_jitter_draws_factors_across_its_range_about_the_centre():
+    size = 64
+    scene = Annotated(
+        boxes=np.array([[22, 22, 42, 42]], np.float32),
+        labels=np.array([0], np.int64),
+        width=size,
+        height=size,
+        pixels=picture(size, size, (22, 22, 42, 42)),
+    )
+    samples = DetectionSamples([scene], size, DetectAugment(scale=0.5))
+    factors = []
+    for seed in range(40):
+        _, target = samples[(0, sample_seed(seed, 0, 0), False)]
+        ((x0, y0, x1, y1),) = target["boxes"].tolist()
+        factors.append((x1 - x0) / 20)
+        assert (x0 + x1) / 2 == pytest.approx(32, abs=1) and (y0 + y1) / 2 == pytest.approx(
+            32, abs=1
+        )
+    assert min(factors) >= 0.5 - 0.05 and max(factors) <= 1.5 + 0.05
+    assert min(factors) < 0.75 and max(factors) > 1.25  # the range is used, both ways
