@@ -135,11 +135,40 @@ def is_percent(name: str, values: list[float]) -> bool:
     return "acc" in name and all(0.0 <= v <= 1.0 for v in values)
 
 
+METRIC_WORDS = {
+    "accuracy": "acc",
+    "learning_rate": "lr",
+    "map": "mAP",
+    "map50": "mAP50",
+    "map75": "mAP75",
+}
+"""Words of metric keys written shorter (or as people write them) in labels."""
+
+
 def metric_label(name: str) -> str:
-    """A short column label for a metric key: ``val_accuracy`` → ``val acc``."""
-    short = {"accuracy": "acc", "learning_rate": "lr"}
-    parts = [short.get(p, p) for p in name.split("_")]
+    """A short column label for a metric key: ``val_accuracy`` → ``val acc``, ``val_map50`` →
+    ``val mAP50``."""
+    parts = [METRIC_WORDS.get(p, p) for p in name.split("_")]
     return " ".join(parts)
+
+
+LOSS_PARTS = {
+    "classification": "cls",
+    "classifier": "cls",
+    "bbox_regression": "box",
+    "box_reg": "box",
+    "bbox_ctrness": "ctr",
+    "objectness": "obj",
+    "rpn_box_reg": "rpn",
+}
+"""Short names of detectors' loss parts (torchvision's FCOS, RetinaNet, SSD, Faster R-CNN)."""
+
+
+def loss_part_label(name: str) -> str:
+    """A detector's loss part as a plot legend names it: ``bbox_regression`` → ``box``,
+    ``loss_objectness`` → ``obj``; a part not known here keeps its first five characters."""
+    part = name.removeprefix("loss_")
+    return LOSS_PARTS.get(part, part[:5])
 
 
 def plain_value(value: object) -> str:

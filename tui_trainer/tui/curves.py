@@ -13,13 +13,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tui_trainer.config.tasks import TASKS
 from tui_trainer.runlog.events import EpochEnd, Event, LRPlan, RunStarted, StepProgress
 
 SMOOTHING_SPAN = 50
 """The smoothed train loss averages over about 1/SMOOTHING_SPAN of the points shown."""
 
-TASK_METRICS = ("val_accuracy", "val_dice", "val_iou")
-"""Preferred task metrics for the metric plot, in order, when the monitored one is a loss."""
+TASK_METRICS = tuple(dict.fromkeys(name for spec in TASKS.values() for name in spec.plot_metrics))
+"""Preferred task metrics for the metric plot, in order, when the monitored one is a loss: every
+task's plot metrics (`config.tasks.TASKS[task].plot_metrics`)."""
+
+PART_PREFIX = "train_loss_"
+"""Epoch lines carry a detector's loss parts as `train_loss_<part>`."""
+
+
+def epoch_parts(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A detector's loss parts in an epoch line (`train_loss_<part>` → `<part>`)."""
+    return {k.removeprefix(PART_PREFIX): v for k, v in metrics.items() if k.startswith(PART_PREFIX)}
 
 
 class XYSeries:
@@ -62,28 +72,52 @@ def smooth(values: list[float], weight: float) -> list[float]:
     return out
 
 
-def pick_metric(metrics: Iterable[str], monitored: str | None) -> str | None:
-    """The task metric to plot: the monitored one unless it is a loss, else a known task metric."""
+def pick_metric(
+    metrics: Iterable[str], monitored: str | None, task: str | None = None
+) -> str | None:
+    """The task metric to plot: the monitored one unless it is a loss, else the task's first plot
+    metric present (any task's when the task is not known), else the first validation metric."""
     names = [m for m in metrics if m.startswith("val_") and not m.endswith("loss")]
     if monitored and monitored in names:
         return monitored
-    for name in TASK_METRICS:
+    spec = TASKS.get(task or "")
+    for name in (*(spec.plot_metrics if spec else ()), *TASK_METRICS):
         if name in names:
             return name
     return names[0] if names else None
 
 
+def pick_metrics(
+    metrics: Iterable[str], monitored: str | None, task: str | None = None
+) -> list[str]:
+    """The metrics the metric plot draws: `pick_metric`'s first, then the next of the task's plot
+    metrics that is present (detection: val_map with val_map50). The task is the run's, or when
+    not known the one whose plot metrics hold the first."""
+    names = list(metrics)
+    first = pick_metric(names, monitored, task)
+    if first is None:
+        return []
+    spec = TASKS.get(task or "") or next(
+        (s for s in TASKS.values() if first in s.plot_metrics), None
+    )
+    others = [m for m in (spec.plot_metrics if spec else ()) if m != first and m in names]
+    return [first, *others[:1]]
+
+
 @dataclass
 class Curves:
-    """Train loss per step; validation loss and task metric per epoch; LR measured and planned."""
+    """Train loss per step (and a detector's loss parts); validation loss and the task metrics
+    per epoch; LR measured and planned."""
 
     epochs: int = 0  # planned epochs (the x axis' extent)
     train: XYSeries = field(default_factory=XYSeries)
     lr: XYSeries = field(default_factory=XYSeries)
+    parts: dict[str, XYSeries] = field(default_factory=dict)  # train loss by part (detectors)
     val_loss: list[tuple[float, float]] = field(default_factory=list)
-    metric_name: str | None = None
-    metric: list[tuple[float, float]] = field(default_factory=list)
+    metric_names: list[str] = field(default_factory=list)  # plotted, the main one first
+    metrics: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     monitored: str | None = None  # the metric that picks the best epoch
+    task: str | None = None  # the run's task (which metrics to plot), when known
     best_epoch: int | None = None
     best_value: float | None = None
     plan: list[tuple[float, float]] = field(default_factory=list)
@@ -99,6 +133,7 @@ class Curves:
             self.epochs = max(self.epochs, event.epochs)
             self.train.append(x, event.loss)
             self.lr.append(x, event.lr)
+            self._parts(x, event.loss_parts)
         elif isinstance(event, EpochEnd):
             self.epochs = max(self.epochs, event.epochs)
             self.monitored = event.best_metric or self.monitored
@@ -107,6 +142,7 @@ class Curves:
             self.plan = [(float(x), float(y)) for x, y in event.points]
         elif isinstance(event, RunStarted):
             self.epochs = event.epochs
+            self.task = event.task or self.task
         else:
             return False
         self.version += 1
@@ -116,11 +152,12 @@ class Curves:
         val = metrics.get("val_loss")
         if isinstance(val, (int, float)) and math.isfinite(val):
             self.val_loss.append((float(epoch), float(val)))
-        if self.metric_name is None:
-            self.metric_name = pick_metric(metrics, self.monitored)
-        value = metrics.get(self.metric_name) if self.metric_name else None
-        if isinstance(value, (int, float)) and math.isfinite(value):
-            self.metric.append((float(epoch), float(value)))
+        if not self.metric_names:
+            self.metric_names = pick_metrics(metrics, self.monitored, self.task)
+        for name in self.metric_names:
+            value = metrics.get(name)
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                self.metrics.setdefault(name, []).append((float(epoch), float(value)))
         if is_best:
             self.best_epoch = epoch
             best = metrics.get(self.monitored) if self.monitored else None
@@ -131,6 +168,13 @@ class Curves:
                 value = metrics.get(key)
                 if isinstance(value, (int, float)):
                     series.append(float(epoch), float(value))
+            self._parts(float(epoch), epoch_parts(metrics))
+
+    def _parts(self, x: float, parts: dict[str, Any] | None) -> None:
+        """Add a point to each loss part's series (a detector's; none for other tasks)."""
+        for name, value in (parts or {}).items():
+            if isinstance(value, (int, float)):
+                self.parts.setdefault(name, XYSeries()).append(x, float(value))
 
     # -- a run directory's history ---------------------------------------------------------------
     @classmethod
@@ -146,6 +190,8 @@ class Curves:
             elif kind == "epoch" and isinstance(rec.get("epoch"), int):
                 curves.epochs = max(curves.epochs, rec["epoch"])
                 curves._epoch(rec["epoch"], rec, bool(rec.get("is_best")))
+            elif kind == "started" and isinstance(rec.get("task"), str):
+                curves.task = rec["task"]
             elif kind == "lr_plan" and isinstance(rec.get("points"), list):
                 curves.plan = [(float(p[0]), float(p[1])) for p in rec["points"] if len(p) == 2]
         curves.version += 1
@@ -159,10 +205,32 @@ class Curves:
             self.epochs = max(self.epochs, int(rec.get("epochs") or 0))
             self.train.append(x, float(rec["loss"]))
             self.lr.append(x, float(rec["lr"]))
+            parts = rec.get("loss_parts")
+            self._parts(x, parts if isinstance(parts, dict) else None)
         except (KeyError, TypeError, ValueError):
             return  # a line this version does not understand: skip it, keep the rest
 
     # -- derived ---------------------------------------------------------------------------------
+    @property
+    def metric_name(self) -> str | None:
+        """The main plotted metric (the monitored one unless that is a loss)."""
+        return self.metric_names[0] if self.metric_names else None
+
+    @property
+    def metric(self) -> list[tuple[float, float]]:
+        """The main metric's (epoch, value) points."""
+        return self.metrics.get(self.metric_name or "", [])
+
+    @property
+    def second_name(self) -> str | None:
+        """The metric drawn beside the main one (detection: val_map50), if any."""
+        return self.metric_names[1] if len(self.metric_names) > 1 else None
+
+    @property
+    def second(self) -> list[tuple[float, float]]:
+        """The second metric's (epoch, value) points."""
+        return self.metrics.get(self.second_name or "", [])
+
     @property
     def progress(self) -> float:
         """How far the run got, in epochs (the last measured x)."""

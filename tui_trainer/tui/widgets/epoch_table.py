@@ -17,6 +17,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from tui_trainer import formatting as fmt
+from tui_trainer.tui.curves import TASK_METRICS
 from tui_trainer.tui.model import EpochRow
 
 BEST = "★"
@@ -34,6 +35,26 @@ def metric_columns(metrics: dict[str, float]) -> list[str]:
     """The metrics shown, in order: losses, the validation metrics, LR."""
     extra = sorted(k for k in metrics if k.startswith("val_") and k != "val_loss")
     return ["train_loss", "val_loss", *extra, "lr"]
+
+
+KEPT = frozenset({"train_loss", "val_loss", "lr", *TASK_METRICS})
+"""Columns the table keeps at any width; the other validation metrics (a detector's mAP75,
+precision, recall) give way, the rightmost first, when the table is wider than its panel."""
+
+
+def fitting_columns(names: list[str], widths: list[int], width: int) -> list[int]:
+    """Indexes of the cells shown at `width` columns: `names` are the metric columns (cells
+    1..len(names); the epoch before them, time and the best marker after them), `widths` every
+    cell's width. Columns not in `KEPT` are dropped from the right until the line fits."""
+    shown = list(range(len(widths)))
+    optional = [i + 1 for i, name in enumerate(names) if name not in KEPT]
+
+    def length() -> int:
+        return sum(widths[i] + GAP for i in shown[:-1]) + 1  # the marker: one cell
+
+    while optional and length() > width:
+        shown.remove(optional.pop())
+    return shown
 
 
 class EpochTable(Widget, can_focus=True):
@@ -114,8 +135,12 @@ class EpochTable(Widget, can_focus=True):
         star = base + self.get_component_rich_style("epoch-table--star")
         if not self._header:
             return [Strip.blank(width, base)] * height
-        cells = [self._header, *self._rows]
-        widths = [max(len(r[i]) for r in cells) for i in range(len(self._header))]
+        all_widths = [
+            max(len(r[i]) for r in [self._header, *self._rows]) for i in range(len(self._header))
+        ]
+        shown = fitting_columns(self._names, all_widths, width)
+        cells = [tuple(r[i] for i in shown) for r in [self._header, *self._rows]]
+        widths = [all_widths[i] for i in shown]
         visible = max(height - 1, 0)
         end = len(self._rows) - self._back
         start = max(0, end - visible)
@@ -130,12 +155,12 @@ class EpochTable(Widget, can_focus=True):
             return Strip(segments).crop_extend(0, width, base)
 
         hidden = f" ↑{start}" if start else ""
-        header = line(self._header, muted, None)
+        header = line(cells[0], muted, None)
         if hidden:
             header = Strip([*header.crop(0, width - len(hidden)), Segment(hidden, muted)])
         lines = [header]
         for index in range(start, end):
-            lines.append(line(self._rows[index], best if index == self._best else base, index))
+            lines.append(line(cells[index + 1], best if index == self._best else base, index))
         lines += [Strip.blank(width, base)] * (height - len(lines))
         return lines
 

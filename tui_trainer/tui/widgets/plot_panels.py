@@ -11,10 +11,20 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 
 from tui_trainer import formatting as fmt
 from tui_trainer.tui.curves import SMOOTHING_SPAN, Curves, smooth, smoothing_weight
-from tui_trainer.tui.widgets.plots import BEST_MARKER, LossPlot, LRPlot, MetricPlot
+from tui_trainer.tui.widgets.plots import (
+    BEST_MARKER,
+    PART_COLOURS,
+    LossPlot,
+    LRPlot,
+    MetricPlot,
+)
+
+TITLE_FRAME = 6
+"""Border columns around a panel's title: `╭─ ` before it and ` ─╮` after it."""
 
 
 class PlotPanel(Vertical):
@@ -45,6 +55,15 @@ class PlotPanel(Vertical):
     def relabel(self) -> None:
         """Show the title and values of what the plot shows, for the current width."""
 
+    def fitting(self, candidates: list[str]) -> str:
+        """The first of `candidates` (markup, longest first) whose text fits in the border at
+        the panel's width (the first before the panel has a size, the last when none fits)."""
+        room = self.outer_size.width - TITLE_FRAME
+        if self.outer_size.width <= 0:
+            return candidates[0]
+        fits = (c for c in candidates if Content.from_markup(c).cell_length <= room)
+        return next(fits, candidates[-1])
+
     def label(self, title: str | None = None, subtitle: str | None = None) -> None:
         """Show `title` and/or `subtitle` (None: leave it as it is)."""
         if title is not None and title != self._title_text:
@@ -60,6 +79,26 @@ LOSS_TITLE = (
     f" [$warning]{BEST_MARKER}best[/]"
 )
 LOSS_TITLE_SHORT = f"Loss [$primary 45%]raw[/] [$success]val[/] [$warning]{BEST_MARKER}best[/]"
+LOSS_TITLE_TINY = f"Loss [$primary]train[/] [$success]val[/] [$warning]{BEST_MARKER}[/]"
+LOSS_TITLE_NARROW = f"Loss [$success]val[/] [$warning]{BEST_MARKER}[/]"
+"""The shorter heads of a detector's loss title, whose parts' legend follows (80x24)."""
+
+
+def parts_legend(names: list[str]) -> str:
+    """The loss parts' legend: each part's short name in its colour (see `PART_COLOURS`)."""
+    return " ".join(
+        f"[{PART_COLOURS[i % len(PART_COLOURS)]}]{fmt.loss_part_label(name)}[/]"
+        for i, name in enumerate(names)
+    )
+
+
+def loss_titles(parts: list[str]) -> list[str]:
+    """The loss panel's titles with a legend of `parts`, longest first."""
+    legend = parts_legend(parts)
+    heads = (LOSS_TITLE, LOSS_TITLE_SHORT, LOSS_TITLE_TINY, LOSS_TITLE_NARROW, "Loss")
+    return [f"{head} {legend}" for head in heads]
+
+
 LR_TITLE = "LR [$primary]applied[/] [$accent 45%]planned[/]"
 LR_TITLE_SHORT = "LR [$primary]now[/] [$accent 45%]plan[/]"
 
@@ -99,13 +138,28 @@ class LossPanel(PlotPanel):
             parts.append(f"val {fmt.loss(c.val_loss[-1][1])}")
         if plot.log_y:
             parts.append("log-y")
-        self.label(title=LOSS_TITLE_SHORT if self.compact else LOSS_TITLE)
+        if c.parts:  # a detector's: its loss parts in the legend, as much title as fits
+            self.label(title=self.fitting(loss_titles(list(c.parts))))
+        else:
+            self.label(title=LOSS_TITLE_SHORT if self.compact else LOSS_TITLE)
         self.label(subtitle=" · ".join(parts))
+
+
+def metric_titles(main: str, second: str) -> list[str]:
+    """The metric panel's titles for two metrics, each in its plot colour, longest first:
+    ``val mAP mAP50`` (a shared `val` said once), then without it."""
+    a, b = fmt.metric_label(main), fmt.metric_label(second)
+    head, _, rest = a.partition(" ")
+    shared = rest and b.startswith(f"{head} ")
+    short = (rest, b.removeprefix(f"{head} ")) if shared else (a, b)
+    pair = f"[$success]{short[0]}[/] [$accent]{short[1]}[/]"
+    return [f"{head} {pair}", pair] if shared else [pair]
 
 
 class MetricPanel(PlotPanel):
     """The task metric per epoch with the best epoch marked (its epoch named when there is
-    room: below 20 columns, as in the 60x20 layout, the best value only)."""
+    room: below 20 columns, as in the 60x20 layout, the best value only); a second metric of
+    the task (mAP50 beside mAP) in its own colour, the title keying both."""
 
     COMPACT_BELOW = 20
 
@@ -122,8 +176,10 @@ class MetricPanel(PlotPanel):
     def relabel(self) -> None:
         """The metric's name; the best value and its epoch, or the latest value."""
         curves = self.query_one(MetricPlot).curves
-        name = curves.metric_name
-        if name:
+        name, second = curves.metric_name, curves.second_name
+        if name and second:
+            self.label(title=self.fitting(metric_titles(name, second)))
+        elif name:
             self.label(title=fmt.metric_label(name))
         if name and curves.best_epoch is not None:
             best = fmt.metric(name, dict(curves.metric).get(float(curves.best_epoch)))

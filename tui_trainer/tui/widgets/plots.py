@@ -21,7 +21,7 @@ from textual_hires_canvas import Canvas
 from textual_plot import HiResMode, PlotWidget
 
 from tui_trainer.formatting import is_percent
-from tui_trainer.tui.curves import Curves, smooth, smoothing_weight
+from tui_trainer.tui.curves import Curves, XYSeries, smooth, smoothing_weight
 from tui_trainer.tui.widgets.ticks import (
     TickLabels,
     fitting_x_ticks,
@@ -33,6 +33,12 @@ COMPACT_HEIGHT = 7
 """Plots shorter than this (in rows) label only the y axis' ends and drop the top margin."""
 
 BEST_MARKER = "◆"
+
+PART_COLOURS = ("$accent 60%", "$error 60%", "$secondary 70%", "$foreground 45%")
+"""The loss parts' colours (dimmed, under the total), in order; more parts reuse them. The
+component classes `run-plot--part-N` hold the same colours (the panel titles' legend uses these)."""
+
+PART_CLASSES = tuple(f"run-plot--part-{i}" for i in range(len(PART_COLOURS)))
 
 MARGIN_SLACK = 2
 """The y labels' margin shrinks only when that many columns or more are spare (each change
@@ -55,6 +61,8 @@ class RunPlot(PlotWidget, can_focus=False):
         "run-plot--second",
         "run-plot--best",
         "run-plot--planned",
+        "run-plot--other",
+        *PART_CLASSES,
     }
 
     DEFAULT_CSS = """
@@ -66,6 +74,11 @@ class RunPlot(PlotWidget, can_focus=False):
         & > .run-plot--second { color: $success; }
         & > .run-plot--best { color: $warning; text-style: bold; }
         & > .run-plot--planned { color: $accent 45%; }
+        & > .run-plot--other { color: $accent; }
+        & > .run-plot--part-0 { color: $accent 60%; }
+        & > .run-plot--part-1 { color: $error 60%; }
+        & > .run-plot--part-2 { color: $secondary 70%; }
+        & > .run-plot--part-3 { color: $foreground 45%; }
     }
     """
 
@@ -193,6 +206,13 @@ def y_scale(ys: Sequence[float], log_y: bool) -> tuple[bool, Callable[[list[floa
     return log, tr
 
 
+def part_line(series: XYSeries, log: bool) -> tuple[list[float], list[float]]:
+    """A loss part's smoothed line (as the total's), only its positive points on a log axis."""
+    ys = smooth(list(series.ys), smoothing_weight(len(series)))
+    points = [(x, y) for x, y in zip(series.xs, ys, strict=True) if y > 0 or not log]
+    return [x for x, _ in points], [y for _, y in points]
+
+
 def _bounds(values: Sequence[float]) -> tuple[float, float]:
     return (min(values), max(values)) if values else (0.0, 1.0)
 
@@ -235,7 +255,8 @@ class CurvesPlot(RunPlot):
 
 
 class LossPlot(CurvesPlot):
-    """Train loss per step (raw, faint; smoothed), validation loss per epoch, best epoch marked."""
+    """Train loss per step (raw, faint; smoothed), validation loss per epoch, best epoch marked;
+    a detector's loss parts (smoothed, dimmed) under them."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -259,8 +280,13 @@ class LossPlot(CurvesPlot):
         val_y = [y for _, y in c.val_loss]
         ys = [*raw_y, *val_y]
         log, tr = y_scale(ys, self.log_y)
+        parts = [part_line(series, log) for series in c.parts.values()]
         self.clear()
-        self.axes((0.0, c.x_extent()), _bounds(tr(ys)), log_y=log)
+        self.axes(
+            (0.0, c.x_extent()), _bounds(tr([*ys, *(y for p in parts for y in p[1])])), log_y=log
+        )
+        for i, (xs, part_y) in enumerate(parts):
+            self.line(xs, tr(part_y), PART_CLASSES[i % len(PART_CLASSES)])
         self.line(raw_x, tr(raw_y), "run-plot--raw")
         self.line(raw_x, tr(smoothed), "run-plot--main")
         self.line(val_x, tr(val_y), "run-plot--second")
@@ -270,20 +296,24 @@ class LossPlot(CurvesPlot):
 
 
 class MetricPlot(CurvesPlot):
-    """The task metric per epoch (validation accuracy, Dice, ...), the best epoch marked."""
+    """The task metric per epoch (validation accuracy, Dice, mAP, ...), the best epoch marked;
+    a second metric of the task (IoU beside Dice, mAP50 beside mAP) in its own colour."""
 
     def draw_key(self) -> tuple[object, ...]:
-        """The metric changes once an epoch: the steps in between leave this plot as it is."""
+        """The metrics change once an epoch: the steps in between leave this plot as it is."""
         c = self.curves
         last = c.metric[-1] if c.metric else None
-        return (id(c), len(c.metric), last, c.best_epoch, c.x_extent(), self.size)
+        other = c.second[-1] if c.second else None
+        return (id(c), len(c.metric), last, other, c.best_epoch, c.x_extent(), self.size)
 
     def draw(self, c: Curves) -> None:
-        """Draw the metric on its axes."""
+        """Draw the metrics on their axes (the main one last: on top)."""
         xs, ys = [x for x, _ in c.metric], [y for _, y in c.metric]
+        xs2, ys2 = [x for x, _ in c.second], [y for _, y in c.second]
         self.clear()
-        percent = is_percent(c.metric_name or "", ys)
-        self.axes((0.0, c.x_extent()), _bounds(ys), percent=percent)
+        percent = is_percent(c.metric_name or "", ys) and is_percent(c.second_name or "acc", ys2)
+        self.axes((0.0, c.x_extent()), _bounds([*ys, *ys2]), percent=percent)
+        self.line(xs2, ys2, "run-plot--other")
         self.line(xs, ys, "run-plot--second")
         value = dict(c.metric).get(float(c.best_epoch)) if c.best_epoch else None
         if value is not None:
