@@ -2,8 +2,9 @@
 
 Written straight into the run directory, so `tensorboard --logdir runs` lists every run by its
 `<preset>/<timestamp>` path. Tags: `train/loss` and `train/lr` per progress event (x: optimizer
-steps), `epoch/<metric>` per epoch (x: epoch). metrics.jsonl and metrics.csv stay the source of
-truth; this is a view for the tools that read TensorBoard's format.
+steps), a detector's `train/loss_<part>` beside them, `epoch/<metric>` per epoch (x: epoch).
+metrics.jsonl and metrics.csv stay the source of truth; this is a view for the tools that read
+TensorBoard's format.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ class TensorBoardSink:
             if math.isfinite(event.loss):
                 w.add_scalar("train/loss", event.loss, event.global_step)
                 w.add_scalar("train/lr", event.lr, event.global_step)
+            for part, value in (event.loss_parts or {}).items():  # a detector's loss parts
+                if math.isfinite(value):
+                    w.add_scalar(f"train/loss_{part}", value, event.global_step)
         elif isinstance(event, EpochEnd):
             for name, value in event.metrics.items():
                 if name != "epoch" and isinstance(value, (int, float)) and math.isfinite(value):

@@ -236,8 +236,10 @@ def uses_data_root(config: RunConfig) -> bool:
 
 
 def uses_image_size(config: RunConfig) -> bool:
-    """Whether the form shows the image size field for `config` (its data sets one)."""
-    return config.data.image_size is not None
+    """Whether the form shows the image size field for `config`: its data sets one, or it is a
+    detection run (a detector's input size, what its speed and small objects depend on, is
+    always worth a toggle; empty = the data's default)."""
+    return config.data.image_size is not None or config.task == "detection"
 
 
 def _not_a_toggle(error: UserError) -> str:

@@ -22,6 +22,10 @@ from tui_trainer.tui.widgets.state_badge import StateBadge
 
 KEY_WIDTH = 10
 HIDDEN_FINAL = frozenset({"epoch", "epoch_seconds"})
+ROW_WIDTH = 64
+"""The final metrics go on rows of at most this many characters (an 80-column screen's result
+panel leaves 66 beside the keys), so a detector's many metrics do not wrap under the keys."""
+PART = "train_loss_"
 
 
 def final_metrics(summary: RunSummary) -> dict[str, float]:
@@ -34,6 +38,36 @@ def _value(name: str, value: float) -> str:
     if name == "lr":
         return fmt.lr(value)
     return fmt.loss(value) if name.endswith("loss") else fmt.metric(name, value)
+
+
+def packed(items: list[str], width: int = ROW_WIDTH) -> list[str]:
+    """`items` joined by ` · ` into rows of at most `width` characters (an item longer than
+    that has a row of its own)."""
+    rows: list[str] = []
+    for item in items:
+        if rows and len(rows[-1]) + 3 + len(item) <= width:
+            rows[-1] += f" · {item}"
+        else:
+            rows.append(item)
+    return rows
+
+
+def final_rows(summary: RunSummary) -> list[str]:
+    """The last epoch's metrics as rows: train, val, then the others (LR), each packed to
+    `ROW_WIDTH`; a detector's loss parts go beside its train loss, short: ``(cls 0.18, ...)``."""
+    groups: dict[str, list[str]] = {}
+    final = final_metrics(summary)
+    loss_parts = {k.removeprefix(PART): v for k, v in final.items() if k.startswith(PART)}
+    for name, value in final.items():
+        if name in HIDDEN_FINAL or name.startswith(PART):
+            continue
+        group = name.split("_")[0] if name.startswith(("train_", "val_")) else "other"
+        item = f"{fmt.metric_label(name)} {_value(name, value)}"
+        if name == "train_loss" and loss_parts:
+            shown = (f"{fmt.loss_part_label(k)} {fmt.loss(v)}" for k, v in loss_parts.items())
+            item += f" ({', '.join(shown)})"
+        groups.setdefault(group, []).append(item)
+    return [row for items in groups.values() for row in packed(items)]
 
 
 def result_lines(result: RunFinished, model: RunModel) -> Content:
@@ -63,14 +97,8 @@ def result_lines(result: RunFinished, model: RunModel) -> Content:
                 ),
             )
         )
-    groups: dict[str, list[str]] = {}
-    for name, value in final_metrics(s).items():
-        if name in HIDDEN_FINAL:
-            continue
-        group = name.split("_")[0] if name.startswith(("train_", "val_")) else "other"
-        groups.setdefault(group, []).append(f"{fmt.metric_label(name)} {_value(name, value)}")
-    for i, items in enumerate(groups.values()):
-        rows.append(("final" if i == 0 else "", " · ".join(items)))
+    for i, line in enumerate(final_rows(s)):
+        rows.append(("final" if i == 0 else "", line))
     run_dir = s.get("run_dir") or model.run_dir
     if run_dir:
         rows.append(("run dir", str(run_dir)))
