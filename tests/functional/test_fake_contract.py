@@ -153,3 +153,38 @@ def test_paused_steered_and_stopped_alike(tiny_config) -> None:
         assert finished.summary["global_step"] == saved.global_step
         after = events[events.index(resumed) :]
         assert not _one(after, EpochEnd)  # stopped inside the first epoch
+
+
+# -- detection: the fake's detection mode against a tiny real detection run ----------------------
+def test_the_detection_fake_matches_a_detection_run(tmp_path) -> None:
+    from support.pilot import detection_presets
+
+    from tui_trainer.config.loader import load_config
+
+    detection_presets(tmp_path)
+    tiny = ["epochs=1", "data.num_samples=16", "data.batch_size=4", "data.image_size=64"]
+    preset = str(tmp_path / "presets" / "shapes-detect.yaml")
+    config, _ = load_config(preset, [*tiny, f"out={tmp_path / 'runs'}"])
+    real = _events(execute, config, "shapes-detect")
+    fake = _events(ScriptedExecutor(epochs=2, steps=6, task="detection"), None, "demo")
+
+    assert {type(e) for e in fake} <= {type(e) for e in real}
+    started = [_one(e, RunStarted)[0] for e in (real, fake)]
+    assert [s.task for s in started] == ["detection", "detection"]
+    assert started[1].class_names == started[0].class_names  # the generated shapes' kinds
+    RunConfig.model_validate(started[1].config)
+    real_parts, fake_parts = (_one(e, StepProgress)[-1].loss_parts for e in (real, fake))
+    assert real_parts is not None and fake_parts is not None
+    assert list(fake_parts) == list(real_parts)
+    real_metrics, fake_metrics = (_one(e, EpochEnd)[-1].metrics for e in (real, fake))
+    assert list(fake_metrics) == list(real_metrics)  # the same keys in the same order
+    assert _one(fake, EpochEnd)[-1].best_metric == _one(real, EpochEnd)[-1].best_metric
+    real_end, fake_end = (_one(e, RunFinished)[0] for e in (real, fake))
+    assert real_end.status == "completed"
+    assert list(fake_end.summary) == list(real_end.summary)
+    assert fake_end.summary["best"]["metric"] == real_end.summary["best"]["metric"] == "val_map"
+    real_report, fake_report = (end.report.splitlines() for end in (real_end, fake_end))
+    assert fake_report[0] == real_report[0]  # the per-class table's header
+    for report in (real_report, fake_report):
+        assert any(line.startswith("validation image ") for line in report)
+        assert any(line.startswith("┌┐ true  ┏┓ predicted") for line in report)

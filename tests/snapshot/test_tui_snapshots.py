@@ -10,7 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.pilot import NoGpuPanel, demo_presets, run_screen, wait_for
+from support.pilot import (
+    NoGpuPanel,
+    charts_settled,
+    demo_presets,
+    held_mid_run,
+    run_screen,
+    wait_for,
+)
 from support.scripted import ScriptedExecutor
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -23,36 +30,9 @@ from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.screens.run import RunScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.tui.widgets.gpu_panel import GpuPanel
-from tui_trainer.tui.widgets.plots import CurvesPlot, LossPlot
 
 SIZES = [(80, 24), (120, 40)]
 WITH_TINY = [(60, 20), *SIZES]  # the -tiny layouts (under 72 columns) too
-
-
-def charts_drawn(runner: RunScreen) -> bool:
-    """The plots show the latest curves (chart redraws keep to their CPU budget)."""
-    plot = runner.query_one(LossPlot)
-    return plot.curves is runner.model.curves and plot.current
-
-
-async def charts_settled(pilot: Pilot, runner: RunScreen) -> None:
-    """The plots drawn with the latest curves and exactly fitted y margins: how many redraws
-    the budget allowed on the way (timing) must not show in a snapshot."""
-    await wait_for(pilot, lambda: charts_drawn(runner))
-    for plot in runner.query(CurvesPlot):
-        plot.refit()
-    await pilot.pause()
-    await pilot.pause()
-
-
-async def held_mid_run(pilot: Pilot) -> RunScreen:
-    """The run screen of a script held at epoch 2, step 6, its charts drawn."""
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunScreen))
-    runner = run_screen(pilot.app)
-    model = runner.model
-    await wait_for(pilot, lambda: (model.progress.epoch, model.progress.step) == (2, 6))
-    await charts_settled(pilot, runner)
-    return runner
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from textual.widgets import Static
 
 from tui_trainer.config.loader import PresetInfo
 from tui_trainer.tui.screens.run import RunScreen
+from tui_trainer.tui.widgets.plots import CurvesPlot, LossPlot
 
 PRESET = """\
 description: Digits on a small CNN, for the console tests
@@ -81,6 +82,54 @@ def demo_presets(folder: Path) -> list[PresetInfo]:
     return found
 
 
+DETECT_PRESET = """\
+description: Generated shapes on a tiny detector, for the console tests
+task: detection
+epochs: 3
+data:
+  name: detshapes
+  image_size: 96
+  batch_size: 8
+model:
+  name: fcos_tiny
+optim:
+  lr: 0.01
+"""
+
+
+def detection_presets(folder: Path) -> list[PresetInfo]:
+    """One detection preset, `shapes-detect`, in `folder`/presets (run from `folder`)."""
+    (folder / "presets").mkdir(exist_ok=True)
+    (folder / "presets" / "shapes-detect.yaml").write_text(DETECT_PRESET)
+    return [PresetInfo("shapes-detect", Path("presets/shapes-detect.yaml"), "demo", True)]
+
+
 def run_screen(app: App) -> RunScreen:
     screen = next(s for s in app.screen_stack if isinstance(s, RunScreen))
     return screen
+
+
+def charts_drawn(runner: RunScreen) -> bool:
+    """The plots show the latest curves (chart redraws keep to their CPU budget)."""
+    plot = runner.query_one(LossPlot)
+    return plot.curves is runner.model.curves and plot.current
+
+
+async def charts_settled(pilot: Pilot, runner: RunScreen) -> None:
+    """The plots drawn with the latest curves and exactly fitted y margins: how many redraws
+    the budget allowed on the way (timing) must not show in a snapshot."""
+    await wait_for(pilot, lambda: charts_drawn(runner))
+    for plot in runner.query(CurvesPlot):
+        plot.refit()
+    await pilot.pause()
+    await pilot.pause()
+
+
+async def held_mid_run(pilot: Pilot) -> RunScreen:
+    """The run screen of a script held at epoch 2, step 6, its charts drawn."""
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunScreen))
+    runner = run_screen(pilot.app)
+    model = runner.model
+    await wait_for(pilot, lambda: (model.progress.epoch, model.progress.step) == (2, 6))
+    await charts_settled(pilot, runner)
+    return runner

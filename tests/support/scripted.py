@@ -5,10 +5,13 @@ does (pause blocks, checkpoint requests save, stops take effect at the next step
 changes are checked when sent and applied at the next step: `steered` lists them), but
 every number is a function of the step, and time is virtual. Pilot and snapshot tests use it for
 deterministic screens; `hold` freezes it at a chosen point until released or stopped.
+It plays a classification run, or a detection run (`task`, else the config's `task`): loss parts
+in the progress events and epoch lines, mAP metrics, the per-class AP report with a box picture.
 `test_fake_matches_the_engine` (tests/functional/test_fake_contract.py) checks that it emits the
 same event types, config and summary shape as a real run, and
 `test_paused_steered_and_stopped_alike` that pausing, steering the LR and stopping give the
-events a real run gives, in the same order.
+events a real run gives, in the same order; `test_the_detection_fake_matches_a_detection_run`
+does the same for the detection mode's events, metric keys, loss parts and report.
 """
 
 from __future__ import annotations
@@ -50,9 +53,43 @@ REPORT = """\
 weighted avg     0.9821    0.9813    0.9814       107
 """
 
+DETECTION_REPORT = """\
+class            boxes      AP    AP50       P       R
+rectangle           38  0.4467  0.8204  0.7895  0.7895
+ellipse             41  0.5123  0.8810  0.8537  0.8537
+triangle            36  0.3310  0.6822  0.7222  0.7222
+all                115  0.4300  0.7945  0.7885  0.7885
+AP: COCO mAP@[.5:.95]; AP50 at IoU .5; P, R at IoU .5 at score >= 0.412 (best mean F1); 60 images
+
+validation image 1 (128x72):
+·······························┌t───────┐·······
+···┏e━━━━━━━━━━━━┓·············│········│·······
+···┃············│┃·············│········│·······
+···┃············│┃·············│········│·······
+···┃············│┃·············│········│·······
+···┃············│┃·············└────────┘·······
+···┃············│┃······························
+···┗e .91━━━━━━━━┛·······┏━r━━━━━━━━━━━━━━━┓┐···
+·························┃│················┃│···
+·························┃│················┃│···
+·························┃│················┃│···
+·························┃│················┃│···
+·························┗r .78━━━━━━━━━━━━┛│···
+··························└─────────────────┘···
+┌┐ true  ┏┓ predicted  e ellipse  r rectangle
+t triangle"""
+"""What a detection run's evaluator reports (`DetectionEvaluator.report`): the per-class AP
+table and a text picture of one validation image, its true and predicted boxes."""
+
+DETECTION_PARTS = {"bbox_ctrness": 0.1, "bbox_regression": 0.3, "classification": 0.6}
+"""A detector's loss parts (an FCOS's, sorted as the engine's meter keeps them) and their
+shares of the total loss. The class names are the generated shapes' (data.name detshapes)."""
+
 FAILURE = "NonFiniteLoss: non-finite training loss at epoch 2, step 6"
 SPLIT_NOTE = "split: 1,437 train / 360 val digits, by data.val_split 0.2 of 1,797 (seeded, stratified by class)"  # noqa: E501
 """The note a real run starts with (which split, how many), in its config and summary."""
+DETECTION_NOTE = "data: generated shapes (train 240, val 60), 3 kinds"
+"""A detection run's note about its data."""
 
 
 def _traceback() -> str:
@@ -81,13 +118,22 @@ class ScriptedExecutor:
     hold: tuple[int, int] | None = None
     fail_at: tuple[int, int] | None = None
     run_dir: str = "runs/scripted/20250101-000000"
-    classes: list[str] = field(default_factory=lambda: ["0", "1", "2"])
+    classes: list[str] | None = None  # default: the digits' "0" "1" "2", the shapes' kinds
+    task: str | None = None  # classification | detection (None: the config's task)
     calls: int = 0
     final: dict[str, float] = field(default_factory=dict)
     steered: list[tuple[int, str]] = field(default_factory=list)
     _epoch: int = 0
+    _task: str = "classification"
     _finished: bool = False
     _release: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def class_names(self) -> list[str]:
+        """The classes RunStarted names."""
+        if self.classes is not None:
+            return self.classes
+        return ["rectangle", "ellipse", "triangle"] if self.detection else ["0", "1", "2"]
 
     def release(self) -> None:
         """Let a held run carry on."""
@@ -108,6 +154,63 @@ class ScriptedExecutor:
         drop = 0.05 if epoch == self.epochs and epoch > 1 else 0.0
         return round(0.6 + 0.35 * (1 - math.exp(-epoch)) - drop, 4)
 
+    @property
+    def detection(self) -> bool:
+        """True when this run plays a detector's (see `task`)."""
+        return self._task == "detection"
+
+    @property
+    def monitor(self) -> str:
+        """The metric that picks the best epoch (the task's default)."""
+        return "val_map" if self.detection else "val_accuracy"
+
+    def loss_parts(self, loss: float) -> dict[str, float] | None:
+        """A detector's loss by part (summing to `loss`); None for other tasks."""
+        if not self.detection:
+            return None
+        return {name: loss * share for name, share in DETECTION_PARTS.items()}
+
+    def epoch_metrics(self, epoch: int, gstep: int) -> dict[str, float]:
+        """The epoch line's metrics, with the engine's keys in its order."""
+        train = round(self.loss(gstep) + 0.02, 4)
+        metrics: dict[str, float] = {"epoch": epoch, "train_loss": train}
+        val = {"val_loss": round(self.loss(gstep) + 0.05, 4)}
+        acc = self.accuracy(epoch)
+        if self.detection:  # mAP follows the accuracy's shape, lower, as a detector's does
+            parts = self.loss_parts(train) or {}
+            metrics.update({f"train_loss_{k}": round(v, 4) for k, v in parts.items()})
+            val.update(
+                val_map=round(acc - 0.3, 4),
+                val_map50=round(acc - 0.05, 4),
+                val_map75=round(acc - 0.4, 4),
+                val_precision=round(acc - 0.1, 4),
+                val_recall=round(acc - 0.12, 4),
+            )
+        else:
+            val["val_accuracy"] = acc
+        return {
+            **metrics,
+            **val,
+            "lr": self.lr(epoch, self.steps),
+            "epoch_seconds": self.steps * self.virtual_step_seconds,
+        }
+
+    def run_config(self) -> dict[str, Any]:
+        """The config RunStarted carries (the schema accepts it; the contract test checks)."""
+        data: dict[str, Any] = {"batch_size": self.batch_size}
+        extra: dict[str, Any] = {}
+        if self.detection:
+            data.update(name="detshapes", image_size=96)
+            extra = {"task": "detection", "model": {"name": "fcos_tiny"}}
+        return RunConfig(epochs=self.epochs, data=data, notes=[self.note], **extra).model_dump(
+            mode="json"
+        )
+
+    @property
+    def note(self) -> str:
+        """The split note a real run starts with."""
+        return DETECTION_NOTE if self.detection else SPLIT_NOTE
+
     # -- the run -------------------------------------------------------------------------------
     def __call__(
         self,
@@ -121,6 +224,8 @@ class ScriptedExecutor:
     ) -> RunFinished:
         """Run the script, calling every sink with each event; returns the final event."""
         self.calls += 1
+        given = config.get("task") if isinstance(config, dict) else getattr(config, "task", None)
+        self._task = self.task or str(given or "classification")
         self._release.clear()  # every run holds at `hold`
         self._epoch, self._finished = 1, False
         control.steer_check = self._steer_check
@@ -133,9 +238,7 @@ class ScriptedExecutor:
             RunStarted(
                 run_dir=self.run_dir,
                 preset=preset,
-                config=RunConfig(
-                    epochs=self.epochs, data={"batch_size": self.batch_size}, notes=[SPLIT_NOTE]
-                ).model_dump(mode="json"),
+                config=self.run_config(),
                 device="cpu",
                 precision="fp32",
                 epochs=self.epochs,
@@ -143,8 +246,8 @@ class ScriptedExecutor:
                 steps_per_epoch=self.steps,
                 trainable_params=12_906,
                 total_params=12_906,
-                task="classification",
-                class_names=self.classes,
+                task=self._task,
+                class_names=self.class_names,
             )
         )
         total = self.epochs * self.steps
@@ -176,6 +279,7 @@ class ScriptedExecutor:
                             elapsed=elapsed,
                             steps_per_second=1 / self.virtual_step_seconds,
                             epoch_elapsed=step * self.virtual_step_seconds,
+                            loss_parts=self.loss_parts(self.loss(gstep)),
                         )
                     )
                 if self.fail_at == (epoch, step):
@@ -187,15 +291,8 @@ class ScriptedExecutor:
                 if stop:
                     status = control.stop_status
                     return self._finish(emit, status, epochs_done, best, gstep)
-            acc = self.accuracy(epoch)
-            metrics = {
-                "epoch": epoch,
-                "train_loss": round(self.loss(gstep) + 0.02, 4),
-                "val_loss": round(self.loss(gstep) + 0.05, 4),
-                "val_accuracy": acc,
-                "lr": self.lr(epoch, self.steps),
-                "epoch_seconds": self.steps * self.virtual_step_seconds,
-            }
+            metrics = self.epoch_metrics(epoch, gstep)
+            acc = metrics[self.monitor]
             self.final = metrics
             is_best = best is None or acc > best[0]
             if is_best:
@@ -208,7 +305,7 @@ class ScriptedExecutor:
                     metrics=metrics,
                     seconds=self.steps * self.virtual_step_seconds,
                     is_best=is_best,
-                    best_metric="val_accuracy",
+                    best_metric=self.monitor,
                     best_value=best[0],
                     best_epoch=best[1],
                 )
@@ -280,7 +377,7 @@ class ScriptedExecutor:
             "status": status,
             "epochs_completed": epochs_done,
             "best": {
-                "metric": "val_accuracy",
+                "metric": self.monitor,
                 "value": best[0] if best else None,
                 "epoch": best[1] if best else None,
             },
@@ -293,7 +390,7 @@ class ScriptedExecutor:
             "precision": "fp32",
             "skipped_steps": 0,
             "nonfinite_skipped": 0,
-            "notes": [SPLIT_NOTE],
+            "notes": [self.note],
             "evaluated_weights": "model",
         }
         if failed:
@@ -303,7 +400,7 @@ class ScriptedExecutor:
         event = RunFinished(
             status=status,
             summary=summary,
-            report="" if failed else REPORT,
+            report="" if failed else DETECTION_REPORT if self.detection else REPORT,
             error=FAILURE if failed else None,
             traceback=_traceback() if failed else None,
         )
