@@ -148,6 +148,34 @@ def test_weights_file_of_another_class_count_remakes_the_class_layer(tmp_path: P
     check_contract(model, 64)
 
 
+@pytest.mark.parametrize(
+    ("name", "layer"),
+    [
+        ("ssdlite320_mobilenet_v3_large", "head.classification_head.module_list.0.1"),
+        pytest.param(
+            "ssd300_vgg16", "head.classification_head.module_list.0", marks=pytest.mark.slow
+        ),
+        pytest.param(
+            "retinanet_resnet50_fpn", "head.classification_head.cls_logits", marks=pytest.mark.slow
+        ),
+    ],
+)
+def test_class_layers_remade_for_each_head_kind(name: str, layer: str) -> None:
+    """SSD's per-level class convs and RetinaNet's cls_logits take the new count of columns."""
+    from tui_trainer.engine.tasks.detection.detector_weights import remake_class_layers
+
+    size = max(64, MIN_IMAGE_SIZE.get(name, 0))
+    model: Any = build(name, classes=91, size=size).model
+    before = model.get_submodule(layer).out_channels
+    kind = "ssd" if name.startswith("ssd") else "retinanet"
+    assert remake_class_layers(model, kind, 4) == [layer.rsplit(".module_list", 1)[0]]
+    assert model.get_submodule(layer).out_channels * 91 == before * 4
+    model.eval()
+    with torch.no_grad():
+        labels = model([torch.rand(3, size, size)])[0]["labels"]
+    assert labels.numel() == 0 or int(labels.max()) < 4
+
+
 def test_weights_file_of_another_network_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "w.pt"
     torch.save(build("fcos_tiny", kwargs={"width": 8}).model.state_dict(), path)

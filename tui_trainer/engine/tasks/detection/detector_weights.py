@@ -156,10 +156,11 @@ def remake_class_layers(model: nn.Module, family: str, num_classes: int) -> list
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 
     if family == "fasterrcnn":
-        old = model.roi_heads.box_predictor  # type: ignore[union-attr]
-        if old.cls_score.out_features == num_classes:
+        roi_heads: Any = model.get_submodule("roi_heads")
+        scores = roi_heads.box_predictor.cls_score
+        if scores.out_features == num_classes:
             return []
-        model.roi_heads.box_predictor = FastRCNNPredictor(old.cls_score.in_features, num_classes)  # type: ignore[union-attr]
+        roi_heads.box_predictor = FastRCNNPredictor(scores.in_features, num_classes)
         return ["roi_heads.box_predictor"]
     head: Any = model.get_submodule("head.classification_head")
     if family in ("retinanet", "fcos"):
@@ -168,7 +169,7 @@ def remake_class_layers(model: nn.Module, family: str, num_classes: int) -> list
         old = head.cls_logits
         new = nn.Conv2d(old.in_channels, head.num_anchors * num_classes, 3, padding=1)
         nn.init.normal_(new.weight, std=0.01)
-        nn.init.constant_(new.bias, -math.log((1 - 0.01) / 0.01))
+        nn.init.constant_(new.bias, -math.log((1 - 0.01) / 0.01))  # type: ignore[arg-type]
         head.cls_logits = new
         head.num_classes = num_classes
         return ["head.classification_head.cls_logits"]
@@ -183,7 +184,7 @@ def remake_class_layers(model: nn.Module, family: str, num_classes: int) -> list
             conv.in_channels, anchors * num_classes, conv.kernel_size, conv.stride, conv.padding
         )
         nn.init.xavier_uniform_(new.weight)
-        nn.init.zeros_(new.bias)
+        nn.init.zeros_(new.bias)  # type: ignore[arg-type]
         set_module(head.module_list, name, new)
     head.num_columns = num_classes
     return ["head.classification_head"]

@@ -96,5 +96,5 @@ def fcos_tiny(
         max_size=image_size,
         anchor_generator=anchors,
         head=head,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
