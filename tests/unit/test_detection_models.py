@@ -176,6 +176,23 @@ def test_class_layers_remade_for_each_head_kind(name: str, layer: str) -> None:
     assert labels.numel() == 0 or int(labels.max()) < 4
 
 
+def test_weights_file_saved_with_frozen_batchnorm_keeps_it_frozen(tmp_path: Path) -> None:
+    """torchvision's COCO files come from FrozenBatchNorm2d backbones (no num_batches_tracked):
+    such a file loads, and those layers are frozen here as well, not trained at batch 2."""
+    from tui_trainer.engine.tasks.detection.detector_weights import freeze_all_batchnorm
+
+    donor: Any = build("fcos_tiny").model
+    assert freeze_all_batchnorm(donor.backbone.body) == 10
+    path = tmp_path / "frozen.pt"
+    torch.save(donor.state_dict(), path)
+    built = build("fcos_tiny", weights=str(path))
+    model: Any = built.model
+    assert isinstance(model.backbone.body.stages[0][0][1], FrozenBatchNorm2d)
+    assert "10 BatchNorm layers frozen, as the file saved them" in built.notes
+    key = "backbone.body.stages.1.0.1.running_var"
+    assert torch.equal(model.state_dict()[key], donor.state_dict()[key])
+
+
 def test_weights_file_of_another_network_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "w.pt"
     torch.save(build("fcos_tiny", kwargs={"width": 8}).model.state_dict(), path)
