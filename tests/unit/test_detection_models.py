@@ -234,6 +234,14 @@ def test_hub_weights_absent_are_refused_with_where_to_put_them(torch_home: Path)
     assert "mobilenet_v3_large" in str(err.value)
 
 
+def test_fcos_tiny_refuses_weights_names() -> None:
+    """It has no torchvision weights: a name is refused, never silently ignored."""
+    for field in ("weights", "backbone_weights"):
+        with pytest.raises(UserError, match="fcos_tiny has no weights named 'DEFAULT'") as err:
+            build("fcos_tiny", **{field: "DEFAULT"})
+        assert err.value.key == f"model.{field}"
+
+
 def test_misnamed_weights_list_the_accepted_names() -> None:
     with pytest.raises(UserError, match=r"COCO_V1.*backbone_weights"):
         build(NAME, weights="ResNet50_Weights.IMAGENET1K_V1")

@@ -99,7 +99,7 @@ def build_detection_model(cfg: ModelConfig, num_classes: int, image_size: int) -
         notes.append("model.backbone_weights not used: model.weights sets the whole model")
         backbone_weights = None
     if cfg.name == "fcos_tiny":
-        model = _fcos_tiny(cfg, num_classes, image_size)
+        model = _fcos_tiny(cfg, num_classes, image_size, backbone_weights)
     else:
         model = _torchvision(cfg, family, num_classes, image_size, backbone_weights, notes)
     if cfg.weights and is_weights_file(cfg.weights):
@@ -152,13 +152,14 @@ def check_kwargs(name: str, family: Family, kwargs: dict[str, Any], image_size: 
             raise UserError(f"{name} takes no argument '{key}'{hint}", key="model.kwargs")
 
 
-def _fcos_tiny(cfg: ModelConfig, num_classes: int, image_size: int) -> nn.Module:
+def _fcos_tiny(
+    cfg: ModelConfig, num_classes: int, image_size: int, backbone: str | None
+) -> nn.Module:
     from tui_trainer.engine.tasks.detection.tiny import fcos_tiny
 
-    if cfg.weights and not is_weights_file(cfg.weights):
-        raise UserError(
-            f"fcos_tiny has no weights named '{cfg.weights}'; give a file", key="model.weights"
-        )
+    for key, value in (("model.weights", cfg.weights), ("model.backbone_weights", backbone)):
+        if value and not is_weights_file(value):
+            raise UserError(f"fcos_tiny has no weights named '{value}'; give a file", key=key)
 
     def factory(**kw: Any) -> nn.Module:
         return fcos_tiny(num_classes, image_size, **kw)
