@@ -6,13 +6,12 @@ import json
 
 import pytest
 import torch
-from support.runs import TINY, only_run_dir
+from support.runs import TINY, StepLosses, only_run_dir
 
 from tui_trainer.cli import main
 from tui_trainer.config import load_config
 from tui_trainer.engine.checkpoint import FORMAT_VERSION
-from tui_trainer.runlog.control import Control, StopMode
-from tui_trainer.runlog.events import LogMessage, StepProgress
+from tui_trainer.runlog.control import Control
 from tui_trainer.session import execute
 
 # Every feature whose state a resume must restore: augmentation RNG, accumulation, a schedule
@@ -32,21 +31,6 @@ HARD = [
     "freeze.batch_size=64",
     "optim.weight_decay=0.001",
 ]
-
-
-class StepLosses:
-    """Records per-optimizer-step losses; optionally stops the run at a given global step."""
-
-    def __init__(self, control: Control | None = None, stop_at: int | None = None) -> None:
-        self.control, self.stop_at, self.losses, self.logs = control, stop_at, {}, []
-
-    def __call__(self, event) -> None:
-        if isinstance(event, StepProgress):
-            self.losses[event.global_step] = event.loss
-            if self.stop_at is not None and event.global_step == self.stop_at:
-                self.control.request_stop(StopMode.STEP, status="interrupted")
-        elif isinstance(event, LogMessage):
-            self.logs.append(event.message)
 
 
 @pytest.mark.parametrize("stop_at", [7, 40])  # inside the frozen phase, and after unfreezing

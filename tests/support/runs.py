@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 from tui_trainer.config import load_config
+from tui_trainer.runlog.control import Control, StopMode
+from tui_trainer.runlog.events import LogMessage, StepProgress
 
 # Small enough that a whole run takes well under a second on 2 CPU cores.
 TINY = ["epochs=2", "data.batch_size=64", "device=cpu", "progress.interval=0.01"]
@@ -66,3 +68,18 @@ class Recorder:
         from tui_trainer.runlog.events import LogMessage
 
         return [e.message for e in self.of(LogMessage) if level in (None, e.level)]
+
+
+class StepLosses:
+    """Records per-optimizer-step losses; optionally stops the run at a given global step."""
+
+    def __init__(self, control: Control | None = None, stop_at: int | None = None) -> None:
+        self.control, self.stop_at, self.losses, self.logs = control, stop_at, {}, []
+
+    def __call__(self, event) -> None:
+        if isinstance(event, StepProgress):
+            self.losses[event.global_step] = event.loss
+            if self.stop_at is not None and event.global_step == self.stop_at:
+                self.control.request_stop(StopMode.STEP, status="interrupted")
+        elif isinstance(event, LogMessage):
+            self.logs.append(event.message)
