@@ -191,3 +191,23 @@ def test_tensorboard_holds_the_loss_parts_per_step_and_epoch(tmp_path: Path) -> 
     assert {"epoch/val_map", "epoch/val_map50"} <= tags
     steps = [e.step for e in acc.Scalars("train/loss_classification")]
     assert steps == [e.step for e in acc.Scalars("train/loss")]
+
+
+@pytest.mark.parametrize("task", ["classification", "detection"])
+def test_the_best_marker_shows_when_the_last_epoch_is_the_best(presets, task) -> None:
+    """textual-plot maps x = xmax one cell past its canvas: the marker is moved inside."""
+    script = ScriptedExecutor(epochs=1, steps=12, task=task)
+
+    async def scenario() -> None:
+        async with _app(presets, script).run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: isinstance(pilot.app.screen, SummaryScreen), 20)
+            await pilot.press("b")
+            await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunScreen))
+            plot = pilot.app.screen.query_one(MetricPlot)
+            await wait_for(pilot, lambda: plot.current)
+            await pilot.pause()
+            region = plot.region
+            rows = screen_text(pilot.app).splitlines()[region.y : region.bottom]
+            assert any("◆" in row[region.x : region.right] for row in rows)
+
+    run(scenario())

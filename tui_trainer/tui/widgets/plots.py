@@ -92,6 +92,7 @@ class RunPlot(PlotWidget, can_focus=False):
         self._drawn: tuple[object, ...] = ()
         self._exact_margin = True  # the next draw fits the margin exactly (new size or mode)
         self._log_drawn = False
+        self._limits = (0.0, 1.0, 0.0, 1.0)  # x0, x1, y0, y1 of the last `axes`
 
     def style_of(self, component: str) -> str:
         """A component class's colour as a Rich style string (what textual-plot takes); a
@@ -180,18 +181,28 @@ class RunPlot(PlotWidget, can_focus=False):
         self.set_xticks(fitting_x_ticks(x0, x1, canvas, labels_x))  # whole epochs
         self.set_xlimits(x0, x1)
         self.set_ylimits(y0, y1)
+        self._limits = (x0, x1, y0, y1)
+
+    def inside(self, x: float, y: float) -> tuple[float, float]:
+        """A point on the axes' far edges moved just inside them: textual-plot maps x = xmax
+        (the last epoch) and y = ymax one cell past its canvas, so a marker or a lone point
+        there would not show."""
+        x0, x1, y0, y1 = self._limits
+        return min(x, x1 - (x1 - x0) * 1e-6), min(y, y1 - (y1 - y0) * 1e-6)
 
     def line(self, xs: Sequence[float], ys: Sequence[float], component: str) -> None:
         """A braille line in a component class's colour (a single point draws as a dot)."""
         if len(xs) == 1:
+            x, y = self.inside(xs[0], ys[0])
             self.scatter(
-                xs, ys, hires_mode=HiResMode.BRAILLE, marker_style=self.style_of(component)
+                [x], [y], hires_mode=HiResMode.BRAILLE, marker_style=self.style_of(component)
             )
         elif xs:
             self.plot(xs, ys, hires_mode=HiResMode.BRAILLE, line_style=self.style_of(component))
 
     def mark(self, x: float, y: float, component: str = "run-plot--best") -> None:
-        """A full-cell marker (the best epoch)."""
+        """A full-cell marker (the best epoch; on the last epoch too, see `inside`)."""
+        x, y = self.inside(x, y)
         self.scatter([x], [y], marker=BEST_MARKER, marker_style=self.style_of(component))
 
 
