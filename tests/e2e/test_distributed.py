@@ -275,3 +275,41 @@ def test_every_rank_refuses_a_run_directory_another_process_writes(ddp_run, tmp_
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert f"being written by pid {os.getpid()}" in proc.stderr
     assert {p: p.read_bytes() for p in before} == before
+
+
+DETECT = [
+    "epochs=2",
+    "device=cpu",
+    "progress.interval=0.5",
+    "data.num_samples=80",
+    "data.image_size=48",
+    "data.augment.hflip=true",
+    "data.augment.scale=0.2",
+    "sync_bn=true",  # fcos_tiny's backbone has BatchNorm: one process sees the whole batch
+]
+
+
+@pytest.mark.slow
+def test_a_detector_in_two_processes_matches_one_with_the_doubled_batch(tmp_path):
+    """Training shards (same images, same draws), validation predictions gathered for one mAP.
+
+    FCOS normalises its losses by the foreground points of the batch it sees, so a shard's
+    gradient is not exactly half the whole batch's: the curves agree within a tolerance."""
+    out = tmp_path / "ddp"
+    args = ["run", "quickstart-detect", *DETECT, "data.batch_size=8", f"--out={out}"]
+    proc = torchrun(args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("run completed") == 1
+    finished, one = run_preset(
+        tmp_path / "one",
+        [*DETECT, "data.batch_size=16", "sync_bn=false"],
+        preset="quickstart-detect",
+        tiny=False,
+    )
+    assert finished.status == "completed", finished.error
+    two = only_run_dir(out)
+    for a, b in zip(curve(two), curve(one), strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=0.05), (a, b)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=0.05), (a, b)
+        assert a["val_map50"] == pytest.approx(b["val_map50"], abs=0.05), (a, b)
+    assert torch.load(two / "checkpoints" / "last.pt", weights_only=True)["world_size"] == 2

@@ -118,9 +118,11 @@ class DataConfig(Section):
     )
     num_workers: int | Literal["auto"] = Field(
         "auto",
-        description="imagefolder, segfolder: DataLoader worker processes that decode images; "
+        description="imagefolder, segfolder, yolo, coco, voc: DataLoader worker processes that "
+        "decode (and, for detection, augment) images; "
         "auto = the CPU cores this process may use (shared by the processes of a multi-process "
-        "run), at most 8; 0 decodes in the main process. In-memory data needs none.",
+        "run), at most 8; 0 decodes in the main process. In-memory data needs none (detshapes "
+        "augments in workers only when given a number).",
     )
     cache: Literal["none", "ram", "disk"] = Field(
         "ram",

@@ -50,24 +50,31 @@ def index_bundle(
         empty = "train" if not index.train else "val"
         raise UserError(f"{index.source}: the {empty} split has no images", key="data.root")
     size = data.image_size or 640
-    workers = 0 if generated else resolve_workers(data.num_workers)
+    # generated images are in memory: augmenting them in the main process is cheaper than
+    # workers on a small machine, so `auto` means none (a number asks for workers anyway)
+    auto_none = generated and data.num_workers == "auto"
+    workers = 0 if auto_none else resolve_workers(data.num_workers)
     share_cores(workers)
     pin = pin_memory(config, device)
     epochs = [config.epochs]  # the run's length: mosaic_until reads it (steering may change it)
     augment = augment_of(config)
 
+    made: dict[int, DetectionLoader] = {}  # one per batch size: its workers persist
+
     def make_train(batch_size: int) -> DetectionLoader:
-        return DetectionLoader(
-            index.train,
-            image_size=size,
-            batch_size=batch_size,
-            shuffle=True,
-            seed=config.seed,
-            augment=augment,
-            num_workers=workers,
-            pin_memory=pin,
-            epochs=lambda: epochs[0],
-        )
+        if batch_size not in made:
+            made[batch_size] = DetectionLoader(
+                index.train,
+                image_size=size,
+                batch_size=batch_size,
+                shuffle=True,
+                seed=config.seed,
+                augment=augment,
+                num_workers=workers,
+                pin_memory=pin,
+                epochs=lambda: epochs[0],
+            )
+        return made[batch_size]
 
     def set_epochs(n: int) -> None:
         epochs[0] = n
@@ -83,6 +90,10 @@ def index_bundle(
         pin_memory=pin,
         drop_last_single=False,
     )
+    def close() -> None:  # the run ended: stop every loader's workers
+        for loader in [val, *made.values()]:
+            loader.release()
+
     train_n, val_n = len(index.train), len(index.val)
     return DataBundle(
         num_classes=len(index.class_names),
@@ -95,6 +106,7 @@ def index_bundle(
         val=val,
         notes=list(index.notes),
         set_epochs=set_epochs,
+        close=close,
         split=split_line(train_n, val_n, "images", _split_source(index, config, generated)),
     )
 

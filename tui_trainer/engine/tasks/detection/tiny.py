@@ -25,11 +25,15 @@ def _conv(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
 
 
 class TinyBody(nn.Module):
-    """Five stride-2 stages (each conv + conv); returns the last `levels` stages' features."""
+    """Stride-2 stages (each conv + conv) down to the coarsest level the pyramid uses; returns
+    the last `levels` stages' features."""
 
     def __init__(self, width: int, levels: int) -> None:
         super().__init__()
         widths = [width, width * 2, width * 4, width * 4, width * 8]
+        # only the stages the pyramid reads: a stage no output uses would leave parameters
+        # without gradients, which DistributedDataParallel refuses
+        widths = widths[: 2 + levels]
         stages = []
         prev = 3
         for w in widths:
