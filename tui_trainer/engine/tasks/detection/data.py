@@ -90,6 +90,7 @@ def index_bundle(
         pin_memory=pin,
         drop_last_single=False,
     )
+
     def close() -> None:  # the run ended: stop every loader's workers
         for loader in [val, *made.values()]:
             loader.release()
