@@ -170,3 +170,18 @@ def test_the_quickstart_detector_learns_the_shapes(tmp_path):
     best = max(line["val_map50"] for line in epoch_lines(run_dir))
     assert best >= 0.5, [round(x["val_map50"], 3) for x in epoch_lines(run_dir)]
     assert (run_dir / "checkpoints" / "best.pt").is_file()
+
+
+def test_check_reads_the_labels_and_says_the_split(tmp_path, capsys, monkeypatch):
+    index = generate_shapes(20, 32, 0, 3, 2, 0.25)
+    write_yolo(index, tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "quickstart-detect", "data.name=yolo", "data.root=data"]) == 0
+    assert "split: 15 train / 5 val images, by yolo's own train and val sets" in (
+        capsys.readouterr().out
+    )
+    label = sorted((tmp_path / "data" / "labels" / "train").glob("*.txt"))[0]
+    label.write_text("0 0.5 0.5 0.2 0.2\n0 0.5 0.5 -0.2 0.2\n")
+    main(["check", "quickstart-detect", "data.name=yolo", "data.root=data"])
+    out = capsys.readouterr().out
+    assert f"warning: {label.relative_to(tmp_path)}:2: data.root: box width -0.2" in out

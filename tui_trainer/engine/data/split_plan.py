@@ -96,6 +96,13 @@ def plan_split(config: RunConfig) -> str | None:
         n = len(list_images(images, recursive=False).files)
         n_train, n_val = split_sizes(n, data.val_split, "pairs")
         return split_line(n_train, n_val, "pairs", pair_fraction_source(data.val_split, n))
+    if data.name in ("yolo", "coco", "voc"):  # the labels are read (and bad ones refused)
+        if not root.exists():
+            return None
+        from tui_trainer.engine.tasks.detection.data import read_index, split_source
+
+        index = read_index(config, root)
+        return split_line(len(index.train), len(index.val), "images", split_source(config, False))
     return None
 
 

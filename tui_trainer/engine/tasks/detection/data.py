@@ -17,6 +17,7 @@ from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.data.bundle import DataBundle
 from tui_trainer.engine.data.folder_setup import pin_memory, resolve_workers, share_cores
 from tui_trainer.engine.data.split import fixed_source, split_line
+from tui_trainer.engine.data.split_plan import tensor_split_source
 from tui_trainer.engine.tasks.base import DataBuilder
 from tui_trainer.errors import UserError
 
@@ -108,15 +109,14 @@ def index_bundle(
         notes=list(index.notes),
         set_epochs=set_epochs,
         close=close,
-        split=split_line(train_n, val_n, "images", _split_source(index, config, generated)),
+        split=split_line(train_n, val_n, "images", split_source(config, generated)),
     )
 
 
-def _split_source(index: DetectionIndex, config: RunConfig, generated: bool) -> str:
-    if generated:
-        return (
-            f"data.val_split {config.data.val_split:g} of {config.data.num_samples:,} (generated)"
-        )
+def split_source(config: RunConfig, generated: bool) -> str:
+    """Where the split came from, for `split_line` (the run's and `check`'s words)."""
+    if generated:  # worded as `check` plans it (split_plan.plan_split)
+        return tensor_split_source(config, config.data.num_samples)[0]
     return fixed_source(f"{config.data.name}'s own train and val sets")
 
 
@@ -145,6 +145,19 @@ def detshapes(config: RunConfig, device: torch.device, channels: int | None) -> 
     return index_bundle(index, config, device, generated=True)
 
 
+def read_index(config: RunConfig, root: Path) -> DetectionIndex:
+    """The index of the file layout `config.data.name` (yolo, coco, voc) under `root`; bad
+    labels raise UserError naming the file and line."""
+    fmt = config.data.name
+    if fmt == "yolo":
+        from tui_trainer.engine.tasks.detection.formats.yolo import read_yolo as read
+    elif fmt == "coco":
+        from tui_trainer.engine.tasks.detection.formats.coco import read_coco as read
+    else:
+        from tui_trainer.engine.tasks.detection.formats.voc import read_voc as read
+    return read(root, class_names=config.data.class_names)
+
+
 def _reader(fmt: str) -> Callable[[RunConfig, torch.device, int | None], DataBundle]:
     """The builder of one file layout (yolo, coco, voc): read the index, then the loaders."""
 
@@ -154,14 +167,7 @@ def _reader(fmt: str) -> Callable[[RunConfig, torch.device, int | None], DataBun
         root = Path(config.data.root).expanduser()
         if not root.exists():
             raise UserError(f"{root}: no such file or folder", key="data.root")
-        if fmt == "yolo":
-            from tui_trainer.engine.tasks.detection.formats.yolo import read_yolo as read
-        elif fmt == "coco":
-            from tui_trainer.engine.tasks.detection.formats.coco import read_coco as read
-        else:
-            from tui_trainer.engine.tasks.detection.formats.voc import read_voc as read
-        index = read(root, class_names=config.data.class_names)
-        return index_bundle(index, config, device, generated=False)
+        return index_bundle(read_index(config, root), config, device, generated=False)
 
     build.__doc__ = f"The {fmt} layout under data.root, decoded by loader workers."
     return build
