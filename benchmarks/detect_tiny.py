@@ -8,10 +8,11 @@ evaluated with a quick all-point mAP50 after every epoch. It uses helper A's
 `generate_shapes` when present, else a stand-in with rectangles/ellipses/triangles; mAP50 is
 computed twice (a quick all-point AP here, and the project's COCO `DetectionEvaluator`).
 
-Measured (2-core CPU, `--epochs 6 --size 64 --batch 16 --lr 2e-3`, 512 train / 128 val images,
-fcos_tiny: 0.60 M parameters): mAP50 0.53 / 0.82 / 0.83 / 0.88 / 0.90 / 0.90 after epochs 1-6
-(COCO mAP 0.54 at epoch 6). An epoch costs about 3 s on the idle machine (10 epochs of the
-stand-in data: 29 s); the run that gave these mAPs shared the CPU with a load of ~10 (600 s).
+Measured (2-core CPU, `--epochs 6 --size 64 --batch 16 --lr 2e-3`, 512 train / 128 val images;
+fcos_tiny then had an unused 5th stage, 0.60 M parameters, now 0.38 M with the same features):
+mAP50 0.53 / 0.82 / 0.83 / 0.88 / 0.90 / 0.90 after epochs 1-6 (COCO mAP 0.54 at epoch 6). An
+epoch costs about 3 s on the idle machine (10 epochs of the stand-in data: 29 s); the run that
+gave these mAPs shared the CPU with a load of ~10 (600 s).
 """
 
 from __future__ import annotations
