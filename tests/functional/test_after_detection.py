@@ -288,13 +288,32 @@ def test_bad_predict_flags_are_one_line_exit_2_nothing_written(
     assert not out.exists() and files_under(det_run) == before
 
 
-@pytest.mark.parametrize("flag", ["--conf", "--max-det"])
-def test_detection_flags_on_a_classification_run_are_refused(tmp_path, pictures, capsys, flag):
-    run_dir = make_run(tmp_path / "runs", "quickstart", "cls")
+OTHER_TASKS = {
+    "classification": {},
+    "segmentation": {
+        "task": "segmentation",
+        "data": {"name": "shapes", "batch_size": 16},
+        "model": {"name": "unet"},
+    },
+}
+FLAGS = [
+    ("classification", "--conf", "detection runs only"),
+    ("classification", "--max-det", "detection runs only"),
+    ("segmentation", "--conf", "detection runs only"),
+    ("segmentation", "--max-det", "detection runs only"),
+    ("segmentation", "--top-k", "classification runs only"),
+]
+
+
+@pytest.mark.parametrize(("task", "flag", "fragment"), FLAGS, ids=[f"{t} {f}" for t, f, _ in FLAGS])
+def test_a_flag_the_runs_task_has_no_use_for_is_refused(
+    tmp_path, pictures, capsys, task, flag, fragment
+):
+    run_dir = make_run(tmp_path / "runs", "p", "r", **OTHER_TASKS[task])
     before = files_under(run_dir)
     assert main(["predict", str(run_dir), str(pictures), flag, "1"]) == 2
     err = one_line_error(capsys)
-    assert flag in err and "detection runs only" in err and "classification" in err
+    assert flag in err and fragment in err and f"task: {task}" in err
     assert files_under(run_dir) == before
 
 

@@ -239,8 +239,8 @@ def predict_command(
 ) -> int:
     """The `predict` command: print the answers, write the files; exit code 0 or 2.
 
-    `top_k` (default 3) is for classification and segmentation runs, `conf` / `max_det`
-    (defaults 0.25 / 100) for detection runs; a flag of the other kind is refused.
+    `top_k` (default 3) is for classification runs, `conf` / `max_det` (defaults 0.25 / 100)
+    for detection runs; a flag another task has no use for is refused.
     """
     if top_k is not None and top_k < 1:
         raise UserError(f"--top-k: expected a whole number >= 1, got {top_k}")
@@ -254,8 +254,11 @@ def predict_command(
     given = [k for k, v in (("--conf", conf), ("--max-det", max_det)) if v is not None]
     if task != "detection" and given:
         raise UserError(f"{given[0]}: applies to detection runs only (this run's task: {task})")
-    if task == "detection" and top_k is not None:
-        raise UserError("--top-k: applies to classification runs (detection: --conf, --max-det)")
+    if task != "classification" and top_k is not None:
+        hint = "; detection: --conf, --max-det" if task == "detection" else ""
+        raise UserError(
+            f"--top-k: applies to classification runs only (this run's task: {task}{hint})"
+        )
     run = open_run(run_dir, checkpoint, overrides)
     out_dir = Path(out) if out else timestamped(run.run_dir / "predict")
 
