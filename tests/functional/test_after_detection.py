@@ -326,3 +326,18 @@ def test_only_unreadable_images_is_one_line_exit_2_nothing_written(det_run, tmp_
     err = one_line_error(capsys)
     assert "IMAGE_OR_FOLDER" in err and "broken.png" in err
     assert not (tmp_path / "o").exists() and files_under(det_run) == before
+
+
+def test_a_full_disk_is_one_line_exit_1_nothing_left(det_run, tmp_path, capsys):
+    from support.disk import small_disk
+
+    noise = np.random.default_rng(0).integers(0, 256, (700, 700, 3), dtype=np.uint8)
+    inputs = tmp_path / "big"
+    inputs.mkdir()
+    for i in range(4):  # each drawn copy ~1.4 MB of incompressible PNG: more than the disk
+        Image.fromarray(np.roll(noise, i, axis=0)).save(inputs / f"n{i}.png")
+    with small_disk(tmp_path / "disk", "3m") as disk:
+        assert main(["predict", str(det_run), str(inputs), "--out", str(disk / "preds")]) == 1
+        err = one_line_error(capsys)
+        assert "--out" in err and "nothing was written" in err
+        assert list(disk.iterdir()) == []
