@@ -81,3 +81,10 @@ def test_freezing_a_randomly_initialised_backbone_warns(workdir, capsys):
 def test_no_random_backbone_warning_when_weights_or_no_freeze(overrides):
     config, _ = load_config("imagefolder-densenet121", overrides)
     assert not [w for w in config_warnings(config) if "randomly initialised" in w]
+
+
+def test_a_detectors_backbone_weights_count_as_its_frozen_weights():
+    config, _ = load_config("voc-detect", [])  # freeze.enabled with model.backbone_weights
+    assert not [w for w in config_warnings(config) if "randomly initialised" in w]
+    config, _ = load_config("voc-detect", ["model.backbone_weights=null"])
+    assert [w for w in config_warnings(config) if "randomly initialised" in w]

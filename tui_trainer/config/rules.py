@@ -57,7 +57,10 @@ def freeze_without_weights_warning(config: RunConfig) -> str | None:
     """
     from tui_trainer.config.tasks import model_kind
 
-    if not config.freeze.enabled or config.model.weights or model_kind(config.model.name) == "user":
+    model = config.model
+    if not config.freeze.enabled or model.weights or model_kind(model.name) == "user":
+        return None
+    if model.backbone_weights:  # a detector's backbone weights initialise what is frozen
         return None
     return (
         f"freeze.enabled: {config.model.name}'s backbone is frozen but model.weights is null, "
