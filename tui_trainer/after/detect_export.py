@@ -30,13 +30,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from tui_trainer import __version__
 from tui_trainer.after.export import (
     SAMPLE_MAX,
     ExportMismatch,
     ExportResult,
     default_output,
     json_beside,
+    provenance,
     require_onnx,
 )
 from tui_trainer.after.loading import LoadedRun
@@ -245,16 +245,7 @@ def sidecar(run: LoadedRun, fmt: str, model_file: str, check: dict[str, Any]) ->
         "to_original_pixels": (
             "x = (x_net - pad_x) / scale, y = (y_net - pad_y) / scale, clipped to the image"
         ),
-        "source": {
-            "run_dir": str(run.run_dir),
-            "checkpoint": str(run.checkpoint),
-            "model": run.config.model.name,
-            "data": run.config.data.name,
-        },
-        "check": check,
-        "exported_by": f"tui-trainer {__version__}, torch {torch.__version__}"
-        + (f", opset {OPSET}" if fmt == "onnx" else ""),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **provenance(run, check, f", opset {OPSET}" if fmt == "onnx" else ""),
     }
 
 

@@ -150,6 +150,14 @@ def preprocessing(run: LoadedRun, fmt: str, model_file: Path, check: dict[str, A
         "num_classes": run.data.num_classes,
         **spec.describe(),
         "output": output,
+        **provenance(run, check),
+    }
+
+
+def provenance(run: LoadedRun, check: dict[str, Any], exporter: str = "") -> dict[str, Any]:
+    """The sidecar's last keys, alike for every task: where the model came from, the check
+    made before writing, who exported it (`exporter`: e.g. the ONNX opset) and when."""
+    return {
         "source": {
             "run_dir": str(run.run_dir),
             "checkpoint": str(run.checkpoint),
@@ -157,7 +165,7 @@ def preprocessing(run: LoadedRun, fmt: str, model_file: Path, check: dict[str, A
             "data": run.config.data.name,
         },
         "check": check,
-        "exported_by": f"tui-trainer {__version__}, torch {torch.__version__}",
+        "exported_by": f"tui-trainer {__version__}, torch {torch.__version__}{exporter}",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
