@@ -270,3 +270,15 @@ def test_class_names_rename_or_refuse_another_count(tmp_path: Path, shapes: Dete
     assert refusal(read_yolo, yolo) == (
         f"{yolo / 'data.yaml'}: data.root: nc: 3, but names lists 2 classes"
     )
+
+
+def test_yolo_yaml_goes_through_the_bounded_loader(tmp_path: Path, shapes: DetectionIndex) -> None:
+    """Whole-number keys (`names: {0: a}`) are read; a repeated id, which a plain safe_load
+    would silently let win, is refused on its line, as in every preset."""
+    root = write_yolo(shapes, tmp_path)
+    (root / "data.yaml").write_text(
+        "train: images/train\nval: images/val\nnames:\n  0: a\n  0: b\n"
+    )
+    message = refusal(read_yolo, root)
+    assert message.startswith(f"{root / 'data.yaml'}:5: data.root: ")
+    assert "duplicate key" in message

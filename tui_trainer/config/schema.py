@@ -305,11 +305,12 @@ class RunConfig(Section):
     @classmethod
     def _task_loss(cls, data: Any) -> Any:
         """A task whose losses exclude the default (detection) gets its own when unset."""
-        if not isinstance(data, dict) or data.get("task") not in TASKS:
+        task = data.get("task") if isinstance(data, dict) else None
+        if not isinstance(task, str) or task not in TASKS:
             return data
         loss = data.get("loss")
         if loss is None or (isinstance(loss, dict) and "name" not in loss):
-            default = default_loss(data["task"])
+            default = default_loss(task)
             if default != LossConfig.model_fields["name"].default:
                 data = {**data, "loss": {**(loss or {}), "name": default}}
         return data

@@ -56,6 +56,7 @@ RUN_FILE = Limits(
 steering passes 1 MiB), so replay and resume read it within higher, still finite, bounds."""
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_INT_TAG = "tag:yaml.org,2002:int"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 KeyPath = tuple[str, ...]
@@ -163,8 +164,10 @@ def _check_expansion(root: Node, limits: Limits = PRESET) -> None:
         stack.extend((child, False) for child in _children(node))
 
 
-def _check_keys(root: Node) -> dict[KeyPath, int]:
-    """Refuse duplicate and non-string keys; return each key path's 1-based line."""
+def _check_keys(root: Node, int_keys: bool = False) -> dict[KeyPath, int]:
+    """Refuse duplicate and non-string keys (`int_keys`: whole numbers are keys too, as in a
+    YOLO data.yaml's `names: {0: person}`); return each key path's 1-based line."""
+    key_tags = (_STR_TAG, _INT_TAG) if int_keys else (_STR_TAG,)
     lines: dict[KeyPath, int] = {}
     stack: list[tuple[Node, KeyPath]] = [(root, ())]
     while stack:
@@ -180,7 +183,7 @@ def _check_keys(root: Node) -> dict[KeyPath, int]:
                 stack.append((value_node, path))
                 continue
             where = ".".join(path)
-            if not isinstance(key_node, ScalarNode) or key_node.tag != _STR_TAG:
+            if not isinstance(key_node, ScalarNode) or key_node.tag not in key_tags:
                 shown = key_node.value if isinstance(key_node, ScalarNode) else "a collection"
                 raise _Refused(
                     f"{where + ': ' if where else ''}key {shown!r} is not a string (quote it)",
@@ -228,6 +231,7 @@ def parse_yaml_text(
     line_numbers: bool = True,
     syntax_as_text: bool = False,
     limits: Limits = PRESET,
+    int_keys: bool = False,
 ) -> YamlDocument:
     """Parse one YAML document within the limits; `source` names it in error messages.
 
@@ -235,6 +239,7 @@ def parse_yaml_text(
     `syntax_as_text`: text that is not YAML at all is returned as the plain string (override
     values such as `{stem}_mask.gif`); the limits and key rules still raise.
     `limits`: `PRESET` (default) or `RUN_FILE` for a run's own config.yaml.
+    `int_keys`: whole-number mapping keys are allowed (data files such as a YOLO data.yaml).
     Raises UserError for invalid YAML and for anything the module docstring lists.
     """
     if len(text) > limits.max_bytes:
@@ -246,7 +251,7 @@ def parse_yaml_text(
         if root is None:
             return YamlDocument(None)
         _check_expansion(root, limits)
-        lines = _check_keys(root)
+        lines = _check_keys(root, int_keys)
         data = loader.construct_document(root)
     except _Refused as exc:
         where = _where(source, exc.mark, line_numbers=line_numbers)
@@ -287,7 +292,7 @@ def _syntax_error(exc: yaml.YAMLError, text: str, source: str, line_numbers: boo
 
 
 def load_yaml_file(
-    path: str | Path, source: str | None = None, limits: Limits = PRESET
+    path: str | Path, source: str | None = None, limits: Limits = PRESET, int_keys: bool = False
 ) -> YamlDocument:
     """Read and parse a YAML file within `limits` (size checked before reading it whole)."""
     path = Path(path)
@@ -299,4 +304,4 @@ def load_yaml_file(
         raise UserError("is a directory, expected a YAML file", location=name) from None
     except OSError as exc:
         raise UserError(f"cannot read: {exc.strerror or exc}", location=name) from None
-    return parse_yaml_text(_decode(raw, name, limits), name, limits=limits)
+    return parse_yaml_text(_decode(raw, name, limits), name, limits=limits, int_keys=int_keys)

@@ -88,7 +88,9 @@ def freeze_all_batchnorm(module: nn.Module) -> int:
     """Replace every BatchNorm2d under `module` by a FrozenBatchNorm2d with its statistics."""
     names = [n for n, m in module.named_modules() if type(m) is nn.BatchNorm2d]
     for name in names:
-        set_module(module, name, to_frozen(module.get_submodule(name)))  # type: ignore[arg-type]
+        layer = module.get_submodule(name)
+        assert isinstance(layer, nn.BatchNorm2d)  # the names were chosen by that type
+        set_module(module, name, to_frozen(layer))
     return len(names)
 
 
@@ -169,7 +171,8 @@ def remake_class_layers(model: nn.Module, family: str, num_classes: int) -> list
         old = head.cls_logits
         new = nn.Conv2d(old.in_channels, head.num_anchors * num_classes, 3, padding=1)
         nn.init.normal_(new.weight, std=0.01)
-        nn.init.constant_(new.bias, -math.log((1 - 0.01) / 0.01))  # type: ignore[arg-type]
+        assert new.bias is not None  # nn.Conv2d makes a bias by default
+        nn.init.constant_(new.bias, -math.log((1 - 0.01) / 0.01))
         head.cls_logits = new
         head.num_classes = num_classes
         return ["head.classification_head.cls_logits"]
@@ -184,7 +187,8 @@ def remake_class_layers(model: nn.Module, family: str, num_classes: int) -> list
             conv.in_channels, anchors * num_classes, conv.kernel_size, conv.stride, conv.padding
         )
         nn.init.xavier_uniform_(new.weight)
-        nn.init.zeros_(new.bias)  # type: ignore[arg-type]
+        assert new.bias is not None  # nn.Conv2d makes a bias by default
+        nn.init.zeros_(new.bias)
         set_module(head.module_list, name, new)
     head.num_columns = num_classes
     return ["head.classification_head"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -281,9 +282,9 @@ def _user_detector(
             key="model.backbone_weights",
         )
     try:
-        params = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        params = {}  # type: ignore[assignment]
+        params: Mapping[str, inspect.Parameter] = inspect.signature(cls).parameters
+    except (TypeError, ValueError):  # a class whose signature cannot be read: pass nothing
+        params = {}
     kwargs = dict(cfg.kwargs)
     if "num_classes" in params:
         kwargs.setdefault("num_classes", num_classes)

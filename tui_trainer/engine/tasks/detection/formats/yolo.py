@@ -29,8 +29,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from tui_trainer.config.yaml_safe import load_yaml_file
 from tui_trainer.engine.data.files import IMAGE_SUFFIXES, list_images
 from tui_trainer.engine.tasks.detection.formats.common import (
     BoxCheck,
@@ -46,7 +45,6 @@ from tui_trainer.engine.tasks.detection.index import (
 )
 from tui_trainer.errors import UserError
 
-MAX_YAML_BYTES = 1024 * 1024
 MAX_LABEL_BYTES = 16 * 1024 * 1024
 YAML_NAMES = ("data.yaml", "data.yml")
 
@@ -68,25 +66,13 @@ def find_yaml(root: Path) -> Path:
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
-    """The YAML file's top-level mapping (safe loader, bounded size), UserError naming the line."""
+    """The YAML file's top-level mapping, read by the bounded loader every preset goes through
+    (size, nesting, aliases, duplicate keys; whole-number keys allowed for `names: {0: a}`);
+    UserError naming the line."""
     try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_YAML_BYTES + 1)
-    except OSError as exc:
-        raise bad(str(path), f"cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_YAML_BYTES:
-        raise bad(str(path), f"larger than {MAX_YAML_BYTES:,} bytes; a data.yaml is a small file")
-    try:
-        data = yaml.safe_load(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise bad(str(path), f"not UTF-8 text (byte offset {exc.start})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or "cannot parse"
-        raise bad(where, f"invalid YAML: {problem}") from None
-    except RecursionError:
-        raise bad(str(path), "invalid YAML: nested too deeply") from None
+        data = load_yaml_file(path, int_keys=True).data
+    except UserError as exc:
+        raise bad(exc.location or str(path), exc.text) from None
     if not isinstance(data, dict):
         raise bad(str(path), "expected a mapping with path, train, val and names")
     return data
