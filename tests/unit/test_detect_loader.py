@@ -235,3 +235,28 @@ def test_on_cuda_batches_are_pinned_and_the_cuda_rng_is_left_alone():
     assert x.is_pinned() and all(t["boxes"].is_pinned() for t in targets)
     assert torch.equal(torch.cuda.get_rng_state(), cuda_state)
     assert not loader(scenes(8), pin_memory=False).pin_memory
+
+
+def test_an_all_off_augmentation_is_no_augmentation(monkeypatch):
+    """Nothing drawn, nothing run: the same batches as `augment=None`, and the v2 pipeline
+    (about 1 ms a sample of clamp and sanitize on boxes it cannot change) is never called."""
+    from tui_trainer.engine.tasks.detection import transforms
+    from tui_trainer.engine.tasks.detection.shapes import generate_shapes
+
+    index = generate_shapes(12, 32, 0, 3, 2, 0.25)
+
+    def batches(augment):
+        loader = DetectionLoader(
+            index.train, image_size=32, batch_size=4, shuffle=True, seed=1,
+            augment=augment, num_workers=0, pin_memory=False,
+        )  # fmt: skip
+        loader.set_epoch(0)
+        return list(loader.iterate(0))
+
+    plain = batches(None)
+    monkeypatch.setattr(transforms.Augmenter, "__call__", lambda *a: pytest.fail("augmented"))
+    off = batches(DetectAugment())
+    assert len(off) == len(plain)
+    for (xa, ta), (xb, tb) in zip(off, plain, strict=True):
+        assert torch.equal(xa, xb)
+        assert all(torch.equal(a["boxes"], b["boxes"]) for a, b in zip(ta, tb, strict=True))

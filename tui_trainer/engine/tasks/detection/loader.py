@@ -54,7 +54,7 @@ class DetectionSamples(Dataset[tuple[torch.Tensor, Target]]):
         self.samples = samples
         self.size = image_size
         self.augment = augment
-        self.augmenter = Augmenter(augment) if augment is not None else None
+        self.augmenter = Augmenter(augment) if augment is not None and augment.active else None
 
     def __len__(self) -> int:
         return len(self.samples)

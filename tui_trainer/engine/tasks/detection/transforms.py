@@ -35,6 +35,12 @@ class DetectAugment:
     mosaic: float = 0.0  # probability of a 4-image mosaic per training sample
     mosaic_until: float = 1.0  # mosaic only while epoch < mosaic_until * epochs (the seed: 0.7)
 
+    @property
+    def active(self) -> bool:
+        """Whether anything is drawn: with nothing on, samples skip the v2 pipeline (its clamp
+        and sanitize have nothing to do on letterboxed boxes, and cost ~1 ms a sample)."""
+        return self.hflip or self.scale > 0 or self.color > 0 or self.mosaic > 0
+
     def mosaic_on(self, epoch: int, epochs: int) -> bool:
         """Whether mosaic may be drawn in `epoch` of a run of `epochs`."""
         return self.mosaic > 0 and epoch < self.mosaic_until * epochs
