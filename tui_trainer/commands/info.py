@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from tui_trainer.commands.parsing import OVERRIDES_HELP, positive_seconds
 from tui_trainer.errors import UserError
@@ -38,17 +39,27 @@ def check(args: argparse.Namespace) -> int:
     import yaml
 
     from tui_trainer.config.checks import static_checks
+    from tui_trainer.config.code_check import verify_code
     from tui_trainer.config.loader import find_preset, load_config
+    from tui_trainer.config.pycode import is_code_name
 
     config, name = load_config(args.preset, args.overrides)
+    verified, problems = verify_code(config)  # every module:Class, imported, none called
+    if problems:
+        for problem in problems:
+            print(f"tui-trainer: error: {' '.join(str(problem).split())}", file=sys.stderr)
+        return 2
     notes, warnings = static_checks(config)
     print(f"# preset: {name} (valid), from {find_preset(args.preset).describe()}")
     try:  # which split and how many, when the data is here (folders walked, nothing decoded)
         from tui_trainer.engine.data.split_plan import plan_split
 
-        split = plan_split(config)
+        # a module:Class dataset says its size only once built: check calls nothing
+        split = None if is_code_name(config.data.name) else plan_split(config)
     except UserError as exc:
         split, warnings = None, [*warnings, str(exc)]
+    if verified:
+        notes.append("Python code imported and checked (nothing called): " + "; ".join(verified))
     for note in [*([split] if split else []), *notes]:
         print(f"# note: {note}")
     for warning in warnings:
