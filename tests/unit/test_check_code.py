@@ -35,6 +35,12 @@ USER_CODE = '''
             return torch.zeros(1, 8, 8), 0
 
 
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            MARK.write_text("Stream")
+            yield torch.zeros(1, 8, 8), 0
+
+
     class NotADataset:
         def __init__(self, csv=None):
             MARK.write_text("NotADataset")
@@ -138,6 +144,14 @@ def test_a_data_class_that_is_no_dataset_is_refused(tmp_path, user_code, capsys)
     assert main(["check", preset]) == 2
     (line,) = _errors(capsys)
     assert "data.name: class 'mylab_check:NotADataset' is not a torch.utils.data.Dataset" in line
+    assert not user_code.exists()
+
+
+def test_an_iterable_dataset_is_refused_as_the_run_refuses_it(tmp_path, user_code, capsys):
+    preset = _preset(tmp_path, 'data: {name: "mylab_check:Stream"}\n')
+    assert main(["check", preset]) == 2
+    (line,) = _errors(capsys)
+    assert "data.name: 'mylab_check:Stream' is an IterableDataset; expected a map-style" in line
     assert not user_code.exists()
 
 

@@ -15,12 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui_trainer.config.pycode import TORCH_MODULE, import_class, is_code_name
+from tui_trainer.config.pycode import TORCH_MODULE, import_class, is_code_name, subclasses_by_name
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.errors import UserError
 
 DATASET = "torch.utils.data.dataset.Dataset"
 METRIC = "torchmetrics.metric.Metric"
+ITERABLE = "torch.utils.data.dataset.IterableDataset"
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,15 @@ def verify_code(config: RunConfig) -> tuple[list[str], list[UserError]]:
             cls = import_class(name.spec, name.key, name.base, name.what)
         except UserError as exc:
             problems.append(exc)
+            continue
+        if name.base == DATASET and subclasses_by_name(cls, ITERABLE):  # as the run refuses it
+            problems.append(
+                UserError(
+                    f"'{name.spec}' is an IterableDataset; expected a map-style "
+                    "torch.utils.data.Dataset (with __len__ and __getitem__)",
+                    key=name.key,
+                )
+            )
             continue
         bad = False
         for kwargs_key, kwargs in name.calls:
