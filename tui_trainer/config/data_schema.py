@@ -8,7 +8,13 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from tui_trainer.config.datasets import DataName, task_datasets
+from tui_trainer.config.datasets import (  # noqa: F401 - DataName is re-exported
+    CODE_DATA,
+    DataName,
+    check_data_name,
+    is_user_data,
+    task_datasets,
+)
 from tui_trainer.config.sections import Section
 
 
@@ -98,11 +104,23 @@ class AugmentConfig(Section):
 class DataConfig(Section):
     """Where the images come from and how they are batched."""
 
-    name: DataName = Field(
+    name: str = Field(
         "digits",
         description=f"Dataset: {' | '.join(task_datasets('classification'))} (classification); "
         f"{' | '.join(task_datasets('segmentation'))} (segmentation); "
-        f"{' | '.join(task_datasets('detection'))} (detection).",
+        f"{' | '.join(task_datasets('detection'))} (detection); or your own "
+        f"torch.utils.data.Dataset subclass as {CODE_DATA}, built with data.kwargs, whose "
+        "items are the task's (image, label | mask | target dict). Presets that name Python "
+        "code are code: only use presets you trust.",
+    )
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="module:Class data: the dataset's constructor arguments (training set).",
+    )
+    val_kwargs: dict[str, Any] | None = Field(
+        None,
+        description="module:Class data: constructor arguments of a separate validation set "
+        "(null: data.val_split of the training set is held out, seeded).",
     )
     root: str | None = Field(
         None,
@@ -215,6 +233,17 @@ class DataConfig(Section):
             raise ValueError("must contain {stem} or {name}")
         return v
 
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            expected = check_data_name(v)
+            if expected is not None:
+                raise PydanticCustomError(
+                    "literal_error", "Input should be {expected}", {"expected": expected}
+                )
+        return v
+
     @field_validator("num_workers")
     @classmethod
     def _num_workers(cls, v: int | str) -> int | str:
@@ -224,7 +253,7 @@ class DataConfig(Section):
 
     @model_validator(mode="after")
     def _one_class_only_detects(self) -> DataConfig:
-        if self.num_classes == 1 and self.name != "detshapes":
+        if self.num_classes == 1 and self.name != "detshapes" and not is_user_data(self.name):
             raise PydanticCustomError(
                 "cross_field",
                 "{key}: {text}",

@@ -1,0 +1,216 @@
+"""The user's own Dataset (`data.name: package.module:Class`) as a run's data.
+
+`cls(**data.kwargs)` is the training set; `cls(**data.val_kwargs)` the validation set when
+given, else `data.val_split` of the training set is held out (seeded). Before anything is
+written, the first `CHECKED` items of each set are converted as the loaders will convert them
+(`user_items`): a wrong type, shape or dtype is one line naming the class, the item and what
+was expected. Classification and segmentation items are supported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from tui_trainer.config.pycode import import_class
+from tui_trainer.config.schema import RunConfig
+from tui_trainer.engine.data.bundle import DataBundle
+from tui_trainer.engine.data.folder_setup import pin_memory, resolve_workers, share_cores
+from tui_trainer.engine.data.inputs import InputSpec, image_to_uint8
+from tui_trainer.engine.data.split import (
+    SEEDED,
+    fixed_source,
+    fraction_source,
+    split_indices,
+    split_line,
+)
+from tui_trainer.engine.data.tensor_loader import BatchTransform
+from tui_trainer.engine.data.user_items import ItemError, ItemShape, first_image
+from tui_trainer.engine.data.user_loader import ConvertedItems, UserBatches
+from tui_trainer.errors import UserError
+
+DATASET_BASE = "torch.utils.data.dataset.Dataset"
+CHECKED = 2  # items of each set checked before the run starts
+KEY = "data.name"
+
+
+def load_class(name: str) -> type:
+    """The Dataset subclass `name` names (imported and checked, never called)."""
+    cls = import_class(name, KEY, base=DATASET_BASE, what="torch.utils.data.Dataset")
+    if issubclass(cls, torch.utils.data.IterableDataset):
+        raise UserError(
+            f"'{name}' is an IterableDataset; expected a map-style torch.utils.data.Dataset "
+            "(with __len__ and __getitem__)",
+            key=KEY,
+        )
+    return cls
+
+
+def construct(name: str, cls: type, kwargs: dict[str, Any], key: str) -> Any:
+    """`cls(**kwargs)` with a length; a failure is a one-line UserError naming `key`."""
+    try:
+        dataset = cls(**kwargs)
+        n = len(dataset)
+    except (KeyboardInterrupt, SystemExit, UserError):
+        raise
+    except Exception as exc:
+        detail = " ".join(str(exc).split()) or "no message"
+        raise UserError(
+            f"building {name}(**{key}) failed: {type(exc).__name__}: {detail}", key=key
+        ) from None
+    if n < 1:
+        raise UserError(f"{name}(**{key}) has no items", key=key)
+    return dataset
+
+
+def class_info(dataset: Any, config: RunConfig) -> tuple[int, list[str]]:
+    """(num_classes, class names) from the dataset's `classes` or `num_classes`, else
+    data.num_classes, else model.num_classes; none of them is a UserError."""
+    names = getattr(dataset, "classes", None)
+    if isinstance(names, (list, tuple)) and names:
+        return len(names), [str(n) for n in names]
+    count = getattr(dataset, "num_classes", None)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        count = config.data.num_classes or getattr(config.model, "num_classes", None)
+    if not count:
+        raise UserError(
+            f"{config.data.name} has neither a `classes` list nor a `num_classes`; set "
+            "data.num_classes",
+            key=KEY,
+        )
+    return int(count), [f"class_{k}" for k in range(count)]
+
+
+def check_items(dataset: Any, shape: ItemShape, label: str) -> None:
+    """Convert the first CHECKED items; the first bad one is a one-line UserError."""
+    for index in range(min(CHECKED, len(dataset))):
+        try:
+            shape.convert(dataset[index])
+        except ItemError as exc:
+            raise UserError(f"{label} item {index}: expected {exc}", key=KEY) from None
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:
+            detail = " ".join(str(exc).split()) or "no message"
+            raise UserError(
+                f"{label} item {index}: {type(exc).__name__}: {detail}", key=KEY
+            ) from None
+
+
+def item_shape(dataset: Any, config: RunConfig, num_classes: int, label: str) -> ItemShape:
+    """Channels from the first item's image; size data.image_size, else the image's side."""
+    try:
+        image = first_image(dataset[0], config.task)
+    except ItemError as exc:
+        raise UserError(f"{label} item 0: expected {exc}", key=KEY) from None
+    size = config.data.image_size or max(int(image.shape[1]), int(image.shape[2]))
+    return ItemShape(config.task, int(image.shape[0]), size, num_classes)
+
+
+def user_input_spec(shape: ItemShape, transform: BatchTransform) -> InputSpec:
+    """An image file as validation sees an item: 8-bit pixels / 255, resized, normalised."""
+    mode = "L" if shape.channels == 1 else "RGB"
+
+    def prepare(img: Any) -> torch.Tensor:
+        x = image_to_uint8(img, mode).float() / 255.0
+        x, _ = shape.resize(x, None)
+        return transform(x[None])[0]
+
+    return InputSpec(
+        size=shape.size,
+        channels=transform.channels,
+        mean=tuple(transform.mean),
+        std=tuple(transform.std),
+        mode=mode,
+        resize="bilinear (torch.nn.functional.interpolate, align_corners=False, no antialias)",
+        prepare=prepare,
+    )
+
+
+def user_bundle(config: RunConfig, device: torch.device, model_channels: int | None) -> DataBundle:
+    """The data bundle of a user's Dataset class (classification or segmentation)."""
+    data = config.data
+    if config.task not in ("classification", "segmentation"):
+        raise UserError(
+            f"your own dataset ({data.name}) serves classification or segmentation runs; "
+            f"task {config.task} uses its built-in data",
+            key=KEY,
+        )
+    cls = load_class(data.name)
+    train_set = construct(data.name, cls, dict(data.kwargs), "data.kwargs")
+    num_classes, class_names = class_info(train_set, config)
+    shape = item_shape(train_set, config, num_classes, data.name)
+    check_items(train_set, shape, data.name)
+    if data.val_kwargs is not None:
+        val_set = construct(data.name, cls, dict(data.val_kwargs), "data.val_kwargs")
+        check_items(val_set, shape, f"{data.name} (data.val_kwargs)")
+        train_idx, val_idx = list(range(len(train_set))), list(range(len(val_set)))
+        source = fixed_source(f"{data.name} with data.kwargs and data.val_kwargs")
+    else:
+        val_set = train_set
+        n = len(train_set)
+        train_idx, val_idx = split_indices(n, data.val_split, config.seed, what="samples")
+        source = fraction_source(data.val_split, n, SEEDED)
+    channels = shape.channels
+    mean, std = (0.0,) * channels, (1.0,) * channels
+    if data.normalize is not None:
+        mean, std = tuple(data.normalize.mean), tuple(data.normalize.std)
+        if len(mean) not in (1, channels) or len(std) not in (1, channels):
+            raise UserError(
+                f"data.normalize: expected 1 or {channels} values (the images' channels) for "
+                f"{data.name}, got {len(mean)} means and {len(std)} stds"
+            )
+    out_channels = model_channels or channels
+    transform = BatchTransform(mean, std, 1.0, None, out_channels)
+    workers = resolve_workers(data.num_workers)
+    share_cores(workers)
+    pin = pin_memory(config, device)
+    built: list[UserBatches] = []
+    made: dict[int, UserBatches] = {}
+
+    def loader(items: ConvertedItems, idx: list[int], batch: int, train: bool) -> UserBatches:
+        made_one = UserBatches(
+            items,
+            idx,
+            batch,
+            shuffle=train,
+            seed=config.seed,
+            transform=transform,
+            hflip=train and data.augment.hflip,
+            crop_padding=data.augment.crop_padding if train else 0,
+            device=device,
+            num_workers=workers,
+            pin_memory=pin,
+        )
+        built.append(made_one)
+        return made_one
+
+    train_items = ConvertedItems(train_set, shape, data.name)
+    val_items = ConvertedItems(val_set, shape, data.name)
+
+    def make_train(batch_size: int) -> UserBatches:
+        if batch_size not in made:
+            for other in made.values():  # a new phase or oom=reduce: one set of workers
+                other.release()
+            made[batch_size] = loader(train_items, train_idx, batch_size, True)
+        return made[batch_size]
+
+    def close() -> None:
+        for one in built:
+            one.release()
+
+    val = loader(val_items, val_idx, data.val_batch_size or 2 * data.batch_size, False)
+    return DataBundle(
+        num_classes=num_classes,
+        class_names=class_names,
+        in_channels=out_channels,
+        image_size=shape.size,
+        train_samples=len(train_idx),
+        val_samples=len(val_idx),
+        make_train=make_train,
+        val=val,
+        close=close,
+        input_spec=user_input_spec(shape, transform),
+        split=split_line(len(train_idx), len(val_idx), "samples", source),
+    )
