@@ -41,7 +41,6 @@ def check(args: argparse.Namespace) -> int:
     from tui_trainer.config.checks import static_checks
     from tui_trainer.config.code_check import verify_code
     from tui_trainer.config.loader import find_preset, load_config
-    from tui_trainer.config.pycode import is_code_name
 
     config, name = load_config(args.preset, args.overrides)
     verified, problems = verify_code(config)  # every module:Class, imported, none called
@@ -54,8 +53,7 @@ def check(args: argparse.Namespace) -> int:
     try:  # which split and how many, when the data is here (folders walked, nothing decoded)
         from tui_trainer.engine.data.split_plan import plan_split
 
-        # a module:Class dataset says its size only once built: check calls nothing
-        split = None if is_code_name(config.data.name) else plan_split(config)
+        split = plan_split(config)
     except UserError as exc:
         split, warnings = None, [*warnings, str(exc)]
     if verified:
