@@ -35,6 +35,7 @@ from tui_trainer.engine.loop import Trainer
 from tui_trainer.engine.model_parts import BuiltModel, count_params, has_batchnorm
 from tui_trainer.engine.models import build_model
 from tui_trainer.engine.resume_rules import check_resumable
+from tui_trainer.engine.user_code import metric_mode
 from tui_trainer.errors import UserError
 from tui_trainer.run_checks import check_batch_sizes, distributed_notes
 from tui_trainer.rundir import RunDirLock, create_run_dir
@@ -165,6 +166,7 @@ def prepare(
         config.model, num_classes, data.in_channels, data.image_size, task=config.task
     )
     check_batch_sizes(config, has_batchnorm(built.model), data.train_samples)
+    config = metric_mode(config)  # a user metric's higher_is_better: recorded checkpoint.mode
     target = resume_target(resume) if resume else None
     if dist.is_main:  # a root that is a file, read-only or immutable: exit 2, nothing written
         check_out_root(target or out or config.out, "--resume" if target else "--out")
