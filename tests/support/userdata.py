@@ -83,3 +83,41 @@ class SquareMasks(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.items[index]
+
+
+class BoxesOnNoise(Dataset):
+    """Detection: one or two filled rectangles (class 0 dark, class 1 bright) per non-square
+    RGB uint8 numpy image, their boxes xyxy in pixels and 0-based labels as tensors."""
+
+    classes: ClassVar[list[str]] = ["dark", "bright"]
+
+    def __init__(self, n: int = 48, width: int = 40, height: int = 30, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.items = []
+        for _ in range(n):
+            img = np.full((height, width, 3), 128, np.uint8)
+            boxes, labels = [], []
+            for _ in range(int(rng.integers(1, 3))):
+                w, h = int(rng.integers(6, 16)), int(rng.integers(6, 14))
+                x, y = int(rng.integers(0, width - w)), int(rng.integers(0, height - h))
+                label = int(rng.integers(0, 2))
+                img[y : y + h, x : x + w] = 30 if label == 0 else 230
+                boxes.append([x, y, x + w, y + h])
+                labels.append(label)
+            target = {"boxes": torch.tensor(boxes, dtype=torch.float32), "labels": labels}
+            self.items.append((img, target))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, dict]:
+        img, target = self.items[index]
+        return img, {"boxes": target["boxes"], "labels": torch.tensor(target["labels"])}
+
+
+class XywhBoxes(BoxesOnNoise):
+    """Detection items whose boxes are (k, 5): refused before anything is written."""
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, dict]:
+        img, target = super().__getitem__(index)
+        return img, {"boxes": torch.zeros(len(target["labels"]), 5), "labels": target["labels"]}

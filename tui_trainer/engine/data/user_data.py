@@ -4,11 +4,13 @@
 given, else `data.val_split` of the training set is held out (seeded). Before anything is
 written, the first `CHECKED` items of each set are converted as the loaders will convert them
 (`user_items`): a wrong type, shape or dtype is one line naming the class, the item and what
-was expected. Classification and segmentation items are supported.
+was expected. Classification items are (image, int label), segmentation items (image, (H,W)
+integer mask), detection items (image, {"boxes": xyxy pixels, "labels": 0-based ids}).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -82,9 +84,9 @@ def class_info(dataset: Any, config: RunConfig) -> tuple[int, list[str]]:
     return int(count), [f"class_{k}" for k in range(count)]
 
 
-def check_items(dataset: Any, shape: ItemShape, label: str) -> None:
+def check_items(dataset: Any, shape: ItemShape, label: str, indices: list[int]) -> None:
     """Convert the first CHECKED items; the first bad one is a one-line UserError."""
-    for index in range(min(CHECKED, len(dataset))):
+    for index in indices[:CHECKED]:
         try:
             shape.convert(dataset[index])
         except ItemError as exc:
@@ -128,30 +130,85 @@ def user_input_spec(shape: ItemShape, transform: BatchTransform) -> InputSpec:
     )
 
 
-def user_bundle(config: RunConfig, device: torch.device, model_channels: int | None) -> DataBundle:
-    """The data bundle of a user's Dataset class (classification or segmentation)."""
+@dataclass
+class UserSets:
+    """The training and validation sets of a user Dataset and how they were split."""
+
+    train: Any
+    val: Any
+    train_idx: list[int]
+    val_idx: list[int]
+    num_classes: int
+    class_names: list[str]
+    source: str  # the split line's source part
+
+
+def user_sets(config: RunConfig) -> UserSets:
+    """Import and build the dataset(s); the validation set by data.val_kwargs or val_split."""
     data = config.data
-    if config.task not in ("classification", "segmentation"):
-        raise UserError(
-            f"your own dataset ({data.name}) serves classification or segmentation runs; "
-            f"task {config.task} uses its built-in data",
-            key=KEY,
-        )
     cls = load_class(data.name)
     train_set = construct(data.name, cls, dict(data.kwargs), "data.kwargs")
     num_classes, class_names = class_info(train_set, config)
-    shape = item_shape(train_set, config, num_classes, data.name)
-    check_items(train_set, shape, data.name)
     if data.val_kwargs is not None:
         val_set = construct(data.name, cls, dict(data.val_kwargs), "data.val_kwargs")
-        check_items(val_set, shape, f"{data.name} (data.val_kwargs)")
-        train_idx, val_idx = list(range(len(train_set))), list(range(len(val_set)))
-        source = fixed_source(f"{data.name} with data.kwargs and data.val_kwargs")
-    else:
-        val_set = train_set
-        n = len(train_set)
-        train_idx, val_idx = split_indices(n, data.val_split, config.seed, what="samples")
-        source = fraction_source(data.val_split, n, SEEDED)
+        return UserSets(
+            train_set,
+            val_set,
+            list(range(len(train_set))),
+            list(range(len(val_set))),
+            num_classes,
+            class_names,
+            fixed_source(f"{data.name} with data.kwargs and data.val_kwargs"),
+        )
+    n = len(train_set)
+    train_idx, val_idx = split_indices(n, data.val_split, config.seed, what="samples")
+    source = fraction_source(data.val_split, n, SEEDED)
+    return UserSets(train_set, train_set, train_idx, val_idx, num_classes, class_names, source)
+
+
+def user_bundle(config: RunConfig, device: torch.device, model_channels: int | None) -> DataBundle:
+    """The data bundle of a user's Dataset class, for the config's task."""
+    sets = user_sets(config)
+    if config.task == "detection":
+        return detection_bundle(config, device, sets)
+    return image_bundle(config, device, model_channels, sets)
+
+
+def detection_bundle(config: RunConfig, device: torch.device, sets: UserSets) -> DataBundle:
+    """Detection: the built-in detection loaders over the items (letterboxed, augmented)."""
+    from tui_trainer.engine.data.user_detection import DetectionItems
+    from tui_trainer.engine.tasks.detection.data import index_bundle
+    from tui_trainer.engine.tasks.detection.index import DetectionIndex
+
+    name = config.data.name
+    val_label = name if sets.val is sets.train else f"{name} (data.val_kwargs)"
+    train = DetectionItems(sets.train, sets.train_idx, sets.num_classes, name)
+    val = DetectionItems(sets.val, sets.val_idx, sets.num_classes, val_label)
+    for items, label in ((train, name), (val, val_label)):
+        for position in range(min(CHECKED, len(items))):
+            try:
+                items.read(position)
+            except ItemError as exc:
+                index = items.indices[position]
+                raise UserError(f"{label} item {index}: expected {exc}", key=KEY) from None
+    index = DetectionIndex(train, val, sets.class_names)  # type: ignore[arg-type]  # lazy lists
+    bundle = index_bundle(index, config, device, generated=False)
+    bundle.split = split_line(len(train), len(val), "images", sets.source)
+    return bundle
+
+
+def image_bundle(
+    config: RunConfig, device: torch.device, model_channels: int | None, sets: UserSets
+) -> DataBundle:
+    """Classification and segmentation: items converted in loader workers, batched."""
+    data = config.data
+    train_set, val_set = sets.train, sets.val
+    train_idx, val_idx = sets.train_idx, sets.val_idx
+    num_classes, class_names = sets.num_classes, sets.class_names
+    shape = item_shape(train_set, config, num_classes, data.name)
+    check_items(train_set, shape, data.name, train_idx)
+    val_label = data.name if val_set is train_set else f"{data.name} (data.val_kwargs)"
+    check_items(val_set, shape, val_label, val_idx)
     channels = shape.channels
     mean, std = (0.0,) * channels, (1.0,) * channels
     if data.normalize is not None:
@@ -212,5 +269,5 @@ def user_bundle(config: RunConfig, device: torch.device, model_channels: int | N
         val=val,
         close=close,
         input_spec=user_input_spec(shape, transform),
-        split=split_line(len(train_idx), len(val_idx), "samples", source),
+        split=split_line(len(train_idx), len(val_idx), "samples", sets.source),
     )
