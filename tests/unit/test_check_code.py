@@ -171,6 +171,7 @@ def test_check_verifies_loss_and_metrics_too(tmp_path, user_code, capsys):
     metrics:
       - torchmetrics.classification:MulticlassF1Score
       - {name: "mylab_check:Top2", kwargs: {k: 3}}
+      - torchmetrics:F1Score  # task and num_classes required: the run fills them in
 """,
     )
     assert main(["check", preset]) == 0
@@ -179,6 +180,7 @@ def test_check_verifies_loss_and_metrics_too(tmp_path, user_code, capsys):
         "loss.name mylab_check:Focal (Module)",
         "metrics[0] torchmetrics.classification:MulticlassF1Score (Metric)",
         "metrics[1] mylab_check:Top2 (Metric)",
+        "metrics[2] torchmetrics:F1Score (Metric)",
     ):
         assert verified in line, line
     assert not user_code.exists()

@@ -90,7 +90,7 @@ def code_names(config: RunConfig) -> list[CodeName]:
                 METRIC,
                 "torchmetrics.Metric",
                 ((f"{key}.kwargs", kwargs),),
-                ("num_classes",),
+                ("num_classes", "task"),  # as the run fills them in
             )
         )
     return names
