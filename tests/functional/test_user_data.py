@@ -4,6 +4,7 @@ predict (issue 25, the data part)."""
 from __future__ import annotations
 
 import csv
+import json
 import re
 import textwrap
 
@@ -122,10 +123,11 @@ def test_a_separate_validation_set_is_checked_too(tmp_path, capsys):
     assert not out.exists()
 
 
+# A dataset whose __getitem__ draws random numbers: each item's draws are seeded by its slot.
 RESUME = [
     *TINY,
     "epochs=2",
-    f"data.name={DIGITS}",
+    "data.name=support.userdata:DigitsJitter",
     "data.kwargs={limit: 200}",
     "data.num_workers=0",
     NORMALIZE,
@@ -179,7 +181,7 @@ def test_batches_do_not_depend_on_the_worker_count(tmp_path):
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
 
 
-def test_predict_prepares_files_as_validation_prepares_items(tmp_path, capsys):
+def test_predict_and_export_prepare_files_as_validation_prepares_items(tmp_path, capsys):
     from support.userdata import DigitsArrays
 
     from tui_trainer.after.loading import open_run
@@ -215,6 +217,11 @@ def test_predict_prepares_files_as_validation_prepares_items(tmp_path, capsys):
         row = top[f"{i:02d}.png"]
         assert row["class"] == str(int(indices[i]))
         assert float(row["probability"]) == pytest.approx(float(values[i]), abs=1e-5)
+    assert main(["export", str(run_dir), "--format", "torchscript"]) == 0
+    assert "max |diff|" in capsys.readouterr().out
+    meta = json.loads((run_dir / "export" / "best.torchscript.pt.json").read_text())
+    assert meta["input_shape"] == ["N", 1, 8, 8] and meta["mean"] == [0.3]
+    assert meta["std"] == [0.4] and meta["class_names"] == DigitsArrays.classes
 
 
 def test_a_segmentation_dataset_of_image_and_mask_pairs_trains(tmp_path):

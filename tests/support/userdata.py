@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import ClassVar
 
 import numpy as np
@@ -36,6 +37,19 @@ class DigitsArrays(Dataset):
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.int64]:
         return self.images[index], self.labels[index]
+
+
+class DigitsJitter(DigitsArrays):
+    """Digits with random transforms inside __getitem__, drawn from torch's, numpy's and
+    Python's global generators (as torchvision transforms and hand-written ones do)."""
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image = torch.from_numpy(self.images[index].copy()).float()[None] / 255
+        image = image + 0.05 * torch.randn(image.shape)  # torch's global generator
+        if random.random() < 0.5:  # Python's
+            image = image.flip(-1)
+        shift = int(np.random.randint(-1, 2))  # numpy's
+        return image.roll(shift, dims=-2), int(self.labels[index])
 
 
 class FlatImages(DigitsArrays):

@@ -136,8 +136,8 @@ class DataConfig(Section):
     )
     num_workers: int | Literal["auto"] = Field(
         "auto",
-        description="imagefolder, segfolder, yolo, coco, voc: DataLoader worker processes that "
-        "decode (and, for detection, augment) images; "
+        description="imagefolder, segfolder, yolo, coco, voc, module:Class: DataLoader worker "
+        "processes that decode (and, for detection, augment) images; "
         "auto = the CPU cores this process may use (shared by the processes of a multi-process "
         "run), at most 8; 0 decodes in the main process. In-memory data needs none (detshapes "
         "augments in workers only when given a number).",
@@ -178,10 +178,15 @@ class DataConfig(Section):
         0.2, gt=0, lt=1, description="Fraction held out for validation when there is no val set."
     )
     image_size: int | None = Field(
-        None, ge=4, description="Resize images to this square size (default: the dataset's own)."
+        None,
+        ge=4,
+        description="Resize images to this square size (default: the dataset's own; "
+        "module:Class data: the first image's longer side, detection 640).",
     )
     normalize: NormalizeConfig | None = Field(
-        None, description="Normalisation; default: the dataset's usual mean/std."
+        None,
+        description="Normalisation; default: the dataset's usual mean/std (module:Class data: "
+        "none, pixels stay in [0, 1]).",
     )
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     num_samples: int = Field(2048, ge=2, description="fake, shapes: number of generated images.")
@@ -190,7 +195,8 @@ class DataConfig(Section):
         ge=1,
         description="fake: number of classes (default 10); shapes: 2 = binary (shape vs "
         "background, the default) or 4 = background, ellipse, rectangle, triangle; detshapes: "
-        "kinds of shape to detect (default 3).",
+        "kinds of shape to detect (default 3); module:Class data: the classes when the dataset "
+        "has no `classes` list or `num_classes` attribute.",
     )
     max_shapes: int = Field(
         3, ge=1, le=8, description="shapes, detshapes: at most this many per image."

@@ -29,7 +29,7 @@ from tui_trainer.engine.data.split import (
 )
 from tui_trainer.engine.data.tensor_loader import BatchTransform
 from tui_trainer.engine.data.user_items import ItemError, ItemShape, first_image
-from tui_trainer.engine.data.user_loader import ConvertedItems, UserBatches
+from tui_trainer.engine.data.user_loader import ConvertedItems, UserBatches, seeded
 from tui_trainer.errors import UserError
 
 DATASET_BASE = "torch.utils.data.dataset.Dataset"
@@ -84,28 +84,37 @@ def class_info(dataset: Any, config: RunConfig) -> tuple[int, list[str]]:
     return int(count), [f"class_{k}" for k in range(count)]
 
 
+def item_error(label: str, index: int, exc: Exception) -> UserError:
+    """The one line for item `index` that broke the contract (ItemError) or failed to load."""
+    if isinstance(exc, ItemError):
+        return UserError(f"{label} item {index}: expected {exc}", key=KEY)
+    detail = " ".join(str(exc).split()) or "no message"
+    return UserError(f"{label} item {index}: {type(exc).__name__}: {detail}", key=KEY)
+
+
 def check_items(dataset: Any, shape: ItemShape, label: str, indices: list[int]) -> None:
     """Convert the first CHECKED items; the first bad one is a one-line UserError."""
     for index in indices[:CHECKED]:
         try:
-            shape.convert(dataset[index])
-        except ItemError as exc:
-            raise UserError(f"{label} item {index}: expected {exc}", key=KEY) from None
+            with seeded(index):  # the dataset's own random draws leave the run's stream alone
+                item = dataset[index]
+            shape.convert(item)
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:
-            detail = " ".join(str(exc).split()) or "no message"
-            raise UserError(
-                f"{label} item {index}: {type(exc).__name__}: {detail}", key=KEY
-            ) from None
+            raise item_error(label, index, exc) from None
 
 
 def item_shape(dataset: Any, config: RunConfig, num_classes: int, label: str) -> ItemShape:
     """Channels from the first item's image; size data.image_size, else the image's side."""
     try:
-        image = first_image(dataset[0], config.task)
-    except ItemError as exc:
-        raise UserError(f"{label} item 0: expected {exc}", key=KEY) from None
+        with seeded(0):
+            item = dataset[0]
+        image = first_image(item, config.task)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:
+        raise item_error(label, 0, exc) from None
     size = config.data.image_size or max(int(image.shape[1]), int(image.shape[2]))
     return ItemShape(config.task, int(image.shape[0]), size, num_classes)
 
@@ -182,15 +191,17 @@ def detection_bundle(config: RunConfig, device: torch.device, sets: UserSets) ->
 
     name = config.data.name
     val_label = name if sets.val is sets.train else f"{name} (data.val_kwargs)"
-    train = DetectionItems(sets.train, sets.train_idx, sets.num_classes, name)
-    val = DetectionItems(sets.val, sets.val_idx, sets.num_classes, val_label)
+    seed = config.seed
+    train = DetectionItems(sets.train, sets.train_idx, sets.num_classes, name, seed)
+    val = DetectionItems(sets.val, sets.val_idx, sets.num_classes, val_label, seed)
     for items, label in ((train, name), (val, val_label)):
         for position in range(min(CHECKED, len(items))):
             try:
                 items.read(position)
-            except ItemError as exc:
-                index = items.indices[position]
-                raise UserError(f"{label} item {index}: expected {exc}", key=KEY) from None
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:
+                raise item_error(label, items.indices[position], exc) from None
     index = DetectionIndex(train, val, sets.class_names)  # type: ignore[arg-type]  # lazy lists
     bundle = index_bundle(index, config, device, generated=False)
     bundle.split = split_line(len(train), len(val), "images", sets.source)

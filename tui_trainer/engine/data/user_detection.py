@@ -5,7 +5,8 @@ Boxes are xyxy in the image's own pixels, labels 0-based class ids (torchvision'
 contract). `DetectionItems` presents a subset of the dataset as the sequence of samples a
 `DetectionLoader` reads, so user data gets the same batches as YOLO, COCO or VOC folders:
 letterboxed to `data.image_size` (default 640) with the same target dicts, augmentation,
-worker processes, DDP shards and exact resume.
+worker processes, DDP shards and exact resume. The dataset's own random draws are seeded per
+item (the same every epoch): augment detection data with `data.augment`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from tui_trainer.engine.data.user_items import ItemError, to_image
+from tui_trainer.engine.data.user_loader import item_seed, seeded
 from tui_trainer.engine.tasks.detection.index import Annotated
 from tui_trainer.errors import TrainingError
 
@@ -77,9 +79,11 @@ class DetectionItems(Sequence[Annotated]):
     """`indices` of a user Dataset as detection samples, read on access (the last one kept:
     the detection loader asks for a sample's pixels and its boxes separately)."""
 
-    def __init__(self, dataset: Any, indices: list[int], num_classes: int, label: str) -> None:
+    def __init__(
+        self, dataset: Any, indices: list[int], num_classes: int, label: str, seed: int
+    ) -> None:
         self.dataset, self.indices = dataset, indices
-        self.num_classes, self.label = num_classes, label
+        self.num_classes, self.label, self.seed = num_classes, label, seed
         self._last: tuple[int, Annotated] | None = None
 
     def __len__(self) -> int:
@@ -88,7 +92,9 @@ class DetectionItems(Sequence[Annotated]):
     def read(self, position: int) -> Annotated:
         """The sample at `position`; raises ItemError (the caller words it)."""
         index = self.indices[position]
-        return to_annotated(self.dataset[index], index, self.num_classes)
+        with seeded(item_seed(self.seed, 0, index)):  # the same draws in any process, any epoch
+            item = self.dataset[index]
+        return to_annotated(item, index, self.num_classes)
 
     def __getitem__(self, position: Any) -> Any:
         if isinstance(position, slice):

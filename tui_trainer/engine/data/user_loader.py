@@ -2,17 +2,23 @@
 
 The epoch's order is a seeded permutation (`EpochSampler`: sharded under DDP, resumable at a
 batch). DataLoader workers (`data.num_workers`, persistent, pinned memory on CUDA) only call
-the dataset and convert its items (`ItemShape.convert`); flips and padded crops are drawn on
-the main process from a generator seeded by (seed, epoch, batch, rank). So batch `i` is the
-same whatever the worker count, and whether the epoch ran from the start or resumed at `i`
-(provided the dataset's own `__getitem__` is deterministic).
+the dataset and convert its items (`ItemShape.convert`). Each call runs with torch's, numpy's
+and Python's global generators seeded by (seed, epoch, the item's slot in the whole epoch's
+order), and restored after: random transforms inside the dataset's `__getitem__` (torchvision's
+draw from torch's generator) draw the same numbers whichever process or worker reads the item.
+Flips and padded crops are drawn on the main process from a generator seeded by (seed, epoch,
+batch, rank). So batch `i` is the same whatever the worker count, and whether the epoch ran
+from the start or resumed at `i`.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -27,6 +33,30 @@ class UserItemError(TrainingError):
     """An item past the checked ones broke the task's contract (the message names it)."""
 
 
+Key = tuple[int, int]  # (dataset index, the seed of its __getitem__ call)
+
+
+def item_seed(seed: int, epoch: int, slot: int) -> int:
+    """The seed of the item at `slot` of `epoch`'s whole order (as detection samples draw)."""
+    return (((seed * 1_000_003 + epoch) * 1_000_033 + slot) * 65_537) % (2**63)
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run with torch's (CPU), numpy's and Python's global generators seeded, then restore
+    them (the main process's own random stream is left as it was)."""
+    py_state, np_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+
 class ConvertedItems(Dataset):
     """`dataset[i]` converted by `shape`: (image, target, error); a failing item gives blank
     tensors and its error, which the main process raises (one line, not a worker traceback)."""
@@ -37,9 +67,12 @@ class ConvertedItems(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+    def __getitem__(self, key: Key) -> tuple[torch.Tensor, torch.Tensor, str]:
+        index, seed = key
         try:
-            image, target = self.shape.convert(self.dataset[index])
+            with seeded(seed):
+                item = self.dataset[index]
+            image, target = self.shape.convert(item)
             return image, target, ""
         except ItemError as exc:
             error = f"{self.label} item {index}: expected {exc}"
@@ -105,13 +138,7 @@ class UserBatches:
 
     def iterate(self, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield (inputs, targets) batches from batch index `start` on."""
-        self.sampler.start = 0
-        order = torch.tensor(list(self.sampler), dtype=torch.int64)
-        batches, offset = [], 0
-        for size in self.batch_sizes():
-            batches.append(self.indices[order[offset : offset + size]].tolist())
-            offset += size
-        self._plan.batches = batches[start:]
+        self._plan.batches = self.keys()[start:]
         if not self._plan.batches:
             return
         if self._loader is None:
@@ -129,6 +156,22 @@ class UserBatches:
             if bad:
                 raise UserItemError(bad)
             yield self._finish(x, y, i)
+
+    def keys(self) -> list[list[Key]]:
+        """This epoch's batches as (dataset index, item seed) keys, all of them from batch 0."""
+        s = self.sampler
+        s.start = 0
+        order = self.indices[torch.tensor(list(s), dtype=torch.int64)].tolist()
+        # The k-th item of rank r sits at slot r + k * world of the whole epoch's order.
+        keys = [
+            (index, item_seed(self.seed, s.epoch, s.rank + k * s.world_size))
+            for k, index in enumerate(order)
+        ]
+        batches, offset = [], 0
+        for size in self.batch_sizes():
+            batches.append(keys[offset : offset + size])
+            offset += size
+        return batches
 
     def release(self) -> None:
         """Stop this loader's workers now (see FolderBatches.release)."""
