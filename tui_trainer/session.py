@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from tui_trainer.atomic import PRIVATE_DIR, describe_os_error
+from tui_trainer.config.code_specs import metric_mode
 from tui_trainer.config.outroot import check_out_root
 from tui_trainer.config.rules import config_warnings
 from tui_trainer.config.schema import RunConfig
@@ -35,7 +36,6 @@ from tui_trainer.engine.loop import Trainer
 from tui_trainer.engine.model_parts import BuiltModel, count_params, has_batchnorm
 from tui_trainer.engine.models import build_model
 from tui_trainer.engine.resume_rules import check_resumable
-from tui_trainer.engine.user_code import metric_mode
 from tui_trainer.errors import UserError
 from tui_trainer.run_checks import check_batch_sizes, distributed_notes
 from tui_trainer.rundir import RunDirLock, create_run_dir

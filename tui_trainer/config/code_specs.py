@@ -13,11 +13,15 @@ are known from the config alone (`checkpoint.monitor` may name them).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
 
+from tui_trainer.config.pycode import import_class
 from tui_trainer.config.sections import Section
+
+if TYPE_CHECKING:
+    from tui_trainer.config.schema import RunConfig
 
 BUILTIN_LOSSES = ("cross_entropy", "bce", "dice", "bce_dice", "iou", "focal", "detector")
 """The loss names the engine builds itself (`config.tasks` says which task takes which)."""
@@ -124,3 +128,29 @@ def metric_keys(names: list[str]) -> list[str]:
         taken.add(key)
         keys.append(key)
     return keys
+
+
+def metric_classes(specs: list[MetricSpec]) -> list[type]:
+    """The classes `metrics:` names (imported; each must subclass torchmetrics.Metric)."""
+    return [
+        import_class(s.name, f"metrics[{i}]", METRIC_BASE, "torchmetrics.Metric")
+        for i, s in enumerate(specs)
+    ]
+
+
+def metric_mode(config: RunConfig) -> RunConfig:
+    """`config` with `checkpoint.mode` set from the monitored metric's `higher_is_better` when
+    the monitor names a user metric and no mode is given (config.yaml then records it, so every
+    reader of the run picks the same best epoch); otherwise `config` unchanged."""
+    if config.checkpoint.mode is not None or not config.metrics:
+        return config
+    monitor = config.checkpoint.monitor
+    keys = metric_keys([s.name for s in config.metrics])
+    for key, cls in zip(keys, metric_classes(config.metrics), strict=True):
+        if monitor == key or (monitor or "").startswith(key + "_"):
+            higher = getattr(cls, "higher_is_better", None)
+            if higher is None:
+                return config  # the class does not say: the name decides (config.monitor)
+            checkpoint = config.checkpoint.model_copy(update={"mode": "max" if higher else "min"})
+            return config.model_copy(update={"checkpoint": checkpoint})
+    return config

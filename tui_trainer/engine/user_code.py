@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from tui_trainer.config.code_specs import METRIC_BASE, metric_keys
+from tui_trainer.config.code_specs import metric_classes, metric_keys
 from tui_trainer.config.pycode import import_class
 from tui_trainer.errors import UserError
 
 if TYPE_CHECKING:
-    from tui_trainer.config.code_specs import LossConfig, MetricSpec
+    from tui_trainer.config.code_specs import LossConfig
     from tui_trainer.config.schema import RunConfig
     from tui_trainer.engine.tasks.base import Evaluator
 
@@ -46,32 +46,6 @@ def build_user_loss(cfg: LossConfig) -> nn.Module:
         raise UserError(
             f"{cfg.name}(**loss.kwargs) failed: {_one_line(exc)}", key="loss.kwargs"
         ) from None
-
-
-def metric_classes(specs: list[MetricSpec]) -> list[type]:
-    """The classes `metrics:` names (imported; each must subclass torchmetrics.Metric)."""
-    return [
-        import_class(s.name, f"metrics[{i}]", METRIC_BASE, "torchmetrics.Metric")
-        for i, s in enumerate(specs)
-    ]
-
-
-def metric_mode(config: RunConfig) -> RunConfig:
-    """`config` with `checkpoint.mode` set from the monitored metric's `higher_is_better` when
-    the monitor names a user metric and no mode is given (config.yaml then records it, so every
-    reader of the run picks the same best epoch); otherwise `config` unchanged."""
-    if config.checkpoint.mode is not None or not config.metrics:
-        return config
-    monitor = config.checkpoint.monitor
-    keys = metric_keys([s.name for s in config.metrics])
-    for key, cls in zip(keys, metric_classes(config.metrics), strict=True):
-        if monitor == key or (monitor or "").startswith(key + "_"):
-            higher = getattr(cls, "higher_is_better", None)
-            if higher is None:
-                return config  # the class does not say: the name decides (config.monitor)
-            checkpoint = config.checkpoint.model_copy(update={"mode": "max" if higher else "min"})
-            return config.model_copy(update={"checkpoint": checkpoint})
-    return config
 
 
 def constructor_params(cls: type) -> set[str]:
