@@ -128,6 +128,7 @@ def test_a_per_class_vector_is_averaged(mod, tmp_path):
         (["metrics=[{mod}:NotAMetric]"], "is not a torchmetrics.Metric subclass"),
         (["metrics=[{mod}:Missing]"], "metrics[0]: module 'h2_user_code' has no attribute"),
         (["metrics=[not a class]"], "metrics.0.name"),
+        ([f"metrics=[{{name: {F1}, kwarg: {{}}}}]"], "did you mean 'metrics.0.kwargs'?"),
         ([f"metrics=[{{name: {F1}, kwargs: {{average: bogus}}}}]"], "metrics[0].kwargs: "),
         (
             ["preset=quickstart-detect", "metrics=[{F1}]"],
