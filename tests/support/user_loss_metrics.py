@@ -76,6 +76,20 @@ class PredictedRate(Metric):
         return self.hits / self.n
 
 
+class Seen(Metric):
+    """The number of validation samples seen (gathered over the ranks that saw a shard)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.add_state("n", torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def update(self, logits, targets):
+        self.n += targets.shape[0]
+
+    def compute(self):
+        return self.n
+
+
 class NotAMetric:
     pass
 '''
