@@ -114,6 +114,15 @@ def test_a_dataset_breaking_the_item_contract_is_refused_with_nothing_written(
     assert not out.exists()
 
 
+def test_data_num_classes_must_agree_with_the_datasets_classes(tmp_path, capsys):
+    out = tmp_path / "runs"
+    args = [f"data.name={DIGITS}", "data.num_classes=7", f"--out={out}"]
+    assert main(["run", "quickstart", *TINY, *args]) == 2
+    err = capsys.readouterr().err
+    assert "data.num_classes" in err and "7, but support.userdata:DigitsArrays has 10" in err
+    assert not out.exists()
+
+
 def test_a_separate_validation_set_is_checked_too(tmp_path, capsys):
     out = tmp_path / "runs"
     args = [f"data.name={DIGITS}", "data.val_kwargs={part: val, limit: 0}", f"--out={out}"]
@@ -240,7 +249,13 @@ def test_a_segmentation_dataset_of_image_and_mask_pairs_trains(tmp_path):
     assert epoch_lines(run_dir)[-1]["val_dice"] > 0.5
 
 
-DETECT = ["data.num_workers=0", "data.image_size=48", "data.batch_size=8", "epochs=1"]
+DETECT = [
+    "data.num_classes=null",
+    "data.num_workers=0",
+    "data.image_size=48",
+    "data.batch_size=8",
+    "epochs=1",
+]
 
 
 def test_a_detection_dataset_gets_the_built_in_detection_batches(tmp_path):

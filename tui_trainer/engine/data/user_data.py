@@ -70,11 +70,21 @@ def class_info(dataset: Any, config: RunConfig) -> tuple[int, list[str]]:
     """(num_classes, class names) from the dataset's `classes` or `num_classes`, else
     data.num_classes, else model.num_classes; none of them is a UserError."""
     names = getattr(dataset, "classes", None)
-    if isinstance(names, (list, tuple)) and names:
-        return len(names), [str(n) for n in names]
     count = getattr(dataset, "num_classes", None)
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        count = config.data.num_classes or getattr(config.model, "num_classes", None)
+    own: int | None = None
+    if isinstance(names, (list, tuple)) and names:
+        own, where = len(names), "classes"
+    elif isinstance(count, int) and not isinstance(count, bool) and count >= 1:
+        own, where = count, "num_classes"
+    wanted = config.data.num_classes
+    if own is not None and wanted is not None and wanted != own:
+        raise UserError(
+            f"{wanted}, but {config.data.name} has {own} classes (its `{where}`)",
+            key="data.num_classes",
+        )
+    if own is not None and where == "classes":
+        return own, [str(n) for n in names]  # type: ignore[union-attr]
+    count = own or wanted or getattr(config.model, "num_classes", None)
     if not count:
         raise UserError(
             f"{config.data.name} has neither a `classes` list nor a `num_classes`; set "
