@@ -13,6 +13,7 @@ import json
 import random
 import re
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,19 @@ def write_shapes(folder: Path, rng: random.Random) -> None:
                 writer.writerow([name, label])
 
 
+@pytest.fixture
+def fresh_mylab():
+    """No `mylab` package imported before or left after (other tests name their own `mylab`)."""
+
+    def drop() -> None:
+        for name in [m for m in sys.modules if m == "mylab" or m.startswith("mylab.")]:
+            del sys.modules[name]
+
+    drop()
+    yield
+    drop()
+
+
 def test_the_readme_example_is_complete():
     files, commands = example_files()
     assert {"mylab/data.py", "mylab/losses.py"} <= set(files), sorted(files)
@@ -80,7 +94,10 @@ def test_the_readme_example_is_complete():
 
 
 def test_the_readme_example_trains_and_f1_picks_best(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fresh_mylab: None,
 ) -> None:
     files, commands = example_files()
     for path, text in files.items():
@@ -107,3 +124,7 @@ def test_the_readme_example_trains_and_f1_picks_best(
     assert summary["best"]["metric"] == "val_multiclassf1score"  # the preset's monitor
     assert summary["best"]["value"] == max(f1)
     assert (run_dir / "checkpoints" / "best.pt").is_file()
+
+    capsys.readouterr()
+    assert main(["eval", str(run_dir)]) == 0  # "eval ... as for built-in data"
+    assert "multiclassf1score" in capsys.readouterr().out
