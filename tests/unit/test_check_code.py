@@ -62,6 +62,8 @@ USER_CODE = '''
 
 
     class Top2(Metric):
+        higher_is_better = False
+
         def __init__(self, num_classes, k=2):
             super().__init__()
             MARK.write_text("Top2")
@@ -174,8 +176,14 @@ def test_check_verifies_loss_and_metrics_too(tmp_path, user_code, capsys):
       - torchmetrics:F1Score  # task and num_classes required: the run fills them in
 """,
     )
-    assert main(["check", preset]) == 0
-    line = next(x for x in capsys.readouterr().out.splitlines() if "Python code" in x)
+    assert main(["check", preset, "checkpoint.monitor=val_top2"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "# note: epoch lines get val_multiclassf1score, val_top2, val_f1score; "
+        "best.pt follows val_top2 (min)" in out
+    ), out  # Top2.higher_is_better is False: the mode the run records
+    assert "  mode: min" in out
+    line = next(x for x in out.splitlines() if "Python code" in x)
     for verified in (
         "loss.name mylab_check:Focal (Module)",
         "metrics[0] torchmetrics.classification:MulticlassF1Score (Metric)",

@@ -40,6 +40,7 @@ def check(args: argparse.Namespace) -> int:
 
     from tui_trainer.config.checks import static_checks
     from tui_trainer.config.code_check import verify_code
+    from tui_trainer.config.code_specs import metric_keys, metric_mode
     from tui_trainer.config.loader import find_preset, load_config
 
     config, name = load_config(args.preset, args.overrides)
@@ -48,6 +49,8 @@ def check(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"tui-trainer: error: {' '.join(str(problem).split())}", file=sys.stderr)
         return 2
+    if config.metrics:  # checkpoint.mode as the run records it (the metric's higher_is_better)
+        config = metric_mode(config)
     notes, warnings = static_checks(config)
     print(f"# preset: {name} (valid), from {find_preset(args.preset).describe()}")
     try:  # which split and how many, when the data is here (folders walked, nothing decoded)
@@ -58,6 +61,10 @@ def check(args: argparse.Namespace) -> int:
         split, warnings = None, [*warnings, str(exc)]
     if verified:
         notes.append("Python code imported and checked (nothing called): " + "; ".join(verified))
+    if config.metrics:
+        keys = metric_keys([spec.name for spec in config.metrics])
+        monitor, mode = config.monitor()
+        notes.append(f"epoch lines get {', '.join(keys)}; best.pt follows {monitor} ({mode})")
     for note in [*([split] if split else []), *notes]:
         print(f"# note: {note}")
     for warning in warnings:
