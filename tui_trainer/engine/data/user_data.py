@@ -82,8 +82,8 @@ def class_info(dataset: Any, config: RunConfig) -> tuple[int, list[str]]:
             f"{wanted}, but {config.data.name} has {own} classes (its `{where}`)",
             key="data.num_classes",
         )
-    if own is not None and where == "classes":
-        return own, [str(n) for n in names]  # type: ignore[union-attr]
+    if own is not None and where == "classes" and isinstance(names, (list, tuple)):
+        return own, [str(n) for n in names]
     count = own or wanted or getattr(config.model, "num_classes", None)
     if not count:
         raise UserError(
@@ -212,7 +212,8 @@ def detection_bundle(config: RunConfig, device: torch.device, sets: UserSets) ->
                 raise
             except Exception as exc:
                 raise item_error(label, items.indices[position], exc) from None
-    index = DetectionIndex(train, val, sets.class_names)  # type: ignore[arg-type]  # lazy lists
+    # the loaders only index and measure the splits: lazy sequences stand in for the lists
+    index = DetectionIndex(train, val, sets.class_names)  # type: ignore[arg-type]
     bundle = index_bundle(index, config, device, generated=False)
     bundle.split = split_line(len(train), len(val), "images", sets.source)
     return bundle

@@ -113,8 +113,10 @@ class ItemShape:
                 f"got {image.shape[0]}"
             )
         if self.task == "segmentation":
-            mask = to_mask(item[1], int(image.shape[1]), int(image.shape[2]))
-            image, mask = self.resize(image, mask)
+            image, resized = self.resize(
+                image, to_mask(item[1], int(image.shape[1]), int(image.shape[2]))
+            )
+            mask = resized if resized is not None else torch.zeros(0, dtype=torch.int64)
             bad = mask[(mask < 0) | (mask >= self.num_classes)]
             if bad.numel():
                 raise ItemError(

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from tui_trainer.engine.data.folder_loader import PREFETCH, _Plan
+from tui_trainer.engine.data.folder_loader import PREFETCH
 from tui_trainer.engine.data.sampler import EpochSampler
 from tui_trainer.engine.data.tensor_loader import BatchTransform, augment_batch, epoch_batch_sizes
 from tui_trainer.engine.data.user_items import ItemError, ItemShape
@@ -83,6 +83,19 @@ class ConvertedItems(Dataset):
         blank = torch.zeros(s.channels, s.size, s.size)
         target = torch.zeros((s.size, s.size) if s.task == "segmentation" else (), dtype=torch.long)
         return blank, target, error
+
+
+class _Plan:
+    """The batch sampler the persistent DataLoader reads: this epoch's lists of keys."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[Key]] = []
+
+    def __iter__(self) -> Iterator[list[Key]]:
+        return iter(list(self.batches))
+
+    def __len__(self) -> int:
+        return len(self.batches)
 
 
 class UserBatches:
