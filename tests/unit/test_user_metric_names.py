@@ -54,3 +54,15 @@ def test_the_epoch_table_and_the_plot_show_a_user_metric():
     row = {"train_loss": 1.0, "val_loss": 1.0, "val_accuracy": 0.5, "val_top2": 0.7, "lr": 0.1}
     assert "val_top2" in metric_columns(row)
     assert pick_metric(row, "val_top2", "classification") == "val_top2"
+
+
+def test_the_arguments_filled_in_are_those_the_constructor_takes():
+    import torchmetrics
+    from torchmetrics.classification import MulticlassF1Score
+
+    from tui_trainer.engine.user_code import constructor_params, task_kind
+
+    assert {"task", "num_classes"} <= constructor_params(torchmetrics.F1Score)  # its __new__
+    assert "task" not in constructor_params(MulticlassF1Score)
+    assert task_kind("segmentation", 2) == "binary"  # one logit channel
+    assert task_kind("classification", 2) == "multiclass"

@@ -52,7 +52,10 @@ def constructor_params(cls: type) -> set[str]:
     """The named arguments `cls(...)` takes: its `__init__`'s, and its `__new__`'s where that
     picks the class (torchmetrics' `F1Score(task=...)` wrappers)."""
     names: set[str] = set()
-    for method in (cls.__init__, cls.__new__):
+    for name in ("__init__", "__new__"):  # the ones `cls(...)` calls: first along the MRO
+        method = next((vars(c)[name] for c in cls.__mro__ if name in vars(c)), None)
+        if method is None or method in (object.__init__, object.__new__):
+            continue
         try:
             names |= set(inspect.signature(method).parameters)
         except (TypeError, ValueError):
