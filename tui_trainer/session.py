@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from tui_trainer.atomic import PRIVATE_DIR, describe_os_error
+from tui_trainer.config.code_specs import metric_mode
 from tui_trainer.config.outroot import check_out_root
 from tui_trainer.config.rules import config_warnings
 from tui_trainer.config.schema import RunConfig
@@ -165,6 +166,7 @@ def prepare(
         config.model, num_classes, data.in_channels, data.image_size, task=config.task
     )
     check_batch_sizes(config, has_batchnorm(built.model), data.train_samples)
+    config = metric_mode(config)  # a user metric's higher_is_better: recorded checkpoint.mode
     target = resume_target(resume) if resume else None
     if dist.is_main:  # a root that is a file, read-only or immutable: exit 2, nothing written
         check_out_root(target or out or config.out, "--resume" if target else "--out")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from tui_trainer.commands.parsing import OVERRIDES_HELP, positive_seconds
 from tui_trainer.errors import UserError
@@ -38,9 +39,18 @@ def check(args: argparse.Namespace) -> int:
     import yaml
 
     from tui_trainer.config.checks import static_checks
+    from tui_trainer.config.code_check import verify_code
+    from tui_trainer.config.code_specs import metric_keys, metric_mode
     from tui_trainer.config.loader import find_preset, load_config
 
     config, name = load_config(args.preset, args.overrides)
+    verified, problems = verify_code(config)  # every module:Class, imported, none called
+    if problems:
+        for problem in problems:
+            print(f"tui-trainer: error: {' '.join(str(problem).split())}", file=sys.stderr)
+        return 2
+    if config.metrics:  # checkpoint.mode as the run records it (the metric's higher_is_better)
+        config = metric_mode(config)
     notes, warnings = static_checks(config)
     print(f"# preset: {name} (valid), from {find_preset(args.preset).describe()}")
     try:  # which split and how many, when the data is here (folders walked, nothing decoded)
@@ -49,6 +59,12 @@ def check(args: argparse.Namespace) -> int:
         split = plan_split(config)
     except UserError as exc:
         split, warnings = None, [*warnings, str(exc)]
+    if verified:
+        notes.append("Python code imported and checked (nothing called): " + "; ".join(verified))
+    if config.metrics:
+        keys = metric_keys([spec.name for spec in config.metrics])
+        monitor, mode = config.monitor()
+        notes.append(f"epoch lines get {', '.join(keys)}; best.pt follows {monitor} ({mode})")
     for note in [*([split] if split else []), *notes]:
         print(f"# note: {note}")
     for warning in warnings:

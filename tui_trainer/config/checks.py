@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tui_trainer.config.code_check import require_code
 from tui_trainer.config.datasets import ROOT_DATASETS
 from tui_trainer.config.outroot import out_root_problem
-from tui_trainer.config.pycode import import_class, is_code_name
 from tui_trainer.config.rules import config_warnings
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.config.tasks import effective_batch, is_weights_file
@@ -49,8 +49,7 @@ def static_checks(config: RunConfig) -> tuple[list[str], list[str]]:
     """
     data = config.data
     warnings = config_warnings(config)
-    if is_code_name(config.model.name):  # imports the module (runs its code), calls nothing
-        import_class(config.model.name, "model.name")
+    require_code(config)  # imports each module:Class (runs its code), calls nothing
     if data.name == "imagefolder" and not data.root:
         raise UserError("data.root: imagefolder needs a folder of class folders")
     warnings += [str(problem) for problem in missing_here(config)]

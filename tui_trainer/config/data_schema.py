@@ -8,7 +8,13 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from tui_trainer.config.datasets import DataName, task_datasets
+from tui_trainer.config.datasets import (  # noqa: F401 - DataName is re-exported
+    CODE_DATA,
+    DataName,
+    check_data_name,
+    is_user_data,
+    task_datasets,
+)
 from tui_trainer.config.sections import Section
 
 
@@ -98,11 +104,23 @@ class AugmentConfig(Section):
 class DataConfig(Section):
     """Where the images come from and how they are batched."""
 
-    name: DataName = Field(
+    name: str = Field(
         "digits",
         description=f"Dataset: {' | '.join(task_datasets('classification'))} (classification); "
         f"{' | '.join(task_datasets('segmentation'))} (segmentation); "
-        f"{' | '.join(task_datasets('detection'))} (detection).",
+        f"{' | '.join(task_datasets('detection'))} (detection); or your own "
+        f"torch.utils.data.Dataset subclass as {CODE_DATA}, built with data.kwargs, whose "
+        "items are the task's (image, label | mask | target dict). Presets that name Python "
+        "code are code: only use presets you trust.",
+    )
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="module:Class data: the dataset's constructor arguments (training set).",
+    )
+    val_kwargs: dict[str, Any] | None = Field(
+        None,
+        description="module:Class data: constructor arguments of a separate validation set "
+        "(null: data.val_split of the training set is held out, seeded).",
     )
     root: str | None = Field(
         None,
@@ -118,8 +136,8 @@ class DataConfig(Section):
     )
     num_workers: int | Literal["auto"] = Field(
         "auto",
-        description="imagefolder, segfolder, yolo, coco, voc: DataLoader worker processes that "
-        "decode (and, for detection, augment) images; "
+        description="imagefolder, segfolder, yolo, coco, voc, module:Class: DataLoader worker "
+        "processes that decode (and, for detection, augment) images; "
         "auto = the CPU cores this process may use (shared by the processes of a multi-process "
         "run), at most 8; 0 decodes in the main process. In-memory data needs none (detshapes "
         "augments in workers only when given a number).",
@@ -160,10 +178,15 @@ class DataConfig(Section):
         0.2, gt=0, lt=1, description="Fraction held out for validation when there is no val set."
     )
     image_size: int | None = Field(
-        None, ge=4, description="Resize images to this square size (default: the dataset's own)."
+        None,
+        ge=4,
+        description="Resize images to this square size (default: the dataset's own; "
+        "module:Class data: the first image's longer side, detection 640).",
     )
     normalize: NormalizeConfig | None = Field(
-        None, description="Normalisation; default: the dataset's usual mean/std."
+        None,
+        description="Normalisation; default: the dataset's usual mean/std (module:Class data: "
+        "none, pixels stay in [0, 1]).",
     )
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     num_samples: int = Field(2048, ge=2, description="fake, shapes: number of generated images.")
@@ -172,7 +195,8 @@ class DataConfig(Section):
         ge=1,
         description="fake: number of classes (default 10); shapes: 2 = binary (shape vs "
         "background, the default) or 4 = background, ellipse, rectangle, triangle; detshapes: "
-        "kinds of shape to detect (default 3).",
+        "kinds of shape to detect (default 3); module:Class data: the classes when the dataset "
+        "has no `classes` list or `num_classes` attribute.",
     )
     max_shapes: int = Field(
         3, ge=1, le=8, description="shapes, detshapes: at most this many per image."
@@ -215,6 +239,17 @@ class DataConfig(Section):
             raise ValueError("must contain {stem} or {name}")
         return v
 
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            expected = check_data_name(v)
+            if expected is not None:
+                raise PydanticCustomError(
+                    "literal_error", "Input should be {expected}", {"expected": expected}
+                )
+        return v
+
     @field_validator("num_workers")
     @classmethod
     def _num_workers(cls, v: int | str) -> int | str:
@@ -224,7 +259,7 @@ class DataConfig(Section):
 
     @model_validator(mode="after")
     def _one_class_only_detects(self) -> DataConfig:
-        if self.num_classes == 1 and self.name != "detshapes":
+        if self.num_classes == 1 and self.name != "detshapes" and not is_user_data(self.name):
             raise PydanticCustomError(
                 "cross_field",
                 "{key}: {text}",

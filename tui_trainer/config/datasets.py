@@ -10,6 +10,7 @@ row here and a builder in its task's package.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -59,6 +60,26 @@ DATASETS: dict[str, DatasetSpec] = {
 
 if tuple(DATASETS) != get_args(DataName):  # pragma: no cover - a table edited on one side only
     raise RuntimeError(f"config.datasets: DataName {get_args(DataName)} != table {tuple(DATASETS)}")
+
+
+CODE_DATA = "package.module:Class"
+"""How a user's own dataset is named in `data.name` (a torch.utils.data.Dataset subclass)."""
+
+_CODE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+def is_user_data(name: str) -> bool:
+    """Whether `data.name` names the user's own Dataset class (`module:Class`)."""
+    return ":" in name
+
+
+def check_data_name(name: str) -> str | None:
+    """None when `name` is a built-in data source or has the `package.module:Class` form; else
+    the expected values, as the schema's literal error says them."""
+    if name in DATASETS or _CODE_NAME.match(name):
+        return None
+    quoted = [f"'{n}'" for n in DATASETS]
+    return f"{', '.join(quoted)} or {CODE_DATA}"
 
 
 def task_datasets(task: str) -> tuple[str, ...]:

@@ -68,6 +68,8 @@ def _fields_at(path: tuple[str | int, ...]) -> list[str]:
     """The valid field names of the section at `path` (for did-you-mean suggestions)."""
     model: type[BaseModel] = RunConfig
     for part in path:
+        if isinstance(part, int) or str(part).isdigit():  # metrics.0: a list item's section
+            continue
         sub = _sub_model(model, str(part))
         if sub is None:
             return []

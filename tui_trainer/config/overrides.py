@@ -42,7 +42,9 @@ def field_kind(path: tuple[str, ...]) -> tuple[Kind, bool]:
         model = next(
             (c for c in candidates if inspect.isclass(c) and issubclass(c, BaseModel)), None
         )
-        if model is not None:
+        if get_origin(annotation) in (list, tuple):
+            kind, model = "value", None  # a list (of sections too: metrics, steering) is one value
+        elif model is not None:
             kind = "section"
         elif any(c is dict or get_origin(c) is dict for c in candidates):
             kind = "mapping"

@@ -17,6 +17,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from tui_trainer.config.code_specs import LossConfig, MetricSpec, metric_items
 from tui_trainer.config.data_schema import (
     AugmentConfig,
     CutMixConfig,
@@ -52,6 +53,7 @@ __all__ = [
     "EarlyStopConfig",
     "EmaConfig",
     "LogConfig",
+    "LossConfig",
     "MixupConfig",
     "NormalizeConfig",
     "ProgressConfig",
@@ -62,7 +64,6 @@ __all__ = [
 TaskName = Literal["classification", "segmentation", "detection"]
 PrecisionName = Literal["fp32", "fp16", "bf16"]
 SchedulerName = Literal["none", "step", "multistep", "cosine", "onecycle", "plateau"]
-LossName = Literal["cross_entropy", "bce", "dice", "bce_dice", "iou", "focal", "detector"]
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 
@@ -144,39 +145,6 @@ class SchedulerConfig(Section):
         if any(m < 1 for m in v) or v != sorted(v):
             raise ValueError("milestones must be increasing epoch numbers >= 1")
         return v
-
-
-class LossConfig(Section):
-    """The training loss."""
-
-    name: LossName = Field(
-        "cross_entropy",
-        description="cross_entropy; segmentation also: bce | dice | bce_dice | iou | focal; "
-        "detection: detector (the detector's own losses, summed; the default for task: "
-        "detection).",
-    )
-    label_smoothing: float = Field(
-        0.0, ge=0, lt=1, description="Label smoothing (cross_entropy, bce, bce_dice)."
-    )
-    smooth: float = Field(
-        1.0,
-        ge=0,
-        description="dice, iou, bce_dice: added to numerator and denominator, so empty masks "
-        "give a finite loss (0 when nothing is predicted either).",
-    )
-    bce_weight: float = Field(
-        0.5, ge=0, le=1, description="bce_dice: loss = w × cross-entropy + (1 − w) × Dice loss."
-    )
-    focal_gamma: float = Field(
-        2.0, ge=0, description="focal: focusing exponent (0 = plain cross-entropy)."
-    )
-    focal_alpha: float | None = Field(
-        0.25,
-        ge=0,
-        le=1,
-        description="focal, binary: weight of foreground pixels (background: 1 − alpha); "
-        "null = unweighted.",
-    )
 
 
 class FreezeConfig(Section):
@@ -285,6 +253,12 @@ class RunConfig(Section):
     early_stop: EarlyStopConfig = Field(default_factory=EarlyStopConfig)
     ema: EmaConfig = Field(default_factory=EmaConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    metrics: Annotated[list[MetricSpec], BeforeValidator(metric_items)] = Field(
+        default_factory=list,
+        description="Extra validation metrics: torchmetrics.Metric subclasses as module:Class or "
+        "{name: module:Class, kwargs: {...}} (names Python code: a preset that names code is "
+        "code); each is written as val_<class name lower-cased> and may be checkpoint.monitor.",
+    )
     notes: list[str] = Field(
         default_factory=list,
         description="Written by tui-trainer: changes made while resolving (fp16 → fp32 on CPU).",
@@ -306,7 +280,7 @@ class RunConfig(Section):
     def _task_loss(cls, data: Any) -> Any:
         """A task whose losses exclude the default (detection) gets its own when unset."""
         task = data.get("task") if isinstance(data, dict) else None
-        if not isinstance(task, str) or task not in TASKS:
+        if not isinstance(task, str) or task not in TASKS:  # a bad task: its own error
             return data
         loss = data.get("loss")
         if loss is None or (isinstance(loss, dict) and "name" not in loss):
@@ -347,6 +321,13 @@ class RunConfig(Section):
             raise cross_field_error(
                 f"data.augment.{which}.prob",
                 f"mixes class labels, so classification only; expected 0 for task {self.task}",
+            )
+        if self.task == "detection" and (":" in self.loss.name or self.metrics):
+            key = "loss.name" if ":" in self.loss.name else "metrics"
+            raise cross_field_error(
+                key,
+                "task detection sums its detector's own losses and reports mAP; module:Class "
+                "losses and metrics are for classification and segmentation",
             )
         mismatch = task_mismatch(self.task, self.data.name, self.model.name, self.loss.name)
         if mismatch:

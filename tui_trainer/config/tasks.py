@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from tui_trainer.config.datasets import task_datasets
+from tui_trainer.config.datasets import is_user_data, task_datasets
 
 ModelKind = Literal["small_cnn", "user", "segmentation", "detection", "torchvision"]
 
@@ -136,8 +136,10 @@ def default_loss(task: str) -> str:
     return TASKS[task].losses[0]
 
 
-def data_task(data: str) -> str:
-    """The task a data source serves."""
+def data_task(data: str) -> str | None:
+    """The task a data source serves (None: a user's module:Class dataset may serve any)."""
+    if is_user_data(data):
+        return None
     return next(task for task, spec in TASKS.items() if data in spec.data)
 
 
@@ -145,12 +147,12 @@ def task_mismatch(task: str, data: str, model: str, loss: str) -> tuple[str, str
     """(key, message) when data, model or loss belong to another task, else None."""
     spec = TASKS[task]
     owner = data_task(data)
-    if owner != task:
+    if owner is not None and owner != task:
         return (
             "data.name",
             f"'{data}' is {owner} data; {task} uses {' | '.join(spec.data)} (or set task: {owner})",
         )
-    if loss not in spec.losses:
+    if ":" not in loss and loss not in spec.losses:  # a user's module:Class loss fits any
         owners = [name for name, other in TASKS.items() if loss in other.losses]
         where = f"'{loss}' is a {' and '.join(owners)} loss" if owners else f"'{loss}'"
         return "loss.name", f"{where}; {task} uses {' | '.join(spec.losses)}"

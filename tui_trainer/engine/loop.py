@@ -51,6 +51,7 @@ from tui_trainer.engine.step import Stepper
 from tui_trainer.engine.sync_bn import convert_sync_batchnorm
 from tui_trainer.engine.tasks import build_task
 from tui_trainer.engine.toggles import Toggles
+from tui_trainer.engine.user_code import with_user_metrics
 from tui_trainer.engine.validation import validate
 from tui_trainer.engine.window import steps_in_epoch, window_of
 from tui_trainer.errors import UserError
@@ -96,7 +97,13 @@ class Trainer:
         self.toggles = Toggles(self.current, self.model, device, data.num_classes)
         self.setup_notes += self.toggles.setup_notes
         self.task = build_task(config)
-        self.evaluator = self.task.evaluator(data.num_classes, device, dist)
+        self.evaluator = with_user_metrics(
+            self.task.evaluator(data.num_classes, device, dist),
+            config,
+            data.num_classes,
+            device,
+            dist,
+        )
         self.schedule = LRSchedule(config.scheduler, config.optim.lr, config.epochs)
         scaler_on = config.precision == "fp16" and device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=scaler_on)

@@ -7,6 +7,7 @@ from pathlib import Path
 from textual.content import Content
 
 from tui_trainer.config import RunConfig
+from tui_trainer.config.code_check import code_keys
 from tui_trainer.config.loader import PresetInfo
 from tui_trainer.formatting import plain_value
 
@@ -31,7 +32,7 @@ def preset_source(info: PresetInfo) -> str:
 
 
 def key_settings(config: RunConfig, info: PresetInfo) -> Content:
-    """The selected preset's key settings, one per line."""
+    """The selected preset's key settings, one per line; last, the keys that name Python code."""
     data, opt, sched, freeze = config.data, config.optim, config.scheduler, config.freeze
     if not freeze.enabled:
         frozen = "off"
@@ -57,4 +58,12 @@ def key_settings(config: RunConfig, info: PresetInfo) -> Content:
     ]
     lines = [Content.styled(config.description or "(no description)", "italic $text-muted")]
     lines += [Content.assemble((k.ljust(KEY_WIDTH), "$text-muted"), v) for k, v in rows]
+    code = code_keys(config)
+    if code:  # the preset imports and runs the user's modules: say so where it is chosen
+        lines.append(
+            Content.assemble(
+                ("code".ljust(KEY_WIDTH), "$text-warning"),
+                ("names Python code: " + ", ".join(code), "$text-warning"),
+            )
+        )
     return Content("\n").join(lines)

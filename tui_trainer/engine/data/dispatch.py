@@ -17,6 +17,12 @@ def build_data(
 
     `model_channels` asks for that many input channels (grayscale is repeated for RGB models).
     """
+    from tui_trainer.config.datasets import is_user_data
+
+    if is_user_data(config.data.name):  # the user's own Dataset class serves the config's task
+        from tui_trainer.engine.data.user_data import user_bundle
+
+        return user_bundle(config, device, model_channels)
     from tui_trainer.engine.tasks import data_builder
 
     return data_builder(config.data.name)(config, device, model_channels)

@@ -65,6 +65,8 @@ def plan_split(config: RunConfig) -> str | None:
     Raises UserError for a split that cannot be made (the run would refuse it too).
     """
     data = config.data
+    if data.name not in DATASETS:  # the user's own Dataset: known once its code runs
+        return None
     if DATASETS[data.name].generated:  # fake, shapes
         n_val = holdout_size(data.num_samples, data.val_split, "images")
         source, what = tensor_split_source(config, data.num_samples)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tui_trainer.config.pycode import is_code_name
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.config.tasks import TASKS
 from tui_trainer.engine.distributed import SINGLE, DistContext
 from tui_trainer.engine.tasks.base import Evaluator, TensorTask
 from tui_trainer.engine.tasks.classification.losses import build_loss
 from tui_trainer.engine.tasks.classification.metrics import ClassificationEvaluator
+from tui_trainer.engine.user_code import build_user_loss
 
 
 class ClassificationTask(TensorTask):
@@ -22,7 +24,9 @@ class ClassificationTask(TensorTask):
         self.config = config
 
     def loss(self) -> nn.Module:
-        """The configured loss."""
+        """The configured loss (a user's module:Class built with loss.kwargs)."""
+        if is_code_name(self.config.loss.name):
+            return build_user_loss(self.config.loss)
         return build_loss(self.config.loss)
 
     def evaluator(

@@ -8,10 +8,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tui_trainer.config.pycode import is_code_name
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.config.tasks import TASKS
 from tui_trainer.engine.distributed import SINGLE, DistContext
 from tui_trainer.engine.tasks.base import Evaluator, TensorTask
+from tui_trainer.engine.user_code import build_user_loss
 
 
 class SegmentationTask(TensorTask):
@@ -27,7 +29,10 @@ class SegmentationTask(TensorTask):
         self.config = config
 
     def loss(self) -> nn.Module:
-        """The configured segmentation loss (for binary and multi-class outputs alike)."""
+        """The configured segmentation loss (for binary and multi-class outputs alike), or a
+        user's module:Class built with loss.kwargs."""
+        if is_code_name(self.config.loss.name):
+            return build_user_loss(self.config.loss)
         from tui_trainer.engine.tasks.segmentation.losses import build_segmentation_loss
 
         return build_segmentation_loss(self.config.loss)
