@@ -64,9 +64,9 @@ def _colour_images(folder, csv_path, n: int, seed: int) -> None:
 
 def test_a_csv_labelled_image_dataset_with_its_own_val_set_trains(tmp_path, monkeypatch):
     code = tmp_path / "code"
-    (code / "mylab").mkdir(parents=True)
-    (code / "mylab" / "__init__.py").write_text("")
-    (code / "mylab" / "csvdata.py").write_text(textwrap.dedent(CSV_MODULE))
+    (code / "csvlab").mkdir(parents=True)
+    (code / "csvlab" / "__init__.py").write_text("")
+    (code / "csvlab" / "csvdata.py").write_text(textwrap.dedent(CSV_MODULE))
     monkeypatch.syspath_prepend(str(code))
     data = tmp_path / "data"
     _colour_images(data / "images", data / "train.csv", 90, seed=1)
@@ -74,7 +74,7 @@ def test_a_csv_labelled_image_dataset_with_its_own_val_set_trains(tmp_path, monk
     finished, run_dir = run_preset(
         tmp_path / "runs",
         [
-            "data.name=mylab.csvdata:CsvImages",
+            "data.name=csvlab.csvdata:CsvImages",
             f"data.kwargs={{csv_file: '{data / 'train.csv'}', root: '{data / 'images'}'}}",
             f"data.val_kwargs={{csv_file: '{data / 'val.csv'}', root: '{data / 'images'}'}}",
             "data.image_size=8",
@@ -88,7 +88,7 @@ def test_a_csv_labelled_image_dataset_with_its_own_val_set_trains(tmp_path, monk
     assert lines[-1]["val_accuracy"] >= 0.95  # the colour is the class: easy, once it learns
     config = (run_dir / "config.yaml").read_text()
     assert (
-        "split: 90 train / 30 val samples, by mylab.csvdata:CsvImages with data.kwargs " in config
+        "split: 90 train / 30 val samples, by csvlab.csvdata:CsvImages with data.kwargs " in config
     )
     state = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
     assert state["class_names"] == ["red", "green", "blue"]
