@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from tui_trainer.config import load_config
 from tui_trainer.config.code_specs import metric_keys
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.tui.curves import pick_metric
@@ -66,3 +67,25 @@ def test_the_arguments_filled_in_are_those_the_constructor_takes():
     assert "task" not in constructor_params(MulticlassF1Score)
     assert task_kind("segmentation", 2) == "binary"  # one logit channel
     assert task_kind("classification", 2) == "multiclass"
+
+
+def test_metrics_without_torchmetrics_say_how_to_install_it(monkeypatch):
+    import importlib.util
+
+    from tui_trainer.config.code_specs import metric_classes
+    from tui_trainer.errors import UserError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "torchmetrics" else real(name, *a),
+    )
+    config, _ = load_config(
+        "quickstart", ["metrics=[torchmetrics.classification:MulticlassF1Score]"]
+    )
+    with pytest.raises(
+        UserError,
+        match=r"metrics: torchmetrics is not installed: pip install 'tui-trainer\[metrics\]'",
+    ):
+        metric_classes(config.metrics)

@@ -12,6 +12,7 @@ are known from the config alone (`checkpoint.monitor` may name them).
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from pydantic import Field, field_validator
 
 from tui_trainer.config.pycode import import_class
 from tui_trainer.config.sections import Section
+from tui_trainer.errors import UserError
 
 if TYPE_CHECKING:
     from tui_trainer.config.schema import RunConfig
@@ -132,6 +134,11 @@ def metric_keys(names: list[str]) -> list[str]:
 
 def metric_classes(specs: list[MetricSpec]) -> list[type]:
     """The classes `metrics:` names (imported; each must subclass torchmetrics.Metric)."""
+    if specs and importlib.util.find_spec("torchmetrics") is None:
+        raise UserError(
+            "torchmetrics is not installed: pip install 'tui-trainer[metrics]' (or torchmetrics)",
+            key="metrics",
+        )
     return [
         import_class(s.name, f"metrics[{i}]", METRIC_BASE, "torchmetrics.Metric")
         for i, s in enumerate(specs)
