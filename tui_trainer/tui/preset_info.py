@@ -32,7 +32,7 @@ def preset_source(info: PresetInfo) -> str:
 
 
 def key_settings(config: RunConfig, info: PresetInfo) -> Content:
-    """The selected preset's key settings, one per line; last, the keys that name Python code."""
+    """The selected preset's key settings, one per line; first, the keys that name Python code."""
     data, opt, sched, freeze = config.data, config.optim, config.scheduler, config.freeze
     if not freeze.enabled:
         frozen = "off"
@@ -57,13 +57,13 @@ def key_settings(config: RunConfig, info: PresetInfo) -> Content:
         ("from", preset_source(info)),
     ]
     lines = [Content.styled(config.description or "(no description)", "italic $text-muted")]
-    lines += [Content.assemble((k.ljust(KEY_WIDTH), "$text-muted"), v) for k, v in rows]
     code = code_keys(config)
-    if code:  # the preset imports and runs the user's modules: say so where it is chosen
+    if code:  # the preset imports and runs the user's modules: said first, seen at 80x24 too
         lines.append(
             Content.assemble(
                 ("code".ljust(KEY_WIDTH), "$text-warning"),
                 ("names Python code: " + ", ".join(code), "$text-warning"),
             )
         )
+    lines += [Content.assemble((k.ljust(KEY_WIDTH), "$text-muted"), v) for k, v in rows]
     return Content("\n").join(lines)
