@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -149,16 +150,16 @@ def test_torchvision_pretrained_weights_load_and_get_a_new_head(tmp_path):
     reference = models.get_model(
         "lraspp_mobilenet_v3_large", weights=None, weights_backbone=None, num_classes=21
     )
-    hub = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path))
-    try:
-        (tmp_path / "checkpoints").mkdir()
-        torch.save(reference.state_dict(), tmp_path / "checkpoints" / weights.url.split("/")[-1])
+    # TORCH_HOME, not torch.hub.set_dir: set_dir cannot be undone (it pins the hub folder for
+    # the rest of the process, past a later test's TORCH_HOME)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TORCH_HOME", str(tmp_path / "home"))
+        checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
+        checkpoints.mkdir(parents=True)
+        torch.save(reference.state_dict(), checkpoints / weights.url.split("/")[-1])
         built = build_model(
             ModelConfig(name="lraspp_mobilenet_v3_large", weights="DEFAULT"), 2, 3, 64
         )
-    finally:
-        torch.hub.set_dir(hub)
     state = built.model.state_dict()
     for key, value in reference.state_dict().items():
         if "classifier" not in key or "cbr" in key or "scale" in key:

@@ -216,6 +216,8 @@ def save_cached(weights: Any, state: dict[str, torch.Tensor]) -> Path:
 def torch_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty torch hub cache; downloading would fail loudly."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    # a torch.hub.set_dir anywhere earlier in the process would pin the folder past TORCH_HOME
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
 
     def no_download(*args: object, **kwargs: object) -> None:
         raise AssertionError("tried to download")
