@@ -121,7 +121,7 @@ def evaluate(args: argparse.Namespace) -> int:
 @_outputs_or_one_line
 def predict(args: argparse.Namespace) -> int:
     """Predictions for image files and folders."""
-    from tui_trainer.after.predict import predict_command
+    from tui_trainer.after.predict_command import predict_command
 
     inputs, overrides = _split_inputs(args.inputs)
     if not inputs:
@@ -144,7 +144,7 @@ def predict(args: argparse.Namespace) -> int:
 @_outputs_or_one_line
 def export(args: argparse.Namespace) -> int:
     """Export the model with its preprocessing JSON."""
-    from tui_trainer.after.export import export_command
+    from tui_trainer.after.export_command import export_command
 
     return export_command(
         args.run_dir,

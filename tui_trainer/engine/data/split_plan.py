@@ -101,11 +101,16 @@ def plan_split(config: RunConfig) -> str | None:
     if data.name in ("yolo", "coco", "voc"):  # the labels are read (and bad ones refused)
         if not root.exists():
             return None
-        from tui_trainer.engine.tasks.detection.data import read_index, split_source
+        from tui_trainer.engine.tasks.detection.formats import read_layout
 
-        index = read_index(config, root)
-        return split_line(len(index.train), len(index.val), "images", split_source(config, False))
+        index = read_layout(data.name, root, data.class_names)
+        return split_line(len(index.train), len(index.val), "images", layout_source(data.name))
     return None
+
+
+def layout_source(name: str) -> str:
+    """The source of a detection layout's split: its own train and val sets."""
+    return fixed_source(f"{name}'s own train and val sets")
 
 
 def folder_source(root: Path) -> str:

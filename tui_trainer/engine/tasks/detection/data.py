@@ -16,9 +16,10 @@ import torch
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.data.bundle import DataBundle
 from tui_trainer.engine.data.folder_setup import pin_memory, resolve_workers, share_cores
-from tui_trainer.engine.data.split import fixed_source, split_line
-from tui_trainer.engine.data.split_plan import tensor_split_source
+from tui_trainer.engine.data.split import split_line
+from tui_trainer.engine.data.split_plan import layout_source, tensor_split_source
 from tui_trainer.engine.tasks.base import DataBuilder
+from tui_trainer.engine.tasks.detection.formats import read_layout
 from tui_trainer.errors import UserError
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ def split_source(config: RunConfig, generated: bool) -> str:
     """Where the split came from, for `split_line` (the run's and `check`'s words)."""
     if generated:  # worded as `check` plans it (split_plan.plan_split)
         return tensor_split_source(config, config.data.num_samples)[0]
-    return fixed_source(f"{config.data.name}'s own train and val sets")
+    return layout_source(config.data.name)
 
 
 def detshapes(config: RunConfig, device: torch.device, channels: int | None) -> DataBundle:
@@ -146,16 +147,8 @@ def detshapes(config: RunConfig, device: torch.device, channels: int | None) -> 
 
 
 def read_index(config: RunConfig, root: Path) -> DetectionIndex:
-    """The index of the file layout `config.data.name` (yolo, coco, voc) under `root`; bad
-    labels raise UserError naming the file and line."""
-    fmt = config.data.name
-    if fmt == "yolo":
-        from tui_trainer.engine.tasks.detection.formats.yolo import read_yolo as read
-    elif fmt == "coco":
-        from tui_trainer.engine.tasks.detection.formats.coco import read_coco as read
-    else:
-        from tui_trainer.engine.tasks.detection.formats.voc import read_voc as read
-    return read(root, class_names=config.data.class_names)
+    """The index of the file layout `config.data.name` (yolo, coco, voc) under `root`."""
+    return read_layout(config.data.name, root, config.data.class_names)
 
 
 def _reader(fmt: str) -> Callable[[RunConfig, torch.device, int | None], DataBundle]:
