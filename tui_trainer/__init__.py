@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from tui_trainer.api import Run, init
 
-__all__ = ["Run", "init", "__version__"]
+__all__ = ["Run", "__version__", "init"]
 
 
 def __getattr__(name: str) -> Any:

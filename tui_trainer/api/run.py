@@ -200,6 +200,8 @@ class Run:
             if time.monotonic() - self._last_event >= PROGRESS_INTERVAL:
                 self._progress()
         self._progress()
+        if self.control.stop_mode is not StopMode.NONE:  # `ctl stop`: at this epoch's end
+            self._stopped = True
 
     # -- logging -------------------------------------------------------------------------------
     def log(self, **scalars: Any) -> None:
