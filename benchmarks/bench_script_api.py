@@ -7,10 +7,12 @@ fake-benchmark preset's images, batch 128, SGD lr 0.02 momentum 0.9, a seeded pe
 epoch). The API side is the same loop as a user writes it with the console:
 `run = tui_trainer.init(...)`, `for epoch in run.epochs(E)`, `for start in run.iterate(...)`,
 `run.log(loss=loss)` (the loss tensor, no `.item()`), `run.finish()`: run directory, control
-socket, metrics.jsonl writer, GPU sampler and signal handlers all live. Each side runs in a
+socket, metrics.jsonl writer and signal handlers all live. Each side runs in a
 fresh process, rounds interleaved with the order alternating; samples/s is the training epochs'
 wall time on both sides (imports, data generation, `init` and `finish` excluded, `init`'s own
-time reported apart). Per-step overhead two ways: (API seconds - bare seconds) / steps of the
+time reported apart), and the process's CPU time per sample over the same spans (all threads,
+so the API's socket server counts; less sensitive to a busy machine).
+Per-step overhead two ways: (API seconds - bare seconds) / steps of the
 medians (noisy: the difference of two noisy numbers), and directly in the API process after
 training: `for _ in run.iterate(range(20000)): run.log(loss=t)` minus an empty loop.
 
@@ -30,7 +32,25 @@ from pathlib import Path
 import benchlib
 
 
-def api_training(epochs: int, out: Path) -> tuple[int, float, float, float]:
+class Clocks:
+    """A `clock` for `bare_training`'s epoch spans that also sums the process's CPU time
+    (all threads: the API's socket server and sampler included) over the same spans."""
+
+    def __init__(self) -> None:
+        self.cpu = 0.0
+        self._start: float | None = None
+
+    def __call__(self) -> float:
+        now = time.process_time()
+        if self._start is None:
+            self._start = now
+        else:
+            self.cpu += now - self._start
+            self._start = None
+        return time.perf_counter()
+
+
+def api_training(epochs: int, out: Path, clock: Clocks) -> tuple[int, float, float, float]:
     """The bare loop with the script API: (samples, training seconds, init seconds, the API's
     own seconds per step measured directly: `iterate` + `log` around an empty step)."""
     import torch
@@ -50,7 +70,7 @@ def api_training(epochs: int, out: Path) -> tuple[int, float, float, float]:
     run.track_optimizer(opt)
     samples, seconds = 0, 0.0
     for epoch in run.epochs(epochs):
-        t0 = time.perf_counter()
+        t0 = clock()
         order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch))
         for start in run.iterate(range(0, n, b)):
             idx = order[start : start + b]
@@ -61,7 +81,7 @@ def api_training(epochs: int, out: Path) -> tuple[int, float, float, float]:
             opt.step()
             run.log(loss=loss.detach())
             samples += y.shape[0]
-        seconds += time.perf_counter() - t0
+        seconds += clock() - t0
     steps, loss = 20000, torch.tensor(1.0)
     t0 = time.perf_counter()
     for _ in range(steps):
@@ -80,14 +100,14 @@ def worker(side: str, epochs: int, threads: int, result: Path) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    clock = Clocks()
     if side == "bare":
-        samples, seconds = benchlib.bare_training(epochs, time.perf_counter)
+        samples, seconds = benchlib.bare_training(epochs, clock)
         init = direct = 0.0
     else:
-        samples, seconds, init, direct = api_training(epochs, result.parent / "runs")
-    result.write_text(
-        json.dumps({"samples": samples, "seconds": seconds, "init": init, "direct": direct})
-    )
+        samples, seconds, init, direct = api_training(epochs, result.parent / "runs", clock)
+    fields = {"samples": samples, "seconds": seconds, "cpu": clock.cpu}
+    result.write_text(json.dumps({**fields, "init": init, "direct": direct}))
 
 
 def one(side: str, epochs: int, threads: int) -> dict[str, float]:
@@ -116,9 +136,11 @@ def main() -> int:
             runs[side].append(one(side, args.epochs, args.threads))
         bare, api = runs["bare"][-1], runs["api"][-1]
         b_sps, a_sps = bare["samples"] / bare["seconds"], api["samples"] / api["seconds"]
+        b_cpu, a_cpu = bare["cpu"] / bare["samples"], api["cpu"] / api["samples"]
         print(
             f"round {i + 1}: samples/s bare {b_sps:,.0f} api {a_sps:,.0f} "
-            f"({a_sps / b_sps:.3f}); init {api['init'] * 1e3:.0f} ms",
+            f"({a_sps / b_sps:.3f}); CPU µs/sample bare {b_cpu * 1e6:.1f} api "
+            f"{a_cpu * 1e6:.1f} ({a_cpu / b_cpu:.3f}); init {api['init'] * 1e3:.0f} ms",
             flush=True,
         )
     steps = -(-runs["bare"][0]["samples"] // benchlib.BATCH)
@@ -128,6 +150,8 @@ def main() -> int:
     print(f"{args.rounds} rounds, {args.epochs} epochs ({steps} steps), {args.threads} thread(s)")
     benchlib.report("bare", bare_sps, "api", api_sps, "training samples/s")
     print(f"per-round ratio: {min(ratios):.3f}-{max(ratios):.3f}")
+    cpu = {k: [r["cpu"] / r["samples"] * 1e6 for r in v] for k, v in runs.items()}
+    benchlib.report("bare", cpu["bare"], "api", cpu["api"], "CPU µs per sample (all threads)")
     bare_s = statistics.median(r["seconds"] for r in runs["bare"])
     api_s = statistics.median(r["seconds"] for r in runs["api"])
     bare_step = bare_s / steps
