@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from tui_trainer.api.control import ScriptControl
 from tui_trainer.api.directory import claim_run_dir, config_document, plain_config
 from tui_trainer.api.scalars import Scalars, batch_size
 from tui_trainer.api.signals import install
@@ -30,7 +31,7 @@ from tui_trainer.engine.distributed import SINGLE
 from tui_trainer.engine.polling import ControlLink, StopNow
 from tui_trainer.outcome import exit_code
 from tui_trainer.remote import remote_sinks
-from tui_trainer.runlog.control import Control, StopMode
+from tui_trainer.runlog.control import StopMode
 from tui_trainer.runlog.events import (
     CheckpointSaved,
     EpochEnd,
@@ -79,7 +80,7 @@ class Run:
     ) -> None:
         self.name = name
         self.monitor, self.mode = monitor, mode
-        self.control = Control()
+        self.control = ScriptControl()
         self.run_dir, lock = claim_run_dir(name, out)
         self._user_config = config
         self._write_config(None)
@@ -181,11 +182,12 @@ class Run:
         it = iter(loader)
         clock = self._link.clock
         while True:
-            try:
-                self._link.poll(self._epoch, self._step, self._checkpoint)
-            except StopNow:
-                self._stopped = True
-                return
+            if self.control.needs_poll():
+                try:
+                    self._link.poll(self._epoch, self._step, self._checkpoint)
+                except StopNow:
+                    self._stopped = True
+                    return
             t0 = clock()
             try:
                 batch = next(it)
@@ -212,7 +214,7 @@ class Run:
         """One epoch line: `metrics` (val_* and others) with the epoch's train loss and LR."""
         values = {k: float(v) for k, v in metrics.items()}
         epoch = self._epoch + 1
-        row: dict[str, Any] = {}
+        row: dict[str, Any] = {"epoch": epoch}
         if self._train_loss is not None and "train_loss" not in values:
             row["train_loss"] = self._train_loss
         row.update(values)
@@ -233,7 +235,7 @@ class Run:
         if is_best:
             best_value, best_epoch = value, epoch
             self._best = (best_value, best_epoch)
-        self._history.append({"epoch": epoch, **row})
+        self._history.append(row)
         self._epochs_done = max(self._epochs_done, epoch)
         self._bus.emit(
             EpochEnd(
