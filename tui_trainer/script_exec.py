@@ -48,10 +48,11 @@ def script_env(run_dir: Path, base: dict[str, str] | None = None) -> dict[str, s
 
 @dataclass
 class Script:
-    """A started script: its process and its run directory."""
+    """A started script: its process, its run directory and its command line."""
 
     proc: subprocess.Popen[bytes]
     run_dir: Path
+    command: list[str]
 
     @property
     def log(self) -> Path:
@@ -92,7 +93,7 @@ def start_script(command: list[str], out: str, name: str | None = None) -> Scrip
         with contextlib.suppress(OSError):
             run_dir.rmdir()
         raise UserError(f"exec: cannot start '{command[0]}': {exc.strerror or exc}") from None
-    return Script(proc, run_dir)
+    return Script(proc, run_dir, list(command))
 
 
 class LogTail:

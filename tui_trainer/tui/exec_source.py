@@ -8,6 +8,7 @@ one-line note with its exit code, and its output stays on screen (`q` exits with
 
 from __future__ import annotations
 
+import shlex
 import threading
 import time
 from pathlib import Path
@@ -62,7 +63,7 @@ class ExecRun:
         done = threading.Event()
         tail = threading.Thread(target=self._tail, args=(sink, done), daemon=True)
         tail.start()
-        sink(LogMessage("info", f"exec: {' '.join(self.script.proc.args)} in {self.run_dir}"))
+        sink(LogMessage("info", f"exec: {shlex.join(self.script.command)} in {self.run_dir}"))
         if self._wait_for_init(cancelled):
             self.called_init = True
             self.inner.config = _tolerant_config(self.run_dir)
