@@ -34,14 +34,19 @@ class LeaveExec(YesNo):
         Binding("n,escape", "answer(False)", "Stay", show=False),
     ]
 
+    def __init__(self, run_dir: str) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+
     def compose(self) -> ComposeResult:
         """The question and three buttons."""
         with Vertical(id="quit-dialog", classes="dialog") as dialog:
             dialog.border_title = "Leave?"
             yield Static(
-                "The script is still running. Leaving does not stop it "
-                "(tui-trainer watch RUN_DIR attaches again).",
+                "The script is still running. Leaving does not stop it; "
+                f"tui-trainer watch {self.run_dir} attaches again.",
                 id="quit-text",
+                markup=False,
             )
             with Horizontal(id="quit-buttons"):
                 yield Button("Leave (y)", id="leave-yes", variant="primary", compact=True)
@@ -92,7 +97,7 @@ class ExecApp(TrainerApp):
             elif leave is None:
                 self.stop_script()
 
-        self.push_screen(LeaveExec(), answer)
+        self.push_screen(LeaveExec(str(self.script.run_dir)), answer)
 
     def stop_script(self) -> None:
         """Stop the script as `ctl stop --now` does (SIGTERM when it never called `init`),
