@@ -1,5 +1,5 @@
 """The script API in this process: what `tui_trainer.init` writes and how `Run` honours its
-`Control` (the e2e tier drives a real script with `ctl` and signals: tests/e2e/test_script_api.py).
+`Control` (the e2e tier drives a real script with `ctl` and signals: tests/e2e/test_script_subprocess.py).
 """
 
 from __future__ import annotations
@@ -203,3 +203,46 @@ def test_bad_config_and_bad_log_values_are_one_line_errors(tmp_path, private_run
             run.log(x=torch.ones(3))
         with pytest.raises(ValueError, match=r"run.log\(y=...\): expected a number"):
             run.log(y="high")
+
+
+def test_resume_continues_the_epoch_count_history_and_best(tmp_path, private_runtime):
+    with tui_trainer.init(out=tmp_path) as run:
+        run.on_checkpoint(lambda path: path.write_bytes(b"w"))
+        for epoch in run.epochs(4):
+            for _ in run.iterate(range(3)):
+                run.log(loss=1.0)
+            run.log_epoch(val_loss=[0.5, 0.3][epoch])
+            if epoch == 1:
+                run.control.request_stop()
+    assert read_run(run.run_dir).status == "stopped"
+
+    seen: list[int] = []
+    with tui_trainer.init(out=tmp_path, resume=run.run_dir) as again:
+        assert again.resumed_from == run.run_dir / "checkpoints" / "last.pt"
+        for epoch in again.epochs(4):
+            seen.append(epoch)
+            for _ in again.iterate(range(3)):
+                again.log(loss=1.0)
+            again.log_epoch(val_loss=0.4)
+    assert seen == [2, 3]
+    record = read_run(run.run_dir, strict=True)
+    assert record.status == "completed"
+    assert [r["epoch"] for r in record.epoch_rows] == [1, 2, 3, 4]
+    assert record.best() == ("val_loss", 0.3, 2)  # still the first segment's epoch
+    summary = json.loads((run.run_dir / "summary.json").read_text())
+    assert summary["global_step"] == 12 and summary["epochs_completed"] == 4
+    assert (run.run_dir / "metrics.csv").read_text().count("\n") == 5  # header + 4 epochs
+
+
+def test_resume_refuses_an_engine_run_and_a_live_one(tmp_path, private_runtime):
+    engine_like = tmp_path / "engine"
+    engine_like.mkdir()
+    (engine_like / "config.yaml").write_text("epochs: 2\n")
+    (engine_like / "metrics.jsonl").write_text("")
+    with pytest.raises(UserError, match=r"not written by tui_trainer\.init"):
+        tui_trainer.init(resume=engine_like)
+    with (
+        tui_trainer.init(out=tmp_path) as live,
+        pytest.raises(UserError, match="is being written by"),
+    ):
+        tui_trainer.init(resume=live.run_dir)

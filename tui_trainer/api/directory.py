@@ -24,6 +24,7 @@ from typing import Any
 from tui_trainer.atomic import PRIVATE_DIR, describe_os_error
 from tui_trainer.errors import UserError
 from tui_trainer.rundir import RunDirLock, create_run_dir
+from tui_trainer.runlog.reader import RunRecord, read_run
 
 RUN_DIR_ENV = "TUI_TRAINER_RUN_DIR"
 """Set by `tui-trainer exec`: the run directory `init` must use."""
@@ -113,3 +114,34 @@ def config_document(
     doc["checkpoint"] = {"monitor": monitor, "mode": mode}
     doc["script"] = user
     return doc
+
+
+def reopen_run_dir(resume: str | Path) -> tuple[Path, RunDirLock, RunRecord]:
+    """Lock a script run's directory to continue it (`init(resume=RUN_DIR)`) and read what it
+    did so far; UserError (nothing written) when it is not a script run or a live one."""
+    run_dir = Path(resume)
+    if not run_dir.is_dir():
+        raise UserError(f"init(resume=...): {run_dir} is not a run directory")
+    lock = RunDirLock.acquire(run_dir)  # RunDirBusy while another process writes it
+    try:
+        record = read_run(run_dir, strict=False)
+        if record.config.get("source") != "script":
+            raise UserError(
+                f"init(resume=...): {run_dir} was not written by tui_trainer.init "
+                "(resume an engine run with `tui-trainer run --resume`)"
+            )
+    except BaseException:
+        lock.release()
+        raise
+    return run_dir, lock, record
+
+
+def steps_done(record: RunRecord) -> int:
+    """Optimizer steps a run did before (its summary's, else its last progress line's)."""
+    step = record.summary.get("global_step") if record.summary else None
+    if isinstance(step, int) and not isinstance(step, bool):
+        return step
+    for row in reversed(record.records):
+        if row.get("event") == "step" and isinstance(row.get("global_step"), int):
+            return int(row["global_step"])
+    return 0

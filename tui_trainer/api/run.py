@@ -10,7 +10,6 @@ the run directory writer (`sinks.files.RunDirWriter`) and the control socket (`R
 from __future__ import annotations
 
 import atexit
-import math
 import os
 import sys
 import time
@@ -22,33 +21,41 @@ from typing import Any, TypeVar
 import torch
 
 from tui_trainer.api.control import ScriptControl
-from tui_trainer.api.directory import claim_run_dir, config_document, plain_config
+from tui_trainer.api.directory import (
+    claim_run_dir,
+    config_document,
+    plain_config,
+    reopen_run_dir,
+    steps_done,
+)
 from tui_trainer.api.scalars import Scalars, batch_size
 from tui_trainer.api.signals import install
 from tui_trainer.api.steering import ScriptSteering
+from tui_trainer.api.tally import Tally
 from tui_trainer.config.tasks import monitor_mode
 from tui_trainer.engine.distributed import SINGLE
 from tui_trainer.engine.polling import ControlLink, StopNow
 from tui_trainer.outcome import exit_code
 from tui_trainer.remote import remote_sinks
+from tui_trainer.rundir import RunDirLock
 from tui_trainer.runlog.control import StopMode
 from tui_trainer.runlog.events import (
     CheckpointSaved,
-    EpochEnd,
-    Event,
     EventBus,
     LogMessage,
     RunFinished,
     RunStarted,
-    StepProgress,
 )
-from tui_trainer.runlog.summary import RunSummary
+from tui_trainer.runlog.reader import RunRecord
+from tui_trainer.runlog.status import Status
 from tui_trainer.sinks.files import RunDirWriter, write_config
 
 T = TypeVar("T")
 
 PROGRESS_INTERVAL = 0.25
 """Seconds between progress events (each converts the logged values once), as the engine's."""
+LAST = "last.pt"
+"""The checkpoint `finish` asks for (checkpoint-now's are `step-NNNNNNNN.pt`)."""
 
 
 def init(
@@ -60,61 +67,75 @@ def init(
     monitor: str = "val_loss",
     mode: str | None = None,
 ) -> Run:
-    """Start a run: its directory (`out/<name>/<timestamp>`, or `TUI_TRAINER_RUN_DIR` under
-    `tui-trainer exec`), its control socket and signal handlers. `monitor`/`mode` pick the best
-    epoch among `log_epoch`'s metrics (mode defaults from the name: `*loss*` min, else max).
+    """Start a run and return it (see `Run`).
 
-    `resume` is not supported yet (a UserError says so)."""
-    if resume is not None:
+    The run directory is `out/<name>/<timestamp>`, or `TUI_TRAINER_RUN_DIR` under
+    `tui-trainer exec`; `resume=RUN_DIR` continues a script run there (`run.epochs` starts at
+    its next epoch, `run.resumed_from` is its `last.pt`; loading it is the script's part).
+    `config` (a dict, argparse Namespace or dataclass) goes to config.yaml under `script:`.
+    `monitor`/`mode` pick the best epoch among `log_epoch`'s metrics (mode defaults from the
+    name: losses and errors min, else max). Bad input: UserError, nothing written."""
+    user = plain_config(config)
+    picked = mode or monitor_mode(monitor)
+    if picked not in ("min", "max"):
         from tui_trainer.errors import UserError
 
-        raise UserError("init(resume=...): resuming a script run is not supported yet")
-    return Run(name, plain_config(config), out, monitor=monitor, mode=mode or monitor_mode(monitor))
+        raise UserError(f"init(mode=...): expected 'min' or 'max', got {mode!r}")
+    if resume is not None:
+        run_dir, lock, record = reopen_run_dir(resume)
+        return Run(name, user, run_dir, lock, monitor=monitor, mode=picked, previous=record)
+    run_dir, lock = claim_run_dir(name, out)
+    return Run(name, user, run_dir, lock, monitor=monitor, mode=picked)
 
 
 class Run:
-    """A script's run: see `init`. Use it as a context manager, or call `finish`."""
+    """A script's run (`tui_trainer.init`): `epochs`, `iterate`, `log`, `log_epoch`, `finish`.
+
+    Use it as a context manager (an exception inside fails the run, writes traceback.txt and
+    is re-raised) or call `finish`; a script that ends without either is finished at exit.
+    """
 
     def __init__(
-        self, name: str, config: dict[str, Any], out: str | Path, *, monitor: str, mode: str
+        self,
+        name: str,
+        config: dict[str, Any],
+        run_dir: Path,
+        lock: RunDirLock,
+        *,
+        monitor: str,
+        mode: str,
+        previous: RunRecord | None = None,
     ) -> None:
-        self.name = name
+        self.name, self.run_dir = name, run_dir
         self.monitor, self.mode = monitor, mode
         self.control = ScriptControl()
-        self.run_dir, lock = claim_run_dir(name, out)
         self._user_config = config
-        self._write_config(None)
+        self._epochs_planned: int | None = None
         self._writer = RunDirWriter(
-            self.run_dir,
+            run_dir,
             name,
-            config=self._config_doc(None),
+            config=self._config_doc(),
             lock=lock,
             on_recreated=self.control.request_checkpoint,
             on_lost=lambda _why: self.control.request_stop(StopMode.STEP, status="failed"),
         )
+        self._write_config()
         self._sinks: list[Any] = remote_sinks(self.control)
         self._bus = EventBus([self._writer, *self._sinks])
         self._writer.warn_with(lambda message: self._bus.emit(LogMessage("warning", message)))
-        self._steering = ScriptSteering(lambda: (self.global_step, self._epoch + 1))
-        self.control.steer_check = self._steering.check
         self._link = ControlLink(
             self.control, SINGLE, torch.device("cpu"), self._bus.emit, on_steer=self._steer
         )
+        self._tally = Tally(monitor, mode, self._link.clock())
+        self._steering = ScriptSteering(lambda: (self._tally.global_step, self._tally.epoch + 1))
+        self.control.steer_check = self._steering.check
+        self.resumed_from: Path | None = None
+        if previous is not None:
+            self._resume(previous)
         self._checkpoint_fn: Callable[[Path], None] | None = None
         self._scalars = Scalars()
         self._t0 = time.monotonic()
-        self.global_step = 0
-        self._epoch = 0  # 0-based epoch in progress
-        self._epochs_done = 0
-        self._step = 0  # steps done in this epoch
-        self._steps = 0  # len(loader) of this epoch, 0 when unknown
-        self._history: list[dict[str, Any]] = []
-        self._best: tuple[float | None, int | None] = (None, None)
-        self._samples = 0
-        self._data_wait = 0.0
-        self._window = (self._link.clock(), 0, 0)  # (time, steps, samples) at the last event
         self._last_event = 0.0
-        self._epoch_started = self._link.clock()
         self._stopped = False
         self._finished: RunFinished | None = None
         self._restore_signals = install(self.control)
@@ -123,13 +144,13 @@ class Run:
         atexit.register(self._at_exit)
         self._bus.emit(
             RunStarted(
-                run_dir=str(self.run_dir),
+                run_dir=str(run_dir),
                 preset=name,
-                config=self._config_doc(None),
+                config=self._config_doc(),
                 device="script",
                 precision="script",
                 epochs=0,
-                start_epoch=0,
+                start_epoch=self._tally.epochs_done,
                 steps_per_epoch=0,
                 trainable_params=0,
                 total_params=0,
@@ -140,6 +161,21 @@ class Run:
         for sink in self._sinks:
             if isinstance(problem := getattr(sink, "error", None), str):
                 self._bus.emit(LogMessage("warning", problem))
+        if previous is not None:
+            self._bus.emit(LogMessage("info", f"resumed after epoch {self._tally.epochs_done}"))
+
+    def _resume(self, previous: RunRecord) -> None:
+        wall = previous.wall_seconds()
+        rows = previous.epoch_rows
+        self._tally.restore(rows, steps_done(previous), wall or 0.0)
+        self._writer.load_history(self._tally.history)
+        last = self.run_dir / "checkpoints" / LAST
+        self.resumed_from = last if last.is_file() else None
+
+    @property
+    def global_step(self) -> int:
+        """Steps done in the whole run (a resumed run's earlier ones included)."""
+        return self._tally.global_step
 
     # -- setup ---------------------------------------------------------------------------------
     def track_optimizer(self, optimizer: Any) -> None:
@@ -154,37 +190,41 @@ class Run:
 
     # -- loops ---------------------------------------------------------------------------------
     def epochs(self, n: int) -> Iterator[int]:
-        """`range(n)` that a stop ends at the next boundary and `ctl epochs=N` can lengthen."""
-        self._steering.epochs = int(n)
-        self._write_config(int(n))
-        epoch = self._epochs_done
+        """`range(n)` from the first epoch not done yet (a resumed run's next one); a stop ends
+        it at the next epoch boundary; `ctl epochs=N` changes its length."""
+        tally = self._tally
+        self._steering.epochs = self._epochs_planned = int(n)
+        self._write_config()
+        epoch = tally.epochs_done
         while not self._stopped and epoch < (self._steering.epochs or 0):
-            self._epoch = self._steering.epoch = epoch
-            self._epoch_started = self._link.clock()
+            tally.epoch = self._steering.epoch = epoch
+            tally.epoch_started = self._link.clock()
             yield epoch
-            if self._epochs_done <= epoch:
-                self._epochs_done = epoch + 1
+            tally.epochs_done = max(tally.epochs_done, epoch + 1)
             epoch += 1
             if self._stopped or self._link.stop_requested():
                 self._stopped = True
                 break
+        self._epochs_planned = self._steering.epochs
         self._steering.epochs = None
 
     def iterate(self, loader: Iterable[T]) -> Iterator[T]:
-        """Yield `loader`'s batches; pause blocks here, a stop ends the loop at a step."""
+        """Yield `loader`'s batches, timing the wait for each; pause blocks here (off the
+        training clock), a stop at the step ends the loop, `ctl stop` ends it at its end."""
+        tally = self._tally
         try:
-            self._steps = len(loader)  # type: ignore[arg-type]
+            tally.steps = len(loader)  # type: ignore[arg-type]
         except TypeError:
-            self._steps = 0
-        self._step = 0
+            tally.steps = 0
+        tally.step = 0
         if self._stopped:
             return
         it = iter(loader)
-        clock = self._link.clock
+        clock, control = self._link.clock, self.control
         while True:
-            if self.control.needs_poll():
+            if control.needs_poll():
                 try:
-                    self._link.poll(self._epoch, self._step, self._checkpoint)
+                    self._link.poll(tally.epoch, tally.step, self._checkpoint)
                 except StopNow:
                     self._stopped = True
                     return
@@ -193,137 +233,76 @@ class Run:
                 batch = next(it)
             except StopIteration:
                 break
-            self._data_wait += clock() - t0
+            tally.data_wait += clock() - t0
             size = batch_size(batch)
             yield batch
-            self._step += 1
-            self.global_step += 1
-            self._samples += size or 0
+            tally.step += 1
+            tally.global_step += 1
+            tally.samples += size or 0
             if time.monotonic() - self._last_event >= PROGRESS_INTERVAL:
                 self._progress()
         self._progress()
-        if self.control.stop_mode is not StopMode.NONE:  # `ctl stop`: at this epoch's end
+        if control.stop_mode is not StopMode.NONE:  # `ctl stop`: at this epoch's end
             self._stopped = True
 
     # -- logging -------------------------------------------------------------------------------
     def log(self, **scalars: Any) -> None:
-        """Log this step's values (tensors stay on their device until a progress event)."""
+        """Log this step's values: numbers or scalar tensors, kept on their device (no host
+        sync) until a progress event is due; `loss` is the progress line's loss."""
         self._scalars.add(scalars)
 
     def log_epoch(self, **metrics: Any) -> None:
-        """One epoch line: `metrics` (val_* and others) with the epoch's train loss and LR."""
+        """One epoch line: `metrics` (val_* and others), with the epoch's train loss and LR."""
         values = {k: float(v) for k, v in metrics.items()}
-        epoch = self._epoch + 1
-        row: dict[str, Any] = {"epoch": epoch}
-        if self._train_loss is not None and "train_loss" not in values:
-            row["train_loss"] = self._train_loss
-        row.update(values)
-        lr = self._steering.lr()
-        if lr is not None and "lr" not in row:
-            row["lr"] = lr
-        row["epoch_seconds"] = round(self._link.clock() - self._epoch_started, 3)
-        value = row.get(self.monitor)
-        best_value, best_epoch = self._best
-        is_best = (
-            isinstance(value, float)
-            and math.isfinite(value)
-            and (
-                best_value is None
-                or (value < best_value if self.mode == "min" else value > best_value)
-            )
-        )
-        if is_best:
-            best_value, best_epoch = value, epoch
-            self._best = (best_value, best_epoch)
-        self._history.append(row)
-        self._epochs_done = max(self._epochs_done, epoch)
-        self._bus.emit(
-            EpochEnd(
-                epoch=epoch,
-                epochs=self._steering.epochs or epoch,
-                metrics=row,
-                seconds=row["epoch_seconds"],
-                is_best=bool(is_best),
-                best_metric=self.monitor,
-                best_value=best_value,
-                best_epoch=best_epoch,
-            )
-        )
-
-    _train_loss: float | None = None
+        lr, epochs = self._steering.lr(), self._steering.epochs
+        self._bus.emit(self._tally.epoch_end(self._link.clock(), values, lr, epochs))
 
     def _progress(self) -> None:
-        now = self._link.clock()
-        then, steps0, samples0 = self._window
-        dt = now - then
         values = self._scalars.take() if not self._scalars.empty else {}
-        loss = values.pop("loss", math.nan)
-        if math.isfinite(loss):
-            self._train_loss = loss
-        steps = self.global_step - steps0
-        if steps <= 0 and not values:
-            return
-        lr = self._steering.lr()
-        self._bus.emit(
-            StepProgress(
-                epoch=self._epoch + 1,
-                epochs=self._steering.epochs or self._epoch + 1,
-                step=self._step,
-                steps=self._steps or self._step,
-                global_step=self.global_step,
-                loss=loss,
-                lr=lr if lr is not None else math.nan,
-                samples_per_second=(self._samples - samples0) / dt
-                if dt > 0 and self._samples > samples0
-                else None,
-                elapsed=round(now - self._t0, 3),
-                steps_per_second=steps / dt if dt > 0 and steps > 0 else None,
-                epoch_elapsed=round(now - self._epoch_started, 3),
-                loss_parts=values or None,
-            )
-        )
-        self._window = (now, self.global_step, self._samples)
+        lr, epochs = self._steering.lr(), self._steering.epochs
+        event = self._tally.progress(self._link.clock(), values, lr, epochs)
+        if event is not None:
+            self._bus.emit(event)
         self._last_event = time.monotonic()
 
     # -- control -------------------------------------------------------------------------------
     def _steer(self, texts: list[str]) -> None:
         for event in self._steering.apply(texts):
             self._bus.emit(event)
+            if event.what == "epochs":
+                self._epochs_planned = int(event.new)
+                self._write_config()
 
     def _checkpoint(self, reason: str) -> None:
         if reason in ("stop", "signal"):
             return  # the run ends at this boundary: `finish` saves last.pt
-        name = f"step-{self.global_step:08d}.pt"
+        name = f"step-{self._tally.global_step:08d}.pt"
         self._save(self.run_dir / "checkpoints" / name, reason)
 
     def _save(self, path: Path, reason: str) -> None:
         if self._checkpoint_fn is None:
-            self._bus.emit(
-                LogMessage(
-                    "warning", "checkpoint asked for, but the script set no run.on_checkpoint(fn)"
-                )
-            )
+            message = "checkpoint asked for, but the script set no run.on_checkpoint(fn)"
+            self._bus.emit(LogMessage("warning", message))
             return
         with self._link.off_the_clock():
             self._checkpoint_fn(path)
-        self._bus.emit(CheckpointSaved(str(path), reason, self._epochs_done, self.global_step))
+        tally = self._tally
+        self._bus.emit(CheckpointSaved(str(path), reason, tally.epochs_done, tally.global_step))
 
     # -- the end -------------------------------------------------------------------------------
     def finish(self, status: str | None = None, *, error: BaseException | None = None) -> None:
         """End the run: `last.pt` (when a checkpoint function is set), summary.json, the socket.
 
         `status` defaults to `completed`, `stopped` after a ctl stop, `interrupted` after a
-        signal (the process then exits 128+N once the run directory is written)."""
+        signal (the process then exits 128+N once the run directory is written); `error`
+        fails the run with its traceback (traceback.txt)."""
         if self._finished is not None:
             return
         if error is None and not self._scalars.empty:
             self._progress()
         if status is None:
-            status = (
-                self.control.stop_status
-                if self._stopped or (self.control.stop_mode is not StopMode.NONE)
-                else "completed"
-            )
+            stopping = self._stopped or self.control.stop_mode is not StopMode.NONE
+            status = self.control.stop_status if stopping else "completed"
         tb: str | None = None
         message: str | None = None
         if error is not None:
@@ -332,7 +311,7 @@ class Run:
             tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         if status != "failed" and self._checkpoint_fn is not None:
             try:
-                self._save(self.run_dir / "checkpoints" / "last.pt", "stop")
+                self._save(self.run_dir / "checkpoints" / LAST, "stop")
             except Exception as exc:  # the run's record still gets written
                 status, message = "failed", f"checkpoint function failed: {exc!r}"
                 tb = traceback.format_exc()
@@ -343,27 +322,12 @@ class Run:
 
     def _end(self, status: str, error: str | None, tb: str | None) -> RunFinished:
         wall = time.monotonic() - self._t0
-        train = self._link.clock() - self._t0
-        summary: RunSummary = {
-            "status": status,
-            "epochs_completed": len(self._history),
-            "best": {"metric": self.monitor, "value": self._best[0], "epoch": self._best[1]},
-            "final": self._history[-1] if self._history else {},
-            "wall_seconds": round(wall, 3),
-            "wall_seconds_total": round(wall, 3),
-            "train_seconds": round(train, 3),
-            "samples_per_second": round(self._samples / train, 3)
-            if train > 0 and self._samples
-            else None,
-            "global_step": self.global_step,
-            "run_dir": str(self.run_dir),
-        }
-        summary["data_wait_seconds"] = round(self._data_wait, 3)  # type: ignore[typeddict-unknown-key]
-        if error:
-            summary["error"] = error
-        finished = RunFinished(status, summary, "", error=error, traceback=tb)
+        train = self._link.clock() - self._tally.start
+        summary = self._tally.summary(status, wall, train, error)
+        summary["run_dir"] = str(self.run_dir)
+        finished = RunFinished(Status.parse(status), summary, "", error=error, traceback=tb)
         self._bus.emit(finished)
-        for sink in self._sinks:
+        for sink in self._sinks:  # the socket and its pointer go before the lock
             settle = getattr(sink, "settle", None)
             if callable(settle):
                 settle()
@@ -375,14 +339,13 @@ class Run:
         return finished
 
     def _excepthook(self, kind: type[BaseException], exc: BaseException, tb: Any) -> None:
-        if self._finished is None and not isinstance(exc, KeyboardInterrupt):
-            self._finished = self._end(
-                "failed",
-                f"{kind.__name__}: {exc}",
-                "".join(traceback.format_exception(kind, exc, tb)),
-            )
-        elif self._finished is None:
-            self._finished = self._end("interrupted", None, None)
+        """An exception no one caught, without `with`: the run failed (then Python's report)."""
+        if self._finished is None:
+            if isinstance(exc, KeyboardInterrupt):
+                self._finished = self._end("interrupted", None, None)
+            else:
+                text = "".join(traceback.format_exception(kind, exc, tb))
+                self._finished = self._end("failed", f"{kind.__name__}: {exc}", text)
         self._previous_hook(kind, exc, tb)
 
     def _at_exit(self) -> None:
@@ -412,15 +375,15 @@ class Run:
     def __repr__(self) -> str:
         return f"Run({str(self.run_dir)!r})"
 
-    def _write_config(self, epochs: int | None) -> None:
-        write_config(self.run_dir, self._config_doc(epochs), self.name)
-        if hasattr(self, "_writer"):
-            self._writer.config = self._config_doc(epochs)
+    def _write_config(self) -> None:
+        self._writer.config = self._config_doc()
+        write_config(self.run_dir, self._writer.config, self.name)
 
-    def _config_doc(self, epochs: int | None) -> dict[str, Any]:
+    def _config_doc(self) -> dict[str, Any]:
         return config_document(
-            self.name, self._user_config, epochs=epochs, monitor=self.monitor, mode=self.mode
+            self.name,
+            self._user_config,
+            epochs=self._epochs_planned,
+            monitor=self.monitor,
+            mode=self.mode,
         )
-
-
-_ = Event  # re-exported type for readers of this module

@@ -72,7 +72,7 @@ class ScriptSteering:
                 continue
             step, epoch = self._where()
             if change.kind == "lr":
-                old = self.lr() or 0.0
+                old: Any = self.lr() or 0.0
                 factor = float(change.value or 0) if change.relative else None
                 for group in self.optimizer.param_groups:
                     if factor is not None:
