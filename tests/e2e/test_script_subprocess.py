@@ -168,12 +168,17 @@ def test_sigterm_checkpoints_and_exits_143(tmp_path, private_runtime):
     assert torch.load(run_dir / "checkpoints" / "last.pt")["step"] > 0
 
 
-def test_sighup_keeps_the_script_running(tmp_path, private_runtime):
+def test_sighup_keeps_the_script_running_and_sigusr1_checkpoints(tmp_path, private_runtime):
     proc, run_dir = _start(tmp_path, epochs=10_000)
     _wait_for(lambda: _events(run_dir, "step"), what="a step")
     proc.send_signal(signal.SIGHUP)
     before = _events(run_dir, "step")[-1]["global_step"]
     _wait_for(lambda: _events(run_dir, "step")[-1]["global_step"] > before, what="more steps")
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGUSR1)
+    _wait_for(lambda: _events(run_dir, "checkpoint"), what="the checkpoint")
+    (saved,) = _events(run_dir, "checkpoint")
+    assert Path(saved["path"]).name.startswith("step-") and Path(saved["path"]).is_file()
     assert proc.poll() is None
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=60)

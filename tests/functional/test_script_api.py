@@ -1,6 +1,6 @@
 """The script API in this process: what `tui_trainer.init` writes and how `Run` honours its
-`Control` (the e2e tier drives a real script with `ctl` and signals: tests/e2e/test_script_subprocess.py).
-"""
+`Control` (the e2e tier drives a real script with `ctl` and signals:
+tests/e2e/test_script_subprocess.py)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,27 @@ def test_import_tui_trainer_loads_no_torch_engine_or_api():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(done.stdout) == ["tui_trainer"]
+
+
+def test_the_script_api_loads_no_ui_session_or_trainer():
+    code = (
+        "import sys, tui_trainer.api\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich') or m in "
+        "('tui_trainer.session', 'tui_trainer.engine.loop', 'tui_trainer.tui', "
+        "'tui_trainer.headless')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_checkpoint_now_without_a_function_is_a_warning(tmp_path, private_runtime):
+    with tui_trainer.init(out=tmp_path) as run:
+        for i in run.iterate(range(3)):
+            if i == 0:
+                run.control.request_checkpoint()
+    warnings = [r["message"] for r in _records(run.run_dir, "log") if r["level"] == "warning"]
+    assert warnings == ["checkpoint asked for, but the script set no run.on_checkpoint(fn)"]
+    assert not _records(run.run_dir, "checkpoint")
 
 
 def test_a_script_run_leaves_a_run_directory_readers_read(tmp_path, private_runtime):
