@@ -213,7 +213,7 @@ class Run:
         training clock), a stop at the step ends the loop, `ctl stop` ends it at its end."""
         tally = self._tally
         try:
-            tally.steps = len(loader)  # type: ignore[arg-type]
+            tally.steps = len(loader)  # type: ignore[arg-type]  # any Iterable; TypeError: none
         except TypeError:
             tally.steps = 0
         tally.step = 0

@@ -122,6 +122,7 @@ class Tally:
             else None,
             "global_step": self.global_step,
         }
+        # summary.json takes this key of ours beyond RunSummary's (readers use .get)
         extra: dict[str, Any] = summary  # type: ignore[assignment]
         extra["data_wait_seconds"] = round(self.data_wait, 3)
         if error:
