@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -196,3 +197,46 @@ def test_an_exception_fails_the_run_with_its_traceback(tmp_path, private_runtime
     assert "ValueError: the script broke" in summary["error"]
     assert "ValueError: the script broke" in (run_dir / "traceback.txt").read_text()
     assert read_run(run_dir, strict=True).status == "failed"
+
+
+def test_a_watcher_shows_pauses_checkpoints_and_stops_a_script(tmp_path, private_runtime):
+    from support.pilot import NoGpuPanel
+
+    from tui_trainer.tui.app import TrainerApp
+    from tui_trainer.tui.screens.run import RunScreen
+
+    proc, run_dir = _start(tmp_path, epochs=10_000)
+
+    async def watch() -> None:
+        app = TrainerApp(watch=str(run_dir), gpu_panel=NoGpuPanel)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = next(s for s in app.screen_stack if isinstance(s, RunScreen))
+
+            async def until(check, timeout: float = 120.0) -> None:
+                deadline = time.monotonic() + timeout
+                while not check():
+                    assert time.monotonic() < deadline, "timed out waiting for the watcher"
+                    await pilot.pause(0.05)
+
+            await until(lambda: screen.model.progress.step > 0)
+            await pilot.press("p")
+            await until(lambda: screen.model.paused)
+            await pilot.press("p")
+            await until(lambda: not screen.model.paused)
+            await pilot.press("c")
+            await until(lambda: bool(_events(run_dir, "checkpoint")))
+            await until(lambda: len(screen.model.rows) >= 1)  # an epoch line reached it
+            await pilot.press("s", "s")  # stop now
+            await until(lambda: screen.model.finished is not None)
+            await pilot.press("q")
+
+    try:
+        asyncio.run(watch())
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "stopped"
+    assert [r["reason"] for r in _events(run_dir, "checkpoint")] == ["request", "stop"]
