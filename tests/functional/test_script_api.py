@@ -131,7 +131,13 @@ def test_steering_lr_and_epochs_apply_at_the_next_step(tmp_path, private_runtime
     net = torch.nn.Linear(2, 1)
     opt = torch.optim.SGD([{"params": [net.weight], "lr": 0.1}, {"params": [net.bias], "lr": 0.2}])
     with tui_trainer.init(out=tmp_path) as run:
+        outcome, why = run.control.submit_steer("lr=0.01")
+        assert (outcome, why) == (
+            "refused",
+            "no optimizer is tracked: call run.track_optimizer(optimizer)",
+        )
         run.track_optimizer(opt)
+        assert run.control.submit_steer("lr=0.1")[0] == "unchanged"
         assert run.control.submit_steer("unfreeze")[0] == "refused"
         assert run.control.submit_steer("epochs=3")[0] == "refused"  # not in run.epochs yet
         for epoch in run.epochs(1):
