@@ -224,6 +224,8 @@ def test_exec_run_dir_holding_other_files_is_refused_untouched(
 def test_bad_config_and_bad_log_values_are_one_line_errors(tmp_path, private_runtime):
     with pytest.raises(UserError, match=r"init\(config=...\): expected a dict"):
         tui_trainer.init(config=[1, 2], out=tmp_path)
+    with pytest.raises(UserError, match=r"init\(mode=...\): expected 'min' or 'max'"):
+        tui_trainer.init(mode="up", out=tmp_path)
     assert not (tmp_path / "script").exists()  # nothing written
     with tui_trainer.init(out=tmp_path) as run:
         with pytest.raises(ValueError, match=r"run.log\(x=...\): expected a scalar"):
