@@ -167,6 +167,7 @@ def test_sigterm_checkpoints_and_exits_143(tmp_path, private_runtime):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "interrupted"
     assert torch.load(run_dir / "checkpoints" / "last.pt")["step"] > 0
+    assert [r["reason"] for r in _events(run_dir, "checkpoint")] == ["signal"]
 
 
 def test_sighup_keeps_the_script_running_and_sigusr1_checkpoints(tmp_path, private_runtime):

@@ -311,7 +311,8 @@ class Run:
             tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         if status != "failed" and self._checkpoint_fn is not None:
             try:
-                self._save(self.run_dir / "checkpoints" / LAST, "stop")
+                reason = "signal" if self.control.exit_signal else "stop"
+                self._save(self.run_dir / "checkpoints" / LAST, reason)
             except Exception as exc:  # the run's record still gets written
                 status, message = "failed", f"checkpoint function failed: {exc!r}"
                 tb = traceback.format_exc()
