@@ -275,3 +275,34 @@ def test_resume_refuses_an_engine_run_and_a_live_one(tmp_path, private_runtime):
         pytest.raises(UserError, match="is being written by"),
     ):
         tui_trainer.init(resume=live.run_dir)
+
+
+def test_the_runs_browser_lists_and_opens_a_script_run(tmp_path, private_runtime, monkeypatch):
+    from support.pilot import NoGpuPanel, demo_presets, run, wait_for, wait_for_text
+
+    from tui_trainer.tui import runs_view as rv
+    from tui_trainer.tui.app import TrainerApp
+    from tui_trainer.tui.screens.run_detail import RunDetailScreen
+    from tui_trainer.tui.screens.runs import RunsScreen
+    from tui_trainer.tui.screens.setup import SetupScreen
+
+    out = tmp_path / "runs"
+    with tui_trainer.init(name="mine", config={"lr": 0.1}, out=out) as script:
+        _train(script, epochs=2, vals=[{"val_loss": 0.4}, {"val_loss": 0.3}])
+    monkeypatch.chdir(tmp_path)
+
+    async def scenario() -> None:
+        app = TrainerApp(presets=demo_presets(tmp_path), gpu_panel=NoGpuPanel, out=str(out))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+            await pilot.press("f3")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.listing is not None)
+            assert [rv.run_name(i) for i in screen.shown] == ["/".join(script.run_dir.parts[-2:])]
+            await wait_for_text(pilot, "completed")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+            await wait_for_text(pilot, "val_loss")
+
+    run(scenario())
