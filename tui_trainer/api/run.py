@@ -81,11 +81,16 @@ def init(
         from tui_trainer.errors import UserError
 
         raise UserError(f"init(mode=...): expected 'min' or 'max', got {mode!r}")
+    record: RunRecord | None = None
     if resume is not None:
         run_dir, lock, record = reopen_run_dir(resume)
+    else:
+        run_dir, lock = claim_run_dir(name, out)
+    try:
         return Run(name, user, run_dir, lock, monitor=monitor, mode=picked, previous=record)
-    run_dir, lock = claim_run_dir(name, out)
-    return Run(name, user, run_dir, lock, monitor=monitor, mode=picked)
+    except BaseException:
+        lock.release()  # a run that could not start leaves the directory to the next one
+        raise
 
 
 class Run:
