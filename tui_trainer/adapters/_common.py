@@ -1,4 +1,4 @@
-"""What both adapters share: the run's step gate and a config made from hyperparameters."""
+"""What both adapters share: the run's step gate and numeric metrics as floats."""
 
 from __future__ import annotations
 
@@ -61,21 +61,6 @@ class StepGate:
         ticks.done = True
         for _ in it:  # ends at once: the ticks are done
             pass
-
-
-def plain_config(values: Mapping[str, Any] | None) -> dict[str, Any]:
-    """`values` as a config of plain YAML scalars and containers (other objects as repr)."""
-
-    def plain(v: Any) -> Any:
-        if v is None or isinstance(v, (bool, int, float, str)):
-            return v
-        if isinstance(v, Mapping):
-            return {str(k): plain(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [plain(x) for x in v]
-        return repr(v)
-
-    return plain(dict(values or {}))
 
 
 def scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:

@@ -22,12 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from tui_trainer.adapters import require
-from tui_trainer.adapters._common import StepGate, plain_config, scalar_metrics
+from tui_trainer.adapters._common import StepGate, scalar_metrics
 
 _transformers = require("transformers", "hf")
 
 
-class TuiTrainerCallback(_transformers.TrainerCallback):  # type: ignore[misc,name-defined]
+_Base: Any = _transformers.TrainerCallback
+
+
+class TuiTrainerCallback(_Base):
     """Map `transformers.Trainer.train` onto `tui_trainer.init` (see the module docstring)."""
 
     def __init__(
@@ -54,7 +57,7 @@ class TuiTrainerCallback(_transformers.TrainerCallback):  # type: ignore[misc,na
         config = self.config if self.config is not None else args.to_dict()
         self.run = tui_trainer.init(
             name=self.name or Path(args.output_dir or "hf").name,
-            config=plain_config(config),
+            config=config,
             out=self.out,
             resume=self.resume,
         )

@@ -22,12 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from tui_trainer.adapters import require
-from tui_trainer.adapters._common import StepGate, plain_config, scalar_metrics
+from tui_trainer.adapters._common import StepGate, scalar_metrics
 
 _pl = require("lightning.pytorch", "lightning")
 
 
-class TuiTrainerCallback(_pl.Callback):  # type: ignore[misc,name-defined]
+_Base: Any = _pl.Callback
+
+
+class TuiTrainerCallback(_Base):
     """Map `lightning.pytorch.Trainer.fit` onto `tui_trainer.init` (see the module docstring)."""
 
     def __init__(
@@ -52,9 +55,7 @@ class TuiTrainerCallback(_pl.Callback):  # type: ignore[misc,name-defined]
             return
         config = self.config if self.config is not None else dict(pl_module.hparams)
         name = self.name or type(pl_module).__name__
-        self.run = tui_trainer.init(
-            name=name, config=plain_config(config), out=self.out, resume=self.resume
-        )
+        self.run = tui_trainer.init(name=name, config=config, out=self.out, resume=self.resume)
         for optimizer in trainer.optimizers:
             self.run.track_optimizer(optimizer)
         self.run.on_checkpoint(lambda path: trainer.save_checkpoint(str(path)))
