@@ -72,8 +72,9 @@ def _wait_state(run_dir: Path, state: str) -> dict[str, Any]:
     return status
 
 
+@pytest.mark.parametrize("now", [True, False], ids=["stop-now", "stop-after-epoch"])
 def test_fit_is_paused_and_stopped_through_the_control_socket(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    now: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tui_trainer.adapters.lightning import TuiTrainerCallback
 
@@ -94,7 +95,7 @@ def test_fit_is_paused_and_stopped_through_the_control_socket(
             while not any((run_dir / "checkpoints").glob("*.pt")):
                 assert time.monotonic() < deadline, "no checkpoint-now file"
                 time.sleep(0.05)
-            _ask(run_dir, "stop", now=True)
+            _ask(run_dir, "stop", **({"now": True} if now else {}))
         except BaseException as exc:  # reported by the test thread
             seen["error"] = exc
 
