@@ -33,6 +33,7 @@ MINIMAL_ARGS = {
     "eval": ["RUN"],
     "predict": ["RUN", "a.png"],
     "export": ["RUN", "--format", "onnx"],
+    "exec": ["--", "python", "train.py", "--lr", "0.1"],
 }
 
 

@@ -14,6 +14,22 @@ OVERRIDES_HELP = "dotted overrides such as optim.lr=0.01 epochs=3 precision=bf16
 class CliParser(argparse.ArgumentParser):
     """argparse, but bad arguments are a one-line UserError (exit 2) like all other bad input."""
 
+    command_tail: str | None = None
+    """The destination of everything after a first `--`, taken verbatim (`exec -- CMD ...`);
+    None: `--` means what argparse makes of it."""
+
+    def parse_intermixed_args(  # type: ignore[override]
+        self, args: list[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """As argparse's, but with `command_tail` set the words after `--` are not parsed."""
+        words = list(args or [])
+        if self.command_tail is None or "--" not in words:
+            return super().parse_intermixed_args(words, namespace)
+        cut = words.index("--")
+        parsed = super().parse_intermixed_args(words[:cut], namespace)
+        setattr(parsed, self.command_tail, words[cut + 1 :])
+        return parsed
+
     def error(self, message: str) -> NoReturn:
         """Raise instead of printing the usage block and exiting."""
         raise UserError(f"{self.prog}: {message} (see '{self.prog} --help')")

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from tui_trainer.after import cli as after
-from tui_trainer.commands import compare, info, remote, train
+from tui_trainer.commands import compare, info, remote, script, train
 from tui_trainer.commands.parsing import CliParser
 
 PROG = "tui-trainer"
@@ -72,6 +72,14 @@ COMMANDS: tuple[Command, ...] = (
         "Send one control command to a live run and print its answer.",
         remote.configure_ctl,
         remote.ctl,
+    ),
+    Command(
+        "exec",
+        "exec [--out DIR] -- CMD...",
+        "Run your own training script (one that calls tui_trainer.init) with the run screen "
+        "attached; its output goes to RUN_DIR/output.log; q leaves, the script goes on.",
+        script.configure_exec,
+        script.exec_script,
     ),
     Command(
         "replay",

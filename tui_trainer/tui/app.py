@@ -158,7 +158,7 @@ class TrainerApp(App[int]):
         if self.sampler is not None:
             self.sampler.start()  # returns at once; NVML starts in the sampler's thread
         if self.watch_dir is not None:  # the run screen for a run in another process
-            source = RemoteRun(self.watch_dir)
+            source = self.watched_source(self.watch_dir)
             self.push_screen(RunScreen(None, None, self.gpu_panel, source=source))
             self._install_signals()
             return
@@ -170,6 +170,10 @@ class TrainerApp(App[int]):
             return
         self.push_screen(self._setup_screen(autostart=self.start_now))
         self._install_signals()
+
+    def watched_source(self, run_dir: str) -> Any:
+        """The source of the run screen `watch` opens (`exec` watches its script's run)."""
+        return RemoteRun(run_dir)
 
     def _setup_screen(self, autostart: bool = False) -> SetupScreen:
         return SetupScreen(
