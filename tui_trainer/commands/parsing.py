@@ -18,6 +18,7 @@ class CliParser(argparse.ArgumentParser):
     """The destination of everything after a first `--`, taken verbatim (`exec -- CMD ...`);
     None: `--` means what argparse makes of it."""
 
+    # typeshed overloads this method; one signature covers the calls we make
     def parse_intermixed_args(  # type: ignore[override]
         self, args: list[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> argparse.Namespace:
