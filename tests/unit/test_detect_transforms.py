@@ -8,8 +8,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tui_trainer.engine.data.planned import slot_seed as sample_seed
 from tui_trainer.engine.tasks.detection.index import Annotated
-from tui_trainer.engine.tasks.detection.loader import DetectionSamples, sample_seed
+from tui_trainer.engine.tasks.detection.loader import DetectionSamples
 from tui_trainer.engine.tasks.detection.transforms import GREY, MIN_BOX, DetectAugment, letterbox
 
 OBJECT = (220, 30, 30)  # red

@@ -8,7 +8,7 @@ ran from the start or resumed at `i`, and whether its pixels came from a file or
 
 With `data.cache: ram`, decoded batches are kept; once an epoch's samples are all there, its
 batches are sliced from memory with no DataLoader. Workers persist across epochs, prefetch
-`PREFETCH` batches each and, on CUDA, hand over pinned memory for non-blocking copies.
+`planned.PREFETCH` batches each and, on CUDA, hand over pinned memory for non-blocking copies.
 """
 
 from __future__ import annotations
@@ -17,20 +17,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
-from torch.utils.data import DataLoader
 
 from tui_trainer.engine.data.augment import random_resized_crop
 from tui_trainer.engine.data.cache import RamCache
 from tui_trainer.engine.data.folder_source import FolderSource
-from tui_trainer.engine.data.sampler import EpochSampler
-from tui_trainer.engine.data.tensor_loader import (
-    BatchTransform,
-    augment_batch,
-    epoch_batch_sizes,
-)
+from tui_trainer.engine.data.planned import PlannedLoader
+from tui_trainer.engine.data.tensor_loader import BatchTransform, augment_batch
 from tui_trainer.errors import TrainingError
-
-PREFETCH = 4
 
 
 class BadImageError(TrainingError):
@@ -68,24 +61,11 @@ class BadImageLog:
             self.report(f"skipped: {message} ({len(self.skipped)} image(s) skipped so far)")
 
 
-class _Plan:
-    """The batch sampler the persistent DataLoader reads: lists of source indices."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[int]] = []
-
-    def __iter__(self) -> Iterator[list[int]]:
-        return iter(list(self.batches))
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-
-class FolderBatches:
+class FolderBatches(PlannedLoader[int]):
     """An epoch's model-ready (inputs, targets) batches of `indices` into a FolderSource.
 
     `labels` are the class index of every sample of the source (classification), or None
-    (segmentation: the 4th channel is the mask).
+    (segmentation: the 4th channel is the mask). The DataLoader reads source indices.
     """
 
     def __init__(
@@ -105,52 +85,30 @@ class FolderBatches:
         ram: RamCache | None,
         bad: BadImageLog,
     ) -> None:
+        super().__init__(
+            len(indices),
+            batch_size=batch_size,
+            seed=seed,
+            shuffle=shuffle,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            drop_last_single=shuffle,
+        )
         self.source = source
         self.indices = torch.tensor(indices, dtype=torch.int64)
         self.labels = None if labels is None else torch.tensor(labels, dtype=torch.int64)
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.seed = seed
         self.transform = transform
         self.augment = augment
         self.device = device
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory
         self.ram = ram
         self.bad = bad
-        self.sampler = EpochSampler(len(indices), seed, shuffle)
-        self._plan = _Plan()
-        self._loader: DataLoader | None = None
-
-    # -- the loader interface the trainer uses ---------------------------------------------------
-    def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch whose order and augmentation the next iteration reproduces."""
-        self.sampler.epoch = epoch
-
-    def shard(self, rank: int, world_size: int, *, pad: bool) -> FolderBatches:
-        """Yield only rank `rank` of `world_size`'s share from now on."""
-        self.sampler.rank, self.sampler.world_size, self.sampler.pad = rank, world_size, pad
-        return self
-
-    def batch_sizes(self) -> list[int]:
-        """Batch sizes of one epoch (a trailing batch of 1 is dropped when training)."""
-        return epoch_batch_sizes(self.sampler.shard_samples, self.batch_size, self.shuffle)
-
-    def __len__(self) -> int:
-        return len(self.batch_sizes())
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         return self.iterate(0)
 
     def iterate(self, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield (inputs, targets) batches from batch index `start` on."""
-        self.sampler.start = 0
-        order = torch.tensor(list(self.sampler), dtype=torch.int64)
-        batches, offset = [], 0
-        for size in self.batch_sizes():
-            batches.append(order[offset : offset + size])
-            offset += size
-        batches = batches[start:]
+        batches = [torch.tensor(b, dtype=torch.int64) for b in self.cut(self.order())[start:]]
         if not batches:
             return
         wanted = self.indices[torch.cat(batches)]
@@ -163,19 +121,6 @@ class FolderBatches:
             raw = self._from_files([self.indices[b] for b in batches])
         for i, (x, idx) in enumerate(raw, start=start):
             yield self._finish(x, idx, i)
-
-    def release(self) -> None:
-        """Stop this loader's workers now (they start again if it is iterated again).
-
-        Dropping the DataLoader is not enough after an epoch left by an exception: the
-        traceback keeps its iterator alive until garbage collection, whose shutdown of the
-        workers then stalls a later, unrelated moment. So the iterator is shut down here
-        (`_shutdown_workers`, what its own `__del__` calls)."""
-        loader, self._loader = self._loader, None
-        iterator = getattr(loader, "_iterator", None)
-        shutdown = getattr(iterator, "_shutdown_workers", None)
-        if callable(shutdown):
-            shutdown()
 
     # -- where pixels come from ------------------------------------------------------------------
     def _from_ram(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -203,22 +148,7 @@ class FolderBatches:
     def _from_files(
         self, batches: list[torch.Tensor]
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        self._plan.batches = [b.tolist() for b in batches]
-        if self._loader is None:
-            workers = self.num_workers
-            self._loader = DataLoader(
-                self.source,
-                batch_sampler=self._plan,
-                num_workers=workers,
-                pin_memory=self.pin_memory,
-                persistent_workers=workers > 0,
-                prefetch_factor=PREFETCH if workers > 0 else None,
-            )
-        yield from self._decoded()
-
-    def _decoded(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        assert self._loader is not None
-        for x, idx, errors in self._loader:
+        for x, idx, errors in self.read(self.source, [b.tolist() for b in batches]):
             if any(errors):
                 ok = torch.tensor([not e for e in errors], dtype=torch.bool)
                 for k, message in enumerate(errors):
@@ -232,18 +162,13 @@ class FolderBatches:
             yield x, idx
 
     # -- model-ready batches ---------------------------------------------------------------------
-    def _generator(self, batch: int) -> torch.Generator:
-        s = self.sampler
-        key = ((self.seed * 1_000_003 + s.epoch) * 1_000_033 + batch) * 65_537 + s.rank
-        return torch.Generator().manual_seed(key % (2**63))
-
     def _finish(
         self, x: torch.Tensor, idx: torch.Tensor, batch: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
         x = x.to(self.device, non_blocking=True)
         aug = self.augment
         if aug.active and x.shape[0]:
-            gen = self._generator(batch)
+            gen = self.batch_generator(batch)
             if aug.hflip or aug.crop_padding:
                 x = augment_batch(x, gen, aug.hflip, aug.crop_padding)
             if aug.resized_crop is not None:

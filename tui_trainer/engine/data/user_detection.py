@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from tui_trainer.engine.data.planned import slot_seed
 from tui_trainer.engine.data.user_items import ItemError, to_image
-from tui_trainer.engine.data.user_loader import item_seed, seeded
+from tui_trainer.engine.data.user_loader import seeded
 from tui_trainer.engine.tasks.detection.index import Annotated
 from tui_trainer.errors import TrainingError
 
@@ -92,7 +93,7 @@ class DetectionItems(Sequence[Annotated]):
     def read(self, position: int) -> Annotated:
         """The sample at `position`; raises ItemError (the caller words it)."""
         index = self.indices[position]
-        with seeded(item_seed(self.seed, 0, index)):  # the same draws in any process, any epoch
+        with seeded(slot_seed(self.seed, 0, index)):  # the same draws in any process, any epoch
             item = self.dataset[index]
         return to_annotated(item, index, self.num_classes)
 

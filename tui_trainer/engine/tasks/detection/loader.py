@@ -17,14 +17,11 @@ A batch is (images, targets): images float32 (N, 3, S, S) in [0, 1]; each target
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from tui_trainer.engine.data.folder_loader import PREFETCH
-from tui_trainer.engine.data.sampler import EpochSampler
-from tui_trainer.engine.data.tensor_loader import epoch_batch_sizes
+from tui_trainer.engine.data.planned import PlannedLoader
 from tui_trainer.engine.tasks.detection.index import Annotated, load_rgb
 from tui_trainer.engine.tasks.detection.transforms import (
     Augmenter,
@@ -38,11 +35,6 @@ from tui_trainer.engine.tasks.detection.transforms import (
 Target = dict[str, torch.Tensor]
 Batch = tuple[torch.Tensor, list[Target]]
 Key = tuple[int, int, bool]  # (sample index, the sample's seed, mosaic allowed)
-
-
-def sample_seed(seed: int, epoch: int, slot: int) -> int:
-    """The seed of every random draw of the sample at `slot` of `epoch`'s order."""
-    return (((seed * 1_000_003 + epoch) * 1_000_033 + slot) * 65_537) % (2**63)
 
 
 class DetectionSamples(Dataset[tuple[torch.Tensor, Target]]):
@@ -100,20 +92,7 @@ def collate(items: list[tuple[torch.Tensor, Target]]) -> Batch:
     return images, [target for _, target in items]
 
 
-class _Plan:
-    """The batch sampler the persistent DataLoader reads: this epoch's lists of keys."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[Key]] = []
-
-    def __iter__(self) -> Iterator[list[Key]]:
-        return iter(list(self.batches))
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-
-class DetectionLoader:
+class DetectionLoader(PlannedLoader[Key]):
     """Detection batches of `samples` (meets `engine.data.bundle.Loader`, plus `shard`)."""
 
     def __init__(
@@ -130,81 +109,33 @@ class DetectionLoader:
         epochs: Callable[[], int] = lambda: 1,
         drop_last_single: bool = True,
     ) -> None:
+        super().__init__(
+            len(samples),
+            batch_size=batch_size,
+            seed=seed,
+            shuffle=shuffle,
+            num_workers=num_workers,
+            pin_memory=pin_memory and torch.cuda.is_available(),
+            drop_last_single=drop_last_single,
+        )
         self.dataset = DetectionSamples(samples, image_size, augment)
-        self.batch_size = batch_size
-        self.seed = seed
         self.augment = augment
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory and torch.cuda.is_available()
         self.epochs = epochs
-        self.drop_last_single = drop_last_single
-        self.sampler = EpochSampler(len(samples), seed, shuffle)
-        self._plan = _Plan()
-        self._loader: DataLoader[Any] | None = None
-
-    def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch whose order and augmentation the next iteration reproduces."""
-        self.sampler.epoch = epoch
-
-    def shard(self, rank: int, world: int, *, pad: bool) -> DetectionLoader:
-        """Yield only rank `rank` of `world`'s share from now on (see `shard_indices`)."""
-        self.sampler.rank, self.sampler.world_size, self.sampler.pad = rank, world, pad
-        return self
-
-    def batch_sizes(self) -> list[int]:
-        """Batch sizes of one epoch (a trailing batch of 1 dropped when `drop_last_single`)."""
-        return epoch_batch_sizes(self.sampler.shard_samples, self.batch_size, self.drop_last_single)
-
-    def __len__(self) -> int:
-        return len(self.batch_sizes())
 
     def __iter__(self) -> Iterator[Batch]:
         return self.iterate(0)
 
     def keys(self) -> list[list[Key]]:
         """This epoch's batches as the keys `DetectionSamples` reads (all of them, from 0)."""
-        s = self.sampler
-        s.start = 0
-        order = list(s)
         aug = self.augment
-        allowed = aug is not None and aug.mosaic_on(s.epoch, self.epochs())
-        # The k-th sample of rank r sits at slot r + k * world of the whole epoch's order.
-        keys = [
-            (index, sample_seed(self.seed, s.epoch, s.rank + k * s.world_size), allowed)
-            for k, index in enumerate(order)
-        ]
-        batches, offset = [], 0
-        for size in self.batch_sizes():
-            batches.append(keys[offset : offset + size])
-            offset += size
-        return batches
+        allowed = aug is not None and aug.mosaic_on(self.sampler.epoch, self.epochs())
+        return self.slot_keys(lambda index, seed: (index, seed, allowed))
 
     def iterate(self, start: int = 0) -> Iterator[Batch]:
         """Yield (images, targets) batches from batch index `start` on."""
         batches = self.keys()[start:]
         if not batches:
             return
-        self._plan.batches = batches
-        if self._loader is None:
-            workers = self.num_workers
-            self._loader = DataLoader(
-                self.dataset,
-                batch_sampler=self._plan,
-                num_workers=workers,
-                collate_fn=collate,
-                pin_memory=self.pin_memory,
-                persistent_workers=workers > 0,
-                prefetch_factor=PREFETCH if workers > 0 else None,
-                # its base seed is drawn from this generator, not torch's global RNG
-                generator=torch.Generator().manual_seed(self.seed),
-            )
-        yield from self._loader
-
-    def release(self) -> None:
-        """Stop this loader's workers now (they start again if it is iterated again); see
-        `FolderBatches.release` for why the iterator is shut down explicitly."""
-        loader, self._loader = self._loader, None
-        iterator = getattr(loader, "_iterator", None)
-        shutdown = getattr(iterator, "_shutdown_workers", None)
-        if callable(shutdown):
-            shutdown()
+        # the workers' base seed is drawn from this generator, not torch's global RNG
+        generator = torch.Generator().manual_seed(self.seed)
+        yield from self.read(self.dataset, batches, collate=collate, generator=generator)
