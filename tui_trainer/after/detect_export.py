@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
-import time
 import warnings
 from typing import Any
 
@@ -32,15 +30,13 @@ from torch import nn
 
 from tui_trainer.after.export import (
     SAMPLE_MAX,
+    Checked,
     ExportMismatch,
     ExportResult,
-    default_output,
-    json_beside,
+    export_checked,
     provenance,
-    require_onnx,
 )
 from tui_trainer.after.loading import LoadedRun
-from tui_trainer.after.outputs import remove_empty, writable_file, write_files
 from tui_trainer.errors import UserError
 
 OPSET = 17  # torchvision's detection ops export from opset 11; 17 is what onnxruntime runs best
@@ -252,43 +248,32 @@ def sidecar(run: LoadedRun, fmt: str, model_file: str, check: dict[str, Any]) ->
 def export_detector(run: LoadedRun, fmt: str, out: Any) -> ExportResult:
     """Export `run`'s detector as `fmt` to `out` (None: RUN_DIR/export/<checkpoint>.<ext>),
     checked against PyTorch first; the model and its JSON appear together or not at all."""
-    if fmt == "onnx":
-        require_onnx()
-    target = out if out is not None else default_output(run, fmt)
-    meta = json_beside(target)
-    created = writable_file(target, "--out")
-    writable_file(meta, "--out")
+    return export_checked(run, fmt, out, lambda target: _checked(run, fmt, target))
+
+
+def _checked(run: LoadedRun, fmt: str, target: Any) -> Checked:
+    model = run.model.to("cpu").float().eval()
+    images = check_images(run)
+    expected = run_pytorch(model, images)
     try:
-        t0 = time.monotonic()
-        model = run.model.to("cpu").float().eval()
-        images = check_images(run)
-        expected = run_pytorch(model, images)
-        try:
-            blob = (
-                torchscript_bytes(model) if fmt == "torchscript" else onnx_bytes(model, images[0])
-            )
-        except Exception as exc:
-            hint = (
-                " (torch.jit.script compiles the detector's code: a module:Class detector must be "
-                "scriptable as torchvision's are; --format onnx traces it instead)"
-                if fmt == "torchscript"
-                else ""
-            )
-            raise ExportMismatch(
-                f"export to {fmt} failed: {type(exc).__name__}: {_first_line(exc)}{hint}"
-            ) from None
-        got = (run_torchscript if fmt == "torchscript" else run_onnx)(blob, images)
-        diff = compare(got, expected)
-        check = {
-            "images": len(images),
-            "detections": [len(e[0]) for e in expected],
-            "max_box_diff_px": diff,
-            "box_atol_px": BOX_ATOL,
-            "score_atol": SCORE_ATOL,
-        }
-        text = json.dumps(sidecar(run, fmt, target.name, check), indent=2) + "\n"
-        write_files([(target, blob), (meta, text.encode("utf-8"))], "--out")
-        return ExportResult(target, meta, diff, len(images), time.monotonic() - t0)
-    except BaseException:
-        remove_empty(created)
-        raise
+        blob = torchscript_bytes(model) if fmt == "torchscript" else onnx_bytes(model, images[0])
+    except Exception as exc:
+        hint = (
+            " (torch.jit.script compiles the detector's code: a module:Class detector must be "
+            "scriptable as torchvision's are; --format onnx traces it instead)"
+            if fmt == "torchscript"
+            else ""
+        )
+        raise ExportMismatch(
+            f"export to {fmt} failed: {type(exc).__name__}: {_first_line(exc)}{hint}"
+        ) from None
+    got = (run_torchscript if fmt == "torchscript" else run_onnx)(blob, images)
+    diff = compare(got, expected)
+    check = {
+        "images": len(images),
+        "detections": [len(e[0]) for e in expected],
+        "max_box_diff_px": diff,
+        "box_atol_px": BOX_ATOL,
+        "score_atol": SCORE_ATOL,
+    }
+    return Checked(blob, sidecar(run, fmt, target.name, check), diff, len(images))

@@ -14,6 +14,7 @@ import io
 import json
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -185,11 +186,23 @@ def json_beside(path: Path) -> Path:
     return path.with_name(f"{path.name}.json")
 
 
-def export_model(run: LoadedRun, fmt: str, out: Path | None) -> ExportResult:
-    """Export and check against PyTorch in memory, then write the model and its JSON beside
-    their places and rename both into place (nothing on any failure, a full disk included)."""
-    if fmt not in FORMATS:
-        raise UserError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+@dataclass(frozen=True)
+class Checked:
+    """An exported model, checked against PyTorch in memory: what to write and how it did."""
+
+    blob: bytes  # the model file's bytes
+    sidecar: dict[str, Any]  # the JSON written beside it
+    max_abs_diff: float
+    samples: int
+
+
+def export_checked(
+    run: LoadedRun, fmt: str, out: Path | None, make: Callable[[Path], Checked]
+) -> ExportResult:
+    """The frame every exporter shares: choose the target (never replacing a file), check it
+    and its JSON can be written, `make(target)` the checked model in memory, then write both
+    beside their places and rename them into place: the model and its JSON appear together or
+    not at all (nothing on any failure, a full disk included)."""
     if fmt == "onnx":
         require_onnx()
     target = out if out is not None else default_output(run, fmt)
@@ -197,14 +210,25 @@ def export_model(run: LoadedRun, fmt: str, out: Path | None) -> ExportResult:
     created = writable_file(target, "--out")
     writable_file(meta, "--out")
     try:
-        return _export_checked(run, fmt, target, meta)
+        t0 = time.monotonic()
+        checked = make(target)
+        text = json.dumps(checked.sidecar, indent=2) + "\n"
+        write_files([(target, checked.blob), (meta, text.encode("utf-8"))], "--out")
+        seconds = time.monotonic() - t0
+        return ExportResult(target, meta, checked.max_abs_diff, checked.samples, seconds)
     except BaseException:
         remove_empty(created)  # an export/ folder made for this export, left empty
         raise
 
 
-def _export_checked(run: LoadedRun, fmt: str, target: Path, meta: Path) -> ExportResult:
-    t0 = time.monotonic()
+def export_model(run: LoadedRun, fmt: str, out: Path | None) -> ExportResult:
+    """Export a classifier or segmenter as `fmt`, checked against PyTorch (`export_checked`)."""
+    if fmt not in FORMATS:
+        raise UserError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    return export_checked(run, fmt, out, lambda target: _checked(run, fmt, target))
+
+
+def _checked(run: LoadedRun, fmt: str, target: Path) -> Checked:
     model = run.model.to("cpu").float().eval()
     sample = sample_batch(run)
     with torch.inference_mode():
@@ -233,6 +257,5 @@ def _export_checked(run: LoadedRun, fmt: str, target: Path, meta: Path) -> Expor
         "rtol": RTOL,
         "batch_sizes_checked": [int(sample.shape[0]), 1],
     }
-    text = json.dumps(preprocessing(run, fmt, target, check), indent=2) + "\n"
-    write_files([(target, blob), (meta, text.encode("utf-8"))], "--out")
-    return ExportResult(target, meta, diff, int(sample.shape[0]), time.monotonic() - t0)
+    sidecar = preprocessing(run, fmt, target, check)
+    return Checked(blob, sidecar, diff, int(sample.shape[0]))
