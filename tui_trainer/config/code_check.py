@@ -15,7 +15,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui_trainer.config.pycode import TORCH_MODULE, import_class, is_code_name, subclasses_by_name
+from tui_trainer.config.pycode import (
+    METRIC_FILLS,
+    MODEL_FILLS,
+    TORCH_MODULE,
+    import_class,
+    is_code_name,
+    subclasses_by_name,
+)
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.errors import UserError
 
@@ -62,7 +69,7 @@ def code_names(config: RunConfig) -> list[CodeName]:
                 TORCH_MODULE,
                 "torch.nn.Module",
                 (("model.kwargs", dict(model.kwargs)),),
-                ("num_classes", "in_channels"),
+                MODEL_FILLS,
             )
         )
     data = config.data
@@ -90,7 +97,7 @@ def code_names(config: RunConfig) -> list[CodeName]:
                 METRIC,
                 "torchmetrics.Metric",
                 ((f"{key}.kwargs", kwargs),),
-                ("num_classes", "task"),  # as the run fills them in
+                METRIC_FILLS,  # as the run fills them in
             )
         )
     return names

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+from typing import Any
 
 from tui_trainer.errors import UserError
 
@@ -71,3 +72,21 @@ def import_class(
     if not subclasses_by_name(obj, base):
         raise UserError(f"class '{spec}' is not a {what} subclass", key=key)
     return obj
+
+
+MODEL_FILLS = ("num_classes", "in_channels")
+"""The arguments a run fills into a user's model class (where its constructor takes them)."""
+METRIC_FILLS = ("num_classes", "task")
+"""The arguments a run fills into a user's torchmetrics class."""
+
+
+def fill_in(
+    kwargs: dict[str, Any], params: Any, names: tuple[str, ...], values: tuple[Any, ...]
+) -> dict[str, Any]:
+    """`kwargs` plus each of `names` (= `values`) the constructor takes (`params`, its
+    signature's parameters) and the user did not give."""
+    out = dict(kwargs)
+    for name, value in zip(names, values, strict=True):
+        if name in params and name not in out:
+            out[name] = value
+    return out

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from tui_trainer.config.pycode import import_class
+from tui_trainer.config.pycode import MODEL_FILLS, fill_in, import_class
 from tui_trainer.config.schema import ModelConfig
 from tui_trainer.config.tasks import is_weights_file
 from tui_trainer.engine.load_refusal import load_failure
@@ -79,16 +79,12 @@ def user_model(cfg: ModelConfig, num_classes: int, in_channels: int) -> nn.Modul
     cls = import_class(cfg.name, "model.name")
     if not issubclass(cls, nn.Module):  # the same check by identity, once torch is here
         raise UserError(f"class '{cfg.name}' is not a torch.nn.Module subclass", key="model.name")
-    kwargs = dict(cfg.kwargs)
     params: Mapping[str, inspect.Parameter]
     try:
         params = inspect.signature(cls).parameters
     except (TypeError, ValueError):
         params = {}
-    if "num_classes" in params:
-        kwargs.setdefault("num_classes", num_classes)
-    if "in_channels" in params:
-        kwargs.setdefault("in_channels", in_channels)
+    kwargs = fill_in(dict(cfg.kwargs), params, MODEL_FILLS, (num_classes, in_channels))
     return construct(cfg.name, cls, kwargs, cfg.kwargs)
 
 

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from tui_trainer.config.code_specs import metric_classes, metric_keys
-from tui_trainer.config.pycode import import_class
+from tui_trainer.config.pycode import METRIC_FILLS, fill_in, import_class
 from tui_trainer.errors import UserError
 
 if TYPE_CHECKING:
@@ -92,12 +92,9 @@ def build_metrics(
     metrics: dict[str, Any] = {}
     keys = metric_keys([s.name for s in specs])
     for i, (key, spec, cls) in enumerate(zip(keys, specs, metric_classes(specs), strict=True)):
-        kwargs = dict(spec.kwargs)
         params = constructor_params(cls)
-        if "num_classes" in params and "num_classes" not in kwargs:
-            kwargs["num_classes"] = num_classes
-        if "task" in params and "task" not in kwargs:
-            kwargs["task"] = task_kind(config.task, num_classes)
+        filled = (num_classes, task_kind(config.task, num_classes))
+        kwargs = fill_in(dict(spec.kwargs), params, METRIC_FILLS, filled)
         if not sync and "sync_on_compute" not in kwargs:
             kwargs["sync_on_compute"] = False
         try:
