@@ -55,9 +55,10 @@ REDUCED: tuple[Key, ...] = (("data", "batch_size"), ("freeze", "batch_size"), ("
 
 @dataclass(frozen=True)
 class RunTarget:
-    """What `--run-dir` does: start a new run in `path`, or continue the run there."""
+    """What `--run-dir` does: start a new run in `path`, or continue the run there (a torchrun
+    restart that cannot continue its first attempt's directory starts `fresh` elsewhere)."""
 
-    kind: Literal["new", "continue"]
+    kind: Literal["new", "continue", "fresh"]  # fresh: a new run under `out`, as without it
     path: Path
     config: RunConfig | None = None  # the saved config a continued run trains with
     note: str = ""  # one line for the run's log

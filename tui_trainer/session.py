@@ -15,7 +15,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from tui_trainer.rundir import RunDirLock, claim_exact, create_run_dir
 from tui_trainer.runlog import Damaged, read_config
 from tui_trainer.runlog.control import Control, StopMode
 from tui_trainer.runlog.events import EventBus, LogMessage, LRPlan, RunFinished, RunStarted, Sink
+from tui_trainer.runlog.layout import RESTART
 from tui_trainer.sinks.files import RunDirWriter, config_changes, write_config
 from tui_trainer.sinks.tensorboard import TensorBoardSink, require_tensorboard
 
@@ -72,6 +73,9 @@ def execute(
     resume: str | Path | None = None,
     dist: DistContext = SINGLE,
     run_dir: str | Path | None = None,
+    restart_dir: Callable[[], Path | None] | None = None,
+    attempt: int = 0,
+    summary: dict[str, Any] | None = None,
 ) -> RunFinished:
     """Run training for `config` and return the final event (also delivered to the sinks).
 
@@ -79,6 +83,10 @@ def execute(
     RunFinished with status "failed". With a multi-process `dist` this starts and ends the
     process group around the run. `run_dir` (`run --run-dir`): exactly that directory, a new
     run or the one there continued (`tui_trainer.run_target`; rank 0 decides).
+    `restart_dir`: this is attempt `attempt` > 0 of a torchrun job (`tui_trainer.restarts`):
+    rank 0 calls it for the run directory of the first attempt, continued like `run_dir` (a
+    new run when there is none, or it cannot be continued). `summary`: keys that join
+    summary.json, filled in while the run goes (the headless runner's signal handlers).
     """
     if config.log.tensorboard:
         require_tensorboard()  # the optional extra: a one-line error before anything is written
@@ -88,14 +96,14 @@ def execute(
     finished: RunFinished | None = None
     try:
         exact: Path | None = None
-        if run_dir is not None:
-            target = _choose(dist, Path(run_dir), config)
-            if target.resume and target.config is not None:
+        if run_dir is not None or restart_dir is not None:
+            target = _choose(dist, None if run_dir is None else Path(run_dir), restart_dir, config)
+            if target is not None and target.resume and target.config is not None:
                 config, device, notes, info = _runtime(target.config, dist)
                 resume = target.path
-            else:
+            elif target is not None and target.kind == "new":
                 exact = target.path
-            info = [*info, target.note]
+            info = [*info, *([target.note] if target is not None else [])]
         run = prepare(
             config,
             preset,
@@ -107,6 +115,7 @@ def execute(
             notes=(notes, info),
             exact=exact,
         )
+        run.attempt, run.summary = attempt, summary
         finished = _execute(run, sinks)
         return finished
     finally:  # every rank that ended cleanly meets the others before the group goes
@@ -127,12 +136,31 @@ def _runtime(
     return config, device, notes, info
 
 
-def _choose(dist: DistContext, run_dir: Path, config: RunConfig) -> RunTarget:
-    """`--run-dir`: rank 0 decides what to do with `run_dir` (reading only); every rank gets
-    the same answer, or the same refusal (all exit 2)."""
-    target, _ = _on_rank0(dist, lambda: (choose(run_dir, metric_mode(config)), None))
-    assert isinstance(target, RunTarget)
-    return target
+def _choose(
+    dist: DistContext,
+    run_dir: Path | None,
+    restart_dir: Callable[[], Path | None] | None,
+    config: RunConfig,
+) -> RunTarget | None:
+    """`--run-dir`, or a torchrun restart: rank 0 decides what to do with the directory
+    (reading only); every rank gets the same answer, or the same refusal (all exit 2). None: a
+    restart without a directory to continue starts a new run as usual."""
+
+    def decide() -> tuple[RunTarget | None, None]:
+        requested = metric_mode(config)
+        if run_dir is not None:
+            return choose(run_dir, requested), None
+        earlier = restart_dir() if restart_dir is not None else None
+        if earlier is None:
+            return None, None
+        try:
+            target = choose(earlier, requested)
+            return replace(target, note=target.note.replace("--run-dir:", "restart:", 1)), None
+        except UserError as exc:  # e.g. killed before its first checkpoint: start afresh
+            return RunTarget("fresh", earlier, note=f"restart: a new run ({exc})"), None
+
+    target, _ = _on_rank0(dist, decide)
+    return target if target is None or isinstance(target, RunTarget) else None
 
 
 def _ended_together(finished: RunFinished) -> bool:
@@ -158,6 +186,8 @@ class PreparedRun:
     out: str | Path  # where a new run directory goes
     lock: RunDirLock | None  # rank 0's lock on the resumed directory (see `tui_trainer.rundir`)
     exact: Path | None = None  # `--run-dir`: the new run's directory itself, not one under `out`
+    attempt: int = 0  # torchrun's restart count (`tui_trainer.restarts`): 0 the first attempt
+    summary: dict[str, Any] | None = None  # keys joining summary.json (see `execute`)
 
 
 def prepare(
@@ -410,7 +440,10 @@ def _train(run: PreparedRun, run_dir: Path, writer: RunDirWriter, sinks: list[Si
     board: list[Sink] = [TensorBoardSink(run_dir)] if config.log.tensorboard else []
     bus = EventBus([writer, *board, *sinks])
     writer.warn_with(lambda message: bus.emit(LogMessage("warning", message)))
-    extra = {"run_dir": str(run_dir), "replay_command": f"tui-trainer replay {run_dir}"}
+    extra = run.summary if run.summary is not None else {}  # filled while the run goes
+    extra.update(run_dir=str(run_dir), replay_command=f"tui-trainer replay {run_dir}")
+    if run.attempt:
+        extra["restarts"] = run.attempt
     writer.when_lost(lambda why: extra.update(error=why))  # joins the summary at the end
     trainable, total = count_params(trainer.model)
     bus.emit(
@@ -445,6 +478,12 @@ def _train(run: PreparedRun, run_dir: Path, writer: RunDirWriter, sinks: list[Si
                 "info",
                 f"resumed with {shown}; config.yaml takes these once this run ends without failing",
             )
+        )
+    if run.attempt:  # torchrun started the workers again (a worker died): one record of it
+        origin = run.state["path"] if run.state else None
+        world = dist.world_size
+        writer.record(
+            {"event": RESTART, "attempt": run.attempt, "from": origin, "world_size": world}
         )
     for note in [*run.warnings, *run.info, *run.built.notes, *trainer.setup_notes]:
         bus.emit(LogMessage("warning" if note in run.warnings else "info", note))

@@ -35,8 +35,8 @@ def console(args: argparse.Namespace) -> int:
 
 
 def configure_run(p: argparse.ArgumentParser) -> None:
-    """`run [PRESET] [overrides] [--resume X] [--out DIR] [--run-dir DIR] [--nproc N]
-    [--detach]`."""
+    """`run [PRESET] [overrides] [--resume X] [--out DIR] [--run-dir DIR] [--nproc N
+    [--max-restarts K]] [--detach]`."""
     p.add_argument("preset", nargs="?", help="preset name or YAML path")
     p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
     p.add_argument("--resume", help="run directory or checkpoint file to continue")
@@ -50,6 +50,13 @@ def configure_run(p: argparse.ArgumentParser) -> None:
         "--nproc",
         type=int,
         help="train in N processes (one per GPU) through torchrun; batch size is per process",
+    )
+    p.add_argument(
+        "--max-restarts",
+        type=int,
+        default=0,
+        help="with --nproc: start every process again up to K times after one dies; they "
+        "continue the run from its last checkpoint (torchrun --max-restarts)",
     )
     p.add_argument(
         "--detach",
@@ -66,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
             "--run-dir: give a PRESET, and neither --resume nor --out (the directory itself "
             "says whether the run starts or continues)"
         )
+    if args.max_restarts and (args.nproc is None or args.nproc < 2):
+        raise UserError("--max-restarts: give --nproc N (N >= 2) too; it restarts those")
     if args.detach:
         return _detach(args.argv, preset, overrides)
     if args.nproc is not None and args.nproc != 1 and "WORLD_SIZE" not in os.environ:
@@ -88,7 +97,7 @@ def _launch(nproc: int, preset: str | None, overrides: list[str], args: argparse
 
         on_hangup = load_config(preset, overrides)[0].on_hangup
     argv = run_argv(preset, overrides, out=args.out, resume=args.resume, run_dir=args.run_dir)
-    return launch(nproc, argv, on_hangup)
+    return launch(nproc, argv, on_hangup, args.max_restarts)
 
 
 def _detach(argv: list[str], preset: str | None, overrides: list[str]) -> int:
