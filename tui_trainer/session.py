@@ -133,6 +133,8 @@ def _runtime(
     if dist.enabled:
         device = dist.device(device)
         config, info = distributed_notes(config, dist)
+    if len(set(config.notes)) < len(config.notes):  # a run continued again and again
+        config = config.model_copy(update={"notes": list(dict.fromkeys(config.notes))})
     return config, device, notes, info
 
 

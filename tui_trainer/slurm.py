@@ -3,11 +3,12 @@
 `srun` starts one task per GPU and describes each in SLURM_PROCID (the global rank),
 SLURM_NTASKS (the world size), SLURM_LOCALID (the rank on its node) and SLURM_JOB_NODELIST
 (the hosts, compressed: `gpu[01-03,7],login2`). `rank_env` turns these into the variables
-torchrun would have set (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR = the first host,
-MASTER_PORT = a high port derived from SLURM_JOB_ID so every task of the job picks the same
-one), so `torch.distributed`'s `env://` initialisation finds them. torchrun's variables win: a
-process that has WORLD_SIZE was started by torchrun (perhaps inside a Slurm job) and is left
-alone, as is a one-task job. MASTER_ADDR and MASTER_PORT already set are kept.
+torchrun would have set: RANK, WORLD_SIZE, LOCAL_RANK (0 when Slurm bound the task to one GPU,
+which it then sees as cuda:0), MASTER_ADDR (the first host) and MASTER_PORT (a high port
+derived from SLURM_JOB_ID, so every task of the job picks the same one); `torch.distributed`'s
+`env://` initialisation finds them there. torchrun's variables win: a process that has
+WORLD_SIZE was started by torchrun (perhaps inside a Slurm job) and is left alone, as is a
+one-task job. MASTER_ADDR and MASTER_PORT already set are kept.
 
 `#SBATCH --signal=USR1@90` makes Slurm send SIGUSR1 90 seconds before the time limit; under
 Slurm (`in_job`) the run takes it as "time is nearly up": checkpoint, end `interrupted`, exit
@@ -108,6 +109,9 @@ def rank_env(env: Mapping[str, str]) -> dict[str, str]:
         raise ValueError("SLURM_NTASKS, SLURM_PROCID and SLURM_LOCALID must be integers") from None
     if world <= 1:
         return {}
+    visible = [d for d in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    if len(visible) == 1:  # Slurm bound this task to one GPU (--gpus-per-task=1): cuda:0
+        local = 0
     out = {"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(local)}
     if not env.get("MASTER_ADDR"):
         nodes = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or ""

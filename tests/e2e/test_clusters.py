@@ -81,10 +81,10 @@ def _job_id() -> int:
 def test_ranks_started_by_srun_train_like_torchrun(tmp_path):
     args = [*SMALL, "epochs=1", "data.batch_size=16", "accumulate=2"]
     job = _job_id()
-    out = tmp_path / "srun"
+    run_dir = tmp_path / "srun" / "job"  # --run-dir: rank 0 decides, every rank follows
     ranks = [
         subprocess.Popen(
-            [*CLI, *args, "--out", str(out)],
+            [*CLI, *args, "--run-dir", str(run_dir)],
             cwd=ROOT,
             env=_slurm_env(rank, 2, job),
             stdout=subprocess.PIPE,
@@ -101,7 +101,7 @@ def test_ranks_started_by_srun_train_like_torchrun(tmp_path):
     cmd = torchrun_command(2, ["run", *args, "--out", str(torchrun)])
     proc = subprocess.run(cmd, cwd=ROOT, env=ddp_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert_same_curve(only_run_dir(out), only_run_dir(torchrun), tol=1e-6, acc_tol=1e-9)
+    assert_same_curve(run_dir, only_run_dir(torchrun), tol=1e-6, acc_tol=1e-9)
 
 
 def test_sigusr1_in_a_slurm_job_checkpoints_exits_138_and_the_same_command_finishes(tmp_path):

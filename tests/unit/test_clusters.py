@@ -75,6 +75,9 @@ def test_srun_variables_become_torchruns():
         "WORLD_SIZE": "4",
         "LOCAL_RANK": "1",
     }
+    bound = rank_env({**SRUN, "CUDA_VISIBLE_DEVICES": "5"})  # --gpus-per-task=1
+    assert bound["LOCAL_RANK"] == "0" and bound["RANK"] == "3"
+    assert rank_env({**SRUN, "CUDA_VISIBLE_DEVICES": "0,1,2,3"})["LOCAL_RANK"] == "1"
     assert rank_env({**SRUN, "WORLD_SIZE": "2"}) == {}  # torchrun's variables win
     assert rank_env({**SRUN, "SLURM_NTASKS": "1"}) == {}  # one task: a single process
     assert in_job(SRUN) and not in_job({})
