@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+from tui_trainer import restarts, slurm
 from tui_trainer.atomic import atomic_write_text
 from tui_trainer.config.loader import find_preset, load_config, resumed_config
 from tui_trainer.config.names import one_line
@@ -26,6 +29,7 @@ from tui_trainer.launch import EXIT_FILE_ENV
 from tui_trainer.next_steps import next_step_lines
 from tui_trainer.outcome import exit_code
 from tui_trainer.remote import remote_sinks
+from tui_trainer.remote.endpoint import runtime_dir
 from tui_trainer.remote.hangup import keeps_training
 from tui_trainer.runlog.control import Control, StopMode
 from tui_trainer.runlog.events import Event, RunStarted, Sink
@@ -45,8 +49,15 @@ def signal_handlers(
     distributed: bool = False,
     quiet: bool = False,
     config: RunConfig | None = None,
+    summary: dict[str, Any] | None = None,
 ) -> Iterator[None]:
     """Route stop signals and SIGUSR1 to `control`; a second SIGINT interrupts at once.
+
+    SIGUSR1 is "checkpoint now", except inside a Slurm job (`slurm.in_job`), where
+    `#SBATCH --signal=USR1@90` sends it before the time limit: there it checkpoints at the next
+    step boundary and ends the run `interrupted`, exit 138, and `summary` (keys that join
+    summary.json) gets `"signal": "SIGUSR1", "requeue": true`. A stop signal puts its name
+    in `summary` too.
 
     A hang-up keeps training without the terminal when `config` says so (`on_hangup`, see
     `remote.hangup`); otherwise it stops like SIGTERM.
@@ -76,6 +87,8 @@ def signal_handlers(
         if signum == signal.SIGINT and hits[signum] > 1 and not distributed:
             raise KeyboardInterrupt
         control.request_stop(StopMode.STEP, status="interrupted", signal=signum)
+        if summary is not None:
+            summary.setdefault("signal", signal.Signals(signum).name)
         if signum == getattr(signal, "SIGHUP", None):
             detach_from_terminal()  # the terminal is gone: writing to it would fail
             return
@@ -94,9 +107,24 @@ def signal_handlers(
                 flush=True,
             )
 
-    def on_usr1(_signum: int, _frame: object) -> None:
-        if os.getpid() == owner:
+    def on_usr1(signum: int, _frame: object) -> None:
+        if os.getpid() != owner:
+            return
+        if not slurm.in_job(os.environ):
             control.request_checkpoint()
+            return
+        control.request_stop(StopMode.STEP, status="interrupted", signal=signum)
+        if summary is not None:
+            summary.update(signal="SIGUSR1", requeue=True)
+        if not quiet and not hits.get(signum):
+            with contextlib.suppress(OSError):
+                print(
+                    "\nSIGUSR1 in a Slurm job (the time limit is near): saving a checkpoint at "
+                    f"the next step boundary, then exiting {128 + signum} for a requeue",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        hits[signum] = hits.get(signum, 0) + 1
 
     previous = {s: signal.signal(s, on_stop) for s in STOP_SIGNALS}
     previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_usr1)
@@ -114,8 +142,15 @@ def run_config(
     out: str | None = None,
     resume: str | Path | None = None,
     sinks: list[Sink] | None = None,
+    run_dir: str | Path | None = None,
+    rerun: str | None = None,
 ) -> int:
     """Run `config` headless on the main thread and return the exit code.
+
+    `run_dir` (`run --run-dir`): exactly that run directory (see `tui_trainer.run_target`);
+    `rerun`, the command that continues it, joins summary.json (`rerun_command`). Under
+    `torchrun --max-restarts` a restarted attempt continues the first attempt's directory
+    (`tui_trainer.restarts`).
 
     Under torchrun (RANK/WORLD_SIZE set) this is one rank: rank 0 prints and writes, the
     others only report their own failure on stderr.
@@ -129,10 +164,22 @@ def run_config(
         if isinstance(event, RunStarted) and event.run_dir is not None:
             started.append(event.run_dir)
 
+    env = os.environ
+    attempt = restarts.attempt(env)
+    own_dir = run_dir is None and resume is None  # a restart must find the directory itself
+    summary: dict[str, Any] = {"rerun_command": rerun} if rerun else {}
     if dist.is_main:
         all_sinks += remote_sinks(control)
         all_sinks.append(note_run_dir)
-    with signal_handlers(control, distributed=dist.enabled, quiet=not dist.is_main, config=config):
+        if own_dir and restarts.may_restart(env):
+            all_sinks.append(_restart_pointer)
+    with signal_handlers(
+        control,
+        distributed=dist.enabled,
+        quiet=not dist.is_main,
+        config=config,
+        summary=summary,
+    ):
         try:
             finished = execute(
                 config,
@@ -142,6 +189,10 @@ def run_config(
                 out=out,
                 resume=resume,
                 dist=dist,
+                run_dir=run_dir,
+                restart_dir=_restart_dir if own_dir and attempt > 0 else None,
+                attempt=attempt,
+                summary=summary,
             )
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
@@ -151,7 +202,25 @@ def run_config(
             return 128 + signal.SIGINT
     if finished.status == "failed" and not dist.is_main:
         print(f"tui-trainer: rank {dist.rank} failed: {finished.error}", file=sys.stderr)
+    if dist.is_main and own_dir and finished.status in ("completed", "stopped"):
+        with contextlib.suppress(UserError):
+            restarts.forget(runtime_dir(), env)  # nothing left to restart into
     return exit_code(finished.status, control.exit_signal)
+
+
+def _restart_pointer(event: Event) -> None:
+    """Rank 0 under `torchrun --max-restarts`: where the run went, for a restarted attempt."""
+    if isinstance(event, RunStarted) and event.run_dir is not None:
+        with contextlib.suppress(UserError):
+            restarts.remember(runtime_dir(), os.environ, event.run_dir)
+
+
+def _restart_dir() -> Path | None:
+    """Rank 0 of a restarted attempt: the run directory the first attempt created."""
+    try:
+        return restarts.recall(runtime_dir(), os.environ)
+    except UserError:  # no private runtime folder: no pointer either
+        return None
 
 
 def report_exit(code: int) -> None:
@@ -172,8 +241,13 @@ def run_preset(
     *,
     out: str | None = None,
     resume: str | None = None,
+    run_dir: str | None = None,
 ) -> int:
-    """`tui-trainer run`: a preset (or the config saved with the resumed run) plus overrides."""
+    """`tui-trainer run`: a preset (or the config saved with the resumed run) plus overrides.
+
+    `run_dir`: exactly that run directory, started or continued (`tui_trainer.run_target`;
+    `commands.train.run` has checked that a preset and no --resume/--out came with it).
+    """
     if resume is not None:
         config, name = resumed_config(resume, preset, overrides)
     elif preset is None:
@@ -183,7 +257,13 @@ def run_preset(
     if preset is not None and DistContext.from_env().is_main:
         where = one_line(find_preset(preset).describe())  # a newline in a path: still one line
         print(f"preset: {name} from {where}", flush=True)
-    return run_config(config, name, out=out, resume=resume)
+    rerun = None
+    if run_dir is not None:  # the same command continues it (what a requeue runs)
+        rerun = shlex.join(["tui-trainer", "run", preset or "", *overrides, "--run-dir", run_dir])
+        world = DistContext.from_env().world_size
+        if world > 1 and os.environ.get(EXIT_FILE_ENV):  # started by `run --nproc N`
+            rerun += f" --nproc {world}"
+    return run_config(config, name, out=out, resume=resume, run_dir=run_dir, rerun=rerun)
 
 
 def replay(run_dir: str, out: str | None = None) -> int:

@@ -20,14 +20,21 @@ from tui_trainer.terminal import detach_from_terminal
 
 EXIT_FILE_ENV = "TUI_TRAINER_EXIT_FILE"  # where rank 0 writes its exit code for `launch`
 FORWARDED = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+USR1 = [signal.SIGUSR1] if hasattr(signal, "SIGUSR1") else []
 
 
 def run_argv(
-    preset: str | None, overrides: list[str], *, out: str | None, resume: str | None
+    preset: str | None,
+    overrides: list[str],
+    *,
+    out: str | None,
+    resume: str | None,
+    run_dir: str | None = None,
 ) -> list[str]:
     """The worker command line (`run ...` without --nproc)."""
     argv = ["run", *([preset] if preset else []), *overrides]
-    return [*argv, *(["--resume", resume] if resume else []), *(["--out", out] if out else [])]
+    argv += [*(["--resume", resume] if resume else []), *(["--out", out] if out else [])]
+    return [*argv, *(["--run-dir", run_dir] if run_dir else [])]
 
 
 def free_port() -> int:
@@ -37,8 +44,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def torchrun_command(nproc: int, argv: list[str]) -> list[str]:
-    """`python -m torch.distributed.run` for `nproc` local ranks of `tui_trainer ARGV`."""
+def torchrun_command(nproc: int, argv: list[str], max_restarts: int = 0) -> list[str]:
+    """`python -m torch.distributed.run` for `nproc` local ranks of `tui_trainer ARGV`;
+    `max_restarts`: how often torchrun starts every worker again after one died (the restarted
+    workers continue the run's directory, see `tui_trainer.restarts`)."""
     return [
         sys.executable,
         "-m",
@@ -46,13 +55,14 @@ def torchrun_command(nproc: int, argv: list[str]) -> list[str]:
         f"--nproc_per_node={nproc}",
         "--master-addr=127.0.0.1",
         f"--master-port={free_port()}",
+        *([f"--max-restarts={max_restarts}"] if max_restarts else []),
         "-m",
         "tui_trainer",
         *argv,
     ]
 
 
-def launch(nproc: int, argv: list[str], on_hangup: str = "continue") -> int:
+def launch(nproc: int, argv: list[str], on_hangup: str = "continue", max_restarts: int = 0) -> int:
     """`tui-trainer run ... --nproc N`: run `tui-trainer ARGV` in N processes through torchrun.
 
     One machine (use torchrun directly for several). Returns rank 0's exit code (torchrun
@@ -61,12 +71,15 @@ def launch(nproc: int, argv: list[str], on_hangup: str = "continue") -> int:
     SIGTERM to torchrun (which forwards it to the workers). A hang-up (SIGHUP) goes to torchrun
     too with `on_hangup=stop`; with `continue` (the default) torchrun never sees it (it would
     stop the workers): the workers get it and carry on without the terminal, as one process does.
+    SIGUSR1 (checkpoint now; under Slurm: the time limit is near) goes to every worker.
     """
     if nproc < 1:
         raise UserError(f"--nproc: expected a number of processes >= 1, got {nproc}")
+    if max_restarts < 0:
+        raise UserError(f"--max-restarts: expected a number >= 0, got {max_restarts}")
     with tempfile.TemporaryDirectory(prefix="tui-trainer-") as tmp:
         exit_file = Path(tmp) / "exit-code"
-        cmd = torchrun_command(nproc, argv)
+        cmd = torchrun_command(nproc, argv, max_restarts)
         env = {**os.environ, EXIT_FILE_ENV: str(exit_file)}
         proc = subprocess.Popen(cmd, env=env, start_new_session=True)
 
@@ -76,10 +89,12 @@ def launch(nproc: int, argv: list[str], on_hangup: str = "continue") -> int:
                     os.killpg(proc.pid, signal.SIGINT)
                 elif signum == getattr(signal, "SIGHUP", None) and on_hangup == "continue":
                     _hang_up_workers(proc.pid)
+                elif signum == getattr(signal, "SIGUSR1", None):
+                    _signal_workers(proc.pid, signum)
                 else:
                     proc.send_signal(signum)
 
-        previous = {s: signal.signal(s, forward) for s in [*FORWARDED, signal.SIGINT]}
+        previous = {s: signal.signal(s, forward) for s in [*FORWARDED, signal.SIGINT, *USR1]}
         try:
             rc = proc.wait()
         finally:
@@ -103,9 +118,14 @@ def _hang_up_workers(torchrun_pid: int) -> None:
     """The terminal went away: leave it here (output to a file or pipe stays), and tell each
     worker (not torchrun) so."""
     detach_from_terminal()
+    _signal_workers(torchrun_pid, signal.SIGHUP)
+
+
+def _signal_workers(torchrun_pid: int, signum: int) -> None:
+    """Send `signum` to each worker torchrun started (not to torchrun itself)."""
     import psutil
 
     with contextlib.suppress(psutil.Error):
         for worker in psutil.Process(torchrun_pid).children():
             with contextlib.suppress(psutil.Error):
-                worker.send_signal(signal.SIGHUP)
+                worker.send_signal(signum)

@@ -62,7 +62,8 @@ def traceback_path(summary: dict[str, Any]) -> Path | None:
 
 
 def next_step_lines(summary: dict[str, Any], *, console: bool = False) -> list[str]:
-    """``run directory: …`` / ``traceback: …`` / ``resume: …`` / ``replay: …`` lines.
+    """``run directory: …`` / ``traceback: …`` / ``rerun: …`` / ``resume: …`` / ``replay: …``
+    lines (``rerun``: a `--run-dir` run that can continue, by the same command).
 
     `console`: the resume line continues in the console, and a second line gives the headless
     command.
@@ -74,6 +75,10 @@ def next_step_lines(summary: dict[str, Any], *, console: bool = False) -> list[s
     trace = traceback_path(summary)
     if trace is not None:
         lines.append(f"traceback: {trace}")
+    rerun = summary.get("rerun_command")  # `run --run-dir`: the same command continues
+    if rerun and summary.get("status") in ("interrupted", "failed"):
+        requeue = " (or requeue the Slurm job)" if summary.get("requeue") else ""
+        lines.append(f"rerun: {rerun}{requeue}")
     resume = resume_command(summary, console=console)
     if resume:
         label = "extend" if summary.get("status") == "completed" else "resume"

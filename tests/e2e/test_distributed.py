@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from support.ddp import assert_same_curve, curve, ddp_env
 from support.procs import kill_group, spawn_group
 from support.runs import only_run_dir, run_preset
 
@@ -34,8 +35,7 @@ BN = ["model.name=support.tinymodels:TinyBN", "model.kwargs={}", "sync_bn=true",
 
 
 def _env() -> dict[str, str]:
-    path = os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
+    return ddp_env()
 
 
 def torchrun(args: list[str], nproc: int = 2) -> subprocess.CompletedProcess[str]:
@@ -49,22 +49,6 @@ def single(out: Path, overrides: list[str], resume: Path | None = None) -> Path:
     finished, run_dir = run_preset(out, overrides, tiny=False, resume=resume)
     assert finished.status == "completed", finished.error
     return run_dir
-
-
-def curve(run_dir: Path) -> list[dict]:
-    """The per-epoch metrics history in the run's last.pt."""
-    state = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
-    return state["progress"]["history"]
-
-
-def assert_same_curve(a: Path, b: Path, tol: float = 2e-3, acc_tol: float = 0.01) -> None:
-    """Per-epoch losses agree within `tol`, accuracies within `acc_tol` (a few samples)."""
-    la, lb = curve(a), curve(b)
-    assert [r["epoch"] for r in la] == [r["epoch"] for r in lb]
-    for ra, rb in zip(la, lb, strict=True):
-        for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"):
-            limit = acc_tol if key.endswith("accuracy") else tol
-            assert ra[key] == pytest.approx(rb[key], abs=limit), (key, ra, rb)
 
 
 @pytest.fixture(scope="module")

@@ -59,3 +59,24 @@ class DieOnRank1(nn.Module):
             if self.calls > self.steps:
                 raise RuntimeError("simulated crash on rank 1")
         return self.net(x)
+
+
+class KilledOnRank1(nn.Module):
+    """A small linear model; on rank 1 of a torchrun job's first attempt
+    (TORCHELASTIC_RESTART_COUNT 0) its `steps + 1`-th training forward SIGKILLs the process,
+    as a node's out-of-memory killer would. Anywhere else it is an ordinary model."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, steps: int = 30) -> None:
+        super().__init__()
+        self.steps, self.calls = steps, 0
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(in_channels * 8 * 8, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        first = os.environ.get("TORCHELASTIC_RESTART_COUNT") == "0"
+        if self.training and first and os.environ.get("RANK") == "1":
+            self.calls += 1
+            if self.calls > self.steps:
+                import signal
+
+                os.kill(os.getpid(), signal.SIGKILL)
+        return self.net(x)

@@ -1,9 +1,10 @@
 """Several processes, one run: the process group, rank bookkeeping and the few collectives.
 
 torchrun (`python -m torch.distributed.run`) starts one process per device and tells each its
-place through environment variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT).
-`DistContext.from_env` reads them; without them it is the single-process context, whose
-collectives are no-ops, so the trainer has one code path for both.
+place through environment variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT); `srun`
+does the same in Slurm's own (`tui_trainer.slurm`). `DistContext.from_env` reads them; without
+them it is the single-process context, whose collectives are no-ops, so the trainer has one code
+path for both.
 
 The engine's collectives are few and happen at points every rank reaches in the same order:
 DDP's gradient all-reduce (once per accumulation window), a control-flags broadcast every
@@ -29,6 +30,7 @@ from typing import Any
 import torch
 import torch.distributed as tdist
 
+from tui_trainer import slurm
 from tui_trainer.errors import UserError
 from tui_trainer.process_exit import finish_process
 
@@ -44,8 +46,22 @@ class DistContext:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> DistContext:
-        """The context torchrun describes in RANK / WORLD_SIZE / LOCAL_RANK (single otherwise)."""
+        """The context torchrun describes in RANK / WORLD_SIZE / LOCAL_RANK, or `srun` in
+        Slurm's variables (`tui_trainer.slurm`; torchrun's win); single otherwise.
+
+        Reading this process's environment (`env` None), the variables derived from Slurm's
+        are also set in `os.environ`, where `init_process_group` (env://) and later calls read
+        them; a given `env` is only read.
+        """
+        own = env is None
         env = dict(os.environ if env is None else env)
+        try:
+            derived = slurm.rank_env(env)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        env.update(derived)
+        if own and derived:
+            os.environ.update(derived)
         try:
             world = int(env.get("WORLD_SIZE", "1"))
             rank = int(env.get("RANK", "0"))
@@ -102,8 +118,31 @@ class DistContext:
                 rank=self.rank,
                 world_size=self.world_size,
                 timeout=timedelta(seconds=timeout_s),
+                store=self._attempt_store(timedelta(seconds=timeout_s)),
             )
         return replace(self, backend=backend)
+
+    def _attempt_store(self, timeout: timedelta) -> tdist.Store | None:
+        """After a torchrun restart (TORCHELASTIC_RESTART_COUNT > 0): the rendezvous store
+        under a prefix of this attempt's own; None (env://) otherwise.
+
+        torchrun's store outlives the workers it restarts, and still holds the first
+        attempt's process-group keys (the dead workers' addresses): without a prefix the
+        restarted workers try to reach those and fail to connect.
+        """
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        if attempt in ("", "0"):
+            return None
+        agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+        base = tdist.TCPStore(
+            os.environ["MASTER_ADDR"],
+            int(os.environ["MASTER_PORT"]),
+            self.world_size,
+            is_master=not agent and self.rank == 0,
+            timeout=timeout,
+            multi_tenant=not agent,
+        )
+        return tdist.PrefixStore(f"tui-trainer/attempt-{attempt}/", base)
 
     def stop(self, sync: bool = False) -> None:
         """Tear the process group down (safe to call when none is up).

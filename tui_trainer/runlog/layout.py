@@ -28,6 +28,10 @@ STEP = "step"
 """The record of throttled progress, the only kind a slow watcher may miss (and the bulk of a
 long run's metrics.jsonl)."""
 
+RESTART = "restart"
+"""The record a run directory gets when torchrun restarted its workers (`attempt`, `from`: the
+checkpoint continued, `world_size`); summary.json then has `restarts`."""
+
 KEPT = frozenset(
     {
         "started",
