@@ -385,8 +385,9 @@ def _open_writer(
     except OSError as exc:
         if fresh:
             _discard(run_dir, keep_folder)
+        option = "--run-dir" if run.exact is not None else "--out"
         raise UserError(
-            f"--out: cannot write the run directory {run_dir}: {describe_os_error(exc)}"
+            f"{option}: cannot write the run directory {run_dir}: {describe_os_error(exc)}"
         ) from None
     return writer
 

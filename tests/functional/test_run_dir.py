@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -12,6 +13,7 @@ import yaml
 from support.cli import one_line_error
 from support.runs import TINY, StepLosses
 
+import tui_trainer.session as session
 from tui_trainer.cli import main
 from tui_trainer.config import load_config
 from tui_trainer.errors import UserError
@@ -187,3 +189,23 @@ def test_choose_reads_only(tmp_path):
     with pytest.raises(UserError):
         (tmp_path / "f").write_text("x")
         choose(tmp_path / "f", config)
+
+
+@pytest.mark.parametrize("existed", [True, False])
+def test_a_new_run_that_cannot_write_its_first_files_leaves_the_folder_as_it_was(
+    tmp_path, monkeypatch, existed
+):
+    """A folder the scheduler made stays (empty); one this run made goes again."""
+
+    def no_space(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(session, "write_config", no_space)
+    run_dir = tmp_path / "job"
+    if existed:
+        run_dir.mkdir()
+    with pytest.raises(UserError, match=r"--run-dir: cannot write the run directory .*space"):
+        _run(run_dir)
+    assert run_dir.is_dir() == existed
+    if existed:
+        assert list(run_dir.iterdir()) == []

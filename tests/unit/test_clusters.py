@@ -7,11 +7,13 @@ import os
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.cli import one_line_error
 
 from tui_trainer import restarts
+from tui_trainer.cli import main
 from tui_trainer.engine.distributed import DistContext
 from tui_trainer.errors import UserError
-from tui_trainer.launch import torchrun_command
+from tui_trainer.launch import run_argv, torchrun_command
 from tui_trainer.next_steps import next_step_lines
 from tui_trainer.slurm import BadNodeList, expand_nodelist, in_job, rank_env
 
@@ -130,3 +132,10 @@ def test_a_requeued_run_names_the_command_that_continues_it(tmp_path):
     assert not any(
         line.startswith("rerun:") for line in next_step_lines({**summary, "status": "completed"})
     )
+
+
+def test_the_launcher_passes_run_dir_and_max_restarts_needs_several_processes(capsys):
+    argv = run_argv("quickstart", ["epochs=3"], out=None, resume=None, run_dir="jobs/7")
+    assert argv == ["run", "quickstart", "epochs=3", "--run-dir", "jobs/7"]
+    assert main(["run", "quickstart", "--max-restarts", "2"]) == 2
+    assert "--max-restarts: give --nproc N (N >= 2) too" in one_line_error(capsys)
