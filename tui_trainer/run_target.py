@@ -12,7 +12,8 @@ of a multi-process run calls it; every rank gets its answer, see `session`). In 
    further with `--resume DIR epochs=N`).
 5. Its config.yaml is not the same config as PRESET + overrides (`config_difference`): refused,
    naming the first key that differs.
-6. It holds no readable checkpoint: refused, nothing to continue from.
+6. It holds no checkpoint (the run ended before its first one): the run starts again there;
+   its files move into `DIR/earlier-N/` first (`rundir.claim_exact`), so nothing is lost.
 7. Otherwise (no summary: the process was killed; `interrupted`; `failed` with a checkpoint):
    continue it exactly as `--resume DIR` does, with the config.yaml saved there, so steering
    recorded in it is kept.
@@ -43,7 +44,7 @@ from tui_trainer.config.loader import load_config
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.latest import newest
 from tui_trainer.errors import UserError
-from tui_trainer.rundir import LOCK_NAME, busy_error, holder_info
+from tui_trainer.rundir import EARLIER, LOCK_NAME, busy_error, holder_info
 from tui_trainer.runlog import CONFIG, Damaged, read_config, read_summary
 from tui_trainer.sinks.files import Key, flatten
 
@@ -58,7 +59,9 @@ class RunTarget:
     """What `--run-dir` does: start a new run in `path`, or continue the run there (a torchrun
     restart that cannot continue its first attempt's directory starts `fresh` elsewhere)."""
 
-    kind: Literal["new", "continue", "fresh"]  # fresh: a new run under `out`, as without it
+    # new: a new run in `path`; again: the same, after setting aside the files of the run that
+    # ended there before its first checkpoint; fresh: a new run under `out`, as without it
+    kind: Literal["new", "again", "continue", "fresh"]
     path: Path
     config: RunConfig | None = None  # the saved config a continued run trains with
     note: str = ""  # one line for the run's log
@@ -74,9 +77,10 @@ def _refuse(path: Path, why: str) -> UserError:
 
 
 def is_empty(path: Path) -> bool:
-    """A folder holding nothing but (maybe) a run directory's lock file."""
+    """A folder holding nothing but (maybe) a run directory's lock file and earlier attempts
+    set aside (`earlier-N/`)."""
     try:
-        return all(name == LOCK_NAME for name in os.listdir(path))
+        return all(name == LOCK_NAME or name.startswith(EARLIER) for name in os.listdir(path))
     except OSError:
         return False
 
@@ -123,9 +127,12 @@ def choose(path: str | Path, requested: RunConfig) -> RunTarget:
         )
     checkpoint, _ = newest(path / "checkpoints")
     if checkpoint is None:
-        ended = f"status {status}" if status else "no summary: its process died"
-        raise _refuse(
-            path, f"holds a run with no checkpoint to continue from ({ended}); give another {KEY}"
+        ended = f"status {status}" if status else "its process died"
+        return RunTarget(
+            "again",
+            path,
+            note=f"{KEY}: the run in {path} ended before its first checkpoint ({ended}); "
+            f"starting it again there, its files kept in {path}/{EARLIER}N/",
         )
     config, _ = load_config(path / CONFIG, [])
     how = f"status {status}" if status else "its process died"

@@ -84,12 +84,15 @@ def create_run_dir(out: str | Path, preset: str, *, stamp: str | None = None) ->
     raise UserError(f"--out: too many run directories named '{parent / base}-N'")
 
 
-def claim_exact(path: str | Path) -> tuple[RunDirLock, bool]:
+def claim_exact(path: str | Path, *, set_aside: bool = False) -> tuple[RunDirLock, bool]:
     """`run --run-dir PATH` starting a new run: create PATH (its parents with the user's umask,
     PATH itself private, 0700) or take an existing empty folder (made 0700), and lock it.
 
     Returns the lock and whether PATH was created here. A folder that is not empty once locked
     (another run got there first) is refused; `RunDirBusy` when a live process holds it.
+    `set_aside`: PATH holds a run that ended before its first checkpoint (`run_target`): once
+    locked, and if that is still so, its files move into `PATH/earlier-N/` (nothing is lost)
+    and the new run starts in PATH.
     """
     path = Path(path)
     made = False
@@ -108,7 +111,10 @@ def claim_exact(path: str | Path) -> tuple[RunDirLock, bool]:
     lock = RunDirLock.acquire(path)
     if not made:
         try:
-            others = [name for name in os.listdir(path) if name != LOCK_NAME]
+            others = [name for name in os.listdir(path) if not _kept(name)]
+            if others and set_aside and _nothing_to_continue(path):
+                _move_aside(path, others)
+                others = []
             if not others:
                 os.chmod(path, PRIVATE_DIR)
         except OSError as exc:
@@ -121,6 +127,44 @@ def claim_exact(path: str | Path) -> tuple[RunDirLock, bool]:
                 key="--run-dir",
             )
     return lock, made
+
+
+EARLIER = "earlier-"
+"""`--run-dir` keeps the files of a run that ended before its first checkpoint in
+`earlier-N/` when it starts the run again there."""
+
+
+def _kept(name: str) -> bool:
+    """Entries a `--run-dir` folder may hold and still count as empty: the lock file and
+    earlier attempts set aside."""
+    return name == LOCK_NAME or name.startswith(EARLIER)
+
+
+def _nothing_to_continue(path: Path) -> bool:
+    """A run directory with no checkpoint that did not finish (read again under the lock)."""
+    if any((path / "checkpoints").glob("*.pt")):
+        return False
+    try:
+        status = json.loads((path / "summary.json").read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError, AttributeError):
+        status = None
+    return status not in ("completed", "stopped")
+
+
+def _move_aside(path: Path, names: list[str]) -> Path:
+    """Move `names` (in `path`) into a new private `path/earlier-N/`; returns it."""
+    for n in range(1, 10_000):
+        aside = path / f"{EARLIER}{n}"
+        try:
+            aside.mkdir(mode=PRIVATE_DIR)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise OSError(f"too many {EARLIER}N folders in {path}")
+    for name in names:
+        os.rename(path / name, aside / name)
+    return aside
 
 
 def _why(exc: OSError) -> str:

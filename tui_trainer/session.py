@@ -39,7 +39,7 @@ from tui_trainer.engine.resume_rules import check_resumable
 from tui_trainer.errors import UserError
 from tui_trainer.run_checks import check_batch_sizes, distributed_notes
 from tui_trainer.run_target import RunTarget, choose
-from tui_trainer.rundir import RunDirLock, claim_exact, create_run_dir
+from tui_trainer.rundir import EARLIER, RunDirLock, claim_exact, create_run_dir
 from tui_trainer.runlog import Damaged, read_config
 from tui_trainer.runlog.control import Control, StopMode
 from tui_trainer.runlog.events import EventBus, LogMessage, LRPlan, RunFinished, RunStarted, Sink
@@ -96,13 +96,14 @@ def execute(
     finished: RunFinished | None = None
     try:
         exact: Path | None = None
+        again = False
         if run_dir is not None or restart_dir is not None:
             target = _choose(dist, None if run_dir is None else Path(run_dir), restart_dir, config)
             if target is not None and target.resume and target.config is not None:
                 config, device, notes, info = _runtime(target.config, dist)
                 resume = target.path
-            elif target is not None and target.kind == "new":
-                exact = target.path
+            elif target is not None and target.kind in ("new", "again"):
+                exact, again = target.path, target.kind == "again"
             info = [*info, *([target.note] if target is not None else [])]
         run = prepare(
             config,
@@ -115,7 +116,7 @@ def execute(
             notes=(notes, info),
             exact=exact,
         )
-        run.attempt, run.summary = attempt, summary
+        run.attempt, run.summary, run.again = attempt, summary, again
         finished = _execute(run, sinks)
         return finished
     finally:  # every rank that ended cleanly meets the others before the group goes
@@ -190,6 +191,7 @@ class PreparedRun:
     exact: Path | None = None  # `--run-dir`: the new run's directory itself, not one under `out`
     attempt: int = 0  # torchrun's restart count (`tui_trainer.restarts`): 0 the first attempt
     summary: dict[str, Any] | None = None  # keys joining summary.json (see `execute`)
+    again: bool = False  # `exact` holds a run that ended before its first checkpoint (set aside)
 
 
 def prepare(
@@ -330,10 +332,11 @@ def _create(out: str | Path, preset: str) -> tuple[Path, RunDirLock]:
         raise
 
 
-def _create_exact(run_dir: Path, made: list[bool]) -> tuple[Path, RunDirLock]:
-    """`--run-dir`: the new run's directory is exactly `run_dir` (see `rundir.claim_exact`);
+def _create_exact(run_dir: Path, made: list[bool], again: bool) -> tuple[Path, RunDirLock]:
+    """`--run-dir`: the new run's directory is exactly `run_dir` (see `rundir.claim_exact`;
+    `again`: the files of a run that ended there before its first checkpoint are set aside);
     `made` gets whether the folder was created here."""
-    lock, created = claim_exact(run_dir)
+    lock, created = claim_exact(run_dir, set_aside=again)
     made.append(created)
     return run_dir, lock
 
@@ -345,6 +348,8 @@ def _discard(run_dir: Path, keep_folder: bool) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)
         return
     for child in run_dir.iterdir():
+        if child.name.startswith(EARLIER):  # an earlier attempt's files: not ours to remove
+            continue
         if child.is_dir() and not child.is_symlink():
             shutil.rmtree(child, ignore_errors=True)
         else:
@@ -414,7 +419,7 @@ def _execute(run: PreparedRun, sinks: list[Sink]) -> RunFinished:
         made: list[bool] = []
         if run_dir is None and run.exact is not None:  # `--run-dir`: exactly there
             exact = run.exact
-            run_dir, lock = _claim(run.dist, lambda: _create_exact(exact, made))
+            run_dir, lock = _claim(run.dist, lambda: _create_exact(exact, made, run.again))
         elif run_dir is None:  # input is valid: create the run directory, atomically, and lock it
             run_dir, lock = _claim(run.dist, lambda: _create(run.out, run.preset))
         run.trainer.run_dir = run_dir

@@ -104,20 +104,16 @@ def test_a_killed_run_without_summary_continues(tmp_path):
         ("other", "holds a run of another config (optim.lr: 0.05 there, 0.01 now)"),
         ("folder", "is not empty and not a run directory (no config.yaml)"),
         ("file", "is not a folder"),
-        ("no-checkpoint", "holds a run with no checkpoint to continue from"),
     ],
 )
 def test_refusals_name_the_directory_and_why_and_change_nothing(tmp_path, capsys, make, why):
     run_dir = tmp_path / "job"
     extra: list[str] = []
-    if make in ("finished", "other", "no-checkpoint"):
+    if make in ("finished", "other"):
         control = Control()
         stop = None if make == "finished" else 9
         _run(run_dir, StepLosses(control, stop_at=stop), control, ["optim.lr=0.05"])
         extra = ["optim.lr=0.01" if make == "other" else "optim.lr=0.05"]
-        if make == "no-checkpoint":
-            for ckpt in (run_dir / "checkpoints").iterdir():
-                ckpt.unlink()
     elif make == "folder":
         run_dir.mkdir()
         (run_dir / "notes.txt").write_text("mine")
@@ -130,6 +126,36 @@ def test_refusals_name_the_directory_and_why_and_change_nothing(tmp_path, capsys
     line = one_line_error(capsys)
     assert line.startswith(f"tui-trainer: error: --run-dir: '{run_dir}' {why}"), line
     assert (_files(run_dir) if run_dir.is_dir() else run_dir.read_bytes()) == before
+
+
+def test_a_run_that_died_before_its_first_checkpoint_starts_again_keeping_its_files(tmp_path):
+    """A scheduler resubmits the command of a job killed before any checkpoint: the run starts
+    again in the same directory; what the dead attempt wrote moves to earlier-1/, not lost."""
+    run_dir = tmp_path / "job"
+    control = Control()
+    _run(run_dir, StepLosses(control, stop_at=9), control)
+    for ckpt in (run_dir / "checkpoints").iterdir():
+        ckpt.unlink()
+    (run_dir / "summary.json").unlink()  # killed: no checkpoint, no summary
+    before = _files(run_dir)
+    again = StepLosses()
+    finished = _run(run_dir, again)
+    assert finished.status == "completed"
+    assert min(again.losses) == 1  # from the first step, not continued
+    assert any("ended before its first checkpoint" in m for m in again.logs)
+    kept = {
+        k.removeprefix("earlier-1/"): v
+        for k, v in _files(run_dir).items()
+        if k.startswith("earlier-1/")
+    }
+    assert kept == {k: v for k, v in before.items() if k != ".lock"}
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
+    # and once more killed before a checkpoint: a second set-aside, the first kept
+    for ckpt in (run_dir / "checkpoints").iterdir():
+        ckpt.unlink()
+    (run_dir / "summary.json").unlink()
+    assert _run(run_dir).status == "completed"
+    assert (run_dir / "earlier-1").is_dir() and (run_dir / "earlier-2" / "config.yaml").is_file()
 
 
 def test_a_live_writer_is_refused_as_busy(tmp_path):
