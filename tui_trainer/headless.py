@@ -205,6 +205,8 @@ def run_config(
     if dist.is_main and own_dir and finished.status in ("completed", "stopped"):
         with contextlib.suppress(UserError):
             restarts.forget(runtime_dir(), env)  # nothing left to restart into
+    if finished.status == "completed":  # a signal that came as the last step ended
+        return 0  # (a requeue after exit 128+N would find a finished run and be refused)
     return exit_code(finished.status, control.exit_signal)
 
 

@@ -20,7 +20,7 @@ from tui_trainer.errors import UserError
 from tui_trainer.run_target import choose, config_difference
 from tui_trainer.rundir import RunDirBusy, RunDirLock
 from tui_trainer.runlog.control import Control
-from tui_trainer.runlog.events import StepProgress
+from tui_trainer.runlog.events import EpochEnd, StepProgress
 from tui_trainer.session import execute
 
 RUN = [*TINY, "epochs=3", "data.batch_size=128", "progress.interval=1e-9"]
@@ -235,3 +235,25 @@ def test_a_new_run_that_cannot_write_its_first_files_leaves_the_folder_as_it_was
     assert run_dir.is_dir() == existed
     if existed:
         assert list(run_dir.iterdir()) == []
+
+
+def test_sigusr1_as_the_last_step_ends_exits_0_with_nothing_to_requeue(tmp_path, monkeypatch):
+    """Slurm's warning signal that lands on the run's last step: the run completed, so the exit
+    is 0 (a requeue would find a finished run and be refused) and the summary asks for none."""
+    import signal
+
+    from tui_trainer.headless import run_config
+
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.delenv("SLURM_NTASKS", raising=False)
+    config, name = load_config("quickstart", [*TINY, "epochs=1", "progress.interval=1e-9"])
+
+    def last_step(event) -> None:  # the last epoch is done, the run not yet ended
+        if isinstance(event, EpochEnd) and event.epoch == event.epochs:
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+    run_dir = tmp_path / "job"
+    code = run_config(config, name, sinks=[last_step], run_dir=run_dir, rerun="tui-trainer run x")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (code, summary["status"]) == (0, "completed")
+    assert "requeue" not in summary and "rerun_command" not in summary

@@ -91,6 +91,9 @@ def finished_event(
     # the toggles' and the front end's keys, which RunSummary names, come as plain dicts
     summary = cast(RunSummary, {**summary, **t.toggles.summary(), **(extra or {})})
     error = error or summary.get("error")
+    if status == "completed":  # a stop signal came as the last step ended: nothing to rerun
+        summary.pop("requeue", None)
+        summary.pop("rerun_command", None)
     if t.resumed_from and t.dist.is_main:
         summary["resumed_from"] = t.resumed_from
     if missing is not None:

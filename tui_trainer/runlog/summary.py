@@ -65,6 +65,11 @@ class RunSummary(_Always, total=False):
     checkpoint_missing: str
     sink_errors: list[str]
     traceback: str  # the file, in the run directory, that holds a failed run's traceback
+    # the headless runner (`run --run-dir`, torchrun restarts, Slurm)
+    signal: str  # the signal that stopped the run (SIGTERM, SIGUSR1, ...)
+    requeue: bool  # SIGUSR1 in a Slurm job: the run wants to be requeued and continued
+    rerun_command: str  # the command that continues the run (`run ... --run-dir DIR`)
+    restarts: int  # torchrun restarts this run directory has seen
 
 
 def total_wall_seconds(summary: RunSummary | None) -> float | None:
