@@ -51,6 +51,10 @@ class StepProgress:
     steps_per_second: float | None = None  # smoothed micro-batches ("it") per second
     epoch_elapsed: float | None = None  # training seconds of this epoch (this process)
     loss_parts: dict[str, float] | None = None  # a detector's loss by part, same window as loss
+    # where the window's training time went, as fractions summing to 1, keys exactly "data"
+    # (waiting on the loader), "copy" (host to device), "compute" (forward+backward),
+    # "optimizer" (the step) and "other"; None: not measured (engine.time_split)
+    time_parts: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
