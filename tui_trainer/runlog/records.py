@@ -41,8 +41,9 @@ def to_record(event: Event, now: float) -> dict[str, Any]:
     match event:
         case StepProgress():
             record = {"event": STEP, "time": now, **asdict(event)}
-            if record["loss_parts"] is None:  # only detectors have them: no null on every line
-                del record["loss_parts"]
+            for key in ("loss_parts", "time_parts"):  # optional: no null on every line
+                if record[key] is None:
+                    del record[key]
             return record
         case EpochEnd():
             return {
@@ -140,6 +141,7 @@ def _from_record(r: dict[str, Any], config: dict[str, Any]) -> Event | None:
             steps_per_second=_rate(r.get("steps_per_second")),
             epoch_elapsed=_rate(r.get("epoch_elapsed")),
             loss_parts=_parts(r.get("loss_parts")),
+            time_parts=_parts(r.get("time_parts")),
         )
     if kind == "epoch":
         metrics = {k: _float(v) for k, v in r.items() if k not in EPOCH_FIELDS - {"epoch"}}
@@ -209,7 +211,7 @@ def _from_record(r: dict[str, Any], config: dict[str, Any]) -> Event | None:
 
 
 def _parts(value: Any) -> dict[str, float] | None:
-    """A step record's loss parts (None when absent or not a mapping of numbers)."""
+    """A step record's loss or time parts (None when absent or not a mapping)."""
     if not isinstance(value, dict):
         return None
     return {str(k): _float(v) for k, v in value.items()}
