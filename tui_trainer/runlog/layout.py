@@ -28,8 +28,12 @@ STEP = "step"
 """The record of throttled progress, the only kind a slow watcher may miss (and the bulk of a
 long run's metrics.jsonl)."""
 
+ALERT = "alert"
+"""The record of a watchdog's alert (`runlog.events.Alert`)."""
+
 KEPT = frozenset(
     {
+        ALERT,
         "started",
         "epoch",
         "lr_plan",

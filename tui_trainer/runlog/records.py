@@ -15,6 +15,7 @@ from dataclasses import asdict
 from typing import Any, cast
 
 from tui_trainer.runlog.events import (
+    Alert,
     CheckpointSaved,
     ConfigChanged,
     EpochEnd,
@@ -28,11 +29,11 @@ from tui_trainer.runlog.events import (
     Steered,
     StepProgress,
 )
-from tui_trainer.runlog.layout import EPOCH_FIELDS, KEPT, STEP
+from tui_trainer.runlog.layout import ALERT, EPOCH_FIELDS, KEPT, STEP
 from tui_trainer.runlog.status import Status
 from tui_trainer.runlog.summary import RunSummary
 
-__all__ = ["EPOCH_FIELDS", "KEPT", "STEP", "from_record", "to_record"]
+__all__ = ["ALERT", "EPOCH_FIELDS", "KEPT", "STEP", "from_record", "to_record"]
 
 
 def to_record(event: Event, now: float) -> dict[str, Any]:
@@ -81,6 +82,8 @@ def to_record(event: Event, now: float) -> dict[str, Any]:
             return {"event": "checkpoint", "time": now, **asdict(event)}
         case LogMessage():
             return {"event": "log", "time": now, **asdict(event)}
+        case Alert():
+            return {"event": ALERT, **asdict(event)}
         case LRPlan():
             points = [[x, lr] for x, lr in event.points]
             return {"event": "lr_plan", "time": now, "reason": event.reason, "points": points}
@@ -178,6 +181,19 @@ def _from_record(r: dict[str, Any], config: dict[str, Any]) -> Event | None:
         )
     if kind == "log":
         return LogMessage(str(r["level"]), str(r["message"]))
+    if kind == ALERT:
+        return Alert(
+            rule=str(r["rule"]),
+            message=str(r["message"]),
+            level=str(r.get("level", "warning")),
+            epoch=int(r.get("epoch", 0)),
+            step=int(r.get("step", 0)),
+            value=_rate(r.get("value")),
+            threshold=_rate(r.get("threshold")),
+            action=str(r.get("action", "none")),
+            time=_float(r["time"]),
+            bell=bool(r.get("bell", True)),
+        )
     if kind == "lr_plan":
         points = [(float(x), float(lr)) for x, lr in r["points"]]
         return LRPlan(points, str(r.get("reason", "")))
