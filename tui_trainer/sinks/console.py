@@ -18,7 +18,9 @@ from tui_trainer.formatting import (
     speed,
 )
 from tui_trainer.next_steps import next_step_lines
+from tui_trainer.notify import alert_line, ring_sequence, should_ring
 from tui_trainer.runlog.events import (
+    Alert,
     CheckpointSaved,
     EpochEnd,
     Event,
@@ -94,6 +96,8 @@ class ConsoleSink:
         elif isinstance(event, LogMessage):
             prefix = "" if event.level == "info" else f"{event.level}: "
             self._print(f"{prefix}{event.message}")
+        elif isinstance(event, Alert):
+            self._alert(event)
         elif isinstance(event, CheckpointSaved):
             if event.reason not in {"epoch", "periodic"}:
                 self._print(f"checkpoint saved ({event.reason}): {event.path}")
@@ -103,6 +107,13 @@ class ConsoleSink:
             self._print("resumed")
         elif isinstance(event, RunFinished):
             self._finished(event)
+
+    def _alert(self, event: Alert) -> None:
+        """The alert's line; on a terminal also the bell and a desktop notification."""
+        self._print(f"{event.level}: {alert_line(event)}")
+        if self.tty and should_ring(event):
+            self.stream.write(ring_sequence(event))
+            self.stream.flush()
 
     def _started(self, event: RunStarted) -> None:
         self.start_epoch = event.start_epoch
