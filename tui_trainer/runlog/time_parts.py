@@ -22,7 +22,7 @@ LABELS = {
     "data": "data wait",
     "copy": "copy to device",
     "compute": "forward+backward",
-    "optimizer": "optimizer step",
+    "optimizer": "optimizer",
     "other": "other",
 }
 """How each part is named in a hint."""
@@ -41,10 +41,10 @@ DOMINANT = 0.5
 
 ADVICE = {
     "data": "raise data.num_workers or data.cache=ram",
-    "copy": "data.pin_memory=true, or fewer, larger batches (data.batch_size)",
-    "compute": "precision=bf16 (fp16 on CUDA), compile=true, channels_last=true",
-    "optimizer": "fewer optimizer steps per sample: raise data.batch_size or accumulate",
-    "other": "checkpoint.every_steps or progress.interval too short, or a tiny model",
+    "copy": "data.pin_memory=true, or larger batches",
+    "compute": "precision=bf16 or fp16, compile=true",
+    "optimizer": "raise data.batch_size or accumulate (fewer steps)",
+    "other": "checkpoint.every_steps, progress.interval",
 }
 """What to try when a part dominates (config keys a person can set)."""
 
@@ -105,7 +105,11 @@ def hint(parts: Mapping[str, float] | None) -> str | None:
     return f"{label} {share:.0%}: {advice}" if advice else f"{label} {share:.0%}"
 
 
+def shown(parts: Mapping[str, float]) -> list[str]:
+    """The parts a legend names: those that round to at least 1%, largest first."""
+    return sorted((k for k, v in parts.items() if v >= 0.005), key=lambda k: -parts[k])
+
+
 def legend(parts: Mapping[str, float]) -> str:
-    """``data 62% · compute 30% · ...``: the parts over 0.5%, largest first."""
-    shown = sorted((k for k, v in parts.items() if v >= 0.005), key=lambda k: -parts[k])
-    return " · ".join(f"{SHORT.get(k, k)} {parts[k]:.0%}" for k in shown)
+    """``data 62% · compute 30% · ...`` (`shown` parts)."""
+    return " · ".join(f"{SHORT.get(k, k)} {parts[k]:.0%}" for k in shown(parts))

@@ -32,6 +32,7 @@ from tui_trainer.runlog.events import (
     StepProgress,
 )
 from tui_trainer.runlog.summary import total_wall_seconds
+from tui_trainer.runlog.time_parts import hint, legend, read_parts
 
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{engine}]"
 """tqdm's bar without its own clocks and rate: those come from the engine (`tqdm_postfix`)."""
@@ -179,6 +180,12 @@ class ConsoleSink:
             f"{samples_rate(s.get('samples_per_second'))} (mean over training time), "
             f"{duration(total_wall_seconds(s) or 0, compact=True)} wall"
         )
+        parts = read_parts(s.get("time_breakdown"))  # where the training time went
+        if parts:
+            lines.append(f"time: {legend(parts)}")
+            advice = hint(parts)
+            if advice:
+                lines.append(f"hint: {advice}")
         if s.get("skipped_steps"):
             lines.append(f"fp16: {s['skipped_steps']} optimizer step(s) skipped by GradScaler")
         missing = s.get("checkpoint_missing")  # the weights are not on disk: said last, below

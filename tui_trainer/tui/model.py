@@ -23,6 +23,7 @@ from tui_trainer.runlog.events import (
     StepProgress,
 )
 from tui_trainer.runlog.status import Status
+from tui_trainer.runlog.time_parts import read_parts
 from tui_trainer.tui.curves import Curves
 
 QUIET_CHECKPOINTS = frozenset({"epoch", "best"})
@@ -61,6 +62,8 @@ class Progress:
     samples_per_second: float | None = None
     epoch_eta: float | None = None
     run_eta: float | None = None
+    # where the training time goes (shares by part): the latest window's, the run's at the end
+    time_parts: dict[str, float] | None = None
 
     @property
     def epoch_fraction(self) -> float:
@@ -212,6 +215,8 @@ class RunModel:
             p.epoch_elapsed = ev.epoch_elapsed
         # The engine's one definition of speed (engine.rate); never re-derived here.
         p.it_per_second, p.samples_per_second = ev.steps_per_second, ev.samples_per_second
+        if ev.time_parts:
+            p.time_parts = ev.time_parts
         self._stepped = True
         if math.isfinite(ev.loss):  # already a mean over the steps since the last event
             self.loss = ev.loss
@@ -294,6 +299,9 @@ class RunModel:
     def _on_finished(self, ev: RunFinished) -> set[str]:
         self.finished = ev
         self.paused = self.pause_requested = self.resume_requested = False
+        self.progress.time_parts = read_parts(ev.summary.get("time_breakdown")) or (
+            self.progress.time_parts
+        )  # the whole run's shares replace the last window's
         self.checkpoint_requested = False
         if ev.status is Status.FAILED:
             error = ev.error or "unknown error"  # usually logged already, by its LogMessage
