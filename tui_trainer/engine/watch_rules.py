@@ -44,6 +44,15 @@ SPIKE_MIN_WINDOWS = 3
 """Progress windows the running mean needs before a spike is judged against it."""
 
 
+def span(seconds: float) -> str:
+    """`4.2 s` under two minutes, `M:SS` / `H:MM:SS` above."""
+    return (
+        f"{seconds:.2g} s"
+        if seconds < 10
+        else (f"{seconds:.0f} s" if seconds < 120 else duration(seconds, compact=True))
+    )
+
+
 @dataclass(frozen=True)
 class Trip:
     """A rule tripped: the alert's text and figures."""
@@ -159,7 +168,7 @@ class Stall:
     def __init__(self, rule: StallRule) -> None:
         self.rule = rule
         self.since: float | None = None  # when the clock last restarted; None: not timing
-        self.where = ""
+        self.where = "before the first step"
         self.fired = False
 
     def observe(self, event: Event, now: float) -> None:
@@ -188,7 +197,7 @@ class Stall:
             return None
         self.fired = True
         return Trip(
-            f"stall: no training step finished for {duration(waited, compact=True)} "
+            f"stall: no training step finished for {span(waited)} "
             f"({self.where}): a hung data loader or a stuck process?",
             round(waited, 1),
             self.rule.seconds,
@@ -223,7 +232,7 @@ class GpuIdle:
         if self.fired or now - self.idle_since < self.rule.seconds:
             return None
         self.fired = True
-        idle = duration(now - self.idle_since, compact=True)
+        idle = span(now - self.idle_since)
         return Trip(
             f"GPU idle: utilisation {util:.0f}% (under {self.rule.percent:g}%) for {idle} "
             "while training: the GPU waits on something (data, the CPU, another process?)",

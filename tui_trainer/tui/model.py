@@ -10,7 +10,9 @@ import math
 from dataclasses import dataclass, field
 
 from tui_trainer import formatting as fmt
+from tui_trainer.notify import alert_line
 from tui_trainer.runlog.events import (
+    Alert,
     CheckpointSaved,
     EpochEnd,
     Event,
@@ -102,6 +104,7 @@ class RunModel:
     stop_requested: str | None = None  # "epoch" | "step"
     finished: RunFinished | None = None
     _log: list[LogLine] = field(default_factory=list)
+    _alerts: list[Alert] = field(default_factory=list)  # alerts not yet rung
     _errors: set[str] = field(default_factory=set)  # error messages the log has shown
     _epochs_seconds: float = 0.0  # finished epochs, validation included
     _stepped: bool = False  # a train StepProgress arrived during the current epoch
@@ -136,6 +139,11 @@ class RunModel:
         """Return and clear the log lines produced since the previous call."""
         lines, self._log = self._log, []
         return lines
+
+    def take_alerts(self) -> list[Alert]:
+        """Return and clear the alerts that arrived since the previous call (to ring)."""
+        alerts, self._alerts = self._alerts, []
+        return alerts
 
     def log(self, level: str, text: str) -> None:
         """Add a line to the log (used by the screen for its own notes, e.g. key presses)."""
@@ -172,6 +180,10 @@ class RunModel:
                 return self._on_epoch_end(event)
             case LogMessage():
                 return self._on_log(event)
+            case Alert():
+                self.log("error" if event.level == "error" else "warning", alert_line(event))
+                self._alerts.append(event)
+                return {"log", "alert"}
             case CheckpointSaved():
                 return self._on_checkpoint(event)
             case Paused():

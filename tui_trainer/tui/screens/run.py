@@ -25,6 +25,7 @@ from tui_trainer import formatting as fmt
 from tui_trainer.config import RunConfig
 from tui_trainer.runlog.control import StopMode
 from tui_trainer.runlog.events import RunFinished
+from tui_trainer.tui.alerts import ring
 from tui_trainer.tui.breakpoints import NARROW
 from tui_trainer.tui.bridge import EventBridge, RunUpdate
 from tui_trainer.tui.budget import RedrawBudget
@@ -277,6 +278,8 @@ class RunScreen(SteeringScreen):
         if "table" in changed:
             self._table.show_rows(m.rows)
         self._log.add(m.take_log())
+        if "alert" in changed:
+            ring(self.app, m.take_alerts())
 
     def _charts_due(self, now: bool) -> None:
         """Redraw the charts now, or once their budget's gap since the last redraw has passed."""
