@@ -67,6 +67,10 @@ def test_nan_loss_alerts_in_the_file_the_summary_and_the_console(
     info = inspect(run_dir)  # `runs`: the latest alert, from summary.json
     assert info.alert is not None and info.alert["rule"] == "nonfinite"
     assert "nonfinite" in format_table([info]).splitlines()[1]
+    (run_dir / "summary.json").unlink()  # a run killed before its summary: read from the tail
+    info = inspect(run_dir)
+    assert info.status == "died" and info.alert is not None
+    assert info.alert["rule"] == "nonfinite" and info.alert["time"] == record["time"]
 
 
 def test_a_sleeping_dataset_trips_data_wait_and_stall_and_the_action_steers(

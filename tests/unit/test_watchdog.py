@@ -297,3 +297,34 @@ def test_should_ring_new_alerts_only_and_only_with_the_bell() -> None:
     assert not should_ring(alert, now=5000.0)  # a watcher replaying an old alert
     quiet = Alert("stall", "m", "warning", 1, 2, 5.0, 1.0, "none", time=1000.0, bell=False)
     assert not should_ring(quiet, now=1010.0)
+
+
+class _Driver:
+    def __init__(self) -> None:
+        self.written: list[str] = []
+
+    def write(self, data: str) -> None:
+        self.written.append(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_the_console_rings_through_textuals_driver_once_per_batch_of_news() -> None:
+    import time
+    from types import SimpleNamespace
+
+    from tui_trainer.tui.alerts import ring
+
+    new = Alert("stall", "m", "warning", 1, 2, 5.0, 1.0, "none", time=time.time())
+    old = Alert("spike", "m", "warning", 1, 2, 5.0, 1.0, "none", time=time.time() - 3600)
+    driver = _Driver()
+    app: Any = SimpleNamespace(is_headless=False, _driver=driver)
+    assert ring(app, [new, old])
+    (written,) = driver.written
+    assert written.count("\a") >= 1 and "alert (stall)" in written and "spike" not in written
+    assert not ring(app, [old])  # a replayed alert: silent
+    headless: Any = SimpleNamespace(is_headless=True, _driver=driver)
+    hung_up: Any = SimpleNamespace(is_headless=False, _driver=None)
+    assert not ring(headless, [new]) and not ring(hung_up, [new])
+    assert len(driver.written) == 1
