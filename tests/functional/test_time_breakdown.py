@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from support.pilot import NoGpuPanel, demo_presets, held_mid_run, run, screen_text, wait_for
 from support.runs import Recorder, run_preset
 from support.scripted import ScriptedExecutor
@@ -23,7 +24,8 @@ from tui_trainer.tui.widgets.time_bar import TimeBar
 
 SLOW = [
     "data.name=support.userdata:SleepyDigits",
-    "data.kwargs={sleep: 0.005, limit: 200}",
+    "data.kwargs={sleep: 0.03, limit: 120}",  # 30 ms an item: data-bound even on a busy CPU
+    "data.batch_size=16",
     "data.num_workers=0",
     "epochs=1",
 ]
@@ -99,3 +101,18 @@ def test_the_run_and_summary_screens_show_the_bar_at_80x24(
 
     run(scenario())
     assert os.getcwd() == str(tmp_path)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_on_cuda_the_windows_come_from_events_and_a_slow_dataset_is_data_bound(
+    tmp_path: Path,
+) -> None:
+    """The GPU's timeline: the data share is the time the GPU waited for the next batch."""
+    events = Recorder()
+    finished, _ = run_preset(tmp_path, [*SLOW, "device=cuda"], sinks=[events])
+    windows = [e.time_parts for e in events.of(StepProgress)]
+    assert windows and all(
+        w is not None and sum(w.values()) == pytest.approx(1, abs=1e-3) for w in windows
+    )
+    assert finished.summary["time_breakdown"]["data"] > 0.5

@@ -182,3 +182,74 @@ def test_the_summary_rows_fit_the_result_panel() -> None:
     assert [r.cell_length <= 64 for r in rows] == [True, True]
     assert rows[1].plain == "optimizer 70%: raise data.batch_size or accumulate (fewer steps)"
     assert summary_rows(None) == []
+
+
+class FakeGpu:
+    """A fake CUDA timeline: events record the GPU time they will be reached at; those up to
+    `done` are complete. Counts the host syncs (`synchronize`)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0  # seconds on the GPU's timeline of the next recorded event
+        self.done = 0.0
+        self.syncs = 0
+        self.made = 0
+
+    def event_class(self) -> type:
+        gpu = self
+
+        class Event:
+            def __init__(self, enable_timing: bool = False) -> None:
+                assert enable_timing
+                gpu.made += 1
+                self.at: float | None = None
+
+            def record(self) -> None:
+                self.at = gpu.now
+
+            def query(self) -> bool:
+                return self.at is not None and self.at <= gpu.done
+
+            def synchronize(self) -> None:
+                gpu.syncs += 1
+                gpu.done = max(gpu.done, self.at or 0.0)
+
+            def elapsed_time(self, end: Event) -> float:
+                assert self.query() and end.query(), "read before both completed"
+                return (end.at - self.at) * 1000.0  # type: ignore[operator]
+
+        return Event
+
+
+def test_on_cuda_events_are_read_when_complete_without_a_sync(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each mark records an event; a window reads only the intervals whose events completed
+    (no host sync), the rest count in the next window; read events are recorded again."""
+    gpu = FakeGpu()
+    monkeypatch.setattr(torch.cuda, "Event", gpu.event_class())
+    split = TimeSplit(torch.device("cuda"))
+    split.start()
+
+    def phase(part: str, seconds: float) -> None:
+        gpu.now += seconds
+        split.mark(part)
+
+    for _ in range(2):  # two steps on the GPU's timeline: 1 s data wait, 3 s compute each
+        phase("data", 1.0)
+        phase("copy", 0.0)
+        phase("compute", 3.0)
+        phase("optimizer", 0.0)
+        phase("other", 0.0)
+    gpu.done = 4.0  # the GPU has finished the first step only
+    first = split.take_window()
+    assert first == {"data": 0.25, "copy": 0.0, "compute": 0.75, "optimizer": 0.0, "other": 0.0}
+    assert gpu.syncs == 0
+    made = gpu.made
+    phase("data", 4.0)  # a third step's data wait: an event recorded again, not a new one
+    assert gpu.made == made
+    gpu.done = gpu.now
+    second = split.take_window()
+    assert second is not None and second["data"] == pytest.approx(5 / 8)
+    assert gpu.syncs == 0
+    phase("compute", 2.0)  # in flight at the run's end: the totals wait for it
+    assert split.totals()["compute"] == pytest.approx(8.0) and gpu.syncs == 1
