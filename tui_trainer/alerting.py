@@ -1,35 +1,35 @@
 """Wiring the watchdogs into a run (rank 0): the rules, the GPU reading, the webhook.
 
-`session` calls `attach` once the run directory is open: it returns the sinks to put on the
-run's bus (after every other sink, so an alert follows the event that raised it everywhere)
-and `Alerting.close` ends their threads when the run is over (the watchdog's thread starts
-with the run's `RunStarted`). The engine's watchdog gets the
+`session` calls `attach` once the run directory is open and its bus made: the watchdog and
+the webhook join the bus after every other sink (so an alert follows the event that raised it
+everywhere), and `Alerting.close` ends their threads when the run is over (the watchdog's
+thread starts with the run's `RunStarted`). What they emit from their own threads after the
+run's last record is dropped (`SerialBus.emit_while_open`). The engine's watchdog gets the
 GPU's utilisation as a function read from NVML here, so the engine never imports telemetry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from tui_trainer.config.alerts import AlertsConfig
-from tui_trainer.engine.watchdog import Watchdog
+from tui_trainer.engine.watchdog import SerialBus, Watchdog
 from tui_trainer.runlog.control import Control
-from tui_trainer.runlog.events import Alert, Event, LogMessage, Sink
+from tui_trainer.runlog.events import Alert, Event, LogMessage
 from tui_trainer.sinks.webhook import WebhookSink
 from tui_trainer.telemetry.own_gpu import OwnGpuUtilization
 
 
 @dataclass
 class Alerting:
-    """The watchdog of one run and what it posts to; `sinks` go on the bus."""
+    """The watchdog of one run and what it posts to (both on the run's bus)."""
 
     watchdog: Watchdog | None
     webhook: WebhookSink | None
-    sinks: list[Sink] = field(default_factory=list)
 
     def close(self) -> None:
         """End the threads (the webhook posts what is queued first, briefly)."""
@@ -55,17 +55,18 @@ def gpu_reading(config: AlertsConfig, device: torch.device) -> Callable[[], floa
 def attach(
     config: AlertsConfig,
     *,
+    bus: SerialBus,
     control: Control,
-    emit: Callable[[Event], None],
     device: torch.device,
     run_dir: str,
     preset: str,
     summary: dict[str, Any],
 ) -> Alerting:
-    """The watchdog (started) and webhook of a run; `summary` (the run's extra summary keys)
-    gets `alerts`: how many were raised and the last one."""
+    """The watchdog and webhook of a run, subscribed to `bus`; `summary` (the run's extra
+    summary keys) gets `alerts`: how many were raised and the last one."""
     if not config.enabled:
         return Alerting(None, None)
+    emit = bus.emit_while_open
     dog = Watchdog(config, control, emit, utilization=gpu_reading(config, device))
 
     def tally(event: Event) -> None:
@@ -73,7 +74,8 @@ def attach(
             summary["alerts"] = dog.summary()
 
     webhook = None
-    sinks: list[Sink] = [dog, tally]
+    bus.add(dog)
+    bus.add(tally)
     if config.webhook:
         webhook = WebhookSink(
             config.webhook,
@@ -81,5 +83,5 @@ def attach(
             preset=preset,
             warn=lambda message: emit(LogMessage("warning", message)),
         )
-        sinks.append(webhook)
-    return Alerting(dog, webhook, sinks)
+        bus.add(webhook)
+    return Alerting(dog, webhook)

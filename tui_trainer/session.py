@@ -329,16 +329,16 @@ def _train(run: PreparedRun, run_dir: Path, writer: RunDirWriter, sinks: list[Si
         writer.load_history(run.state["progress"]["history"])
     board: list[Sink] = [TensorBoardSink(run_dir)] if config.log.tensorboard else []
     extra = {"run_dir": str(run_dir), "replay_command": f"tui-trainer replay {run_dir}"}
+    bus = SerialBus([writer, *board, *sinks])  # the watchdog's thread emits too
     alerting = attach_alerts(
         config.alerts,
+        bus=bus,
         control=trainer.control,
-        emit=lambda event: bus.emit(event),
         device=run.device,
         run_dir=str(run_dir),
         preset=preset,
         summary=extra,
     )
-    bus = SerialBus([writer, *board, *sinks, *alerting.sinks])  # the watchdog's thread emits too
     writer.warn_with(lambda message: bus.emit(LogMessage("warning", message)))
     writer.when_lost(lambda why: extra.update(error=why))  # joins the summary at the end
     trainable, total = count_params(trainer.model)

@@ -188,6 +188,23 @@ def test_data_wait_after_windows_in_a_row() -> None:
     assert "data.num_workers" in alert.message
 
 
+def test_a_rule_that_trips_again_stays_quiet_for_repeat_after() -> None:
+    dog, events, control, clock = watchdog(
+        {"repeat_after": 600, "data_wait": {"windows": 1, "action": "pause"}}
+    )
+    slow, fast = {"data": 0.9, "compute": 0.1}, {"data": 0.1, "compute": 0.9}
+    dog(step(parts=slow))
+    control.resume()
+    clock.now += 300
+    dog(step(parts=fast))
+    dog(step(parts=slow))  # re-armed and tripped, but within 600 s: no alert, no action
+    assert len(alerts(events)) == 1 and not control.paused
+    clock.now += 301
+    dog(step(parts=fast))
+    dog(step(parts=slow))
+    assert len(alerts(events)) == 2 and control.paused
+
+
 def test_eta_slip_against_the_first_estimate() -> None:
     dog, events, _, _ = watchdog({"eta": {"percent": 50, "after": 0.05}})
     dog(started(epochs=10))
@@ -328,3 +345,38 @@ def test_the_console_rings_through_textuals_driver_once_per_batch_of_news() -> N
     hung_up: Any = SimpleNamespace(is_headless=False, _driver=None)
     assert not ring(headless, [new]) and not ring(hung_up, [new])
     assert len(driver.written) == 1
+
+
+def test_webhook_failures_are_one_warning_a_minute_with_a_count(tmp_path: Any) -> None:
+    import socket
+
+    from tui_trainer.sinks.webhook import WebhookSink
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    warned: list[str] = []
+    clock = Clock()
+    sink = WebhookSink(f"http://127.0.0.1:{port}/t0ken", run_dir="r", preset="p",
+                       warn=warned.append, timeout=2, clock=clock)  # fmt: skip
+    alert = Alert("stall", "m", "warning", 1, 2, 5.0, 1.0, "none", time=0.0)
+    for _ in range(3):
+        sink(alert)
+    sink.close()
+    assert sink.failed == 3 and sink.posted == 0
+    assert len(warned) == 1 and "http://127.0.0.1" in warned[0] and "t0ken" not in warned[0]
+    clock.now += 61
+    sink._failed("again")
+    assert len(warned) == 2 and "2 more failed" in warned[1]
+
+
+def test_the_serial_bus_drops_other_threads_events_after_the_run_finished() -> None:
+    from tui_trainer.runlog.events import RunFinished
+    from tui_trainer.runlog.summary import RunSummary
+
+    seen: list[Event] = []
+    bus = SerialBus([seen.append])
+    bus.emit_while_open(LogMessage("info", "before"))
+    bus.emit(RunFinished("completed", RunSummary(status="completed"), ""))
+    bus.emit_while_open(LogMessage("warning", "after"))
+    assert [type(e).__name__ for e in seen] == ["LogMessage", "RunFinished"]

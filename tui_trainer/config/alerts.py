@@ -129,6 +129,12 @@ class AlertsConfig(Section):
         description="Ring attached consoles and watchers (bell, OSC 9 / OSC 777 desktop "
         "notification) when an alert is raised.",
     )
+    repeat_after: float = Field(
+        600.0,
+        ge=0,
+        description="Seconds a rule that raised an alert stays quiet (its action too), even "
+        "when it trips again (a share hovering around its threshold).",
+    )
     webhook: str | None = Field(
         None,
         description="http(s) URL that gets each alert as a JSON POST (from a background "

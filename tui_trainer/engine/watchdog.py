@@ -45,16 +45,33 @@ from tui_trainer.runlog.events import (
 
 class SerialBus(EventBus):
     """An `EventBus` that delivers one event at a time when several threads emit (the
-    training loop and the watchdog's thread). Re-entrant: a sink may emit from inside."""
+    training loop and the watchdog's thread). Re-entrant: a sink may emit from inside.
+
+    `emit_while_open` is for threads other than the loop's: once a `RunFinished` has been
+    delivered it drops the event, so nothing follows the run's last record."""
 
     def __init__(self, sinks: list[Sink] | None = None) -> None:
         super().__init__(sinks)
         self._lock = threading.RLock()
+        self.finished = False
+
+    def add(self, sink: Sink) -> None:
+        """Subscribe `sink` after the others."""
+        with self._lock:
+            self._sinks.append(sink)
 
     def emit(self, event: Event) -> None:
         """Deliver `event` to every subscriber, after any delivery in progress."""
         with self._lock:
             super().emit(event)
+            if isinstance(event, RunFinished):
+                self.finished = True
+
+    def emit_while_open(self, event: Event) -> None:
+        """Like `emit`, unless the run's `RunFinished` was delivered already (then dropped)."""
+        with self._lock:
+            if not self.finished:
+                self.emit(event)
 
 
 class Watchdog:
@@ -82,6 +99,7 @@ class Watchdog:
         self.step = 0
         self.alerts = 0
         self.last: Alert | None = None
+        self._raised: dict[str, float] = {}  # rule → when (clock) it last raised an alert
         on = lambda name: config.enabled and config.rule(name).enabled  # noqa: E731
         self.nonfinite = NonFinite() if on("nonfinite") else None
         self.spike = Spike(config.spike) if on("spike") else None
@@ -161,8 +179,15 @@ class Watchdog:
             thread.join(timeout=2 * self.period + 1)
 
     # -- alerts and actions ----------------------------------------------------------------------
-    def raise_alert(self, rule: str, trip: Trip) -> Alert:
-        """Apply `rule`'s action, then emit its `Alert`."""
+    def raise_alert(self, rule: str, trip: Trip) -> Alert | None:
+        """Apply `rule`'s action, then emit its `Alert`; None while the rule is quiet
+        (`repeat_after` seconds since its previous alert)."""
+        now = self.clock()
+        with self._lock:
+            last = self._raised.get(rule)
+            if last is not None and now - last < self.config.repeat_after:
+                return None
+            self._raised[rule] = now
         action = str(self.config.rule(rule).action)
         message = trip.message
         if action != "none":
