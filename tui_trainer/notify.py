@@ -37,9 +37,11 @@ def _tmux(sequence: str) -> str:
     return "\x1bPtmux;" + sequence.replace("\x1b", "\x1b\x1b") + "\x1b\\"
 
 
-def ring_sequence(alert: Alert, *, tmux: bool | None = None) -> str:
-    """BEL plus OSC 9 and OSC 777 notifications for `alert` (tmux-wrapped copies in tmux)."""
-    body = _clean(alert_line(alert))
+def ring_sequence(alert: Alert, *, more: int = 0, tmux: bool | None = None) -> str:
+    """BEL plus OSC 9 and OSC 777 notifications for `alert` (tmux-wrapped copies in tmux);
+    `more` alerts arrived with it (one notification says so, rather than one each)."""
+    extra = f" (+{more} more)" if more else ""
+    body = _clean(alert_line(alert))[: MAX_BODY - len(extra)] + extra
     osc = [f"\x1b]9;{TITLE}: {body}{BEL}", f"\x1b]777;notify;{TITLE};{body}{BEL}"]
     if tmux if tmux is not None else bool(os.environ.get("TMUX")):
         osc += [_tmux(seq) for seq in osc]

@@ -327,7 +327,10 @@ class _Driver:
         pass
 
 
-def test_the_console_rings_through_textuals_driver_once_per_batch_of_news() -> None:
+def test_the_console_rings_through_textuals_driver_once_per_batch_of_news(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("TMUX", raising=False)
     import time
     from types import SimpleNamespace
 
@@ -337,9 +340,11 @@ def test_the_console_rings_through_textuals_driver_once_per_batch_of_news() -> N
     old = Alert("spike", "m", "warning", 1, 2, 5.0, 1.0, "none", time=time.time() - 3600)
     driver = _Driver()
     app: Any = SimpleNamespace(is_headless=False, _driver=driver)
-    assert ring(app, [new, old])
+    newer = Alert("plateau", "m", "warning", 1, 2, 5.0, 1.0, "none", time=time.time())
+    assert ring(app, [new, old, newer])
     (written,) = driver.written
-    assert written.count("\a") >= 1 and "alert (stall)" in written and "spike" not in written
+    assert written.startswith("\a") and written.count("\x1b]9;") == 1  # one notification
+    assert "alert (plateau): m (+1 more)" in written and "spike" not in written
     assert not ring(app, [old])  # a replayed alert: silent
     headless: Any = SimpleNamespace(is_headless=True, _driver=driver)
     hung_up: Any = SimpleNamespace(is_headless=False, _driver=None)

@@ -14,11 +14,12 @@ from tui_trainer.runlog.events import Alert
 
 
 def ring(app: App[object], alerts: list[Alert]) -> bool:
-    """Ring once for the alerts that are news; False when nothing was written."""
+    """Ring once for the alerts that are news (one notification, the newest's, with a count
+    of the others); False when nothing was written."""
     fresh = [alert for alert in alerts if should_ring(alert)]
     driver = app._driver  # Textual's documented bell writes through it too (`App.bell`)
     if not fresh or app.is_headless or driver is None:
         return False
-    driver.write("".join(ring_sequence(alert) for alert in fresh))
+    driver.write(ring_sequence(fresh[-1], more=len(fresh) - 1))
     driver.flush()
     return True
