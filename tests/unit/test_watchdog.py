@@ -214,6 +214,13 @@ def test_eta_slip_against_the_first_estimate() -> None:
     dog(step(epoch=2, s=10, steps=100, elapsed=300.0))  # 11% in 300 s: 2727 s
     (alert,) = alerts(events)
     assert alert.rule == "eta" and alert.value is not None and alert.value > 50
+    dog, events, _, _ = watchdog({"eta": {"percent": 50, "min_seconds": 60}})
+    dog(started(epochs=10))
+    dog(step(epoch=1, s=50, steps=100, elapsed=5.0))  # 100 s projected
+    dog(step(epoch=1, s=60, steps=100, elapsed=9.0))  # 150 s: 50% but 50 s late
+    assert alerts(events) == []
+    dog(step(epoch=1, s=60, steps=100, elapsed=10.0))  # 167 s: 67 s late
+    assert [a.rule for a in alerts(events)] == ["eta"]
 
 
 def test_gpu_idle_through_the_fake_nvml(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -385,3 +392,19 @@ def test_the_serial_bus_drops_other_threads_events_after_the_run_finished() -> N
     bus.emit(RunFinished("completed", RunSummary(status="completed"), ""))
     bus.emit_while_open(LogMessage("warning", "after"))
     assert [type(e).__name__ for e in seen] == ["LogMessage", "RunFinished"]
+
+
+def test_the_gpu_rule_watches_cuda_runs_by_default_and_others_when_asked() -> None:
+    import torch
+
+    from tui_trainer.alerting import gpu_reading
+
+    default = AlertsConfig()
+    assert gpu_reading(default, torch.device("cpu")) is None
+    cuda = gpu_reading(default, torch.device("cuda", 1))
+    assert isinstance(cuda, OwnGpuUtilization) and cuda.fallback == 1
+    forced = gpu_reading(AlertsConfig.model_validate({"gpu_idle": {"enabled": True}}),
+                         torch.device("cpu"))  # fmt: skip
+    assert isinstance(forced, OwnGpuUtilization) and forced.fallback == 0
+    off = AlertsConfig.model_validate({"gpu_idle": {"enabled": False}})
+    assert gpu_reading(off, torch.device("cuda", 0)) is None

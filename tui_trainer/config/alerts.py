@@ -111,6 +111,9 @@ class EtaRule(_Rule):
     """The projected training time grew more than `percent` over the first estimate."""
 
     percent: float = Field(50.0, gt=0, description="Slip (%) over the first estimate.")
+    min_seconds: float = Field(
+        60.0, ge=0, description="The slip must also be at least this long (short runs are noisy)."
+    )
     after: float = Field(
         0.05,
         gt=0,

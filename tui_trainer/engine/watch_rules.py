@@ -299,7 +299,7 @@ class EtaSlip:
             if done / planned >= self.rule.after:
                 self.first = total
             return None
-        limit = self.first * (1 + self.rule.percent / 100)
+        limit = max(self.first * (1 + self.rule.percent / 100), self.first + self.rule.min_seconds)
         if total <= limit:
             self.fired = False
             return None
