@@ -156,3 +156,37 @@ def test_bad_input_is_one_line_and_exit_2(argv, says, tmp_path, capsys):
     assert len(err.splitlines()) == 1 and err.startswith("tui-trainer: error: "), err
     assert says in err and captured.out == ""
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("preset", "small"),
+    [
+        ("shapes-unet", ["data.num_samples=96", "data.image_size=32", "data.batch_size=8"]),
+        ("quickstart-detect", ["data.num_samples=64", "data.batch_size=4"]),
+    ],
+)
+def test_find_lr_works_through_any_tasks_forward_loss(preset, small, capsys):
+    """Segmentation (a criterion on masks) and detection (the model's own losses, box targets)."""
+    assert main(["find-lr", preset, "device=cpu", *small, "--steps", "4", "--json"]) == 0
+    finding = json.loads(capsys.readouterr().out)
+    assert len(finding["losses"]) >= 3 and all(v > 0 for v in finding["losses"])
+    assert finding["suggested_lr"] > 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_finders_on_cuda_measure_peak_memory_and_leave_the_model_alone(capsys):
+    bound = 8 * 2**20
+    assert main(["find-batch", "quickstart", "device=cuda", "--max-memory", "8M", "--json"]) == 0
+    finding = json.loads(capsys.readouterr().out)
+    assert finding["device"].startswith("cuda") and finding["bound_bytes"] == bound
+    fitting = [t for t in finding["trials"] if t["fits"]]
+    assert all(t["peak_bytes"] <= bound for t in fitting)
+    assert all(
+        t["peak_bytes"] is None or t["peak_bytes"] > bound
+        for t in finding["trials"]
+        if not t["fits"]
+    )
+    assert finding["batch"] == max(t["batch"] for t in fitting)
+    assert main(["find-lr", "quickstart", "device=cuda", "--steps", "20", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["suggested_lr"] > 0

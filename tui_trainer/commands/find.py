@@ -73,8 +73,18 @@ def configure_find_lr(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--steps", type=_steps, default=100, help="optimizer steps of the test (default 100)"
     )
-    p.add_argument("--start", type=_positive, default=1e-7, help="first LR (default 1e-7)")
-    p.add_argument("--end", type=_positive, default=10.0, help="last LR (default 10)")
+    # --start-lr/--end-lr: the spelling torchrun passes on (it takes --start for --start-method)
+    p.add_argument(
+        "--start",
+        "--start-lr",
+        dest="start",
+        type=_positive,
+        default=1e-7,
+        help="first LR (default 1e-7; --start-lr under torchrun)",
+    )
+    p.add_argument(
+        "--end", "--end-lr", dest="end", type=_positive, default=10.0, help="last LR (default 10)"
+    )
     p.add_argument(
         "--nproc",
         type=int,
@@ -118,7 +128,7 @@ def find_lr(args: argparse.Namespace) -> int:
         from tui_trainer.launch import launch
 
         argv = ["find-lr", preset, *overrides, "--steps", str(args.steps)]
-        argv += ["--start", repr(args.start), "--end", repr(args.end)]
+        argv += ["--start-lr", repr(args.start), "--end-lr", repr(args.end)]
         return launch(args.nproc, argv + (["--json"] if args.json else []))
     from tui_trainer.find.service import FinderFailed, run_find_lr
 
