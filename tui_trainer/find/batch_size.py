@@ -23,7 +23,7 @@ import gc
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, field
 
 import psutil
@@ -32,7 +32,7 @@ import torch
 from tui_trainer.engine.device import autocast
 from tui_trainer.engine.faults import is_oom
 from tui_trainer.engine.model_parts import has_batchnorm
-from tui_trainer.find.parts import TrainParts
+from tui_trainer.find.parts import Batch, TrainingCopy, TrainParts
 
 STEPS = 3
 """The fewest timed training steps per batch size (after one warm-up step: the optimizer's
@@ -123,9 +123,41 @@ def _steps(parts: TrainParts, batch: int, probe: Callable[[], None]) -> float:
     `MOST_STEPS`, for `TIMED` seconds), then one validation forward at the validation batch;
     samples/s of the timed steps. `probe` runs after each phase. Raises OutOfMemory."""
     copy = parts.copy()
-    stepper, config = copy.stepper, parts.config
-    stepper.net.train()
+    copy.stepper.net.train()
     batches = parts.batches(batch)
+    try:
+        speed = _timed_steps(parts, copy, batches, probe)
+    except Exception as exc:  # the optimizer's state, allocated at its first step
+        if not is_oom(exc):
+            raise
+        raise OutOfMemory from None
+    finally:
+        batches.close()
+    val_batch, _ = _val_batch(parts, batch)
+    val_batches = parts.batches(val_batch)
+    try:
+        x, _targets, labels, _n = next(val_batches)
+        copy.model.eval()
+        with torch.no_grad(), autocast(parts.device, parts.config.precision):
+            parts.trainer.task.eval_step(copy.model, copy.stepper.criterion, x, labels)
+    except Exception as exc:
+        if not is_oom(exc):
+            raise
+        raise OutOfMemory from None
+    finally:
+        val_batches.close()
+    probe()
+    return speed
+
+
+def _timed_steps(
+    parts: TrainParts,
+    copy: TrainingCopy,
+    batches: Generator[Batch, None, None],
+    probe: Callable[[], None],
+) -> float:
+    """The warm-up step, then the timed ones; samples/s of the timed ones."""
+    stepper, accumulate = copy.stepper, parts.config.accumulate
     seen, t0 = 0, 0.0
     for i in range(MOST_STEPS + 1):
         if i > STEPS and time.perf_counter() - t0 >= TIMED:
@@ -133,7 +165,7 @@ def _steps(parts: TrainParts, batch: int, probe: Callable[[], None]) -> float:
         if i == 1:
             _sync(parts)
             t0 = time.perf_counter()
-        window = [next(batches) for _ in range(config.accumulate)]
+        window = [next(batches) for _ in range(accumulate)]
         total = sum(n for *_, n in window)
         for x, targets, _labels, n in window:
             if stepper.backward(x, targets, n / total, defer_sync=False) is None:
@@ -144,19 +176,7 @@ def _steps(parts: TrainParts, batch: int, probe: Callable[[], None]) -> float:
         stepper.step()
         probe()
     _sync(parts)
-    speed = seen / max(time.perf_counter() - t0, 1e-9)
-    val_batch, _ = _val_batch(parts, batch)
-    x, _targets, labels, _n = next(parts.batches(val_batch))
-    copy.model.eval()
-    try:
-        with torch.no_grad(), autocast(parts.device, config.precision):
-            parts.trainer.task.eval_step(copy.model, stepper.criterion, x, labels)
-    except Exception as exc:
-        if not is_oom(exc):
-            raise
-        raise OutOfMemory from None
-    probe()
-    return speed
+    return seen / max(time.perf_counter() - t0, 1e-9)
 
 
 def _sync(parts: TrainParts) -> None:

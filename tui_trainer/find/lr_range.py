@@ -12,12 +12,12 @@ gets its suggestion.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass
 
 from tui_trainer.engine.freeze import frozen_batchnorm_modules
 from tui_trainer.engine.stateful import RngState
-from tui_trainer.find.parts import TrainParts
+from tui_trainer.find.parts import Batch, TrainingCopy, TrainParts
 from tui_trainer.find.suggest import Suggestion, suggest
 
 DIVERGE = 4.0
@@ -113,12 +113,28 @@ def _range_test(
     end: float,
 ) -> RangeCurve:
     copy = parts.copy()
-    stepper, dist, device = copy.stepper, parts.dist, parts.device
-    stepper.net.train()
+    copy.stepper.net.train()
     for module in frozen_batchnorm_modules(copy.model):  # as the run's `train_mode`
         module.eval()
     config = parts.config
     batches = parts.batches(config.data.batch_size)
+    try:
+        return _train_curve(parts, copy, batches, plan, on_step, cancelled, start, end)
+    finally:
+        batches.close()  # the loader's iteration (and any workers) ends here
+
+
+def _train_curve(
+    parts: TrainParts,
+    copy: TrainingCopy,
+    batches: Generator[Batch, None, None],
+    plan: list[float],
+    on_step: Progress | None,
+    cancelled: Callable[[], bool],
+    start: float,
+    end: float,
+) -> RangeCurve:
+    stepper, dist, device, config = copy.stepper, parts.dist, parts.device, parts.config
     lrs: list[float] = []
     losses: list[float] = []
     stopped, average, lowest = "", 0.0, math.inf

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,9 @@ from tui_trainer.engine.loop import Trainer
 from tui_trainer.engine.step import Stepper
 from tui_trainer.run_checks import distributed_notes
 from tui_trainer.runlog.control import Control
+
+Batch = tuple[torch.Tensor, Any, Any, int]
+"""(inputs, loss targets, hard labels, samples) of one training micro-batch, on the device."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ class TrainParts:
         )
         return TrainingCopy(model, stepper)
 
-    def batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, Any, Any, int]]:
+    def batches(self, batch_size: int) -> Generator[Batch, None, None]:
         """Training batches at `batch_size`, epoch after epoch, endlessly: (inputs, targets,
         labels, samples), on the device, mixed and laid out as the run's loop does."""
         t = self.trainer

@@ -7,12 +7,15 @@ decides and every rank gets the same finding; the process group ends here.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.distributed import DistContext
+from tui_trainer.engine.faults import describe_failure
+from tui_trainer.errors import UserError
 from tui_trainer.find.batch_size import Trial, find_batch
 from tui_trainer.find.lr_range import FinderFailed, find_lr
 from tui_trainer.find.parts import prepare_parts
@@ -47,9 +50,10 @@ def run_find_lr(
             if on_step is not None:
                 on_step(i, lr, loss)
 
-        finding = find_lr(
-            parts, steps=steps, start=start, end=end, on_step=step, cancelled=cancelled
-        )
+        with _failures_as_finder_failed():
+            finding = find_lr(
+                parts, steps=steps, start=start, end=end, on_step=step, cancelled=cancelled
+            )
         ok = True
         return finding.as_json(), parts.dist.is_main
     finally:
@@ -74,12 +78,24 @@ def run_find_batch(
         def trial(t: Trial) -> None:
             line.show(f"find-batch: batch {t.batch} {'fits' if t.fits else 'does not fit'}")
 
-        return find_batch(
-            parts, fraction=fraction, bound_bytes=bound_bytes, on_trial=trial
-        ).as_json()
+        with _failures_as_finder_failed():
+            finding = find_batch(parts, fraction=fraction, bound_bytes=bound_bytes, on_trial=trial)
+        return finding.as_json()
     finally:
         line.clear()
         parts.close()
+
+
+@contextlib.contextmanager
+def _failures_as_finder_failed() -> Iterator[None]:
+    """A failure while measuring (a data error, a model that raises) is one line, exit 1, as a
+    failed run's (`faults.describe_failure`); bad input stays a UserError."""
+    try:
+        yield
+    except (UserError, FinderFailed):
+        raise
+    except Exception as exc:
+        raise FinderFailed(describe_failure(exc)) from exc
 
 
 class _ProgressLine:
