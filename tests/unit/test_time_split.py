@@ -193,6 +193,7 @@ class FakeGpu:
         self.done = 0.0
         self.syncs = 0
         self.made = 0
+        self.stream = object()
 
     def event_class(self) -> type:
         gpu = self
@@ -203,7 +204,8 @@ class FakeGpu:
                 gpu.made += 1
                 self.at: float | None = None
 
-            def record(self) -> None:
+            def record(self, stream: object = None) -> None:
+                assert stream is gpu.stream  # the stream looked up once, at `start`
                 self.at = gpu.now
 
             def query(self) -> bool:
@@ -227,6 +229,7 @@ def test_on_cuda_events_are_read_when_complete_without_a_sync(
     (no host sync), the rest count in the next window; read events are recorded again."""
     gpu = FakeGpu()
     monkeypatch.setattr(torch.cuda, "Event", gpu.event_class())
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda: gpu.stream)
     split = TimeSplit(torch.device("cuda"))
     split.start()
 

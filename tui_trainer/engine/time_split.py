@@ -51,6 +51,7 @@ class TimeSplit:
         self._prev: torch.cuda.Event | None = None  # CUDA: the previous mark's event
         self._pending: list[tuple[str, torch.cuda.Event, torch.cuda.Event]] = []
         self._free: list[torch.cuda.Event] = []  # read events, recorded again by later marks
+        self._stream: torch.cuda.Stream | None = None  # the loop's stream (looked up per epoch)
 
     def start(self) -> None:
         """Time from here (an epoch starts); whatever came before is no part of any step."""
@@ -58,6 +59,7 @@ class TimeSplit:
             return
         self._off = self.off_clock()
         if self.cuda:
+            self._stream = torch.cuda.current_stream()  # not looked up again at every mark
             self._prev = self._record()
         else:
             self._last = time.perf_counter()
@@ -132,7 +134,7 @@ class TimeSplit:
 
     def _record(self) -> torch.cuda.Event:
         event = self._free.pop() if self._free else torch.cuda.Event(enable_timing=True)
-        event.record()
+        event.record(self._stream)
         return event
 
     def _read(self, *, wait: bool) -> None:
