@@ -256,3 +256,31 @@ def test_on_cuda_events_are_read_when_complete_without_a_sync(
     assert gpu.syncs == 0
     phase("compute", 2.0)  # in flight at the run's end: the totals wait for it
     assert split.totals()["compute"] == pytest.approx(8.0) and gpu.syncs == 1
+
+
+def test_a_device_error_at_the_end_loses_the_unread_intervals_not_the_summary(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gpu = FakeGpu()
+    monkeypatch.setattr(torch.cuda, "Event", gpu.event_class())
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda: gpu.stream)
+    split = TimeSplit(torch.device("cuda"))
+    split.start()
+    gpu.now += 1.0
+    split.mark("compute")
+    gpu.done = gpu.now
+    split.take_window()
+    gpu.now += 1.0
+    split.mark("data")  # in flight when the device fails
+
+    def fail(self: object) -> None:
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    monkeypatch.setattr(torch.cuda.Event, "synchronize", fail)
+    assert split.breakdown() == {
+        "data": 0.0,
+        "copy": 0.0,
+        "compute": 1.0,
+        "optimizer": 0.0,
+        "other": 0.0,
+    }

@@ -138,15 +138,20 @@ class TimeSplit:
         return event
 
     def _read(self, *, wait: bool) -> None:
-        """Add the intervals whose end event completed (`wait`: all of them) to the window."""
+        """Add the intervals whose end event completed (`wait`: all of them) to the window.
+
+        A device error (the run is failing on it) drops what is unread: the accounting
+        never raises for it, so a failed run still ends with its summary."""
         done = 0
-        for part, begin, end in self._pending:
-            if not end.query():
-                if not wait:
-                    break
-                end.synchronize()
-            self.window[part] += begin.elapsed_time(end) / 1000.0
-            if begin is not self._prev:
+        try:
+            for part, begin, end in self._pending:
+                if not end.query():
+                    if not wait:
+                        break
+                    end.synchronize()
+                self.window[part] += begin.elapsed_time(end) / 1000.0
                 self._free.append(begin)  # read, and no later interval starts with it
-            done += 1
+                done += 1
+        except RuntimeError:
+            done = len(self._pending)
         del self._pending[:done]
