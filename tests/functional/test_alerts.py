@@ -62,7 +62,8 @@ def test_nan_loss_alerts_in_the_file_the_summary_and_the_console(
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["alerts"]["count"] == 1 and summary["alerts"]["last"]["rule"] == "nonfinite"
     out = capsys.readouterr().out
-    assert "error: alert (nonfinite): NonFiniteLoss" in out
+    assert out.count("non-finite training loss at") == 2  # the log line, the summary block
+    assert "alert (nonfinite)" not in out  # the alert repeats the line just logged: not shown
     assert "\a" not in out  # not a terminal: no bell
     info = inspect(run_dir)  # `runs`: the latest alert, from summary.json
     assert info.alert is not None and info.alert["rule"] == "nonfinite"

@@ -408,3 +408,22 @@ def test_the_gpu_rule_watches_cuda_runs_by_default_and_others_when_asked() -> No
     assert isinstance(forced, OwnGpuUtilization) and forced.fallback == 0
     off = AlertsConfig.model_validate({"gpu_idle": {"enabled": False}})
     assert gpu_reading(off, torch.device("cuda", 0)) is None
+
+
+def test_the_headless_console_prints_the_alert_and_rings_only_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+    import time
+
+    from tui_trainer.sinks.console import ConsoleSink
+
+    monkeypatch.delenv("TMUX", raising=False)
+    alert = Alert("plateau", "plateau: no better val_accuracy for 10 epochs", "warning", 12, 480,
+                  10.0, 10.0, "none", time=time.time())  # fmt: skip
+    for tty in (True, False):
+        stream = io.StringIO()
+        ConsoleSink(stream, tty=tty)(alert)
+        out = stream.getvalue()
+        assert "warning: alert (plateau): plateau: no better val_accuracy" in out
+        assert ("\a" in out and "\x1b]777;notify;tui-trainer;" in out) is tty

@@ -74,6 +74,7 @@ class ConsoleSink:
         self.start_epoch = 0
         self.last_line = 0.0
         self.plain_interval = 5.0
+        self.last_message: str | None = None  # the newest LogMessage's text
 
     def _print(self, text: str) -> None:
         if self.bar is not None:
@@ -97,6 +98,7 @@ class ConsoleSink:
         elif isinstance(event, LogMessage):
             prefix = "" if event.level == "info" else f"{event.level}: "
             self._print(f"{prefix}{event.message}")
+            self.last_message = event.message
         elif isinstance(event, Alert):
             self._alert(event)
         elif isinstance(event, CheckpointSaved):
@@ -110,8 +112,10 @@ class ConsoleSink:
             self._finished(event)
 
     def _alert(self, event: Alert) -> None:
-        """The alert's line; on a terminal also the bell and a desktop notification."""
-        self._print(f"{event.level}: {alert_line(event)}")
+        """The alert's line (unless it repeats the line just logged: a non-finite loss's
+        failure); on a terminal also the bell and a desktop notification."""
+        if event.message != self.last_message:
+            self._print(f"{event.level}: {alert_line(event)}")
         if self.tty and should_ring(event):
             self.stream.write(ring_sequence(event))
             self.stream.flush()

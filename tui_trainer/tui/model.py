@@ -105,6 +105,7 @@ class RunModel:
     finished: RunFinished | None = None
     _log: list[LogLine] = field(default_factory=list)
     _alerts: list[Alert] = field(default_factory=list)  # alerts not yet rung
+    _last_message: str | None = None  # the newest LogMessage's text
     _errors: set[str] = field(default_factory=set)  # error messages the log has shown
     _epochs_seconds: float = 0.0  # finished epochs, validation included
     _stepped: bool = False  # a train StepProgress arrived during the current epoch
@@ -181,7 +182,8 @@ class RunModel:
             case LogMessage():
                 return self._on_log(event)
             case Alert():
-                self.log("error" if event.level == "error" else "warning", alert_line(event))
+                if event.message != self._last_message:  # not the line the engine just logged
+                    self.log("error" if event.level == "error" else "warning", alert_line(event))
                 self._alerts.append(event)
                 return {"log", "alert"}
             case CheckpointSaved():
@@ -277,6 +279,7 @@ class RunModel:
 
     def _on_log(self, ev: LogMessage) -> set[str]:
         self.log(ev.level, ev.message)
+        self._last_message = ev.message
         if ev.level == "error":
             self._errors.add(ev.message)
         return {"log"}
