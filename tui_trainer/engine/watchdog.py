@@ -188,6 +188,7 @@ class Watchdog:
             if last is not None and now - last < self.config.repeat_after:
                 return None
             self._raised[rule] = now
+            self.alerts += 1
         action = str(self.config.rule(rule).action)
         message = trip.message
         if action != "none":
@@ -205,7 +206,6 @@ class Watchdog:
             time=round(self.wall(), 3),
             bell=self.config.bell,
         )
-        self.alerts += 1
         self.last = alert
         self.emit(alert)
         return alert

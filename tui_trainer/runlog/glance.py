@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from tui_trainer.runlog.check import finite, is_int
 from tui_trainer.runlog.layout import ALERT, METRICS, SUMMARY
@@ -97,7 +97,7 @@ def glance(run_dir: Path) -> Glance:
 
 def _summary_alert(summary: RunSummary | None) -> dict[str, Any] | None:
     """The last alert a finished run's summary.json names (`alerts.last`)."""
-    alerts = cast(dict[str, Any], summary or {}).get("alerts")
+    alerts = summary.get("alerts") if summary is not None else None
     last = alerts.get("last") if isinstance(alerts, dict) else None
     return _alert_fields(last) if isinstance(last, dict) else None
 

@@ -68,6 +68,7 @@ class RunSummary(_Always, total=False):
     resumed_from: str
     checkpoint_missing: str
     sink_errors: list[str]
+    alerts: dict[str, Any]  # the watchdogs' alerts: count, last (rule, message, time)
     traceback: str  # the file, in the run directory, that holds a failed run's traceback
 
 
