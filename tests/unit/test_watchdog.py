@@ -208,19 +208,31 @@ def test_a_rule_that_trips_again_stays_quiet_for_repeat_after() -> None:
 def test_eta_slip_against_the_first_estimate() -> None:
     dog, events, _, _ = watchdog({"eta": {"percent": 50, "after": 0.05}})
     dog(started(epochs=10))
-    dog(step(epoch=1, s=50, steps=100, elapsed=50.0))  # 5% in 50 s: 1000 s projected
-    dog(step(epoch=1, s=100, steps=100, elapsed=100.0))
+    dog(step(epoch=1, s=1, elapsed=1.0))  # where this process starts
+    dog(step(epoch=1, s=51, elapsed=51.0))  # 5% of the run in 50 s: 999 s projected
+    dog(step(epoch=2, s=1, elapsed=101.0))
     assert alerts(events) == []
-    dog(step(epoch=2, s=10, steps=100, elapsed=300.0))  # 11% in 300 s: 2727 s
+    dog(step(epoch=2, s=11, elapsed=301.0))  # slower: 2724 s projected
     (alert,) = alerts(events)
-    assert alert.rule == "eta" and alert.value is not None and alert.value > 50
+    assert alert.rule == "eta" and alert.value is not None and alert.value > 150
+
+
+def test_eta_slip_must_also_be_min_seconds_long() -> None:
     dog, events, _, _ = watchdog({"eta": {"percent": 50, "min_seconds": 60}})
-    dog(started(epochs=10))
-    dog(step(epoch=1, s=50, steps=100, elapsed=5.0))  # 100 s projected
-    dog(step(epoch=1, s=60, steps=100, elapsed=9.0))  # 150 s: 50% but 50 s late
+    dog(step(epoch=1, s=1, elapsed=0.1))
+    dog(step(epoch=1, s=51, elapsed=5.1))  # 99.9 s projected
+    dog(step(epoch=1, s=61, elapsed=9.1))  # 150 s: 50% but 50 s late
     assert alerts(events) == []
-    dog(step(epoch=1, s=60, steps=100, elapsed=10.0))  # 167 s: 67 s late
+    dog(step(epoch=1, s=61, elapsed=10.1))  # 167 s: 67 s late
     assert [a.rule for a in alerts(events)] == ["eta"]
+
+
+def test_eta_of_a_run_resumed_mid_epoch_at_a_steady_rate_does_not_slip() -> None:
+    dog, events, _, _ = watchdog({"eta": {"percent": 20, "min_seconds": 0}})
+    dog(started(epochs=10, start_epoch=2))
+    for epoch, s, elapsed in [(3, 51, 0.1), (3, 61, 10.1), (4, 1, 50.1), (6, 1, 250.1)]:
+        dog(step(epoch=epoch, s=s, elapsed=elapsed))  # one epoch per 100 s throughout
+    assert alerts(events) == []
 
 
 def test_gpu_idle_through_the_fake_nvml(monkeypatch: pytest.MonkeyPatch) -> None:

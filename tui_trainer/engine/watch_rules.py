@@ -21,7 +21,7 @@ from tui_trainer.config.alerts import (
     SpikeRule,
     StallRule,
 )
-from tui_trainer.formatting import duration, run_eta
+from tui_trainer.formatting import duration
 from tui_trainer.runlog.events import (
     EpochEnd,
     Event,
@@ -272,31 +272,34 @@ class DataWait:
 class EtaSlip:
     """The projected training time grew more than `percent` over the first estimate.
 
-    Both are training time (pauses and validation left out), projected from the share of this
-    process's epochs done; changing `epochs` by steering takes a new first estimate."""
+    The projection is this process's: the rate since its first progress event (a resume, even
+    mid-epoch, starts afresh), in training time (pauses and validation left out). Changing
+    `epochs` by steering takes a new first estimate."""
 
     def __init__(self, rule: EtaRule) -> None:
         self.rule = rule
-        self.start_epoch = 0
+        self.origin: tuple[float, float] | None = None  # (epochs done, elapsed) at the start
         self.first: float | None = None
         self.fired = False
 
     def observe(self, event: Event) -> Trip | None:
         """Compare this window's projection with the first one."""
-        if isinstance(event, RunStarted):
-            self.start_epoch, self.first = event.start_epoch, None
-        elif isinstance(event, Steered) and event.what == "epochs":
+        if isinstance(event, Steered) and event.what == "epochs":
             self.first, self.fired = None, False
         if not isinstance(event, StepProgress):
             return None
         e = event
-        planned = e.epochs - self.start_epoch
-        done = (e.epoch - 1 - self.start_epoch) + e.step / max(e.steps, 1)
-        if planned <= 0 or done <= 0 or e.elapsed <= 0:
+        done = (e.epoch - 1) + e.step / max(e.steps, 1)  # epochs done, from the run's start
+        if self.origin is None:
+            self.origin = (done, e.elapsed)
             return None
-        total = e.elapsed + run_eta(e.epoch, e.step, e.steps, e.epochs, self.start_epoch, e.elapsed)
+        done0, elapsed0 = self.origin
+        ran, took, left = done - done0, e.elapsed - elapsed0, e.epochs - done0
+        if ran <= 0 or took <= 0 or left <= 0:
+            return None
+        total = took * left / ran  # training seconds for this process's share of the run
         if self.first is None:
-            if done / planned >= self.rule.after:
+            if ran / left >= self.rule.after:
                 self.first = total
             return None
         limit = max(self.first * (1 + self.rule.percent / 100), self.first + self.rule.min_seconds)
