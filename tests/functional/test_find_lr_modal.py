@@ -80,3 +80,20 @@ def test_closing_the_finder_leaves_the_form_as_it_was(presets, monkeypatch):
             await wait_for(pilot, lambda: not finder_workers(app), timeout=60)
 
     run(scenario())
+
+
+def test_find_lr_is_refused_while_a_toggle_is_invalid(presets):
+    async def scenario() -> None:
+        app = TrainerApp("digits-demo", presets=presets, gpu_panel=NoGpuPanel)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+            app.screen.query_one("#f-lr", Input).value = "fast"
+            await pilot.pause()
+            await wait_for_text(pilot, "optim.lr: expected a number, got 'fast'")
+            await pilot.press("f4")
+            await pilot.pause(0.3)
+            assert isinstance(app.screen, SetupScreen)  # refused: no modal, no finder
+            assert not any(isinstance(s, FindLRScreen) for s in app.screen_stack)
+            assert not finder_workers(app)
+
+    run(scenario())
