@@ -53,11 +53,11 @@ def alerts(events: list[Event]) -> list[Alert]:
     return [e for e in events if isinstance(e, Alert)]
 
 
-def started(epochs: int = 10, start_epoch: int = 0) -> RunStarted:
+def started(epochs: int = 10, start_epoch: int = 0, interval: float = 0.25) -> RunStarted:
     return RunStarted(
         run_dir="runs/x/1",
         preset="x",
-        config={},
+        config={"progress": {"interval": interval}},
         device="cpu",
         precision="fp32",
         epochs=epochs,
@@ -174,6 +174,18 @@ def test_stall_fires_while_a_step_hangs_not_while_paused_or_validating() -> None
     clock.now += 100
     dog.check_clock()
     assert len(alerts(events)) == 1
+
+
+def test_stall_waits_at_least_three_progress_intervals() -> None:
+    dog, events, _, clock = watchdog({"stall": {"seconds": 30}})
+    dog(started(interval=60.0))  # progress events only every minute
+    dog(step(s=5))
+    clock.now += 170
+    dog.check_clock()
+    assert alerts(events) == []
+    clock.now += 11
+    dog.check_clock()
+    assert [(a.rule, a.threshold) for a in alerts(events)] == [("stall", 180.0)]
 
 
 def test_data_wait_after_windows_in_a_row() -> None:

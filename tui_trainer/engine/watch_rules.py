@@ -170,6 +170,7 @@ class Stall:
         self.since: float | None = None  # when the clock last restarted; None: not timing
         self.where = "before the first step"
         self.fired = False
+        self.limit = rule.seconds  # never under three progress intervals (a slow reporter)
 
     def observe(self, event: Event, now: float) -> None:
         """Restart, start or stop the clock."""
@@ -177,6 +178,10 @@ class Stall:
             self.where = f"epoch {event.epoch}, after step {event.step}/{event.steps}"
             self._restart(None if event.step >= event.steps else now)
         elif isinstance(event, (RunStarted, EpochEnd, Resumed)):
+            if isinstance(event, RunStarted):  # progress comes every `interval` at most
+                interval = (event.config.get("progress") or {}).get("interval")
+                if isinstance(interval, (int, float)):
+                    self.limit = max(self.rule.seconds, 3 * float(interval))
             if isinstance(event, EpochEnd):
                 self.where = f"start of epoch {event.epoch + 1}"
             self._restart(now)
@@ -193,14 +198,14 @@ class Stall:
         if self.since is None or self.fired:
             return None
         waited = now - self.since
-        if waited < self.rule.seconds:
+        if waited < self.limit:
             return None
         self.fired = True
         return Trip(
             f"stall: no training step finished for {span(waited)} "
             f"({self.where}): a hung data loader or a stuck process?",
             round(waited, 1),
-            self.rule.seconds,
+            self.limit,
         )
 
 
