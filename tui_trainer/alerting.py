@@ -21,7 +21,6 @@ from tui_trainer.engine.watchdog import SerialBus, Watchdog
 from tui_trainer.runlog.control import Control
 from tui_trainer.runlog.events import Alert, Event, LogMessage
 from tui_trainer.sinks.webhook import WebhookSink
-from tui_trainer.telemetry.own_gpu import OwnGpuUtilization
 
 
 @dataclass
@@ -48,6 +47,8 @@ def gpu_reading(config: AlertsConfig, device: torch.device) -> Callable[[], floa
         return None
     if device.type != "cuda" and rule.enabled is None:
         return None
+    from tui_trainer.telemetry.own_gpu import OwnGpuUtilization  # NVML only when watched
+
     index = device.index if device.type == "cuda" and device.index is not None else 0
     return OwnGpuUtilization(index)
 
