@@ -107,7 +107,7 @@ class Watchdog:
         self.data_wait = DataWait(config.data_wait) if on("data_wait") else None
         self.eta = EtaSlip(config.eta) if on("eta") else None
         self.stall = Stall(config.stall) if on("stall") else None
-        gpu = config.enabled and config.gpu_idle.enabled is not False and utilization
+        gpu = config.enabled and config.gpu_idle.enabled is not False
         self.gpu_idle = GpuIdle(config.gpu_idle, utilization) if gpu and utilization else None
 
     @property
