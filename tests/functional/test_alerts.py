@@ -25,6 +25,7 @@ from tui_trainer.remote.runs import format_table, inspect
 from tui_trainer.runlog.control import Control
 from tui_trainer.runlog.events import Alert, Steered, StepProgress
 from tui_trainer.sinks.console import ConsoleSink
+from tui_trainer.tui.runs_view import open_run, summary_rows
 from tui_trainer.tui.screens import run as run_screen
 from tui_trainer.tui.screens.run import RunRequest, RunScreen
 
@@ -65,6 +66,8 @@ def test_nan_loss_alerts_in_the_file_the_summary_and_the_console(
     assert out.count("non-finite training loss at") == 2  # the log line, the summary block
     assert "alert (nonfinite)" not in out  # the alert repeats the line just logged: not shown
     assert "\a" not in out  # not a terminal: no bell
+    rows = dict(summary_rows(open_run(run_dir)))  # the runs browser's summary panel
+    assert rows["last alert"].startswith("nonfinite: NonFiniteLoss: non-finite training loss")
     info = inspect(run_dir)  # `runs`: the latest alert, from summary.json
     assert info.alert is not None and info.alert["rule"] == "nonfinite"
     assert "nonfinite" in format_table([info]).splitlines()[1]
