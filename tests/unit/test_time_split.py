@@ -107,6 +107,8 @@ def test_a_dominant_part_gets_a_plain_hint() -> None:
     assert "precision=bf16" in (hint({"compute": 0.8, "data": 0.2}) or "")
     assert "data.batch_size" in (hint({"optimizer": 0.5, "compute": 0.5}) or "")
     assert hint({"data": 0.49, "compute": 0.41, "other": 0.1}) is None
+    assert "checkpoint.every_steps" in (hint({"other": 0.6, "compute": 0.4}) or "")
+    assert hint({"data": 0.2, "other": 0.8}) is None  # a script run's rest is its own step
     assert hint(None) is None
 
 
@@ -173,6 +175,7 @@ def test_the_line_fits_its_width_and_says_what_dominates(width: int) -> None:
     balanced = time_line({"data": 0.3, "compute": 0.4, "other": 0.3}, width).plain
     assert "compute 40%" in balanced and ":" not in balanced
     assert "after the first steps" in time_line(None, width).plain
+    assert "not measured for this run" in time_line(None, width, stepped=True).plain
 
 
 def test_the_summary_rows_fit_the_result_panel() -> None:

@@ -139,5 +139,7 @@ class Tally:
 
 def _data_and_rest(data_wait: float, seconds: float) -> dict[str, float] | None:
     """The shares a script run knows of `seconds` of training time: waiting on its loader
-    ("data") and the rest ("other"); None without time."""
+    ("data") and the rest ("other"); None when it did not time a loader (`Run.iterate`)."""
+    if data_wait <= 0:
+        return None
     return shares({"data": data_wait, "other": max(0.0, seconds - data_wait)}, 4)

@@ -100,6 +100,8 @@ def hint(parts: Mapping[str, float] | None) -> str | None:
     if top is None:
         return None
     name, share = top
+    if name == "other" and parts is not None and "compute" not in parts:
+        return None  # a script run's "other" is all of its own step, not overhead
     advice = ADVICE.get(name)
     label = LABELS.get(name, name)
     return f"{label} {share:.0%}: {advice}" if advice else f"{label} {share:.0%}"

@@ -270,7 +270,7 @@ class RunScreen(SteeringScreen):
         if changed & {"state", "progress"}:
             self._badge.set_state(m.state)
             self._progress.show(m.progress, m.state)
-            self._time_bar.show(m.progress.time_parts)
+            self._time_bar.show(m.progress.time_parts, stepped=m.progress.step > 0 or bool(m.rows))
         if "state" in changed:
             self._refresh_keys()
         if "charts" in changed:

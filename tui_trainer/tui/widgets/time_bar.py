@@ -42,14 +42,14 @@ def segments(parts: Mapping[str, float], width: int) -> list[tuple[str, int]]:
     return [(k, cells[k]) for k in keys if cells[k]]
 
 
-def time_line(parts: Mapping[str, float] | None, width: int) -> Content:
+def time_line(parts: Mapping[str, float] | None, width: int, *, stepped: bool = False) -> Content:
     """The line for `width` cells: ``time  ████▆▆… data 62% · compute 30% · …``, or the hint
-    when one part dominates."""
+    when one part dominates. Without parts: whether they are still to come or, once steps
+    were reported (`stepped`), not measured for this run (an older run, a script's own loop)."""
     head = Content.styled(HEAD, "$text-muted")
     if not parts:
-        return Content.assemble(
-            head, ("where the step time goes: after the first steps", "$text-muted")
-        )
+        why = "not measured for this run" if stepped else "after the first steps"
+        return Content.assemble(head, (f"where the step time goes: {why}", "$text-muted"))
     text = _text(parts)
     room = width - head.cell_length - 1
     bar_width = max(MIN_BAR, min(MAX_BAR, room - text.cell_length))
@@ -99,17 +99,19 @@ class TimeBar(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._parts: dict[str, float] | None = None
+        self._stepped = False
 
-    def show(self, parts: Mapping[str, float] | None) -> None:
-        """Show `parts` (shares of the training time); repaints only when they changed."""
+    def show(self, parts: Mapping[str, float] | None, *, stepped: bool = False) -> None:
+        """Show `parts` (shares of the training time; `stepped`: steps were reported);
+        repaints only when what shows changed."""
         new = dict(parts) if parts else None
-        if _shown(new) != _shown(self._parts):
+        if _shown(new) != _shown(self._parts) or stepped != self._stepped:
             self.refresh()
-        self._parts = new
+        self._parts, self._stepped = new, stepped
 
     def render(self) -> RenderResult:
         """The line at the current width."""
-        return time_line(self._parts, self.size.width)
+        return time_line(self._parts, self.size.width, stepped=self._stepped)
 
 
 def _shown(parts: Mapping[str, float] | None) -> dict[str, float] | None:
