@@ -130,7 +130,7 @@ def test_find_batch_stops_at_out_of_memory(tmp_path, capsys):
     preset = write_file(tmp_path / "oom.yaml", OOM_PRESET)
     assert main(["find-batch", preset]) == 0
     out = capsys.readouterr().out.splitlines()
-    # sizes 1, 2, then 4: "out of memory" (two slower sizes in a row cannot end it sooner)
+    # 8 (the first size tried on a CPU) and 4 run out of memory, 2 fits
     assert re.search(r"^4 .* no: out of memory$", "\n".join(out), re.MULTILINE), out
     batch = int(re.fullmatch(r"suggested batch size: (\d+)", out[-1]).group(1))
     assert batch <= 2

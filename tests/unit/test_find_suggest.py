@@ -98,6 +98,13 @@ def test_cpu_search_keeps_to_the_bound_and_takes_the_fastest_within_it():
     assert not trials[-1].fits and why.startswith("batch 16")
 
 
+def test_cpu_search_halves_when_its_first_size_does_not_fit():
+    measure, seen = fake_measure(10_000, 100_000)
+    best, trials, why = choose_cpu(measure, 1, 1437, start=32)
+    assert seen == [32, 16, 8] and best is not None and best.batch == 8
+    assert [t.fits for t in trials] == [False, False, True] and why.startswith("batch 32")
+
+
 def test_cpu_search_stops_after_two_slower_sizes():
     speeds = {1: 10.0, 2: 30.0, 4: 90.0, 8: 50.0, 16: 40.0, 32: 200.0}
     measure, seen = fake_measure(1, 10**9, speeds)

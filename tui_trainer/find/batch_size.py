@@ -21,6 +21,7 @@ import contextlib
 import ctypes
 import gc
 import math
+import statistics
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -33,6 +34,7 @@ from tui_trainer.engine.device import autocast
 from tui_trainer.engine.faults import is_oom
 from tui_trainer.engine.model_parts import has_batchnorm
 from tui_trainer.find.parts import Batch, TrainingCopy, TrainParts
+from tui_trainer.find.report import size_text
 
 STEPS = 3
 """The fewest timed training steps per batch size (after one warm-up step: the optimizer's
@@ -43,9 +45,13 @@ TIMED = 0.5
 
 MOST_STEPS = 50
 
-SLOWER = 0.9
+SLOWER = 0.8
 """CPU: a size is slower when its rate is under this share of the best so far; two slower sizes
 in a row end the search."""
+
+CPU_START = 8
+"""CPU: the first size tried (smaller ones only when it does not fit): below it a step's fixed
+costs dominate and the timings are noise."""
 
 LARGEST = 1 << 16
 """No batch size above this is tried."""
@@ -156,26 +162,34 @@ def _timed_steps(
     batches: Generator[Batch, None, None],
     probe: Callable[[], None],
 ) -> float:
-    """The warm-up step, then the timed ones; samples/s of the timed ones."""
+    """The warm-up step, then the timed ones; samples/s of the timed ones: over their whole
+    time on CUDA (steps run asynchronously), from the median step on a CPU (a step the OS
+    held up, on a busy machine, does not count)."""
     stepper, accumulate = copy.stepper, parts.config.accumulate
     seen, t0 = 0, 0.0
+    rates: list[float] = []
     for i in range(MOST_STEPS + 1):
         if i > STEPS and time.perf_counter() - t0 >= TIMED:
             break
         if i == 1:
             _sync(parts)
             t0 = time.perf_counter()
+        t_step = time.perf_counter()
         window = [next(batches) for _ in range(accumulate)]
         total = sum(n for *_, n in window)
         for x, targets, _labels, n in window:
             if stepper.backward(x, targets, n / total, defer_sync=False) is None:
                 stepper.discard(free_cache=True)
                 raise OutOfMemory
-            seen += n if i else 0
             probe()
         stepper.step()
         probe()
+        if i:
+            seen += total
+            rates.append(total / max(time.perf_counter() - t_step, 1e-9))
     _sync(parts)
+    if parts.device.type != "cuda":
+        return statistics.median(rates)
     return seen / max(time.perf_counter() - t0, 1e-9)
 
 
@@ -208,7 +222,7 @@ def _find_cuda(
             speed = _steps(parts, batch, lambda: None)
             peak = int(torch.cuda.max_memory_allocated(device)) - held
             fits = peak <= bound
-            why = "" if fits else f"peak {_gib(peak)} over the bound {_gib(bound)}"
+            why = "" if fits else f"peak {size_text(peak)} over the bound {size_text(bound)}"
             trial = Trial(batch, fits, peak, round(speed, 1), why)
         except OutOfMemory:
             trial = Trial(batch, False, None, None, "out of memory")
@@ -225,11 +239,12 @@ def _find_cuda(
     val = _val_batch(parts, found or parts.config.data.batch_size)[1]
     ordered = sorted(trials.values(), key=lambda t: t.batch)
     if good is None:
-        reason = f"not even batch {least} fits under {_gib(bound)}"
+        reason = f"not even batch {least} fits under {size_text(bound)}"
     else:
         reason = (
-            f"batch {good.batch}: peak {_gib(good.peak_bytes or 0)} of training steps and "
-            f"validation at {val}, under {_gib(bound)} ({fraction:.0%} of {_gib(capacity)})"
+            f"batch {good.batch}: peak {size_text(good.peak_bytes or 0)} of training steps and "
+            f"validation at {val}, under {size_text(bound)} "
+            f"({fraction:.0%} of {size_text(capacity)})"
         )
         reason += f"; batch {bad.batch}: {bad.why}" if bad else f"; {most} is as large as it goes"
     return BatchFinding(found, str(device), bound, capacity, val, ordered, reason)
@@ -284,6 +299,7 @@ def _find_cpu(
     capacity = int(psutil.virtual_memory().available)
     bound = min(int(capacity * fraction), bound_bytes or capacity)
     least, most = _limits(parts)
+    start = min(max(least, CPU_START), most)
     with contextlib.suppress(OutOfMemory):  # the libraries' first-use allocations, unmeasured
         _steps(parts, least, lambda: None)
 
@@ -293,31 +309,43 @@ def _find_cpu(
             on_trial(trial)
         return trial
 
-    best, trials, why = choose_cpu(measure, least, most)
+    best, trials, why = choose_cpu(measure, least, most, start=start)
     val = _val_batch(parts, best.batch if best else parts.config.data.batch_size)[1]
     if best is None:
-        reason = f"not even batch {least} stays within {_mib(bound)} of RAM growth"
+        reason = f"not even batch {least} stays within {size_text(bound)} of RAM growth"
         return BatchFinding(None, "cpu", bound, capacity, val, trials, reason)
     reason = (
         f"batch {best.batch}: the most samples/s ({best.samples_per_s:,.0f}) among the sizes "
-        f"whose RSS growth (training steps and validation at {val}) stays within {_mib(bound)}"
+        f"whose RSS growth (training steps and validation at {val}) stays within {size_text(bound)}"
         f"; {why}"
     )
     return BatchFinding(best.batch, "cpu", bound, capacity, val, trials, reason)
 
 
 def choose_cpu(
-    measure: Callable[[int], Trial], least: int, most: int
+    measure: Callable[[int], Trial], least: int, most: int, start: int | None = None
 ) -> tuple[Trial | None, list[Trial], str]:
-    """(the fastest fitting trial, every trial, why the search ended): sizes `least`, then the
-    powers of two, then `most`, until one does not fit (a larger one grows more) or two in a
-    row are slower than the best so far (larger ones only cost memory)."""
-    trials: list[Trial] = []
+    """(the fastest fitting trial, every trial, why the search ended): sizes `start` (default
+    `least`), then the powers of two, then `most`, until one does not fit (a larger one grows
+    more) or two in a row are slower than the best so far (larger ones only cost memory). When
+    `start` does not fit, halving down to the first that does."""
+    first = least if start is None else start
+    trials = [measure(first)]
+    if not trials[0].fits:
+        why = f"batch {first}: {trials[0].why}"
+        batch = first
+        while batch > least:
+            batch = max(batch // 2, least)
+            trials.append(measure(batch))
+            if trials[-1].fits:
+                return trials[-1], trials, why
+        return None, trials, why
     slower = 0
     why = f"{most} is as large as the data allows"
-    for batch in _powers(least, most):
-        trial = measure(batch)
-        trials.append(trial)
+    for batch in _powers(first, most):
+        trial = trials[0] if batch == first else measure(batch)
+        if batch != first:
+            trials.append(trial)
         if not trial.fits:
             why = f"batch {trial.batch}: {trial.why}"
             break
@@ -353,7 +381,7 @@ def _measure_cpu(parts: TrainParts, batch: int, bound: int, probe: Probe) -> Tri
             return Trial(batch, False, None, None, "out of memory")
     growth = max(peak.value - base, 0)
     fits = growth <= bound
-    why = "" if fits else f"RSS grew {_mib(growth)}, over the bound {_mib(bound)}"
+    why = "" if fits else f"RSS grew {size_text(growth)}, over the bound {size_text(bound)}"
     return Trial(batch, fits, growth, round(speed, 1), why)
 
 
@@ -393,11 +421,3 @@ def _give_back_memory() -> None:
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def _gib(n: int) -> str:
-    return f"{n / 2**30:.2f} GiB"
-
-
-def _mib(n: int) -> str:
-    return f"{n / 2**20:.1f} MiB"

@@ -46,15 +46,15 @@ def batch_lines(finding: dict[str, Any]) -> list[str]:
         rows.append(
             [
                 str(t["batch"]),
-                "-" if t["peak_bytes"] is None else _size(t["peak_bytes"]),
+                "-" if t["peak_bytes"] is None else size_text(t["peak_bytes"]),
                 "-" if t["samples_per_s"] is None else f"{t['samples_per_s']:,.0f}",
                 "yes" if t["fits"] else f"no: {t['why']}",
             ]
         )
     capacity = "device memory" if cuda else "RAM available"
     lines = [
-        f"find-batch on {f['device']}: bound {_size(f['bound_bytes'])} "
-        f"({capacity} {_size(f['capacity_bytes'])}); validation batch {f['val_batch']}",
+        f"find-batch on {f['device']}: bound {size_text(f['bound_bytes'])} "
+        f"({capacity} {size_text(f['capacity_bytes'])}); validation batch {f['val_batch']}",
         text_table(rows),
         f"chose {f['reason']}" if f["batch"] else f"no batch fits: {f['reason']}",
     ]
@@ -72,7 +72,8 @@ def _lr(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
 
 
-def _size(n: int) -> str:
+def size_text(n: int) -> str:
+    """Bytes as `3.7 MiB`, `1.2 GiB` (binary units, one decimal)."""
     for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if abs(n) >= scale:
             return f"{n / scale:.1f} {unit}"
