@@ -44,7 +44,8 @@ def test_find_lr_suggestion_trains_quickstart_to_its_accuracy_bar(tmp_path, caps
 
 
 def test_find_lr_json_is_one_object(capsys):
-    assert main(["find-lr", "quickstart", "device=cpu", "--steps", "12", "--json"]) == 0
+    argv = ["find-lr", "quickstart", "device=cpu", "precision=fp16", "--steps", "12", "--json"]
+    assert main(argv) == 0
     out = capsys.readouterr().out
     assert len(out.strip().splitlines()) == 1
     finding = json.loads(out)
@@ -52,6 +53,7 @@ def test_find_lr_json_is_one_object(capsys):
     assert finding["lrs"] == sorted(finding["lrs"]) and finding["lrs"][0] == pytest.approx(1e-7)
     assert finding["method"] in ("valley", "steepest", "minimum/10")
     assert finding["suggested_lr"] > 0 and isinstance(finding["warnings"], list)
+    assert any("fp32" in note for note in finding["notes"])  # what the run would fall back to
 
 
 def _snapshot(trainer) -> dict:

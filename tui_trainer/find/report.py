@@ -18,7 +18,8 @@ def lr_lines(finding: dict[str, Any], *, terminal: bool) -> list[str]:
     """The LR finder's report from its `as_json` values; the last line is the suggestion."""
     f = finding
     width = min(shutil.get_terminal_size((100, 24)).columns, 120) if terminal else CHART_WIDTH
-    lines = render(
+    lines = [f"note: {n}" for n in f.get("notes", [])]
+    lines += render(
         f["lrs"], f["losses"], f["smoothed"], f["suggested_lr"], width=width, fancy=terminal
     )
     ran = len(f["lrs"])
@@ -52,7 +53,8 @@ def batch_lines(finding: dict[str, Any]) -> list[str]:
             ]
         )
     capacity = "device memory" if cuda else "RAM available"
-    lines = [
+    lines = [f"note: {n}" for n in f.get("notes", [])]
+    lines += [
         f"find-batch on {f['device']}: bound {size_text(f['bound_bytes'])} "
         f"({capacity} {size_text(f['capacity_bytes'])}); validation batch {f['val_batch']}",
         text_table(rows),

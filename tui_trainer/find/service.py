@@ -55,7 +55,7 @@ def run_find_lr(
                 parts, steps=steps, start=start, end=end, on_step=step, cancelled=cancelled
             )
         ok = True
-        return finding.as_json(), parts.dist.is_main
+        return {**finding.as_json(), "notes": parts.notes}, parts.dist.is_main
     finally:
         line.clear()
         parts.close()
@@ -80,7 +80,7 @@ def run_find_batch(
 
         with _failures_as_finder_failed():
             finding = find_batch(parts, fraction=fraction, bound_bytes=bound_bytes, on_trial=trial)
-        return finding.as_json()
+        return {**finding.as_json(), "notes": parts.notes}
     finally:
         line.clear()
         parts.close()
