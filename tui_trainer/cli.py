@@ -1,5 +1,5 @@
 """Command line: `tui-trainer [PRESET] | run | watch | runs | ctl | replay | compare | presets |
-check | gpus | eval | predict | export | exec`.
+check | gpus | eval | predict | export | exec | find-lr | find-batch`.
 
 Each command is a row of `tui_trainer.commands.table` (its parser and its handler); this module
 parses, dispatches through the table and turns errors into one line and an exit code. The

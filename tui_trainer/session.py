@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from tui_trainer.alerting import attach as attach_alerts
 from tui_trainer.atomic import PRIVATE_DIR, describe_os_error
 from tui_trainer.config.code_specs import metric_mode
 from tui_trainer.config.outroot import check_out_root, out_root_problem
@@ -36,6 +37,7 @@ from tui_trainer.engine.loop import Trainer
 from tui_trainer.engine.model_parts import BuiltModel, count_params, has_batchnorm
 from tui_trainer.engine.models import build_model
 from tui_trainer.engine.resume_rules import check_resumable
+from tui_trainer.engine.watchdog import SerialBus
 from tui_trainer.errors import UserError
 from tui_trainer.run_checks import check_batch_sizes, distributed_notes
 from tui_trainer.run_target import RunTarget, choose
@@ -446,12 +448,21 @@ def _train(run: PreparedRun, run_dir: Path, writer: RunDirWriter, sinks: list[Si
     if run.state is not None:
         writer.load_history(run.state["progress"]["history"])
     board: list[Sink] = [TensorBoardSink(run_dir)] if config.log.tensorboard else []
-    bus = EventBus([writer, *board, *sinks])
-    writer.warn_with(lambda message: bus.emit(LogMessage("warning", message)))
     extra = run.summary if run.summary is not None else {}  # filled while the run goes
     extra.update(run_dir=str(run_dir), replay_command=f"tui-trainer replay {run_dir}")
     if run.attempt:
         extra["restarts"] = run.attempt
+    bus = SerialBus([writer, *board, *sinks])  # the watchdog's thread emits too
+    alerting = attach_alerts(
+        config.alerts,
+        bus=bus,
+        control=trainer.control,
+        device=run.device,
+        run_dir=str(run_dir),
+        preset=preset,
+        summary=extra,
+    )
+    writer.warn_with(lambda message: bus.emit(LogMessage("warning", message)))
     writer.when_lost(lambda why: extra.update(error=why))  # joins the summary at the end
     trainable, total = count_params(trainer.model)
     bus.emit(
@@ -520,3 +531,5 @@ def _train(run: PreparedRun, run_dir: Path, writer: RunDirWriter, sinks: list[Si
             }
         )
         raise
+    finally:
+        alerting.close()  # the watchdog's and the webhook's threads

@@ -51,7 +51,9 @@ def _steered(tmp_path: Path, out: str):
 def test_a_checkpoint_keeps_the_layout_older_checkpoints_have(tmp_path: Path) -> None:
     trainer = _steered(tmp_path, "a")
     saved = torch.load(trainer.run_dir / "checkpoints" / "last.pt", weights_only=True)
-    assert set(saved) - {"segment"} == LAYOUT
+    # optional on load: "time_split" (where the step time went; an older one counts from 0)
+    assert set(saved) - {"segment", "time_split"} == LAYOUT
+    assert set(saved["time_split"]["seconds"]) == {"data", "copy", "compute", "optimizer", "other"}
     assert set(saved["steer"]) == {"applied", "unfrozen_epoch"}
     assert set(saved["progress"]) == {
         "epoch", "batch", "global_step", "best_value", "best_epoch", "history",
@@ -77,6 +79,7 @@ def test_restore_hands_each_piece_its_part_without_a_trainer(tmp_path: Path) -> 
     for key in ("schedule", "steer", "progress", "skipped_steps", "phase"):
         assert again[key] == saved[key], key
     assert again["ema"]["updates"] == saved["ema"]["updates"]
+    assert again["time_split"] == saved["time_split"]  # the seconds per part carry on
     for mine, theirs in ((again["model"], saved["model"]), (again["ema"], saved["ema"])):
         weights = theirs.get("module", theirs)
         assert all(torch.equal(mine.get("module", mine)[k], weights[k]) for k in weights)

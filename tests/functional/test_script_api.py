@@ -123,6 +123,9 @@ def test_iterate_measures_data_wait_and_takes_loaders_without_len(tmp_path, priv
     assert len(batches) == 4
     summary = json.loads((run.run_dir / "summary.json").read_text())
     assert summary["data_wait_seconds"] >= 0.2
+    breakdown = summary["time_breakdown"]  # the parts a script run knows: data wait, the rest
+    assert set(breakdown) == {"data", "other"} and breakdown["data"] > 0.5
+    assert sum(breakdown.values()) == pytest.approx(1.0)
     (last,) = _records(run.run_dir, "step")[-1:]
     assert (last["step"], last["steps"]) == (4, 4)
 

@@ -223,11 +223,12 @@ def test_epoch_table_keeps_the_newest_in_view_and_scrolls_back(
             await pilot.press("b")
             table = run_screen(app).query_one(EpochTable)
             assert table.row_count == 12
-            text = await wait_for_text(pilot, "↑9")  # 9 older epochs above the 3 shown
-            assert "\n│ 12 " in text and "\n│  9 " not in text
+            # 10 older epochs above the 2 shown (at 80x24 the time line takes a row)
+            text = await wait_for_text(pilot, "↑10")
+            assert "\n│ 12 " in text and "\n│ 10 " not in text
             table.focus()
             await pilot.press("up", "up", "up")
-            text = await wait_for_text(pilot, "↑6")
-            assert "\n│  7 " in text and "\n│ 12 " not in text
+            text = await wait_for_text(pilot, "↑7")
+            assert "\n│  8 " in text and "\n│ 12 " not in text
 
     run(scenario())

@@ -100,6 +100,10 @@ def _traceback() -> str:
         return traceback.format_exc()
 
 
+TIME_PARTS = {"data": 0.12, "copy": 0.03, "compute": 0.7, "optimizer": 0.1, "other": 0.05}
+"""Where the fake's step time goes (every progress window and the summary): compute-bound."""
+
+
 @dataclass
 class ScriptedExecutor:
     """Replays a deterministic run; see the module docstring.
@@ -120,6 +124,7 @@ class ScriptedExecutor:
     run_dir: str = "runs/scripted/20250101-000000"
     classes: list[str] | None = None  # default: the digits' "0" "1" "2", the shapes' kinds
     task: str | None = None  # classification | detection (None: the config's task)
+    time_parts: dict[str, float] = field(default_factory=lambda: dict(TIME_PARTS))
     calls: int = 0
     final: dict[str, float] = field(default_factory=dict)
     steered: list[tuple[int, str]] = field(default_factory=list)
@@ -280,6 +285,7 @@ class ScriptedExecutor:
                             steps_per_second=1 / self.virtual_step_seconds,
                             epoch_elapsed=step * self.virtual_step_seconds,
                             loss_parts=self.loss_parts(self.loss(gstep)),
+                            time_parts=dict(self.time_parts),
                         )
                     )
                 if self.fail_at == (epoch, step):
@@ -391,6 +397,7 @@ class ScriptedExecutor:
             "skipped_steps": 0,
             "nonfinite_skipped": 0,
             "notes": [self.note],
+            "time_breakdown": dict(self.time_parts),
             "evaluated_weights": "model",
         }
         if failed:

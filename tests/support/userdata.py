@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from typing import ClassVar
 
 import numpy as np
@@ -50,6 +51,20 @@ class DigitsJitter(DigitsArrays):
             image = image.flip(-1)
         shift = int(np.random.randint(-1, 2))  # numpy's
         return image.roll(shift, dims=-2), int(self.labels[index])
+
+
+class SleepyDigits(DigitsArrays):
+    """Digits whose every item takes `sleep` seconds to read (a slow disk or decode): with
+    `data.num_workers=0` the loop waits on the data. `data.kwargs={sleep: 0.01, limit: 200}`."""
+
+    def __init__(self, part: str = "all", val: int = 300, limit: int | None = None,
+                 sleep: float = 0.005) -> None:  # fmt: skip
+        super().__init__(part, val, limit)
+        self.sleep = sleep
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.int64]:
+        time.sleep(self.sleep)
+        return super().__getitem__(index)
 
 
 class FlatImages(DigitsArrays):

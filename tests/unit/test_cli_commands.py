@@ -34,6 +34,8 @@ MINIMAL_ARGS = {
     "predict": ["RUN", "a.png"],
     "export": ["RUN", "--format", "onnx"],
     "exec": ["--", "python", "train.py", "--lr", "0.1"],
+    "find-lr": ["quickstart"],
+    "find-batch": ["quickstart"],
 }
 
 

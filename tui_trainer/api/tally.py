@@ -13,6 +13,7 @@ from typing import Any
 from tui_trainer.runlog.events import EpochEnd, StepProgress
 from tui_trainer.runlog.layout import EPOCH_FIELDS
 from tui_trainer.runlog.summary import RunSummary
+from tui_trainer.runlog.time_parts import shares
 
 
 class Tally:
@@ -33,7 +34,8 @@ class Tally:
         self.wall_before = 0.0  # a resumed run's earlier segments
         self.start = now
         self.epoch_started = now
-        self._window = (now, 0, 0)  # (clock, global_step, samples) at the last event
+        # (clock, global_step, samples, data_wait) at the last event
+        self._window = (now, 0, 0, 0.0)
 
     def restore(self, rows: list[dict[str, Any]], global_step: int, wall_before: float) -> None:
         """Continue a run: its epoch lines (metrics.jsonl records), steps and wall time."""
@@ -44,14 +46,14 @@ class Tally:
             self._judge(row.get(self.monitor), int(row.get("epoch") or 0))
         self.epochs_done = self.epoch = len(self.history)
         self.global_step = global_step
-        self._window = (self._window[0], global_step, 0)
+        self._window = (self._window[0], global_step, 0, self.data_wait)
         self.wall_before = wall_before
 
     def progress(
         self, now: float, values: dict[str, float], lr: float | None, epochs: int | None
     ) -> StepProgress | None:
         """The progress event for the window up to `now` (None: nothing happened in it)."""
-        then, steps0, samples0 = self._window
+        then, steps0, samples0, wait0 = self._window
         dt = now - then
         loss = values.pop("loss", math.nan)
         if math.isfinite(loss):
@@ -59,8 +61,9 @@ class Tally:
         steps = self.global_step - steps0
         if steps <= 0 and not values and math.isnan(loss):
             return None
-        self._window = (now, self.global_step, self.samples)
+        self._window = (now, self.global_step, self.samples, self.data_wait)
         samples = self.samples - samples0
+        wait = self.data_wait - wait0
         return StepProgress(
             epoch=self.epoch + 1,
             epochs=epochs or self.epoch + 1,
@@ -74,6 +77,7 @@ class Tally:
             steps_per_second=steps / dt if dt > 0 and steps > 0 else None,
             epoch_elapsed=round(now - self.epoch_started, 3),
             loss_parts=values or None,
+            time_parts=_data_and_rest(wait, dt),
         )
 
     def epoch_end(
@@ -125,6 +129,17 @@ class Tally:
         # summary.json takes this key of ours beyond RunSummary's (readers use .get)
         extra: dict[str, Any] = summary  # type: ignore[assignment]
         extra["data_wait_seconds"] = round(self.data_wait, 3)
+        breakdown = _data_and_rest(self.data_wait, train)
+        if breakdown is not None:
+            summary["time_breakdown"] = breakdown
         if error:
             summary["error"] = error
         return summary
+
+
+def _data_and_rest(data_wait: float, seconds: float) -> dict[str, float] | None:
+    """The shares a script run knows of `seconds` of training time: waiting on its loader
+    ("data") and the rest ("other"); None when it did not time a loader (`Run.iterate`)."""
+    if data_wait <= 0:
+        return None
+    return shares({"data": data_wait, "other": max(0.0, seconds - data_wait)}, 4)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from tui_trainer.after import cli as after
 from tui_trainer.commands import compare, info, remote, script, train
+from tui_trainer.commands import find as finders
 from tui_trainer.commands.parsing import CliParser
 
 PROG = "tui-trainer"
@@ -95,6 +96,22 @@ COMMANDS: tuple[Command, ...] = (
         "the config diff and a metrics table when piped.",
         compare.configure,
         compare.compare,
+    ),
+    Command(
+        "find-lr",
+        "find-lr PRESET",
+        "LR range test on the preset's model and data (a copy; no run directory): the "
+        "loss-vs-LR chart and a suggested LR, last line 'suggested lr: X'.",
+        finders.configure_find_lr,
+        finders.find_lr,
+    ),
+    Command(
+        "find-batch",
+        "find-batch PRESET",
+        "The largest batch (CUDA) or the fastest (CPU) whose measured memory of full training "
+        "steps and validation fits; last line 'suggested batch size: N'.",
+        finders.configure_find_batch,
+        finders.find_batch,
     ),
     Command(
         "presets",

@@ -17,6 +17,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from tui_trainer.config.alerts import AlertsConfig
 from tui_trainer.config.code_specs import LossConfig, MetricSpec, metric_items
 from tui_trainer.config.data_schema import (
     AugmentConfig,
@@ -253,6 +254,7 @@ class RunConfig(Section):
     early_stop: EarlyStopConfig = Field(default_factory=EarlyStopConfig)
     ema: EmaConfig = Field(default_factory=EmaConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     metrics: Annotated[list[MetricSpec], BeforeValidator(metric_items)] = Field(
         default_factory=list,
         description="Extra validation metrics: torchmetrics.Metric subclasses as module:Class or "

@@ -50,6 +50,7 @@ from tui_trainer.engine.steer import Steerer
 from tui_trainer.engine.step import Stepper
 from tui_trainer.engine.sync_bn import convert_sync_batchnorm
 from tui_trainer.engine.tasks import build_task
+from tui_trainer.engine.time_split import TimeSplit
 from tui_trainer.engine.toggles import Toggles
 from tui_trainer.engine.user_code import with_user_metrics
 from tui_trainer.engine.validation import validate
@@ -130,10 +131,11 @@ class Trainer:
         )
         self.meter = EpochMeter(device, dist)
         self.counts = StepCounts()  # optimizer steps GradScaler skipped
+        self.split = TimeSplit(device, off_clock=self._off_clock, enabled=dist.is_main)
         self.parts = run_state.RunParts(
             self.model, self.optimizer, ScalerState(self.scaler), self.schedule, self.steering,
             self.progress, self.meter, self.plan, self.counts, RngState(), self.toggles,
-            self.current, dist, data.class_names,
+            self.current, dist, data.class_names, self.split,
         )  # fmt: skip
         self.guard = faults.NonFiniteGuard(config.nonfinite_limit)
         self.resumed_from: str | None = None
@@ -158,6 +160,7 @@ class Trainer:
             self.current,
             lr=self.lr,
             grad_norm=self.stepper.grad_norm_now,
+            time_parts=self.split.take_window,
         )
         # Fail before anything is written when the data cannot be split between processes.
         self.shard_val = dist.enabled and getattr(self.evaluator, "sharded_validation", False)
@@ -303,9 +306,13 @@ class Trainer:
         self.meter.begin()
         t_epoch, start = self.link.clock(), p.batch
         self._t_epoch = t_epoch  # a stop or failure mid-epoch still counts it
+        split = self.split  # where the time goes: each mark ends a phase (engine.time_split)
+        split.start()
         for i, (x, y) in enumerate(loader.iterate(start), start=start):
+            split.mark("data")
             x = x.to(device, non_blocking=True)
             y = self.task.to_device(y, device)
+            split.mark("copy")
             x, targets, labels = self.toggles.prepare_batch(x, y)
             w = window_of(i, sizes, cfg.accumulate)
             if i in (w.start, start):
@@ -319,11 +326,13 @@ class Trainer:
             if result is None:
                 self.stepper.discard(free_cache=True)
                 self.oom.fail(batch_size, self.saver.now)
+            split.mark("compute")
             loss, outputs, parts = result
             if isinstance(outputs, torch.Tensor):
                 outputs = outputs.detach()
             hits, units = self.task.train_hits(outputs, labels)
             self.meter.add(loss, n, hits, units, parts)
+            split.mark("other")
             if not w.is_last(i):
                 continue
             if cfg.on_nonfinite == "skip" and not self.meter.window_finite():
@@ -334,6 +343,7 @@ class Trainer:
                 self.toggles.after_step(self.model)
                 self.guard.ok()
                 self.meter.commit_window()
+            split.mark("optimizer")
             p.global_step += 1
             p.samples += self.meter.w_seen * self.dist.world_size
             p.batch = i + 1
@@ -352,6 +362,7 @@ class Trainer:
             self.steering.at_step(epoch + (w.index + 1) / opt_steps)
             if not self.dist.enabled or i + 1 == steps or p.global_step % cfg.control_every == 0:
                 self.link.poll(epoch, i + 1, self.saver.now)
+            split.mark("other")
         mean_loss, metric = self.meter.totals()
         if not math.isfinite(mean_loss):
             raise faults.NonFiniteLoss(f"non-finite training loss in epoch {epoch + 1}")
@@ -379,6 +390,11 @@ class Trainer:
         )
 
     # -- what the loop does at its turns ---------------------------------------------------------
+    def _off_clock(self) -> float:
+        """Seconds the training clock has stood still (pauses, saves): `TimeSplit` leaves the
+        segments they fall in out."""
+        return self.link.paused_total
+
     def _note_config(self, note: str) -> None:
         """A change made while running (compile fell back): one warning, noted in config.yaml."""
         self.current.add_note(note)

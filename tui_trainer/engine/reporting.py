@@ -2,8 +2,8 @@
 
 The throttle runs across epochs (short epochs still report); the first optimizer step and the
 last one of every epoch report at once. Each event takes the one host sync of the loss since
-the previous event (`EpochMeter.take_progress_loss`) and the one speed every front end shows
-(`RateMeter`).
+the previous event (`EpochMeter.take_progress_loss`), the one speed every front end shows
+(`RateMeter`) and where the window's time went (`TimeSplit.take_window`, read after that sync).
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ class ProgressReporter:
         *,
         lr: Callable[[], float],
         grad_norm: Callable[[], float | None],
+        time_parts: Callable[[], dict[str, float] | None] = lambda: None,
     ) -> None:
         self.meter, self.position, self.schedule, self.config = meter, position, schedule, config
-        self.lr, self.grad_norm = lr, grad_norm
+        self.lr, self.grad_norm, self.time_parts = lr, grad_norm, time_parts
         self.rates = RateMeter()
         self.last = 0.0  # monotonic time of the latest event
 
@@ -77,6 +78,7 @@ class ProgressReporter:
                 steps_per_second=rates.steps_per_second,
                 epoch_elapsed=dt,
                 loss_parts=parts,
+                time_parts=self.time_parts(),
             )
         )
         self.last = now

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # types only: none of these imports this module
     from tui_trainer.engine.progress import Progress
     from tui_trainer.engine.stateful import StepCounts
     from tui_trainer.engine.tasks import Evaluator
+    from tui_trainer.engine.time_split import TimeSplit
     from tui_trainer.engine.toggles import Toggles
     from tui_trainer.runlog.events import EventBus
 
@@ -52,6 +53,8 @@ class EndedRun(Protocol):
     def bus(self) -> EventBus: ...
     @property
     def checkpoints(self) -> Checkpointer | None: ...
+    @property
+    def split(self) -> TimeSplit: ...
 
 
 def finished_event(
@@ -88,6 +91,9 @@ def finished_event(
         notes=t.config.notes,
         error=error,
     )
+    breakdown = t.split.breakdown()  # each part's share of the training time (rank 0)
+    if breakdown is not None:
+        summary["time_breakdown"] = breakdown
     # the toggles' and the front end's keys, which RunSummary names, come as plain dicts
     summary = cast(RunSummary, {**summary, **t.toggles.summary(), **(extra or {})})
     error = error or summary.get("error")

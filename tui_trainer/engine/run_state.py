@@ -45,6 +45,7 @@ class RunParts:
     config: CurrentConfig
     dist: DistContext
     class_names: list[str]
+    split: Stateful | None = None  # "time_split": seconds per part of the step (TimeSplit)
 
 
 def capture(
@@ -73,6 +74,7 @@ def capture(
         "config": parts.config.value.model_dump(mode="json"),
         "class_names": parts.class_names,
         **parts.toggles.state_dict(),  # EMA weights
+        **({"time_split": parts.split.state_dict()} if parts.split is not None else {}),
     }
 
 
@@ -109,6 +111,8 @@ def restore(parts: RunParts, state: dict[str, Any], *, batch_size: int) -> list[
     p.batch, repeated = ckpt.convert_position(p.batch, saved, now)
     parts.counts.load_state_dict(state)
     parts.rng.load_state_dict(state["rng"])
+    if parts.split is not None:  # absent from a checkpoint written before it was kept
+        parts.split.load_state_dict(state.get("time_split") or {})
     notes = [note for note in (state.get("note"), ema_note) if note]  # a newer checkpoint ...
     if not repeated:
         return notes

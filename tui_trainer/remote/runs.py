@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from tui_trainer import formatting as fmt
 from tui_trainer.errors import UserError
@@ -44,6 +45,7 @@ class RunInfo:
     started: float | None  # epoch seconds
     seconds: float | None  # wall time so far (live) or in all
     pid: int | None = None
+    alert: dict[str, Any] | None = None  # the latest alert: rule, message, time
 
 
 def inspect(run_dir: Path) -> RunInfo:
@@ -52,6 +54,7 @@ def inspect(run_dir: Path) -> RunInfo:
     cannot be used."""
     seen = glance(run_dir)
     status, live, pid, seconds = seen.status, False, None, None
+    alert = seen.alert
     epochs_total, started = seen.epochs, seen.started
     if seen.summary is not None:
         seconds = total_wall_seconds(seen.summary)  # a resumed run: every segment
@@ -67,6 +70,8 @@ def inspect(run_dir: Path) -> RunInfo:
                 reply.get("pid"),
             )
             seconds = time.time() - started if started is not None else None
+            if isinstance(reply.get("alert"), dict):
+                alert = reply["alert"]
             epochs = reply.get("epochs")
             epochs_total = epochs if isinstance(epochs, int) and epochs > 0 else epochs_total
         elif started is not None and seen.last_time is not None:
@@ -84,6 +89,7 @@ def inspect(run_dir: Path) -> RunInfo:
         started=started,
         seconds=round(seconds, 1) if finite(seconds) else None,
         pid=pid if isinstance(pid, int) else None,
+        alert=alert,
     )
 
 
@@ -118,9 +124,19 @@ def _metric(info: RunInfo) -> str:
     return f"{info.best_metric} {info.best_value:.4g} (epoch {info.best_epoch})"
 
 
+def _alert(info: RunInfo) -> str:
+    """The latest alert's rule and time of day (`--json` has its message)."""
+    a = info.alert
+    if not a:
+        return "-"
+    when = a.get("time")
+    at = time.strftime(" %H:%M", time.localtime(when)) if finite(when) else ""
+    return f"{a.get('rule')}{at}"
+
+
 def format_table(infos: list[RunInfo]) -> str:
     """The `runs` table as text."""
-    header = ("RUN", "PRESET", "STATUS", "EPOCH", "BEST", "STARTED", "DURATION")
+    header = ("RUN", "PRESET", "STATUS", "EPOCH", "BEST", "ALERT", "STARTED", "DURATION")
     rows = [
         (
             i.run_dir,
@@ -128,6 +144,7 @@ def format_table(infos: list[RunInfo]) -> str:
             i.status,
             f"{i.epoch}/{i.epochs}" if i.epochs else str(i.epoch),
             _metric(i),
+            _alert(i),
             time.strftime("%Y-%m-%d %H:%M", time.localtime(i.started)) if i.started else "-",
             "-" if i.seconds is None else fmt.duration(i.seconds),
         )

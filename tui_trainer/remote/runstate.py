@@ -10,6 +10,7 @@ from typing import Any
 
 from tui_trainer.runlog.control import Control, StopMode
 from tui_trainer.runlog.events import (
+    Alert,
     EpochEnd,
     Event,
     Paused,
@@ -55,6 +56,8 @@ class RunState:
             s["state"] = "running"
         elif isinstance(event, RunFinished):
             s["state"] = event.status
+        elif isinstance(event, Alert):
+            s["alert"] = {"rule": event.rule, "message": event.message, "time": event.time}
 
     def status(self) -> dict[str, Any]:
         """The fields of a `status` reply (a request asked but not yet taken shows as such)."""

@@ -51,6 +51,10 @@ class StepProgress:
     steps_per_second: float | None = None  # smoothed micro-batches ("it") per second
     epoch_elapsed: float | None = None  # training seconds of this epoch (this process)
     loss_parts: dict[str, float] | None = None  # a detector's loss by part, same window as loss
+    # where the window's training time went, as fractions summing to 1, keys exactly "data"
+    # (waiting on the loader), "copy" (host to device), "compute" (forward+backward),
+    # "optimizer" (the step) and "other"; None: not measured (engine.time_split)
+    time_parts: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,26 @@ class LogMessage:
 
     level: str  # "info", "warning", "error"
     message: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A watchdog rule tripped (`engine.watchdog`; the rules are the config's `alerts:`).
+
+    Written to metrics.jsonl as an `alert` record, shown in the log, rung in every attached
+    terminal when `bell` (the run's `alerts.bell`), posted to `alerts.webhook`.
+    """
+
+    rule: str  # nonfinite | spike | plateau | stall | gpu_idle | data_wait | eta
+    message: str  # one line a person can act on
+    level: str  # "warning" or "error"
+    epoch: int  # 1-based, the epoch in progress (0 before the first step)
+    step: int  # optimizer steps of the run done
+    value: float | None  # what was measured (None where nothing is: a non-finite loss)
+    threshold: float | None  # what it was held against
+    action: str  # what the run did about it: none, pause, checkpoint, stop, lr=...
+    time: float  # wall clock (epoch seconds) when raised: a replayed old alert rings no bell
+    bell: bool = True
 
 
 @dataclass(frozen=True)
@@ -166,6 +190,7 @@ Event = (
     | StepProgress
     | EpochEnd
     | LogMessage
+    | Alert
     | CheckpointSaved
     | ConfigChanged
     | LRPlan

@@ -7,6 +7,9 @@ planned. Whether a run without a summary is live is for its control socket to sa
 (`remote/runs.py`); here it `DIED`. So is a resumed run's: the summary.json of its earlier
 segment stays until the resume ends, and records written after it (not ending in `finished`)
 say it is out of date.
+
+The latest alert is the newest `alert` record among the records read (back to the last epoch
+line), else the one summary.json names; a live run's socket names its own (`remote/runs.py`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_trainer.runlog.check import finite, is_int
-from tui_trainer.runlog.layout import METRICS, SUMMARY
+from tui_trainer.runlog.layout import ALERT, METRICS, SUMMARY
 from tui_trainer.runlog.lines import DamagedLine, head_lines, parse_line, tail_lines
 from tui_trainer.runlog.reader import Damaged, planned_by, read_config, read_summary
 from tui_trainer.runlog.status import Status, from_summary
@@ -42,6 +45,7 @@ class Glance:
     started: float | None
     last_time: float | None  # the newest record's time
     damaged_lines: int = 0
+    alert: dict[str, Any] | None = None  # the latest alert: rule, message, time (see below)
 
 
 def glance(run_dir: Path) -> Glance:
@@ -87,7 +91,23 @@ def glance(run_dir: Path) -> Glance:
         started=float(when) if finite(when) else None,
         last_time=tail.last_time,
         damaged_lines=head.damaged + tail.damaged,
+        alert=tail.alert or _summary_alert(summary),
     )
+
+
+def _summary_alert(summary: RunSummary | None) -> dict[str, Any] | None:
+    """The last alert a finished run's summary.json names (`alerts.last`)."""
+    alerts = summary.get("alerts") if summary is not None else None
+    last = alerts.get("last") if isinstance(alerts, dict) else None
+    return _alert_fields(last) if isinstance(last, dict) else None
+
+
+def _alert_fields(record: dict[str, Any]) -> dict[str, Any] | None:
+    """rule, message and time of an alert record (None when it is not one)."""
+    rule, message, when = record.get("rule"), record.get("message"), record.get("time")
+    if not isinstance(rule, str) or not isinstance(message, str):
+        return None
+    return {"rule": rule, "message": message, "time": float(when) if finite(when) else None}
 
 
 def _resumed_since(run_dir: Path, metrics_written: int, newest: str | None) -> bool:
@@ -113,6 +133,7 @@ class _Backwards:
         self.epochs: int | None = None
         self.last_time: float | None = None
         self.newest: str | None = None  # the newest record's event
+        self.alert: dict[str, Any] | None = None  # the newest alert record read
 
     def records(self) -> Iterator[dict[str, Any]]:
         for line in reversed(list(self.lines)):
@@ -129,4 +150,6 @@ class _Backwards:
                 self.last_time = float(record["time"])
             if self.epochs is None:
                 self.epochs = planned_by(record)
+            if self.alert is None and record.get("event") == ALERT:
+                self.alert = _alert_fields(record)
             yield record

@@ -32,8 +32,12 @@ RESTART = "restart"
 """The record a run directory gets when torchrun restarted its workers (`attempt`, `from`: the
 checkpoint continued, `world_size`); summary.json then has `restarts`."""
 
+ALERT = "alert"
+"""The record of a watchdog's alert (`runlog.events.Alert`)."""
+
 KEPT = frozenset(
     {
+        ALERT,
         "started",
         "epoch",
         "lr_plan",

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from typing import Any, cast
 
 from tui_trainer.runlog.events import (
+    Alert,
     CheckpointSaved,
     ConfigChanged,
     EpochEnd,
@@ -28,11 +29,11 @@ from tui_trainer.runlog.events import (
     Steered,
     StepProgress,
 )
-from tui_trainer.runlog.layout import EPOCH_FIELDS, KEPT, STEP
+from tui_trainer.runlog.layout import ALERT, EPOCH_FIELDS, KEPT, STEP
 from tui_trainer.runlog.status import Status
 from tui_trainer.runlog.summary import RunSummary
 
-__all__ = ["EPOCH_FIELDS", "KEPT", "STEP", "from_record", "to_record"]
+__all__ = ["ALERT", "EPOCH_FIELDS", "KEPT", "STEP", "from_record", "to_record"]
 
 
 def to_record(event: Event, now: float) -> dict[str, Any]:
@@ -41,8 +42,9 @@ def to_record(event: Event, now: float) -> dict[str, Any]:
     match event:
         case StepProgress():
             record = {"event": STEP, "time": now, **asdict(event)}
-            if record["loss_parts"] is None:  # only detectors have them: no null on every line
-                del record["loss_parts"]
+            for key in ("loss_parts", "time_parts"):  # optional: no null on every line
+                if record[key] is None:
+                    del record[key]
             return record
         case EpochEnd():
             return {
@@ -80,6 +82,8 @@ def to_record(event: Event, now: float) -> dict[str, Any]:
             return {"event": "checkpoint", "time": now, **asdict(event)}
         case LogMessage():
             return {"event": "log", "time": now, **asdict(event)}
+        case Alert():
+            return {"event": ALERT, **asdict(event)}
         case LRPlan():
             points = [[x, lr] for x, lr in event.points]
             return {"event": "lr_plan", "time": now, "reason": event.reason, "points": points}
@@ -140,6 +144,7 @@ def _from_record(r: dict[str, Any], config: dict[str, Any]) -> Event | None:
             steps_per_second=_rate(r.get("steps_per_second")),
             epoch_elapsed=_rate(r.get("epoch_elapsed")),
             loss_parts=_parts(r.get("loss_parts")),
+            time_parts=_parts(r.get("time_parts")),
         )
     if kind == "epoch":
         metrics = {k: _float(v) for k, v in r.items() if k not in EPOCH_FIELDS - {"epoch"}}
@@ -176,6 +181,19 @@ def _from_record(r: dict[str, Any], config: dict[str, Any]) -> Event | None:
         )
     if kind == "log":
         return LogMessage(str(r["level"]), str(r["message"]))
+    if kind == ALERT:
+        return Alert(
+            rule=str(r["rule"]),
+            message=str(r["message"]),
+            level=str(r.get("level", "warning")),
+            epoch=int(r.get("epoch", 0)),
+            step=int(r.get("step", 0)),
+            value=_rate(r.get("value")),
+            threshold=_rate(r.get("threshold")),
+            action=str(r.get("action", "none")),
+            time=_float(r["time"]),
+            bell=bool(r.get("bell", True)),
+        )
     if kind == "lr_plan":
         points = [(float(x), float(lr)) for x, lr in r["points"]]
         return LRPlan(points, str(r.get("reason", "")))
@@ -209,7 +227,7 @@ def _from_record(r: dict[str, Any], config: dict[str, Any]) -> Event | None:
 
 
 def _parts(value: Any) -> dict[str, float] | None:
-    """A step record's loss parts (None when absent or not a mapping of numbers)."""
+    """A step record's loss or time parts (None when absent or not a mapping)."""
     if not isinstance(value, dict):
         return None
     return {str(k): _float(v) for k, v in value.items()}

@@ -54,6 +54,10 @@ class RunSummary(_Always, total=False):
     nonfinite_skipped: int
     notes: list[str]
     error: str  # failed runs: the reason
+    # each part's share of the training time ("data", "copy", "compute", "optimizer",
+    # "other": runlog.time_parts), over every segment of a resumed run; a script run's has
+    # "data" and "other" only
+    time_breakdown: dict[str, float]
     # the toggles (engine.toggles.Toggles.summary)
     evaluated_weights: str
     compile: str
@@ -64,6 +68,7 @@ class RunSummary(_Always, total=False):
     resumed_from: str
     checkpoint_missing: str
     sink_errors: list[str]
+    alerts: dict[str, Any]  # the watchdogs' alerts: count, last (rule, message, time)
     traceback: str  # the file, in the run directory, that holds a failed run's traceback
     # the headless runner (`run --run-dir`, torchrun restarts, Slurm)
     signal: str  # the signal that stopped the run (SIGTERM, SIGUSR1, ...)

@@ -18,7 +18,9 @@ from tui_trainer.formatting import (
     speed,
 )
 from tui_trainer.next_steps import next_step_lines
+from tui_trainer.notify import alert_line, ring_sequence, should_ring
 from tui_trainer.runlog.events import (
+    Alert,
     CheckpointSaved,
     EpochEnd,
     Event,
@@ -30,6 +32,7 @@ from tui_trainer.runlog.events import (
     StepProgress,
 )
 from tui_trainer.runlog.summary import total_wall_seconds
+from tui_trainer.runlog.time_parts import hint, legend, read_parts
 
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{engine}]"
 """tqdm's bar without its own clocks and rate: those come from the engine (`tqdm_postfix`)."""
@@ -71,6 +74,7 @@ class ConsoleSink:
         self.start_epoch = 0
         self.last_line = 0.0
         self.plain_interval = 5.0
+        self.last_message: str | None = None  # the newest LogMessage's text
 
     def _print(self, text: str) -> None:
         if self.bar is not None:
@@ -94,6 +98,9 @@ class ConsoleSink:
         elif isinstance(event, LogMessage):
             prefix = "" if event.level == "info" else f"{event.level}: "
             self._print(f"{prefix}{event.message}")
+            self.last_message = event.message
+        elif isinstance(event, Alert):
+            self._alert(event)
         elif isinstance(event, CheckpointSaved):
             if event.reason not in {"epoch", "periodic"}:
                 self._print(f"checkpoint saved ({event.reason}): {event.path}")
@@ -103,6 +110,15 @@ class ConsoleSink:
             self._print("resumed")
         elif isinstance(event, RunFinished):
             self._finished(event)
+
+    def _alert(self, event: Alert) -> None:
+        """The alert's line (unless it repeats the line just logged: a non-finite loss's
+        failure); on a terminal also the bell and a desktop notification."""
+        if event.message != self.last_message:
+            self._print(f"{event.level}: {alert_line(event)}")
+        if self.tty and should_ring(event):
+            self.stream.write(ring_sequence(event))
+            self.stream.flush()
 
     def _started(self, event: RunStarted) -> None:
         self.start_epoch = event.start_epoch
@@ -168,6 +184,12 @@ class ConsoleSink:
             f"{samples_rate(s.get('samples_per_second'))} (mean over training time), "
             f"{duration(total_wall_seconds(s) or 0, compact=True)} wall"
         )
+        parts = read_parts(s.get("time_breakdown"))  # where the training time went
+        if parts:
+            lines.append(f"time: {legend(parts)}")
+            advice = hint(parts)
+            if advice:
+                lines.append(f"hint: {advice}")
         if s.get("skipped_steps"):
             lines.append(f"fp16: {s['skipped_steps']} optimizer step(s) skipped by GradScaler")
         missing = s.get("checkpoint_missing")  # the weights are not on disk: said last, below

@@ -10,7 +10,9 @@ import math
 from dataclasses import dataclass, field
 
 from tui_trainer import formatting as fmt
+from tui_trainer.notify import alert_line
 from tui_trainer.runlog.events import (
+    Alert,
     CheckpointSaved,
     EpochEnd,
     Event,
@@ -23,6 +25,7 @@ from tui_trainer.runlog.events import (
     StepProgress,
 )
 from tui_trainer.runlog.status import Status
+from tui_trainer.runlog.time_parts import read_parts
 from tui_trainer.tui.curves import Curves
 
 QUIET_CHECKPOINTS = frozenset({"epoch", "best"})
@@ -61,6 +64,8 @@ class Progress:
     samples_per_second: float | None = None
     epoch_eta: float | None = None
     run_eta: float | None = None
+    # where the training time goes (shares by part): the latest window's, the run's at the end
+    time_parts: dict[str, float] | None = None
 
     @property
     def epoch_fraction(self) -> float:
@@ -99,6 +104,8 @@ class RunModel:
     stop_requested: str | None = None  # "epoch" | "step"
     finished: RunFinished | None = None
     _log: list[LogLine] = field(default_factory=list)
+    _alerts: list[Alert] = field(default_factory=list)  # alerts not yet rung
+    _last_message: str | None = None  # the newest LogMessage's text
     _errors: set[str] = field(default_factory=set)  # error messages the log has shown
     _epochs_seconds: float = 0.0  # finished epochs, validation included
     _stepped: bool = False  # a train StepProgress arrived during the current epoch
@@ -133,6 +140,11 @@ class RunModel:
         """Return and clear the log lines produced since the previous call."""
         lines, self._log = self._log, []
         return lines
+
+    def take_alerts(self) -> list[Alert]:
+        """Return and clear the alerts that arrived since the previous call (to ring)."""
+        alerts, self._alerts = self._alerts, []
+        return alerts
 
     def log(self, level: str, text: str) -> None:
         """Add a line to the log (used by the screen for its own notes, e.g. key presses)."""
@@ -169,6 +181,11 @@ class RunModel:
                 return self._on_epoch_end(event)
             case LogMessage():
                 return self._on_log(event)
+            case Alert():
+                if event.message != self._last_message:  # not the line the engine just logged
+                    self.log("error" if event.level == "error" else "warning", alert_line(event))
+                self._alerts.append(event)
+                return {"log", "alert"}
             case CheckpointSaved():
                 return self._on_checkpoint(event)
             case Paused():
@@ -212,6 +229,8 @@ class RunModel:
             p.epoch_elapsed = ev.epoch_elapsed
         # The engine's one definition of speed (engine.rate); never re-derived here.
         p.it_per_second, p.samples_per_second = ev.steps_per_second, ev.samples_per_second
+        if ev.time_parts:
+            p.time_parts = ev.time_parts
         self._stepped = True
         if math.isfinite(ev.loss):  # already a mean over the steps since the last event
             self.loss = ev.loss
@@ -260,6 +279,7 @@ class RunModel:
 
     def _on_log(self, ev: LogMessage) -> set[str]:
         self.log(ev.level, ev.message)
+        self._last_message = ev.message
         if ev.level == "error":
             self._errors.add(ev.message)
         return {"log"}
@@ -294,6 +314,9 @@ class RunModel:
     def _on_finished(self, ev: RunFinished) -> set[str]:
         self.finished = ev
         self.paused = self.pause_requested = self.resume_requested = False
+        self.progress.time_parts = read_parts(ev.summary.get("time_breakdown")) or (
+            self.progress.time_parts
+        )  # the whole run's shares replace the last window's
         self.checkpoint_requested = False
         if ev.status is Status.FAILED:
             error = ev.error or "unknown error"  # usually logged already, by its LogMessage

@@ -198,6 +198,12 @@ def summary_rows(opened: OpenedRun) -> list[tuple[str, str]]:
     error = rec.summary.get("error") if rec.summary else None
     if error:
         rows.append(("error", str(error)))
+    alerts = rec.summary.get("alerts") if rec.summary else None
+    last = alerts.get("last") if isinstance(alerts, dict) else None
+    if isinstance(last, dict) and isinstance(last.get("message"), str):
+        count = alerts.get("count") if isinstance(alerts, dict) else None
+        more = f" ({count} in all)" if isinstance(count, int) and count > 1 else ""
+        rows.append(("last alert", f"{last.get('rule')}: {last['message']}{more}"))
     rows.append(("run dir", str(rec.path)))
     return rows
 

@@ -15,6 +15,7 @@ HELP_KEYS: list[tuple[str, str, str]] = [
     ("Setup", "ctrl+b", "start in the background (survives this terminal), then watch it"),
     ("Setup", "tab", "move between the preset list and the toggles"),
     ("Setup", "f3", "the runs browser: every run under the runs folder"),
+    ("Setup", "f4", "find LR: a range test on a copy of the model; u puts its LR in the form"),
     ("Setup", "ctrl+q", "quit (q types into the field that has focus)"),
     ("Runs", "enter", "open the run: curves, summary, report, config (a live run: attach)"),
     ("Runs", "space", "mark / unmark a run; c compares the marked runs"),

@@ -25,6 +25,7 @@ from tui_trainer import formatting as fmt
 from tui_trainer.config import RunConfig
 from tui_trainer.runlog.control import StopMode
 from tui_trainer.runlog.events import RunFinished
+from tui_trainer.tui.alerts import ring
 from tui_trainer.tui.breakpoints import NARROW
 from tui_trainer.tui.bridge import EventBridge, RunUpdate
 from tui_trainer.tui.budget import RedrawBudget
@@ -37,6 +38,7 @@ from tui_trainer.tui.widgets.plot_panels import LossPanel, LRPanel, MetricPanel
 from tui_trainer.tui.widgets.progress import RunProgress
 from tui_trainer.tui.widgets.run_log import RunLog
 from tui_trainer.tui.widgets.state_badge import StateBadge
+from tui_trainer.tui.widgets.time_bar import TimeBar
 
 MAX_FPS = 10
 """Upper bound on redraws per second while training (events arrive ~4/s from the engine)."""
@@ -153,6 +155,7 @@ class RunScreen(SteeringScreen):
             with Vertical(id="progress-panel", classes="panel") as panel:
                 panel.border_title = "Progress"
                 yield RunProgress(id="progress")
+                yield TimeBar(id="time-bar")
             yield LossPanel(id="loss-panel", classes="panel")
             yield MetricPanel(id="metric-panel", classes="panel")
             with Vertical(id="gpu-slot", classes="panel") as panel:
@@ -192,6 +195,7 @@ class RunScreen(SteeringScreen):
         self._title_bar = self.query_one("#run-title", Static)
         self._badge = self.query_one(StateBadge)
         self._progress = self.query_one(RunProgress)
+        self._time_bar = self.query_one(TimeBar)
         self._plots = (
             self.query_one(LossPanel),
             self.query_one(MetricPanel),
@@ -266,6 +270,7 @@ class RunScreen(SteeringScreen):
         if changed & {"state", "progress"}:
             self._badge.set_state(m.state)
             self._progress.show(m.progress, m.state)
+            self._time_bar.show(m.progress.time_parts, stepped=m.progress.step > 0 or bool(m.rows))
         if "state" in changed:
             self._refresh_keys()
         if "charts" in changed:
@@ -273,6 +278,8 @@ class RunScreen(SteeringScreen):
         if "table" in changed:
             self._table.show_rows(m.rows)
         self._log.add(m.take_log())
+        if "alert" in changed:
+            ring(self.app, m.take_alerts())
 
     def _charts_due(self, now: bool) -> None:
         """Redraw the charts now, or once their budget's gap since the last redraw has passed."""

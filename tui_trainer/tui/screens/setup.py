@@ -48,6 +48,7 @@ from tui_trainer.tui.form import (
     validate,
 )
 from tui_trainer.tui.preset_info import key_settings, preset_label
+from tui_trainer.tui.screens.find_lr import FindLRScreen
 from tui_trainer.tui.screens.run import RunRequest
 from tui_trainer.tui.screens.toggle_rows import toggle_rows
 from tui_trainer.tui.state import DEFAULT_PRESET
@@ -63,6 +64,8 @@ class SetupScreen(Screen[None]):
         Binding("ctrl+r", "start", "Start", priority=True),
         Binding("ctrl+b", "start_background", "In background", priority=True),
         Binding("f2", "reset", "Reset toggles"),
+        # the Find LR button beside the LR field says so (the footer has no room at 80x24)
+        Binding("f4", "find_lr", "Find LR", show=False),
         Binding("f1", "app.help", "Help"),
         # priority: shown in the footer (the app's own hidden priority ctrl+q hid it there)
         # and it quits while a text field has focus; a plain q types into the field.
@@ -375,3 +378,25 @@ class SetupScreen(Screen[None]):
     @on(Button.Pressed, "#start")
     def _start_pressed(self) -> None:
         self.action_start()
+
+    # -- LR finder -------------------------------------------------------------------------------
+    def action_find_lr(self) -> None:
+        """f4: the LR range test on the toggles' config; "Use it" fills the LR field."""
+        self._checked = ()
+        self._revalidate()
+        result = self.validation
+        if result is None or not result.ok or result.config is None:
+            self.app.bell()
+            self.notify("Fix the values marked in red first.", severity="error", timeout=3)
+            return
+        self.app.push_screen(FindLRScreen(result.config, result.name), self._use_lr)
+
+    def _use_lr(self, lr: float | None) -> None:
+        """The finder's suggestion into the LR field (checked like a typed value)."""
+        if lr is not None:
+            self.query_one("#f-lr", Input).value = f"{lr:g}"
+            self.notify(f"learning rate set to {lr:g} (from the LR range test)", timeout=4)
+
+    @on(Button.Pressed, "#find-lr")
+    def _find_lr_pressed(self) -> None:
+        self.action_find_lr()

@@ -15,10 +15,12 @@ from tui_trainer import formatting as fmt
 from tui_trainer.next_steps import replay_command, resume_command, traceback_path
 from tui_trainer.runlog.events import RunFinished
 from tui_trainer.runlog.summary import RunSummary, total_wall_seconds
+from tui_trainer.runlog.time_parts import read_parts
 from tui_trainer.tui.model import RunModel
 from tui_trainer.tui.screens.choices import CommandsDialog
 from tui_trainer.tui.widgets.eval_panel import EvalPanel
 from tui_trainer.tui.widgets.state_badge import StateBadge
+from tui_trainer.tui.widgets.time_bar import summary_rows
 
 KEY_WIDTH = 10
 HIDDEN_FINAL = frozenset({"epoch", "epoch_seconds"})
@@ -99,6 +101,8 @@ def result_lines(result: RunFinished, model: RunModel) -> Content:
         )
     for i, line in enumerate(final_rows(s)):
         rows.append(("final" if i == 0 else "", line))
+    for i, row in enumerate(summary_rows(read_parts(s.get("time_breakdown")), ROW_WIDTH)):
+        rows.append(("time" if i == 0 else "", row))  # where the training time went
     run_dir = s.get("run_dir") or model.run_dir
     if run_dir:
         rows.append(("run dir", str(run_dir)))

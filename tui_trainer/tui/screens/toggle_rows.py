@@ -69,7 +69,9 @@ def toggle_rows() -> ComposeResult:
     )
     yield from error_slots("accumulate")
     for name, label, hint in PLAIN_FIELDS:
-        yield row(label, hint, number(name))
+        finder = [Button("Find LR", id="find-lr", compact=True, tooltip="LR range test (f4)")]
+        finder = finder if name == "lr" else []
+        yield row(label, hint, number(name), *finder)
         yield from error_slots(name)
     yield row("Clip gradients", "max total norm", number("clip_grad_norm", "off"))
     yield from error_slots("clip_grad_norm")
