@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_trainer.atomic import PRIVATE_DIR, PRIVATE_FILE
+from tui_trainer.config.names import safe_component
 from tui_trainer.errors import UserError
 
 DB_ENV = "TUI_TRAINER_QUEUE_DB"
@@ -83,7 +84,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     created REAL NOT NULL,
     started REAL,
     ended REAL,
-    peak_mem_mb REAL
+    peak_mem_mb REAL,
+    cwd TEXT NOT NULL,
+    name TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
 CREATE INDEX IF NOT EXISTS jobs_sweep ON jobs (sweep);
@@ -99,7 +102,8 @@ CREATE TABLE IF NOT EXISTS sweeps (
 
 _JOB_COLUMNS = (
     "id, state, preset, overrides, out, gpus, per_gpu, priority, position, run_dir, gpu_ids, "
-    "pid, attempts, exit_code, error, sweep, trial, created, started, ended, peak_mem_mb"
+    "pid, attempts, exit_code, error, sweep, trial, created, started, ended, peak_mem_mb, "
+    "cwd, name"
 )
 _ORDER = "ORDER BY priority DESC, position, id"
 
@@ -144,7 +148,11 @@ class Job:
     started: float | None
     ended: float | None
     peak_mem_mb: float | None
-    """The GPU memory the run was measured to use (packing with `per_gpu`)."""
+    """The GPU memory the run was measured to use, MiB (packing with `per_gpu`)."""
+    cwd: str = ""
+    """The folder `queue add` ran in: the run starts there (relative paths, your own code)."""
+    name: str = ""
+    """The run directory's preset folder (`out/<name>/<stamp>`), as `run` names it."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +188,14 @@ def default_path() -> Path:
     return Path(env).expanduser() if env else state_dir() / DB_NAME
 
 
+def run_name(preset: str) -> str:
+    """The preset folder a run of `preset` gets: the file's stem (a run's config.yaml: its
+    preset folder), made safe; the same rule as `config.loader.load_config`."""
+    path = Path(preset)
+    stem = path.parent.parent.name if path.name == "config.yaml" else path.stem
+    return safe_component(stem or "default", "preset")
+
+
 def _either(states: tuple[str, ...]) -> str:
     """`queued or held`, `done, failed, stopped or pruned`."""
     return states[0] if len(states) == 1 else f"{', '.join(states[:-1])} or {states[-1]}"
@@ -208,6 +224,8 @@ def _job(row: tuple[Any, ...]) -> Job:
         started,
         ended,
         peak,
+        cwd,
+        name,
     ) = row
     return Job(
         id=int(id_),
@@ -231,6 +249,8 @@ def _job(row: tuple[Any, ...]) -> Job:
         started=started,
         ended=ended,
         peak_mem_mb=peak,
+        cwd=str(cwd),
+        name=str(name),
     )
 
 
@@ -360,6 +380,20 @@ class QueueStore:
         with self._lock, self._errors():
             return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
+    def meta(self, key: str) -> str | None:
+        """A value of the `meta` table (the scheduler's wanted state, the schema version)."""
+        with self._lock, self._errors():
+            row = self._conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        """Set (or with None, delete) a value of the `meta` table."""
+        with self._write() as conn:
+            if value is None:
+                conn.execute("DELETE FROM meta WHERE key=?", (key,))
+            else:
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
     # -- reading -------------------------------------------------------------------------
 
     def _get(self, conn: sqlite3.Connection, job_id: int) -> Job:
@@ -405,8 +439,15 @@ class QueueStore:
         priority: int = 0,
         sweep: str | None = None,
         trial: int | None = None,
+        cwd: str | None = None,
+        name: str | None = None,
     ) -> Job:
-        """Queue a run of `preset` with `overrides` (validated by the caller); the new job."""
+        """Queue a run of `preset` with `overrides` (validated by the caller); the new job.
+
+        `cwd` (default: this process's) is where the run starts; `name` is the run directory's
+        preset folder (default: the preset's file stem, as `run` names it; pass the name
+        `config.loader.load_config` returned when you have it).
+        """
         if gpus < 0:
             raise UserError(f"needs 0 or more GPUs, got {gpus}", key="--gpus")
         if per_gpu < 1:
@@ -416,9 +457,9 @@ class QueueStore:
             cur = conn.execute(
                 "INSERT INTO jobs (state, preset, overrides, out, gpus, per_gpu, priority, "
                 "position, run_dir, gpu_ids, pid, attempts, exit_code, error, sweep, trial, "
-                "created, started, ended, peak_mem_mb) "
+                "created, started, ended, peak_mem_mb, cwd, name) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, '[]', NULL, 0, NULL, NULL, ?, ?, ?, "
-                "NULL, NULL, NULL)",
+                "NULL, NULL, NULL, ?, ?)",
                 (
                     QUEUED,
                     preset,
@@ -431,6 +472,8 @@ class QueueStore:
                     sweep,
                     trial,
                     time.time(),
+                    str(Path(cwd) if cwd is not None else Path.cwd()),
+                    name or run_name(preset),
                 ),
             )
             return self._get(conn, int(cur.lastrowid or 0))
