@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from tui_trainer.after import cli as after
-from tui_trainer.commands import compare, info, remote, script, train
+from tui_trainer.commands import compare, info, queue, remote, script, train
 from tui_trainer.commands.parsing import CliParser
 
 PROG = "tui-trainer"
@@ -72,6 +72,14 @@ COMMANDS: tuple[Command, ...] = (
         "Send one control command to a live run and print its answer.",
         remote.configure_ctl,
         remote.ctl,
+    ),
+    Command(
+        "queue",
+        "queue add|ls|hold|release|rm|retry|move|logs|start|stop",
+        "Queue runs for a background scheduler that starts them on free GPUs (or CPU slots) "
+        "and outlives the terminal; each job is an ordinary run (watch, ctl, runs).",
+        queue.configure,
+        queue.queue,
     ),
     Command(
         "exec",

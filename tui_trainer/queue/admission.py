@@ -16,8 +16,9 @@ The rules (README "Queues and sweeps"):
 - A GPU that is lost, or that holds compute processes that are not the queue's (someone's own
   script), is not used.
 - A CPU job (`gpus == 0`) takes one of `cpu_slots` CPU slots (default 1), GPUs or not.
-- A job asking for more GPUs than the machine has fails at once (`Refusal`), instead of waiting
-  forever.
+- A job asking for more GPUs than the machine has (lost ones left out) fails at once (`Refusal`)
+  instead of waiting forever. While NVML sees no GPU at all, GPU jobs wait (a driver hiccup must
+  not fail the queue; `queue add` refuses `--gpus N` beyond what the machine has).
 """
 
 from __future__ import annotations
@@ -136,12 +137,11 @@ def admit(
                 cpu_free -= 1
                 out.append(Start(job.id))
             continue
+        if not gpus:  # NVML sees none now (`queue add` refused more GPUs than there are)
+            continue
         usable = [g for g in board.values() if not g.state.lost]
         if job.gpus > len(usable):
-            if not gpus:
-                reason = f"needs {job.gpus} GPU(s) and this machine has none (NVML sees none)"
-            else:
-                reason = f"needs {job.gpus} GPU(s) and this machine has {len(usable)}"
+            reason = f"needs {job.gpus} GPU(s) and this machine has {len(usable)}"
             out.append(Refusal(job.id, reason))
             continue
         expected = expected_memory_mb(job, known)

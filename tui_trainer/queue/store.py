@@ -591,6 +591,13 @@ class QueueStore:
             )
             return self._get(conn, job_id)
 
+    def reject(self, job_id: int, error: str) -> Job:
+        """A queued job that cannot start (its run directory cannot be made, too many GPUs
+        asked): failed with `error`, never started."""
+        return self._transition(
+            job_id, (QUEUED,), "rejected", "state=?, error=?, ended=?", (FAILED, error, time.time())
+        )
+
     def set_pid(self, job_id: int, pid: int | None) -> Job:
         """Record the process of a running job (after it was spawned, or adopted)."""
         return self._transition(job_id, (RUNNING,), "given a process", "pid=?", (pid,))
