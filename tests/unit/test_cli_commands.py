@@ -25,6 +25,7 @@ MINIMAL_ARGS = {
     "watch": [],
     "runs": [],
     "ctl": ["RUN", "pause"],
+    "queue": ["ls"],
     "replay": ["RUN"],
     "compare": [],
     "presets": [],
