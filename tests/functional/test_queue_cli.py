@@ -59,6 +59,7 @@ def test_add_prints_the_id_and_queues_what_was_asked(
         (["quickstart", "--gpus", "2"], "--gpus 2: this machine has none"),
         (["quickstart", "--per-gpu", "0"], "--per-gpu needs 1 or more"),
         ([], "which preset?"),
+        (["epochs=2"], "which preset?"),
     ],
 )
 def test_bad_add_exits_2_and_queues_nothing(

@@ -129,16 +129,16 @@ def _add(store: QueueStore, args: argparse.Namespace) -> int:
     from tui_trainer.config.loader import load_config
     from tui_trainer.queue.daemon import ensure_running
 
-    if not args.words:
+    preset, overrides = split_overrides(args.words[0] if args.words else None, args.words[1:])
+    if preset is None:
         raise UserError("queue add: which preset? (tui-trainer queue add PRESET [overrides])")
-    preset, overrides = split_overrides(args.words[0], args.words[1:])
     config, name = load_config(preset, overrides)  # bad input: exit 2, nothing queued
     gpus = _gpus(args.gpus, config.device)
     if args.per_gpu is not None and args.per_gpu < 1:
         raise UserError(f"queue add: --per-gpu needs 1 or more, got {args.per_gpu}")
     out = Path(args.out or config.out).expanduser().absolute()
     job = store.add(
-        preset or "",
+        preset,
         overrides,
         out=str(out),
         gpus=gpus,
