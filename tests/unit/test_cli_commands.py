@@ -26,6 +26,7 @@ MINIMAL_ARGS = {
     "runs": [],
     "ctl": ["RUN", "pause"],
     "queue": ["ls"],
+    "sweep": ["status"],
     "replay": ["RUN"],
     "compare": [],
     "presets": [],
