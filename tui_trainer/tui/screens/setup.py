@@ -124,7 +124,8 @@ class SetupScreen(Screen[None]):
         """Preset list and key settings on the left, toggles on the right."""
         with Horizontal(id="setup-header"):
             yield Static("tui-trainer  ·  new run", id="setup-title")
-            yield Static("ctrl+r start · f3 runs · f1 help · ctrl+q quit", id="setup-hint")
+            # (ctrl+q quit: in the footer)
+            yield Static("ctrl+r start · f3 runs · f4 queue · f1 help", id="setup-hint")
         with Horizontal(id="setup-body"):
             with Vertical(id="setup-left"):
                 options = [Option(preset_label(p), id=str(i)) for i, p in enumerate(self.presets)]
