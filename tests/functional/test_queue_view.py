@@ -102,6 +102,14 @@ def test_jobs_shown_and_keys_change_the_queue(tmp_path: Path) -> None:
             assert "quickstart optim.lr=0.1" in text and "3/3" in text  # the done run read
             assert "failed" in text and "×2" in text  # a 2-GPU job waiting
             assert "quickstart/20261130-100000" in text  # run column (wide)
+            await cursor_to(pilot, screen, ids["failed"])
+            await pilot.press("t")
+            await wait_for(pilot, lambda: state(store, ids["failed"]) == "queued")
+            assert store.get(ids["failed"]).run_dir is None  # a fresh run directory
+            # queued again at the end: the row moves, and the cursor stays on its job
+            await wait_for(pilot, lambda: shown_ids(screen)[-1] == ids["failed"])
+            await pilot.pause()
+            assert screen.current_job().id == ids["failed"]
             await cursor_to(pilot, screen, ids["first"])
             await pilot.press("h")
             await wait_for(pilot, lambda: state(store, ids["first"]) == "held")
@@ -111,14 +119,14 @@ def test_jobs_shown_and_keys_change_the_queue(tmp_path: Path) -> None:
             await pilot.press("r")  # released already: refused in one line, nothing changed
             await wait_for(pilot, lambda: any("release refused" in n.message for n in notes(app)))
             await pilot.press("J")  # first moves below second
-            await wait_for(pilot, lambda: waiting(store) == [ids["second"], ids["first"]])
+            await wait_for(
+                pilot, lambda: waiting(store) == [ids["second"], ids["first"], ids["failed"]]
+            )
             await wait_for(pilot, lambda: screen.current_job().id == ids["first"])  # followed
             await pilot.press("ctrl+up")
-            await wait_for(pilot, lambda: waiting(store) == [ids["first"], ids["second"]])
-            await cursor_to(pilot, screen, ids["failed"])
-            await pilot.press("t")
-            await wait_for(pilot, lambda: state(store, ids["failed"]) == "queued")
-            assert store.get(ids["failed"]).run_dir is None  # a fresh run directory
+            await wait_for(
+                pilot, lambda: waiting(store) == [ids["first"], ids["second"], ids["failed"]]
+            )
             await cursor_to(pilot, screen, ids["second"])
             await pilot.press("d")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmRemove))

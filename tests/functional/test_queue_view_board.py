@@ -154,6 +154,30 @@ def notes(app: TrainerApp) -> list:
     return list(app._notifications)
 
 
+def test_board_follows_results_and_the_cursor_its_trial(tmp_path: Path) -> None:
+    """A trial that ends while the board is shown is ranked on the next read (the new leader
+    marked) and the cursor stays on the trial it was on."""
+    store, jobs = make_sweep(tmp_path)
+
+    async def scenario() -> None:
+        app = make_app(tmp_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            board = await open_board(pilot, jobs[3])
+            await wait_for_text(pilot, "3 ranked")
+            table = board.query_one("#board-table", DataTable)
+            table.move_cursor(row=3)  # trial 3, queued
+            await pilot.pause()
+            run_dir = make_run(tmp_path / "runs", "quickstart", "20261133-100000", epochs=8)
+            store.claim(jobs[3], run_dir=str(run_dir), gpu_ids=[])
+            store.finish(jobs[3], "done", exit_code=0)
+            await wait_for_text(pilot, "4 ranked", timeout=8)
+            assert [r.trial for r in board.board.rows] == [3, 1, 2, 0]
+            assert board.board.rows[0].best
+            assert board.current().trial == 3 and table.cursor_row == 0
+
+    run(scenario())
+
+
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 def test_board_fits_the_terminal(tmp_path: Path, size: tuple[int, int]) -> None:
     _, jobs = make_sweep(tmp_path)

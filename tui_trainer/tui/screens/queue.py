@@ -23,6 +23,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, DataTable, Footer, Static
+from textual.widgets.data_table import CellDoesNotExist
 
 from tui_trainer.errors import UserError
 from tui_trainer.queue.paths import QueuePaths, wake
@@ -46,6 +47,16 @@ REFRESH_SECONDS = 1.0
 """How often the queue is read again while shown."""
 JOB_MIN = 16
 """The job column (preset and overrides) keeps at least this many characters."""
+
+
+def cursor_key(table: DataTable) -> str | None:
+    """The key of the row under the table's cursor as drawn (None when it has no rows)."""
+    if table.row_count == 0:
+        return None
+    try:
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    except CellDoesNotExist:
+        return None
 
 
 class ConfirmRemove(YesNo):
@@ -190,7 +201,7 @@ class QueueScreen(Screen[None]):
         """Fill the table; keep the cursor on its job. Unchanged rows are not redrawn."""
         listing = self.listing or qv.QueueListing()
         table = self.query_one("#queue-table", DataTable)
-        current = self.current_job()
+        current = cursor_key(table)  # the job shown under the cursor until now
         width = self.app.size.width
         wide = width >= WIDE
         rows = [self._cells(row, wide) for row in listing.rows]
@@ -204,9 +215,9 @@ class QueueScreen(Screen[None]):
                 table.add_column(label, key=key)
             for row, cells in zip(listing.rows, rows, strict=True):
                 table.add_row(*cells, key=str(row.job.id))
-            ids = [row.job.id for row in listing.rows]
-            if current is not None and current.id in ids:
-                table.move_cursor(row=ids.index(current.id), animate=False)
+            ids = [str(row.job.id) for row in listing.rows]
+            if current in ids:
+                table.move_cursor(row=ids.index(current), animate=False)
         self._show_state(listing)
 
     def _cells(self, row: qv.JobRow, wide: bool) -> list[str]:

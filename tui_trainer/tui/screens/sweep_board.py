@@ -30,6 +30,7 @@ from tui_trainer.queue.store import RUNNING, QueueStore, Sweep, default_path
 from tui_trainer.runlog import RunRecord
 from tui_trainer.sweep.leaderboard import Row, leaderboard
 from tui_trainer.tui import runs_view as rv
+from tui_trainer.tui.screens.queue import cursor_key
 from tui_trainer.tui.screens.run_actions import WatchRun
 
 WIDE = 100
@@ -186,7 +187,7 @@ class SweepBoardScreen(Screen[None]):
         rows = board.rows or []
         self.marked &= {r.job for r in rows}
         table = self.query_one("#board-table", DataTable)
-        current = self.current()
+        current = cursor_key(table)  # the trial shown under the cursor until now
         wide = self.app.size.width >= WIDE
         cells = [self._cells(row, wide) for row in rows]
         self._cut_overrides(cells, self.app.size.width)
@@ -198,9 +199,9 @@ class SweepBoardScreen(Screen[None]):
             table.add_columns(*labels)
             for row, row_cells in zip(rows, cells, strict=True):
                 table.add_row(*row_cells, key=str(row.job))
-            jobs = [r.job for r in rows]
-            if current is not None and current.job in jobs:
-                table.move_cursor(row=jobs.index(current.job), animate=False)
+            jobs = [str(r.job) for r in rows]
+            if current in jobs:
+                table.move_cursor(row=jobs.index(current), animate=False)
         self._show_state(board)
 
     @staticmethod
