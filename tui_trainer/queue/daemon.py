@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tui_trainer.atomic import PRIVATE_DIR, PRIVATE_FILE, atomic_write_text
+from tui_trainer.errors import UserError
 from tui_trainer.queue.paths import QueuePaths, wake
 from tui_trainer.queue.scheduler import POLL_SECONDS, Scheduler, TickHook
 from tui_trainer.queue.store import QueueStore
@@ -182,7 +183,9 @@ def serve(
 
 def default_hooks() -> list[TickHook]:
     """The hooks a scheduler runs each tick (the sweep planner)."""
-    return []
+    from tui_trainer.sweep.planner import SweepPlanner
+
+    return [SweepPlanner().tick]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,7 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tui_trainer.queue.daemon")
     parser.add_argument("--db", required=True, help="the queue database")
     args = parser.parse_args(argv)
-    with QueueStore(Path(args.db)) as store:
+    try:
+        store = QueueStore(Path(args.db))
+    except UserError as exc:  # a damaged database: say so in the log, touch nothing
+        print(f"scheduler not started: {exc}", flush=True)
+        return 2
+    with store:
         return serve(store, hooks=default_hooks())
 
 
