@@ -149,7 +149,12 @@ def make(args: argparse.Namespace) -> int:
         wake(QueuePaths(store.path))
     spec = sweep.spec
     ids = [j.id for j in jobs]
-    shown = f"jobs {ids[0]}-{ids[-1]}" if len(ids) > 1 else f"job {ids[0]}"
+    if len(ids) == 1:
+        shown = f"job {ids[0]}"
+    elif ids == list(range(ids[0], ids[-1] + 1)):
+        shown = f"jobs {ids[0]}-{ids[-1]}"
+    else:  # another `queue add` took ids in between
+        shown = "jobs " + ", ".join(map(str, ids))
     how = spec["sampler"] + (", pruned by the median" if spec["prune"] else "")
     print(f"sweep {sweep.name}: {spec['trials']} trials ({how}); queued {shown}")
     if spec["sampler"] == "tpe" and len(jobs) < spec["trials"]:
