@@ -214,6 +214,15 @@ def _ls(store: QueueStore, args: argparse.Namespace) -> int:
             )
         )
     print(text_table([header, *rows]))
+    if any(j.state in ("queued", "running") for j in jobs):
+        from tui_trainer.queue.daemon import live_pid
+        from tui_trainer.queue.paths import QueuePaths
+
+        if live_pid(QueuePaths(store.path)) is None:
+            print(
+                "The scheduler is not running (jobs shown running may have ended since): "
+                "tui-trainer queue start"
+            )
     return 0
 
 

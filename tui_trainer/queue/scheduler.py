@@ -421,10 +421,12 @@ class Scheduler:
                     start_new_session=True,
                     env=env,
                 )
-        except OSError as exc:
+        except OSError as exc:  # the folder it was added in is gone, no space for its log
             why = f"could not start: {exc.strerror or exc}"
             self.store.finish(job.id, FAILED, error=why)
             self.log(f"job {job.id} failed: {why}")
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()  # only if nothing was written there
             return None
         self.children[job.id] = proc
         self.adopted.pop(job.id, None)
@@ -465,7 +467,9 @@ class Scheduler:
         pids = {**{j: p.pid for j, p in self.children.items()}, **self.adopted}
         for job_id, pid in pids.items():
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGTERM)  # its own session: torchrun's workers too
+                group = os.getpgid(pid)  # the job's own session: torchrun's workers too
+                if group != os.getpgrp():
+                    os.killpg(group, signal.SIGTERM)
             self.log(f"job {job_id}: asked to stop (SIGTERM to pid {pid})")
         deadline = time.monotonic() + wait
         while (self.children or self.adopted) and time.monotonic() < deadline:
