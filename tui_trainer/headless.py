@@ -114,8 +114,11 @@ def run_config(
     out: str | None = None,
     resume: str | Path | None = None,
     sinks: list[Sink] | None = None,
+    run_dir: str | Path | None = None,
 ) -> int:
     """Run `config` headless on the main thread and return the exit code.
+
+    `run_dir` (`run --run-dir`): exactly that run directory (see `tui_trainer.run_target`).
 
     Under torchrun (RANK/WORLD_SIZE set) this is one rank: rank 0 prints and writes, the
     others only report their own failure on stderr.
@@ -142,6 +145,7 @@ def run_config(
                 out=out,
                 resume=resume,
                 dist=dist,
+                run_dir=run_dir,
             )
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
@@ -172,8 +176,13 @@ def run_preset(
     *,
     out: str | None = None,
     resume: str | None = None,
+    run_dir: str | None = None,
 ) -> int:
-    """`tui-trainer run`: a preset (or the config saved with the resumed run) plus overrides."""
+    """`tui-trainer run`: a preset (or the config saved with the resumed run) plus overrides.
+
+    `run_dir`: exactly that run directory, started or continued (`tui_trainer.run_target`;
+    `commands.train.run` has checked that a preset and no --resume/--out came with it).
+    """
     if resume is not None:
         config, name = resumed_config(resume, preset, overrides)
     elif preset is None:
@@ -183,7 +192,7 @@ def run_preset(
     if preset is not None and DistContext.from_env().is_main:
         where = one_line(find_preset(preset).describe())  # a newline in a path: still one line
         print(f"preset: {name} from {where}", flush=True)
-    return run_config(config, name, out=out, resume=resume)
+    return run_config(config, name, out=out, resume=resume, run_dir=run_dir)
 
 
 def replay(run_dir: str, out: str | None = None) -> int:

@@ -23,11 +23,17 @@ FORWARDED = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") els
 
 
 def run_argv(
-    preset: str | None, overrides: list[str], *, out: str | None, resume: str | None
+    preset: str | None,
+    overrides: list[str],
+    *,
+    out: str | None,
+    resume: str | None,
+    run_dir: str | None = None,
 ) -> list[str]:
     """The worker command line (`run ...` without --nproc)."""
     argv = ["run", *([preset] if preset else []), *overrides]
-    return [*argv, *(["--resume", resume] if resume else []), *(["--out", out] if out else [])]
+    argv += [*(["--resume", resume] if resume else []), *(["--out", out] if out else [])]
+    return [*argv, *(["--run-dir", run_dir] if run_dir else [])]
 
 
 def free_port() -> int:

@@ -84,6 +84,45 @@ def create_run_dir(out: str | Path, preset: str, *, stamp: str | None = None) ->
     raise UserError(f"--out: too many run directories named '{parent / base}-N'")
 
 
+def claim_exact(path: str | Path) -> tuple[RunDirLock, bool]:
+    """`run --run-dir PATH` starting a new run: create PATH (its parents with the user's umask,
+    PATH itself private, 0700) or take an existing empty folder (made 0700), and lock it.
+
+    Returns the lock and whether PATH was created here. A folder that is not empty once locked
+    (another run got there first) is refused; `RunDirBusy` when a live process holds it.
+    """
+    path = Path(path)
+    made = False
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=PRIVATE_DIR)
+        made = True
+    except FileExistsError:
+        if not path.is_dir():
+            raise UserError(
+                f"'{path}' is not a folder (expected a run directory or an empty folder)",
+                key="--run-dir",
+            ) from None
+    except OSError as exc:
+        raise UserError(f"cannot create '{path}': {_why(exc)}", key="--run-dir") from None
+    lock = RunDirLock.acquire(path)
+    if not made:
+        try:
+            others = [name for name in os.listdir(path) if name != LOCK_NAME]
+            if not others:
+                os.chmod(path, PRIVATE_DIR)
+        except OSError as exc:
+            lock.release()
+            raise UserError(f"cannot use '{path}': {_why(exc)}", key="--run-dir") from None
+        if others:
+            lock.release()
+            raise UserError(
+                f"'{path}' is no longer empty (another run started there); give another --run-dir",
+                key="--run-dir",
+            )
+    return lock, made
+
+
 def _why(exc: OSError) -> str:
     if isinstance(exc, FileExistsError | NotADirectoryError):
         return "a file is in the way (expected a folder)"

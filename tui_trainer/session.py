@@ -23,7 +23,7 @@ import torch
 
 from tui_trainer.atomic import PRIVATE_DIR, describe_os_error
 from tui_trainer.config.code_specs import metric_mode
-from tui_trainer.config.outroot import check_out_root
+from tui_trainer.config.outroot import check_out_root, out_root_problem
 from tui_trainer.config.rules import config_warnings
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.config.tasks import model_kind
@@ -38,7 +38,8 @@ from tui_trainer.engine.models import build_model
 from tui_trainer.engine.resume_rules import check_resumable
 from tui_trainer.errors import UserError
 from tui_trainer.run_checks import check_batch_sizes, distributed_notes
-from tui_trainer.rundir import RunDirLock, create_run_dir
+from tui_trainer.run_target import RunTarget, choose
+from tui_trainer.rundir import RunDirLock, claim_exact, create_run_dir
 from tui_trainer.runlog import Damaged, read_config
 from tui_trainer.runlog.control import Control, StopMode
 from tui_trainer.runlog.events import EventBus, LogMessage, LRPlan, RunFinished, RunStarted, Sink
@@ -70,24 +71,31 @@ def execute(
     out: str | Path | None = None,
     resume: str | Path | None = None,
     dist: DistContext = SINGLE,
+    run_dir: str | Path | None = None,
 ) -> RunFinished:
     """Run training for `config` and return the final event (also delivered to the sinks).
 
     Raises UserError (nothing written) for bad input; training failures come back as a
     RunFinished with status "failed". With a multi-process `dist` this starts and ends the
-    process group around the run.
+    process group around the run. `run_dir` (`run --run-dir`): exactly that directory, a new
+    run or the one there continued (`tui_trainer.run_target`; rank 0 decides).
     """
     if config.log.tensorboard:
         require_tensorboard()  # the optional extra: a one-line error before anything is written
-    config, device, notes = resolve_runtime(config)
-    notes = [*notes, *config_warnings(config)]
-    info: list[str] = []
+    config, device, notes, info = _runtime(config, dist)
     if dist.enabled:
-        device = dist.device(device)
-        config, info = distributed_notes(config, dist)
         dist = dist.start(config.backend, device, config.dist_timeout)
     finished: RunFinished | None = None
     try:
+        exact: Path | None = None
+        if run_dir is not None:
+            target = _choose(dist, Path(run_dir), config)
+            if target.resume and target.config is not None:
+                config, device, notes, info = _runtime(target.config, dist)
+                resume = target.path
+            else:
+                exact = target.path
+            info = [*info, target.note]
         run = prepare(
             config,
             preset,
@@ -97,11 +105,34 @@ def execute(
             dist=dist,
             device=device,
             notes=(notes, info),
+            exact=exact,
         )
         finished = _execute(run, sinks)
         return finished
     finally:  # every rank that ended cleanly meets the others before the group goes
         dist.stop(sync=finished is not None and _ended_together(finished))
+
+
+def _runtime(
+    config: RunConfig, dist: DistContext
+) -> tuple[RunConfig, torch.device, list[str], list[str]]:
+    """The config with device and precision resolved (and, for several processes, the
+    process count noted), the device this rank trains on, warnings and facts for the log."""
+    config, device, notes = resolve_runtime(config)
+    notes = [*notes, *config_warnings(config)]
+    info: list[str] = []
+    if dist.enabled:
+        device = dist.device(device)
+        config, info = distributed_notes(config, dist)
+    return config, device, notes, info
+
+
+def _choose(dist: DistContext, run_dir: Path, config: RunConfig) -> RunTarget:
+    """`--run-dir`: rank 0 decides what to do with `run_dir` (reading only); every rank gets
+    the same answer, or the same refusal (all exit 2)."""
+    target, _ = _on_rank0(dist, lambda: (choose(run_dir, metric_mode(config)), None))
+    assert isinstance(target, RunTarget)
+    return target
 
 
 def _ended_together(finished: RunFinished) -> bool:
@@ -126,6 +157,7 @@ class PreparedRun:
     info: list[str]  # facts worth a log line (process count)
     out: str | Path  # where a new run directory goes
     lock: RunDirLock | None  # rank 0's lock on the resumed directory (see `tui_trainer.rundir`)
+    exact: Path | None = None  # `--run-dir`: the new run's directory itself, not one under `out`
 
 
 def prepare(
@@ -138,13 +170,15 @@ def prepare(
     dist: DistContext = SINGLE,
     device: torch.device | None = None,
     notes: tuple[list[str], list[str]] = ([], []),
+    exact: Path | None = None,
 ) -> PreparedRun:
     """Turn a resolved config into a ready run: data, model, checkpoint, run dir path, trainer.
 
     Raises UserError for bad input; creates nothing on disk. A resumed run directory is locked
     (rank 0) before its checkpoint is read, so a live writer is refused (`RunDirBusy`) and a
     checkpoint cannot change under us; the caller releases `lock`. `device` and `notes` come
-    from `resolve_runtime` (and the process count); `execute` passes them.
+    from `resolve_runtime` (and the process count); `execute` passes them. `exact`: a new run
+    goes in exactly that directory (`run --run-dir`), created when the run starts.
     """
     if device is None:
         config, device, warnings = resolve_runtime(config)
@@ -168,7 +202,11 @@ def prepare(
     check_batch_sizes(config, has_batchnorm(built.model), data.train_samples)
     config = metric_mode(config)  # a user metric's higher_is_better: recorded checkpoint.mode
     target = resume_target(resume) if resume else None
-    if dist.is_main:  # a root that is a file, read-only or immutable: exit 2, nothing written
+    if dist.is_main and exact is not None:
+        problem = out_root_problem(exact)
+        if problem:
+            raise UserError(problem, key="--run-dir")
+    elif dist.is_main:  # a root that is a file, read-only or immutable: exit 2, nothing written
         check_out_root(target or out or config.out, "--resume" if target else "--out")
     lock: RunDirLock | None = None
     if target is not None:
@@ -209,7 +247,31 @@ def prepare(
         *notes,
         out=out or config.out,
         lock=lock,
+        exact=exact,
     )
+
+
+def _on_rank0(dist: DistContext, work: Callable[[], tuple[Any, Any]]) -> tuple[Any, Any]:
+    """Rank 0 runs `work`, which returns (shared, local); every rank gets `shared` (picklable).
+
+    Returns (shared, local) on rank 0 and (shared, None) elsewhere; a refusal on rank 0 is a
+    UserError on every rank (all exit 2).
+    """
+    local: Any = None
+    error: UserError | None = None
+    outcome: tuple[str, Any] = ("", None)
+    if dist.is_main:
+        try:
+            shared, local = work()
+            outcome = ("ok", shared)
+        except UserError as exc:
+            error, outcome = exc, ("error", str(exc))
+    outcome = dist.broadcast_object(outcome)
+    if error is not None:
+        raise error
+    if outcome[0] == "error":
+        raise UserError(outcome[1])
+    return outcome[1], local
 
 
 def _claim(dist: DistContext, take: Callable[[], tuple[Path, RunDirLock]]) -> Any:
@@ -218,21 +280,13 @@ def _claim(dist: DistContext, take: Callable[[], tuple[Path, RunDirLock]]) -> An
     Returns (run_dir, lock) on rank 0 and (run_dir, None) elsewhere; a refusal on rank 0 is a
     UserError on every rank (all exit 2).
     """
-    lock: RunDirLock | None = None
-    error: UserError | None = None
-    outcome = ("", "")
-    if dist.is_main:
-        try:
-            run_dir, lock = take()
-            outcome = ("ok", str(run_dir))
-        except UserError as exc:
-            error, outcome = exc, ("error", str(exc))
-    outcome = dist.broadcast_object(outcome)
-    if error is not None:
-        raise error
-    if outcome[0] == "error":
-        raise UserError(outcome[1])
-    return Path(outcome[1]), lock
+
+    def work() -> tuple[str, RunDirLock]:
+        run_dir, lock = take()
+        return str(run_dir), lock
+
+    shared, lock = _on_rank0(dist, work)
+    return Path(shared), lock
 
 
 def _create(out: str | Path, preset: str) -> tuple[Path, RunDirLock]:
@@ -244,10 +298,34 @@ def _create(out: str | Path, preset: str) -> tuple[Path, RunDirLock]:
         raise
 
 
-def _open_writer(run: PreparedRun, run_dir: Path, lock: RunDirLock | None) -> RunDirWriter:
+def _create_exact(run_dir: Path, made: list[bool]) -> tuple[Path, RunDirLock]:
+    """`--run-dir`: the new run's directory is exactly `run_dir` (see `rundir.claim_exact`);
+    `made` gets whether the folder was created here."""
+    lock, created = claim_exact(run_dir)
+    made.append(created)
+    return run_dir, lock
+
+
+def _discard(run_dir: Path, keep_folder: bool) -> None:
+    """Undo a new run directory that could not take its first files; a `--run-dir` folder that
+    existed (empty) before stays, emptied of what the run put there."""
+    if not keep_folder:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for child in run_dir.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+def _open_writer(
+    run: PreparedRun, run_dir: Path, lock: RunDirLock | None, keep_folder: bool = False
+) -> RunDirWriter:
     """Prepare the run directory's first files and the writer that keeps them current.
 
-    A new directory that cannot take its first files (a full disk) is removed again: UserError.
+    A new directory that cannot take its first files (a full disk) is removed again (emptied,
+    with `keep_folder`: a `--run-dir` folder that existed before): UserError.
     A resumed one keeps its config.yaml until the resume proves itself (see RunDirWriter).
     """
     fresh = run.run_dir is None
@@ -274,7 +352,7 @@ def _open_writer(run: PreparedRun, run_dir: Path, lock: RunDirLock | None) -> Ru
         )
     except OSError as exc:
         if fresh:
-            shutil.rmtree(run_dir, ignore_errors=True)
+            _discard(run_dir, keep_folder)
         raise UserError(
             f"--out: cannot write the run directory {run_dir}: {describe_os_error(exc)}"
         ) from None
@@ -300,12 +378,16 @@ def _execute(run: PreparedRun, sinks: list[Sink]) -> RunFinished:
     lock = run.lock
     try:
         run_dir = run.run_dir
-        if run_dir is None:  # input is valid: create the run directory, atomically, and lock it
+        made: list[bool] = []
+        if run_dir is None and run.exact is not None:  # `--run-dir`: exactly there
+            exact = run.exact
+            run_dir, lock = _claim(run.dist, lambda: _create_exact(exact, made))
+        elif run_dir is None:  # input is valid: create the run directory, atomically, and lock it
             run_dir, lock = _claim(run.dist, lambda: _create(run.out, run.preset))
         run.trainer.run_dir = run_dir
         if not run.dist.is_main:  # train in step with rank 0, write nothing, emit to no sink
             return run.trainer.run(EventBus(), {"run_dir": str(run_dir), "rank": run.dist.rank})
-        writer = _open_writer(run, run_dir, lock)
+        writer = _open_writer(run, run_dir, lock, keep_folder=made == [False])
     except BaseException:
         if lock is not None:
             lock.release()

@@ -7,6 +7,7 @@ import os
 
 from tui_trainer import __version__
 from tui_trainer.commands.parsing import OVERRIDES_HELP, split_overrides
+from tui_trainer.errors import UserError
 
 
 def configure_console(p: argparse.ArgumentParser) -> None:
@@ -34,11 +35,17 @@ def console(args: argparse.Namespace) -> int:
 
 
 def configure_run(p: argparse.ArgumentParser) -> None:
-    """`run [PRESET] [overrides] [--resume X] [--out DIR] [--nproc N] [--detach]`."""
+    """`run [PRESET] [overrides] [--resume X] [--out DIR] [--run-dir DIR] [--nproc N]
+    [--detach]`."""
     p.add_argument("preset", nargs="?", help="preset name or YAML path")
     p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
     p.add_argument("--resume", help="run directory or checkpoint file to continue")
     p.add_argument("--out", help="root folder for run directories (default: runs)")
+    p.add_argument(
+        "--run-dir",
+        help="exactly this run directory: continue the resumable run of the same config in it, "
+        "or start there when it is empty or absent (for schedulers that resubmit a command)",
+    )
     p.add_argument(
         "--nproc",
         type=int,
@@ -54,21 +61,24 @@ def configure_run(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """A headless run: in the background (`--detach`), in N processes (`--nproc`) or here."""
     preset, overrides = split_overrides(args.preset, args.overrides)
+    if args.run_dir is not None and (args.resume or args.out or preset is None):
+        raise UserError(
+            "--run-dir: give a PRESET, and neither --resume nor --out (the directory itself "
+            "says whether the run starts or continues)"
+        )
     if args.detach:
         return _detach(args.argv, preset, overrides)
     if args.nproc is not None and args.nproc != 1 and "WORLD_SIZE" not in os.environ:
-        return _launch(args.nproc, preset, overrides, args.out, args.resume)
+        return _launch(args.nproc, preset, overrides, args)
     from tui_trainer.engine.heap import collector_paused_until_training
 
     with collector_paused_until_training():
         from tui_trainer.headless import run_preset
 
-        return run_preset(preset, overrides, out=args.out, resume=args.resume)
+        return run_preset(preset, overrides, out=args.out, resume=args.resume, run_dir=args.run_dir)
 
 
-def _launch(
-    nproc: int, preset: str | None, overrides: list[str], out: str | None, resume: str | None
-) -> int:
+def _launch(nproc: int, preset: str | None, overrides: list[str], args: argparse.Namespace) -> int:
     """`run --nproc N`: validate here (exit 2, nothing started), then start N processes."""
     from tui_trainer.launch import launch, run_argv
 
@@ -77,7 +87,8 @@ def _launch(
         from tui_trainer.config.loader import load_config
 
         on_hangup = load_config(preset, overrides)[0].on_hangup
-    return launch(nproc, run_argv(preset, overrides, out=out, resume=resume), on_hangup)
+    argv = run_argv(preset, overrides, out=args.out, resume=args.resume, run_dir=args.run_dir)
+    return launch(nproc, argv, on_hangup)
 
 
 def _detach(argv: list[str], preset: str | None, overrides: list[str]) -> int:
