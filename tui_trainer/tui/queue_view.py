@@ -89,10 +89,21 @@ def state_text(row: JobRow) -> str:
 
 
 def job_text(job: Job, width: int) -> str:
-    """`preset key=value ...` cut to `width` characters (a trailing `…` says it was cut)."""
+    """`preset key=value ...` in `width` characters. Too long, the overrides at the end are
+    kept (`preset … optim.lr=0.01`): a sweep adds the keys it varies last, and the leading
+    ones are those jobs tend to share."""
     name = Path(job.preset).stem if job.preset.endswith((".yaml", ".yml")) else job.preset
     text = " ".join([name, *job.overrides])
-    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+    if len(text) <= width:
+        return text
+    kept: list[str] = []
+    for override in reversed(job.overrides):
+        if len(" ".join([name, "…", override, *kept])) > width:
+            break
+        kept.insert(0, override)
+    if not kept:
+        return text[: max(width - 1, 0)] + "…"
+    return " ".join([name, "…", *kept])
 
 
 def gpu_text(job: Job) -> str:
