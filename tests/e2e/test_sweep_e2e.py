@@ -113,3 +113,39 @@ def test_a_pruned_grid_sweep_runs_ranks_and_saves_its_best(
     monkeypatch.chdir(cli.tmp)
     config, _ = load_config("lr-best")
     assert config.optim.lr == 0.05 and config.epochs == 10
+
+
+def test_a_tpe_sweep_is_asked_for_more_trials_by_the_scheduler(cli: Cli) -> None:
+    out = cli(
+        "sweep",
+        "quickstart",
+        "optim.lr=loguniform:1e-3:1e-1",
+        "epochs=1",
+        "device=cpu",
+        "--trials",
+        "3",
+        "--sampler",
+        "tpe",
+        "--parallel",
+        "1",
+        "--name",
+        "t",
+        "--out",
+        "runs",
+    )
+    assert "sweep t: 3 trials (tpe); queued job 1" in out
+    assert "the scheduler asks Optuna for the rest, 1 at a time" in out
+    deadline = time.monotonic() + 540
+    with QueueStore(cli.db) as store:
+        while len(done := [j for j in store.jobs(sweep="t") if j.state in FINISHED]) < 3:
+            if time.monotonic() > deadline:
+                log = QueuePaths(cli.db).log
+                pytest.fail(f"timed out:\n{log.read_text() if log.exists() else ''}")
+            time.sleep(0.5)
+        jobs = store.jobs(sweep="t")
+    assert [j.trial for j in jobs] == [0, 1, 2] and {j.state for j in done} == {"done"}
+    assert len({j.overrides[-1] for j in jobs}) == 3  # three different learning rates
+    board = json.loads(cli("sweep", "status", "t", "--json"))
+    assert [r["rank"] for r in board["rows"]] == [1, 2, 3]
+    values = [r["value"] for r in board["rows"]]
+    assert values == sorted(values, reverse=True)
