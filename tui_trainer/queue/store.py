@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 from tui_trainer.atomic import PRIVATE_DIR, PRIVATE_FILE
-from tui_trainer.config.names import safe_component
 from tui_trainer.errors import UserError
 
 DB_ENV = "TUI_TRAINER_QUEUE_DB"
@@ -191,6 +190,8 @@ def default_path() -> Path:
 def run_name(preset: str) -> str:
     """The preset folder a run of `preset` gets: the file's stem (a run's config.yaml: its
     preset folder), made safe; the same rule as `config.loader.load_config`."""
+    from tui_trainer.config.names import safe_component  # the config package loads pydantic
+
     path = Path(preset)
     stem = path.parent.parent.name if path.name == "config.yaml" else path.stem
     return safe_component(stem or "default", "preset")
