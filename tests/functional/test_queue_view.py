@@ -254,7 +254,7 @@ def test_fits_the_terminal(tmp_path: Path, size: tuple[int, int]) -> None:
         app = make_app(tmp_path)
         async with app.run_test(size=size) as pilot:
             await open_queue(pilot)
-            text = await wait_for_text(pilot, "5 jobs")
+            text = await wait_for_text(pilot, "5 jobs", "Sweep")  # the footer: composed after
             lines = text.splitlines()
             assert len(lines) == size[1] and all(len(line) <= size[0] for line in lines)
             for job_id in ids.values():

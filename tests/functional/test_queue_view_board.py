@@ -186,7 +186,7 @@ def test_board_fits_the_terminal(tmp_path: Path, size: tuple[int, int]) -> None:
         app = make_app(tmp_path)
         async with app.run_test(size=size) as pilot:
             await open_board(pilot, jobs[0])
-            text = await wait_for_text(pilot, "3 ranked")
+            text = await wait_for_text(pilot, "3 ranked", "Compare")  # the footer too
             lines = text.splitlines()
             assert len(lines) == size[1] and all(len(line) <= size[0] for line in lines)
             best = next(line for line in lines if "★1" in line)
