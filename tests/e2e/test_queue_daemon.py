@@ -133,6 +133,7 @@ def test_two_adds_at_once_start_one_scheduler_and_both_jobs_run(queue: Queue) ->
         job = queue.job(i)
         assert _summary(job.run_dir)["status"] == "completed"
         assert job.run_dir is not None and Path(job.run_dir).parent == queue.out / "quickstart"
+        assert "train_loss" in (Path(job.run_dir) / "output.log").read_text()
     log = QueuePaths(queue.db).log.read_text()
     assert log.count("scheduler started") == 1
     # Each job is an ordinary run: `runs` lists both.

@@ -30,6 +30,8 @@ run_dir, gate = Path(sys.argv[1]), Path(sys.argv[2])
 attempt = len(list(run_dir.glob("attempt-*"))) + 1
 (run_dir / f"attempt-{attempt}").write_text(os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"))
 (run_dir / "metrics.jsonl").write_text(json.dumps({"event": "step", "step": 1}) + "\n")
+(run_dir / "config.yaml").write_text("epochs: 1\n")
+print("training", flush=True)
 (run_dir / "checkpoints").mkdir(exist_ok=True)
 (run_dir / "checkpoints" / "last.pt").write_text("x")
 while not gate.exists():
@@ -123,6 +125,10 @@ def test_jobs_land_on_different_gpus_and_wait_for_a_free_one(bench: Bench) -> No
     assert bench.attempts(c) == [str(freed[0])]
     job = bench.store.get(a.id)
     assert (job.exit_code, job.error) == (0, None)
+    # The job's output is in its run directory too, as output.log (the same file).
+    output = Path(job.run_dir or "") / "output.log"
+    assert output.samefile(bench.scheduler.paths.job_log(a.id))
+    assert output.read_text().splitlines()[-1] == "training"
 
 
 def test_per_gpu_packs_a_second_job_once_the_first_is_measured(

@@ -17,7 +17,7 @@ One `Scheduler.tick()` does, in order:
    made: `out/<name>/<stamp>`, never reused), then `tui-trainer run PRESET OVERRIDES --run-dir
    DIR` starts in its own session in the folder the job was added from, with
    `CUDA_VISIBLE_DEVICES` set to its GPUs (empty for a CPU job on a GPU machine), output appended
-   to the job's log.
+   to the job's log (linked as `DIR/output.log` once the run has written its config.yaml).
 5. **Measure**: the GPU memory a running job's processes hold, once it logged its first step,
    is recorded as its peak (`per_gpu` packing compares it with what a GPU has free).
 
@@ -46,7 +46,7 @@ from tui_trainer.queue.admission import GpuState, Refusal, Start, admit
 from tui_trainer.queue.paths import QueuePaths
 from tui_trainer.queue.store import DONE, FAILED, PRUNED, RUNNING, STOPPED, Job, QueueStore
 from tui_trainer.rundir import create_run_dir, holder_info
-from tui_trainer.runlog.layout import CHECKPOINTS, METRICS
+from tui_trainer.runlog.layout import CHECKPOINTS, CONFIG, METRICS
 from tui_trainer.runlog.reader import Damaged, read_summary
 
 if TYPE_CHECKING:
@@ -62,6 +62,8 @@ FIRST_STEP_BYTES = 256 * 1024
 """How much of metrics.jsonl is searched for the first step record."""
 CPU_SLOTS_KEY = "cpu_slots"
 """`meta` key: CPU slots (`queue start --cpu-slots N`)."""
+OUTPUT_LOG = "output.log"
+"""The job's output, linked into its run directory (as a `--detach`ed run has it)."""
 JOB_ENV = "TUI_TRAINER_QUEUE_JOB"
 """Set in a job's environment: its id."""
 
@@ -234,6 +236,7 @@ class Scheduler:
         self.children: dict[int, subprocess.Popen[bytes]] = {}
         self.adopted: dict[int, int] = {}  # job id -> pid, watched until it ends
         self.stepped: set[int] = set()  # jobs that logged their first step (memory measurable)
+        self.linked: set[int] = set()  # jobs whose run directory has its output.log
         self.reading = GpuReading([], {})
         self._read_at = -1e9
         self._seen_gpu = False
@@ -258,6 +261,7 @@ class Scheduler:
             except Exception as exc:  # a hook never stops the queue
                 self.log(f"hook {getattr(hook, '__name__', hook)!r} failed: {exc!r}")
         self._admit()
+        self._link_logs(running)
         self._measure()
 
     def idle(self) -> bool:
@@ -431,6 +435,28 @@ class Scheduler:
         self.children[job.id] = proc
         self.adopted.pop(job.id, None)
         return proc
+
+    # -- output.log ----------------------------------------------------------------------
+
+    def _link_logs(self, running: list[Job]) -> None:
+        """Give each running job's run directory its `output.log` (the job's log, linked) once
+        the run has made it a run directory: before that the folder must stay empty, as
+        `run --run-dir` starts only in an empty one."""
+        for job in running:
+            if job.id in self.linked or not job.run_dir:
+                continue
+            run_dir = Path(job.run_dir)
+            if not (run_dir / CONFIG).is_file():
+                continue
+            self.linked.add(job.id)
+            target, log = run_dir / OUTPUT_LOG, self.paths.job_log(job.id)
+            if target.exists() or target.is_symlink():
+                continue  # a resumed job's, or the run's own
+            try:
+                os.link(log, target)  # the same file: later attempts append to both names
+            except OSError:
+                with contextlib.suppress(OSError):
+                    target.symlink_to(log)  # another file system
 
     # -- memory --------------------------------------------------------------------------
 
