@@ -23,7 +23,6 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, DataTable, Footer, Static
-from textual.widgets.data_table import CellDoesNotExist
 
 from tui_trainer.errors import UserError
 from tui_trainer.queue.paths import QueuePaths, wake
@@ -31,6 +30,7 @@ from tui_trainer.queue.store import RUNNING, Job, QueueStore, default_path
 from tui_trainer.tui import queue_view as qv
 from tui_trainer.tui.screens.dialogs import YesNo
 from tui_trainer.tui.screens.run_actions import WatchRun
+from tui_trainer.tui.screens.sweep_board import SweepBoardScreen, cursor_key
 
 WIDE = 100
 """From this width on the table also shows each job's run directory."""
@@ -47,16 +47,6 @@ REFRESH_SECONDS = 1.0
 """How often the queue is read again while shown."""
 JOB_MIN = 16
 """The job column (preset and overrides) keeps at least this many characters."""
-
-
-def cursor_key(table: DataTable) -> str | None:
-    """The key of the row under the table's cursor as drawn (None when it has no rows)."""
-    if table.row_count == 0:
-        return None
-    try:
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-    except CellDoesNotExist:
-        return None
 
 
 class ConfirmRemove(YesNo):
@@ -394,8 +384,6 @@ class QueueScreen(Screen[None]):
         self.app.call_from_thread(self._push_board, chosen)
 
     def _push_board(self, name: str) -> None:
-        from tui_trainer.tui.screens.sweep_board import SweepBoardScreen
-
         self.app.push_screen(SweepBoardScreen(name, self.path))
 
     def action_back(self) -> None:

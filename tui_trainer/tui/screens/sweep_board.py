@@ -23,6 +23,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
+from textual.widgets.data_table import CellDoesNotExist
 
 from tui_trainer import formatting as fmt
 from tui_trainer.errors import UserError
@@ -30,7 +31,6 @@ from tui_trainer.queue.store import RUNNING, QueueStore, Sweep, default_path
 from tui_trainer.runlog import RunRecord
 from tui_trainer.sweep.leaderboard import Row, leaderboard
 from tui_trainer.tui import runs_view as rv
-from tui_trainer.tui.screens.queue import cursor_key
 from tui_trainer.tui.screens.run_actions import WatchRun
 
 WIDE = 100
@@ -83,6 +83,16 @@ def compared(rows: list[Row], marked: set[int]) -> list[str]:
     if len(chosen) < 2:
         chosen = [r for r in with_runs if r.rank is not None][:TOP]
     return [r.run_dir for r in chosen if r.run_dir is not None]
+
+
+def cursor_key(table: DataTable) -> str | None:
+    """The key of the row under the table's cursor as drawn (None when it has no rows)."""
+    if table.row_count == 0:
+        return None
+    try:
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    except CellDoesNotExist:
+        return None
 
 
 class SweepBoardScreen(Screen[None]):
