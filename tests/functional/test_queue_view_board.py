@@ -16,6 +16,7 @@ from tui_trainer.sweep.spec import SweepSpec
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.screens.compare import CompareScreen
 from tui_trainer.tui.screens.queue import QueueScreen
+from tui_trainer.tui.screens.run_actions import WatchRun
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
 from tui_trainer.tui.screens.setup import SetupScreen
 from tui_trainer.tui.screens.sweep_board import SweepBoardScreen, compared
@@ -174,6 +175,34 @@ def test_board_follows_results_and_the_cursor_its_trial(tmp_path: Path) -> None:
             assert [r.trial for r in board.board.rows] == [3, 1, 2, 0]
             assert board.board.rows[0].best
             assert board.current().trial == 3 and table.cursor_row == 0
+
+    run(scenario())
+
+
+def test_enter_on_a_running_trial_attaches_its_run(tmp_path: Path) -> None:
+    """enter on a running trial asks the app to watch its run (WatchRun, as the runs browser
+    does); on a queued one it says the trial has not started."""
+    store, jobs = make_sweep(tmp_path)
+    posted: list[WatchRun] = []
+
+    def hook(message) -> None:
+        if isinstance(message, WatchRun):
+            posted.append(message)
+
+    async def scenario() -> None:
+        app = make_app(tmp_path)
+        async with app.run_test(size=(80, 24), message_hook=hook) as pilot:
+            board = await open_board(pilot, jobs[3])
+            await wait_for_text(pilot, "3 ranked")
+            board.query_one("#board-table", DataTable).move_cursor(row=3)  # trial 3, queued
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: any("not started" in n.message for n in notes(app)))
+            run_dir = tmp_path / "runs" / "quickstart" / "20261133-100000"
+            store.claim(jobs[3], run_dir=str(run_dir), gpu_ids=[])
+            await wait_for_text(pilot, "1 running")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: bool(posted))
+            assert {m.run_dir for m in posted} == {str(run_dir)}
 
     run(scenario())
 
