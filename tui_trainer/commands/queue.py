@@ -215,7 +215,7 @@ def _ls(store: QueueStore, args: argparse.Namespace) -> int:
         )
     print(text_table([header, *rows]))
     if any(j.state in ("queued", "running") for j in jobs):
-        from tui_trainer.queue.daemon import live_pid
+        from tui_trainer.queue.paths import live_pid
         from tui_trainer.queue.paths import QueuePaths
 
         if live_pid(QueuePaths(store.path)) is None:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from tui_trainer.atomic import PRIVATE_DIR, PRIVATE_FILE, atomic_write_text
 from tui_trainer.errors import UserError
-from tui_trainer.queue.paths import QueuePaths, wake
+from tui_trainer.queue.paths import QueuePaths, live_pid, wake
 from tui_trainer.queue.scheduler import POLL_SECONDS, Scheduler, TickHook
 from tui_trainer.queue.store import QueueStore
 
@@ -41,27 +41,6 @@ WANTED_KEY = "scheduler"
 """`meta` key: `stopped` after `queue stop` (a later `add` does not start it), else absent."""
 STOP_JOBS_KEY = "stop_jobs"
 """`meta` key: `1` when `queue stop --jobs` asked the scheduler to stop the running jobs too."""
-
-
-def live_pid(paths: QueuePaths) -> int | None:
-    """The live scheduler's pid (its lock is held), or None when none runs."""
-    try:
-        fd = os.open(paths.lock, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            for _ in range(50):  # it writes the pid file just after locking
-                with contextlib.suppress(OSError, ValueError):
-                    return int(paths.pid.read_text().split()[0])
-                time.sleep(0.01)
-            return -1
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
 
 
 def spawn(db: Path) -> None:

@@ -7,8 +7,10 @@ Everything is named after the database (`queue.db` → `queue.db.lock`, ...), so
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,3 +62,24 @@ def wake(paths: QueuePaths) -> None:
     with contextlib.suppress(OSError):
         os.write(fd, b"!")  # a full pipe (EAGAIN) means it is awake already
     os.close(fd)
+
+
+def live_pid(paths: QueuePaths) -> int | None:
+    """The live scheduler's pid (its lock is held), or None when none runs."""
+    try:
+        fd = os.open(paths.lock, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            for _ in range(50):  # it writes the pid file just after locking
+                with contextlib.suppress(OSError, ValueError):
+                    return int(paths.pid.read_text().split()[0])
+                time.sleep(0.01)
+            return -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
