@@ -263,3 +263,18 @@ def test_stop_jobs_ends_running_jobs_as_stopped(bench: Bench) -> None:
     bench.scheduler.stop_jobs(wait=20)
     assert bench.state(job) == "stopped"
     assert json.loads((Path(bench.store.get(job.id).run_dir or "") / "summary.json").read_text())
+
+
+def test_stop_jobs_before_a_run_can_save_is_stopped_not_failed(bench: Bench) -> None:
+    job = bench.add(gpus=1)  # the stand-in has no SIGTERM handler: it dies at once
+    bench.until(lambda: bench.attempts(job) != [])
+    bench.scheduler.stop_jobs(wait=20)
+    got = bench.store.get(job.id)
+    assert (got.state, got.exit_code, got.error) == ("stopped", -15, "stopped before training")
+
+
+def test_a_silent_failure_names_its_exit_code_not_the_log_header(bench: Bench) -> None:
+    bench.script.write_text("import sys\nsys.exit(3)\n")
+    job = bench.add(gpus=1)
+    bench.until(lambda: bench.state(job) == FAILED)
+    assert bench.store.get(job.id).error == "exit code 3"

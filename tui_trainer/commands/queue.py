@@ -14,6 +14,7 @@ from tui_trainer.commands.parsing import OVERRIDES_HELP, split_overrides
 from tui_trainer.errors import UserError
 
 if TYPE_CHECKING:
+    from tui_trainer.queue.paths import QueuePaths
     from tui_trainer.queue.store import Job, QueueStore
 
 ACTIONS = ("add", "ls", "hold", "release", "rm", "retry", "move", "logs", "start", "stop")
@@ -128,6 +129,7 @@ def _gpus(asked: int | None, device: str) -> int:
 def _add(store: QueueStore, args: argparse.Namespace) -> int:
     from tui_trainer.config.loader import load_config
     from tui_trainer.queue.daemon import ensure_running
+    from tui_trainer.queue.paths import QueuePaths, live_pid
 
     preset, overrides = split_overrides(args.words[0] if args.words else None, args.words[1:])
     if preset is None:
@@ -146,13 +148,35 @@ def _add(store: QueueStore, args: argparse.Namespace) -> int:
         priority=args.priority or 0,
         name=name,
     )
+    paths = QueuePaths(store.path)
+    was_running = live_pid(paths) is not None
     running = ensure_running(store)
     _wake(store)
     print(job.id)
     where = f"{gpus} GPU(s)" if gpus else "CPU"
-    note = "" if running else "; the scheduler is stopped: tui-trainer queue start"
+    if not running:
+        note = "; the scheduler is stopped: tui-trainer queue start"
+    elif was_running:
+        note = ""
+    elif _wait_for_scheduler(paths):
+        note = "; the scheduler started in the background"
+    else:
+        note = f"; the scheduler did not start, see {paths.log}"
     print(f"queued job {job.id} ({where}) under {out}{note}", file=sys.stderr)
     return 0
+
+
+def _wait_for_scheduler(paths: QueuePaths, wait: float = 10.0) -> int | None:
+    """The new scheduler's pid once it holds its lock (None if it did not within `wait` s)."""
+    from tui_trainer.queue.paths import live_pid
+
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        pid = live_pid(paths)
+        if pid:
+            return pid
+        time.sleep(0.05)
+    return None
 
 
 def _live(job: Job) -> dict[str, Any]:
@@ -215,8 +239,7 @@ def _ls(store: QueueStore, args: argparse.Namespace) -> int:
         )
     print(text_table([header, *rows]))
     if any(j.state in ("queued", "running") for j in jobs):
-        from tui_trainer.queue.paths import live_pid
-        from tui_trainer.queue.paths import QueuePaths
+        from tui_trainer.queue.paths import QueuePaths, live_pid
 
         if live_pid(QueuePaths(store.path)) is None:
             print(
@@ -295,8 +318,8 @@ def _logs(store: QueueStore, args: argparse.Namespace) -> int:
 
 
 def _start(store: QueueStore, args: argparse.Namespace) -> int:
-    from tui_trainer.queue.daemon import WANTED_KEY, ensure_running, live_pid
-    from tui_trainer.queue.paths import QueuePaths
+    from tui_trainer.queue.daemon import WANTED_KEY, ensure_running
+    from tui_trainer.queue.paths import QueuePaths, live_pid
     from tui_trainer.queue.scheduler import CPU_SLOTS_KEY
 
     if args.cpu_slots is not None:
@@ -311,11 +334,7 @@ def _start(store: QueueStore, args: argparse.Namespace) -> int:
     if already:
         print(f"the scheduler runs already (pid {already})")
         return 0
-    deadline = time.monotonic() + 10
-    pid = None
-    while time.monotonic() < deadline and not pid:
-        time.sleep(0.05)
-        pid = live_pid(paths)
+    pid = _wait_for_scheduler(paths)
     if not pid:
         raise UserError(f"the scheduler did not start; its log: {paths.log}")
     print(f"scheduler started (pid {pid}); its log: {paths.log}")

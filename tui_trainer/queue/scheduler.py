@@ -62,6 +62,8 @@ FIRST_STEP_BYTES = 256 * 1024
 """How much of metrics.jsonl is searched for the first step record."""
 CPU_SLOTS_KEY = "cpu_slots"
 """`meta` key: CPU slots (`queue start --cpu-slots N`)."""
+ATTEMPT_MARK = "=== attempt"
+"""Starts each attempt's header line in a job's log (never taken for the run's last line)."""
 OUTPUT_LOG = "output.log"
 """The job's output, linked into its run directory (as a `--detach`ed run has it)."""
 JOB_ENV = "TUI_TRAINER_QUEUE_JOB"
@@ -168,7 +170,7 @@ def _last_line(path: Path, limit: int = 8192) -> str | None:
             lines = [x.strip() for x in fh.read().decode("utf-8", "replace").splitlines()]
     except OSError:
         return None
-    lines = [x for x in lines if x]
+    lines = [x for x in lines if x and not x.startswith(ATTEMPT_MARK)]
     return lines[-1][:300] if lines else None
 
 
@@ -237,6 +239,7 @@ class Scheduler:
         self.adopted: dict[int, int] = {}  # job id -> pid, watched until it ends
         self.stepped: set[int] = set()  # jobs that logged their first step (memory measurable)
         self.linked: set[int] = set()  # jobs whose run directory has its output.log
+        self.stopping: set[int] = set()  # jobs `stop_jobs` sent SIGTERM
         self.reading = GpuReading([], {})
         self._read_at = -1e9
         self._seen_gpu = False
@@ -291,6 +294,10 @@ class Scheduler:
             return
         if code is None:  # an orphan that died without a summary: resume it
             self._resume(job)
+            return
+        if job.id in self.stopping:  # `queue stop --jobs` ended it before it could save
+            self.store.finish(job.id, STOPPED, exit_code=code, error="stopped before training")
+            self.log(f"job {job.id} stopped (exit {code}) before it wrote a summary")
             return
         why = _last_line(self.paths.job_log(job.id))
         if code < 0:
@@ -412,12 +419,11 @@ class Scheduler:
             log.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
             fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, PRIVATE_FILE)
             with open(fd, "ab") as out:
-                out.write(
-                    f"=== attempt {job.attempts}: {' '.join(self.command(job, run_dir))}\n".encode()
-                )
+                argv = self.command(job, run_dir)
+                out.write(f"{ATTEMPT_MARK} {job.attempts}: {' '.join(argv)}\n".encode())
                 out.flush()
                 proc = subprocess.Popen(
-                    self.command(job, run_dir),
+                    argv,
                     cwd=job.cwd or None,
                     stdin=subprocess.DEVNULL,
                     stdout=out,
@@ -492,6 +498,7 @@ class Scheduler:
         them, and record how they ended."""
         pids = {**{j: p.pid for j, p in self.children.items()}, **self.adopted}
         for job_id, pid in pids.items():
+            self.stopping.add(job_id)
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 group = os.getpgid(pid)  # the job's own session: torchrun's workers too
                 if group != os.getpgrp():
