@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tui_trainer.queue.daemon import live_pid
-from tui_trainer.queue.paths import QueuePaths
+from tui_trainer.queue.paths import QueuePaths, live_pid
 from tui_trainer.queue.store import FINISHED, PENDING, RUNNING, Job, QueueStore
 from tui_trainer.remote.runs import RunInfo, inspect
 from tui_trainer.runlog import METRICS, Damaged
