@@ -278,3 +278,18 @@ def test_a_silent_failure_names_its_exit_code_not_the_log_header(bench: Bench) -
     job = bench.add(gpus=1)
     bench.until(lambda: bench.state(job) == FAILED)
     assert bench.store.get(job.id).error == "exit code 3"
+
+
+def test_a_job_interrupted_while_no_scheduler_watched_is_resumed(bench: Bench) -> None:
+    job = bench.add(gpus=1)
+    bench.until(lambda: bench.attempts(job) != [])
+    first = bench.scheduler
+    bench.finish(job, "interrupted")  # a shutdown's SIGTERM: checkpoint, status interrupted
+    first.children[job.id].wait()
+    first.children.clear()  # ... and the scheduler was gone meanwhile
+    bench.scheduler = bench.new_scheduler()
+    (bench.gates / str(job.id)).unlink()  # the resumed attempt waits again
+    bench.until(lambda: len(bench.attempts(job)) == 2)
+    assert bench.store.get(job.id).state == RUNNING
+    bench.finish(job)
+    bench.until(lambda: bench.state(job) == DONE)

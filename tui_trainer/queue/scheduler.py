@@ -10,8 +10,9 @@ One `Scheduler.tick()` does, in order:
    scheduler was killed, or stopped and started again): while its process lives (its run
    directory's lock is held, or its pid is still the `tui-trainer run` of that directory) it is
    adopted and watched until it ends; once gone, a final summary settles it, and a job that died
-   without one (the machine lost power, SIGKILL) is resumed with the same `run ... --run-dir DIR`
-   (from its last checkpoint; attempts + 1, at most `MAX_ATTEMPTS`).
+   without one (the machine lost power, SIGKILL) or was `interrupted` by a signal while no
+   scheduler watched (a shutdown) is resumed with the same `run ... --run-dir DIR` (from its
+   last checkpoint; attempts + 1, at most `MAX_ATTEMPTS`).
 3. **Hooks** (`TickHook`, the sweep planner): queue more trials, report and prune.
 4. **Admission** (`admission.admit`) and **start**: the job is claimed (running, its run directory
    made: `out/<name>/<stamp>`, never reused), then `tui-trainer run PRESET OVERRIDES --run-dir
@@ -205,6 +206,14 @@ def _ended(run_dir: str | None) -> tuple[str, str | None] | None:
     return FAILED, str(error) if error else f"the run ended {status}"
 
 
+def _interrupted(run_dir: str | None) -> bool:
+    """The run's summary says `interrupted` (a signal ended it; it can be continued)."""
+    with contextlib.suppress(Damaged):
+        summary = read_summary(Path(run_dir)) if run_dir else None
+        return summary is not None and summary.get("status") == "interrupted"
+    return False
+
+
 def _resumable(run_dir: str | None) -> bool:
     """A run directory to resume in: a checkpoint, or nothing written yet (a fresh start)."""
     if run_dir is None:
@@ -287,6 +296,9 @@ class Scheduler:
         if job.state != RUNNING:
             return
         ended = _ended(job.run_dir)
+        if ended is not None and code is None and _interrupted(job.run_dir):
+            self._resume(job)  # ended by a signal while no scheduler watched (a shutdown)
+            return
         if ended is not None:
             state, error = ended
             self.store.finish(job.id, state, exit_code=code, error=error)
@@ -340,6 +352,7 @@ class Scheduler:
             self.log(f"job {job.id} failed: {why}")
             return
         assert job.run_dir is not None
+        self._gpus()  # a CPU job on a GPU machine is kept off the GPUs again
         proc = self._spawn(job, Path(job.run_dir))
         if proc is not None:
             self.store.relaunch(job.id, proc.pid)
