@@ -21,7 +21,7 @@ import pytest
 from support.fake_nvml import GIB, FakeGpu, FakeNvml
 
 from tui_trainer.queue.scheduler import GpuReading, Scheduler, nvml_reader, run_command
-from tui_trainer.queue.store import DONE, FAILED, QUEUED, RUNNING, Job, QueueStore
+from tui_trainer.queue.store import DONE, FAILED, HELD, QUEUED, RUNNING, Job, QueueStore
 
 JOB = r"""
 import json, os, sys, time
@@ -83,12 +83,17 @@ class Bench:
         return [p.read_text() for p in sorted(run_dir.glob("attempt-*"))]
 
     def close(self) -> None:
+        for job in self.store.jobs([QUEUED, HELD]):
+            self.store.remove(job.id)  # nothing new starts while the running ones end
         for job in self.store.jobs([RUNNING]):
             self.finish(job)
         deadline = time.monotonic() + 20
         while self.store.jobs([RUNNING]) and time.monotonic() < deadline:
             self.scheduler.tick()
             time.sleep(0.05)
+        for proc in self.scheduler.children.values():  # never leave a process behind
+            proc.kill()
+            proc.wait()
         self.store.close()
 
 
