@@ -134,11 +134,15 @@ def serve(
     try:
         atomic_write_text(paths.pid, f"{os.getpid()}\n")
         sched.log(f"scheduler started (pid {os.getpid()}) for {store.path}")
+        last_error = ""
         while not done.is_set():
             try:
                 sched.tick()
+                last_error = ""
             except Exception as exc:  # a damaged database, a full disk: keep going, say why
-                sched.log(f"tick failed: {exc!r}")
+                if repr(exc) != last_error:  # once, not twice a second
+                    sched.log(f"tick failed: {exc!r}")
+                last_error = repr(exc)
             if fifo is None:
                 done.wait(POLL_SECONDS)
                 continue
@@ -177,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:  # a damaged database: say so in the log, touch nothing
         print(f"scheduler not started: {exc}", flush=True)
         return 2
+    os.chdir("/")  # pin no folder (jobs start in their own); sys.path is absolute by now
     with store:
         return serve(store, hooks=default_hooks())
 
