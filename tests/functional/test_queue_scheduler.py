@@ -28,7 +28,8 @@ import json, os, sys, time
 from pathlib import Path
 run_dir, gate = Path(sys.argv[1]), Path(sys.argv[2])
 attempt = len(list(run_dir.glob("attempt-*"))) + 1
-(run_dir / f"attempt-{attempt}").write_text(os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"))
+(run_dir / "attempt.tmp").write_text(os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"))
+(run_dir / "attempt.tmp").rename(run_dir / f"attempt-{attempt}")  # whole, never half-read
 (run_dir / "metrics.jsonl").write_text(json.dumps({"event": "step", "step": 1}) + "\n")
 (run_dir / "config.yaml").write_text("epochs: 1\n")
 print("training", flush=True)
@@ -298,3 +299,14 @@ def test_a_job_interrupted_while_no_scheduler_watched_is_resumed(bench: Bench) -
     assert bench.store.get(job.id).state == RUNNING
     bench.finish(job)
     bench.until(lambda: bench.state(job) == DONE)
+
+
+def test_a_run_that_ends_between_two_ticks_still_gets_its_output_log(bench: Bench) -> None:
+    job = bench.add(gpus=1)
+    bench.finish(job)  # the gate is open: the stand-in ends as soon as it started
+    bench.scheduler.tick()
+    bench.scheduler.children[job.id].wait()
+    bench.scheduler.tick()
+    got = bench.store.get(job.id)
+    assert got.state == DONE
+    assert (Path(got.run_dir or "") / "output.log").read_text().endswith("training\n")

@@ -295,6 +295,7 @@ class Scheduler:
         """Record how `job`'s process ended (`code`: its exit status, None when unknown)."""
         if job.state != RUNNING:
             return
+        self._link_log(job)  # a run that ended between two ticks gets its output.log too
         ended = _ended(job.run_dir)
         if ended is not None and code is None and _interrupted(job.run_dir):
             self._resume(job)  # ended by a signal while no scheduler watched (a shutdown)
@@ -462,20 +463,23 @@ class Scheduler:
         the run has made it a run directory: before that the folder must stay empty, as
         `run --run-dir` starts only in an empty one."""
         for job in running:
-            if job.id in self.linked or not job.run_dir:
-                continue
-            run_dir = Path(job.run_dir)
-            if not (run_dir / CONFIG).is_file():
-                continue
-            self.linked.add(job.id)
-            target, log = run_dir / OUTPUT_LOG, self.paths.job_log(job.id)
-            if target.exists() or target.is_symlink():
-                continue  # a resumed job's, or the run's own
-            try:
-                os.link(log, target)  # the same file: later attempts append to both names
-            except OSError:
-                with contextlib.suppress(OSError):
-                    target.symlink_to(log)  # another file system
+            self._link_log(job)
+
+    def _link_log(self, job: Job) -> None:
+        if job.id in self.linked or not job.run_dir:
+            return
+        run_dir = Path(job.run_dir)
+        if not (run_dir / CONFIG).is_file():
+            return
+        self.linked.add(job.id)
+        target, log = run_dir / OUTPUT_LOG, self.paths.job_log(job.id)
+        if target.exists() or target.is_symlink():
+            return  # a resumed job's, or the run's own
+        try:
+            os.link(log, target)  # the same file: later attempts append to both names
+        except OSError:
+            with contextlib.suppress(OSError):
+                target.symlink_to(log)  # another file system
 
     # -- memory --------------------------------------------------------------------------
 
