@@ -169,3 +169,17 @@ def test_logs_of_a_job(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log.write_text("epoch 1/1 train_loss 0.5\n")
     assert main(["queue", "logs", str(job.id)]) == 0
     assert capsys.readouterr().out == "epoch 1/1 train_loss 0.5\n"
+
+
+def test_logs_follow_ends_when_the_job_has_ended(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with QueueStore(db) as store:
+        job = store.add("quickstart", [], out="/r")
+        store.claim(job.id, run_dir="/r/quickstart/x", gpu_ids=[])
+        store.finish(job.id, FAILED, exit_code=2, error="bad")
+    log = db.with_name("queue.db.jobs") / f"{job.id}.log"
+    log.parent.mkdir()
+    log.write_text("one\ntwo\n")
+    assert main(["queue", "logs", str(job.id), "-f"]) == 0
+    assert capsys.readouterr().out == "one\ntwo\n"
