@@ -90,6 +90,7 @@ COMMANDS = {
     ("presets",): CONFIG_LIBS,
     ("check", "quickstart"): CONFIG_LIBS,
     ("gpus",): {"yaml", "psutil", "pynvml"},
+    ("queue", "ls"): set(),  # the queue database and the runs' records: no config, no torch
 }
 
 

@@ -25,6 +25,8 @@ MINIMAL_ARGS = {
     "watch": [],
     "runs": [],
     "ctl": ["RUN", "pause"],
+    "queue": ["ls"],
+    "sweep": ["status"],
     "replay": ["RUN"],
     "compare": [],
     "presets": [],

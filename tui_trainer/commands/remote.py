@@ -41,7 +41,7 @@ def configure_ctl(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="the live run's directory")
     p.add_argument(
         "command",
-        help="pause | resume | checkpoint | stop | status, or a steering change: "
+        help="pause | resume | checkpoint | stop | prune | status, or a steering change: "
         "lr=0.001 | lr=*0.5 | unfreeze | epochs=N | validate",
     )
     p.add_argument("--now", action="store_true", help="stop: at the next step, not epoch end")

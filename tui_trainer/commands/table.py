@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from tui_trainer.after import cli as after
-from tui_trainer.commands import compare, info, remote, script, train
+from tui_trainer.commands import compare, info, queue, remote, script, sweep, train
 from tui_trainer.commands import find as finders
 from tui_trainer.commands.parsing import CliParser
 
@@ -73,6 +73,23 @@ COMMANDS: tuple[Command, ...] = (
         "Send one control command to a live run and print its answer.",
         remote.configure_ctl,
         remote.ctl,
+    ),
+    Command(
+        "queue",
+        "queue add|ls|hold|release|rm|retry|move|logs|start|stop",
+        "Queue runs for a background scheduler that starts them on free GPUs (or CPU slots) "
+        "and outlives the terminal; each job is an ordinary run (watch, ctl, runs).",
+        queue.configure,
+        queue.queue,
+    ),
+    Command(
+        "sweep",
+        "sweep PRESET key=a,b ... [--trials N] | sweep status [SWEEP] | sweep best SWEEP",
+        "Try a preset with many overrides, each trial a queued run: a grid (key=a,b,c), or "
+        "--trials N drawn from key=loguniform:LOW:HIGH ... (random, or Optuna's TPE); "
+        "'sweep status' ranks the trials, 'sweep best SWEEP --save-preset NAME' keeps the winner.",
+        sweep.configure,
+        sweep.sweep,
     ),
     Command(
         "exec",

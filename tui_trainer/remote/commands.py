@@ -12,7 +12,7 @@ from tui_trainer.remote.endpoint import NotLive
 from tui_trainer.remote.runs import find_run_dirs, list_runs
 from tui_trainer.runlog.layout import is_run_dir
 
-CTL_COMMANDS = ("pause", "resume", "checkpoint", "stop", "status")
+CTL_COMMANDS = ("pause", "resume", "checkpoint", "stop", "prune", "status")
 
 
 def cmd_ctl(run_dir: str, command: str, now: bool = False) -> int:
@@ -43,6 +43,7 @@ def cmd_ctl(run_dir: str, command: str, now: bool = False) -> int:
         "stop": "stops at the next step boundary, with a checkpoint"
         if now
         else "stops after this epoch",
+        "prune": "stops after this epoch, with status pruned",
     }[command]
     print(f"{run_dir}: {command}: ok, {state} (the run {what})")
     return 0

@@ -10,6 +10,7 @@ Requests (client → run), each answered by one reply line `{"ok": true, ...}` o
 | `{"cmd": "pause"}` / `{"cmd": "resume"}` | pause at the next step boundary / carry on |
 | `{"cmd": "checkpoint"}` | save a checkpoint at the next step boundary |
 | `{"cmd": "stop"}` / `{"cmd": "stop", "now": true}` | stop after this epoch / at the next step |
+| `{"cmd": "prune"}` | a sweep's pruner: stop after this epoch with status `pruned` |
 | `{"cmd": "steer", "change": "lr=0.001"}` | steer at the next step (or the one-line refusal) |
 
 After `subscribe`, the run sends each event as the same object metrics.jsonl holds plus `"seq"`,
@@ -35,7 +36,7 @@ MAX_REQUEST = 4096
 MAX_REPLY = 1 << 20
 """Longest line a client accepts from a run (a finished record with a long report fits)."""
 
-COMMANDS = ("status", "subscribe", "pause", "resume", "checkpoint", "stop", "steer")
+COMMANDS = ("status", "subscribe", "pause", "resume", "checkpoint", "stop", "prune", "steer")
 MAX_CHANGE = 100
 """Longest steering change text accepted (`lr=0.001` and friends are short)."""
 MAX_DEPTH = 4

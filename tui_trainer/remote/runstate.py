@@ -21,7 +21,7 @@ from tui_trainer.runlog.events import (
     StepProgress,
 )
 
-ENDED = ("completed", "stopped", "interrupted", "failed")
+ENDED = ("completed", "stopped", "pruned", "interrupted", "failed")
 
 
 class RunState:
@@ -72,8 +72,8 @@ class RunState:
         return s
 
     def apply(self, cmd: str, now: bool) -> dict[str, Any]:
-        """Pass a control request (`pause`, `resume`, `checkpoint`, `stop`) to the run; the
-        reply's fields."""
+        """Pass a control request (`pause`, `resume`, `checkpoint`, `stop`, `prune`) to the run;
+        the reply's fields."""
         c = self.control
         paused = self.fields["state"] == "paused"
         if cmd == "pause":
@@ -85,5 +85,8 @@ class RunState:
         if cmd == "checkpoint":
             c.request_checkpoint()
             return {"state": "checkpointing"}
+        if cmd == "prune":  # a sweep's pruner: end after this epoch, the run's status "pruned"
+            c.request_stop(StopMode.EPOCH, status="pruned")
+            return {"state": "stopping", "when": "epoch"}
         c.request_stop(StopMode.STEP if now else StopMode.EPOCH, status="stopped")
         return {"state": "stopping", "when": "step" if now else "epoch"}

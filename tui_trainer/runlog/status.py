@@ -19,6 +19,7 @@ class Status(str, Enum):
 
     COMPLETED = "completed"
     STOPPED = "stopped"
+    PRUNED = "pruned"  # a sweep's trial stopped early by its pruner (`prune` on the socket)
     INTERRUPTED = "interrupted"
     FAILED = "failed"
     RUNNING = "running"
@@ -52,7 +53,9 @@ class Status(str, Enum):
 LIVE = frozenset({Status.RUNNING, Status.PAUSING, Status.PAUSED, Status.STOPPING, Status.BUSY})
 """States a control socket reports while the run trains."""
 
-ENDED = frozenset({Status.COMPLETED, Status.STOPPED, Status.INTERRUPTED, Status.FAILED})
+ENDED = frozenset(
+    {Status.COMPLETED, Status.STOPPED, Status.PRUNED, Status.INTERRUPTED, Status.FAILED}
+)
 """States summary.json records."""
 
 

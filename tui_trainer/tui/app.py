@@ -49,6 +49,12 @@ Breakpoints = list[tuple[int, str]] | None
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # and SIGHUP, see `TrainerApp._hangup`
 
 
+def lists_runs(screen: Screen) -> bool:
+    """A screen a watched run is opened from (the runs browser, the Queue view, a sweep's
+    leaderboard): leaving the run goes back to it."""
+    return isinstance(screen, RunsScreen) or getattr(screen, "LISTS_RUNS", False) is True
+
+
 def execute(*args: Any, **kwargs: Any) -> RunFinished:
     """The real engine (`tui_trainer.session.execute`), imported when the first run starts."""
     from tui_trainer.session import execute as session_execute
@@ -107,6 +113,7 @@ class TrainerApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         Binding("ctrl+c", "quit", "Quit", show=False),
         Binding("f3", "runs", "Runs", show=False),  # the setup header and the palette say so
+        Binding("f4", "queue", "Queue", show=False),  # (the same)
     ]
 
     def __init__(
@@ -236,6 +243,13 @@ class TrainerApp(App[int]):
         if isinstance(self.screen, SetupScreen):
             self.push_screen(RunsScreen(self.out or "runs", out=self.out))
 
+    def action_queue(self) -> None:
+        """f4 on the setup screen: the Queue view (the user's queue database)."""
+        if isinstance(self.screen, SetupScreen):
+            from tui_trainer.tui.screens.queue import QueueScreen  # sqlite, the queue: on use
+
+            self.push_screen(QueueScreen())
+
     def _start_background(self, argv: list[str]) -> None:
         """Worker thread: `run --detach`, then watch the run (or show why it did not start)."""
         started = spawn_detached(argv)
@@ -332,13 +346,14 @@ class TrainerApp(App[int]):
             self.left_running = str(run_dir)
 
     def _back_to_runs(self) -> bool:
-        """Watching a run opened from the runs browser: leave it (it goes on), show the list."""
+        """Watching a run opened from the runs browser or the Queue view: leave it (it goes
+        on), show the list."""
         if not (isinstance(self.screen, RunScreen) and self.screen.source.remote):
             return False
-        if not any(isinstance(s, RunsScreen) for s in self.screen_stack):
+        if not any(lists_runs(s) for s in self.screen_stack):
             return False
         left = self.screen
-        while not isinstance(self.screen, RunsScreen):
+        while not lists_runs(self.screen):
             self.pop_screen()
         run_dir = getattr(left.source, "run_dir", None)
         if left.model.active and run_dir is not None:

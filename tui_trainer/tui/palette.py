@@ -33,6 +33,11 @@ def system_commands(app: TrainerApp, screen: Screen) -> Iterable[SystemCommand]:
             "Every run under the runs folder: open, compare (f3)",
             app.action_runs,
         )
+        yield SystemCommand(
+            "Queue",
+            "Queued and running jobs, sweeps' leaderboards: hold, retry, watch (f4)",
+            app.action_queue,
+        )
     if isinstance(screen, SetupScreen):
         yield SystemCommand("Start run", "Start training with these settings", screen.action_start)
     if isinstance(screen, RunScreen) and screen.model.active and not screen.quitting:

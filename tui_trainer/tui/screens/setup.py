@@ -65,7 +65,7 @@ class SetupScreen(Screen[None]):
         Binding("ctrl+b", "start_background", "In background", priority=True),
         Binding("f2", "reset", "Reset toggles"),
         # the Find LR button beside the LR field says so (the footer has no room at 80x24)
-        Binding("f4", "find_lr", "Find LR", show=False),
+        Binding("f6", "find_lr", "Find LR", show=False),
         Binding("f1", "app.help", "Help"),
         # priority: shown in the footer (the app's own hidden priority ctrl+q hid it there)
         # and it quits while a text field has focus; a plain q types into the field.
@@ -127,7 +127,8 @@ class SetupScreen(Screen[None]):
         """Preset list and key settings on the left, toggles on the right."""
         with Horizontal(id="setup-header"):
             yield Static("tui-trainer  ·  new run", id="setup-title")
-            yield Static("ctrl+r start · f3 runs · f1 help · ctrl+q quit", id="setup-hint")
+            # (ctrl+q quit: in the footer)
+            yield Static("ctrl+r start · f3 runs · f4 queue · f1 help", id="setup-hint")
         with Horizontal(id="setup-body"):
             with Vertical(id="setup-left"):
                 options = [Option(preset_label(p), id=str(i)) for i, p in enumerate(self.presets)]
@@ -381,7 +382,7 @@ class SetupScreen(Screen[None]):
 
     # -- LR finder -------------------------------------------------------------------------------
     def action_find_lr(self) -> None:
-        """f4: the LR range test on the toggles' config; "Use it" fills the LR field."""
+        """f6: the LR range test on the toggles' config; "Use it" fills the LR field."""
         self._checked = ()
         self._revalidate()
         result = self.validation

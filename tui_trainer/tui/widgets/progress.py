@@ -17,9 +17,10 @@ BAR_STYLE = {
     "failed": "$error",
     "finished": "$success",
     "stopped": "$warning",
+    "pruned": "$warning",
     "interrupted": "$warning",
 }
-ENDED = frozenset({"finished", "stopped", "interrupted", "failed"})
+ENDED = frozenset({"finished", "stopped", "pruned", "interrupted", "failed"})
 EMPTY_STYLE = "$foreground 15%"
 MIN_BAR = 8
 

@@ -14,6 +14,7 @@ ICONS = {
     "stopping": "■",
     "finished": "✔",
     "stopped": "■",
+    "pruned": "■",
     "interrupted": "■",
     "failed": "✖",
 }
