@@ -1,4 +1,4 @@
-"""The LR finder from the setup screen: f4 runs the range test on the toggles' config in a
+"""The LR finder from the setup screen: f6 runs the range test on the toggles' config in a
 thread worker, the modal plots the curve, and "Use it" puts the suggestion in the LR field."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def test_find_lr_from_setup_plots_the_curve_and_use_it_fills_the_form(presets, m
             assert setup.query_one("#f-lr", Input).value == "0.05"
             setup.query_one("#f-lr", Input).value = "0.001"  # the form's value is what runs
             await pilot.pause()
-            await pilot.press("f4")
+            await pilot.press("f6")
             await wait_for(pilot, lambda: isinstance(app.screen, FindLRScreen))
             modal = app.screen
             assert modal.config.optim.lr == 0.001 and modal.steps == 40
@@ -90,7 +90,7 @@ def test_find_lr_is_refused_while_a_toggle_is_invalid(presets):
             app.screen.query_one("#f-lr", Input).value = "fast"
             await pilot.pause()
             await wait_for_text(pilot, "optim.lr: expected a number, got 'fast'")
-            await pilot.press("f4")
+            await pilot.press("f6")
             await pilot.pause(0.3)
             assert isinstance(app.screen, SetupScreen)  # refused: no modal, no finder
             assert not any(isinstance(s, FindLRScreen) for s in app.screen_stack)
