@@ -110,11 +110,11 @@ def _gpu_count() -> int:
     return len(snapshot.gpus) if snapshot.available else 0
 
 
-def _gpus(asked: int | None, device: str) -> int:
+def gpus_wanted(asked: int | None, device: str, command: str = "queue add") -> int:
     """The GPUs a job gets: `--gpus` (checked against the machine), else 1 where there are
     GPUs and the config does not ask for the CPU, else 0."""
     if asked is not None and asked < 0:
-        raise UserError(f"queue add: --gpus needs 0 or more, got {asked}")
+        raise UserError(f"{command}: --gpus needs 0 or more, got {asked}")
     if asked == 0 or (asked is None and device in ("cpu", "mps")):
         return 0
     count = _gpu_count()
@@ -122,7 +122,7 @@ def _gpus(asked: int | None, device: str) -> int:
         return 1 if count else 0
     if asked > count:
         have = f"has {count}" if count else "has none (NVML sees no GPU)"
-        raise UserError(f"queue add: --gpus {asked}: this machine {have}")
+        raise UserError(f"{command}: --gpus {asked}: this machine {have}")
     return asked
 
 
@@ -135,7 +135,7 @@ def _add(store: QueueStore, args: argparse.Namespace) -> int:
     if preset is None:
         raise UserError("queue add: which preset? (tui-trainer queue add PRESET [overrides])")
     config, name = load_config(preset, overrides)  # bad input: exit 2, nothing queued
-    gpus = _gpus(args.gpus, config.device)
+    gpus = gpus_wanted(args.gpus, config.device)
     if args.per_gpu is not None and args.per_gpu < 1:
         raise UserError(f"queue add: --per-gpu needs 1 or more, got {args.per_gpu}")
     out = Path(args.out or config.out).expanduser().absolute()

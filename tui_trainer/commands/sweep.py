@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from functools import partial
 from typing import Any
 
 from tui_trainer.commands.parsing import OVERRIDES_HELP
@@ -139,12 +140,12 @@ def make(args: argparse.Namespace) -> int:
         parallel=args.parallel,
         prune=args.prune,
     )
-    from tui_trainer.commands.queue import _gpus
+    from tui_trainer.commands.queue import gpus_wanted
     from tui_trainer.queue.daemon import ensure_running
     from tui_trainer.queue.paths import QueuePaths, wake
 
     with QueueStore() as store:
-        sweep, jobs = create_sweep(store, req, _gpus)
+        sweep, jobs = create_sweep(store, req, partial(gpus_wanted, command="sweep"))
         running = ensure_running(store)
         wake(QueuePaths(store.path))
     spec = sweep.spec

@@ -153,6 +153,14 @@ class Job:
     name: str = ""
     """The run directory's preset folder (`out/<name>/<stamp>`), as `run` names it."""
 
+    @property
+    def run_path(self) -> Path | None:
+        """The run directory (a relative one is under the folder the job was added in)."""
+        if not self.run_dir:
+            return None
+        path = Path(self.run_dir)
+        return path if path.is_absolute() else Path(self.cwd or ".") / path
+
 
 @dataclass(frozen=True)
 class Sweep:

@@ -14,7 +14,6 @@ from typing import Any
 
 from tui_trainer.errors import UserError
 from tui_trainer.queue.store import QueueStore, Sweep
-from tui_trainer.sweep.planner import run_path
 from tui_trainer.sweep.results import read_result
 from tui_trainer.sweep.spec import SweepSpec
 
@@ -65,7 +64,7 @@ def leaderboard(store: QueueStore, sweep: str | Sweep) -> list[Row]:
     spec = SweepSpec.from_json(record.spec_json)
     rows: list[Row] = []
     for job in store.jobs(sweep=record.name):
-        path = run_path(job)
+        path = job.run_path
         result = read_result(path, record.monitor, record.mode) if path is not None else None
         rows.append(
             Row(

@@ -56,14 +56,6 @@ class _Watch:
     pruned: bool = False  # `prune` was delivered
 
 
-def run_path(job: Job) -> Path | None:
-    """A job's run directory (relative ones are under the folder the job was added in)."""
-    if not job.run_dir:
-        return None
-    path = Path(job.run_dir)
-    return path if path.is_absolute() else Path(job.cwd or ".") / path
-
-
 def epoch_values(run_dir: Path, monitor: str, watch: _Watch) -> list[tuple[int, float]]:
     """(epoch, monitored value) of the epoch lines written since `watch` last read."""
     path = run_dir / METRICS
@@ -176,7 +168,7 @@ class SweepPlanner:
     def _tell(self, study: Study, sweep: Sweep, job: Job) -> None:
         """Tell the study how a trial's job ended (its epoch values reported first)."""
         assert job.trial is not None
-        run_dir = run_path(job)
+        run_dir = job.run_path
         if run_dir is not None:
             watch = self._watches.pop(job.id, _Watch())
             seen = study.reported(job.trial)
@@ -194,7 +186,7 @@ class SweepPlanner:
     def _watch(self, study: Study, sweep: Sweep, job: Job) -> None:
         """Report a running trial's new epoch values; send `prune` when the pruner says so."""
         assert job.trial is not None
-        run_dir = run_path(job)
+        run_dir = job.run_path
         if run_dir is None:
             return
         watch = self._watches.setdefault(job.id, _Watch())

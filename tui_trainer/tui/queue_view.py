@@ -16,7 +16,6 @@ from tui_trainer.queue.paths import QueuePaths, live_pid
 from tui_trainer.queue.store import FINISHED, PENDING, RUNNING, Job, QueueStore
 from tui_trainer.remote.runs import RunInfo, inspect
 from tui_trainer.runlog import METRICS, Damaged
-from tui_trainer.sweep.planner import run_path
 from tui_trainer.tui import runs_view as rv
 
 EMPTY = (
@@ -51,7 +50,7 @@ RunCache = dict[tuple[str, str, float | None], JobRow]
 
 def job_row(job: Job, cache: RunCache | None = None) -> JobRow:
     """`job` with its run's progress (a finished one from `cache` when it was read before)."""
-    run_dir = run_path(job)
+    run_dir = job.run_path
     if run_dir is None or job.state in PENDING:
         return JobRow(job)
     key = (str(run_dir), job.state, job.ended)
@@ -72,7 +71,7 @@ def read_queue(store: QueueStore, cache: RunCache | None = None) -> QueueListing
     """The jobs in queue order with their runs' progress (slow for live runs: a thread)."""
     rows = [job_row(job, cache) for job in store.jobs()]
     if cache is not None:
-        keep = {(str(run_path(r.job)), r.job.state, r.job.ended) for r in rows}
+        keep = {(str(r.job.run_path), r.job.state, r.job.ended) for r in rows}
         for gone in set(cache) - keep:
             del cache[gone]
     return QueueListing(rows, scheduler=live_pid(QueuePaths(store.path)))
@@ -148,7 +147,7 @@ def detail_text(row: JobRow) -> str:
         lines.append(job.error)
     if row.problem:
         lines.append(row.problem)
-    path = run_path(job)
+    path = job.run_path
     if path is not None:
         lines.append(f"run dir {path}")
     return "\n".join(lines)
