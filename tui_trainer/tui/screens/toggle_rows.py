@@ -69,7 +69,7 @@ def toggle_rows() -> ComposeResult:
     )
     yield from error_slots("accumulate")
     for name, label, hint in PLAIN_FIELDS:
-        finder = [Button("Find LR", id="find-lr", compact=True, tooltip="LR range test (f4)")]
+        finder = [Button("Find LR", id="find-lr", compact=True, tooltip="LR range test (f6)")]
         finder = finder if name == "lr" else []
         yield row(label, hint, number(name), *finder)
         yield from error_slots(name)
