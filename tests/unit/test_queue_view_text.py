@@ -41,7 +41,9 @@ def test_job_text_keeps_the_last_overrides_when_cut() -> None:
     assert qv.job_text(JOB, 100) == full
     assert qv.job_text(JOB, 46) == "quickstart … data.batch_size=64 optim.lr=0.001"
     assert qv.job_text(JOB, 40) == "quickstart … optim.lr=0.001"  # the swept key stays
-    assert qv.job_text(JOB, 20) == "quickstart epochs=3…"  # not even one fits: cut
+    # not even the last override fits whole: its end (the swept value) stays
+    assert qv.job_text(JOB, 24) == "quickstart … …m.lr=0.001"
+    assert qv.job_text(JOB, 14) == "quickstart ep…"  # no room for any of it: cut
     assert all(len(qv.job_text(JOB, w)) <= w for w in range(1, 80))
     assert qv.job_text(job(preset="presets/mine.yaml", overrides=[]), 40) == "mine"
 

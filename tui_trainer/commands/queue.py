@@ -205,11 +205,6 @@ def job_record(job: Job) -> dict[str, Any]:
     return {**asdict(job), **_live(job)}
 
 
-def _short(job: Job, width: int = 40) -> str:
-    text = " ".join([job.preset or "(defaults)", *job.overrides])
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def _ls(store: QueueStore, args: argparse.Namespace) -> int:
     jobs = store.jobs()
     if args.json:
@@ -231,12 +226,20 @@ def _ls(store: QueueStore, args: argparse.Namespace) -> int:
                 job.state + (f" ({job.attempts})" if job.attempts > 1 else ""),
                 str(job.priority),
                 ",".join(map(str, job.gpu_ids)) or ("cpu" if job.gpus == 0 else f"{job.gpus}?"),
-                _short(job),
+                "",  # the job's text: below, once the other columns' widths are known
                 f"{live['epoch']}/{live['epochs']}" if live.get("epochs") else "-",
                 f"{best[0]} {best[1]:.4g}" if isinstance(best[1], (int, float)) else "-",
                 job.run_dir or (job.error or "-")[:60],
             )
         )
+    import shutil
+
+    from tui_trainer.queue.text import job_text
+
+    # the RUN column takes what the terminal has left (at least 24 characters)
+    others = sum(max(len(r[k]) for r in [header, *rows]) + 2 for k in range(len(header)) if k != 4)
+    width = max(24, shutil.get_terminal_size().columns - others - 2)
+    rows = [(*r[:4], job_text(job, width), *r[5:]) for r, job in zip(rows, jobs, strict=True)]
     print(text_table([header, *rows]))
     if any(j.state in ("queued", "running") for j in jobs):
         from tui_trainer.queue.paths import QueuePaths, live_pid
@@ -253,7 +256,8 @@ def _each(store: QueueStore, args: argparse.Namespace) -> int:
     act = {"hold": store.hold, "release": store.release, "rm": store.remove, "retry": store.retry}
     done = {"hold": "held", "release": "released", "rm": "removed", "retry": "queued again"}
     errors: list[str] = []
-    for job_id in _ids(args.words, args.action):
+    ids = _ids(args.words, args.action)
+    for job_id in ids:
         try:
             act[args.action](job_id)
             print(f"job {job_id} {done[args.action]}")
@@ -273,9 +277,12 @@ def _each(store: QueueStore, args: argparse.Namespace) -> int:
                 errors.append(str(exc))
     if args.action != "hold":
         _wake(store)
-    if errors:
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise UserError(errors[0] + more)
+    if len(errors) == 1:
+        raise UserError(errors[0])
+    if errors:  # like `rm a b`: the others were changed (said above); each refusal said here
+        for error in errors:
+            print(f"tui-trainer: {error}", file=sys.stderr)
+        raise UserError(f"{len(errors)} of {len(ids)} jobs not {done[args.action]} (see above)")
     return 0
 
 
@@ -314,7 +321,11 @@ def _logs(store: QueueStore, args: argparse.Namespace) -> int:
                     f"job {job_id} has no output yet ({store.get(job_id).state})", file=sys.stderr
                 )
             return 0
-        time.sleep(0.5)
+        try:
+            time.sleep(0.5)
+        except KeyboardInterrupt:  # Ctrl-C ends following (the job goes on)
+            print(file=sys.stderr)
+            return 130
 
 
 def _start(store: QueueStore, args: argparse.Namespace) -> int:
@@ -348,6 +359,8 @@ def _stop(store: QueueStore, args: argparse.Namespace) -> int:
     if pid is None:
         print("no scheduler was running; a later `queue add` will not start one (queue start does)")
     else:
-        what = " and its jobs" if args.jobs else "; running jobs go on (queue start adopts them)"
-        print(f"scheduler (pid {pid}) stopped{what}")
+        if args.jobs:
+            print(f"scheduler (pid {pid}) and its running jobs stopped")
+        else:
+            print(f"scheduler (pid {pid}) stopped; running jobs go on (queue start adopts them)")
     return 0

@@ -77,8 +77,13 @@ def stop(store: QueueStore, *, jobs: bool = False, wait: float = 10.0) -> int | 
     store.set_meta(STOP_JOBS_KEY, "1" if jobs else None)
     paths = QueuePaths(store.path)
     pid = live_pid(paths)
-    if pid is None or pid <= 0:
+    if pid is None:
         return None
+    if pid <= 0:
+        raise UserError(
+            f"a scheduler holds {paths.lock} but its pid cannot be read; it will not start "
+            "jobs from now on (queue stop was recorded); end it with: fuser -k " + str(paths.lock)
+        )
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + wait
@@ -117,6 +122,9 @@ def serve(
     except BlockingIOError:
         os.close(lock)
         return 0
+    with contextlib.suppress(OSError):  # who holds it, in the lock file itself (`live_pid`)
+        os.ftruncate(lock, 0)
+        os.pwrite(lock, f"{os.getpid()}\n".encode(), 0)
     done = stop_event or threading.Event()
     sched = scheduler or Scheduler(store, hooks=hooks, log=sys.stdout)
     fifo = _fifo(paths)

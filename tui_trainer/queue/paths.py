@@ -65,7 +65,11 @@ def wake(paths: QueuePaths) -> None:
 
 
 def live_pid(paths: QueuePaths) -> int | None:
-    """The live scheduler's pid (its lock is held), or None when none runs."""
+    """The live scheduler's pid (its lock is held), or None when none runs; -1 when one holds
+    the lock but its pid cannot be read.
+
+    The scheduler writes its pid into the lock file the moment it holds the lock, so a reader
+    never gets an earlier scheduler's pid (the pid file is written later, for people)."""
     try:
         fd = os.open(paths.lock, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
@@ -74,12 +78,24 @@ def live_pid(paths: QueuePaths) -> int | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            for _ in range(50):  # it writes the pid file just after locking
-                with contextlib.suppress(OSError, ValueError):
-                    return int(paths.pid.read_text().split()[0])
+            for _ in range(50):  # the holder writes its pid just after locking
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    pid = int(os.pread(fd, 64, 0).split()[0])
+                    if _alive(pid):
+                        return pid
                 time.sleep(0.01)
             return -1
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:
         os.close(fd)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid > 0

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tui_trainer.queue.paths import QueuePaths, live_pid
 from tui_trainer.queue.store import FINISHED, PENDING, RUNNING, Job, QueueStore
+from tui_trainer.queue.text import job_text
 from tui_trainer.remote.runs import RunInfo, inspect
 from tui_trainer.runlog import METRICS, Damaged
 from tui_trainer.tui import runs_view as rv
@@ -84,24 +85,6 @@ def state_text(row: JobRow) -> str:
     if job.state == RUNNING and run is not None and run.live:
         return f"● {run.status}"
     return job.state
-
-
-def job_text(job: Job, width: int) -> str:
-    """`preset key=value ...` in `width` characters. Too long, the overrides at the end are
-    kept (`preset … optim.lr=0.01`): a sweep adds the keys it varies last, and the leading
-    ones are those jobs tend to share."""
-    name = Path(job.preset).stem if job.preset.endswith((".yaml", ".yml")) else job.preset
-    text = " ".join([name, *job.overrides])
-    if len(text) <= width:
-        return text
-    kept: list[str] = []
-    for override in reversed(job.overrides):
-        if len(" ".join([name, "…", override, *kept])) > width:
-            break
-        kept.insert(0, override)
-    if not kept:
-        return text[: max(width - 1, 0)] + "…"
-    return " ".join([name, "…", *kept])
 
 
 def gpu_text(job: Job) -> str:

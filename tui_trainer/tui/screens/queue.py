@@ -289,7 +289,7 @@ class QueueScreen(Screen[None]):
             return
         if job.state == RUNNING:
             self.notify(
-                f"job {job.id} is running: stop its run first (enter watches it, s stops it)",
+                f"job {job.id} is running: stop its run first (enter watches it; s there stops it)",
                 severity="warning",
                 timeout=6,
             )
