@@ -42,11 +42,12 @@ DOMINANT = 0.5
 ADVICE = {
     "data": "raise data.num_workers or data.cache=ram",
     "copy": "data.pin_memory=true, or larger batches",
-    "compute": "precision=bf16 or fp16, compile=true",
     "optimizer": "raise data.batch_size or accumulate (fewer steps)",
     "other": "checkpoint.every_steps, progress.interval",
 }
-"""What to try when a part dominates (config keys a person can set)."""
+"""What to try when a part dominates (config keys a person can set). Forward+backward has none:
+a run whose time goes to the model is healthy (and bf16 or compile advice would be wrong on a
+CPU, where bf16 is emulated)."""
 
 
 def shares(seconds: Mapping[str, float], digits: int | None = None) -> dict[str, float] | None:
@@ -102,6 +103,8 @@ def hint(parts: Mapping[str, float] | None) -> str | None:
     name, share = top
     if name == "other" and parts is not None and "compute" not in parts:
         return None  # a script run's "other" is all of its own step, not overhead
+    if name == "compute":
+        return None  # the model's own work dominates: what a healthy run looks like
     advice = ADVICE.get(name)
     label = LABELS.get(name, name)
     return f"{label} {share:.0%}: {advice}" if advice else f"{label} {share:.0%}"
