@@ -8,6 +8,7 @@ in tests/e2e/test_queue_daemon.py.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from support.fake_nvml import GIB, FakeGpu, FakeNvml
 
@@ -95,6 +97,11 @@ class Bench:
         for proc in self.scheduler.children.values():  # never leave a process behind
             proc.kill()
             proc.wait()
+        # nor one an earlier scheduler of this bench started, or one adopted (own sessions)
+        for proc in psutil.process_iter(["cmdline"]):
+            if str(self.script) in (proc.info["cmdline"] or []):
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
         self.store.close()
 
 
