@@ -31,6 +31,7 @@ from tui_trainer.outcome import exit_code
 from tui_trainer.remote import remote_sinks
 from tui_trainer.remote.endpoint import runtime_dir
 from tui_trainer.remote.hangup import keeps_training
+from tui_trainer.runlog import Damaged, read_summary
 from tui_trainer.runlog.control import Control, StopMode
 from tui_trainer.runlog.events import Event, RunStarted, Sink
 from tui_trainer.session import execute
@@ -168,6 +169,16 @@ def run_config(
     attempt = restarts.attempt(env)
     own_dir = run_dir is None and resume is None  # a restart must find the directory itself
     summary: dict[str, Any] = {"rerun_command": rerun} if rerun else {}
+    if attempt > 0 and slurm.in_job(env):  # torchrun restarted the workers inside a Slurm job
+        earlier = Path(run_dir) if run_dir is not None else (_restart_dir() if own_dir else None)
+        if earlier is not None and _stopped_for_requeue(earlier):
+            if dist.is_main:  # the attempt before ended for Slurm's requeue: so does this one
+                print(
+                    f"tui-trainer: the run in {earlier} stopped for a Slurm requeue (SIGUSR1); "
+                    f"not continuing it in this job: exiting {128 + signal.SIGUSR1}",
+                    file=sys.stderr,
+                )
+            return 128 + signal.SIGUSR1
     if dist.is_main:
         all_sinks += remote_sinks(control)
         all_sinks.append(note_run_dir)
@@ -215,6 +226,15 @@ def _restart_pointer(event: Event) -> None:
     if isinstance(event, RunStarted) and event.run_dir is not None:
         with contextlib.suppress(UserError):
             restarts.remember(runtime_dir(), os.environ, event.run_dir)
+
+
+def _stopped_for_requeue(run_dir: Path) -> bool:
+    """Whether the run in `run_dir` ended on Slurm's SIGUSR1 to be requeued (summary.json)."""
+    try:
+        summary = read_summary(run_dir)
+    except Damaged:
+        return False
+    return summary is not None and summary.get("requeue") is True
 
 
 def _restart_dir() -> Path | None:

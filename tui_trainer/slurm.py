@@ -1,7 +1,9 @@
 """Slurm: ranks started by `srun` (no torchrun), and Slurm's warning before the time limit.
 
 `srun` starts one task per GPU and describes each in SLURM_PROCID (the global rank),
-SLURM_NTASKS (the world size), SLURM_LOCALID (the rank on its node) and SLURM_JOB_NODELIST
+SLURM_STEP_NUM_TASKS (the world size: the tasks of this job step, which only `srun` sets;
+SLURM_NTASKS describes the allocation, also in a batch script or `salloc` shell where no other
+rank will ever start), SLURM_LOCALID (the rank on its node) and SLURM_JOB_NODELIST
 (the hosts, compressed: `gpu[01-03,7],login2`). `rank_env` turns these into the variables
 torchrun would have set: RANK, WORLD_SIZE, LOCAL_RANK (0 when Slurm bound the task to one GPU,
 which it then sees as cuda:0), MASTER_ADDR (the first host) and MASTER_PORT (a high port
@@ -99,14 +101,16 @@ def rank_env(env: Mapping[str, str]) -> dict[str, str]:
     """The torchrun-style variables for an `srun` task (empty when there is nothing to add:
     torchrun's WORLD_SIZE is there, or the job step has one task). `ValueError` with a
     one-line reason for Slurm variables that do not make sense."""
-    if "WORLD_SIZE" in env or not env.get("SLURM_NTASKS"):
-        return {}
+    if "WORLD_SIZE" in env or not env.get("SLURM_STEP_NUM_TASKS"):
+        return {}  # torchrun's run, or not a task `srun` started (a batch script, salloc)
     try:
-        world = int(env["SLURM_NTASKS"])
+        world = int(env["SLURM_STEP_NUM_TASKS"])
         rank = int(env.get("SLURM_PROCID", "0"))
         local = int(env.get("SLURM_LOCALID", "0"))
     except ValueError:
-        raise ValueError("SLURM_NTASKS, SLURM_PROCID and SLURM_LOCALID must be integers") from None
+        raise ValueError(
+            "SLURM_STEP_NUM_TASKS, SLURM_PROCID and SLURM_LOCALID must be integers"
+        ) from None
     if world <= 1:
         return {}
     visible = [d for d in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]

@@ -64,6 +64,7 @@ def _slurm_env(rank: int, ntasks: int, job: int) -> dict[str, str]:
     return ddp_env(
         SLURM_JOB_ID=str(job),
         SLURM_NTASKS=str(ntasks),
+        SLURM_STEP_NUM_TASKS=str(ntasks),
         SLURM_PROCID=str(rank),
         SLURM_LOCALID=str(rank),
         SLURM_JOB_NODELIST="127.0.0.[1]",  # the first host of the list is MASTER_ADDR
@@ -110,7 +111,7 @@ def test_sigusr1_in_a_slurm_job_checkpoints_exits_138_and_the_same_command_finis
     args = [*SMALL, "data.batch_size=64", "control_every=1"]
     run_dir = tmp_path / "job"
     command = [*CLI, *args, "--run-dir", str(run_dir)]
-    env = ddp_env(SLURM_JOB_ID="4242", SLURM_NTASKS="1", SLURM_PROCID="0")
+    env = ddp_env(SLURM_JOB_ID="4242", SLURM_STEP_NUM_TASKS="1", SLURM_PROCID="0")
     proc = spawn_group(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -6,6 +6,7 @@ Skipped where lightning is not installed (it is the optional extra `[lightning]`
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -98,6 +99,10 @@ def test_fit_is_paused_and_stopped_through_the_control_socket(
             _ask(run_dir, "stop", **({"now": True} if now else {}))
         except BaseException as exc:  # reported by the test thread
             seen["error"] = exc
+            # never leave fit paused for good (the test would hang instead of failing)
+            for cmd, fields in (("resume", {}), ("stop", {"now": True})):
+                with contextlib.suppress(Exception):  # the run may be gone already
+                    request(run_dir, cmd, **fields)
 
     controller = threading.Thread(target=control, daemon=True)
     controller.start()

@@ -245,7 +245,7 @@ def test_sigusr1_as_the_last_step_ends_exits_0_with_nothing_to_requeue(tmp_path,
     from tui_trainer.headless import run_config
 
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
-    monkeypatch.delenv("SLURM_NTASKS", raising=False)
+    monkeypatch.delenv("SLURM_STEP_NUM_TASKS", raising=False)
     config, name = load_config("quickstart", [*TINY, "epochs=1", "progress.interval=1e-9"])
 
     def last_step(event) -> None:  # the last epoch is done, the run not yet ended
@@ -257,3 +257,23 @@ def test_sigusr1_as_the_last_step_ends_exits_0_with_nothing_to_requeue(tmp_path,
     summary = json.loads((run_dir / "summary.json").read_text())
     assert (code, summary["status"]) == (0, "completed")
     assert "requeue" not in summary and "rerun_command" not in summary
+
+
+def test_a_torchrun_restart_after_a_slurm_requeue_stop_ends_at_once(tmp_path, monkeypatch):
+    """SIGUSR1 in a Slurm job ended the attempt (exit 138) and torchrun restarted the workers:
+    the restart must not train on into the time limit; it ends with 138 too, for the requeue."""
+    from tui_trainer.headless import run_config
+
+    run_dir = tmp_path / "job"
+    control = Control()
+    _run(run_dir, StepLosses(control, stop_at=9), control)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    (run_dir / "summary.json").write_text(json.dumps({**summary, "requeue": True}))
+    before = _files(run_dir)
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
+    config, name = load_config("quickstart", RUN)
+    assert run_config(config, name, run_dir=run_dir) == 138
+    assert _files(run_dir) == before  # not continued
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "0")  # the requeued job: continues
+    assert run_config(config, name, run_dir=run_dir) == 0

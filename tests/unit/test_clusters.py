@@ -19,7 +19,7 @@ from tui_trainer.slurm import BadNodeList, expand_nodelist, in_job, rank_env
 
 SRUN = {
     "SLURM_JOB_ID": "123456",
-    "SLURM_NTASKS": "4",
+    "SLURM_STEP_NUM_TASKS": "4",
     "SLURM_PROCID": "3",
     "SLURM_LOCALID": "1",
     "SLURM_JOB_NODELIST": "gpu[07-08]",
@@ -81,7 +81,10 @@ def test_srun_variables_become_torchruns():
     assert bound["LOCAL_RANK"] == "0" and bound["RANK"] == "3"
     assert rank_env({**SRUN, "CUDA_VISIBLE_DEVICES": "0,1,2,3"})["LOCAL_RANK"] == "1"
     assert rank_env({**SRUN, "WORLD_SIZE": "2"}) == {}  # torchrun's variables win
-    assert rank_env({**SRUN, "SLURM_NTASKS": "1"}) == {}  # one task: a single process
+    assert rank_env({**SRUN, "SLURM_STEP_NUM_TASKS": "1"}) == {}  # one task: a single process
+    # a batch script or `salloc -n4` shell: the allocation has 4 tasks, but srun started none
+    batch = {k: v for k, v in SRUN.items() if k != "SLURM_STEP_NUM_TASKS"}
+    assert rank_env({**batch, "SLURM_NTASKS": "4"}) == {}
     assert in_job(SRUN) and not in_job({})
 
 
@@ -138,4 +141,6 @@ def test_the_launcher_passes_run_dir_and_max_restarts_needs_several_processes(ca
     argv = run_argv("quickstart", ["epochs=3"], out=None, resume=None, run_dir="jobs/7")
     assert argv == ["run", "quickstart", "epochs=3", "--run-dir", "jobs/7"]
     assert main(["run", "quickstart", "--max-restarts", "2"]) == 2
-    assert "--max-restarts: give --nproc N (N >= 2) too" in one_line_error(capsys)
+    assert "--max-restarts: give --nproc N too" in one_line_error(capsys)
+    assert main(["run", "quickstart", "--run-dir", ""]) == 2
+    assert "--run-dir: expected a folder path, got an empty value" in one_line_error(capsys)

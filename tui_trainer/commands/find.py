@@ -139,10 +139,18 @@ def find_lr(args: argparse.Namespace) -> int:
     except FinderFailed as exc:
         print(f"tui-trainer: error: find-lr: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return _interrupted("find-lr")
     if is_main:
         _say_preset(preset, name, args.json)
         _print(finding, args.json, _lr_report)
     return 0
+
+
+def _interrupted(command: str) -> int:
+    """Ctrl-C while measuring: one line and 130 (nothing was written; the model is untouched)."""
+    print(f"\n{command}: interrupted; nothing was changed", file=sys.stderr)
+    return 130
 
 
 def _lr_report(finding: dict[str, Any]) -> list[str]:
@@ -168,6 +176,8 @@ def find_batch(args: argparse.Namespace) -> int:
     except FinderFailed as exc:
         print(f"tui-trainer: error: find-batch: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return _interrupted("find-batch")
     from tui_trainer.find.report import batch_lines
 
     _say_preset(_preset, name, args.json)

@@ -73,11 +73,14 @@ def run(args: argparse.Namespace) -> int:
             "--run-dir: give a PRESET, and neither --resume nor --out (the directory itself "
             "says whether the run starts or continues)"
         )
-    if args.max_restarts and (args.nproc is None or args.nproc < 2):
-        raise UserError("--max-restarts: give --nproc N (N >= 2) too; it restarts those")
+    if args.run_dir == "":
+        raise UserError("--run-dir: expected a folder path, got an empty value")
+    if args.max_restarts and args.nproc is None:
+        raise UserError("--max-restarts: give --nproc N too (torchrun restarts those N processes)")
     if args.detach:
         return _detach(args.argv, preset, overrides)
-    if args.nproc is not None and args.nproc != 1 and "WORLD_SIZE" not in os.environ:
+    launched = args.nproc is not None and (args.nproc != 1 or bool(args.max_restarts))
+    if launched and "WORLD_SIZE" not in os.environ:
         return _launch(args.nproc, preset, overrides, args)
     from tui_trainer.engine.heap import collector_paused_until_training
 

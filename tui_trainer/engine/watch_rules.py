@@ -117,7 +117,7 @@ class Spike:
             if not self.fired:
                 self.fired = True
                 trip = Trip(
-                    f"loss spike: {loss:.4g} is {loss / mean:.1f}x its running mean {mean:.4g} "
+                    f"loss spike: {loss:.4g} is {loss / mean:.3g}x its running mean {mean:.4g} "
                     f"(epoch {event.epoch}, step {event.global_step})",
                     loss,
                     self.rule.factor * mean,
