@@ -112,12 +112,16 @@ def test_find_batch_on_cpu_keeps_within_its_bound(capsys):
     assert main(["find-batch", "quickstart", "device=cpu", "--max-memory", "3M", "--json"]) == 0
     finding = json.loads(capsys.readouterr().out)
     assert finding["device"] == "cpu" and finding["bound_bytes"] == bound
-    trials = {t["batch"]: t for t in finding["trials"]}
-    chosen = trials[finding["batch"]]
-    assert chosen["fits"] and chosen["peak_bytes"] <= bound
-    for t in trials.values():  # fitting means measured within the bound, and only that
+    trials = finding["trials"]
+    chosen = [t for t in trials if t["batch"] == finding["batch"]]
+    assert all(t["fits"] and t["peak_bytes"] <= bound for t in chosen)
+    for t in trials:  # fitting means measured within the bound, and only that
         assert t["fits"] == (t["peak_bytes"] is not None and t["peak_bytes"] <= bound), t
-    assert chosen["samples_per_s"] == max(t["samples_per_s"] for t in trials.values() if t["fits"])
+    fastest: dict[int, float] = {}  # each size's faster reading (the two fastest are read twice)
+    for t in trials:
+        if t["fits"]:
+            fastest[t["batch"]] = max(fastest.get(t["batch"], 0.0), t["samples_per_s"])
+    assert fastest[finding["batch"]] == max(fastest.values())
 
 
 OOM_PRESET = """\

@@ -129,3 +129,23 @@ def test_cuda_search_doubles_then_bisects_to_the_largest_fitting_batch():
 )
 def test_sizes(text, value):
     assert parse_size(text) == value
+
+
+def test_cpu_choice_is_confirmed_by_a_second_reading_and_noise_is_said():
+    from tui_trainer.find.batch_size import _confirm
+
+    # 128's first reading was held up by another process; its second shows its speed
+    readings = {64: [15_480.0, 14_000.0], 128: [506.0, 20_000.0]}
+
+    def measure(batch: int) -> Trial:
+        return Trial(batch, True, batch, readings[batch].pop(0), "")
+
+    trials = [measure(64), measure(128)]
+    best, note = _confirm(trials[0], trials, measure)
+    assert best.batch == 128 and best.samples_per_s == 20_000.0
+    assert "differed 39.5x" in note and "rough" in note
+
+    steady = {64: [1_000.0, 1_050.0], 128: [900.0, 950.0]}
+    trials = [Trial(b, True, b, steady[b].pop(0), "") for b in (64, 128)]
+    best, note = _confirm(trials[0], trials, lambda b: Trial(b, True, b, steady[b].pop(0), ""))
+    assert best.batch == 64 and note == ""
