@@ -124,6 +124,14 @@ def test_non_finite_loss_alerts_once_from_a_window_or_the_engine_line() -> None:
     assert [a.rule for a in alerts(events)] == ["nonfinite"]
 
 
+def test_an_alert_before_an_epochs_first_progress_is_of_that_epoch() -> None:
+    dog, events, _, _ = watchdog()
+    dog(epoch_end(1, 1))  # epoch 1 ended; epoch 2's first window is non-finite
+    dog(LogMessage("error", "NonFiniteLoss: non-finite training loss at epoch 2, step 1"))
+    (alert,) = alerts(events)
+    assert alert.epoch == 2  # as its message says (was 1: the epoch that had ended)
+
+
 def test_spike_after_the_warm_up_only_and_once_per_spike() -> None:
     dog, events, _, _ = watchdog({"spike": {"factor": 5, "warmup_steps": 50}})
     for g in range(10, 50, 10):

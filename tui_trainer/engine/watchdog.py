@@ -140,6 +140,9 @@ class Watchdog:
                     trips.append((name, trip))
         for name, trip in trips:  # outside the lock: the alert goes through the bus again
             self.raise_alert(name, trip)
+        if isinstance(event, EpochEnd) and event.epoch < event.epochs:
+            with self._lock:  # an alert before the next epoch's first progress is of that epoch
+                self.epoch = event.epoch + 1
         if isinstance(event, RunFinished):
             self._stop.set()  # no more clock checks (`close` joins the thread)
 
