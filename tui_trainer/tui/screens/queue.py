@@ -20,8 +20,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Button, DataTable, Footer, Static
 
 from tui_trainer.errors import UserError
@@ -29,6 +27,7 @@ from tui_trainer.queue.paths import QueuePaths, wake
 from tui_trainer.queue.store import RUNNING, Job, QueueStore, default_path
 from tui_trainer.tui import queue_view as qv
 from tui_trainer.tui.screens.dialogs import YesNo
+from tui_trainer.tui.screens.refreshing import RefreshingScreen
 from tui_trainer.tui.screens.run_actions import WatchRun
 from tui_trainer.tui.screens.sweep_board import SweepBoardScreen, cursor_key
 
@@ -84,8 +83,10 @@ class ConfirmRemove(YesNo):
                 yield Button("Keep (n)", id="remove-no", compact=True)
 
 
-class QueueScreen(Screen[None]):
+class QueueScreen(RefreshingScreen):
     """The jobs of the queue database at `path` (default: the user's, `queue.store`)."""
+
+    refresh_seconds = REFRESH_SECONDS
 
     LISTS_RUNS: ClassVar[bool] = True
     """Leaving a run watched from here comes back here (`TrainerApp.lists_runs`)."""
@@ -114,7 +115,6 @@ class QueueScreen(Screen[None]):
         self.store: QueueStore | None = None
         self.listing: qv.QueueListing | None = None
         self._cache: qv.RunCache = {}
-        self._timer: Timer | None = None
         self._reading = False
         self._opening = threading.Lock()
         self._rows: tuple[int, list[list[str]]] = (-1, [])
@@ -133,19 +133,7 @@ class QueueScreen(Screen[None]):
     def on_mount(self) -> None:
         """Read the queue (in a thread) and keep it fresh while shown."""
         self.query_one("#queue-table", DataTable).focus()
-        self.reload()
-        self._timer = self.set_interval(REFRESH_SECONDS, self.reload)
-
-    def on_screen_suspend(self) -> None:
-        """Not shown: stop refreshing."""
-        if self._timer is not None:
-            self._timer.pause()
-
-    def on_screen_resume(self) -> None:
-        """Shown again (back from a run or a leaderboard): read the queue at once."""
-        if self._timer is not None:
-            self._timer.resume()
-            self.reload()
+        self.start_refreshing()
 
     def on_unmount(self) -> None:
         """Close the database."""

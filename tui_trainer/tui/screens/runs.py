@@ -17,12 +17,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
 
 from tui_trainer.remote.runs import RunInfo
 from tui_trainer.tui import runs_view as rv
+from tui_trainer.tui.screens.refreshing import RefreshingScreen
 from tui_trainer.tui.screens.run_actions import LAUNCH_BINDINGS, WatchRun, launch
 
 WIDE = 100
@@ -71,8 +70,10 @@ class FilterInput(Input):
             self.open()
 
 
-class RunsScreen(Screen[None]):
+class RunsScreen(RefreshingScreen):
     """Every run under `root`: open, mark and compare, replay, resume, watch."""
+
+    refresh_seconds = REFRESH_SECONDS
 
     CSS_PATH = "runs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -98,7 +99,6 @@ class RunsScreen(Screen[None]):
         self.listing: rv.Listing | None = None
         self.shown: list[RunInfo] = []
         self.marked: set[str] = set()
-        self._timer: Timer | None = None
         self._cache: rv.Cache = {}
         self._rows: tuple[bool | None, list[list[str]]] = (None, [])
 
@@ -121,19 +121,7 @@ class RunsScreen(Screen[None]):
         """Read the list (in a thread) and keep it fresh while shown."""
         self.query_one("#runs-empty", Static).update("reading runs…")
         self.query_one("#runs-table", DataTable).focus()
-        self.reload()
-        self._timer = self.set_interval(REFRESH_SECONDS, self.reload)
-
-    def on_screen_suspend(self) -> None:
-        """Not shown: stop refreshing."""
-        if self._timer is not None:
-            self._timer.pause()
-
-    def on_screen_resume(self) -> None:
-        """Shown again (back from a run or a comparison): read the list at once."""
-        if self._timer is not None:
-            self._timer.resume()
-            self.reload()
+        self.start_refreshing()
 
     # -- the listing -----------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="scan", exit_on_error=False)

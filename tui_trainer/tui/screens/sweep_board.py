@@ -20,8 +20,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
 from textual.widgets.data_table import CellDoesNotExist
 
@@ -31,6 +29,7 @@ from tui_trainer.queue.store import RUNNING, QueueStore, Sweep, default_path
 from tui_trainer.runlog import RunRecord
 from tui_trainer.sweep.leaderboard import Row, leaderboard
 from tui_trainer.tui import runs_view as rv
+from tui_trainer.tui.screens.refreshing import RefreshingScreen
 from tui_trainer.tui.screens.run_actions import WatchRun
 
 WIDE = 100
@@ -95,8 +94,10 @@ def cursor_key(table: DataTable) -> str | None:
         return None
 
 
-class SweepBoardScreen(Screen[None]):
+class SweepBoardScreen(RefreshingScreen):
     """The trials of sweep `name` in the queue database at `path`, ranked."""
+
+    refresh_seconds = REFRESH_SECONDS
 
     LISTS_RUNS: ClassVar[bool] = True
     """Leaving a run watched from here comes back here (`TrainerApp.lists_runs`)."""
@@ -125,7 +126,6 @@ class SweepBoardScreen(Screen[None]):
         self.store: QueueStore | None = None
         self.board: Board | None = None
         self.marked: set[int] = set()
-        self._timer: Timer | None = None
         self._reading = False
         self._opening = threading.Lock()
         self._rows: tuple[bool, list[list[str | Text]]] = (False, [])
@@ -143,19 +143,7 @@ class SweepBoardScreen(Screen[None]):
     def on_mount(self) -> None:
         """Read the board (in a thread) and keep it fresh while shown."""
         self.query_one("#board-table", DataTable).focus()
-        self.reload()
-        self._timer = self.set_interval(REFRESH_SECONDS, self.reload)
-
-    def on_screen_suspend(self) -> None:
-        """Not shown: stop refreshing."""
-        if self._timer is not None:
-            self._timer.pause()
-
-    def on_screen_resume(self) -> None:
-        """Shown again (back from a run or the comparison): read the board at once."""
-        if self._timer is not None:
-            self._timer.resume()
-            self.reload()
+        self.start_refreshing()
 
     def on_unmount(self) -> None:
         """Close the database."""
