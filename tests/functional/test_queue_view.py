@@ -106,8 +106,16 @@ def test_jobs_shown_and_keys_change_the_queue(tmp_path: Path) -> None:
             await pilot.press("t")
             await wait_for(pilot, lambda: state(store, ids["failed"]) == "queued")
             assert store.get(ids["failed"]).run_dir is None  # a fresh run directory
-            # queued again at the end: the row moves, and the cursor stays on its job
-            await wait_for(pilot, lambda: shown_ids(screen)[-1] == ids["failed"])
+
+            # queued again, last of the waiting jobs (before the ended ones): the row moves,
+            # and the cursor stays on its job
+            def last_waiting() -> int:
+                shown = [i for i in shown_ids(screen) if state(store, i) in ("queued", "held")]
+                return shown[-1] if shown else -1
+
+            await wait_for(pilot, lambda: last_waiting() == ids["failed"])
+            ended = [i for i in shown_ids(screen) if state(store, i) in ("done", "failed")]
+            assert shown_ids(screen)[-len(ended) :] == ended  # ended jobs below the waiting ones
             await pilot.pause()
             assert screen.current_job().id == ids["failed"]
             await cursor_to(pilot, screen, ids["first"])

@@ -88,3 +88,15 @@ def test_detail_says_how_it_ended_and_where() -> None:
     ]
     assert qv.state_text(qv.JobRow(failed)) == "failed"
     assert qv.state_text(qv.JobRow(job(state="running"))) == "running"  # not live (yet)
+
+
+def test_waiting_jobs_are_listed_before_the_ended_ones_in_start_order() -> None:
+    from tui_trainer.queue.text import shown_order
+
+    states = ["done", "queued", "failed", "running", "held", "queued", "pruned"]
+    jobs = [dataclasses.replace(JOB, id=i + 1, state=s) for i, s in enumerate(states)]
+    shown = shown_order(jobs)  # `jobs` is in queue order (the store's)
+    assert [(j.id, j.state) for j in shown] == [
+        (4, "running"), (2, "queued"), (6, "queued"), (5, "held"),
+        (1, "done"), (3, "failed"), (7, "pruned"),
+    ]  # fmt: skip

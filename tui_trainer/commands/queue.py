@@ -206,7 +206,9 @@ def job_record(job: Job) -> dict[str, Any]:
 
 
 def _ls(store: QueueStore, args: argparse.Namespace) -> int:
-    jobs = store.jobs()
+    from tui_trainer.queue.text import shown_order
+
+    jobs = shown_order(store.jobs())
     if args.json:
         print(json.dumps([job_record(j) for j in jobs], indent=2))
         return 0

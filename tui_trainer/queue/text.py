@@ -6,6 +6,9 @@ from pathlib import Path
 
 from tui_trainer.queue.store import Job
 
+SHOWN_FIRST = ("running", "queued", "held")
+"""States listed before the ended jobs, in this order (each in queue order)."""
+
 
 def job_text(job: Job, width: int) -> str:
     """`preset key=value ...` in `width` characters.
@@ -29,3 +32,13 @@ def job_text(job: Job, width: int) -> str:
     if job.overrides and room >= 6:
         return f"{name} … …{job.overrides[-1][-(room - 1) :]}"
     return text[: max(width - 1, 0)] + "…"
+
+
+def shown_order(jobs: list[Job]) -> list[Job]:
+    """`jobs` (in queue order) as `queue ls` and the Queue view list them: running, then queued
+    and held in the order they will start, then the ended ones by id: waiting jobs never sit
+    among done ones, and moving one moves it among the others that wait."""
+    rank = {state: i for i, state in enumerate(SHOWN_FIRST)}
+    live = sorted((j for j in jobs if j.state in rank), key=lambda j: rank[j.state])
+    ended = sorted((j for j in jobs if j.state not in rank), key=lambda j: j.id)
+    return live + ended

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tui_trainer.queue.paths import QueuePaths, live_pid
 from tui_trainer.queue.store import FINISHED, PENDING, RUNNING, Job, QueueStore
-from tui_trainer.queue.text import job_text
+from tui_trainer.queue.text import job_text, shown_order
 from tui_trainer.remote.runs import RunInfo, inspect
 from tui_trainer.runlog import METRICS, Damaged
 from tui_trainer.tui import runs_view as rv
@@ -70,7 +70,7 @@ def job_row(job: Job, cache: RunCache | None = None) -> JobRow:
 
 def read_queue(store: QueueStore, cache: RunCache | None = None) -> QueueListing:
     """The jobs in queue order with their runs' progress (slow for live runs: a thread)."""
-    rows = [job_row(job, cache) for job in store.jobs()]
+    rows = [job_row(job, cache) for job in shown_order(store.jobs())]
     if cache is not None:
         keep = {(str(r.job.run_path), r.job.state, r.job.ended) for r in rows}
         for gone in set(cache) - keep:
