@@ -28,34 +28,56 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tui_trainer.atomic import PRIVATE_DIR, PRIVATE_FILE
 from tui_trainer.errors import UserError
+from tui_trainer.queue.records import (
+    DONE,
+    FAILED,
+    FINISHED,
+    HELD,
+    JOB_COLUMNS,
+    PENDING,
+    PRUNED,
+    QUEUED,
+    REMOVED,
+    RUNNING,
+    STATES,
+    STOPPED,
+    Job,
+    Sweep,
+    either,
+    job_from_row,
+)
+
+__all__ = [  # the records are the store's too: `from tui_trainer.queue.store import Job, QUEUED`
+    "DB_ENV",
+    "DONE",
+    "FAILED",
+    "FINISHED",
+    "HELD",
+    "PENDING",
+    "PRUNED",
+    "QUEUED",
+    "REMOVED",
+    "RUNNING",
+    "STATES",
+    "STOPPED",
+    "Job",
+    "QueueStore",
+    "Sweep",
+    "default_path",
+    "run_name",
+    "state_dir",
+]
 
 DB_ENV = "TUI_TRAINER_QUEUE_DB"
 """Environment variable naming the queue database file (overrides the XDG location)."""
 DB_NAME = "queue.db"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
-
-QUEUED = "queued"
-HELD = "held"
-RUNNING = "running"
-DONE = "done"
-FAILED = "failed"
-STOPPED = "stopped"
-PRUNED = "pruned"
-REMOVED = "removed"
-
-STATES = (QUEUED, HELD, RUNNING, DONE, FAILED, STOPPED, PRUNED, REMOVED)
-"""Every job state."""
-PENDING = (QUEUED, HELD)
-"""Jobs waiting to start (the ones `move` reorders)."""
-FINISHED = (DONE, FAILED, STOPPED, PRUNED)
-"""Jobs whose run ended (the states `finish` accepts)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -99,87 +121,7 @@ CREATE TABLE IF NOT EXISTS sweeps (
 );
 """
 
-_JOB_COLUMNS = (
-    "id, state, preset, overrides, out, gpus, per_gpu, priority, position, run_dir, gpu_ids, "
-    "pid, attempts, exit_code, error, sweep, trial, created, started, ended, peak_mem_mb, "
-    "cwd, name"
-)
 _ORDER = "ORDER BY priority DESC, position, id"
-
-
-@dataclass(frozen=True)
-class Job:
-    """One queued run and what became of it (a row of the `jobs` table)."""
-
-    id: int
-    state: str
-    """One of `STATES`."""
-    preset: str
-    """The preset as given to `queue add` (a name or a path)."""
-    overrides: list[str]
-    """`key=value` overrides, in order."""
-    out: str
-    """The runs root: the run directory is made under `out/<preset>/`."""
-    gpus: int
-    """GPUs the job needs (0: a CPU job)."""
-    per_gpu: int
-    """How many jobs may share one GPU with this one, when their measured memory fits."""
-    priority: int
-    """Higher starts first."""
-    position: float
-    """Order within a priority (lower first)."""
-    run_dir: str | None
-    """Set by the scheduler when the job is claimed; kept for a resume after a crash."""
-    gpu_ids: list[int]
-    """The GPUs the running job was given (CUDA_VISIBLE_DEVICES)."""
-    pid: int | None
-    """The `tui-trainer run` process of a running job."""
-    attempts: int
-    """How many times it was started (a resume after a crash counts)."""
-    exit_code: int | None
-    error: str | None
-    """Why it failed, one line (the run's own last line, or the scheduler's reason)."""
-    sweep: str | None
-    """The sweep this job is a trial of."""
-    trial: int | None
-    """The trial number within its sweep."""
-    created: float
-    started: float | None
-    ended: float | None
-    peak_mem_mb: float | None
-    """The GPU memory the run was measured to use, MiB (packing with `per_gpu`)."""
-    cwd: str = ""
-    """The folder `queue add` ran in: the run starts there (relative paths, your own code)."""
-    name: str = ""
-    """The run directory's preset folder (`out/<name>/<stamp>`), as `run` names it."""
-
-    @property
-    def run_path(self) -> Path | None:
-        """The run directory (a relative one is under the folder the job was added in)."""
-        if not self.run_dir:
-            return None
-        path = Path(self.run_dir)
-        return path if path.is_absolute() else Path(self.cwd or ".") / path
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """A sweep: its trials are the jobs with `sweep == name`."""
-
-    name: str
-    preset: str
-    spec_json: str
-    """The sweep module's own description (keys, distributions, sampler, trials ...), JSON."""
-    monitor: str
-    """The metric that ranks trials."""
-    mode: str
-    """`min` or `max`."""
-    created: float
-
-    @property
-    def spec(self) -> Any:
-        """`spec_json` decoded."""
-        return json.loads(self.spec_json)
 
 
 def state_dir() -> Path:
@@ -203,64 +145,6 @@ def run_name(preset: str) -> str:
     path = Path(preset)
     stem = path.parent.parent.name if path.name == "config.yaml" else path.stem
     return safe_component(stem or "default", "preset")
-
-
-def _either(states: tuple[str, ...]) -> str:
-    """`queued or held`, `done, failed, stopped or pruned`."""
-    return states[0] if len(states) == 1 else f"{', '.join(states[:-1])} or {states[-1]}"
-
-
-def _job(row: tuple[Any, ...]) -> Job:
-    (
-        id_,
-        state,
-        preset,
-        overrides,
-        out,
-        gpus,
-        per_gpu,
-        priority,
-        position,
-        run_dir,
-        gpu_ids,
-        pid,
-        attempts,
-        exit_code,
-        error,
-        sweep,
-        trial,
-        created,
-        started,
-        ended,
-        peak,
-        cwd,
-        name,
-    ) = row
-    return Job(
-        id=int(id_),
-        state=str(state),
-        preset=str(preset),
-        overrides=[str(o) for o in json.loads(overrides)],
-        out=str(out),
-        gpus=int(gpus),
-        per_gpu=int(per_gpu),
-        priority=int(priority),
-        position=float(position),
-        run_dir=run_dir,
-        gpu_ids=[int(g) for g in json.loads(gpu_ids)],
-        pid=pid,
-        attempts=int(attempts),
-        exit_code=exit_code,
-        error=error,
-        sweep=sweep,
-        trial=trial,
-        created=float(created),
-        started=started,
-        ended=ended,
-        peak_mem_mb=peak,
-        cwd=str(cwd),
-        name=str(name),
-    )
 
 
 class QueueStore:
@@ -406,10 +290,10 @@ class QueueStore:
     # -- reading -------------------------------------------------------------------------
 
     def _get(self, conn: sqlite3.Connection, job_id: int) -> Job:
-        row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id=?", (int(job_id),)).fetchone()
+        row = conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id=?", (int(job_id),)).fetchone()
         if row is None:
             raise UserError(f"no job {job_id} in the queue (see: tui-trainer queue ls)")
-        return _job(row)
+        return job_from_row(row)
 
     def get(self, job_id: int) -> Job:
         """The job with this id (`UserError` when there is none)."""
@@ -431,9 +315,9 @@ class QueueStore:
             args.append(sweep)
         with self._lock, self._errors():
             rows = self._conn.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {where} {_ORDER}", args
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE {where} {_ORDER}", args
             ).fetchall()
-        return [_job(r) for r in rows]
+        return [job_from_row(r) for r in rows]
 
     # -- the user's changes --------------------------------------------------------------
 
@@ -494,7 +378,7 @@ class QueueStore:
             job = self._get(conn, job_id)
             if job.state not in allowed:
                 raise UserError(
-                    f"job {job_id} is {job.state}: only a {_either(allowed)} job can be {verb}"
+                    f"job {job_id} is {job.state}: only a {either(allowed)} job can be {verb}"
                 )
             conn.execute(f"UPDATE jobs SET {sql} WHERE id=?", (*args, int(job_id)))
             return self._get(conn, job_id)
@@ -523,7 +407,7 @@ class QueueStore:
             job = self._get(conn, job_id)
             if job.state not in FINISHED:
                 raise UserError(
-                    f"job {job_id} is {job.state}: only a {_either(FINISHED)} job can be retried"
+                    f"job {job_id} is {job.state}: only a {either(FINISHED)} job can be retried"
                 )
             last = conn.execute("SELECT MAX(position) FROM jobs").fetchone()[0]
             conn.execute(
@@ -546,9 +430,9 @@ class QueueStore:
             if job.state not in PENDING:
                 raise UserError(f"job {job_id} is {job.state}: only a queued or held job can move")
             rows = conn.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state IN (?, ?) {_ORDER}", PENDING
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE state IN (?, ?) {_ORDER}", PENDING
             ).fetchall()
-            others = [j for j in (_job(r) for r in rows) if j.id != job.id]
+            others = [j for j in (job_from_row(r) for r in rows) if j.id != job.id]
             if before_id is not None:
                 target = self._get(conn, before_id)
                 if target.state not in PENDING:
