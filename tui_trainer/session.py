@@ -12,10 +12,9 @@ run directory and delivers events to sinks; the other ranks get no sinks.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +39,8 @@ from tui_trainer.engine.resume_rules import check_resumable
 from tui_trainer.engine.watchdog import SerialBus
 from tui_trainer.errors import UserError
 from tui_trainer.run_checks import check_batch_sizes, distributed_notes
-from tui_trainer.run_target import RunTarget, choose
-from tui_trainer.rundir import EARLIER, RunDirLock, claim_exact, create_run_dir
+from tui_trainer.run_claim import choose_target, claim, create_exact, create_new, discard
+from tui_trainer.rundir import RunDirLock
 from tui_trainer.runlog import Damaged, read_config
 from tui_trainer.runlog.control import Control, StopMode
 from tui_trainer.runlog.events import EventBus, LogMessage, LRPlan, RunFinished, RunStarted, Sink
@@ -100,7 +99,9 @@ def execute(
         exact: Path | None = None
         again = False
         if run_dir is not None or restart_dir is not None:
-            target = _choose(dist, None if run_dir is None else Path(run_dir), restart_dir, config)
+            target = choose_target(
+                dist, None if run_dir is None else Path(run_dir), restart_dir, config
+            )
             if target is not None and target.resume and target.config is not None:
                 config, device, notes, info = _runtime(target.config, dist)
                 resume = target.path
@@ -139,33 +140,6 @@ def _runtime(
     if len(set(config.notes)) < len(config.notes):  # a run continued again and again
         config = config.model_copy(update={"notes": list(dict.fromkeys(config.notes))})
     return config, device, notes, info
-
-
-def _choose(
-    dist: DistContext,
-    run_dir: Path | None,
-    restart_dir: Callable[[], Path | None] | None,
-    config: RunConfig,
-) -> RunTarget | None:
-    """`--run-dir`, or a torchrun restart: rank 0 decides what to do with the directory
-    (reading only); every rank gets the same answer, or the same refusal (all exit 2). None: a
-    restart without a directory to continue starts a new run as usual."""
-
-    def decide() -> tuple[RunTarget | None, None]:
-        requested = metric_mode(config)
-        if run_dir is not None:
-            return choose(run_dir, requested), None
-        earlier = restart_dir() if restart_dir is not None else None
-        if earlier is None:
-            return None, None
-        try:
-            target = choose(earlier, requested)
-            return replace(target, note=target.note.replace("--run-dir:", "restart:", 1)), None
-        except UserError as exc:  # e.g. killed before its first checkpoint: start afresh
-            return RunTarget("fresh", earlier, note=f"restart: a new run ({exc})"), None
-
-    target, _ = _on_rank0(dist, decide)
-    return target if target is None or isinstance(target, RunTarget) else None
 
 
 def _ended_together(finished: RunFinished) -> bool:
@@ -246,7 +220,7 @@ def prepare(
         check_out_root(target or out or config.out, "--resume" if target else "--out")
     lock: RunDirLock | None = None
     if target is not None:
-        _, lock = _claim(dist, lambda: (target, RunDirLock.acquire(target)))
+        _, lock = claim(dist, lambda: (target, RunDirLock.acquire(target)))
     try:
         state = load_checkpoint(resume) if resume else None
         if state is not None and state.get("class_names") not in (None, data.class_names):
@@ -287,77 +261,6 @@ def prepare(
     )
 
 
-def _on_rank0(dist: DistContext, work: Callable[[], tuple[Any, Any]]) -> tuple[Any, Any]:
-    """Rank 0 runs `work`, which returns (shared, local); every rank gets `shared` (picklable).
-
-    Returns (shared, local) on rank 0 and (shared, None) elsewhere; a refusal on rank 0 is a
-    UserError on every rank (all exit 2).
-    """
-    local: Any = None
-    error: UserError | None = None
-    outcome: tuple[str, Any] = ("", None)
-    if dist.is_main:
-        try:
-            shared, local = work()
-            outcome = ("ok", shared)
-        except UserError as exc:
-            error, outcome = exc, ("error", str(exc))
-    outcome = dist.broadcast_object(outcome)
-    if error is not None:
-        raise error
-    if outcome[0] == "error":
-        raise UserError(outcome[1])
-    return outcome[1], local
-
-
-def _claim(dist: DistContext, take: Callable[[], tuple[Path, RunDirLock]]) -> Any:
-    """Rank 0 runs `take` (create and/or lock a run directory); every rank gets its outcome.
-
-    Returns (run_dir, lock) on rank 0 and (run_dir, None) elsewhere; a refusal on rank 0 is a
-    UserError on every rank (all exit 2).
-    """
-
-    def work() -> tuple[str, RunDirLock]:
-        run_dir, lock = take()
-        return str(run_dir), lock
-
-    shared, lock = _on_rank0(dist, work)
-    return Path(shared), lock
-
-
-def _create(out: str | Path, preset: str) -> tuple[Path, RunDirLock]:
-    run_dir = create_run_dir(out, preset)
-    try:
-        return run_dir, RunDirLock.acquire(run_dir)
-    except BaseException:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-
-
-def _create_exact(run_dir: Path, made: list[bool], again: bool) -> tuple[Path, RunDirLock]:
-    """`--run-dir`: the new run's directory is exactly `run_dir` (see `rundir.claim_exact`;
-    `again`: the files of a run that ended there before its first checkpoint are set aside);
-    `made` gets whether the folder was created here."""
-    lock, created = claim_exact(run_dir, set_aside=again)
-    made.append(created)
-    return run_dir, lock
-
-
-def _discard(run_dir: Path, keep_folder: bool) -> None:
-    """Undo a new run directory that could not take its first files; a `--run-dir` folder that
-    existed (empty) before stays, emptied of what the run put there."""
-    if not keep_folder:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        return
-    for child in run_dir.iterdir():
-        if child.name.startswith(EARLIER):  # an earlier attempt's files: not ours to remove
-            continue
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child, ignore_errors=True)
-        else:
-            child.unlink(missing_ok=True)
-
-
 def _open_writer(
     run: PreparedRun, run_dir: Path, lock: RunDirLock | None, keep_folder: bool = False
 ) -> RunDirWriter:
@@ -391,7 +294,7 @@ def _open_writer(
         )
     except OSError as exc:
         if fresh:
-            _discard(run_dir, keep_folder)
+            discard(run_dir, keep_folder)
         option = "--run-dir" if run.exact is not None else "--out"
         raise UserError(
             f"{option}: cannot write the run directory {run_dir}: {describe_os_error(exc)}"
@@ -421,9 +324,9 @@ def _execute(run: PreparedRun, sinks: list[Sink]) -> RunFinished:
         made: list[bool] = []
         if run_dir is None and run.exact is not None:  # `--run-dir`: exactly there
             exact = run.exact
-            run_dir, lock = _claim(run.dist, lambda: _create_exact(exact, made, run.again))
+            run_dir, lock = claim(run.dist, lambda: create_exact(exact, made, run.again))
         elif run_dir is None:  # input is valid: create the run directory, atomically, and lock it
-            run_dir, lock = _claim(run.dist, lambda: _create(run.out, run.preset))
+            run_dir, lock = claim(run.dist, lambda: create_new(run.out, run.preset))
         run.trainer.run_dir = run_dir
         if not run.dist.is_main:  # train in step with rank 0, write nothing, emit to no sink
             return run.trainer.run(EventBus(), {"run_dir": str(run_dir), "rank": run.dist.rank})
