@@ -219,3 +219,34 @@ def test_sweeps(store: QueueStore) -> None:
     with pytest.raises(UserError, match="no sweep named 'nope'"):
         store.sweep("nope")
     assert [s.name for s in store.sweeps()] == ["s1"]
+
+
+def test_a_database_another_process_is_creating_is_waited_for_not_refused(tmp_path: Path) -> None:
+    """Two first commands at once: one creates the database while the other opens it. The
+    other waits for the lock; "database is locked" is never taken for a damaged file."""
+    import threading
+    import time
+
+    path = tmp_path / "queue.db"
+    creating = sqlite3.connect(path, isolation_level=None)
+    creating.execute("BEGIN IMMEDIATE")  # the first process, mid-creation
+    creating.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+    opened: dict[str, object] = {}
+
+    def open_store() -> None:
+        try:
+            opened["store"] = QueueStore(path)
+        except Exception as exc:  # the refusal the test must not see
+            opened["error"] = exc
+
+    thread = threading.Thread(target=open_store)
+    thread.start()
+    time.sleep(0.5)
+    creating.execute("ROLLBACK")
+    creating.close()
+    thread.join(timeout=30)
+    assert "error" not in opened, opened.get("error")
+    store = opened["store"]
+    assert isinstance(store, QueueStore)
+    assert store.add("p", [], out="/r").id == 1
+    store.close()

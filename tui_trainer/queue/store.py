@@ -147,6 +147,12 @@ def run_name(preset: str) -> str:
     return safe_component(stem or "default", "preset")
 
 
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLite's "database is locked" / "busy": another connection holds a lock for now."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
 class QueueStore:
     """The queue database. Safe to share between threads; one per process is plenty.
 
@@ -191,15 +197,33 @@ class QueueStore:
             raise UserError(
                 f"cannot open the queue database: {exc}", location=str(self.path)
             ) from None
-        try:
-            self._prepare(conn)
-        except UserError:
-            conn.close()
-            raise
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise self._refusal(f"not a queue database ({exc})") from None
-        return conn
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                self._prepare(conn)
+                return conn
+            except UserError:
+                conn.close()
+                raise
+            except sqlite3.OperationalError as exc:
+                # Another process holds the database (creating it, switching it to WAL): wait
+                # and read again. A locked database is busy, never "not a queue database".
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if _busy(exc) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                conn.close()
+                if _busy(exc):
+                    raise UserError(
+                        f"the queue database stayed locked by another process for "
+                        f"{BUSY_TIMEOUT_MS // 1000} s; nothing was changed, try again",
+                        location=str(self.path),
+                    ) from None
+                raise self._refusal(f"not a queue database ({exc})") from None
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                raise self._refusal(f"not a queue database ({exc})") from None
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
         # Read before anything writes: a file that is not SQLite fails here, untouched.
