@@ -21,6 +21,7 @@ import pytest
 from tui_trainer.queue.daemon import live_pid
 from tui_trainer.queue.paths import QueuePaths
 from tui_trainer.queue.store import DB_ENV, DONE, RUNNING, Job, QueueStore
+from tui_trainer.remote.client import request
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ["epochs=1", "data.batch_size=64", "device=cpu", "progress.interval=0.05"]
@@ -153,7 +154,7 @@ def test_scheduler_killed_mid_job_comes_back_adopts_one_and_resumes_the_other(
     queue: Queue,
 ) -> None:
     queue.run("start", "--cpu-slots", "2")
-    killed = queue.add(*SLOW, "seed=1")
+    killed = queue.add(*SLOW, "seed=1", "epochs=6")  # longer: still mid-run when killed
     survivor = queue.add(*SLOW, "seed=2")
 
     def first_epoch_saved(job_id: int) -> bool:
@@ -166,6 +167,10 @@ def test_scheduler_killed_mid_job_comes_back_adopts_one_and_resumes_the_other(
         )
 
     queue.until(lambda: first_epoch_saved(killed) and first_epoch_saved(survivor))
+    victim_dir = queue.job(killed).run_dir
+    assert victim_dir is not None
+    request(victim_dir, "pause")  # held mid-run, however fast this machine trains
+    queue.until(lambda: request(victim_dir, "status")["state"] == "paused")
     scheduler = queue.scheduler()
     assert scheduler and scheduler > 0
     os.kill(scheduler, signal.SIGKILL)  # the scheduler dies ...
@@ -183,7 +188,7 @@ def test_scheduler_killed_mid_job_comes_back_adopts_one_and_resumes_the_other(
     starts = _records(resumed.run_dir, "started")
     assert len(starts) == 2 and starts[1]["start_epoch"] >= 1  # resumed, not restarted
     epochs = [r["epoch"] for r in _records(resumed.run_dir, "epoch")]
-    assert epochs[-1] == 3 and epochs.count(1) == 1  # epoch 1 was not trained twice
+    assert epochs[-1] == 6 and epochs.count(1) == 1  # epoch 1 was not trained twice
     assert _summary(resumed.run_dir)["status"] == "completed"
 
     adopted = queue.job(survivor)
