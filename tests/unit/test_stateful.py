@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import random
 
+import pytest
 import torch
 from torch import nn
 
@@ -39,7 +40,11 @@ def _round_trip(piece: Stateful, fresh: Stateful) -> None:
     assert fresh.state_dict() == piece.state_dict()
 
 
-def test_position_meter_plan_schedule_and_counts_round_trip() -> None:
+def test_position_meter_plan_schedule_and_counts_round_trip(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The position's wall time runs on while the test reads it twice: a still clock
+    monkeypatch.setattr("tui_trainer.engine.progress.time.monotonic", lambda: 1000.0)
     p = Progress(epoch=2, batch=5, global_step=17, best_value=0.5, best_epoch=2)
     p.history.append({"epoch": 1.0, "val_loss": 0.7})
     _round_trip(p, Progress())
