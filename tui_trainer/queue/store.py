@@ -1,12 +1,8 @@
 """The queue's state: jobs and sweeps in one SQLite database shared by every process.
 
-The database is `$TUI_TRAINER_QUEUE_DB`, else `$XDG_STATE_HOME/tui-trainer/queue.db`
-(`~/.local/state/tui-trainer/queue.db` when the variable is unset), private (0600). It runs in
-WAL mode with a busy timeout, and every write is one `BEGIN IMMEDIATE` transaction, so `queue
-add` from two shells, the scheduler and the console never lose each other's changes.
-
-A file there that is not a queue database (damaged, another program's) is refused with one line
-that names it and says how to move it aside; it is never overwritten or "repaired".
+Every write is one `BEGIN IMMEDIATE` transaction, so `queue add` from two shells, the scheduler
+and the console never lose each other's changes. Where the file lives and how it is opened (a
+damaged or foreign file refused, untouched): `queue.database`.
 
 Job states and who moves a job between them::
 
@@ -23,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -31,8 +26,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from tui_trainer.atomic import PRIVATE_DIR, PRIVATE_FILE
 from tui_trainer.errors import UserError
+from tui_trainer.queue.database import (
+    BUSY_TIMEOUT_MS,
+    DB_ENV,
+    default_path,
+    open_database,
+    state_dir,
+)
 from tui_trainer.queue.records import (
     DONE,
     FAILED,
@@ -73,68 +74,7 @@ __all__ = [  # the records are the store's too: `from tui_trainer.queue.store im
     "state_dir",
 ]
 
-DB_ENV = "TUI_TRAINER_QUEUE_DB"
-"""Environment variable naming the queue database file (overrides the XDG location)."""
-DB_NAME = "queue.db"
-SCHEMA_VERSION = 1
-BUSY_TIMEOUT_MS = 30_000
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    state TEXT NOT NULL,
-    preset TEXT NOT NULL,
-    overrides TEXT NOT NULL,
-    out TEXT NOT NULL,
-    gpus INTEGER NOT NULL,
-    per_gpu INTEGER NOT NULL,
-    priority INTEGER NOT NULL,
-    position REAL NOT NULL,
-    run_dir TEXT,
-    gpu_ids TEXT NOT NULL,
-    pid INTEGER,
-    attempts INTEGER NOT NULL,
-    exit_code INTEGER,
-    error TEXT,
-    sweep TEXT,
-    trial INTEGER,
-    created REAL NOT NULL,
-    started REAL,
-    ended REAL,
-    peak_mem_mb REAL,
-    cwd TEXT NOT NULL,
-    name TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
-CREATE INDEX IF NOT EXISTS jobs_sweep ON jobs (sweep);
-CREATE TABLE IF NOT EXISTS sweeps (
-    name TEXT PRIMARY KEY,
-    preset TEXT NOT NULL,
-    spec_json TEXT NOT NULL,
-    monitor TEXT NOT NULL,
-    mode TEXT NOT NULL,
-    created REAL NOT NULL
-);
-"""
-
 _ORDER = "ORDER BY priority DESC, position, id"
-
-
-def state_dir() -> Path:
-    """The queue's folder: `$XDG_STATE_HOME/tui-trainer` (XDG base directory rules)."""
-    base = os.environ.get("XDG_STATE_HOME", "").strip()
-    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "state"
-    return root / "tui-trainer"
-
-
-def default_path() -> Path:
-    """The queue database this user's commands share (`TUI_TRAINER_QUEUE_DB` wins)."""
-    env = os.environ.get(DB_ENV, "").strip()
-    return Path(env).expanduser() if env else state_dir() / DB_NAME
 
 
 def run_name(preset: str) -> str:
@@ -147,12 +87,6 @@ def run_name(preset: str) -> str:
     return safe_component(stem or "default", "preset")
 
 
-def _busy(exc: sqlite3.OperationalError) -> bool:
-    """SQLite's "database is locked" / "busy": another connection holds a lock for now."""
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
 class QueueStore:
     """The queue database. Safe to share between threads; one per process is plenty.
 
@@ -163,97 +97,7 @@ class QueueStore:
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_path()
         self._lock = threading.RLock()
-        self._conn = self._open()
-
-    # -- opening -------------------------------------------------------------------------
-
-    def _refusal(self, why: str) -> UserError:
-        return UserError(
-            f"{why}; nothing was changed. Move it aside (mv '{self.path}' "
-            f"'{self.path}.bad') and the queue starts empty",
-            location=str(self.path),
-        )
-
-    def _open(self) -> sqlite3.Connection:
-        try:
-            self.path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-            if not self.path.exists():
-                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE))
-        except OSError as exc:
-            raise UserError(
-                f"cannot create the queue database: {exc.strerror or exc}",
-                location=str(self.path),
-            ) from None
-        if self.path.is_dir():
-            raise self._refusal("a folder is in the way (expected the queue database file)")
-        try:
-            conn = sqlite3.connect(
-                self.path,
-                timeout=BUSY_TIMEOUT_MS / 1000,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-        except sqlite3.Error as exc:
-            raise UserError(
-                f"cannot open the queue database: {exc}", location=str(self.path)
-            ) from None
-        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-        while True:
-            try:
-                self._prepare(conn)
-                return conn
-            except UserError:
-                conn.close()
-                raise
-            except sqlite3.OperationalError as exc:
-                # Another process holds the database (creating it, switching it to WAL): wait
-                # and read again. A locked database is busy, never "not a queue database".
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if _busy(exc) and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                    continue
-                conn.close()
-                if _busy(exc):
-                    raise UserError(
-                        f"the queue database stayed locked by another process for "
-                        f"{BUSY_TIMEOUT_MS // 1000} s; nothing was changed, try again",
-                        location=str(self.path),
-                    ) from None
-                raise self._refusal(f"not a queue database ({exc})") from None
-            except sqlite3.DatabaseError as exc:
-                conn.close()
-                raise self._refusal(f"not a queue database ({exc})") from None
-
-    def _prepare(self, conn: sqlite3.Connection) -> None:
-        # Read before anything writes: a file that is not SQLite fails here, untouched.
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if tables and "meta" not in tables:
-            raise self._refusal("an SQLite database that is not the queue's")
-        if tables:
-            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            version = int(row[0]) if row and str(row[0]).isdigit() else None
-            if version is None:
-                raise self._refusal("a queue database without a schema version")
-            if version > SCHEMA_VERSION:
-                raise UserError(
-                    f"queue database version {version} is newer than this tui-trainer's "
-                    f"({SCHEMA_VERSION}); upgrade tui-trainer",
-                    location=str(self.path),
-                )
-        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        if not tables:
-            conn.execute("BEGIN IMMEDIATE")
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
-            )
-            conn.execute("COMMIT")
+        self._conn = open_database(self.path)
 
     def close(self) -> None:
         """Close the connection (the store is unusable afterwards)."""
