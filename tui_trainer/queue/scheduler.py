@@ -35,7 +35,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -43,15 +42,24 @@ import psutil
 
 from tui_trainer.atomic import PRIVATE_DIR, PRIVATE_FILE
 from tui_trainer.errors import UserError
-from tui_trainer.queue.admission import GpuState, Refusal, Start, admit
+from tui_trainer.queue.admission import Refusal, Start, admit
+from tui_trainer.queue.gpus import GpuReader, GpuReading, nvml_reader, process_tree
+from tui_trainer.queue.job_runs import (
+    ATTEMPT_MARK,
+    ended_as,
+    has_first_step,
+    interrupted,
+    is_our_run,
+    last_line,
+    resumable,
+)
 from tui_trainer.queue.paths import QueuePaths
 from tui_trainer.queue.store import DONE, FAILED, PRUNED, RUNNING, STOPPED, Job, QueueStore
 from tui_trainer.rundir import create_run_dir, holder_info
-from tui_trainer.runlog.layout import CHECKPOINTS, CONFIG, METRICS
-from tui_trainer.runlog.reader import Damaged, read_summary
+from tui_trainer.runlog.layout import CONFIG
 
 if TYPE_CHECKING:
-    from tui_trainer.telemetry.gpu import NvmlReader
+    pass
 
 POLL_SECONDS = 0.5
 """Longest sleep between ticks (a wake-up byte ends it at once)."""
@@ -59,11 +67,9 @@ MAX_ATTEMPTS = 5
 """Starts a job gets in all (the first and its resumes after crashes)."""
 GPU_READ_SECONDS = 2.0
 """How often NVML is read while GPU jobs run or wait."""
-FIRST_STEP_BYTES = 256 * 1024
 """How much of metrics.jsonl is searched for the first step record."""
 CPU_SLOTS_KEY = "cpu_slots"
 """`meta` key: CPU slots (`queue start --cpu-slots N`)."""
-ATTEMPT_MARK = "=== attempt"
 """Starts each attempt's header line in a job's log (never taken for the run's last line)."""
 OUTPUT_LOG = "output.log"
 """The job's output, linked into its run directory (as a `--detach`ed run has it)."""
@@ -86,144 +92,6 @@ def run_command(job: Job, run_dir: Path) -> list[str]:
     if job.gpus > 1:
         argv += ["--nproc", str(job.gpus)]
     return argv
-
-
-@dataclass(frozen=True)
-class GpuReading:
-    """The GPUs now, and the memory each process holds on each GPU (MiB)."""
-
-    gpus: list[GpuState]
-    process_mb: dict[int, dict[int, float]]  # pid -> {gpu index: MiB}
-
-
-GpuReader = Callable[[Sequence[int]], GpuReading]
-"""Reads the GPUs; the argument is every pid that belongs to the queue's jobs (not foreign)."""
-
-
-def nvml_reader(reader: NvmlReader | None = None) -> GpuReader:
-    """A GpuReader over NVML (`telemetry.gpu`; `reader`: a reader of your own, as tests pass
-    one over the NVML fake); no GPUs when NVML is missing."""
-    if reader is None:
-        from tui_trainer.telemetry.gpu import NvmlReader
-
-        reader = NvmlReader()
-    me = os.getpid()
-
-    def read(ours: Sequence[int]) -> GpuReading:
-        snapshot = reader.read()
-        if not snapshot.available:
-            return GpuReading([], {})
-        mine = set(ours) | {me}
-        gpus: list[GpuState] = []
-        per_pid: dict[int, dict[int, float]] = {}
-        for g in snapshot.gpus:
-            foreign = False
-            for p in g.processes:
-                if "C" not in p.kind:
-                    continue
-                if p.pid in mine:
-                    if p.used_memory is not None:
-                        per_pid.setdefault(p.pid, {})[g.index] = p.used_memory / 2**20
-                elif psutil.pid_exists(p.pid):  # a host pid inside a container is not ours
-                    foreign = True
-            gpus.append(
-                GpuState(
-                    index=g.index,
-                    memory_total_mb=None if g.memory_total is None else g.memory_total / 2**20,
-                    memory_used_mb=None if g.memory_used is None else g.memory_used / 2**20,
-                    foreign=foreign,
-                    lost=g.lost,
-                )
-            )
-        return GpuReading(gpus, per_pid)
-
-    return read
-
-
-def _tree(pid: int) -> list[int]:
-    """`pid` and its descendants (torchrun's workers)."""
-    try:
-        proc = psutil.Process(pid)
-        return [pid, *(c.pid for c in proc.children(recursive=True))]
-    except psutil.Error:
-        return []
-
-
-def _is_our_run(pid: int | None, run_dir: str | None) -> bool:
-    """Whether `pid` is alive and is the run of `run_dir` (not a reused pid)."""
-    if pid is None or run_dir is None:
-        return False
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return run_dir in proc.cmdline()
-    except psutil.Error:
-        return False
-
-
-def _last_line(path: Path, limit: int = 8192) -> str | None:
-    """The last non-empty line of a log (its one-line error, usually)."""
-    try:
-        with path.open("rb") as fh:
-            size = fh.seek(0, 2)
-            fh.seek(max(0, size - limit))
-            lines = [x.strip() for x in fh.read().decode("utf-8", "replace").splitlines()]
-    except OSError:
-        return None
-    lines = [x for x in lines if x and not x.startswith(ATTEMPT_MARK)]
-    return lines[-1][:300] if lines else None
-
-
-def _has_first_step(run_dir: str) -> bool:
-    try:
-        with open(Path(run_dir) / METRICS, "rb") as fh:
-            head = fh.read(FIRST_STEP_BYTES)
-    except OSError:
-        return False
-    return b'"event": "step"' in head or b'"event": "epoch"' in head
-
-
-def _ended(run_dir: str | None) -> tuple[str, str | None] | None:
-    """How the run in `run_dir` ended by its summary.json: (job state, error), or None when it
-    has no final summary (still running, killed, or never started)."""
-    if run_dir is None:
-        return None
-    try:
-        summary = read_summary(Path(run_dir))
-    except Damaged as exc:
-        return FAILED, str(exc)
-    if summary is None:
-        return None
-    status = str(summary.get("status"))
-    error = summary.get("error")
-    if status == "completed":
-        return DONE, None
-    if status in ("stopped", "interrupted"):
-        return STOPPED, None
-    if status == "pruned":
-        return PRUNED, None
-    return FAILED, str(error) if error else f"the run ended {status}"
-
-
-def _interrupted(run_dir: str | None) -> bool:
-    """The run's summary says `interrupted` (a signal ended it; it can be continued)."""
-    with contextlib.suppress(Damaged):
-        summary = read_summary(Path(run_dir)) if run_dir else None
-        return summary is not None and summary.get("status") == "interrupted"
-    return False
-
-
-def _resumable(run_dir: str | None) -> bool:
-    """A run directory to resume in: a checkpoint, or nothing written yet (a fresh start)."""
-    if run_dir is None:
-        return False
-    path = Path(run_dir)
-    if (path / CHECKPOINTS / "last.pt").is_file():
-        return True
-    with contextlib.suppress(OSError):
-        return path.is_dir() and not any(path.iterdir())
-    return False
 
 
 class Scheduler:
@@ -296,8 +164,8 @@ class Scheduler:
         if job.state != RUNNING:
             return
         self._link_log(job)  # a run that ended between two ticks gets its output.log too
-        ended = _ended(job.run_dir)
-        if ended is not None and code is None and _interrupted(job.run_dir):
+        ended = ended_as(job.run_dir)
+        if ended is not None and code is None and interrupted(job.run_dir):
             self._resume(job)  # ended by a signal while no scheduler watched (a shutdown)
             return
         if ended is not None:
@@ -312,7 +180,7 @@ class Scheduler:
             self.store.finish(job.id, STOPPED, exit_code=code, error="stopped before training")
             self.log(f"job {job.id} stopped (exit {code}) before it wrote a summary")
             return
-        why = _last_line(self.paths.job_log(job.id))
+        why = last_line(self.paths.job_log(job.id))
         if code < 0:
             name = signal.Signals(-code).name if -code in signal.valid_signals() else -code
             why = f"killed by {name} before it wrote a summary" + (f" ({why})" if why else "")
@@ -327,7 +195,7 @@ class Scheduler:
             if job.id in self.children:
                 continue
             pid = self.adopted.get(job.id, job.pid)
-            if _is_our_run(pid, job.run_dir):
+            if is_our_run(pid, job.run_dir):
                 if job.id not in self.adopted and pid is not None:
                     self.adopted[job.id] = pid
                     self.log(f"job {job.id}: adopted its live run (pid {pid}) {job.run_dir}")
@@ -343,11 +211,11 @@ class Scheduler:
             self._settle(job, None)
 
     def _resume(self, job: Job) -> None:
-        if job.attempts >= MAX_ATTEMPTS or not _resumable(job.run_dir):
+        if job.attempts >= MAX_ATTEMPTS or not resumable(job.run_dir):
             why = (
                 f"died without a summary {job.attempts} times"
                 if job.attempts >= MAX_ATTEMPTS
-                else "died without a summary or a checkpoint to resume from"
+                else f"died without a summary, and {job.run_dir} is not a folder to resume in"
             )
             self.store.finish(job.id, FAILED, error=why)
             self.log(f"job {job.id} failed: {why}")
@@ -364,7 +232,7 @@ class Scheduler:
     def _gpus(self, force: bool = False) -> GpuReading:
         now = time.monotonic()
         if force or now - self._read_at >= GPU_READ_SECONDS:
-            ours = [p for pid in self._pids() for p in _tree(pid)]
+            ours = [p for pid in self._pids() for p in process_tree(pid)]
             try:
                 self.reading = self.read_gpus(ours)
             except Exception as exc:  # NVML trouble: no GPUs this round
@@ -488,7 +356,7 @@ class Scheduler:
         if not running:
             return
         for job in running:
-            if job.id not in self.stepped and job.run_dir and _has_first_step(job.run_dir):
+            if job.id not in self.stepped and job.run_dir and has_first_step(job.run_dir):
                 self.stepped.add(job.id)
         measurable = [j for j in running if j.id in self.stepped]
         if not measurable:
@@ -499,7 +367,7 @@ class Scheduler:
             if pid is None:
                 continue
             per_gpu: dict[int, float] = {}
-            for p in _tree(pid):
+            for p in process_tree(pid):
                 for index, mb in reading.process_mb.get(p, {}).items():
                     per_gpu[index] = per_gpu.get(index, 0.0) + mb
             if not per_gpu:
@@ -526,9 +394,9 @@ class Scheduler:
             self._reap()
             for job_id, pid in list(self.adopted.items()):
                 job = self.store.get(job_id)
-                if not _is_our_run(pid, job.run_dir):
+                if not is_our_run(pid, job.run_dir):
                     del self.adopted[job_id]
-                    ended = _ended(job.run_dir)
+                    ended = ended_as(job.run_dir)
                     state, error = ended or (STOPPED, "stopped with the scheduler")
                     self.store.finish(job_id, state, error=error)
             time.sleep(0.1)
