@@ -183,3 +183,15 @@ def test_logs_follow_ends_when_the_job_has_ended(
     log.write_text("one\ntwo\n")
     assert main(["queue", "logs", str(job.id), "-f"]) == 0
     assert capsys.readouterr().out == "one\ntwo\n"
+
+
+def test_ls_of_a_queue_never_used_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "not-yet" / "queue.db"
+    monkeypatch.setenv(DB_ENV, str(path))
+    assert main(["queue", "ls"]) == 0
+    assert "The queue is empty" in capsys.readouterr().out
+    assert main(["queue", "ls", "--json"]) == 0
+    assert capsys.readouterr().out.strip() == "[]"
+    assert not path.parent.exists()  # a look leaves no folder and no database behind

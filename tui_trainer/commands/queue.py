@@ -64,8 +64,11 @@ def queue(args: argparse.Namespace) -> int:
     for name in ("json", "follow", "jobs"):
         if getattr(args, name) and name not in _OPTIONS.get(args.action, set()):
             raise UserError(f"queue {args.action}: --{name} does not apply")
-    from tui_trainer.queue.store import QueueStore
+    from tui_trainer.queue.store import QueueStore, default_path
 
+    if args.action == "ls" and not default_path().exists():  # a look creates nothing
+        print("[]" if args.json else "The queue is empty: tui-trainer queue add PRESET [overrides]")
+        return 0
     with QueueStore() as store:
         handler = {
             "add": _add,
@@ -247,10 +250,7 @@ def _ls(store: QueueStore, args: argparse.Namespace) -> int:
         from tui_trainer.queue.paths import QueuePaths, live_pid
 
         if live_pid(QueuePaths(store.path)) is None:
-            print(
-                "The scheduler is not running (jobs shown running may have ended since): "
-                "tui-trainer queue start"
-            )
+            print("The scheduler is not running: tui-trainer queue start")
     return 0
 
 
