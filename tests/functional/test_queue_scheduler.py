@@ -264,11 +264,11 @@ def test_a_new_scheduler_adopts_a_live_job_and_resumes_a_dead_one(bench: Bench) 
 
 def test_stop_jobs_ends_running_jobs_as_stopped(bench: Bench) -> None:
     bench.script.write_text(
-        JOB.replace(
-            "while not gate.exists():",
+        JOB.replace(  # the handler is in place before the attempt shows (no early SIGTERM)
+            "attempt = len(",
             "import signal\n"
             "signal.signal(signal.SIGTERM, lambda *a: (gate.write_text('interrupted')))\n"
-            "while not gate.exists():",
+            "attempt = len(",
         )
     )
     job = bench.add(gpus=1)
