@@ -116,6 +116,17 @@ class CheckpointSaved:
 
 
 @dataclass(frozen=True)
+class SamplesWritten:
+    """A validation pass's pictures are in place (`runlog.pictures`): the fixed samples in
+    `folder`, the worst mistakes in `mistakes` (None: none kept); both relative to the run
+    directory. Recorded as a `samples` record in metrics.jsonl."""
+
+    epoch: int  # 1-based, the epoch whose validation made them
+    folder: str  # samples/epoch-0003
+    mistakes: str | None = None  # samples/mistakes
+
+
+@dataclass(frozen=True)
 class ConfigChanged:
     """The run changed its own config (oom=reduce halved the batch); `config` is the new one."""
 
@@ -192,6 +203,7 @@ Event = (
     | LogMessage
     | Alert
     | CheckpointSaved
+    | SamplesWritten
     | ConfigChanged
     | LRPlan
     | Steered
