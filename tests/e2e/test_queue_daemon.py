@@ -6,7 +6,6 @@ scheduler, jobs) is killed at its end.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -17,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support.queues import kill_queue
 
 from tui_trainer.queue.daemon import live_pid
 from tui_trainer.queue.paths import QueuePaths
@@ -70,16 +70,7 @@ class Queue:
         return live_pid(QueuePaths(self.db))
 
     def kill_all(self) -> None:
-        pid = self.scheduler()
-        if pid and pid > 0:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        if self.db.exists():
-            with QueueStore(self.db) as store:
-                for job in store.jobs([RUNNING]):
-                    if job.pid:
-                        with contextlib.suppress(ProcessLookupError, PermissionError):
-                            os.killpg(job.pid, signal.SIGKILL)
+        kill_queue(self.db)
 
 
 @pytest.fixture

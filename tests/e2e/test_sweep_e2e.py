@@ -3,10 +3,8 @@ planner, real tiny runs, the control socket's `prune`, `sweep status` and `sweep
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,11 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.queues import kill_queue
 
 from tui_trainer.config.loader import load_config
-from tui_trainer.queue.daemon import live_pid
 from tui_trainer.queue.paths import QueuePaths
-from tui_trainer.queue.store import DB_ENV, FINISHED, RUNNING, QueueStore
+from tui_trainer.queue.store import DB_ENV, FINISHED, QueueStore
 
 pytest.importorskip("optuna")
 pytestmark = pytest.mark.slow
@@ -51,16 +49,7 @@ class Cli:
 
     def kill_all(self) -> None:
         """Whatever the test left running: the scheduler and its jobs."""
-        pid = live_pid(QueuePaths(self.db))
-        if pid and pid > 0:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        if self.db.exists():
-            with QueueStore(self.db) as store:
-                for job in store.jobs([RUNNING]):
-                    if job.pid:
-                        with contextlib.suppress(ProcessLookupError, PermissionError):
-                            os.killpg(job.pid, signal.SIGKILL)
+        kill_queue(self.db)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.queues import make_job
 
 from tui_trainer.queue.admission import GpuState, Refusal, Start, admit, expected_memory_mb
 from tui_trainer.queue.store import HELD, QUEUED, RUNNING, Job
@@ -14,30 +15,7 @@ GIB = 1024.0
 
 
 def job(id_: int, *, state: str = QUEUED, gpus: int = 1, per_gpu: int = 1, **kw: object) -> Job:
-    base = Job(
-        id=id_,
-        state=state,
-        preset="p",
-        overrides=[],
-        out="/r",
-        gpus=gpus,
-        per_gpu=per_gpu,
-        priority=0,
-        position=float(id_),
-        run_dir=None,
-        gpu_ids=[],
-        pid=None,
-        attempts=0,
-        exit_code=None,
-        error=None,
-        sweep=None,
-        trial=None,
-        created=0.0,
-        started=None,
-        ended=None,
-        peak_mem_mb=None,
-    )
-    return replace(base, **kw)  # type: ignore[arg-type]  # test helper: fields by keyword
+    return make_job(id=id_, state=state, gpus=gpus, per_gpu=per_gpu, position=float(id_), **kw)
 
 
 def gpus(n: int, *, used: float = 0.0, total: float = 80 * GIB) -> list[GpuState]:

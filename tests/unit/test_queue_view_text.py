@@ -4,31 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 
+from support.queues import make_job
+
 from tui_trainer.queue.store import Job
 from tui_trainer.tui import queue_view as qv
 
-JOB = Job(
+JOB = make_job(
     id=7,
-    state="queued",
     preset="quickstart",
     overrides=["epochs=3", "device=cpu", "data.batch_size=64", "optim.lr=0.001"],
     out="runs",
     gpus=0,
-    per_gpu=1,
-    priority=0,
-    position=1.0,
-    run_dir=None,
-    gpu_ids=[],
-    pid=None,
-    attempts=0,
-    exit_code=None,
-    error=None,
-    sweep=None,
-    trial=None,
-    created=0.0,
-    started=None,
-    ended=None,
-    peak_mem_mb=None,
 )
 
 
