@@ -121,7 +121,7 @@ def default(field: FieldInfo) -> str:
     return f"`{json.dumps(value, ensure_ascii=False)}`"
 
 
-def keys(model: type[BaseModel] = RunConfig, prefix: str = "") -> Iterator[Key]:
+def config_keys(model: type[BaseModel] = RunConfig, prefix: str = "") -> Iterator[Key]:
     """Every key of `model`, depth first, in the schema's order."""
     for name, field in model.model_fields.items():
         dotted = prefix + name
@@ -137,7 +137,7 @@ def keys(model: type[BaseModel] = RunConfig, prefix: str = "") -> Iterator[Key]:
             " ".join((field.description or "").split()),
         )
         for sub in subs:
-            yield from keys(sub, f"{dotted}[]." if listed else f"{dotted}.")
+            yield from config_keys(sub, f"{dotted}[]." if listed else f"{dotted}.")
 
 
 def _cell(text: str) -> str:
@@ -147,7 +147,7 @@ def _cell(text: str) -> str:
 def render() -> str:
     """The whole page: a table per top-level section, plain keys first."""
     rows: dict[str, list[Key]] = {"": []}
-    for key in keys():
+    for key in config_keys():
         top = key.dotted.split(".")[0].split("[")[0]
         section = top if "." in key.dotted or key.type in ("section", "list of sections") else ""
         rows.setdefault(section, []).append(key)

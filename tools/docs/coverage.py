@@ -42,25 +42,33 @@ def docs_text(root: Path) -> str:
     return "\n".join(p.read_text(encoding="utf-8") for p in sorted((root / DOCS).rglob("*.md")))
 
 
-def cli_items() -> Iterator[tuple[str, str]]:
-    """(what, regex) for each command, its sub-commands and its options (`--help` aside)."""
+def cli_items() -> Iterator[tuple[str, list[str]]]:
+    """(what, regexes) for each command, its sub-commands and its options (`--help` aside):
+    the item is documented when one paragraph matches every regex (an option is looked for
+    beside its command's name, so `--json` of `runs` is not satisfied by `queue ls --json`)."""
     for command, parser in parsers():
         name = command.name
         if name:
-            yield f"command `{name}`", rf"tui-trainer {re.escape(name)}\b"
+            yield f"command `{name}`", [rf"tui-trainer {re.escape(name)}\b"]
         for action in arguments(parser):
             if isinstance(action, argparse._HelpAction):
                 continue
             for option in action.option_strings:
                 if option.startswith("--"):
                     where = f"tui-trainer {name}".strip()
-                    yield f"{where}: option `{option}`", rf"(?<![\w-]){re.escape(option)}\b"
+                    yield (
+                        f"{where}: option `{option}`",
+                        [
+                            rf"(?<![\w-]){re.escape(option)}\b",
+                            rf"\b{re.escape(name or 'tui-trainer')}\b",
+                        ],
+                    )
     subs = {"queue": ACTIONS, "sweep": SUBCOMMANDS, "ctl": CTL_COMMANDS}
     for command_name, words in subs.items():
         for word in words:
             # `queue hold`, or one of a `|` list on a line naming the command: `queue hold|rm`
             pattern = rf"{command_name}\b[^\n]*?[\s|`]{re.escape(word)}\b"
-            yield f"sub-command `{command_name} {word}`", pattern
+            yield f"sub-command `{command_name} {word}`", [pattern]
 
 
 def bindings() -> Iterator[KeyBinding]:
@@ -99,7 +107,12 @@ def binding_documented(binding: KeyBinding, lines: list[str]) -> bool:
 
 def missing(text: str) -> list[str]:
     """What `text` does not mention: commands, options, sub-commands, key bindings."""
-    gaps = [what for what, pattern in cli_items() if not re.search(pattern, text)]
+    paragraphs = re.split(r"\n\s*\n", text)
+    gaps = [
+        what
+        for what, patterns in cli_items()
+        if not any(all(re.search(p, para) for p in patterns) for para in paragraphs)
+    ]
     lines = text.splitlines()
     seen: set[KeyBinding] = set()
     for binding in bindings():

@@ -30,7 +30,7 @@ from textual.widgets import DataTable  # noqa: E402
 
 from tui_trainer.tui.app import TrainerApp  # noqa: E402
 
-Scenario = Callable[[Pilot], Awaitable[None]]
+Scenario = Callable[[Pilot], Awaitable[object]]
 
 
 @contextmanager
