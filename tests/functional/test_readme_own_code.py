@@ -1,8 +1,9 @@
-"""README's "Your own code" worked example runs as written (issue 25), so it cannot rot.
+"""The docs' "Your own code" worked example runs as written (issue 25), so it
+cannot rot; it lives in docs/data-tasks.md (it was in README.md before the docs site).
 
 The example's Python and YAML blocks (each begins with a `# path` comment) are written to a temp
 folder with a generated CSV-labelled image set; its `check` and `run` commands are run as the
-README gives them (shortened to two epochs), and the torchmetrics F1 it names must appear in the
+the page gives them (shortened to two epochs), and the torchmetrics F1 it names must appear in the
 epoch lines and pick best.pt.
 """
 
@@ -27,10 +28,11 @@ BLOCK = re.compile(r"```(python|yaml|bash)\n(.*?)```", re.S)
 
 
 def own_code_section() -> str:
-    """README's "## Your own code" section, up to the next `## ` heading."""
-    text = (ROOT / "README.md").read_text()
+    """The "## Your own code" section of docs/data-tasks.md, up to the next `## ` heading."""
+    text = (ROOT / "docs" / "data-tasks.md").read_text()
     start = text.index("\n## Your own code\n")
-    end = text.index("\n## ", start + 1)
+    end = text.find("\n## ", start + 1)
+    end = len(text) if end < 0 else end  # the last section runs to the end
     return text[start:end]
 
 

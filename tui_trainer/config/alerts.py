@@ -143,13 +143,28 @@ class AlertsConfig(Section):
         description="http(s) URL that gets each alert as a JSON POST (from a background "
         "thread; a failure is one warning, never the run's).",
     )
-    nonfinite: NonFiniteRule = Field(default_factory=NonFiniteRule)
-    spike: SpikeRule = Field(default_factory=SpikeRule)
-    plateau: PlateauRule = Field(default_factory=PlateauRule)
-    stall: StallRule = Field(default_factory=StallRule)
-    gpu_idle: GpuIdleRule = Field(default_factory=GpuIdleRule)
-    data_wait: DataWaitRule = Field(default_factory=DataWaitRule)
-    eta: EtaRule = Field(default_factory=EtaRule)
+    nonfinite: NonFiniteRule = Field(
+        default_factory=NonFiniteRule, description="A NaN or inf loss."
+    )
+    spike: SpikeRule = Field(
+        default_factory=SpikeRule, description="A training loss far above its running mean."
+    )
+    plateau: PlateauRule = Field(
+        default_factory=PlateauRule, description="The monitored metric stops improving."
+    )
+    stall: StallRule = Field(
+        default_factory=StallRule,
+        description="No optimizer step finishes for a while (a hung data loader or collective).",
+    )
+    gpu_idle: GpuIdleRule = Field(
+        default_factory=GpuIdleRule, description="The GPU sits idle while the run trains."
+    )
+    data_wait: DataWaitRule = Field(
+        default_factory=DataWaitRule, description="Steps spend most of their time waiting for data."
+    )
+    eta: EtaRule = Field(
+        default_factory=EtaRule, description="The run takes much longer than first estimated."
+    )
 
     @field_validator("webhook")
     @classmethod

@@ -188,7 +188,10 @@ class DataConfig(Section):
         description="Normalisation; default: the dataset's usual mean/std (module:Class data: "
         "none, pixels stay in [0, 1]).",
     )
-    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    augment: AugmentConfig = Field(
+        default_factory=AugmentConfig,
+        description="Training-time augmentation (validation images are never augmented).",
+    )
     num_samples: int = Field(2048, ge=2, description="fake, shapes: number of generated images.")
     num_classes: int | None = Field(
         None,

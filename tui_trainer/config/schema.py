@@ -243,18 +243,51 @@ class RunConfig(Section):
         description="CUDA: let cuDNN time convolution algorithms (default: on only when "
         "deterministic is false; on makes GPU runs not bitwise reproducible).",
     )
-    data: DataConfig = Field(default_factory=DataConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    optim: OptimConfig = Field(default_factory=OptimConfig)
-    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
-    loss: LossConfig = Field(default_factory=LossConfig)
-    freeze: FreezeConfig = Field(default_factory=FreezeConfig)
-    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
-    progress: ProgressConfig = Field(default_factory=ProgressConfig)
-    early_stop: EarlyStopConfig = Field(default_factory=EarlyStopConfig)
-    ema: EmaConfig = Field(default_factory=EmaConfig)
-    log: LogConfig = Field(default_factory=LogConfig)
-    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    data: DataConfig = Field(
+        default_factory=DataConfig,
+        description="The data: dataset, batches, loading, caching, resizing and augmentation.",
+    )
+    model: ModelConfig = Field(
+        default_factory=ModelConfig,
+        description="The network: its name, classes, weights and constructor arguments.",
+    )
+    optim: OptimConfig = Field(
+        default_factory=OptimConfig,
+        description="The optimizer, its learning rate and gradient clipping.",
+    )
+    scheduler: SchedulerConfig = Field(
+        default_factory=SchedulerConfig, description="The learning-rate schedule and its warm-up."
+    )
+    loss: LossConfig = Field(
+        default_factory=LossConfig, description="The training loss and its parameters."
+    )
+    freeze: FreezeConfig = Field(
+        default_factory=FreezeConfig,
+        description="Train only the head first: which layers are frozen, and for how long.",
+    )
+    checkpoint: CheckpointConfig = Field(
+        default_factory=CheckpointConfig,
+        description="When checkpoints are written, how many are kept, which metric picks best.pt.",
+    )
+    progress: ProgressConfig = Field(
+        default_factory=ProgressConfig,
+        description="How often progress is reported to the console and to plain output.",
+    )
+    early_stop: EarlyStopConfig = Field(
+        default_factory=EarlyStopConfig,
+        description="Stop when the monitored metric stops improving.",
+    )
+    ema: EmaConfig = Field(
+        default_factory=EmaConfig,
+        description="An exponential moving average of the weights (validation uses it).",
+    )
+    log: LogConfig = Field(
+        default_factory=LogConfig, description="Extra logs written into the run directory."
+    )
+    alerts: AlertsConfig = Field(
+        default_factory=AlertsConfig,
+        description="Watchdogs that tell you (and can act) when a run goes wrong.",
+    )
     metrics: Annotated[list[MetricSpec], BeforeValidator(metric_items)] = Field(
         default_factory=list,
         description="Extra validation metrics: torchmetrics.Metric subclasses as module:Class or "

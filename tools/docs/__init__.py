@@ -1,0 +1,1 @@
+"""Generators of the documentation site's derived pages (`python -m tools.docs --help`)."""
