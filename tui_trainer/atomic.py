@@ -3,8 +3,8 @@
 The one implementation behind checkpoints, summary.json, metrics.csv and config.yaml.
 
 Files are private: a new file is created 0600 (owner read/write), whatever the umask, so run
-files on a shared machine are the owner's alone (README: "Who can read a run"). A file being
-replaced keeps its mode (a user who opened one up keeps it open).
+files on a shared machine are the owner's alone (docs/reliability.md: "Who can read a run").
+A file being replaced keeps its mode (a user who opened one up keeps it open).
 
 A crash, a kill or a full disk at any moment leaves the target either its old or its new complete
 content, never half a file. A failed write removes its temp file and raises the real `OSError`

@@ -1,4 +1,4 @@
-"""Error types that map to the headless exit codes (README: "Exit codes")."""
+"""Error types that map to the headless exit codes (docs/reliability.md: "Exit codes")."""
 
 from __future__ import annotations
 

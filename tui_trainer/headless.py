@@ -1,4 +1,4 @@
-"""Headless runs: the console sink, signal handling and exit codes (README: "Exit codes").
+"""Headless runs: the console sink, signal handling and exit codes (docs/reliability.md).
 
 Exit codes: 0 completed or stopped on request; 1 training failed; 2 bad input, nothing
 written; 128+N after signal N (a checkpoint is saved first at the next step boundary).

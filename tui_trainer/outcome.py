@@ -2,7 +2,7 @@
 
 0 completed or stopped on request; 1 the run failed, or ended without its weights on disk (a
 checkpoint could not be written: the run's status is then "failed"); 128+N after signal N (a
-checkpoint was saved first). README: "Exit codes"; bad input (2) never reaches a run.
+checkpoint was saved first). docs/reliability.md: "Exit codes"; bad input (2) never reaches a run.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """`tui-trainer queue ACTION ...`: add runs to the queue, list them, hold, release, remove,
-retry, move, read their output, start and stop the scheduler (README "Queues and sweeps")."""
+retry, move, read their output, start and stop the scheduler (docs/queues-sweeps.md)."""
 
 from __future__ import annotations
 

@@ -124,7 +124,7 @@ class EtaRule(_Rule):
 
 
 class AlertsConfig(Section):
-    """Watchdogs that alert: rules over the run's events (see README "Alerts")."""
+    """Watchdogs that alert: rules over the run's events (docs/finders-alerts.md)."""
 
     enabled: bool = Field(True, description="Run the watchdogs at all.")
     bell: bool = Field(

@@ -1,9 +1,10 @@
 """`module:Class` names in a config: import the module and check the name is the right class.
 
 Importing a module runs its code, so a preset that names Python code is code: only use presets
-you trust (README says so). The check happens before anything is *called*: a plain function, an
-instance or a class of the wrong kind is refused with a one-line `UserError` naming the key, and
-`tui-trainer check` makes the same check, so it never calls such a config valid.
+you trust (docs/data-tasks.md says so). The check happens before anything is *called*: a
+plain function, an instance or a class of the wrong kind is refused with a one-line `UserError`
+naming the key, and `tui-trainer check` makes the same check, so it never calls such a config
+valid.
 
 The base class is compared by its qualified name along the MRO, so this module needs no torch
 (a module defining an `nn.Module` has imported torch itself).

@@ -1,6 +1,6 @@
 """Which queued jobs start now, and on which GPUs: one pure function, `admit`.
 
-The rules (README "Queues and sweeps"):
+The rules (docs/queues-sweeps.md):
 
 - Jobs are taken in queue order (priority, then position); held jobs are skipped and do not block.
   A job that cannot start now does not stop a later one that can (a 2-GPU job waiting for two

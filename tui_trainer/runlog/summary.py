@@ -36,7 +36,7 @@ class _Always(TypedDict):
 
 
 class RunSummary(_Always, total=False):
-    """summary.json: written at the end however the run ended (README: "The run directory").
+    """summary.json: written at the end however the run ended (docs/headless.md).
 
     Only `status` is always there (a base class says so: `Required[...]` is not seen under
     `from __future__ import annotations` on Python 3.11)."""

@@ -1,6 +1,6 @@
 """The run directory writer: config.yaml, metrics.jsonl, metrics.csv and summary.json.
 
-Layout (a contract, README: "The run directory"): runs/<preset>/<YYYYmmdd-HHMMSS>/ with
+Layout (a contract, docs/headless.md: "The run directory"): runs/<preset>/<YYYYmmdd-HHMMSS>/ with
 checkpoints/ beside these files. summary.json, metrics.csv and config.yaml are replaced
 atomically, so a reader never sees half a file; metrics.jsonl is appended one whole line per
 write (see `sinks.jsonl`).
