@@ -7,7 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from support.pilot import run, wait_for
+from support.scripted import ScriptedExecutor
 from test_compare import make_run
+from test_tui_app import make_app, presets
+from test_tui_plots import mid_run
 from textual import events
 from textual.app import App, ComposeResult
 from textual.content import Content
@@ -15,6 +18,7 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 from textual_hires_canvas import Canvas
 
+from tui_trainer.config.loader import PresetInfo
 from tui_trainer.runlog import read_runs
 from tui_trainer.runlog.events import EpochEnd, StepProgress
 from tui_trainer.tui.compare_app import CompareApp
@@ -25,6 +29,8 @@ from tui_trainer.tui.screens.run_detail import RunDetailScreen
 from tui_trainer.tui.widgets.plot_panels import LossPanel, MetricPanel, PlotPanel
 from tui_trainer.tui.widgets.plot_readout import RESET_KEY
 from tui_trainer.tui.widgets.plots import LossPlot, MetricPlot, RunPlot
+
+__all__ = ["presets"]  # the fixture
 
 
 def curves_of(epochs: int) -> Curves:
@@ -219,3 +225,23 @@ def test_the_reset_key_is_free_on_every_screen_with_plots() -> None:
     for screen in (RunScreen, RunDetailScreen):
         keys = [b.key for b in screen.BINDINGS if not isinstance(b, tuple)]  # type: ignore[union-attr]
         assert keys.count(RESET_KEY) == 1, screen
+
+
+def test_the_run_screen_zooms_its_live_plots_and_0_resets(presets: list[PresetInfo]) -> None:
+    script = ScriptedExecutor(epochs=4, steps=12, hold=(2, 6))
+
+    async def scenario() -> None:
+        app = make_app(presets, script, start=True)
+        async with app.run_test(size=(120, 40)) as pilot:
+            runner = await mid_run(pilot, script, (2, 6))
+            plot = runner.query_one(LossPlot)
+            cell = await point_at(pilot, plot, 1.5, plot._y_min)
+            assert subtitle(runner.query_one(LossPanel)).startswith("epoch 1.5")
+            await wheel(pilot, plot, cell, up=True, times=3)
+            assert plot.view is not None and plot._x_max - plot._x_min < 4.0
+            await pilot.press(RESET_KEY)
+            assert plot.view is None and (plot._x_min, plot._x_max) == (0.0, 4.0)
+            assert isinstance(app.screen, RunScreen)  # nothing else took the key
+            script.release()
+
+    run(scenario())
