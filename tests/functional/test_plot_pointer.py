@@ -23,7 +23,7 @@ from tui_trainer.runlog import read_runs
 from tui_trainer.runlog.events import EpochEnd, StepProgress
 from tui_trainer.tui.compare_app import CompareApp
 from tui_trainer.tui.curves import Curves
-from tui_trainer.tui.screens.compare import OverlayPlot
+from tui_trainer.tui.screens.compare import CompareScreen, OverlayPlot
 from tui_trainer.tui.screens.run import RunScreen
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
 from tui_trainer.tui.widgets.plot_panels import LossPanel, MetricPanel, PlotPanel
@@ -222,7 +222,7 @@ def test_an_idle_pointer_costs_no_redraw() -> None:
 
 
 def test_the_reset_key_is_free_on_every_screen_with_plots() -> None:
-    for screen in (RunScreen, RunDetailScreen):
+    for screen in (RunScreen, RunDetailScreen, CompareScreen):
         keys = [b.key for b in screen.BINDINGS if not isinstance(b, tuple)]  # type: ignore[union-attr]
         assert keys.count(RESET_KEY) == 1, screen
 
