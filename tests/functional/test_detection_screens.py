@@ -103,9 +103,9 @@ def test_the_metric_plot_draws_the_second_metric_in_its_own_colour(presets) -> N
             drawn: list[tuple[str, str]] = []
             original = plot.line
 
-            def spy(xs, ys, component):  # type: ignore[no-untyped-def]
+            def spy(xs, ys, component, *name):  # type: ignore[no-untyped-def]
                 drawn.append((component, ",".join(f"{y:.4f}" for y in ys)))
-                original(xs, ys, component)
+                original(xs, ys, component, *name)
 
             plot.line = spy  # type: ignore[method-assign]
             plot.refit()

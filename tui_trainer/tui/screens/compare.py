@@ -2,7 +2,7 @@
 
 A Screen of its own, fed with `RunRecord`s from `tui_trainer.runlog`, so `tui-trainer compare`
 and the runs browser can both open it. Legend = run names, each run in its own colour.
-Keys: `g` log-y for the loss plots, `q`/`escape` leaves.
+Keys: `g` log-y for the loss plots, `0` resets a plot zoomed with the wheel, `q`/`escape` leaves.
 """
 
 from __future__ import annotations
@@ -22,14 +22,16 @@ from tui_trainer.compare import diff_rows, metric_rows, short_labels
 from tui_trainer.runlog import RunRecord
 from tui_trainer.tui.breakpoints import NARROW
 from tui_trainer.tui.curves import Curves, smooth, smoothing_weight
+from tui_trainer.tui.widgets.plot_readout import RESET_KEY
 from tui_trainer.tui.widgets.plots import RunPlot, y_scale
+from tui_trainer.tui.widgets.pointer_plot import reset_zoom
 
 RUN_COLOURS = ("primary", "warning", "success", "error", "accent", "secondary")
 """Theme colours given to runs in order (repeating after six)."""
 
 
 class OverlayPlot(RunPlot):
-    """One quantity for every run on shared axes (x: epochs); zoom and pan with the mouse."""
+    """One quantity for every run on shared axes (x: epochs); the wheel zooms the x range."""
 
     def __init__(self, kind: str, *, id: str | None = None) -> None:
         super().__init__(id=id, zoom=True)
@@ -67,6 +69,7 @@ class OverlayPlot(RunPlot):
                 self.scatter(xs, tr(line), marker="◆", marker_style=colour)
             else:
                 self.plot(xs, tr(line), line_style=colour, hires_mode=HiResMode.BRAILLE)
+        self.drawn()
 
 
 class CompareScreen(Screen[None]):
@@ -75,6 +78,7 @@ class CompareScreen(Screen[None]):
     CSS_PATH = "compare.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("g", "log_y", "Log-y loss"),
+        Binding(RESET_KEY, "reset_zoom", "Reset zoom", show=False),
         Binding("q", "leave", "Back"),
         Binding("escape", "leave", "Back", show=False),
     ]
@@ -192,6 +196,10 @@ class CompareScreen(Screen[None]):
             plot = self.query_one(f"#compare-{kind}", OverlayPlot)
             plot.log_y = not plot.log_y
             plot.redraw()
+
+    def action_reset_zoom(self) -> None:
+        """0: every plot shows its whole x range again."""
+        reset_zoom(self)
 
     def action_leave(self) -> None:
         """q: back to where the view was opened from (or exit `tui-trainer compare`)."""

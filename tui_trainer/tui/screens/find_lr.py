@@ -31,6 +31,8 @@ STEPS = 100
 class LRPlot(RunPlot):
     """Loss against log10(LR): the raw losses faint, the smoothed curve, the suggestion marked."""
 
+    x_name = "lr"
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.lrs: list[float] = []

@@ -35,6 +35,8 @@ from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.tui.sources import LocalRun, RunSource, failed_run
 from tui_trainer.tui.widgets.epoch_table import EpochTable
 from tui_trainer.tui.widgets.plot_panels import LossPanel, LRPanel, MetricPanel
+from tui_trainer.tui.widgets.plot_readout import RESET_KEY
+from tui_trainer.tui.widgets.pointer_plot import reset_zoom
 from tui_trainer.tui.widgets.progress import RunProgress
 from tui_trainer.tui.widgets.run_log import RunLog
 from tui_trainer.tui.widgets.state_badge import StateBadge
@@ -106,6 +108,7 @@ class RunScreen(SteeringScreen):
         Binding("v", "steer_key('validate')", "Validate", show=False),
         Binding("g", "log_y", "Log-y"),
         Binding("n", "new_run", "New run"),
+        Binding(RESET_KEY, "reset_zoom", "Reset zoom", show=False),
         Binding("v", "summary", "Summary"),
         Binding("q", "app.quit", "Quit"),
         Binding("ctrl+c", "app.quit", "Quit", show=False),
@@ -361,6 +364,10 @@ class RunScreen(SteeringScreen):
         self.control.resume()
         self._draw(self.model.request_pause(False))
         self._refresh_keys()
+
+    def action_reset_zoom(self) -> None:
+        """0: every plot shows its whole x range again (after zooming with the wheel)."""
+        reset_zoom(self)
 
     def action_log_y(self) -> None:
         """g: the loss plot's y axis between linear and logarithmic."""

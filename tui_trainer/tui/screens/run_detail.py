@@ -22,6 +22,8 @@ from tui_trainer.runlog import Status
 from tui_trainer.tui import runs_view as rv
 from tui_trainer.tui.screens.run_actions import LAUNCH_BINDINGS, launch
 from tui_trainer.tui.widgets.plot_panels import LossPanel, LRPanel, MetricPanel
+from tui_trainer.tui.widgets.plot_readout import RESET_KEY
+from tui_trainer.tui.widgets.pointer_plot import reset_zoom
 from tui_trainer.tui.widgets.state_badge import StateBadge
 
 BADGES = {Status.COMPLETED: "finished"}
@@ -52,6 +54,7 @@ class RunDetailScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         *LAUNCH_BINDINGS,
         Binding("g", "log_y", "Log-y"),
+        Binding(RESET_KEY, "reset_zoom", "Reset zoom", show=False),
         Binding("escape,b", "back", "Back"),
         Binding("q", "app.quit", "Quit"),
         Binding("question_mark,f1", "app.help", "Help", key_display="?", show=False),
@@ -114,6 +117,10 @@ class RunDetailScreen(Screen[None]):
         report.display = bool(opened.report.strip())
         text = yaml.safe_dump(rec.config, sort_keys=False, width=1000).rstrip()
         self.query_one("#detail-config", Static).update(text or "(no config.yaml)")
+
+    def action_reset_zoom(self) -> None:
+        """0: every plot shows its whole x range again (after zooming with the wheel)."""
+        reset_zoom(self)
 
     def action_log_y(self) -> None:
         """g: log y axis for the loss plot."""

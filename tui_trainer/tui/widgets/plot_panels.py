@@ -1,8 +1,9 @@
 """The run screen's plot panels: a plot plus a title that keys its colours and a live readout.
 
 Each panel is a bordered container (`.panel`) holding one plot from `plots.py`; its border title
-names what is drawn (with the colours used), its subtitle shows the latest values. `show` is the
-only entry point, called with the run's `Curves` at the screen's chart rate.
+names what is drawn (with the colours used), its subtitle shows the latest values, or while the
+mouse pointer is over the plot the values under it (and that the plot is zoomed, while it is).
+`show` is the only entry point, called with the run's `Curves` at the screen's chart rate.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from textual.content import Content
 
 from tui_trainer import formatting as fmt
 from tui_trainer.tui.curves import SMOOTHING_SPAN, Curves, smooth, smoothing_weight
+from tui_trainer.tui.widgets.plot_readout import Readout, subtitle_forms
 from tui_trainer.tui.widgets.plots import (
     BEST_MARKER,
     PART_COLOURS,
@@ -37,7 +39,9 @@ class PlotPanel(Vertical):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._title_text: str | None = None
-        self._subtitle_text: str | None = None
+        self._subtitle_text: str | None = None  # what the subtitle shows
+        self._values: str | None = None  # the latest values (the subtitle without a readout)
+        self._readout = Readout()
 
     @property
     def compact(self) -> bool:
@@ -69,6 +73,18 @@ class PlotPanel(Vertical):
         if title is not None and title != self._title_text:
             self._title_text = title
             self.border_title = title
+        if subtitle is not None:
+            self._values = subtitle
+            self._show_subtitle()
+
+    def show_readout(self, readout: Readout) -> None:
+        """The plot's pointer readout (an empty one: the latest values again)."""
+        self._readout = readout
+        self._show_subtitle()
+
+    def _show_subtitle(self) -> None:
+        forms = subtitle_forms(self._readout, self._values)
+        subtitle = self._values if forms is None else self.fitting(forms)
         if subtitle is not None and subtitle != self._subtitle_text:
             self._subtitle_text = subtitle
             self.border_subtitle = subtitle

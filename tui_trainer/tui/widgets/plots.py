@@ -5,6 +5,7 @@
 `TickLabels` (both in `ticks.py`), a compact mode (min/max ticks, no margins) for small panels
 such as 80x24, log-y for the loss. Colours come from component classes, so run.tcss and the
 theme set them. They redraw only when `show` is called with data they have not drawn yet.
+The pointer's readout and the wheel's x zoom come from `PointerPlot` (`pointer_plot.py`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from textual.reactive import reactive
 from textual_hires_canvas import Canvas
 from textual_plot import HiResMode, PlotWidget
 
+from tui_trainer import formatting as fmt
 from tui_trainer.formatting import is_percent
 from tui_trainer.tui.curves import Curves, XYSeries, smooth, smoothing_weight
+from tui_trainer.tui.widgets.plot_readout import Trace
+from tui_trainer.tui.widgets.pointer_plot import PointerPlot
 from tui_trainer.tui.widgets.ticks import (
     TickLabels,
     fitting_x_ticks,
@@ -45,11 +49,11 @@ MARGIN_SLACK = 2
 re-lays the whole screen out, which costs the UI thread more than the plot itself)."""
 
 
-class RunPlot(PlotWidget, can_focus=False):
+class RunPlot(PointerPlot, can_focus=False):
     """A PlotWidget that labels its axes itself and adapts its margins to its size.
 
-    Not focusable and not zoomable by default (the run screen's keys stay the run's, and live
-    data keeps the view current); the comparison view turns zooming on.
+    Not focusable (the run screen's keys stay the run's); `zoom=True` lets the wheel zoom its
+    x range (the run's curves and the comparison view); the pointer's readout is always on.
     """
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -88,11 +92,12 @@ class RunPlot(PlotWidget, can_focus=False):
     def __init__(
         self, *, id: str | None = None, classes: str | None = None, zoom: bool = False
     ) -> None:
-        super().__init__(id=id, classes=classes, allow_pan_and_zoom=zoom)
+        super().__init__(id=id, classes=classes, zoom=zoom)
         self._drawn: tuple[object, ...] = ()
         self._exact_margin = True  # the next draw fits the margin exactly (new size or mode)
         self._log_drawn = False
-        self._limits = (0.0, 1.0, 0.0, 1.0)  # x0, x1, y0, y1 of the last `axes`
+        self._limits = (0.0, 1.0, 0.0, 1.0)  # x0, x1, y0, y1 on screen
+        self._options = (False, 0.06, False)  # the last `axes`' log_y, pad, percent
 
     def style_of(self, component: str) -> str:
         """A component class's colour as a Rich style string (what textual-plot takes); a
@@ -142,7 +147,14 @@ class RunPlot(PlotWidget, can_focus=False):
         The y range grows by `pad` of its span at both ends, so no point sits on the frame,
         but never below 0 when no value is negative (a loss or an accuracy has no -0.1).
         `percent` labels the y ticks as percentages, and such an axis never passes 100%.
+        While zoomed, the view keeps its x range and `drawn` fits its y range to it.
         """
+        self._options = (log_y, pad, percent)
+        self.set_axes(x, y)
+
+    def apply_axes(self, x: tuple[float, float], y: tuple[float, float]) -> None:
+        """Both axes' limits and ticks for these ranges (see `axes`)."""
+        log_y, pad, percent = self._options
         (x0, x1), (y0, y1) = x, y
         floor = 0.0 if y0 >= 0 and not log_y else -math.inf
         ceiling = 1.0 if percent and y1 <= 1.0 else math.inf
@@ -178,7 +190,8 @@ class RunPlot(PlotWidget, can_focus=False):
             self.margin_left = wanted
             self.refresh(layout=True)  # the canvases take their new widths before drawing
         canvas = max(self.size.width - self.margin_left, 8)  # the plot canvas: the x ticks' room
-        self.set_xticks(fitting_x_ticks(x0, x1, canvas, labels_x))  # whole epochs
+        least = 1.0 if self.view is None else 0.0  # whole epochs, unless zoomed in
+        self.set_xticks(fitting_x_ticks(x0, x1, canvas, labels_x, least))
         self.set_xlimits(x0, x1)
         self.set_ylimits(y0, y1)
         self._limits = (x0, x1, y0, y1)
@@ -186,24 +199,32 @@ class RunPlot(PlotWidget, can_focus=False):
     def inside(self, x: float, y: float) -> tuple[float, float]:
         """A point on the axes' far edges moved just inside them: textual-plot maps x = xmax
         (the last epoch) and y = ymax one cell past its canvas, so a marker or a lone point
-        there would not show."""
-        x0, x1, y0, y1 = self._limits
-        return min(x, x1 - (x1 - x0) * 1e-6), min(y, y1 - (y1 - y0) * 1e-6)
+        there would not show (a point beyond them, out of a zoomed view, stays out)."""
+        (x0, x1), (y0, y1) = self.shown_x, self._limits[2:]
+        ex, ey = (x1 - x0) * 1e-6, (y1 - y0) * 1e-6
+        return (x1 - ex if x1 - ex < x <= x1 + ex else x), (y1 - ey if y1 - ey < y <= y1 else y)
 
-    def line(self, xs: Sequence[float], ys: Sequence[float], component: str) -> None:
-        """A braille line in a component class's colour (a single point draws as a dot)."""
+    def line(
+        self, xs: Sequence[float], ys: Sequence[float], component: str, name: str = ""
+    ) -> None:
+        """A braille line in a component class's colour (a single point draws as a dot);
+        `name` says which it is in the pointer's readout."""
+        if not xs:
+            return
+        style = self.style_of(component)
+        self.record(Trace(xs, ys, style, name, component in PART_CLASSES))
         if len(xs) == 1:
             x, y = self.inside(xs[0], ys[0])
-            self.scatter(
-                [x], [y], hires_mode=HiResMode.BRAILLE, marker_style=self.style_of(component)
-            )
-        elif xs:
-            self.plot(xs, ys, hires_mode=HiResMode.BRAILLE, line_style=self.style_of(component))
+            PlotWidget.scatter(self, [x], [y], hires_mode=HiResMode.BRAILLE, marker_style=style)
+        else:
+            PlotWidget.plot(self, xs, ys, hires_mode=HiResMode.BRAILLE, line_style=style)
 
     def mark(self, x: float, y: float, component: str = "run-plot--best") -> None:
-        """A full-cell marker (the best epoch; on the last epoch too, see `inside`)."""
+        """A full-cell marker (the best epoch; on the last epoch too, see `inside`); not a
+        series of its own in the readout."""
         x, y = self.inside(x, y)
-        self.scatter([x], [y], marker=BEST_MARKER, marker_style=self.style_of(component))
+        style = self.style_of(component)
+        PlotWidget.scatter(self, [x], [y], marker=BEST_MARKER, marker_style=style)
 
 
 def y_scale(ys: Sequence[float], log_y: bool) -> tuple[bool, Callable[[list[float]], list[float]]]:
@@ -232,7 +253,7 @@ class CurvesPlot(RunPlot):
     """A RunPlot of one run's `Curves`, redrawn only when they (or its size) changed."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes)
+        super().__init__(id=id, classes=classes, zoom=True)
         self.curves = Curves()
 
     def show(self, curves: Curves) -> None:
@@ -258,6 +279,7 @@ class CurvesPlot(RunPlot):
         if key == self._drawn or not self.is_mounted:
             return
         self.draw(self.curves)
+        self.drawn()
         self._drawn = self.draw_key()  # after: drawing may widen the margin the key uses
 
     def draw(self, c: Curves) -> None:
@@ -296,11 +318,12 @@ class LossPlot(CurvesPlot):
         self.axes(
             (0.0, c.x_extent()), _bounds(tr([*ys, *(y for p in parts for y in p[1])])), log_y=log
         )
-        for i, (xs, part_y) in enumerate(parts):
-            self.line(xs, tr(part_y), PART_CLASSES[i % len(PART_CLASSES)])
-        self.line(raw_x, tr(raw_y), "run-plot--raw")
-        self.line(raw_x, tr(smoothed), "run-plot--main")
-        self.line(val_x, tr(val_y), "run-plot--second")
+        for i, ((xs, part_y), name) in enumerate(zip(parts, c.parts, strict=True)):
+            part = fmt.loss_part_label(name)
+            self.line(xs, tr(part_y), PART_CLASSES[i % len(PART_CLASSES)], part)
+        self.line(raw_x, tr(raw_y), "run-plot--raw", "raw")
+        self.line(raw_x, tr(smoothed), "run-plot--main", "smoothed")
+        self.line(val_x, tr(val_y), "run-plot--second", "val")
         best = dict(c.val_loss).get(float(c.best_epoch)) if c.best_epoch else None
         if best is not None and (best > 0 or not log):
             self.mark(float(c.best_epoch or 0), tr([best])[0])
@@ -324,8 +347,8 @@ class MetricPlot(CurvesPlot):
         self.clear()
         percent = is_percent(c.metric_name or "", ys) and is_percent(c.second_name or "acc", ys2)
         self.axes((0.0, c.x_extent()), _bounds([*ys, *ys2]), percent=percent)
-        self.line(xs2, ys2, "run-plot--other")
-        self.line(xs, ys, "run-plot--second")
+        self.line(xs2, ys2, "run-plot--other", fmt.metric_label(c.second_name or ""))
+        self.line(xs, ys, "run-plot--second", fmt.metric_label(c.metric_name or ""))
         value = dict(c.metric).get(float(c.best_epoch)) if c.best_epoch else None
         if value is not None:
             self.mark(float(c.best_epoch or 0), value)
@@ -348,7 +371,7 @@ class LRPlot(CurvesPlot):
         top = lr_top(c)
         dots_x = max(self.size.width - self.margin_left, 1) * 2
         dots_y = max(self.size.height - self.margin_bottom - 2, 1) * 4
-        x = math.floor(c.progress / c.x_extent() * dots_x)
+        x = math.floor(c.progress / (self.shown_x[1] - self.shown_x[0] or 1.0) * dots_x)
         y = math.floor(c.lr.ys[-1] / top * dots_y) if c.lr.ys else None
         return (id(c), x, y, top, id(c.plan), c.lr.merges, c.x_extent(), self.size)
 
@@ -358,5 +381,5 @@ class LRPlot(CurvesPlot):
         top = lr_top(c, ahead)
         self.clear()
         self.axes((0.0, c.x_extent()), (0.0, top * 1.05), pad=0.0)
-        self.line([x for x, _ in ahead], [y for _, y in ahead], "run-plot--planned")
-        self.line(list(c.lr.xs), list(c.lr.ys), "run-plot--main")
+        self.line([x for x, _ in ahead], [y for _, y in ahead], "run-plot--planned", "plan")
+        self.line(list(c.lr.xs), list(c.lr.ys), "run-plot--main", "lr")

@@ -118,9 +118,12 @@ def _label_spans(
     return spans
 
 
-def fitting_x_ticks(x0: float, x1: float, width: int, formatter: AxisFormatter) -> list[float]:
+def fitting_x_ticks(
+    x0: float, x1: float, width: int, formatter: AxisFormatter, least: float = 1.0
+) -> list[float]:
     """The most whole-epoch ticks in [x0, x1] whose labels fit `width` cells with a blank cell
-    between neighbours (at 80x24 a panel is ~25 cells wide: `0 20 40 60`, never `0  20 4060`).
+    between neighbours (at 80x24 a panel is ~25 cells wide: `0 20 40 60`, never `0  20 4060`);
+    `least` apart or more (a plot zoomed into an epoch passes 0: ticks between epochs).
 
     A whole-epoch right end (the planned epochs) is always among them when its label fits: it
     says how long the run is, and a frame corner with a tick looks like the others."""
@@ -132,7 +135,7 @@ def fitting_x_ticks(x0: float, x1: float, width: int, formatter: AxisFormatter) 
     end = [x1] if x1 > x0 and float(x1).is_integer() else []
     ticks: list[float] = []
     for count in range(max(1, width // 2), 0, -1):
-        ticks = nice_ticks(x0, x1, count, least=1.0)
+        ticks = nice_ticks(x0, x1, count, least=least)
         if end and ticks[-1:] != end:
             for with_end in ([*ticks, *end], [*ticks[:-1], *end]):  # the last may give way
                 if len(with_end) > 1 and fits(with_end):
