@@ -33,6 +33,7 @@ from tui_trainer.config.sections import (
     EarlyStopConfig,
     EmaConfig,
     LogConfig,
+    PicturesConfig,
     ProgressConfig,
     Section,
 )
@@ -254,6 +255,7 @@ class RunConfig(Section):
     early_stop: EarlyStopConfig = Field(default_factory=EarlyStopConfig)
     ema: EmaConfig = Field(default_factory=EmaConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    pictures: PicturesConfig = Field(default_factory=PicturesConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     metrics: Annotated[list[MetricSpec], BeforeValidator(metric_items)] = Field(
         default_factory=list,
