@@ -126,7 +126,7 @@ class TensorCollector:
         _, worst = self.worst.host()
         captured.mistakes = _shots(worst)
         if self.counts is not None:
-            k = int(round(self.counts.numel() ** 0.5))
+            k = round(self.counts.numel() ** 0.5)
             captured.confusion = self.counts.cpu().view(k, k).tolist()
         return captured
 

@@ -30,7 +30,7 @@ def confusion_png(matrix: list[list[int]], class_names: list[str]) -> Image.Imag
     img = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(img)
     draw.text((left, 2), "predicted ->", fill="black", font=font)
-    axis = Image.new("RGB", (label_w + 4, 14), "white")  # "true" on the left, turned
+    axis = Image.new("RGB", (max(label_w + 4, 50), 14), "white")  # "true", turned
     ImageDraw.Draw(axis).text((2, 1), "true ->", fill="black", font=font)
     img.paste(axis.rotate(90, expand=True), (0, top))
     for i, row in enumerate(matrix):
