@@ -69,7 +69,7 @@ def test_detection_tiles_carry_boxes_and_their_files_names(tmp_path):
 
 def test_image_folder_pictures_are_named_by_their_files(tmp_path):
     root = tmp_path / "folders"
-    for n, colour in enumerate(["red", "blue"]):
+    for colour in ("red", "blue"):
         (root / colour).mkdir(parents=True)
         for i in range(10):
             Image.new("RGB", (12, 12), colour).save(root / colour / f"{colour}{i}.png")

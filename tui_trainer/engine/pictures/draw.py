@@ -18,6 +18,7 @@ PALETTE = [
     (170, 255, 195), (128, 128, 0), (255, 215, 180), (0, 0, 128), (128, 128, 128),
 ]  # fmt: skip
 """One colour per class (class k: PALETTE[k % len]); the background class is not drawn."""
+Font = ImageFont.ImageFont | ImageFont.FreeTypeFont
 GAP = 2  # pixels between a segmentation tile's panels
 TRUE_BOX, PRED_BOX = (0, 200, 0), (230, 0, 0)
 
@@ -80,8 +81,8 @@ def grid(tiles: list[Image.Image], captions: list[list[str]], columns: int = 8) 
     font = ImageFont.load_default()
     if not tiles:
         return Image.new("RGB", (1, 1), "white")
-    cols = min(columns, len(tiles))
     cell_w = max(t.width for t in tiles) + 8
+    cols = min(columns, len(tiles), max(1, 1600 // cell_w))  # wide tiles: fewer per row
     line_h = 12
     lines = max((len(c) for c in captions), default=0)
     cell_h = max(t.height for t in tiles) + 6 + line_h * lines
@@ -97,7 +98,7 @@ def grid(tiles: list[Image.Image], captions: list[list[str]], columns: int = 8) 
     return sheet
 
 
-def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: int) -> str:
+def _fit(draw: ImageDraw.ImageDraw, text: str, font: Font, width: int) -> str:
     """`text` cut (with "…" → "..") so it fits `width` pixels."""
     if draw.textlength(text, font=font) <= width:
         return text

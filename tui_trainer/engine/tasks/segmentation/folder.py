@@ -158,5 +158,5 @@ def segfolder_bundle(config: RunConfig, device: torch.device) -> DataBundle:
         split=split_line(
             len(train_src), len(val_src), "pairs", pair_fraction_source(data.val_split, len(pairs))
         ),
-        val_name=namer(val_files, Path(data.root) / data.images_dir),
+        val_name=namer(val_files, Path(data.root or ".") / data.images_dir),
     )
