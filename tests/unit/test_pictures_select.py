@@ -131,3 +131,23 @@ def test_outputs_it_cannot_read_turn_pictures_off_without_failing():
     c.update(torch.rand(2, 1, 4, 4), torch.tensor([0, 1]), torch.rand(2, 3, 4, 4))
     captured = c.finish()
     assert captured.skipped and not captured.samples and not captured.mistakes
+
+
+def test_collecting_a_batch_never_reads_a_value_back_to_the_host():
+    """Meta tensors have no values: any host sync (.item(), bool(), .cpu(), boolean
+    indexing, bincount's size) would raise. Images are shrunk before they are kept."""
+    meta = torch.device("meta")
+    cls = TensorCollector("classification", samples=4, mistakes=3, total=20, size=4,
+                          num_classes=3, mean=(0.5,), std=(0.2,))  # fmt: skip
+    seg = TensorCollector("segmentation", samples=4, mistakes=3, total=20, size=4, num_classes=3)
+    for _ in range(4):
+        x = torch.empty(5, 3, 8, 8, device=meta)
+        cls.update(
+            x, torch.empty(5, dtype=torch.int64, device=meta), torch.empty(5, 3, device=meta)
+        )
+        masks = torch.empty(5, 8, 8, dtype=torch.int64, device=meta)
+        seg.update(x, masks, torch.empty(5, 3, 8, 8, device=meta))
+    assert cls.worst.keys is not None and cls.worst.keys.shape == (3,)
+    assert cls.worst.fields["image"].shape == (3, 3, 4, 4)
+    assert sum(int(p["position"].shape[0]) for p in cls.parts) == 4
+    assert seg.worst.fields["true_mask"].shape == (3, 4, 4)

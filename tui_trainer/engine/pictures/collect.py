@@ -36,6 +36,7 @@ class TensorCollector:
         self.task, self.size, self.num_classes = task, size, num_classes
         self.mean, self.std = mean, std
         self.positions = sample_positions(samples, total)
+        self._rows: torch.Tensor | None = None  # the positions on the device, made once
         self.worst = TopRows(mistakes)
         self.parts: list[Fields] = []
         self.offset = 0
@@ -57,7 +58,10 @@ class TensorCollector:
             key, fields = self._masks(x, targets, outputs, offset)
         chosen = rows_in_batch(self.positions, offset, b)
         if chosen:
-            self.parts.append(fields(torch.tensor(chosen, device=x.device)))
+            if self._rows is None:
+                self._rows = torch.tensor(self.positions, dtype=torch.int64).to(x.device)
+            first = self.positions.index(chosen[0] + offset)
+            self.parts.append(fields(self._rows[first : first + len(chosen)] - offset))
         self.worst.offer(key, fields)
 
     def _check(self, x: torch.Tensor, y: Any, out: Any) -> str:
@@ -83,8 +87,8 @@ class TensorCollector:
         k = int(logits.shape[1])
         if self.counts is None:
             self.counts = torch.zeros(k * k, dtype=torch.int64, device=x.device)
-        valid = (y >= 0) & (y < k)
-        self.counts += torch.bincount((y * k + pred)[valid], minlength=k * k)
+        valid = ((y >= 0) & (y < k)).to(torch.int64)  # no boolean indexing: no host sync
+        self.counts.index_add_(0, y.clamp(0, k - 1) * k + pred, valid)
         key = torch.where(pred == y, torch.full_like(conf, float("-inf")), conf)
 
         def fields(rows: torch.Tensor) -> Fields:

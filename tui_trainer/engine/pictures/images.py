@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -13,11 +15,20 @@ def displayable(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]
     x = x.float()
     channels = int(x.shape[1])
     if len(mean) in (1, channels) and len(std) == len(mean):
-        m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-        s = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-        x = x * s + m
+        m, s = _constants(mean, std, x.device)
+        x = torch.addcmul(m, x, s)
     x = x[:, :3] if channels >= 3 else x[:, :1]
     return x.clamp(0.0, 1.0)
+
+
+@functools.lru_cache(maxsize=8)
+def _constants(
+    mean: tuple[float, ...], std: tuple[float, ...], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """mean and std as (1, C, 1, 1) tensors on `device`, made once (no copy per batch)."""
+    m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1).to(device)
+    s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1).to(device)
+    return m, s
 
 
 def fitted(height: int, width: int, size: int) -> tuple[int, int]:

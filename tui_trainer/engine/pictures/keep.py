@@ -63,13 +63,9 @@ class TopRows:
             return torch.zeros(0), {}
         keys = self.keys.float().cpu()
         fields = {n: v.cpu() for n, v in self.fields.items()}
-        order = sorted(
-            range(int(keys.shape[0])),
-            key=lambda i: (
-                -float(keys[i]),
-                int(fields["position"][i]) if "position" in fields else i,
-            ),
-        )
-        keep = [i for i in order if float(keys[i]) != float("-inf")]
-        index = torch.tensor(keep, dtype=torch.int64)
-        return keys[index], {n: v[index] for n, v in fields.items()}
+        order = torch.arange(int(keys.shape[0]))
+        if "position" in fields:
+            order = torch.argsort(fields["position"], stable=True)
+        order = order[torch.argsort(-keys[order], stable=True)]
+        order = order[keys[order] != float("-inf")]
+        return keys[order], {n: v[order] for n, v in fields.items()}

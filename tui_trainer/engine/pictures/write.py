@@ -40,7 +40,7 @@ def _private(path: Path) -> BinaryIO:
 
 def _save_png(image: Image.Image, path: Path) -> None:
     with _private(path) as fh:
-        image.save(fh, format="PNG")
+        image.save(fh, format="PNG", compress_level=1)  # fast: written every epoch
 
 
 def put_set(final: Path, pictures: PictureSet, tiles: list[Image.Image]) -> None:
