@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from PIL import Image
 from support.disk import small_disk
@@ -155,3 +156,21 @@ def test_segmentation_pictures_show_three_panels_and_the_lowest_dice(tmp_path):
     assert len(dice) == 13 and dice == sorted(
         dice
     )  # all 13 val images (< 16) and all(0.0 <= d <= 1.0 for d in dice)
+
+
+@pytest.mark.slow
+def test_two_processes_write_rank_zeros_pictures_once(tmp_path):
+    import subprocess
+    import sys
+
+    from support.ddp import ROOT, ddp_env
+
+    cmd = [sys.executable, "-m", "tui_trainer", "run", "quickstart", "epochs=1", "device=cpu",
+           "data.batch_size=64", "--nproc", "2", "--out", str(tmp_path)]  # fmt: skip
+    done = subprocess.run(cmd, cwd=ROOT, env=ddp_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_dir = next(tmp_path.glob("quickstart/*"))
+    pset = read_set(run_dir / "samples" / "epoch-0001")
+    assert [p.position for p in pset.pictures] == [11, 33, 56, 78, 101, 123, 146, 168]  # of 180
+    assert sum(map(sum, read_set(run_dir / "samples" / "mistakes").confusion)) == 180
+    assert [r["event"] for r in _records(run_dir)].count("samples") == 1

@@ -215,7 +215,12 @@ class Trainer:
         )
         self.pictures = (
             PictureRecorder(
-                self.run_dir, self.config.pictures, self.config.task, self.data, bus.emit
+                self.run_dir,
+                self.config.pictures,
+                self.config.task,
+                self.data,
+                bus.emit,
+                stride=self.dist.world_size if self.shard_val else 1,
             )
             if self.dist.is_main
             else None

@@ -24,13 +24,13 @@ def make_collector(
     task: str, data: DataBundle, *, samples: int, mistakes: int, size: int
 ) -> Collector | None:
     """A collector for one pass over `data.val` (None: nothing asked, or a task without
-    pictures)."""
+    pictures). Positions count this process's share of the validation data (rank 0's under
+    DDP)."""
     if samples <= 0 and mistakes <= 0:
         return None
+    total = sum(data.val.batch_sizes())
     if task == "detection":
-        return DetectionCollector(
-            samples=samples, mistakes=mistakes, total=data.val_samples, size=size
-        )
+        return DetectionCollector(samples=samples, mistakes=mistakes, total=total, size=size)
     if task not in ("classification", "segmentation"):
         return None
     spec = data.input_spec
@@ -38,7 +38,7 @@ def make_collector(
         task,
         samples=samples,
         mistakes=mistakes,
-        total=data.val_samples,
+        total=total,
         size=size,
         num_classes=data.num_classes,
         mean=spec.mean if spec is not None else (0.0,),
@@ -56,9 +56,16 @@ class PictureRecorder:
         task: str,
         data: DataBundle,
         emit: Callable[[Event], None],
+        stride: int = 1,
     ) -> None:
+        """`stride`: the process count when each validates a share (rank 0 sees the images
+        0, W, 2W, ... of the data: names are looked up there)."""
         self.run_dir, self.config, self.task, self.data = run_dir, config, task, data
         self.emit = emit
+        val_name = data.val_name
+        self.name: Callable[[int], str] | None = (
+            None if val_name is None else (lambda position: val_name(position * stride))
+        )
         self.noted = False  # "no pictures for this model" said once
         self.warned = False  # a failed write warned once
 
@@ -86,12 +93,12 @@ class PictureRecorder:
             if self.config.samples > 0:
                 folder = epoch_folder(epoch)
                 pset, tiles = build(captured, "samples", epoch=epoch, class_names=names,
-                                    size=size, name=self.data.val_name)  # fmt: skip
+                                    size=size, name=self.name)  # fmt: skip
                 put_set(self.run_dir / folder, pset, tiles)
             if self.config.mistakes > 0:
                 mistakes = f"{SAMPLES}/{MISTAKES}"
                 pset, tiles = build(captured, "mistakes", epoch=epoch, class_names=names,
-                                    size=size, name=self.data.val_name)  # fmt: skip
+                                    size=size, name=self.name)  # fmt: skip
                 put_set(self.run_dir / mistakes, pset, tiles)
         except OSError as exc:
             if not self.warned:
