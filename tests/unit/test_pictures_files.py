@@ -111,3 +111,16 @@ def test_the_samples_record_is_written_and_read_back_and_kept():
     assert from_record(json.loads(json.dumps(record))) == event
     assert from_record({**record, "mistakes": None}) == SamplesWritten(3, "samples/epoch-0003")
     assert "samples" in KEPT
+
+
+def test_user_datasets_that_list_their_files_name_their_pictures(tmp_path):
+    from tui_trainer.engine.data.names import dataset_namer, namer
+
+    class Listed:
+        samples = [("a/0.png", 0), ("b/1.png", 1), ("c/2.png", 0)]
+
+    name = dataset_namer(Listed(), [2, 0])
+    assert name is not None and [name(0), name(1), name(5)] == ["c/2.png", "a/0.png", ""]
+    assert dataset_namer(object(), [0]) is None
+    files = namer([tmp_path / "x" / "1.png", None, tmp_path.parent / "2.png"], tmp_path)
+    assert [files(0), files(1), files(2)] == ["x/1.png", "", "2.png"]

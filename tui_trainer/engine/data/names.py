@@ -23,3 +23,21 @@ def namer(files: Sequence[Path | None], root: Path) -> Callable[[int], str]:
         return relative_name(path, root) if path is not None else ""
 
     return name
+
+
+def dataset_namer(dataset: object, indices: Sequence[int]) -> Callable[[int], str] | None:
+    """Names for a user's Dataset that lists its files the torchvision way (`samples`: a
+    sequence of (path, target) or of paths, as `ImageFolder` has); None for any other."""
+    samples = getattr(dataset, "samples", None)
+    if not isinstance(samples, Sequence) or isinstance(samples, str):
+        return None
+
+    def name(position: int) -> str:
+        try:
+            item = samples[indices[position]]
+        except (IndexError, TypeError):
+            return ""
+        path = item[0] if isinstance(item, (tuple, list)) and item else item
+        return str(path) if isinstance(path, (str, Path)) else ""
+
+    return name

@@ -112,7 +112,12 @@ def index_bundle(
         set_epochs=set_epochs,
         close=close,
         split=split_line(train_n, val_n, "images", split_source(config, generated)),
-        val_name=namer([a.path for a in index.val], Path(data.root or ".")),
+        # lazy sequences (a user's detection Dataset) are not read to name their images
+        val_name=(
+            namer([a.path for a in index.val], Path(data.root or "."))
+            if isinstance(index.val, list)
+            else None
+        ),
     )
 
 
