@@ -151,3 +151,25 @@ def test_collecting_a_batch_never_reads_a_value_back_to_the_host():
     assert cls.worst.fields["image"].shape == (3, 3, 4, 4)
     assert sum(int(p["position"].shape[0]) for p in cls.parts) == 4
     assert seg.worst.fields["true_mask"].shape == (3, 4, 4)
+
+
+def test_a_model_whose_outputs_pictures_cannot_read_gets_one_info_line(tmp_path):
+    from types import SimpleNamespace
+
+    from tui_trainer.config.sections import PicturesConfig
+    from tui_trainer.engine.pictures.recorder import PictureRecorder
+    from tui_trainer.runlog.events import LogMessage
+
+    val = SimpleNamespace(batch_sizes=lambda: [2])
+    data = SimpleNamespace(val=val, val_samples=2, num_classes=3, class_names=["a", "b", "c"],
+                           input_spec=None, val_name=None)  # fmt: skip
+    events: list = []
+    rec = PictureRecorder(tmp_path, PicturesConfig(), "classification", data, events.append)  # type: ignore[arg-type]
+    for _ in range(2):
+        c = rec.collector()
+        assert c is not None
+        c.update(torch.rand(2, 1, 4, 4), torch.tensor([0, 1]), {"logits": torch.rand(2, 3)})
+        rec.record(1, c)
+    assert events == [LogMessage("info", events[0].message)]
+    assert events[0].message.startswith("pictures: none for this model")
+    assert not (tmp_path / "samples").exists()
