@@ -50,8 +50,7 @@ class DetectionCollector:
             torch.cat([t["boxes"].float().reshape(-1, 4), t["labels"].float().reshape(-1, 1)], 1)
             for t in targets
         ]
-        preds_h = [p.cpu() for p in preds]
-        trues_h = [t.cpu() for t in trues]
+        preds_h, trues_h = _host(preds), _host(trues)
         shown = [_shown(p) for p in preds_h]
         f1 = [
             image_f1(t[:, :4], t[:, 4].long(), p[:, :4], p[:, 4], p[:, 5].long())
@@ -91,3 +90,10 @@ def _shown(pred: torch.Tensor) -> torch.Tensor:
     pred = pred[pred[:, 4] >= PREVIEW_CONF]
     order = torch.argsort(pred[:, 4], descending=True, stable=True)[:PREVIEW_MAX]
     return pred[order]
+
+
+def _host(rows: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Per-image row tensors on the host in one copy (their sizes are known on the host)."""
+    if not rows:
+        return []
+    return list(torch.cat(rows).cpu().split([int(r.shape[0]) for r in rows]))
