@@ -70,8 +70,9 @@ def main() -> None:
     print(f"with / plain: {statistics.median(ratios):.3f}x "
           f"(per round {min(ratios):.3f}-{max(ratios):.3f})")  # fmt: skip
     if writes:
-        print(f"writing an epoch's sets (draw + PNG + rename): {statistics.median(writes) * 1e3:.1f}"
-              f" ms (per round {min(writes) * 1e3:.1f}-{max(writes) * 1e3:.1f})")  # fmt: skip
+        w = statistics.median(writes) * 1e3
+        print(f"writing an epoch's sets (draw + PNG + rename): {w:.1f} ms "
+              f"(per round {min(writes) * 1e3:.1f}-{max(writes) * 1e3:.1f})")  # fmt: skip
 
 
 if __name__ == "__main__":

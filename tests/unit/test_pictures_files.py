@@ -117,7 +117,7 @@ def test_user_datasets_that_list_their_files_name_their_pictures(tmp_path):
     from tui_trainer.engine.data.names import dataset_namer, namer
 
     class Listed:
-        samples = [("a/0.png", 0), ("b/1.png", 1), ("c/2.png", 0)]
+        samples = (("a/0.png", 0), ("b/1.png", 1), ("c/2.png", 0))
 
     name = dataset_namer(Listed(), [2, 0])
     assert name is not None and [name(0), name(1), name(5)] == ["c/2.png", "a/0.png", ""]
