@@ -14,8 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from tui_trainer.after.loading import LoadedRun, open_run
 from tui_trainer.after.outputs import staged_dir, timestamped
+from tui_trainer.engine.pictures.heatmap import confusion_png
+from tui_trainer.engine.pictures.recorder import make_collector
+from tui_trainer.engine.pictures.sets import build
+from tui_trainer.engine.pictures.write import write_set
+from tui_trainer.runlog.pictures import CONFUSION_PNG, MISTAKES, PictureSet
 
 # Overrides that leave the evaluated samples as they were (anything else under data., or the
 # seed that draws the split, means "other data").
@@ -47,6 +54,10 @@ class EvalResult:
     samples: int
     seconds: float
     info: dict[str, Any] = field(default_factory=dict)
+    # the worst mistakes of the pass (None: pictures.mistakes is 0 or the task draws none);
+    # written to eval/<stamp>/mistakes/ by `write_eval`, tiles in the set's order
+    mistakes: PictureSet | None = None
+    mistake_tiles: list[Image.Image] = field(default_factory=list, repr=False)
 
     @property
     def reproduced(self) -> bool | None:
@@ -75,9 +86,15 @@ class EvalResult:
 def evaluate(run: LoadedRun) -> EvalResult:
     """One validation pass of the loaded checkpoint over the loaded data's validation split."""
     t0 = time.monotonic()
-    metrics = run.trainer.validate()
+    pictures = run.config.pictures
+    collector = make_collector(
+        run.config.task, run.data, samples=0, mistakes=pictures.mistakes, size=pictures.size
+    )
+    metrics = run.trainer.validate(collector)
     evaluator = run.trainer.evaluator
     names = run.class_names
+    details = evaluator.details(names)
+    mistakes, tiles = _mistakes(collector, details, names, pictures.size)
     own = same_samples(run.overrides)
     data = run.config.data
     return EvalResult(
@@ -85,7 +102,7 @@ def evaluate(run: LoadedRun) -> EvalResult:
         checkpoint=run.checkpoint,
         task=run.config.task,
         metrics=metrics,
-        details=evaluator.details(names),
+        details=details,
         report=evaluator.report(names),
         class_names=names,
         recorded=run.recorded_best,
@@ -105,7 +122,24 @@ def evaluate(run: LoadedRun) -> EvalResult:
             "checkpoint_epoch": (run.state.get("progress") or {}).get("epoch"),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
+        mistakes=mistakes,
+        mistake_tiles=tiles,
     )
+
+
+def _mistakes(
+    collector: Any, details: dict[str, Any], names: list[str], size: int
+) -> tuple[PictureSet | None, list[Image.Image]]:
+    """The pass's mistakes set (epoch None) with the evaluator's confusion matrix."""
+    if collector is None:
+        return None, []
+    captured = collector.finish()
+    if captured.skipped:
+        return None, []
+    matrix = details.get("confusion_matrix")
+    if matrix:
+        captured.confusion = matrix["matrix"]
+    return build(captured, "mistakes", epoch=None, class_names=names, size=size)
 
 
 def evaluate_run(
@@ -116,8 +150,9 @@ def evaluate_run(
 
 
 def write_eval(result: EvalResult) -> Path:
-    """Write eval.json (+ confusion_matrix.csv / per_class.csv / pr_curves.csv, report.txt)
-    into a new `eval/<timestamp>/` folder of the run, atomically; returns the folder."""
+    """Write eval.json (+ confusion_matrix.csv / per_class.csv / pr_curves.csv, report.txt,
+    confusion.png, the worst mistakes in mistakes/) into a new `eval/<timestamp>/` folder of
+    the run, atomically; returns the folder."""
     with staged_dir(timestamped(result.run_dir / "eval"), "RUN_DIR", renumber=True) as staged:
         tmp = staged.tmp
         text = json.dumps(result.to_json(), indent=2, default=_jsonable) + "\n"
@@ -142,6 +177,11 @@ def write_eval(result: EvalResult) -> Path:
         curves = result.details.get("pr_curves")
         if curves:
             write_pr_curves(tmp / "pr_curves.csv", curves)
+        if matrix:
+            confusion_png(matrix["matrix"], matrix["labels"]).save(tmp / CONFUSION_PNG)
+        if result.mistakes is not None:
+            (tmp / MISTAKES).mkdir()
+            write_set(tmp / MISTAKES, result.mistakes, result.mistake_tiles)
     return staged.final
 
 

@@ -33,6 +33,7 @@ from tui_trainer.config.sections import (
     EarlyStopConfig,
     EmaConfig,
     LogConfig,
+    PicturesConfig,
     ProgressConfig,
     Section,
 )
@@ -283,6 +284,10 @@ class RunConfig(Section):
     )
     log: LogConfig = Field(
         default_factory=LogConfig, description="Extra logs written into the run directory."
+    )
+    pictures: PicturesConfig = Field(
+        default_factory=PicturesConfig,
+        description="Validation pictures written into the run directory (samples/) and shown.",
     )
     alerts: AlertsConfig = Field(
         default_factory=AlertsConfig,

@@ -85,3 +85,24 @@ class LogConfig(Section):
         description="Also write TensorBoard event files into the run directory "
         '(needs the extra: pip install "tui-trainer[tensorboard]").',
     )
+
+
+class PicturesConfig(Section):
+    """Validation pictures written into the run directory (samples/): fixed samples with their
+    predictions after each validation, and the worst mistakes of each pass."""
+
+    samples: int = Field(
+        8,
+        ge=0,
+        le=64,
+        description="Fixed validation images (evenly spaced over the validation order) shown "
+        "and saved with their predictions after each validation; 0 = none.",
+    )
+    mistakes: int = Field(
+        16,
+        ge=0,
+        le=256,
+        description="Worst mistakes kept from each validation pass (most confident wrong "
+        "answers, lowest Dice or F1); 0 = none.",
+    )
+    size: int = Field(128, ge=32, le=512, description="A tile's longest side in pixels, per panel.")

@@ -40,6 +40,8 @@ from tui_trainer.engine.freeze import FreezePlan, frozen_batchnorm_modules
 from tui_trainer.engine.lr_schedule import LRSchedule
 from tui_trainer.engine.meter import EpochMeter
 from tui_trainer.engine.model_parts import BuiltModel, count_params, has_batchnorm
+from tui_trainer.engine.pictures.recorder import PictureRecorder
+from tui_trainer.engine.pictures.shots import Collector
 from tui_trainer.engine.polling import ControlLink, StopNow
 from tui_trainer.engine.progress import Progress
 from tui_trainer.engine.reporting import ProgressReporter
@@ -140,6 +142,7 @@ class Trainer:
         self.guard = faults.NonFiniteGuard(config.nonfinite_limit)
         self.resumed_from: str | None = None
         self.checkpoints: ckpt.Checkpointer | None = None  # set when the run starts
+        self.pictures: PictureRecorder | None = None  # rank 0, set when the run starts
         if resume:
             self.setup_notes += run_state.restore(self.parts, resume, batch_size=self.batch_size())
             self.resumed_from = str(resume.get("path"))
@@ -210,6 +213,18 @@ class Trainer:
             keep=self.config.checkpoint.keep,
             protect=self.resumed_from,
         )
+        self.pictures = (
+            PictureRecorder(
+                self.run_dir,
+                self.config.pictures,
+                self.config.task,
+                self.data,
+                bus.emit,
+                stride=self.dist.world_size if self.shard_val else 1,
+            )
+            if self.dist.is_main
+            else None
+        )
         where = lambda: (self.epoch, self.batch_size())  # noqa: E731
         self.saver = RunSaver(self.checkpoints, self.parts, self.link, where)
         status, error, tb = "completed", None, None
@@ -256,7 +271,10 @@ class Trainer:
                 except faults.ReduceBatch as reduce:
                     for event in self.oom.reduce(reduce.batch_size):
                         self.bus.emit(event)
-            val = self.validate()
+            collector = self.pictures.collector() if self.pictures is not None else None
+            val = self.validate(collector)
+            if self.pictures is not None and collector is not None:
+                self.pictures.record(epoch + 1, collector)  # before the epoch's record
             seconds = self.link.clock() - t0
             metrics = {
                 "epoch": epoch + 1,
@@ -374,8 +392,9 @@ class Trainer:
             line[self.task.train_metric] = metric
         return line
 
-    def validate(self) -> dict[str, float]:
-        """Validation on the bare module (its EMA copy with `ema`); sharded: over all ranks."""
+    def validate(self, collector: Collector | None = None) -> dict[str, float]:
+        """Validation on the bare module (its EMA copy with `ema`); sharded: over all ranks.
+        `collector` (rank 0, epoch ends only) takes pictures of the pass."""
         reduce = (lambda v: self.dist.sum_floats(v, self.device)) if self.shard_val else None
         return validate(
             self.toggles.eval_model(self.model),
@@ -387,6 +406,7 @@ class Trainer:
             precision=self.config.precision,
             eval_batch=self.toggles.eval_batch,
             reduce=reduce,
+            collector=collector,
         )
 
     # -- what the loop does at its turns ---------------------------------------------------------

@@ -12,6 +12,7 @@ from tui_trainer.engine.device import autocast
 
 if TYPE_CHECKING:
     from tui_trainer.engine.data.bundle import Loader
+    from tui_trainer.engine.pictures.shots import Collector
     from tui_trainer.engine.tasks import Evaluator, Task
 
 
@@ -27,10 +28,12 @@ def validate(
     precision: str,
     eval_batch: Callable[[torch.Tensor], torch.Tensor],
     reduce: Callable[[list[float]], list[float]] | None = None,
+    collector: Collector | None = None,
 ) -> dict[str, float]:
     """`model` (already the weights to evaluate) over `loader` in eval mode: "val_loss" and
     `evaluator`'s metrics. `task` runs each batch (`Task.eval_step`); `reduce` sums the loss and
-    count over the ranks (sharded data)."""
+    count over the ranks (sharded data); `collector` sees every batch's input, targets and
+    outputs (pictures; no extra forward pass)."""
     model.eval()
     evaluator.reset()
     loss_sum = torch.zeros((), device=device)
@@ -45,6 +48,8 @@ def validate(
         loss_sum += loss.float() * n
         seen += n
         evaluator.update(outputs, y)
+        if collector is not None:
+            collector.update(x, y, outputs)
     total, count = float(loss_sum), float(seen)
     if reduce is not None:
         total, count = reduce([total, count])

@@ -47,6 +47,7 @@ KEPT = frozenset(
         "paused",
         "resumed",
         "finished",
+        "samples",
     }
 )
 """Records a watcher must never miss (a slow one re-reads them from metrics.jsonl)."""

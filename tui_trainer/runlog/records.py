@@ -26,10 +26,12 @@ from tui_trainer.runlog.events import (
     Resumed,
     RunFinished,
     RunStarted,
+    SamplesWritten,
     Steered,
     StepProgress,
 )
 from tui_trainer.runlog.layout import ALERT, EPOCH_FIELDS, KEPT, STEP
+from tui_trainer.runlog.pictures import SAMPLES_EVENT
 from tui_trainer.runlog.status import Status
 from tui_trainer.runlog.summary import RunSummary
 
@@ -89,6 +91,14 @@ def to_record(event: Event, now: float) -> dict[str, Any]:
             return {"event": "lr_plan", "time": now, "reason": event.reason, "points": points}
         case Steered():
             return {"event": "steer", "time": now, **asdict(event)}
+        case SamplesWritten():
+            return {
+                "event": SAMPLES_EVENT,
+                "time": now,
+                "epoch": event.epoch,
+                "dir": event.folder,
+                "mistakes": event.mistakes,
+            }
         case Paused() | Resumed():
             name = "paused" if isinstance(event, Paused) else "resumed"
             return {"event": name, "time": now, **asdict(event)}
@@ -210,6 +220,11 @@ def _from_record(r: dict[str, Any], config: dict[str, Any]) -> Event | None:
             new=r.get("new"),
             source=str(r.get("source", "")),
             metrics={str(k): _float(v) for k, v in metrics.items()},
+        )
+    if kind == SAMPLES_EVENT:
+        mistakes = r.get("mistakes")
+        return SamplesWritten(
+            int(r["epoch"]), str(r["dir"]), str(mistakes) if mistakes is not None else None
         )
     if kind in ("paused", "resumed"):
         cls = Paused if kind == "paused" else Resumed

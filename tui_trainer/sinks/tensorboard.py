@@ -2,7 +2,8 @@
 
 Written straight into the run directory, so `tensorboard --logdir runs` lists every run by its
 `<preset>/<timestamp>` path. Tags: `train/loss` and `train/lr` per progress event (x: optimizer
-steps), a detector's `train/loss_<part>` beside them, `epoch/<metric>` per epoch (x: epoch).
+steps), a detector's `train/loss_<part>` beside them, `epoch/<metric>` per epoch (x: epoch),
+and the pictures' grids as images `samples` and `mistakes` (x: epoch).
 metrics.jsonl and metrics.csv stay the source of truth; this is a view for the tools that read
 TensorBoard's format.
 """
@@ -15,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from tui_trainer.errors import UserError
-from tui_trainer.runlog.events import EpochEnd, Event, RunFinished, StepProgress
+from tui_trainer.runlog.events import EpochEnd, Event, RunFinished, SamplesWritten, StepProgress
+from tui_trainer.runlog.pictures import GRID
 
 EXTRA = 'pip install "tui-trainer[tensorboard]"'
 
@@ -40,6 +42,7 @@ class TensorBoardSink:
 
         self._pb: Any = (event_pb2, summary_pb2)
         self._file: Any = EventFileWriter(str(run_dir))
+        self.run_dir = run_dir
 
     def add_scalar(self, tag: str, value: float, step: int) -> None:
         """One scalar, as TensorBoard's own writer stores it."""
@@ -47,6 +50,23 @@ class TensorBoardSink:
         summary = summary_pb2.Summary(
             value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)]
         )
+        self._file.add_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary))
+
+    def add_png(self, tag: str, path: Path, step: int) -> None:
+        """A PNG file as an image summary (skipped when it cannot be read)."""
+        from PIL import Image
+
+        try:
+            data = path.read_bytes()
+            with Image.open(path) as img:
+                width, height = img.size
+        except OSError:
+            return
+        event_pb2, summary_pb2 = self._pb
+        image = summary_pb2.Summary.Image(
+            height=height, width=width, colorspace=3, encoded_image_string=data
+        )
+        summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, image=image)])
         self._file.add_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary))
 
     def flush(self) -> None:
@@ -58,7 +78,7 @@ class TensorBoardSink:
         self._file.close()
 
     def __call__(self, event: Event) -> None:
-        """Record one event (scalars only; other events are ignored)."""
+        """Record one event (scalars, and the pictures' grids; other events are ignored)."""
         w = self
         if isinstance(event, StepProgress):
             if math.isfinite(event.loss):
@@ -72,5 +92,10 @@ class TensorBoardSink:
                 if name != "epoch" and isinstance(value, (int, float)) and math.isfinite(value):
                     w.add_scalar(f"epoch/{name}", value, event.epoch)
             w.flush()
+        elif isinstance(event, SamplesWritten):
+            if event.folder:
+                w.add_png("samples", self.run_dir / event.folder / GRID, event.epoch)
+            if event.mistakes:
+                w.add_png("mistakes", self.run_dir / event.mistakes / GRID, event.epoch)
         elif isinstance(event, RunFinished):
             w.close()

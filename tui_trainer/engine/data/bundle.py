@@ -53,6 +53,9 @@ class DataBundle:
     # The run's planned epochs, told at each epoch's start (steering may change them): data
     # whose augmentation depends on them (detection's mosaic_until) listens.
     set_epochs: Callable[[int], None] = lambda epochs: None
+    # A validation position -> the image's file (relative to the data's folder), for sources
+    # that know it (picture names); None: pictures name images "val #<position>".
+    val_name: Callable[[int], str] | None = None
 
 
 @dataclass

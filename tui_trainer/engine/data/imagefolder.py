@@ -25,6 +25,7 @@ from tui_trainer.engine.data.files import WalkResult, class_folders
 from tui_trainer.engine.data.folder_loader import Augment
 from tui_trainer.engine.data.folder_setup import FolderData
 from tui_trainer.engine.data.inputs import folder_input_spec
+from tui_trainer.engine.data.names import namer
 from tui_trainer.engine.data.sampler import EpochSampler
 from tui_trainer.engine.data.split import split_line
 from tui_trainer.engine.data.split_plan import (
@@ -142,4 +143,5 @@ def folder_bundle(
         close=setup.close,
         input_spec=folder_input_spec(transform, val_geo, mean, std),
         split=split_line(len(train), len(val), "images", source),
+        val_name=namer([Path(p) for p, _ in val], root),
     )

@@ -20,6 +20,7 @@ from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.data.bundle import DataBundle
 from tui_trainer.engine.data.folder_setup import pin_memory, resolve_workers, share_cores
 from tui_trainer.engine.data.inputs import InputSpec, image_to_uint8
+from tui_trainer.engine.data.names import dataset_namer
 from tui_trainer.engine.data.split import (
     SEEDED,
     fixed_source,
@@ -292,4 +293,5 @@ def image_bundle(
         close=close,
         input_spec=user_input_spec(shape, transform),
         split=split_line(len(train_idx), len(val_idx), "samples", sets.source),
+        val_name=dataset_namer(val_set, val_idx),
     )

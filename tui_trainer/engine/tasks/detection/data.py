@@ -16,6 +16,7 @@ import torch
 from tui_trainer.config.schema import RunConfig
 from tui_trainer.engine.data.bundle import DataBundle
 from tui_trainer.engine.data.folder_setup import pin_memory, resolve_workers, share_cores
+from tui_trainer.engine.data.names import namer
 from tui_trainer.engine.data.split import split_line
 from tui_trainer.engine.data.split_plan import layout_source, tensor_split_source
 from tui_trainer.engine.tasks.base import DataBuilder
@@ -111,6 +112,12 @@ def index_bundle(
         set_epochs=set_epochs,
         close=close,
         split=split_line(train_n, val_n, "images", split_source(config, generated)),
+        # lazy sequences (a user's detection Dataset) are not read to name their images
+        val_name=(
+            namer([a.path for a in index.val], Path(data.root or "."))
+            if isinstance(index.val, list)
+            else None
+        ),
     )
 
 

@@ -28,6 +28,7 @@ from tui_trainer.engine.data.folder_setup import FolderData
 from tui_trainer.engine.data.folder_source import MaskRule, mask_to_classes
 from tui_trainer.engine.data.imagefolder import IMAGENET_MEAN, IMAGENET_STD
 from tui_trainer.engine.data.inputs import folder_input_spec
+from tui_trainer.engine.data.names import namer
 from tui_trainer.engine.data.split import split_indices, split_line
 from tui_trainer.engine.data.split_plan import pair_fraction_source
 from tui_trainer.engine.data.tensor_loader import BatchTransform
@@ -132,6 +133,7 @@ def segfolder_bundle(config: RunConfig, device: torch.device) -> DataBundle:
             setup.source([p for p, _ in chosen], geometry, masks=[m for _, m in chosen], rule=rule)
         )
     train_src, val_src = parts
+    val_files = [pairs[i][0] for i in sorted(idx_val)]
     train_ram, val_ram = setup.ram_caches(train_src, val_src)
     make_train, val = setup.loaders(
         (train_src, list(range(len(train_src))), train_ram),
@@ -156,4 +158,5 @@ def segfolder_bundle(config: RunConfig, device: torch.device) -> DataBundle:
         split=split_line(
             len(train_src), len(val_src), "pairs", pair_fraction_source(data.val_split, len(pairs))
         ),
+        val_name=namer(val_files, Path(data.root or ".") / data.images_dir),
     )
