@@ -185,6 +185,9 @@ def test_the_summary_rows_fit_the_result_panel() -> None:
     assert [r.cell_length <= 64 for r in rows] == [True, True]
     assert rows[1].plain == "optimizer 70%: raise data.batch_size or accumulate (fewer steps)"
     assert summary_rows(None) == []
+    # a compute-bound run is healthy: no hint, and the shares are not said twice
+    rows = summary_rows({"compute": 0.9, "optimizer": 0.05, "other": 0.05})
+    assert [r.plain.count("compute 90%") for r in rows] == [1]
 
 
 class FakeGpu:

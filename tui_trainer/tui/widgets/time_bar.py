@@ -65,7 +65,7 @@ def summary_rows(parts: Mapping[str, float] | None, width: int = 64) -> list[Con
     shares = legend(parts)
     bar_width = max(MIN_BAR // 2, min(MAX_BAR // 2, width - 1 - shares.cell_length))
     rows = [Content.assemble(_bar(parts, bar_width), " ", shares).truncate(width, ellipsis=True)]
-    if dominant(parts) is not None:
+    if hint(parts) is not None:  # a part dominates and there is advice about it
         rows.append(_text(parts).truncate(width, ellipsis=True))
     return rows
 
