@@ -30,7 +30,7 @@ from tui_trainer.tui.breakpoints import NARROW
 from tui_trainer.tui.bridge import EventBridge, RunUpdate
 from tui_trainer.tui.budget import RedrawBudget
 from tui_trainer.tui.model import RunModel
-from tui_trainer.tui.screens.run_steering import SteeringScreen
+from tui_trainer.tui.screens.run_pictures import PicturesScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.tui.sources import LocalRun, RunSource, failed_run
 from tui_trainer.tui.widgets.epoch_table import EpochTable
@@ -78,7 +78,7 @@ class RunRequest:
     resume: str | None = None  # a run directory or checkpoint to continue
 
 
-class RunScreen(SteeringScreen):
+class RunScreen(PicturesScreen):
     """Watch and steer one training run."""
 
     class Ended(Message):
@@ -105,6 +105,9 @@ class RunScreen(SteeringScreen):
         Binding("e", "steer_key('epochs')", "Epochs", show=False),
         Binding("v", "steer_key('validate')", "Validate", show=False),
         Binding("g", "log_y", "Log-y"),
+        Binding("i", "pictures", "Pictures"),  # the samples panel (run_pictures.py)
+        Binding("left_square_bracket", "samples_step(-1)", "Earlier", show=False),
+        Binding("right_square_bracket", "samples_step(1)", "Later", show=False),
         Binding("n", "new_run", "New run"),
         Binding("v", "summary", "Summary"),
         Binding("q", "app.quit", "Quit"),
@@ -277,6 +280,8 @@ class RunScreen(SteeringScreen):
             self._charts_due(now=not m.active)
         if "table" in changed:
             self._table.show_rows(m.rows)
+        if "samples" in changed:
+            self.samples_written()
         self._log.add(m.take_log())
         if "alert" in changed:
             ring(self.app, m.take_alerts())
