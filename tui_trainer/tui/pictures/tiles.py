@@ -36,9 +36,13 @@ def caption(picture: Picture, task: str) -> Content:
     return Content.styled(f"{label} {value}", style)
 
 
-def name_line(picture: Picture) -> Content:
-    """The tile's second line: the image's name, dimmed."""
-    return Content.styled(picture.name, "$text-muted")
+def name_line(picture: Picture, width: int | None = None) -> Content:
+    """The tile's second line: the image's name, dimmed; longer than `width`, its end (the
+    file's own name) after an ellipsis."""
+    name = picture.name
+    if width is not None and len(name) > width:
+        name = "…" + name[len(name) - max(width - 1, 0) :]
+    return Content.styled(name, "$text-muted")
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,7 @@ def layout(
     width, height = space
     if count <= 0 or width <= 0 or height <= 0:
         return Layout(1, 0, max(width, 1), 0)
-    best: tuple[float, int] | None = None
+    best: tuple[float, int, int] | None = None
     chosen = Layout(1, 0, max(width, 1), 0)
     for columns in range(1, count + 1):
         tile_width = (width - GAP * (columns - 1)) // columns
@@ -108,7 +112,7 @@ def layout(
                 break
             # more tiles, or bigger ones: a tile's side counts a little less than one tile more
             area = max(picture_width * picture, 1) if pixels is not None else 1
-            score = (shown * area**0.35, shown)
+            score = (shown * area**0.35, shown, -rows)  # captions only: fewer rows
             if best is None or score > best:
                 best = score
                 chosen = Layout(columns, shown, tile_width, picture, picture_width)

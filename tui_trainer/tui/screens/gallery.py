@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, ScrollableContainer, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -54,8 +54,9 @@ class GalleryScreen(Screen[None]):
         width: auto; min-width: 34; max-width: 60%; height: 1fr; padding: 0 1;
     }
     GalleryScreen #matrix-title { height: auto; text-style: bold; }
-    GalleryScreen #matrix-scroll { height: auto; max-height: 1fr; width: auto;
-        overflow: auto auto; }
+    GalleryScreen #matrix-scroll {
+        height: auto; max-height: 1fr; width: auto; max-width: 100%; overflow: auto auto;
+    }
     GalleryScreen #cell-info { height: auto; color: $text-muted; margin-top: 1; }
     GalleryScreen #gallery-pictures { width: 1fr; height: 1fr; }
     GalleryScreen #gallery-filter { height: auto; padding: 0 1; text-style: bold; }
@@ -98,7 +99,7 @@ class GalleryScreen(Screen[None]):
                     yield Static(
                         "Confusion · rows true, columns predicted", id="matrix-title", markup=False
                     )
-                    with VerticalScroll(id="matrix-scroll"):
+                    with ScrollableContainer(id="matrix-scroll"):
                         yield ConfusionHeatmap(p.confusion, p.class_names, id="heatmap")
                     yield Static("", id="cell-info", markup=False)
             with Vertical(id="gallery-pictures"):

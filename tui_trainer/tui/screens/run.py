@@ -105,7 +105,8 @@ class RunScreen(PicturesScreen):
         Binding("e", "steer_key('epochs')", "Epochs", show=False),
         Binding("v", "steer_key('validate')", "Validate", show=False),
         Binding("g", "log_y", "Log-y"),
-        Binding("i", "pictures", "Pictures"),  # the samples panel (run_pictures.py)
+        Binding("i", "pictures", "Pictures"),  # the samples panel (run_pictures.py), in the
+        Binding("i", "pictures_key", "Pictures", show=False),  # footer where it has room
         Binding("left_square_bracket", "samples_step(-1)", "Earlier", show=False),
         Binding("right_square_bracket", "samples_step(1)", "Later", show=False),
         Binding("n", "new_run", "New run"),
@@ -320,6 +321,7 @@ class RunScreen(PicturesScreen):
             self.quitting,
             self.model.started,
             self._steer_keys_shown(),
+            self._pictures_key_shown(),
         )
 
     def _refresh_keys(self) -> None:
@@ -339,6 +341,8 @@ class RunScreen(PicturesScreen):
             return ended
         if action == "summary":
             return ended
+        if action in ("pictures", "pictures_key"):
+            return (action == "pictures") == self._pictures_key_shown()
         if action in ("steer", "steer_key"):
             if (action == "steer") != self._steer_keys_shown():
                 return False  # the key's other binding is the one at this width

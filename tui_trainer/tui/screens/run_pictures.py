@@ -17,6 +17,9 @@ from tui_trainer.tui.screens.run_steering import SteeringScreen
 from tui_trainer.tui.widgets.samples_panel import SamplesPanel
 
 PANEL_ID = "samples-panel"
+PICTURES_KEY_SHOWN = (80, 120)
+"""From these widths on the footer lists `i Pictures` (without, with the steering keys there):
+narrower, `i` works all the same (and `?` lists it), and the footer keeps q and ? in view."""
 
 
 class PicturesScreen(SteeringScreen):
@@ -33,6 +36,15 @@ class PicturesScreen(SteeringScreen):
         """The panel while shown."""
         found = self.query(f"#{PANEL_ID}")
         return found.first(SamplesPanel) if found else None
+
+    def _pictures_key_shown(self) -> bool:
+        """True when the footer has room for `i Pictures` beside the other keys."""
+        width = self.size.width
+        return width >= PICTURES_KEY_SHOWN[1 if self._steer_keys_shown() else 0]
+
+    def action_pictures_key(self) -> None:
+        """i where the footer has no room for it: as `action_pictures`."""
+        self.action_pictures()
 
     def action_pictures(self) -> None:
         """i: show the samples panel in the plots' place, or hide it (and read nothing)."""

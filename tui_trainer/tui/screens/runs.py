@@ -80,7 +80,7 @@ class RunsScreen(RefreshingScreen):
         Binding("enter", "open", "Open", priority=True),  # before the table's own enter
         Binding("space", "mark", "Mark"),
         Binding("c", "compare", "Compare"),
-        Binding("m", "mistakes", "Mistakes"),
+        Binding("m", "mistakes", "Mistakes", show=False),  # ? lists it (the footer is full)
         Binding("s", "sort", "Sort", show=False),  # the bar says "s sort: ..."
         Binding("slash", "filter", "Filter", key_display="/", show=False),  # and "/ filter"
         *LAUNCH_BINDINGS,

@@ -128,7 +128,7 @@ class SummaryScreen(Screen[None]):
         Binding("y", "copy_replay", "Copy replay"),
         Binding("e", "evaluate('best')", "Eval best"),
         Binding("E", "evaluate('last')", "Eval last", show=False),
-        Binding("m", "mistakes", "Mistakes"),
+        Binding("m", "mistakes", "Mistakes", show=False),  # ? lists it (the footer is full)
         Binding("q", "app.quit", "Quit"),
         Binding("question_mark", "app.help", "Help", key_display="?"),
     ]

@@ -16,7 +16,10 @@ from textual.worker import Worker, WorkerState
 
 from tui_trainer.runlog.pictures import INDEX, MISTAKES
 
-HINT = "e: evaluate best.pt · E: evaluate last.pt (metrics, per-class report, confusion matrix)"
+HINT = (
+    "e: evaluate best.pt · E: evaluate last.pt (metrics, per-class report, confusion matrix)"
+    " · m: the worst mistakes"
+)
 
 
 def evaluate_and_write(run_dir: str, checkpoint: str) -> tuple[Any, Path]:

@@ -52,8 +52,10 @@ class PictureTile(Vertical):
         task: str,
         image_size: tuple[int, int],
         mode: str,
+        width: int | None = None,
     ) -> None:
         super().__init__()
+        self.tile_width = width  # cells: a longer image name shows its end
         self.folder = folder
         self.picture = picture
         self.set_task = task
@@ -76,7 +78,7 @@ class PictureTile(Vertical):
                 image.styles.height = height
                 yield image
         yield Static(caption(self.picture, self.set_task), classes="tile-line tile-caption")
-        yield Static(name_line(self.picture), classes="tile-line tile-name")
+        yield Static(name_line(self.picture, self.tile_width), classes="tile-line tile-name")
 
 
 class PictureGrid(Grid):
@@ -96,4 +98,4 @@ class PictureGrid(Grid):
         self.styles.grid_gutter_vertical = GAP
         self.remove_children()
         size = (grid.image_width or grid.width, grid.image_height) if mode != "none" else (0, 0)
-        self.mount_all(PictureTile(folder, p, pictures.task, size, mode) for p in shown)
+        self.mount_all(PictureTile(folder, p, pictures.task, size, mode, grid.width) for p in shown)
