@@ -16,7 +16,7 @@ CAPTION_LINES = 2
 """Under each picture: its caption, then its image name (dimmed)."""
 MIN_TILE_WIDTH = 17
 """A tile is never narrower than this many cells (room for "bird → bird 0.93")."""
-MIN_IMAGE_HEIGHT = 3
+MIN_IMAGE_HEIGHT = 4
 """... and its picture never lower than this many cells."""
 GAP = 1
 """Blank cells between two tiles of a row."""
@@ -110,9 +110,9 @@ def layout(
                     break
             elif room < 0:
                 break
-            # more tiles, or bigger ones: a tile's side counts a little less than one tile more
+            # more tiles, or bigger ones: twice the tiles weigh a little more than 4x the area
             area = max(picture_width * picture, 1) if pixels is not None else 1
-            score = (shown * area**0.35, shown, -rows)  # captions only: fewer rows
+            score = (shown * area**0.45, shown, -rows)  # captions only: fewer rows
             if best is None or score > best:
                 best = score
                 chosen = Layout(columns, shown, tile_width, picture, picture_width)
@@ -124,17 +124,23 @@ GALLERY_TILE = 22
 
 
 def gallery_layout(
-    count: int, width: int, pixels: tuple[int, int] | None, cell_aspect: float = 2.0
+    count: int,
+    width: int,
+    pixels: tuple[int, int] | None,
+    cell_aspect: float = 2.0,
+    height: int | None = None,
 ) -> Layout:
-    """Every one of `count` tiles in rows `width` cells wide, about `GALLERY_TILE` cells each."""
+    """Every one of `count` tiles in rows `width` cells wide, about `GALLERY_TILE` cells each;
+    a tile no higher than `height` (the visible rows: a picture's caption stays in view)."""
     columns = max(1, (width + GAP) // (GALLERY_TILE + GAP))
     tile_width = max(1, (width - GAP * (columns - 1)) // columns)
     if pixels is None:
         return Layout(columns, count, tile_width, 0)
     picture = image_height(tile_width, pixels, cell_aspect)
     limit = 2 * GALLERY_TILE // int(cell_aspect or 2)  # a tall picture: no taller than this
-    if picture > limit:
-        picture = limit
+    if height is not None and height >= CAPTION_LINES + MIN_IMAGE_HEIGHT:
+        limit = min(limit, height - CAPTION_LINES)
+    picture = max(1, min(picture, limit))
     return Layout(
         columns,
         count,

@@ -138,12 +138,16 @@ class GalleryScreen(Screen[None]):
         else:
             heading.update(f"{empty_cell_note(self.pictures)} · esc: all")
         scroll = self.query_one("#gallery-scroll", VerticalScroll)
+        if not scroll.content_size.area:  # not laid out yet: once it is
+            self.call_after_refresh(self._show_pictures)
+            return
         mode = images_mode(self)
         pixels = None
         if mode != "none" and self.pictures.pictures:
             pixels = pixel_size(tile(self.folder, self.pictures.pictures[0])) or (1, 1)
         width = max(scroll.content_size.width - 1, 1)  # a column for the scrollbar
-        grid = gallery_layout(len(shown), width, pixels, image_mode.cell_aspect(mode))
+        aspect = image_mode.cell_aspect(mode)
+        grid = gallery_layout(len(shown), width, pixels, aspect, scroll.content_size.height)
         if self._shown == (self.cell, grid):
             return
         self._shown = (self.cell, grid)
