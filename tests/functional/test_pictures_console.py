@@ -407,6 +407,8 @@ def test_images_flag_env_and_bad_values(capsys: pytest.CaptureFixture[str]) -> N
     )
     assert main(["watch", "--images", "big", "nowhere"]) == 2
     assert "--images: expected one of" in capsys.readouterr().err
+    assert main(["exec", "--images", "big", "--", sys.executable, "-c", "1"]) == 2
+    assert "--images: expected one of" in capsys.readouterr().err
 
 
 def test_bad_environment_value_is_one_line_exit_2(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
