@@ -5,6 +5,7 @@ Update after an intended change with `--snapshot-update` and look at the report.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.screens.gallery import GalleryScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.tui.widgets.picture_tile import PictureTile
+from tui_trainer.tui.widgets.samples_panel import SamplesPanel
 
 SIZES = [(80, 24), (120, 40)]
 IDS = ["80x24", "120x40"]
@@ -34,12 +36,22 @@ def app(folder: Path, epochs: int) -> TrainerApp:
     )
 
 
+async def settled(pilot: Pilot, lay_out: Callable[[], None]) -> None:
+    """Tiles on screen, laid out for the final size (a grid made at a passing size during
+    start-up is replaced on the next resize: do it now, then let it paint)."""
+    await wait_for(pilot, lambda: bool(pilot.app.screen.query(PictureTile)))
+    await pilot.pause()
+    lay_out()
+    await pilot.pause()
+    await wait_for(pilot, lambda: bool(pilot.app.screen.query(PictureTile)))
+    await pilot.pause()
+
+
 async def samples_shown(pilot: Pilot) -> None:
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, SummaryScreen))
     await pilot.press("b", "i")
-    await wait_for(pilot, lambda: bool(pilot.app.screen.query(PictureTile)))
-    await pilot.pause()
-    await pilot.pause()
+    await wait_for(pilot, lambda: bool(pilot.app.screen.query(SamplesPanel)))
+    await settled(pilot, pilot.app.screen.query_one(SamplesPanel).show_current)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=IDS)
@@ -72,8 +84,8 @@ def test_gallery_with_heatmap(
         await pilot.press("m")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, GalleryScreen))
         await pilot.press("down", "right", "right")  # dog → bird
-        await wait_for(pilot, lambda: bool(pilot.app.screen.query(PictureTile)))
-        await pilot.pause()
-        await pilot.pause()
+        gallery = pilot.app.screen
+        assert isinstance(gallery, GalleryScreen)
+        await settled(pilot, gallery.show_pictures)
 
     assert snap_compare(app(tmp_path, 1), terminal_size=size, run_before=gallery_on_a_cell)

@@ -44,6 +44,16 @@ def open_gallery(screen: Screen[Any], folder: Path | None, where: str) -> bool:
     return True
 
 
+class PicturesScroll(VerticalScroll):
+    """The gallery's scrolling pictures: a new size lays them out again."""
+
+    def on_resize(self) -> None:
+        """Another size (the first, or the terminal's): another grid."""
+        screen = self.screen
+        if isinstance(screen, GalleryScreen):
+            self.call_after_refresh(screen.show_pictures)
+
+
 class GalleryScreen(Screen[None]):
     """A set's pictures in a scrolling grid, filtered by a confusion cell."""
 
@@ -104,7 +114,7 @@ class GalleryScreen(Screen[None]):
                     yield Static("", id="cell-info", markup=False)
             with Vertical(id="gallery-pictures"):
                 yield Static("", id="gallery-filter", markup=False)
-                with VerticalScroll(id="gallery-scroll"):
+                with PicturesScroll(id="gallery-scroll"):
                     yield PictureGrid()
         yield Footer()
 
@@ -114,11 +124,7 @@ class GalleryScreen(Screen[None]):
             heatmap = self.query_one(ConfusionHeatmap)
             heatmap.focus()
             self._describe(*heatmap.cursor)
-        self.call_after_refresh(self._show_pictures)
-
-    def on_resize(self) -> None:
-        """Another width: another grid."""
-        self.call_after_refresh(self._show_pictures)
+        self.call_after_refresh(self.show_pictures)
 
     def shown(self) -> list[Picture]:
         """The pictures of the chosen cell, or all of them."""
@@ -126,7 +132,8 @@ class GalleryScreen(Screen[None]):
             return list(self.pictures.pictures)
         return self.pictures.in_cell(*self.cell)
 
-    def _show_pictures(self) -> None:
+    def show_pictures(self) -> None:
+        """Lay out the shown pictures for the scroll area's size (unchanged: nothing done)."""
         shown = self.shown()
         heading = self.query_one("#gallery-filter", Static)
         total = len(self.pictures.pictures)
@@ -139,7 +146,7 @@ class GalleryScreen(Screen[None]):
             heading.update(f"{empty_cell_note(self.pictures)} · esc: all")
         scroll = self.query_one("#gallery-scroll", VerticalScroll)
         if not scroll.content_size.area:  # not laid out yet: once it is
-            self.call_after_refresh(self._show_pictures)
+            self.call_after_refresh(self.show_pictures)
             return
         mode = images_mode(self)
         pixels = None
@@ -167,12 +174,12 @@ class GalleryScreen(Screen[None]):
     @on(ConfusionHeatmap.CellChosen)
     def _cell_chosen(self, event: ConfusionHeatmap.CellChosen) -> None:
         self.cell = (event.true_id, event.pred_id)
-        self._show_pictures()
+        self.show_pictures()
 
     def action_back(self) -> None:
         """escape: clear the cell filter; without one, close the gallery."""
         if self.cell is not None:
             self.cell = None
-            self._show_pictures()
+            self.show_pictures()
             return
         self.dismiss()

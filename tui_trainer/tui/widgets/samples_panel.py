@@ -66,7 +66,7 @@ class SamplesPanel(Vertical):
         self.folders = list(folders)
         if self.index is not None and self.index >= len(self.folders):
             self.index = None
-        self._refresh_view()
+        self.show_current()
 
     def step(self, delta: int) -> None:
         """`[` (-1) an earlier epoch, `]` (+1) a later one; at the newest, follow it again."""
@@ -76,11 +76,11 @@ class SamplesPanel(Vertical):
         at = last if self.index is None else self.index
         at = min(max(at + delta, 0), last)
         self.index = None if at == last else at
-        self._refresh_view()
+        self.show_current()
 
     def on_resize(self) -> None:
         """Another size: another grid."""
-        self._refresh_view()
+        self.show_current()
 
     def _read(self, folder: Path) -> PictureSet | None:
         if self._set is None or self._set[0] != folder:
@@ -88,7 +88,7 @@ class SamplesPanel(Vertical):
             self._set = (folder, read_set(folder))
         return self._set[1]
 
-    def _refresh_view(self) -> None:
+    def show_current(self) -> None:
         """Show the current set (rebuild the grid only when the set or its layout changed)."""
         if not self.is_mounted:
             return
