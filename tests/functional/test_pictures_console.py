@@ -167,6 +167,32 @@ def test_brackets_step_through_epochs_and_the_newest_is_followed_again(here: Pat
     run(scenario())
 
 
+def test_the_hidden_plots_are_not_redrawn_while_the_panel_is_shown(here: Path) -> None:
+    """The panel takes the plots' place: their redraws wait until it closes."""
+    from tui_trainer.tui.widgets.plot_panels import LossPanel
+
+    write_classification_run(here / RUN_DIR, epochs=1, count=3)
+
+    async def scenario() -> None:
+        app = make_app(here, SamplesAfterEpochs(ScriptedExecutor(epochs=1, steps=3)))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
+            await pilot.press("b", "i")
+            runner = app.screen
+            assert isinstance(runner, RunScreen)
+            await wait_for(pilot, lambda: len(tiles(app)) == 3)
+            shown: list[object] = []
+            loss = runner.query_one(LossPanel)
+            real = loss.show
+            loss.show = lambda curves: shown.append(curves) or real(curves)  # type: ignore[method-assign]
+            runner._charts_due(now=True)
+            assert shown == []
+            await pilot.press("i")
+            await wait_for(pilot, lambda: shown == [runner.model.curves])
+
+    run(scenario())
+
+
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 def test_segmentation_samples_fit_the_terminal(here: Path, size: tuple[int, int]) -> None:
     write_segmentation_run(here / RUN_DIR, epochs=2, count=8)

@@ -299,6 +299,8 @@ class RunScreen(PicturesScreen):
         if self._charts_timer is not None:
             self._charts_timer.stop()
             self._charts_timer = None
+        if self.has_class("-pictures"):
+            return  # the plots are hidden by the samples panel: drawn when it closes
         self._charts.started()  # the plots paint in the next frame, their canvases after it
         for panel in self._plots:
             panel.show(self.model.curves)

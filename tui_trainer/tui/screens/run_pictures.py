@@ -27,6 +27,10 @@ class PicturesScreen(SteeringScreen):
 
     source: object
 
+    def _draw_charts(self) -> None:
+        """Redraw the plots now (the run screen's own; skipped while the panel hides them)."""
+        raise NotImplementedError
+
     def _run_dir(self) -> Path | None:
         """The run's directory: from the run's start, else the watched source's."""
         run_dir = self.model.run_dir or getattr(self.source, "run_dir", None)
@@ -52,6 +56,7 @@ class PicturesScreen(SteeringScreen):
         if panel is not None:
             panel.remove()
             self.remove_class("-pictures")
+            self._draw_charts()  # not drawn while hidden
             return
         panel = SamplesPanel(id=PANEL_ID, classes="panel")
         self.add_class("-pictures")
