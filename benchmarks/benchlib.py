@@ -127,13 +127,15 @@ def run_process(
     size: tuple[int, int] | None = None,
     done: Callable[[int], bool] | None = None,
     timeout: float = 600.0,
+    keys: Callable[[int], bytes] | None = None,
 ) -> tuple[float, str]:
     """Run `argv`; (wall seconds, its stdout when not on a pty).
 
     With `size` (columns, rows) the process gets a pseudo-terminal of that size for stdin,
     stdout and stderr, read continuously. With `done`, the process is ended (SIGTERM to its
     group) as soon as `done(pid)` is true (asked every 50 ms), and the wall time is taken at
-    that moment: for an interactive app that stays open after its run.
+    that moment: for an interactive app that stays open after its run. With `keys` (and
+    `size`), what `keys(pid)` returns (asked every 50 ms) is typed into the terminal.
     """
     env = child_env()
     t0 = time.perf_counter()
@@ -168,6 +170,9 @@ def run_process(
                 return wall, ""
             if time.perf_counter() > deadline:
                 raise SystemExit(f"{' '.join(argv)} ran past {timeout:.0f} s")
+            typed = keys(proc.pid) if keys is not None else b""
+            if typed:
+                os.write(master, typed)
             time.sleep(0.05)
         wall = time.perf_counter() - t0
         if proc.returncode != 0:

@@ -11,6 +11,17 @@ from tui_trainer.errors import UserError
 OVERRIDES_HELP = "dotted overrides such as optim.lr=0.01 epochs=3 precision=bf16"
 
 
+def add_images_option(p: argparse.ArgumentParser) -> None:
+    """`--images auto|halfblock|sixel|kitty|none` on a command that opens the console."""
+    p.add_argument(
+        "--images",
+        metavar="MODE",
+        help="how pictures are drawn: auto (the terminal's Kitty graphics or Sixel, else "
+        "half-blocks; half-blocks in tmux), halfblock, sixel, kitty, or none (captions only); "
+        "default: $TUI_TRAINER_IMAGES, else auto",
+    )
+
+
 class CliParser(argparse.ArgumentParser):
     """argparse, but bad arguments are a one-line UserError (exit 2) like all other bad input."""
 

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 
+from tui_trainer.commands.parsing import add_images_option
+
 
 def configure_watch(p: argparse.ArgumentParser) -> None:
-    """`watch [RUN_DIR]`."""
+    """`watch [RUN_DIR] [--images MODE]`."""
     p.add_argument("run_dir", nargs="?", help="run directory (default: newest live under runs)")
+    add_images_option(p)
 
 
 def watch(args: argparse.Namespace) -> int:
     """The run screen attached to a live run; a damaged run directory is one line, exit 2."""
+    from tui_trainer.tui.pictures.mode import chosen
+
+    images = chosen(args.images)
     from tui_trainer.remote.commands import watch_target
 
     run_dir = watch_target(args.run_dir)
@@ -20,7 +26,7 @@ def watch(args: argparse.Namespace) -> int:
     check_run(run_dir)  # a damaged run directory: one line, exit 2 (not a crash screen)
     from tui_trainer.tui.entry import run_watch
 
-    return run_watch(run_dir)
+    return run_watch(run_dir, images)
 
 
 def configure_runs(p: argparse.ArgumentParser) -> None:

@@ -6,22 +6,26 @@ import argparse
 import os
 
 from tui_trainer import __version__
-from tui_trainer.commands.parsing import OVERRIDES_HELP, split_overrides
+from tui_trainer.commands.parsing import OVERRIDES_HELP, add_images_option, split_overrides
 from tui_trainer.errors import UserError
 
 
 def configure_console(p: argparse.ArgumentParser) -> None:
-    """`tui-trainer [PRESET] [overrides] [--start] [--resume X] [--out DIR]`."""
+    """`tui-trainer [PRESET] [overrides] [--start] [--resume X] [--out DIR] [--images MODE]`."""
     p.add_argument("preset", nargs="?", help="preset name or YAML path to select")
     p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
     p.add_argument("--start", action="store_true", help="start the run at once")
     p.add_argument("--resume", help="continue a run directory (or checkpoint) in the console")
     p.add_argument("--out", help="root folder for run directories (default: runs)")
+    add_images_option(p)
     p.add_argument("--version", action="version", version=f"tui-trainer {__version__}")
 
 
 def console(args: argparse.Namespace) -> int:
     """Open the Textual console; a bad preset or override fails before the screen opens."""
+    from tui_trainer.tui.pictures.mode import chosen
+
+    images = chosen(args.images)  # a bad value: one line, exit 2, before anything else
     preset, overrides = split_overrides(args.preset, args.overrides)
     if args.resume is None and (preset is not None or overrides):
         from tui_trainer.config.loader import load_config
@@ -30,7 +34,12 @@ def console(args: argparse.Namespace) -> int:
     from tui_trainer.tui.entry import run_app
 
     return run_app(
-        preset=preset, overrides=overrides, start=args.start, out=args.out, resume=args.resume
+        preset=preset,
+        overrides=overrides,
+        start=args.start,
+        out=args.out,
+        resume=args.resume,
+        images=images,
     )
 
 

@@ -130,8 +130,10 @@ class TrainerApp(App[int]):
         handle_signals: bool = False,
         resume: str | None = None,
         watch: str | None = None,
+        images: str = "none",
     ) -> None:
         super().__init__()
+        self.images = images  # halfblock | sixel | kitty | none (`tui.pictures.mode.prepare`)
         self.preset = preset
         self.overrides = list(overrides or [])
         self.start_now = start and preset is not None

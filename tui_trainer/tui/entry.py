@@ -9,6 +9,7 @@ from __future__ import annotations
 from tui_trainer.config.loader import resolve_preset, resumed_config
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.exit_lines import print_left_running, print_next_steps
+from tui_trainer.tui.pictures.mode import prepare
 
 
 def run_app(
@@ -17,12 +18,14 @@ def run_app(
     start: bool = False,
     out: str | None = None,
     resume: str | None = None,
+    images: str = "auto",
 ) -> int:
     """Open the console; returns the exit code (0, 1 if the last run failed, 128+N on signal N).
 
     `preset` (a name or a YAML path) is selected in the setup screen; `overrides` fill the
     toggles (others pass through to the run); `start` goes straight to the run screen when the
-    values are valid. Raises `UserError` before the UI opens when `preset` does not exist.
+    values are valid; `images` is how pictures are drawn (`tui.pictures.mode`). Raises
+    `UserError` before the UI opens when `preset` does not exist.
     """
     if resume is not None:  # bad input fails here, before the screen opens
         from tui_trainer.session import check_resume
@@ -31,16 +34,20 @@ def run_app(
         check_resume(resume)
     elif preset is not None:
         resolve_preset(preset)
-    app = TrainerApp(preset, overrides, start, out, handle_signals=True, resume=resume)
+    shown = prepare(images)  # before the app starts: textual-image asks the terminal
+    app = TrainerApp(
+        preset, overrides, start, out, handle_signals=True, resume=resume, images=shown
+    )
     app.run()
     print_next_steps(app.last_result)
     print_left_running(app.left_running)
     return app.return_code if app.return_code is not None else 0
 
 
-def run_watch(run_dir: str) -> int:
-    """`tui-trainer watch RUN_DIR`: the run screen for a run in another process; exit 0."""
-    app = TrainerApp(handle_signals=True, watch=run_dir)
+def run_watch(run_dir: str, images: str = "auto") -> int:
+    """`tui-trainer watch RUN_DIR`: the run screen for a run in another process; exit 0.
+    `images`: how pictures are drawn (`tui.pictures.mode`)."""
+    app = TrainerApp(handle_signals=True, watch=run_dir, images=prepare(images))
     app.run()
     print_left_running(app.left_running)
     if app.watch_dir is not None:

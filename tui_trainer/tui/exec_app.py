@@ -117,12 +117,14 @@ class ExecApp(TrainerApp):
             self.exit(code, return_code=code)
 
 
-def run_exec(script: Script) -> int:
+def run_exec(script: Script, images: str = "auto") -> int:
     """The run screen attached to `script`; after it, the line on a run left going. Returns
-    the script's exit code once it has ended, else 0 (left running) or 128+N (signal N)."""
+    the script's exit code once it has ended, else 0 (left running) or 128+N (signal N).
+    `images`: how pictures are drawn (`tui.pictures.mode`)."""
     from tui_trainer.tui.exit_lines import print_left_running
+    from tui_trainer.tui.pictures.mode import prepare
 
-    app = ExecApp(script)
+    app = ExecApp(script, images=prepare(images))
     app.run()
     if script.poll() is not None:
         return exit_code(script.proc.returncode)

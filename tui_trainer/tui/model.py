@@ -1,7 +1,8 @@
 """What the run screen shows, derived from engine events. Pure Python: no Textual, no threads.
 
 The run screen feeds each event to `RunModel.apply`, which returns the parts of the screen that
-changed ("header", "progress", "charts", "table", "log", "state"), so only those widgets redraw.
+changed ("header", "progress", "charts", "table", "log", "state", "samples"), so only those
+widgets redraw.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tui_trainer.runlog.events import (
     Resumed,
     RunFinished,
     RunStarted,
+    SamplesWritten,
     Steered,
     StepProgress,
 )
@@ -103,6 +105,7 @@ class RunModel:
     checkpoint_requested: bool = False
     stop_requested: str | None = None  # "epoch" | "step"
     finished: RunFinished | None = None
+    samples: list[str] = field(default_factory=list)  # sets written (relative to run_dir)
     _log: list[LogLine] = field(default_factory=list)
     _alerts: list[Alert] = field(default_factory=list)  # alerts not yet rung
     _last_message: str | None = None  # the newest LogMessage's text
@@ -198,6 +201,9 @@ class RunModel:
                 return self._on_steered(event)
             case RunFinished():
                 return self._on_finished(event)
+            case SamplesWritten():
+                self.samples.append(event.folder)
+                return {"samples"}
         return set()
 
     def _on_started(self, ev: RunStarted) -> set[str]:

@@ -30,7 +30,7 @@ from tui_trainer.tui.breakpoints import NARROW
 from tui_trainer.tui.bridge import EventBridge, RunUpdate
 from tui_trainer.tui.budget import RedrawBudget
 from tui_trainer.tui.model import RunModel
-from tui_trainer.tui.screens.run_steering import SteeringScreen
+from tui_trainer.tui.screens.run_pictures import PicturesScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
 from tui_trainer.tui.sources import LocalRun, RunSource, failed_run
 from tui_trainer.tui.widgets.epoch_table import EpochTable
@@ -80,7 +80,7 @@ class RunRequest:
     resume: str | None = None  # a run directory or checkpoint to continue
 
 
-class RunScreen(SteeringScreen):
+class RunScreen(PicturesScreen):
     """Watch and steer one training run."""
 
     class Ended(Message):
@@ -107,6 +107,10 @@ class RunScreen(SteeringScreen):
         Binding("e", "steer_key('epochs')", "Epochs", show=False),
         Binding("v", "steer_key('validate')", "Validate", show=False),
         Binding("g", "log_y", "Log-y"),
+        Binding("i", "pictures", "Pictures"),  # the samples panel (run_pictures.py), in the
+        Binding("i", "pictures_key", "Pictures", show=False),  # footer where it has room
+        Binding("left_square_bracket", "samples_step(-1)", "Earlier", show=False),
+        Binding("right_square_bracket", "samples_step(1)", "Later", show=False),
         Binding("n", "new_run", "New run"),
         Binding(RESET_KEY, "reset_zoom", "Reset zoom", show=False),
         Binding("v", "summary", "Summary"),
@@ -280,6 +284,8 @@ class RunScreen(SteeringScreen):
             self._charts_due(now=not m.active)
         if "table" in changed:
             self._table.show_rows(m.rows)
+        if "samples" in changed:
+            self.samples_written()
         self._log.add(m.take_log())
         if "alert" in changed:
             ring(self.app, m.take_alerts())
@@ -296,6 +302,8 @@ class RunScreen(SteeringScreen):
         if self._charts_timer is not None:
             self._charts_timer.stop()
             self._charts_timer = None
+        if self.has_class("-pictures"):
+            return  # the plots are hidden by the samples panel: drawn when it closes
         self._charts.started()  # the plots paint in the next frame, their canvases after it
         for panel in self._plots:
             panel.show(self.model.curves)
@@ -318,6 +326,7 @@ class RunScreen(SteeringScreen):
             self.quitting,
             self.model.started,
             self._steer_keys_shown(),
+            self._pictures_key_shown(),
         )
 
     def _refresh_keys(self) -> None:
@@ -337,6 +346,8 @@ class RunScreen(SteeringScreen):
             return ended
         if action == "summary":
             return ended
+        if action in ("pictures", "pictures_key"):
+            return (action == "pictures") == self._pictures_key_shown()
         if action in ("steer", "steer_key"):
             if (action == "steer") != self._steer_keys_shown():
                 return False  # the key's other binding is the one at this width

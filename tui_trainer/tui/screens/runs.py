@@ -80,6 +80,7 @@ class RunsScreen(RefreshingScreen):
         Binding("enter", "open", "Open", priority=True),  # before the table's own enter
         Binding("space", "mark", "Mark"),
         Binding("c", "compare", "Compare"),
+        Binding("m", "mistakes", "Mistakes", show=False),  # ? lists it (the footer is full)
         Binding("s", "sort", "Sort", show=False),  # the bar says "s sort: ..."
         Binding("slash", "filter", "Filter", key_display="/", show=False),  # and "/ filter"
         *LAUNCH_BINDINGS,
@@ -295,6 +296,16 @@ class RunsScreen(RefreshingScreen):
         for warning in warnings:
             self.notify(warning, severity="warning", timeout=8)
         self.app.push_screen(CompareScreen(records))
+
+    def action_mistakes(self) -> None:
+        """m: the worst mistakes of the run under the cursor (its newest eval's, else its own)
+        with the confusion heatmap."""
+        from tui_trainer.runlog.pictures import latest_mistakes
+        from tui_trainer.tui.screens.gallery import open_gallery
+
+        info = self.current()
+        if info is not None:
+            open_gallery(self, latest_mistakes(Path(info.run_dir)), rv.run_name(info))
 
     # -- actions ---------------------------------------------------------------------------------
     def action_launch(self, what: str, background: bool = False) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -14,6 +15,7 @@ from textual.widgets import Footer, Static
 from tui_trainer import formatting as fmt
 from tui_trainer.next_steps import replay_command, resume_command, traceback_path
 from tui_trainer.runlog.events import RunFinished
+from tui_trainer.runlog.pictures import MISTAKES, SAMPLES
 from tui_trainer.runlog.summary import RunSummary, total_wall_seconds
 from tui_trainer.runlog.time_parts import read_parts
 from tui_trainer.tui.model import RunModel
@@ -126,6 +128,7 @@ class SummaryScreen(Screen[None]):
         Binding("y", "copy_replay", "Copy replay"),
         Binding("e", "evaluate('best')", "Eval best"),
         Binding("E", "evaluate('last')", "Eval last", show=False),
+        Binding("m", "mistakes", "Mistakes", show=False),  # ? lists it (the footer is full)
         Binding("q", "app.quit", "Quit"),
         Binding("question_mark", "app.help", "Help", key_display="?"),
     ]
@@ -173,6 +176,17 @@ class SummaryScreen(Screen[None]):
     def action_evaluate(self, checkpoint: str) -> None:
         """Run `tui-trainer eval` on the best or last checkpoint (in a thread worker)."""
         self.query_one(EvalPanel).evaluate(checkpoint)
+
+    def action_mistakes(self) -> None:
+        """m: the worst mistakes with the confusion heatmap: the eval's just run here (e / E),
+        else the run's own from its last validation."""
+        from tui_trainer.tui.screens.gallery import open_gallery
+
+        folder = self.query_one(EvalPanel).mistakes_folder()
+        run_dir = self._run_dir()
+        if folder is None and run_dir:
+            folder = Path(run_dir) / SAMPLES / MISTAKES
+        open_gallery(self, folder, "this run")
 
     def _where_traceback(self) -> str:
         if not self.result.traceback:

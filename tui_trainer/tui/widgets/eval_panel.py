@@ -14,7 +14,12 @@ from textual.content import Content
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
-HINT = "e: evaluate best.pt · E: evaluate last.pt (metrics, per-class report, confusion matrix)"
+from tui_trainer.runlog.pictures import INDEX, MISTAKES
+
+HINT = (
+    "e: evaluate best.pt · E: evaluate last.pt (metrics, per-class report, confusion matrix)"
+    " · m: the worst mistakes"
+)
 
 
 def evaluate_and_write(run_dir: str, checkpoint: str) -> tuple[Any, Path]:
@@ -57,6 +62,7 @@ class EvalPanel(Static):
         self.border_title = "Evaluate"
         self.checkpoint: str | None = None
         self.state = "idle"  # idle | running | done | failed
+        self.folder: Path | None = None  # the finished evaluation's eval/<stamp>/
 
     def evaluate(self, checkpoint: str) -> None:
         """Start evaluating `checkpoint` (best | last) in a thread worker."""
@@ -89,9 +95,20 @@ class EvalPanel(Static):
         if event.state == WorkerState.SUCCESS and outcome is not None:
             result, folder = outcome
             self.state = "done"
-            self._show(Content(result_text(result, folder)))
+            self.folder = Path(folder)
+            text = result_text(result, folder)
+            if self.mistakes_folder() is not None:
+                text += "\nm: its worst mistakes and the confusion heatmap"
+            self._show(Content(text))
         elif event.state == WorkerState.ERROR:
             self._show_failure(f"eval of {self.checkpoint}.pt failed: {event.worker.error}")
+
+    def mistakes_folder(self) -> Path | None:
+        """The finished evaluation's mistakes set (None before one, or when it kept none)."""
+        if self.folder is None:
+            return None
+        folder = self.folder / MISTAKES
+        return folder if (folder / INDEX).is_file() else None
 
     def _show_failure(self, text: str) -> None:
         self.state = "failed"
