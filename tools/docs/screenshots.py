@@ -22,6 +22,7 @@ SIZE = (120, 40)
 if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))  # the shared test helpers (tests/support)
 
+from support.pictures import SamplesAfterEpochs, write_classification_run  # noqa: E402
 from support.pilot import NoGpuPanel, demo_presets, held_mid_run, wait_for  # noqa: E402
 from support.runsdirs import T0, fix_times, make_run  # noqa: E402
 from support.scripted import ScriptedExecutor  # noqa: E402
@@ -29,6 +30,9 @@ from textual.pilot import Pilot  # noqa: E402
 from textual.widgets import DataTable  # noqa: E402
 
 from tui_trainer.tui.app import TrainerApp  # noqa: E402
+from tui_trainer.tui.screens.gallery import GalleryScreen  # noqa: E402
+from tui_trainer.tui.widgets.picture_tile import PictureTile  # noqa: E402
+from tui_trainer.tui.widgets.samples_panel import SamplesPanel  # noqa: E402
 
 Scenario = Callable[[Pilot], Awaitable[object]]
 
@@ -104,6 +108,34 @@ async def _compare(pilot: Pilot) -> None:
     await pilot.pause(0.3)
 
 
+PICTURES_RUN = Path("runs/scripted/20250101-000000")  # where the scripted run's sets are written
+
+
+async def _laid_out(pilot: Pilot, lay_out: Callable[[], None]) -> None:
+    """Tiles on screen and laid out for the final size (as the pictures snapshot tests do)."""
+    await wait_for(pilot, lambda: bool(pilot.app.screen.query(PictureTile)))
+    await pilot.pause()
+    lay_out()
+    await pilot.pause()
+    await wait_for(pilot, lambda: bool(pilot.app.screen.query(PictureTile)))
+    await pilot.pause()
+
+
+async def _samples(pilot: Pilot) -> None:
+    await _summary(pilot)
+    await pilot.press("b", "i")
+    await wait_for(pilot, lambda: bool(pilot.app.screen.query(SamplesPanel)))
+    await _laid_out(pilot, pilot.app.screen.query_one(SamplesPanel).show_current)
+
+
+async def _gallery(pilot: Pilot) -> None:
+    await _summary(pilot)
+    await pilot.press("m")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, GalleryScreen))
+    gallery: Any = pilot.app.screen
+    await _laid_out(pilot, gallery.show_pictures)
+
+
 SHOTS: dict[str, tuple[dict[str, Any], Scenario]] = {
     "setup": ({}, _setup),
     "run": ({"start": True, "script": {"hold": (2, 6)}}, held_mid_run),
@@ -111,6 +143,8 @@ SHOTS: dict[str, tuple[dict[str, Any], Scenario]] = {
     "runs": ({}, _runs),
     "run-detail": ({}, _detail),
     "compare": ({}, _compare),
+    "samples": ({"start": True, "script": {}, "pictures": 12}, _samples),
+    "gallery": ({"start": True, "script": {}, "pictures": 3}, _gallery),
 }
 """Each picture: how the app is made and what is done before it is taken."""
 
@@ -118,12 +152,18 @@ SHOTS: dict[str, tuple[dict[str, Any], Scenario]] = {
 async def _take(name: str, presets: Any, out: Path) -> Path:
     options, scenario = SHOTS[name]
     script = ScriptedExecutor(epochs=3, steps=12, **options.get("script", {}))
+    executor: Any = script
+    pictures = options.get("pictures")
+    if pictures:  # the sets a run writing pictures leaves, and its SamplesWritten events
+        write_classification_run(PICTURES_RUN, epochs=3, count=pictures)
+        executor = SamplesAfterEpochs(script)
     app = TrainerApp(
         "digits-demo",
         start=options.get("start", False),
-        executor=script,
+        executor=executor,
         presets=presets,
         gpu_panel=NoGpuPanel,
+        images="halfblock" if pictures else "none",
     )
     async with app.run_test(size=SIZE) as pilot:
         await scenario(pilot)
