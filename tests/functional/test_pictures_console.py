@@ -4,8 +4,12 @@ browser, and `--images` on the command line. Fixed PNG sets written with the con
 
 from __future__ import annotations
 
+import os
+import pty
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -465,3 +469,30 @@ def test_auto_without_a_terminal_does_not_hang_and_draws_half_blocks() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "halfblock"
+
+
+def test_auto_in_a_terminal_that_reports_no_size_and_answers_nothing() -> None:
+    """A pty of 0x0 cells whose other end never answers a query (an unusual terminal, a
+    test harness): textual-image 0.12 divided by the zero width at import and took the console
+    down; now the queries time out and auto draws half-blocks."""
+    code = "from tui_trainer.tui.pictures.mode import prepare; print('mode', prepare('auto', {}))"
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: stdin/stdout are the pty
+        os.execv(sys.executable, [sys.executable, "-c", code])
+    out = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # the child ended: the pty closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, out.decode(errors="replace")
+    assert b"mode halfblock" in out

@@ -40,7 +40,11 @@ def prepare(mode: str, environ: Mapping[str, str] | None = None) -> str:
     if mode == "none":
         return "none"
     env = os.environ if environ is None else environ
-    import textual_image.widget  # noqa: F401  (queries the terminal once, now)
+    _ask_cell_size()
+    try:
+        import textual_image.widget  # noqa: F401  (asks the terminal for Sixel / Kitty, now)
+    except Exception:  # a terminal that answers nonsense must not take the console down
+        return "halfblock" if mode == "auto" else mode
 
     if mode != "auto":
         return mode
@@ -53,6 +57,18 @@ def prepare(mode: str, environ: Mapping[str, str] | None = None) -> str:
     if Image is TGPImage:
         return "kitty"
     return "halfblock"
+
+
+def _ask_cell_size() -> None:
+    """Fill textual-image's cached cell size (its widget module asks at import). A terminal
+    that reports no size (a pty of 0x0 cells: ZeroDivisionError inside textual-image 0.12) or
+    does not answer gets the VT340's 10x20 pixels instead of a crash."""
+    from textual_image import _terminal
+
+    try:
+        _terminal.get_cell_size()
+    except Exception:
+        _terminal.get_cell_size._result = _terminal.CellSize(10, 20)  # type: ignore[attr-defined]  # its cache
 
 
 def widget_class(mode: str) -> Any:
