@@ -1,4 +1,7 @@
-"""Drawing tiles (torchvision's box and mask drawing) and a set's captioned grid (PIL)."""
+"""Drawing tiles (torchvision's box and mask drawing) and a set's captioned grid (PIL).
+
+torchvision is imported where boxes or masks are drawn, never for classification: a
+classification run does not load it (tests/functional/test_import_sets.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import math
 
 import torch
 from PIL import Image, ImageDraw, ImageFont
-from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
 from tui_trainer.engine.pictures.images import enlarge, nearest
 from tui_trainer.engine.pictures.shots import Shot
@@ -50,6 +52,8 @@ def tile(shot: Shot, task: str, size: int, class_names: list[str]) -> Image.Imag
         gap = torch.zeros(3, h, GAP, dtype=torch.uint8)
         return to_pil(torch.cat([panels[0], gap, panels[1], gap, panels[2]], dim=2))
     if task == "detection" and shot.true_boxes is not None and shot.pred_boxes is not None:
+        from torchvision.utils import draw_bounding_boxes
+
         true, pred = shot.true_boxes.clone(), shot.pred_boxes.clone()
         true[:, :4] *= scale
         pred[:, :4] *= scale
@@ -68,6 +72,8 @@ def _overlay(rgb: torch.Tensor, mask: torch.Tensor, num_classes: int) -> torch.T
     if not bool(masks.any()):
         return rgb
     colors = [PALETTE[k % len(PALETTE)] for k in classes]
+    from torchvision.utils import draw_segmentation_masks
+
     return draw_segmentation_masks(rgb, masks, alpha=0.5, colors=colors)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from torchvision.ops import box_iou
 
 
 def image_dice(pred: torch.Tensor, true: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -39,6 +38,8 @@ def image_f1(
         return 1.0
     if n_true == 0 or n_pred == 0:
         return 0.0
+    from torchvision.ops import box_iou  # detection only: classification never loads it
+
     overlap = box_iou(boxes.float(), true_boxes.float())
     overlap[labels.view(-1, 1) != true_labels.view(1, -1)] = -1.0
     taken = torch.zeros(n_true, dtype=torch.bool)
