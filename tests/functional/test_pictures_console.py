@@ -171,6 +171,35 @@ def test_brackets_step_through_epochs_and_the_newest_is_followed_again(here: Pat
     run(scenario())
 
 
+def test_sets_arriving_faster_than_the_refresh_coalesce_into_the_newest(here: Path) -> None:
+    """Short epochs: each new set would rebuild every tile (tens of ms of the UI thread). While
+    the panel follows the newest, grids are built at most every REFRESH_EVERY seconds, and the
+    newest set is the one shown."""
+    write_classification_run(here / RUN_DIR, epochs=3, count=4)
+
+    async def scenario() -> None:
+        app = make_app(here, SamplesAfterEpochs(ScriptedExecutor(epochs=3, steps=3)))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
+            await pilot.press("b", "i")
+            runner = app.screen
+            assert isinstance(runner, RunScreen)
+            panel = runner.query_one(SamplesPanel)
+            await wait_for(pilot, lambda: str(panel.border_title) == "Samples · epoch 3/3")
+            await wait_for(pilot, lambda: bool(tiles(app)))
+            built = panel.builds
+            write_classification_run(here / RUN_DIR, epochs=6, count=4)
+            for epoch in (4, 5, 6):  # three sets within a moment
+                runner.bridge(SamplesWritten(epoch, f"samples/epoch-000{epoch}"))
+                await pilot.pause()
+            assert panel.builds == built  # none rebuilt yet: one is due
+            await wait_for(pilot, lambda: str(panel.border_title) == "Samples · epoch 6/6")
+            assert panel.builds == built + 1  # the newest, once
+            assert {t.folder.name for t in tiles(app)} == {"epoch-0006"}
+
+    run(scenario())
+
+
 def test_the_hidden_plots_are_not_redrawn_while_the_panel_is_shown(here: Path) -> None:
     """The panel takes the plots' place: their redraws wait until it closes."""
     from tui_trainer.tui.widgets.plot_panels import LossPanel

@@ -2,15 +2,19 @@
 
 Created only when the user shows it (the run screen's `i`), so a hidden panel reads no set and
 draws nothing. It follows the newest set unless `[` stepped back to an earlier epoch; `]` steps
-forward again (at the newest it follows again).
+forward again (at the newest it follows again). Following, a new set rebuilds the grid at most
+every `REFRESH_EVERY` seconds (short epochs' sets coalesce into the newest): drawing tiles costs
+the UI thread tens of milliseconds, which must not come out of training's CPU time.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.timer import Timer
 from textual.widgets import Static
 
 from tui_trainer.runlog.pictures import PictureSet, read_set, tile
@@ -19,6 +23,9 @@ from tui_trainer.tui.pictures.tiles import Layout, layout
 from tui_trainer.tui.widgets.picture_tile import PictureGrid, images_mode, pixel_size
 
 HINT = "[ ] epochs"
+REFRESH_EVERY = 2.0
+"""Seconds between grids rebuilt for new sets while following the newest (user steps, resizes
+and opening show at once)."""
 NO_SETS = "no pictures yet: the run writes them after each validation (samples/ in its run dir)"
 
 
@@ -45,6 +52,9 @@ class SamplesPanel(Vertical):
         self.index: int | None = None  # None: follow the newest set
         self.shown: tuple[Path, Layout] | None = None  # what the grid holds now
         self.reads = 0  # sets read (index.json), for tests and the benchmark
+        self.builds = 0  # grids built (tiles drawn), for tests
+        self._built_at = -REFRESH_EVERY  # monotonic time of the last grid built
+        self._pending: Timer | None = None  # a coalesced newer set, shown when it fires
         self._set: tuple[Path, PictureSet | None] | None = None
         self.border_title = "Samples"
         self.border_subtitle = HINT
@@ -66,6 +76,15 @@ class SamplesPanel(Vertical):
         self.folders = list(folders)
         if self.index is not None and self.index >= len(self.folders):
             self.index = None
+        wait = self._built_at + REFRESH_EVERY - time.monotonic()
+        if self.index is None and self.shown is not None and wait > 0:
+            if self._pending is None:  # the newest set then, whichever it is by that time
+                self._pending = self.set_timer(wait, self._show_pending)
+            return
+        self.show_current()
+
+    def _show_pending(self) -> None:
+        self._pending = None
         self.show_current()
 
     def step(self, delta: int) -> None:
@@ -125,6 +144,8 @@ class SamplesPanel(Vertical):
         if self.shown == (folder, grid_layout):
             return
         self.shown = (folder, grid_layout)
+        self.builds += 1
+        self._built_at = time.monotonic()
         grid.show(folder, pictures, pictures.pictures[: grid_layout.shown], grid_layout, mode)
         hidden = len(pictures.pictures) - grid_layout.shown
         self.border_subtitle = f"{hidden} more: widen the terminal · {HINT}" if hidden else HINT
