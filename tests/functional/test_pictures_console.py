@@ -171,11 +171,14 @@ def test_brackets_step_through_epochs_and_the_newest_is_followed_again(here: Pat
     run(scenario())
 
 
-def test_sets_arriving_faster_than_the_refresh_coalesce_into_the_newest(here: Path) -> None:
+def test_sets_arriving_faster_than_the_refresh_coalesce_into_the_newest(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Short epochs: each new set would rebuild every tile (tens of ms of the UI thread). While
     the panel follows the newest, grids are built at most every REFRESH_EVERY seconds, and the
     newest set is the one shown."""
     write_classification_run(here / RUN_DIR, epochs=3, count=4)
+    monkeypatch.setattr(samples_panel, "REFRESH_EVERY", 1.5)  # 10 s in use
 
     async def scenario() -> None:
         app = make_app(here, SamplesAfterEpochs(ScriptedExecutor(epochs=3, steps=3)))

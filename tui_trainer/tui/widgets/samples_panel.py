@@ -3,8 +3,10 @@
 Created only when the user shows it (the run screen's `i`), so a hidden panel reads no set and
 draws nothing. It follows the newest set unless `[` stepped back to an earlier epoch; `]` steps
 forward again (at the newest it follows again). Following, a new set rebuilds the grid at most
-every `REFRESH_EVERY` seconds (short epochs' sets coalesce into the newest): drawing tiles costs
-the UI thread tens of milliseconds, which must not come out of training's CPU time.
+every `REFRESH_EVERY` seconds (short epochs' sets coalesce into the newest): drawing a grid costs
+the UI thread 100-200 ms holding the GIL, which comes out of training's time in the same process
+(`benchmarks/bench_console.py --samples-panel`: at one grid every 2 s a 4 s quickstart run lost
+6%; at one per 10 s the panel costs no more than the plots). Epochs longer than that show each.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from tui_trainer.tui.pictures.tiles import Layout, layout
 from tui_trainer.tui.widgets.picture_tile import PictureGrid, images_mode, pixel_size
 
 HINT = "[ ] epochs"
-REFRESH_EVERY = 2.0
+REFRESH_EVERY = 10.0
 """Seconds between grids rebuilt for new sets while following the newest (user steps, resizes
 and opening show at once)."""
 NO_SETS = "no pictures yet: the run writes them after each validation (samples/ in its run dir)"
@@ -53,7 +55,7 @@ class SamplesPanel(Vertical):
         self.shown: tuple[Path, Layout] | None = None  # what the grid holds now
         self.reads = 0  # sets read (index.json), for tests and the benchmark
         self.builds = 0  # grids built (tiles drawn), for tests
-        self._built_at = -REFRESH_EVERY  # monotonic time of the last grid built
+        self._built_at = float("-inf")  # monotonic time of the last grid built
         self._pending: Timer | None = None  # a coalesced newer set, shown when it fires
         self._set: tuple[Path, PictureSet | None] | None = None
         self.border_title = "Samples"
