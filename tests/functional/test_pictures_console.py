@@ -43,6 +43,12 @@ from tui_trainer.tui.widgets.samples_panel import SamplesPanel
 RUN_DIR = "runs/scripted/20250101-000000"  # the scripted executor's, relative to the cwd
 
 
+@pytest.fixture(autouse=True)
+def no_refresh_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """New sets show at once (the 10 s coalescing has its own test)."""
+    monkeypatch.setattr(samples_panel, "REFRESH_EVERY", 0.0)
+
+
 @pytest.fixture
 def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
@@ -198,7 +204,7 @@ def test_sets_arriving_faster_than_the_refresh_coalesce_into_the_newest(
             assert panel.builds == built  # none rebuilt yet: one is due
             await wait_for(pilot, lambda: str(panel.border_title) == "Samples · epoch 6/6")
             assert panel.builds == built + 1  # the newest, once
-            assert {t.folder.name for t in tiles(app)} == {"epoch-0006"}
+            await wait_for(pilot, lambda: {t.folder.name for t in tiles(app)} == {"epoch-0006"})
 
     run(scenario())
 
