@@ -297,7 +297,7 @@ def test_refreshes_on_its_own_timer_from_a_running_sampler(
             async with app.run_test(size=(120, 40)) as pilot:
                 panel = app.query_one(GpuPanel)
                 fake.gpus[0].utilization = 33
-                for _ in range(40):
+                for _ in range(200):  # a few refreshes; up to 10 s on a loaded machine
                     await pilot.pause(0.05)
                     if "util  33%" in _text(panel):
                         break
