@@ -5,11 +5,15 @@ Update after an intended change with `--snapshot-update` and look at the report.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from support.pictures import SamplesAfterEpochs, write_classification_run, write_segmentation_run
+from support.pictures import (
+    SamplesAfterEpochs,
+    settled,
+    write_classification_run,
+    write_segmentation_run,
+)
 from support.pilot import NoGpuPanel, demo_presets, wait_for
 from support.scripted import ScriptedExecutor
 from textual.pilot import Pilot
@@ -17,7 +21,6 @@ from textual.pilot import Pilot
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.screens.gallery import GalleryScreen
 from tui_trainer.tui.screens.summary import SummaryScreen
-from tui_trainer.tui.widgets.picture_tile import PictureTile
 from tui_trainer.tui.widgets.samples_panel import SamplesPanel
 
 SIZES = [(80, 24), (120, 40)]
@@ -34,17 +37,6 @@ def app(folder: Path, epochs: int) -> TrainerApp:
         gpu_panel=NoGpuPanel,
         images="halfblock",
     )
-
-
-async def settled(pilot: Pilot, lay_out: Callable[[], None]) -> None:
-    """Tiles on screen, laid out for the final size (a grid made at a passing size during
-    start-up is replaced on the next resize: do it now, then let it paint)."""
-    await wait_for(pilot, lambda: bool(pilot.app.screen.query(PictureTile)))
-    await pilot.pause()
-    lay_out()
-    await pilot.pause()
-    await wait_for(pilot, lambda: bool(pilot.app.screen.query(PictureTile)))
-    await pilot.pause()
 
 
 async def samples_shown(pilot: Pilot) -> None:

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw
+from textual.pilot import Pilot
 
+from support.pilot import wait_for
 from tui_trainer.runlog.events import EpochEnd, SamplesWritten, Sink
 from tui_trainer.runlog.pictures import (
     INDEX,
@@ -183,3 +186,16 @@ class SamplesAfterEpochs:
                     sink(written)
 
         return self.inner(config, preset, sinks=[after], **kwargs)
+
+
+async def settled(pilot: Pilot, lay_out: Callable[[], None]) -> None:
+    """Tiles on screen, laid out for the final size (a grid made at a passing size during
+    start-up is replaced on the next resize: do it now, then let it paint)."""
+    from tui_trainer.tui.widgets.picture_tile import PictureTile
+
+    await wait_for(pilot, lambda: bool(pilot.app.screen.query(PictureTile)))
+    await pilot.pause()
+    lay_out()
+    await pilot.pause()
+    await wait_for(pilot, lambda: bool(pilot.app.screen.query(PictureTile)))
+    await pilot.pause()

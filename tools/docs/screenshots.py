@@ -22,7 +22,7 @@ SIZE = (120, 40)
 if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))  # the shared test helpers (tests/support)
 
-from support.pictures import SamplesAfterEpochs, write_classification_run  # noqa: E402
+from support.pictures import SamplesAfterEpochs, settled, write_classification_run  # noqa: E402
 from support.pilot import NoGpuPanel, demo_presets, held_mid_run, wait_for  # noqa: E402
 from support.runsdirs import T0, fix_times, make_run  # noqa: E402
 from support.scripted import ScriptedExecutor  # noqa: E402
@@ -31,7 +31,6 @@ from textual.widgets import DataTable  # noqa: E402
 
 from tui_trainer.tui.app import TrainerApp  # noqa: E402
 from tui_trainer.tui.screens.gallery import GalleryScreen  # noqa: E402
-from tui_trainer.tui.widgets.picture_tile import PictureTile  # noqa: E402
 from tui_trainer.tui.widgets.samples_panel import SamplesPanel  # noqa: E402
 
 Scenario = Callable[[Pilot], Awaitable[object]]
@@ -111,21 +110,11 @@ async def _compare(pilot: Pilot) -> None:
 PICTURES_RUN = Path("runs/scripted/20250101-000000")  # where the scripted run's sets are written
 
 
-async def _laid_out(pilot: Pilot, lay_out: Callable[[], None]) -> None:
-    """Tiles on screen and laid out for the final size (as the pictures snapshot tests do)."""
-    await wait_for(pilot, lambda: bool(pilot.app.screen.query(PictureTile)))
-    await pilot.pause()
-    lay_out()
-    await pilot.pause()
-    await wait_for(pilot, lambda: bool(pilot.app.screen.query(PictureTile)))
-    await pilot.pause()
-
-
 async def _samples(pilot: Pilot) -> None:
     await _summary(pilot)
     await pilot.press("b", "i")
     await wait_for(pilot, lambda: bool(pilot.app.screen.query(SamplesPanel)))
-    await _laid_out(pilot, pilot.app.screen.query_one(SamplesPanel).show_current)
+    await settled(pilot, pilot.app.screen.query_one(SamplesPanel).show_current)
 
 
 async def _gallery(pilot: Pilot) -> None:
@@ -133,7 +122,7 @@ async def _gallery(pilot: Pilot) -> None:
     await pilot.press("m")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, GalleryScreen))
     gallery: Any = pilot.app.screen
-    await _laid_out(pilot, gallery.show_pictures)
+    await settled(pilot, gallery.show_pictures)
 
 
 SHOTS: dict[str, tuple[dict[str, Any], Scenario]] = {
