@@ -106,6 +106,23 @@ def test_a_failed_write_warns_once_and_the_run_goes_on(tmp_path, monkeypatch):
     assert "samples" not in {r["event"] for r in _records(run_dir)}
 
 
+def test_pictures_leave_the_last_room_on_the_disk_to_the_results(tmp_path, monkeypatch):
+    """Pictures never take the space a checkpoint or summary.json needs: with less free than
+    the reserve they are skipped (one warning) and the run's results are whole."""
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    full = usage(1 << 30, 1 << 30, 4096)  # 4 KiB free
+    monkeypatch.setattr(recorder_module.shutil, "disk_usage", lambda _p: full)
+    rec = Recorder()
+    finished, run_dir = run_preset(tmp_path, ["epochs=2"], sinks=[rec])
+    assert finished.status == "completed"
+    warnings = [m for m in rec.messages("warning") if m.startswith("pictures:")]
+    assert len(warnings) == 1 and "no space left for pictures: 4 KiB free" in warnings[0]
+    assert not rec.of(SamplesWritten) and not (run_dir / "samples").exists()
+    assert (run_dir / "summary.json").is_file() and (run_dir / "checkpoints" / "last.pt").is_file()
+
+
 def test_on_a_full_disk_no_half_set_is_left_and_training_completes(tmp_path):
     from test_disk_faults import fill  # the same ballast the other disk tests use
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +15,10 @@ from tui_trainer.engine.pictures.shots import Collector
 from tui_trainer.engine.pictures.write import put_set
 from tui_trainer.runlog.events import Event, LogMessage, SamplesWritten
 from tui_trainer.runlog.pictures import MISTAKES, SAMPLES, epoch_folder
+
+RESERVE_MIN = 1 << 20
+"""Bytes of the run's disk pictures never take (with twice the size of checkpoints/last.pt):
+the checkpoints, metrics and summary.json come first."""
 
 if TYPE_CHECKING:
     from tui_trainer.config.sections import PicturesConfig
@@ -90,6 +95,7 @@ class PictureRecorder:
         size = self.config.size
         folder, mistakes = "", None
         try:
+            self._check_room()
             if self.config.samples > 0:
                 folder = epoch_folder(epoch)
                 pset, tiles = build(captured, "samples", epoch=epoch, class_names=names,
@@ -112,6 +118,20 @@ class PictureRecorder:
                 )
             return
         self.emit(SamplesWritten(epoch, folder, mistakes))
+
+    def _check_room(self) -> None:
+        """OSError when writing pictures would eat into the room the run's results need."""
+        last = self.run_dir / "checkpoints" / "last.pt"
+        try:
+            keep = max(RESERVE_MIN, 2 * last.stat().st_size)
+        except OSError:
+            keep = RESERVE_MIN
+        free = shutil.disk_usage(self.run_dir).free
+        if free < keep:
+            raise OSError(
+                f"no space left for pictures: {free >> 10:,} KiB free, "
+                f"{keep >> 10:,} KiB kept for checkpoints and results"
+            )
 
     def _note(self, why: str) -> None:
         if not self.noted:
