@@ -302,6 +302,11 @@ def test_refreshes_on_its_own_timer_from_a_running_sampler(
                     if "util  33%" in _text(panel):
                         break
                 assert "util  33%" in _text(panel)
+                # The refresh that showed the change may also have mounted the process rows
+                # (the first sample can already hold it on a loaded machine): let the layout
+                # that follows it run before measuring the rows.
+                await pilot.pause()
+                await pilot.pause()
                 _assert_fits(panel)
         finally:
             sampler.stop()
