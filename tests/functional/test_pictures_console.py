@@ -70,6 +70,20 @@ def tiles(app: TrainerApp) -> list[PictureTile]:
     return list(app.screen.query(PictureTile))
 
 
+async def finished(pilot: Any, app: TrainerApp) -> None:
+    """Wait for the scripted run to end on its summary."""
+    await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
+
+
+async def samples_shown(pilot: Any, app: TrainerApp) -> RunScreen:
+    """After the run, back to its run screen (`b`) with the samples panel shown (`i`)."""
+    await finished(pilot, app)
+    await pilot.press("b", "i")
+    runner = app.screen
+    assert isinstance(runner, RunScreen)
+    return runner
+
+
 # -- the samples panel ---------------------------------------------------------------------------
 def test_i_shows_the_newest_samples_in_the_plots_place_and_hides_them(here: Path) -> None:
     write_classification_run(here / RUN_DIR, epochs=3, count=6)
@@ -78,7 +92,7 @@ def test_i_shows_the_newest_samples_in_the_plots_place_and_hides_them(here: Path
     async def scenario() -> None:
         app = make_app(here, script)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
+            await finished(pilot, app)
             await pilot.press("b")
             runner = app.screen
             assert isinstance(runner, RunScreen)
@@ -104,8 +118,7 @@ def test_wrong_answers_are_red_and_right_ones_green(here: Path) -> None:
     async def scenario() -> None:
         app = make_app(here, SamplesAfterEpochs(ScriptedExecutor(epochs=1, steps=3)))
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
-            await pilot.press("b", "i")
+            await samples_shown(pilot, app)
             await wait_for(pilot, lambda: len(tiles(app)) == 3)
             for t in tiles(app):
                 colour = t.query_one(".tile-caption").render().spans[0].style
@@ -133,7 +146,7 @@ def test_a_hidden_panel_reads_and_draws_nothing(
     async def scenario() -> None:
         app = make_app(here, script)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
+            await finished(pilot, app)
             assert len(script.events) == 3  # SamplesWritten after each epoch
             await pilot.press("b")
             assert calls == []
@@ -152,10 +165,7 @@ def test_brackets_step_through_epochs_and_the_newest_is_followed_again(here: Pat
     async def scenario() -> None:
         app = make_app(here, SamplesAfterEpochs(ScriptedExecutor(epochs=3, steps=3)))
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
-            await pilot.press("b", "i")
-            runner = app.screen
-            assert isinstance(runner, RunScreen)
+            runner = await samples_shown(pilot, app)
             panel = runner.query_one(SamplesPanel)
             await wait_for(pilot, lambda: "epoch 3/3" in str(panel.border_title))
             await pilot.press("left_square_bracket", "left_square_bracket", "left_square_bracket")
@@ -189,10 +199,7 @@ def test_sets_arriving_faster_than_the_refresh_coalesce_into_the_newest(
     async def scenario() -> None:
         app = make_app(here, SamplesAfterEpochs(ScriptedExecutor(epochs=3, steps=3)))
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
-            await pilot.press("b", "i")
-            runner = app.screen
-            assert isinstance(runner, RunScreen)
+            runner = await samples_shown(pilot, app)
             panel = runner.query_one(SamplesPanel)
             await wait_for(pilot, lambda: str(panel.border_title) == "Samples · epoch 3/3")
             await wait_for(pilot, lambda: bool(tiles(app)))
@@ -218,10 +225,7 @@ def test_the_hidden_plots_are_not_redrawn_while_the_panel_is_shown(here: Path) -
     async def scenario() -> None:
         app = make_app(here, SamplesAfterEpochs(ScriptedExecutor(epochs=1, steps=3)))
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
-            await pilot.press("b", "i")
-            runner = app.screen
-            assert isinstance(runner, RunScreen)
+            runner = await samples_shown(pilot, app)
             await wait_for(pilot, lambda: len(tiles(app)) == 3)
             shown: list[object] = []
             loss = runner.query_one(LossPanel)
@@ -242,8 +246,7 @@ def test_segmentation_samples_fit_the_terminal(here: Path, size: tuple[int, int]
     async def scenario() -> None:
         app = make_app(here, SamplesAfterEpochs(ScriptedExecutor(epochs=2, steps=3)))
         async with app.run_test(size=size) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
-            await pilot.press("b", "i")
+            await samples_shown(pilot, app)
             await wait_for(pilot, lambda: len(tiles(app)) > 0)
             await pilot.pause()
             panel = app.screen.query_one(SamplesPanel)
@@ -261,8 +264,7 @@ def test_images_none_shows_captions_and_names_only(here: Path) -> None:
     async def scenario() -> None:
         app = make_app(here, SamplesAfterEpochs(ScriptedExecutor(epochs=1, steps=3)), "none")
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
-            await pilot.press("b", "i")
+            await samples_shown(pilot, app)
             await wait_for_text(pilot, "bird → cat 0.75", "…/cat/img_0000.png")
             assert not app.screen.query(".tile-image")
 
@@ -273,8 +275,7 @@ def test_a_run_without_pictures_says_so_in_one_line(here: Path) -> None:
     async def scenario() -> None:
         app = make_app(here, ScriptedExecutor(epochs=1, steps=3))
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
-            await pilot.press("b", "i")
+            await samples_shown(pilot, app)
             await wait_for_text(pilot, "no pictures yet")
 
     run(scenario())
@@ -325,7 +326,7 @@ def test_the_heatmap_cursor_filters_the_gallery_to_a_cell(here: Path) -> None:
             await wait_for(pilot, lambda: len(tiles(app)) == 6)
             assert isinstance(app.screen, GalleryScreen)
             await pilot.press("escape")  # closes
-            await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
+            await finished(pilot, app)
 
     run(scenario())
 
@@ -372,7 +373,7 @@ def test_many_classes_scroll_with_the_cursor_and_abbreviate_names(here: Path) ->
 
         app = make_app(here, ScriptedExecutor(epochs=1, steps=3))
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
+            await finished(pilot, app)
             pictures = read_set(folder)
             assert pictures is not None
             await app.push_screen(GalleryScreen(folder, pictures))
@@ -392,7 +393,7 @@ def test_no_mistakes_is_a_one_line_notice_not_an_empty_screen(here: Path) -> Non
     async def scenario() -> None:
         app = make_app(here, ScriptedExecutor(epochs=1, steps=3))
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
+            await finished(pilot, app)
             await pilot.press("m")
             await wait_for(
                 pilot,
@@ -423,7 +424,7 @@ def test_the_eval_panel_opens_that_evals_mistakes(
     async def scenario() -> None:
         app = make_app(here, ScriptedExecutor(epochs=1, steps=3))
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen))
+            await finished(pilot, app)
             await pilot.press("e")
             await wait_for_text(pilot, "m: its worst mistakes")
             await pilot.press("m")
