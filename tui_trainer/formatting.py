@@ -97,6 +97,13 @@ def epoch_eta(step: int, steps: int, steps_per_second: float | None) -> float | 
     return max(0, steps - step) / steps_per_second
 
 
+def pass_rate(done: int, seconds: float) -> float | None:
+    """Batches per second of a pass so far (a validation pass's mean); None before any."""
+    if done <= 0 or not math.isfinite(seconds) or seconds <= 0:
+        return None
+    return done / seconds
+
+
 def count(value: float | None) -> str:
     """A compact count: ``950``, ``12.3k``, ``4.56M``."""
     if value is None or not math.isfinite(value):

@@ -75,12 +75,15 @@ class PlateauRule(_Rule):
 
 
 class StallRule(_Rule):
-    """No training step finished for `seconds` (a hung data loader, a stuck collective).
+    """No training step or validation batch finished for `seconds` (a hung data loader, a
+    stuck collective).
 
-    Timed by a watchdog thread, so it fires while the step is still stuck; paused time and
-    validation passes do not count."""
+    Timed by a watchdog thread, so it fires while the step is still stuck; paused time does not
+    count."""
 
-    seconds: float = Field(300.0, gt=0, description="Seconds without a finished step.")
+    seconds: float = Field(
+        300.0, gt=0, description="Seconds without a finished training step or validation batch."
+    )
 
 
 class GpuIdleRule(Section):

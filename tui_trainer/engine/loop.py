@@ -44,7 +44,7 @@ from tui_trainer.engine.pictures.recorder import PictureRecorder
 from tui_trainer.engine.pictures.shots import Collector
 from tui_trainer.engine.polling import ControlLink, StopNow
 from tui_trainer.engine.progress import Progress
-from tui_trainer.engine.reporting import ProgressReporter
+from tui_trainer.engine.reporting import ProgressReporter, ValidationReporter
 from tui_trainer.engine.run_end import finished_event
 from tui_trainer.engine.saving import RunSaver
 from tui_trainer.engine.stateful import CurrentConfig, RngState, ScalerState, StepCounts
@@ -396,6 +396,16 @@ class Trainer:
         """Validation on the bare module (its EMA copy with `ema`); sharded: over all ranks.
         `collector` (rank 0, epoch ends only) takes pictures of the pass."""
         reduce = (lambda v: self.dist.sum_floats(v, self.device)) if self.shard_val else None
+        progress = None
+        bus = getattr(self, "bus", None)  # None: validated outside `run` (a test, a check)
+        if bus is not None and self.dist.is_main:  # the pass's progress, as the steps' is
+            progress = ValidationReporter(
+                bus.emit,
+                self.epoch + 1,
+                self.schedule.epochs,
+                len(self.data.val),
+                self.current.value.progress.interval,
+            )
         return validate(
             self.toggles.eval_model(self.model),
             self.data.val,
@@ -407,6 +417,7 @@ class Trainer:
             eval_batch=self.toggles.eval_batch,
             reduce=reduce,
             collector=collector,
+            progress=progress,
         )
 
     # -- what the loop does at its turns ---------------------------------------------------------

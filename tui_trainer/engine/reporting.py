@@ -1,4 +1,5 @@
-"""Progress events of the training loop: one `StepProgress` every `progress.interval` seconds.
+"""Progress events of the training loop: one `StepProgress` every `progress.interval` seconds,
+and a `ValidationProgress` as often while a validation pass runs (`ValidationReporter`).
 
 The throttle runs across epochs (short epochs still report); the first optimizer step and the
 last one of every epoch report at once. Each event takes the one host sync of the loss since
@@ -17,7 +18,7 @@ from tui_trainer.engine.meter import EpochMeter
 from tui_trainer.engine.progress import Progress
 from tui_trainer.engine.rate import RateMeter
 from tui_trainer.engine.stateful import CurrentConfig
-from tui_trainer.runlog.events import StepProgress
+from tui_trainer.runlog.events import StepProgress, ValidationProgress
 
 
 class ProgressReporter:
@@ -82,3 +83,38 @@ class ProgressReporter:
             )
         )
         self.last = now
+
+
+class ValidationReporter:
+    """Emits `ValidationProgress` every `progress.interval` seconds of one validation pass
+    (rank 0). Nothing is synced from the device: the batch count is the loop's own. A pass
+    shorter than the interval emits nothing; the epoch's record follows it at once."""
+
+    def __init__(
+        self,
+        emit: Callable[[ValidationProgress], None],
+        epoch: int,
+        epochs: int,
+        batches: int,
+        interval: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.emit, self.epoch, self.epochs, self.batches = emit, epoch, epochs, batches
+        self.interval, self.clock = interval, clock
+        self.start = self.last = clock()
+
+    def __call__(self, batch: int) -> None:
+        """After validation batch `batch` (1-based) of the pass: an event when one is due."""
+        now = self.clock()
+        if now - self.last < self.interval:
+            return
+        self.last = now
+        self.emit(
+            ValidationProgress(
+                epoch=self.epoch,
+                epochs=self.epochs,
+                batch=batch,
+                batches=max(self.batches, batch),
+                seconds=now - self.start,
+            )
+        )

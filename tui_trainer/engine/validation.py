@@ -29,17 +29,19 @@ def validate(
     eval_batch: Callable[[torch.Tensor], torch.Tensor],
     reduce: Callable[[list[float]], list[float]] | None = None,
     collector: Collector | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, float]:
     """`model` (already the weights to evaluate) over `loader` in eval mode: "val_loss" and
     `evaluator`'s metrics. `task` runs each batch (`Task.eval_step`); `reduce` sums the loss and
     count over the ranks (sharded data); `collector` sees every batch's input, targets and
-    outputs (pictures; no extra forward pass)."""
+    outputs (pictures; no extra forward pass); `progress` is told each batch done (its count:
+    a throttled `ValidationProgress`, never a device sync)."""
     model.eval()
     evaluator.reset()
     loss_sum = torch.zeros((), device=device)
     seen = 0
     loader.set_epoch(0)
-    for x, y in loader.iterate(0):
+    for batch, (x, y) in enumerate(loader.iterate(0), 1):
         x = eval_batch(x.to(device, non_blocking=True))
         y = task.to_device(y, device)
         with autocast(device, precision):
@@ -50,6 +52,8 @@ def validate(
         evaluator.update(outputs, y)
         if collector is not None:
             collector.update(x, y, outputs)
+        if progress is not None:
+            progress(batch)
     total, count = float(loss_sum), float(seen)
     if reduce is not None:
         total, count = reduce([total, count])

@@ -32,6 +32,7 @@ from tui_trainer.runlog.events import (
     RunStarted,
     Steered,
     StepProgress,
+    ValidationProgress,
 )
 
 NONFINITE_TEXT = "non-finite"
@@ -159,16 +160,19 @@ class Plateau:
 
 
 class Stall:
-    """No training step finished for `seconds`: timed by the watchdog's thread (`tick`).
+    """No training step or validation batch finished for `seconds`: timed by the watchdog's
+    thread (`tick`).
 
-    The clock runs while the run trains: from its start, each progress event (a few a second
-    while steps finish) restarts it. It stops at an epoch's last step (validation follows), at
-    a pause and at the end; the next epoch's start or a resume starts it again."""
+    The clock runs while the run trains or validates: from its start, each progress event (a
+    few a second while steps or validation batches finish) restarts it, and so does the epoch's
+    record after its validation pass. It stops at a pause and at the end; a resume starts it
+    again."""
 
     def __init__(self, rule: StallRule) -> None:
         self.rule = rule
         self.since: float | None = None  # when the clock last restarted; None: not timing
         self.where = "before the first step"
+        self.what = "training step"  # or "validation batch": what the clock waits for
         self.fired = False
         self.limit = rule.seconds  # never under three progress intervals (a slow reporter)
 
@@ -176,7 +180,15 @@ class Stall:
         """Restart, start or stop the clock."""
         if isinstance(event, StepProgress):
             self.where = f"epoch {event.epoch}, after step {event.step}/{event.steps}"
-            self._restart(None if event.step >= event.steps else now)
+            self.what = "training step"
+            if event.step >= event.steps:  # validation follows: its batches report as they end
+                self.where, self.what = f"epoch {event.epoch}, validating", "validation batch"
+            self._restart(now)
+        elif isinstance(event, ValidationProgress):
+            done = f"{event.batch}/{event.batches}"
+            self.where = f"epoch {event.epoch}, validating, after batch {done}"
+            self.what = "validation batch"
+            self._restart(now)
         elif isinstance(event, (RunStarted, EpochEnd, Resumed)):
             if isinstance(event, RunStarted):  # progress comes every `interval` at most
                 interval = (event.config.get("progress") or {}).get("interval")
@@ -184,6 +196,7 @@ class Stall:
                     self.limit = max(self.rule.seconds, 3 * float(interval))
             if isinstance(event, EpochEnd):
                 self.where = f"start of epoch {event.epoch + 1}"
+            self.what = "training step"
             self._restart(now)
         elif isinstance(event, (Paused, RunFinished)):
             self._restart(None)
@@ -202,7 +215,7 @@ class Stall:
             return None
         self.fired = True
         return Trip(
-            f"stall: no training step finished for {span(waited)} "
+            f"stall: no {self.what} finished for {span(waited)} "
             f"({self.where}): a hung data loader or a stuck process?",
             round(waited, 1),
             self.limit,

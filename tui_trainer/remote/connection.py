@@ -16,6 +16,7 @@ from typing import Any
 
 from tui_trainer.remote.endpoint import same_user as same_user  # re-exported
 from tui_trainer.remote.protocol import MAX_REQUEST
+from tui_trainer.runlog.layout import PROGRESS
 from tui_trainer.runlog.records import STEP
 
 MAX_CLIENTS = 64
@@ -32,6 +33,10 @@ COALESCE_BYTES = 16 << 10
 """Once this much is waiting for a client, its pending progress lines are replaced, not added."""
 MAX_QUEUED = 1 << 20
 """Bytes waiting for one client beyond which it is sent a `resync` instead."""
+
+_PROGRESS = tuple(b'{"event": "%s"' % kind.encode() for kind in sorted(PROGRESS))
+"""How the progress lines (`step`, `validating`) begin: the ones a slow client may miss."""
+
 IDLE_SECONDS = 10.0
 """A connection that has not subscribed and has not completed a request for this long is
 closed (sending a byte at a time does not keep it open)."""
@@ -53,7 +58,7 @@ class Client:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.inbuf = bytearray()
-        self.out: deque[tuple[str, bytes]] = deque()  # (kind, line); kind "step" may coalesce
+        self.out: deque[tuple[str, bytes]] = deque()  # (kind, line); progress ("step") coalesces
         self.queued = 0
         self.sending = memoryview(b"")
         self.subscribed = False
@@ -200,7 +205,7 @@ class JsonlTail:
         for line in lines:
             self.lines += 1
             if len(line) > 2 and line.startswith(b"{") and line.endswith(b"}"):
-                kind = STEP if line.startswith(b'{"event": "step"') else "kept"
+                kind = STEP if line.startswith(_PROGRESS) else "kept"
                 out.append((self.lines, kind, line))
         return out
 

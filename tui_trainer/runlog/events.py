@@ -58,6 +58,19 @@ class StepProgress:
 
 
 @dataclass(frozen=True)
+class ValidationProgress:
+    """Throttled progress of a validation pass (every `progress.interval`, rank 0's share of
+    the validation data; a pass shorter than the interval sends none). Ephemeral like
+    `StepProgress`: the epoch's record carries what was measured."""
+
+    epoch: int  # 1-based: the epoch the pass validates
+    epochs: int
+    batch: int  # validation batches done in this pass
+    batches: int  # validation batches in this pass (this process's share)
+    seconds: float  # seconds since the pass began
+
+
+@dataclass(frozen=True)
 class EpochEnd:
     """An epoch finished, with validation metrics.
 
@@ -199,6 +212,7 @@ class RunFinished:
 Event = (
     RunStarted
     | StepProgress
+    | ValidationProgress
     | EpochEnd
     | LogMessage
     | Alert

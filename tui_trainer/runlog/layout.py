@@ -28,6 +28,13 @@ STEP = "step"
 """The record of throttled progress, the only kind a slow watcher may miss (and the bulk of a
 long run's metrics.jsonl)."""
 
+VALIDATING = "validating"
+"""The record of a validation pass's throttled progress (`runlog.events.ValidationProgress`):
+progress like `STEP`, which a slow watcher may miss too."""
+
+PROGRESS = frozenset({STEP, VALIDATING})
+"""The progress records: coalesced for a slow watcher, never needed from history."""
+
 RESTART = "restart"
 """The record a run directory gets when torchrun restarted its workers (`attempt`, `from`: the
 checkpoint continued, `world_size`); summary.json then has `restarts`."""

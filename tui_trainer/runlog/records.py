@@ -29,13 +29,14 @@ from tui_trainer.runlog.events import (
     SamplesWritten,
     Steered,
     StepProgress,
+    ValidationProgress,
 )
-from tui_trainer.runlog.layout import ALERT, EPOCH_FIELDS, KEPT, STEP
+from tui_trainer.runlog.layout import ALERT, EPOCH_FIELDS, KEPT, STEP, VALIDATING
 from tui_trainer.runlog.pictures import SAMPLES_EVENT
 from tui_trainer.runlog.status import Status
 from tui_trainer.runlog.summary import RunSummary
 
-__all__ = ["ALERT", "EPOCH_FIELDS", "KEPT", "STEP", "from_record", "to_record"]
+__all__ = ["ALERT", "EPOCH_FIELDS", "KEPT", "STEP", "VALIDATING", "from_record", "to_record"]
 
 
 def to_record(event: Event, now: float) -> dict[str, Any]:
@@ -48,6 +49,8 @@ def to_record(event: Event, now: float) -> dict[str, Any]:
                 if record[key] is None:
                     del record[key]
             return record
+        case ValidationProgress():
+            return {"event": VALIDATING, "time": now, **asdict(event)}
         case EpochEnd():
             return {
                 "event": "epoch",
@@ -155,6 +158,17 @@ def _from_record(r: dict[str, Any], config: dict[str, Any]) -> Event | None:
             epoch_elapsed=_rate(r.get("epoch_elapsed")),
             loss_parts=_parts(r.get("loss_parts")),
             time_parts=_parts(r.get("time_parts")),
+        )
+    if kind == VALIDATING:
+        batch, batches = int(r["batch"]), int(r["batches"])
+        if not 0 <= batch <= batches:
+            raise ValueError(f"batch {batch} of {batches}")
+        return ValidationProgress(
+            epoch=int(r["epoch"]),
+            epochs=int(r["epochs"]),
+            batch=batch,
+            batches=batches,
+            seconds=_float(r["seconds"]),
         )
     if kind == "epoch":
         metrics = {k: _float(v) for k, v in r.items() if k not in EPOCH_FIELDS - {"epoch"}}

@@ -13,6 +13,8 @@ from tui_trainer.formatting import (
     duration,
     epoch_eta,
     metrics_line,
+    pass_rate,
+    rate,
     run_eta,
     samples_rate,
     speed,
@@ -30,6 +32,7 @@ from tui_trainer.runlog.events import (
     RunFinished,
     RunStarted,
     StepProgress,
+    ValidationProgress,
 )
 from tui_trainer.runlog.summary import total_wall_seconds
 from tui_trainer.runlog.time_parts import hint, legend, read_parts
@@ -64,6 +67,13 @@ def tqdm_postfix(event: StepProgress) -> str:
     return ", ".join(parts)
 
 
+def validation_postfix(event: ValidationProgress) -> str:
+    """The validation bar's bracket: the pass's elapsed<remaining and its mean rate."""
+    per_second = pass_rate(event.batch, event.seconds)
+    eta = epoch_eta(event.batch, event.batches, per_second)
+    return f"{duration(event.seconds)}<{duration(eta)}, {rate(per_second)}"
+
+
 class ConsoleSink:
     """Prints a run's progress; `tty` picks tqdm bars (True) or plain periodic lines (False)."""
 
@@ -71,6 +81,7 @@ class ConsoleSink:
         self.stream = stream or sys.stdout
         self.tty = self.stream.isatty() if tty is None else tty
         self.bar: EngineBar | None = None
+        self.bar_validates = False  # the open bar is a validation pass's (not an epoch's steps)
         self.start_epoch = 0
         self.last_line = 0.0
         self.plain_interval = 5.0
@@ -86,6 +97,8 @@ class ConsoleSink:
         """Show one event."""
         if isinstance(event, StepProgress):
             self._progress(event)
+        elif isinstance(event, ValidationProgress):
+            self._validating(event)
         elif isinstance(event, EpochEnd):
             self._close_bar()
             best = "  *best" if event.is_best else ""
@@ -136,6 +149,8 @@ class ConsoleSink:
 
     def _progress(self, event: StepProgress) -> None:
         if self.tty:
+            if self.bar_validates:  # a validation asked for mid-epoch is over: training again
+                self._close_bar()
             if self.bar is None:
                 self.bar = EngineBar(
                     total=event.steps,
@@ -166,10 +181,45 @@ class ConsoleSink:
             f"eta {duration(eta, compact=True)}"
         )
 
+    def _validating(self, event: ValidationProgress) -> None:
+        """The validation pass: its own bar on a TTY (in the epoch bar's place), else a plain
+        line every `plain_interval`."""
+        if self.tty:
+            if not self.bar_validates:
+                self._close_bar()
+                self.bar = EngineBar(
+                    total=event.batches,
+                    desc=f"validate {event.epoch}/{event.epochs}",
+                    unit="batch",
+                    file=self.stream,
+                    dynamic_ncols=True,
+                    leave=False,
+                    bar_format=BAR_FORMAT,
+                )
+                self.bar_validates = True
+            assert self.bar is not None
+            self.bar.engine = validation_postfix(event)
+            self.bar.update(event.batch - self.bar.n)
+            self.bar.refresh()
+            return
+        now = time.monotonic()
+        if now - self.last_line < self.plain_interval:
+            return
+        self.last_line = now
+        pct = 100 * event.batch / max(event.batches, 1)
+        per_second = pass_rate(event.batch, event.seconds)
+        eta = epoch_eta(event.batch, event.batches, per_second)
+        self._print(
+            f"epoch {event.epoch}/{event.epochs}  validating {event.batch}/{event.batches} "
+            f"({pct:.0f}%)  {rate(per_second)}  elapsed {duration(event.seconds, compact=True)}  "
+            f"eta {duration(eta, compact=True)}"
+        )
+
     def _close_bar(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+        self.bar_validates = False
 
     def _finished(self, event: RunFinished) -> None:
         self._close_bar()

@@ -25,6 +25,7 @@ from tui_trainer.runlog.events import (
     SamplesWritten,
     Steered,
     StepProgress,
+    ValidationProgress,
 )
 from tui_trainer.runlog.status import Status
 from tui_trainer.runlog.time_parts import read_parts
@@ -68,6 +69,8 @@ class Progress:
     run_eta: float | None = None
     # where the training time goes (shares by part): the latest window's, the run's at the end
     time_parts: dict[str, float] | None = None
+    # the validation pass in progress (its latest progress), None while training
+    validation: ValidationProgress | None = None
 
     @property
     def epoch_fraction(self) -> float:
@@ -179,7 +182,11 @@ class RunModel:
     def _apply(self, event: Event) -> set[str]:
         match event:
             case StepProgress():
+                self.progress.validation = None
                 return self._on_step(event)
+            case ValidationProgress():
+                self.progress.validation = event
+                return {"progress"}
             case EpochEnd():
                 return self._on_epoch_end(event)
             case LogMessage():
@@ -255,6 +262,7 @@ class RunModel:
         p.run_eta = p.epoch_eta + max(0, p.epochs - p.epoch) * per_epoch
 
     def _on_epoch_end(self, ev: EpochEnd) -> set[str]:
+        self.progress.validation = None
         if ev.is_best:
             for row in self.rows:
                 row.best = False
@@ -319,6 +327,7 @@ class RunModel:
 
     def _on_finished(self, ev: RunFinished) -> set[str]:
         self.finished = ev
+        self.progress.validation = None
         self.paused = self.pause_requested = self.resume_requested = False
         self.progress.time_parts = read_parts(ev.summary.get("time_breakdown")) or (
             self.progress.time_parts

@@ -1,4 +1,5 @@
-"""tqdm-style progress: the run's epochs on one line, the current epoch's steps on the next."""
+"""tqdm-style progress: the run's epochs on one line, the current epoch's steps (or its
+validation pass) on the next."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from textual.content import Content
 from textual.widget import Widget
 
 from tui_trainer import formatting as fmt
+from tui_trainer.runlog.events import ValidationProgress
 from tui_trainer.tui.model import Progress
 
 BAR_STYLE = {
@@ -47,10 +49,12 @@ class RunProgress(Widget):
     def show(self, progress: Progress, state: str) -> None:
         """Show `progress`; repaints only when something visible changed."""
         p = progress
+        v = p.validation
         key = (
             p.epoch, p.epochs, p.step, p.steps, fmt.duration(p.elapsed),
             fmt.duration(p.epoch_elapsed), fmt.duration(p.epoch_eta), fmt.duration(p.run_eta),
             fmt.speed(p.it_per_second, p.samples_per_second), state,
+            None if v is None else (v.batch, v.batches, fmt.duration(v.seconds)),
         )  # fmt: skip
         if key == self._shown:
             return
@@ -75,7 +79,10 @@ class RunProgress(Widget):
             "--:--" if self._state in ENDED else fmt.duration(p.run_eta),
         )
         run_bar = bar(p.run_fraction, width - head.cell_length - tail.cell_length, style)
-        label = "train"  # validation sends no progress
+        first = head + run_bar + tail
+        if p.validation is not None and self._state not in ENDED:
+            return Content("\n").join([first, self._validation_line(p.validation, style)])
+        label = "train"
         counter = f"{p.step}/{p.steps}"
         eta = "--:--" if self._state in ENDED else fmt.duration(p.epoch_eta)
         step_head = Content.assemble((label.ljust(6), "$text-muted"), counter.rjust(7))
@@ -97,6 +104,26 @@ class RunProgress(Widget):
             )
             room = width - step_head.cell_length - stats.cell_length - 1
         step_bar = bar(p.epoch_fraction, room, style)
-        return Content("\n").join(
-            [head + run_bar + tail, step_head + Content(" ") + step_bar + stats]
+        return Content("\n").join([first, step_head + Content(" ") + step_bar + stats])
+
+    def _validation_line(self, v: ValidationProgress, style: str) -> Content:
+        """The validation pass in place of the step bar: ``val  37/120 ━━╸  31% [12s<26s,
+        3.1it/s]`` (the pass's own clocks and mean rate: validation is off the training clock)."""
+        rate = fmt.pass_rate(v.batch, v.seconds)
+        eta = fmt.epoch_eta(v.batch, v.batches, rate)
+        fraction = v.batch / v.batches if v.batches else 0.0
+        head = Content.assemble(("val".ljust(6), "$text-muted"), f"{v.batch}/{v.batches}".rjust(7))
+        clocks = f"{fmt.duration(v.seconds)}<{fmt.duration(eta)}"
+        stats = Content.assemble(
+            f" {fraction * 100:3.0f}% ",
+            ("[", "$text-muted"),
+            clocks,
+            (", ", "$text-muted"),
+            fmt.rate(rate),
+            ("]", "$text-muted"),
         )
+        room = self.size.width - head.cell_length - stats.cell_length - 1
+        if room < MIN_BAR:
+            stats = Content.assemble(f" {fraction * 100:3.0f}% ", clocks)
+            room = self.size.width - head.cell_length - stats.cell_length - 1
+        return head + Content(" ") + bar(fraction, room, style) + stats
