@@ -10,13 +10,17 @@ import json
 import socket
 from pathlib import Path
 
+import pytest
 from support.runs import Recorder, run_preset
 from textual.app import App, ComposeResult
 
 from tui_trainer.config.alerts import StallRule
 from tui_trainer.engine.reporting import ValidationReporter
 from tui_trainer.engine.watch_rules import Stall
+from tui_trainer.remote import commands as remote_commands
 from tui_trainer.remote.connection import Client, JsonlTail
+from tui_trainer.remote.runstate import RunState
+from tui_trainer.runlog.control import Control
 from tui_trainer.runlog.events import (
     Alert,
     EpochEnd,
@@ -201,3 +205,19 @@ def test_the_headless_bar_switches_to_validation_and_back() -> None:
     assert "validate 1/2:  25%" in out.getvalue() and "00:01<00:03, 2.0it/s" in out.getvalue()
     sink(step(2, 1))  # the next epoch trains
     assert sink.bar is not None and sink.bar.desc == "epoch 2/2" and not sink.bar_validates
+
+
+def test_status_says_the_run_validates_until_the_epoch_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = RunState(Control())
+    state.track(step(1, 4))
+    state.track(ValidationProgress(1, 2, 3, 9, 1.0))
+    assert state.status()["validating"] == {"batch": 3, "batches": 9}
+    reply = {"ok": True, **state.status(), "pid": 7}
+    monkeypatch.setattr(remote_commands, "request", lambda *a, **k: reply)
+    assert remote_commands.cmd_ctl(str(tmp_path), "status") == 0
+    shown = capsys.readouterr().out.strip()
+    assert shown == f"{tmp_path}: running, epoch 1/2, validating 3/9 (pid 7)"
+    state.track(EpochEnd(1, 2, {}, 1.0, False, "val_loss", None, None))
+    assert "validating" not in state.status()

@@ -34,6 +34,9 @@ def cmd_ctl(run_dir: str, command: str, now: bool = False) -> int:
     if command == "status":
         epoch = f"epoch {reply.get('epoch', '?')}/{reply.get('epochs', '?')}"
         step = f"step {reply.get('step', 0)}/{reply.get('steps', '?')}"
+        pass_ = reply.get("validating")
+        if isinstance(pass_, dict):  # the epoch's steps are done: its validation pass runs
+            step = f"validating {pass_.get('batch', '?')}/{pass_.get('batches', '?')}"
         print(f"{run_dir}: {state}, {epoch}, {step} (pid {reply.get('pid')})")
         return 0
     what = {

@@ -19,6 +19,7 @@ from tui_trainer.runlog.events import (
     RunStarted,
     Steered,
     StepProgress,
+    ValidationProgress,
 )
 
 ENDED = ("completed", "stopped", "pruned", "interrupted", "failed")
@@ -45,7 +46,11 @@ class RunState:
         elif isinstance(event, StepProgress):
             s.update(epoch=event.epoch, epochs=event.epochs, step=event.step, steps=event.steps)
             s["global_step"] = event.global_step
+            s.pop("validating", None)
+        elif isinstance(event, ValidationProgress):
+            s["validating"] = {"batch": event.batch, "batches": event.batches}
         elif isinstance(event, EpochEnd):
+            s.pop("validating", None)
             s.update(epochs_completed=event.epoch, best_metric=event.best_metric)
             s.update(best_value=event.best_value, best_epoch=event.best_epoch)
         elif isinstance(event, Steered) and event.what == "epochs" and isinstance(event.new, int):
