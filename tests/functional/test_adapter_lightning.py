@@ -7,6 +7,7 @@ Skipped where lightning is not installed (it is the optional extra `[lightning]`
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from pathlib import Path
@@ -151,3 +152,36 @@ def test_a_missing_library_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     assert str(err.value) == (
         "tui_trainer.adapters.hf needs transformers: pip install 'tui-trainer[hf]'"
     )
+
+
+class SlowValidation(TinyModule):
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        time.sleep(0.03)
+        super().validation_step(batch, batch_idx)
+
+
+def test_validation_passes_report_their_batches_but_not_the_sanity_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tui_trainer.adapters.lightning import TuiTrainerCallback
+    from tui_trainer.api import run as run_module
+
+    monkeypatch.setattr(run_module, "PROGRESS_INTERVAL", 0.05)
+    callback = TuiTrainerCallback(name="slow-val", out=str(tmp_path))
+    trainer = pl.Trainer(
+        max_epochs=2,
+        callbacks=[callback],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=2,
+        accelerator="cpu",
+    )
+    trainer.fit(SlowValidation(), _loader(16), _loader(48))  # 12 validation batches
+    (run_dir,) = [p for p in (tmp_path / "slow-val").iterdir() if p.is_dir()]
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    passes = [r for r in map(json.loads, lines) if r["event"] == "validating"]
+    assert {r["epoch"] for r in passes} == {1, 2}  # none before the first epoch
+    assert all(r["batches"] == 12 and 1 <= r["batch"] <= 12 for r in passes)
+    assert read_run(run_dir).status == "completed"

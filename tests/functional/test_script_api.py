@@ -130,6 +130,39 @@ def test_iterate_measures_data_wait_and_takes_loaders_without_len(tmp_path, priv
     assert (last["step"], last["steps"]) == (4, 4)
 
 
+def test_validate_reports_the_pass_off_the_training_clock(tmp_path, private_runtime, monkeypatch):
+    monkeypatch.setattr(run_module, "PROGRESS_INTERVAL", 0.05)
+
+    def slow_val():
+        for _ in range(6):
+            time.sleep(0.05)
+            yield torch.zeros(2, 3)
+
+    class Sized:  # a loader with a length, as a DataLoader has
+        def __len__(self) -> int:
+            return 6
+
+        def __iter__(self):
+            return slow_val()
+
+    with tui_trainer.init(out=tmp_path) as run:
+        for _epoch in run.epochs(2):
+            list(run.iterate(range(3)))
+            seen = sum(1 for _ in run.validate(Sized()))
+            assert seen == 6
+            run.log_epoch(val_loss=0.5)
+    passes = _records(run.run_dir, "validating")
+    assert {r["epoch"] for r in passes} == {1, 2} and len(passes) >= 4
+    assert all(r["batches"] == 6 and 1 <= r["batch"] <= 6 and r["epochs"] == 2 for r in passes)
+    assert [r["batch"] for r in passes if r["epoch"] == 1] == sorted(
+        r["batch"] for r in passes if r["epoch"] == 1
+    )
+    summary = json.loads((run.run_dir / "summary.json").read_text())
+    assert summary["train_seconds"] < summary["wall_seconds"] - 0.5  # 2 passes of 0.3 s: off it
+    steps = _records(run.run_dir, "step")
+    assert steps[-1]["elapsed"] < 0.3  # the training clock never counted the passes
+
+
 def test_steering_lr_and_epochs_apply_at_the_next_step(tmp_path, private_runtime):
     net = torch.nn.Linear(2, 1)
     opt = torch.optim.SGD([{"params": [net.weight], "lr": 0.1}, {"params": [net.bias], "lr": 0.2}])

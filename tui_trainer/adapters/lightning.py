@@ -18,6 +18,7 @@ epoch ends) become one epoch line. An exception ends the run as failed with its 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ class TuiTrainerCallback(_Base):
         super().__init__()
         self.name, self.out, self.config, self.resume = name, out, config, resume
         self.run: Any = None
+        self._validation: Callable[[int], None] | None = None  # the pass in progress
+        self._validated = 0  # its batches done (over all its loaders)
         self._gate: StepGate | None = None
         self._epochs: Any = None
 
@@ -91,6 +94,25 @@ class TuiTrainerCallback(_Base):
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if loss is not None and hasattr(loss, "detach"):
             self.run.log(loss=loss.detach())
+
+    def on_validation_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        """A validation pass begins (not the sanity check before training): report its batches."""
+        self._validation = None
+        if self.run is None or trainer.sanity_checking:
+            return
+        counts = trainer.num_val_batches
+        total = sum(c for c in counts if isinstance(c, int)) if isinstance(counts, list) else 0
+        self._validation = self.run.validation(total)
+        self._validated = 0
+
+    def on_validation_batch_end(
+        self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:  # fmt: skip
+        """One validation batch done: the console's `val b/B` moves (throttled)."""
+        if self._validation is not None:
+            self._validated += 1
+            self._validation(self._validated)
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         """One epoch line from `callback_metrics` (validation has already run this epoch)."""

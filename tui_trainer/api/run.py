@@ -32,6 +32,7 @@ from tui_trainer.api.scalars import Scalars, batch_size
 from tui_trainer.api.signals import install
 from tui_trainer.api.steering import ScriptSteering
 from tui_trainer.api.tally import Tally
+from tui_trainer.api.validation import loader_length, reporter, validation_pass
 from tui_trainer.config.tasks import monitor_mode
 from tui_trainer.engine.distributed import SINGLE
 from tui_trainer.engine.polling import ControlLink, StopNow
@@ -217,11 +218,7 @@ class Run:
         """Yield `loader`'s batches, timing the wait for each; pause blocks here (off the
         training clock), a stop at the step ends the loop, `ctl stop` ends it at its end."""
         tally = self._tally
-        try:
-            tally.steps = len(loader)  # type: ignore[arg-type]  # any Iterable; TypeError: none
-        except TypeError:
-            tally.steps = 0
-        tally.step = 0
+        tally.steps, tally.step = loader_length(loader), 0
         if self._stopped:
             return
         it = iter(loader)
@@ -249,6 +246,18 @@ class Run:
         self._progress()
         if control.stop_mode is not StopMode.NONE:  # `ctl stop`: at this epoch's end
             self._stopped = True
+
+    def validate(self, loader: Iterable[T]) -> Iterator[T]:
+        """Yield `loader`'s batches as this epoch's validation pass: the console shows its
+        progress (`val b/B`, its clock and rate) and the pass is off the training clock."""
+        report = self.validation(loader_length(loader))
+        return validation_pass(loader, report, self._link)
+
+    def validation(self, batches: int) -> Callable[[int], None]:
+        """A reporter for a validation pass of `batches` batches (0: unknown), for loops that
+        `validate` cannot wrap (an adapter's hooks): call it with the batches done so far."""
+        epochs = self._steering.epochs or self._tally.epoch + 1
+        return reporter(self._bus.emit, self._tally.epoch + 1, epochs, batches, PROGRESS_INTERVAL)
 
     # -- logging -------------------------------------------------------------------------------
     def log(self, **scalars: Any) -> None:
