@@ -184,4 +184,6 @@ def test_validation_passes_report_their_batches_but_not_the_sanity_check(
     passes = [r for r in map(json.loads, lines) if r["event"] == "validating"]
     assert {r["epoch"] for r in passes} == {1, 2}  # none before the first epoch
     assert all(r["batches"] == 12 and 1 <= r["batch"] <= 12 for r in passes)
+    for epoch in (1, 2):  # each pass ends saying its batches are all done
+        assert [r["batch"] for r in passes if r["epoch"] == epoch][-1] == 12
     assert read_run(run_dir).status == "completed"

@@ -76,6 +76,7 @@ def test_a_slow_validation_pass_reports_its_batches_between_the_last_step_and_th
         batches = [e.batch for e in passes]
         seconds = [e.seconds for e in passes]
         assert batches == sorted(batches) and seconds == sorted(seconds) and seconds[0] > 0
+        assert batches[-1] == 4  # the pass says its batches are all done
 
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     kept = [r for r in lines if r["event"] == "validating"]
@@ -117,6 +118,8 @@ def test_the_stall_clock_runs_through_validation_and_names_what_it_waits_for() -
     trip = stall.tick(15.5)
     assert trip is not None and "no validation batch finished for" in trip.message
     assert "epoch 1, validating, after batch 3/9" in trip.message
+    stall.observe(ValidationProgress(1, 2, 9, 9, 3.0), 16.0)  # all done: metrics computed
+    assert stall.tick(100.0) is None  # (a COCO evaluation may take long): not a stall
     stall.observe(EpochEnd(1, 2, {}, 1.0, False, "val_loss", None, None), 20.0)
     trip = stall.tick(31.0)
     assert trip is not None and "no training step finished" in trip.message
@@ -134,6 +137,18 @@ def test_the_reporter_throttles_to_the_interval_and_never_says_more_batches_than
     assert [e.batches for e in sent] == [10, 10, 10, 12]
     assert [round(e.seconds, 6) for e in sent] == [1.2, 2.4, 3.6, 4.8]
     assert all(e.epoch == 3 and e.epochs == 5 for e in sent)
+    report.done(12)  # said already: nothing more
+    assert len(sent) == 4
+    now[0] += 0.1
+    report.done(13)  # one more came after the last event: the end is said
+    assert (sent[-1].batch, sent[-1].batches) == (13, 13)
+
+    short: list[ValidationProgress] = []
+    quick = ValidationReporter(short.append, 1, 1, batches=3, interval=1.0, clock=lambda: 0.0)
+    for batch in (1, 2, 3):
+        quick(batch)
+    quick.done(3)
+    assert short == []  # a pass shorter than the interval writes nothing at all
 
 
 def test_records_round_trip_and_a_damaged_one_is_skipped() -> None:

@@ -18,12 +18,12 @@ epoch ends) become one epoch line. An exception ends the run as failed with its 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tui_trainer.adapters import require
 from tui_trainer.adapters._common import StepGate, scalar_metrics
+from tui_trainer.engine.reporting import ValidationReporter
 
 _pl = require("lightning.pytorch", "lightning")
 
@@ -44,7 +44,7 @@ class TuiTrainerCallback(_Base):
         super().__init__()
         self.name, self.out, self.config, self.resume = name, out, config, resume
         self.run: Any = None
-        self._validation: Callable[[int], None] | None = None  # the pass in progress
+        self._validation: ValidationReporter | None = None  # the pass in progress
         self._validated = 0  # its batches done (over all its loaders)
         self._gate: StepGate | None = None
         self._epochs: Any = None
@@ -113,6 +113,12 @@ class TuiTrainerCallback(_Base):
         if self._validation is not None:
             self._validated += 1
             self._validation(self._validated)
+
+    def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        """The pass's batches are done (its last progress says so)."""
+        if self._validation is not None:
+            self._validation.done(self._validated)
+            self._validation = None
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         """One epoch line from `callback_metrics` (validation has already run this epoch)."""

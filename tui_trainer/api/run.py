@@ -36,6 +36,7 @@ from tui_trainer.api.validation import loader_length, reporter, validation_pass
 from tui_trainer.config.tasks import monitor_mode
 from tui_trainer.engine.distributed import SINGLE
 from tui_trainer.engine.polling import ControlLink, StopNow
+from tui_trainer.engine.reporting import ValidationReporter
 from tui_trainer.outcome import exit_code
 from tui_trainer.remote import remote_sinks
 from tui_trainer.rundir import RunDirLock
@@ -253,9 +254,10 @@ class Run:
         report = self.validation(loader_length(loader))
         return validation_pass(loader, report, self._link)
 
-    def validation(self, batches: int) -> Callable[[int], None]:
+    def validation(self, batches: int) -> ValidationReporter:
         """A reporter for a validation pass of `batches` batches (0: unknown), for loops that
-        `validate` cannot wrap (an adapter's hooks): call it with the batches done so far."""
+        `validate` cannot wrap (an adapter's hooks): call it with the batches done so far, and
+        `.done(n)` when the loop ends."""
         epochs = self._steering.epochs or self._tally.epoch + 1
         return reporter(self._bus.emit, self._tally.epoch + 1, epochs, batches, PROGRESS_INTERVAL)
 

@@ -23,15 +23,17 @@ def loader_length(loader: Iterable[object]) -> int:
 
 def validation_pass(
     loader: Iterable[T],
-    report: Callable[[int], None],
+    report: ValidationReporter,
     link: ControlLink,
 ) -> Iterator[T]:
-    """`loader`'s batches; `report` is told each batch done; the time is off the training
-    clock (speed and ETA count training only, as in the engine)."""
+    """`loader`'s batches; `report` is told each batch done and the end; the time is off the
+    training clock (speed and ETA count training only, as in the engine)."""
+    done = 0
     with link.off_the_clock():
-        for done, batch in enumerate(loader, 1):
+        for done, batch in enumerate(loader, 1):  # `done` is used after the loop
             yield batch
             report(done)
+    report.done(done)
 
 
 def reporter(
@@ -40,6 +42,6 @@ def reporter(
     epochs: int,
     batches: int,
     interval: float,
-) -> Callable[[int], None]:
+) -> ValidationReporter:
     """The engine's throttled reporter for one pass of `batches` batches of 1-based `epoch`."""
     return ValidationReporter(emit, epoch, max(epochs, epoch), batches, interval)

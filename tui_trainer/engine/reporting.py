@@ -88,7 +88,8 @@ class ProgressReporter:
 class ValidationReporter:
     """Emits `ValidationProgress` every `progress.interval` seconds of one validation pass
     (rank 0). Nothing is synced from the device: the batch count is the loop's own. A pass
-    shorter than the interval emits nothing; the epoch's record follows it at once."""
+    shorter than the interval emits nothing; one that reported says when its batches are all
+    done (`done`: the metrics' computation that follows is not a stalled batch)."""
 
     def __init__(
         self,
@@ -102,19 +103,20 @@ class ValidationReporter:
         self.emit, self.epoch, self.epochs, self.batches = emit, epoch, epochs, batches
         self.interval, self.clock = interval, clock
         self.start = self.last = clock()
+        self.reported = 0  # the batch count of the latest event (0: none yet)
 
     def __call__(self, batch: int) -> None:
         """After validation batch `batch` (1-based) of the pass: an event when one is due."""
         now = self.clock()
-        if now - self.last < self.interval:
-            return
-        self.last = now
-        self.emit(
-            ValidationProgress(
-                epoch=self.epoch,
-                epochs=self.epochs,
-                batch=batch,
-                batches=max(self.batches, batch),
-                seconds=now - self.start,
-            )
-        )
+        if now - self.last >= self.interval:
+            self._send(batch, max(self.batches, batch), now)
+
+    def done(self, batches: int) -> None:
+        """The pass's loop ended after `batches` batches: its last event says so (`batch ==
+        batches`), unless the pass was too short to report at all or already said it."""
+        if self.reported and self.reported != batches:
+            self._send(batches, batches, self.clock())
+
+    def _send(self, batch: int, batches: int, now: float) -> None:
+        self.last, self.reported = now, batch
+        self.emit(ValidationProgress(self.epoch, self.epochs, batch, batches, now - self.start))

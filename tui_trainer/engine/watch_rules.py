@@ -164,9 +164,9 @@ class Stall:
     thread (`tick`).
 
     The clock runs while the run trains or validates: from its start, each progress event (a
-    few a second while steps or validation batches finish) restarts it, and so does the epoch's
-    record after its validation pass. It stops at a pause and at the end; a resume starts it
-    again."""
+    few a second while steps or validation batches finish) restarts it. It stops when a pass
+    that reported says its batches are done (the metrics' computation is not timed), at a
+    pause and at the end; the epoch's record and a resume start it again."""
 
     def __init__(self, rule: StallRule) -> None:
         self.rule = rule
@@ -188,7 +188,9 @@ class Stall:
             done = f"{event.batch}/{event.batches}"
             self.where = f"epoch {event.epoch}, validating, after batch {done}"
             self.what = "validation batch"
-            self._restart(now)
+            # the pass's batches all done: its metrics are computed (a COCO evaluation may take
+            # a while), untimed as before; the epoch's record starts the clock again
+            self._restart(None if event.batch >= event.batches else now)
         elif isinstance(event, (RunStarted, EpochEnd, Resumed)):
             if isinstance(event, RunStarted):  # progress comes every `interval` at most
                 interval = (event.config.get("progress") or {}).get("interval")
