@@ -1,13 +1,13 @@
-"""The Hugging Face adapter driven in `transformers.Trainer`'s callback order, controlled
-through the control socket: checkpoint-now, LR steering, stop, the epoch line from `eval_*`.
-
-transformers is an optional extra (not installed here): the callback base is a stand-in
-`TrainerCallback`, so this checks the adapter's mapping, not transformers itself.
+"""The Hugging Face adapter: driven in `transformers.Trainer`'s callback order and controlled
+through the control socket (checkpoint-now, LR steering, stop, the epoch line from `eval_*`),
+then on a real `transformers.Trainer.train` (the `[hf]` extra, in `dev`; where transformers is
+not installed the first test builds the callback on a stand-in base and the second is skipped).
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 import types
 from collections.abc import Iterator
@@ -72,3 +72,67 @@ def test_steps_are_checkpointed_steered_and_stopped(
     row = record.epoch_rows[0]
     flat = {**row, **row.get("metrics", {})}
     assert flat["val_loss"] == pytest.approx(0.4) and flat["val_accuracy"] == pytest.approx(0.9)
+
+
+class _Tiny(torch.nn.Module):
+    """A model as `transformers.Trainer` wants one: named inputs in, a dict with the loss out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = torch.nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        logits = self.net(x)
+        return {"loss": torch.nn.functional.cross_entropy(logits, labels), "logits": logits}
+
+
+def _points(n: int, seed: int) -> list[dict[str, torch.Tensor]]:
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=gen)
+    return [{"x": row, "labels": (row[0] > 0).long()} for row in x]
+
+
+def test_a_real_trainer_train_writes_a_run_with_epoch_lines_and_evaluation_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`transformers.Trainer.train` with the callback (not a stand-in): the run directory, one
+    epoch line per evaluation from `eval_*`, the evaluation batches as `validating` records."""
+    transformers = pytest.importorskip("transformers", reason="the [hf] extra is not installed")
+    from tui_trainer.adapters.hf import TuiTrainerCallback
+    from tui_trainer.api import run as run_module
+
+    monkeypatch.setattr(run_module, "PROGRESS_INTERVAL", 0.0)  # every batch reports
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        num_train_epochs=2,
+        per_device_train_batch_size=8,
+        per_device_eval_batch_size=2,
+        learning_rate=0.1,
+        eval_strategy="epoch",
+        save_strategy="no",
+        logging_steps=1,
+        report_to=[],
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    trainer = transformers.Trainer(
+        model=_Tiny(),
+        args=args,
+        train_dataset=_points(32, 0),
+        eval_dataset=_points(16, 1),  # 8 evaluation batches
+        callbacks=[TuiTrainerCallback(name="hf-real", out=tmp_path / "runs")],
+    )
+    trainer.train()
+
+    (run_dir,) = [p for p in (tmp_path / "runs" / "hf-real").iterdir() if p.is_dir()]
+    record = read_run(run_dir)
+    assert record.status.value == "completed"
+    assert [row["epoch"] for row in record.epoch_rows] == [1, 2]
+    assert all("val_loss" in row for row in record.epoch_rows)
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    passes = [r for r in map(json.loads, lines) if r["event"] == "validating"]
+    for epoch in (1, 2):
+        done = [r["batch"] for r in passes if r["epoch"] == epoch]
+        assert done == list(range(1, 9)), done  # each batch, ending with the pass's last
+    assert {r["batches"] for r in passes} == {8}
+    assert "learning_rate" in str(record.config)

@@ -268,6 +268,13 @@ def test_bad_config_and_bad_log_values_are_one_line_errors(tmp_path, private_run
             run.log(x=torch.ones(3))
         with pytest.raises(ValueError, match=r"run.log\(y=...\): expected a number"):
             run.log(y="high")
+        with pytest.raises(ValueError, match=r"run.log_epoch\(epoch=...\): 'epoch' is the epo"):
+            run.log_epoch(val_loss=0.5, epoch=1.0)  # transformers' metrics carry one
+        with pytest.raises(ValueError, match=r"run.log_epoch\(val_loss=...\): expected a num"):
+            run.log_epoch(val_loss="low")
+        run.log_epoch(val_loss=torch.tensor([0.25]))  # a one-element tensor is read once
+    (row,) = read_run(run.run_dir, strict=True).epoch_rows  # nothing half-written before it
+    assert row["epoch"] == 1 and row["val_loss"] == 0.25
 
 
 def test_resume_continues_the_epoch_count_history_and_best(tmp_path, private_runtime):

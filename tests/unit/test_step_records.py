@@ -21,3 +21,16 @@ def test_an_older_step_record_with_a_phase_still_reads() -> None:
     assert from_record(old) == STEP
     curves = Curves.from_records([old])
     assert curves.train.ys == [0.25] and curves.lr.ys == [0.01]
+
+
+def test_no_metric_displaces_an_epoch_lines_bookkeeping() -> None:
+    """A metric named like a bookkeeping key (a framework's fractional `epoch`, a `time`) never
+    replaces the run's own value: the line stays readable with its integer epoch."""
+    from tui_trainer.runlog.events import EpochEnd
+
+    end = EpochEnd(2, 3, {"epoch": 1.5, "time": -1.0, "val_loss": 0.5}, 4.0, True, "val_loss",
+                   0.5, 2)  # fmt: skip
+    record = to_record(end, 100.0)
+    assert (record["epoch"], record["time"], record["val_loss"]) == (2, 100.0, 0.5)
+    back = from_record(record)
+    assert isinstance(back, EpochEnd) and back.epoch == 2 and back.metrics["val_loss"] == 0.5

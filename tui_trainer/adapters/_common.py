@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from tui_trainer.runlog.layout import RESERVED
+
 
 class Ticks:
     """A sized iterable of Nones: `Run.iterate` over it is a per-step gate.
@@ -64,9 +66,13 @@ class StepGate:
 
 
 def scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
-    """The numeric entries of `metrics` as floats (tensors read once; others left out)."""
+    """The numeric entries of `metrics` as floats (tensors read once; others left out), less
+    the framework's own bookkeeping an epoch line keeps for itself (transformers' and
+    Lightning's fractional `epoch`)."""
     out: dict[str, float] = {}
     for key, value in metrics.items():
+        if key in RESERVED:
+            continue
         item = getattr(value, "item", None)
         if item is not None and getattr(value, "numel", lambda: 1)() == 1:
             value = item()

@@ -11,8 +11,9 @@ the optimizer. Each optimizer step passes the run's step gate (`Run.iterate`) in
 progress and ETA, a pause blocks there, a stop sets `control.should_training_stop`.
 Checkpoint-now writes the model's and optimizer's `state_dict` to the run's checkpoint path and
 asks the trainer for its own checkpoint too (`control.should_save`, into `output_dir`).
-`on_log`'s loss (already read by the trainer) is logged; each evaluation's `eval_*` metrics
-become one epoch line as `val_*`.
+`on_log`'s loss (already read by the trainer) is logged; each evaluation's batches move the
+console's `val b/B` bar (`on_prediction_step`) and its `eval_*` metrics become one epoch line
+as `val_*`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any
 
 from tui_trainer.adapters import require
 from tui_trainer.adapters._common import StepGate, scalar_metrics
+from tui_trainer.api.validation import loader_length
+from tui_trainer.engine.reporting import ValidationReporter
 
 _transformers = require("transformers", "hf")
 
@@ -47,6 +50,8 @@ class TuiTrainerCallback(_Base):
         self._save_asked = False
         self._model: Any = None
         self._optimizer: Any = None
+        self._validation: ValidationReporter | None = None  # the evaluation pass in progress
+        self._validated = 0  # its batches done
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
         """Start the run: the training arguments as config, the optimizer tracked."""
@@ -114,10 +119,26 @@ class TuiTrainerCallback(_Base):
             self._gate.end_epoch()
         return control
 
+    def on_prediction_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        """One evaluation batch done: the console's `val b/B` moves (throttled)."""
+        if self.run is None:
+            return control
+        if self._validation is None:  # a new evaluation pass
+            loader = kwargs.get("eval_dataloader")
+            self._validation = self.run.validation(0 if loader is None else loader_length(loader))
+            self._validated = 0
+        self._validated += 1
+        self._validation(self._validated)
+        return control
+
     def on_evaluate(
         self, args: Any, state: Any, control: Any, metrics: Any = None, **kwargs: Any
     ) -> Any:
-        """One epoch line: `eval_*` metrics as `val_*`."""
+        """The evaluation pass ends (its last progress says so); one epoch line: `eval_*`
+        metrics as `val_*`."""
+        if self._validation is not None:
+            self._validation.done(self._validated)
+            self._validation = None
         if self.run is not None and metrics:
             values = scalar_metrics(metrics)
             named = {("val_" + k[5:] if k.startswith("eval_") else k): v for k, v in values.items()}

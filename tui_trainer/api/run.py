@@ -28,7 +28,7 @@ from tui_trainer.api.directory import (
     reopen_run_dir,
     steps_done,
 )
-from tui_trainer.api.scalars import Scalars, batch_size
+from tui_trainer.api.scalars import Scalars, batch_size, epoch_values
 from tui_trainer.api.signals import install
 from tui_trainer.api.steering import ScriptSteering
 from tui_trainer.api.tally import Tally
@@ -268,8 +268,10 @@ class Run:
         self._scalars.add(scalars)
 
     def log_epoch(self, **metrics: Any) -> None:
-        """One epoch line: `metrics` (val_* and others), with the epoch's train loss and LR."""
-        values = {k: float(v) for k, v in metrics.items()}
+        """One epoch line: `metrics` (val_* and others), with the epoch's train loss and LR.
+        ValueError for a value that is not a number and for a name the line keeps for itself
+        (`epoch`, `epoch_seconds`, `best_metric`, ...)."""
+        values = epoch_values(metrics)
         lr, epochs = self._steering.lr(), self._steering.epochs
         self._bus.emit(self._tally.epoch_end(self._link.clock(), values, lr, epochs))
 

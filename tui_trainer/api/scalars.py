@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from tui_trainer.runlog.layout import RESERVED
+
 FOLD_AT = 1024
 """Values of one key kept before they are summed into one (on the device, asynchronously)."""
 
@@ -97,3 +99,24 @@ def batch_size(batch: Any) -> int | None:
         else:
             return None
     return None
+
+
+def epoch_values(metrics: dict[str, Any]) -> dict[str, float]:
+    """`run.log_epoch`'s values as floats (one-element tensors read); ValueError naming the
+    key for a value that is not a number, and for a name the epoch line keeps for itself."""
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        if key in RESERVED:
+            raise ValueError(
+                f"run.log_epoch({key}=...): {key!r} is the epoch line's own "
+                f"(reserved: {', '.join(sorted(RESERVED))}); log it under another name"
+            )
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise ValueError(
+                f"run.log_epoch({key}=...): expected a number or a one-element tensor, "
+                f"got {type(value).__name__}"
+            )
+        out[key] = float(value)
+    return out

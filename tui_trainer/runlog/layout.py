@@ -64,6 +64,10 @@ EPOCH_FIELDS = frozenset(
 )
 """The keys of an epoch record that are bookkeeping, not metrics (everything else is a metric)."""
 
+RESERVED = EPOCH_FIELDS | {"epoch_seconds"}
+"""Keys of an epoch line the run writes itself: never a logged metric's name (a metric named
+`epoch` would displace the epoch's number and make the line unreadable)."""
+
 NOT_METRICS = EPOCH_FIELDS | {"lr", "epoch_seconds"}
 """Keys of an epoch line that are not metrics to compare."""
 

@@ -52,11 +52,12 @@ def to_record(event: Event, now: float) -> dict[str, Any]:
         case ValidationProgress():
             return {"event": VALIDATING, "time": now, **asdict(event)}
         case EpochEnd():
-            return {
+            metrics = {k: v for k, v in event.metrics.items() if k not in EPOCH_FIELDS}
+            return {  # the bookkeeping keys are the run's: no metric can displace them
                 "event": "epoch",
                 "time": now,
                 "epoch": event.epoch,
-                **event.metrics,
+                **metrics,
                 "is_best": event.is_best,
                 "epochs": event.epochs,
                 "best_metric": event.best_metric,
