@@ -152,23 +152,11 @@ class ConsoleSink:
             if self.bar_validates:  # a validation asked for mid-epoch is over: training again
                 self._close_bar()
             if self.bar is None:
-                self.bar = EngineBar(
-                    total=event.steps,
-                    desc=f"epoch {event.epoch}/{event.epochs}",
-                    unit="it",
-                    file=self.stream,
-                    dynamic_ncols=True,
-                    leave=False,
-                    bar_format=BAR_FORMAT,
-                )
-            self.bar.engine = tqdm_postfix(event)
-            self.bar.update(event.step - self.bar.n)
-            self.bar.refresh()
+                self._open_bar(event.steps, f"epoch {event.epoch}/{event.epochs}", "it")
+            self._move_bar(event.step, tqdm_postfix(event))
             return
-        now = time.monotonic()
-        if now - self.last_line < self.plain_interval:
+        if not self._plain_due():
             return
-        self.last_line = now
         pct = 100 * event.step / max(event.steps, 1)
         e = event
         eta = run_eta(e.epoch, e.step, e.steps, e.epochs, self.start_epoch, e.elapsed)
@@ -187,25 +175,12 @@ class ConsoleSink:
         if self.tty:
             if not self.bar_validates:
                 self._close_bar()
-                self.bar = EngineBar(
-                    total=event.batches,
-                    desc=f"validate {event.epoch}/{event.epochs}",
-                    unit="batch",
-                    file=self.stream,
-                    dynamic_ncols=True,
-                    leave=False,
-                    bar_format=BAR_FORMAT,
-                )
-                self.bar_validates = True
-            assert self.bar is not None
-            self.bar.engine = validation_postfix(event)
-            self.bar.update(event.batch - self.bar.n)
-            self.bar.refresh()
+                desc = f"validate {event.epoch}/{event.epochs}"
+                self._open_bar(event.batches, desc, "batch", validates=True)
+            self._move_bar(event.batch, validation_postfix(event))
             return
-        now = time.monotonic()
-        if now - self.last_line < self.plain_interval:
+        if not self._plain_due():
             return
-        self.last_line = now
         pct = 100 * event.batch / max(event.batches, 1)
         per_second = pass_rate(event.batch, event.seconds)
         eta = epoch_eta(event.batch, event.batches, per_second)
@@ -214,6 +189,33 @@ class ConsoleSink:
             f"({pct:.0f}%)  {rate(per_second)}  elapsed {duration(event.seconds, compact=True)}  "
             f"eta {duration(eta, compact=True)}"
         )
+
+    def _open_bar(self, total: int, desc: str, unit: str, validates: bool = False) -> None:
+        self.bar = EngineBar(
+            total=total,
+            desc=desc,
+            unit=unit,
+            file=self.stream,
+            dynamic_ncols=True,
+            leave=False,
+            bar_format=BAR_FORMAT,
+        )
+        self.bar_validates = validates
+
+    def _move_bar(self, n: int, engine: str) -> None:
+        """The open bar to `n` with `engine` (the engine's figures) in its bracket."""
+        assert self.bar is not None
+        self.bar.engine = engine
+        self.bar.update(n - self.bar.n)
+        self.bar.refresh()
+
+    def _plain_due(self) -> bool:
+        """Whether a plain line is due (one every `plain_interval`); notes it when it is."""
+        now = time.monotonic()
+        if now - self.last_line < self.plain_interval:
+            return False
+        self.last_line = now
+        return True
 
     def _close_bar(self) -> None:
         if self.bar is not None:
