@@ -236,3 +236,22 @@ def test_status_says_the_run_validates_until_the_epoch_ends(
     assert shown == f"{tmp_path}: running, epoch 1/2, validating 3/9 (pid 7)"
     state.track(EpochEnd(1, 2, {}, 1.0, False, "val_loss", None, None))
     assert "validating" not in state.status()
+
+
+def test_a_request_during_the_pass_says_it_waits_for_the_pass() -> None:
+    config = {"data": {"batch_size": 8}, "accumulate": 1}
+    model = RunModel()
+    model.apply(RunStarted("r", "p", config, "cpu", "fp32", 2, 0, 4, 1, 1, "classification", []))
+    model.apply(step(1, 2))
+    assert "log" not in model.request_pause(True)  # training: the next step boundary is near
+    model.request_pause(False)
+    model.apply(step(1, 4))
+    model.apply(ValidationProgress(1, 2, 30, 120, 10.0))
+    assert "log" in model.request_pause(True)
+    assert "log" in model.request_stop("step")
+    assert "log" not in model.request_stop("epoch")  # after the epoch anyway: nothing to say
+    said = [line.text for line in model.take_log() if "validating" in line.text]
+    assert said == [
+        "validating (30/120): the run pauses when the pass ends",
+        "validating (30/120): the run stops when the pass ends",
+    ]

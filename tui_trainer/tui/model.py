@@ -161,17 +161,26 @@ class RunModel:
         """Note a pause (True) or resume (False) request."""
         self.pause_requested = pause and not self.paused
         self.resume_requested = not pause and self.paused
-        return {"state", "progress"}
+        return {"state", "progress"} | self._after_validation("pauses", self.pause_requested)
 
     def request_checkpoint(self) -> set[str]:
         """Note a checkpoint request."""
         self.checkpoint_requested = True
-        return {"state"}
+        return {"state"} | self._after_validation("saves the checkpoint")
 
     def request_stop(self, mode: str) -> set[str]:
         """Note a stop request ("epoch" or "step")."""
         self.stop_requested = mode
-        return {"state", "progress"}
+        return {"state", "progress"} | self._after_validation("stops", mode == "step")
+
+    def _after_validation(self, what: str, applies: bool = True) -> set[str]:
+        """A request taken at a step boundary while a validation pass runs waits for the pass
+        (the loop is polled between training steps): say so, once, in the log."""
+        v = self.progress.validation
+        if not applies or v is None or self.finished is not None:
+            return set()
+        self.log("info", f"validating ({v.batch}/{v.batches}): the run {what} when the pass ends")
+        return {"log"}
 
     # -- events ----------------------------------------------------------------------------------
     def apply(self, event: Event) -> set[str]:
