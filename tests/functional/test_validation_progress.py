@@ -255,3 +255,19 @@ def test_a_request_during_the_pass_says_it_waits_for_the_pass() -> None:
         "validating (30/120): the run pauses when the pass ends",
         "validating (30/120): the run stops when the pass ends",
     ]
+
+
+def test_after_a_validation_asked_for_mid_epoch_the_next_event_restarts_the_clock() -> None:
+    """`ctl validate` mid-epoch: the pass's end stops the clock (its metrics are computed),
+    the steering record that follows starts it again, so a hang after it is still caught."""
+    from tui_trainer.runlog.events import Steered
+
+    stall = Stall(StallRule(seconds=10))
+    stall.observe(step(1, 2), 0.0)
+    stall.observe(ValidationProgress(1, 2, 9, 9, 3.0), 4.0)  # the pass ended
+    assert stall.tick(50.0) is None  # computing its metrics: untimed
+    steered = Steered(2, 1, "validate", "validate", None, None, "live", {"val_loss": 0.3})
+    stall.observe(steered, 60.0)
+    trip = stall.tick(71.0)
+    assert trip is not None and "no training step finished for" in trip.message
+    assert "epoch 1, after validating" in trip.message

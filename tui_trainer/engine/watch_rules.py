@@ -174,6 +174,7 @@ class Stall:
         self.where = "before the first step"
         self.what = "training step"  # or "validation batch": what the clock waits for
         self.fired = False
+        self.after_pass = False  # stopped at a pass's end: the next event restarts the clock
         self.limit = rule.seconds  # never under three progress intervals (a slow reporter)
 
     def observe(self, event: Event, now: float) -> None:
@@ -189,8 +190,11 @@ class Stall:
             self.where = f"epoch {event.epoch}, validating, after batch {done}"
             self.what = "validation batch"
             # the pass's batches all done: its metrics are computed (a COCO evaluation may take
-            # a while), untimed as before; the epoch's record starts the clock again
-            self._restart(None if event.batch >= event.batches else now)
+            # a while), untimed as before; the next event of any kind starts the clock again
+            ended = event.batch >= event.batches
+            self._restart(None if ended else now)
+            if ended:
+                self.where, self.after_pass = f"epoch {event.epoch}, after validating", True
         elif isinstance(event, (RunStarted, EpochEnd, Resumed)):
             if isinstance(event, RunStarted):  # progress comes every `interval` at most
                 interval = (event.config.get("progress") or {}).get("interval")
@@ -202,11 +206,13 @@ class Stall:
             self._restart(now)
         elif isinstance(event, (Paused, RunFinished)):
             self._restart(None)
-        elif self.since is not None:  # a checkpoint, a steering change: the loop is alive
+        elif self.since is not None or self.after_pass:  # a checkpoint, a steering change, the
+            if self.after_pass:  # pictures or the result of a pass: the loop is alive, and
+                self.what = "training step"  # training comes next
             self._restart(now)
 
     def _restart(self, since: float | None) -> None:
-        self.since, self.fired = since, False
+        self.since, self.fired, self.after_pass = since, False, False
 
     def tick(self, now: float) -> Trip | None:
         """A trip once the clock passed `seconds` (once per stall)."""
