@@ -3,6 +3,8 @@ thread worker, the modal plots the curve, and "Use it" puts the suggestion in th
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from support.pilot import NoGpuPanel, demo_presets, run, wait_for, wait_for_text
 from textual.widgets import Button, Input
@@ -59,7 +61,18 @@ def test_find_lr_from_setup_plots_the_curve_and_use_it_fills_the_form(presets, m
 
 
 def test_closing_the_finder_leaves_the_form_as_it_was(presets, monkeypatch):
-    monkeypatch.setattr(find_lr, "STEPS", 400)  # still running when closed
+    monkeypatch.setattr(find_lr, "STEPS", 400)
+    # Held after its third step until the modal is closed: still running when the test looks
+    # (a quiet machine finished, or diverged, before the first look).
+    gate = threading.Event()
+    shown = FindLRScreen._step
+
+    def held(self: FindLRScreen, step: int, lr: float, loss: float) -> None:
+        shown(self, step, lr, loss)
+        if len(self._points) >= 3:
+            gate.wait(60)
+
+    monkeypatch.setattr(FindLRScreen, "_step", held)
 
     async def scenario() -> None:
         app = TrainerApp("digits-demo", presets=presets, gpu_panel=NoGpuPanel)
@@ -74,6 +87,7 @@ def test_closing_the_finder_leaves_the_form_as_it_was(presets, monkeypatch):
             await pilot.press("u")  # ignored until there is a suggestion
             assert app.screen is modal
             await pilot.press("escape")
+            gate.set()
             await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
             assert setup.query_one("#f-lr", Input).value == "0.05"
             # the test stops at its next step: no worker of the finder is left running
