@@ -107,6 +107,39 @@ def test_a_stale_endpoint_removes_only_our_own_socket(tmp_path: Path) -> None:
     assert own.read_text() == "not a socket"
 
 
+@pytest.mark.parametrize("before", ["fresh", "resumed"])
+def test_a_watcher_polling_a_starting_run_never_unlinks_its_socket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, before: str
+) -> None:
+    """Between bind and listen a run's socket refuses connections and no pointer (or only the
+    ended run's, on a resume) names it: a watcher polling then (`watch`, the queue view) must not
+    take that for a stale endpoint and unlink the socket under the run, which would then serve
+    nobody for its whole life (a CI failure found it: the queue view's watch test timed out)."""
+    fake = FakeRun(tmp_path)
+    if before == "resumed":  # the killed run's pointer is still there
+        plant(fake.run_dir, str(endpoint.socket_path(fake.run_dir)), pid=2**22 + 7)
+    polled: list[str] = []
+    real_chmod = os.chmod
+
+    def chmod_then_poll(path, mode, *args, **kwargs):  # the server's step between bind and listen
+        real_chmod(path, mode, *args, **kwargs)
+        if Path(path) == endpoint.socket_path(fake.run_dir) and not polled:
+            with pytest.raises(endpoint.NotLive) as caught:
+                endpoint.connect(fake.run_dir, timeout=0.5)
+            polled.append(str(caught.value))
+            assert os.path.lexists(path), "a watcher unlinked the starting run's socket"
+
+    monkeypatch.setattr(server.os, "chmod", chmod_then_poll)
+    fake.start()
+    monkeypatch.undo()
+    try:
+        assert polled and "no live run" in polled[0]
+        wait_for(lambda: (fake.run_dir / endpoint.POINTER).exists())
+        assert request(fake.run_dir, "status", timeout=2.0)["ok"] is True
+    finally:
+        fake.server.close()
+
+
 def test_a_pointer_never_leads_to_another_runs_socket(run: FakeRun, tmp_path: Path) -> None:
     """A copied or crafted folder naming a live run's socket (ours, in our private directory)
     does not reach that run: `ctl COPY stop` must not stop the original."""

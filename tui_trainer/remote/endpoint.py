@@ -23,9 +23,12 @@ an authority:
   `/dev/zero` named `.endpoint` neither hangs nor fills memory), and written through a fresh
   temporary file (a planted link is replaced, never written through).
 
-An endpoint is live when its socket answers; one whose process is gone and whose socket does not
-answer is stale: its pointer is removed by whoever notices (`watch`, `ctl`, `runs`, or the next
-run in that directory), its socket only under the rules above.
+An endpoint is live when its socket answers; one whose pointer names a process that is gone and
+whose socket does not answer is stale: its pointer is removed by whoever notices (`watch`, `ctl`,
+`runs`, or the next run in that directory), its socket only under the rules above and only by
+whoever removed that pointer. A socket with no pointer is never removed by a watcher: a run that
+is starting has bound its socket but not yet listened or written its pointer (a watcher polling
+it then must not unlink it under the run); the next run in that directory clears a leftover.
 """
 
 from __future__ import annotations
@@ -216,18 +219,25 @@ def remove_socket(path: Path) -> None:
             path.unlink()
 
 
-def remove_pointer(run_dir: Path, pid: int | None = None) -> None:
-    """Remove `run_dir/.endpoint` (only when it still names `pid`, if given)."""
+def remove_pointer(run_dir: Path, pid: int | None = None) -> bool:
+    """Remove `run_dir/.endpoint` (only when it still names `pid`, if given); True when this
+    call removed it."""
     found = read_pointer(run_dir)
     if found is not None and (pid is None or found.pid == pid):
-        with contextlib.suppress(OSError):
+        try:
             (run_dir / POINTER).unlink()
+        except OSError:
+            return False
+        return True
+    return False
 
 
-def remove(run_dir: Path, pid: int | None = None) -> None:
-    """A stale endpoint: remove the pointer (when it still names `pid`, if given) and the
-    socket this code derives for `run_dir` (never the path the pointer names)."""
-    remove_pointer(run_dir, pid)
+def remove(run_dir: Path, pid: int) -> None:
+    """A stale endpoint: remove the pointer while it still names the dead `pid` and then the
+    socket this code derives for `run_dir` (never the path the pointer names). When the pointer
+    has changed or gone, a new run in that directory is taking over: its socket is left alone."""
+    if not remove_pointer(run_dir, pid):
+        return
     own = own_socket_path(run_dir)
     if own is not None:
         remove_socket(own)
@@ -270,17 +280,23 @@ def connect(run_dir: str | Path, timeout: float = 5.0, *, clean: bool = True) ->
         raise NotLive(f"{run_dir}: not a run directory")
     pointer = read_pointer(path)
     sock_path, note = _target(path, pointer)
-    gone = pointer is None or not pid_alive(pointer.pid)
+    # stale only on evidence: a pointer naming a process that has ended (with no pointer the
+    # socket may be a starting run's, bound but not yet listening)
+    dead = None if pointer is None or pid_alive(pointer.pid) else pointer.pid
     if sock_path is None or not os.path.lexists(sock_path):
-        if pointer is not None and clean and gone:
-            remove(path, pid=pointer.pid)
+        if clean and dead is not None:
+            remove(path, dead)
         raise NotLive(f"{run_dir}: no live run (nothing is serving it){note}")
     try:
         sock = _connect(sock_path, timeout)
     except OSError as exc:
-        if clean and gone and isinstance(exc, (ConnectionRefusedError, FileNotFoundError)):
-            remove(path, pointer.pid if pointer else None)
-            raise NotLive(f"{run_dir}: no live run (its process is gone){note}") from exc
+        if isinstance(exc, (ConnectionRefusedError, FileNotFoundError)):
+            if dead is not None:
+                if clean:
+                    remove(path, dead)
+                raise NotLive(f"{run_dir}: no live run (its process is gone){note}") from exc
+            if pointer is None:
+                raise NotLive(f"{run_dir}: no live run (nothing is serving it){note}") from exc
         raise NotLive(f"{run_dir}: cannot connect to the run: {exc.strerror or exc}") from exc
     if not same_user(sock):
         sock.close()

@@ -127,6 +127,11 @@ class RunServer:
 
     def _bind(self, run_dir: Path) -> tuple[socket.socket, Path]:
         path = endpoint.socket_path(run_dir)
+        # a pointer left by an ended run here goes first: while it names a dead process a
+        # watcher may clean what it names, and the socket bound below is not listening yet
+        left = endpoint.read_pointer(run_dir)
+        if left is not None and left.pid != os.getpid() and not endpoint.pid_alive(left.pid):
+            endpoint.remove_pointer(run_dir, left.pid)
         if os.path.lexists(path):
             if endpoint.answers(path):
                 raise OSError(f"{path} is served by another process")
