@@ -147,21 +147,28 @@ def test_scheduler_killed_mid_job_comes_back_adopts_one_and_resumes_the_other(
     queue.run("start", "--cpu-slots", "2")
     killed = queue.add(*SLOW, "seed=1", "epochs=6")  # longer: still mid-run when killed
     survivor = queue.add(*SLOW, "seed=2")
+    held: set[int] = set()
 
-    def first_epoch_saved(job_id: int) -> bool:
-        job = queue.job(job_id)
-        if job.run_dir is None or job.pid is None:
-            return False
-        run_dir = Path(job.run_dir)
-        return (run_dir / "checkpoints" / "last.pt").exists() and bool(
-            _records(job.run_dir, "epoch")
-        )
+    def hold_after_first_epoch() -> bool:
+        """Pause each job as soon as its first epoch is saved: both are then mid-run when the
+        scheduler dies, however fast this machine trains or however unevenly the two share it
+        (a loaded machine once let the survivor finish before the victim's first epoch)."""
+        for job_id in (killed, survivor):
+            job = queue.job(job_id)
+            if job_id in held or job.run_dir is None or job.pid is None:
+                continue
+            assert job.state == RUNNING, f"job {job_id} ended before it was held: {job.state}"
+            saved = (Path(job.run_dir) / "checkpoints" / "last.pt").exists()
+            if saved and _records(job.run_dir, "epoch"):
+                request(job.run_dir, "pause")
+                held.add(job_id)
+        return len(held) == 2
 
-    queue.until(lambda: first_epoch_saved(killed) and first_epoch_saved(survivor))
-    victim_dir = queue.job(killed).run_dir
-    assert victim_dir is not None
-    request(victim_dir, "pause")  # held mid-run, however fast this machine trains
-    queue.until(lambda: request(victim_dir, "status")["state"] == "paused")
+    queue.until(hold_after_first_epoch)
+    victim_dir, survivor_dir = queue.job(killed).run_dir, queue.job(survivor).run_dir
+    assert victim_dir is not None and survivor_dir is not None
+    for run_dir in (victim_dir, survivor_dir):
+        queue.until(lambda d=run_dir: request(d, "status")["state"] == "paused")
     scheduler = queue.scheduler()
     assert scheduler and scheduler > 0
     os.kill(scheduler, signal.SIGKILL)  # the scheduler dies ...
@@ -172,6 +179,9 @@ def test_scheduler_killed_mid_job_comes_back_adopts_one_and_resumes_the_other(
     assert queue.job(killed).state == RUNNING  # as far as the database knows
 
     queue.run("start")
+    log = QueuePaths(queue.db).log
+    queue.until(lambda: f"job {survivor}: adopted its live run" in log.read_text())
+    request(survivor_dir, "resume")  # adopted while held: now let it finish
     queue.until(lambda: queue.job(killed).state == DONE and queue.job(survivor).state == DONE)
 
     resumed = queue.job(killed)
@@ -184,6 +194,4 @@ def test_scheduler_killed_mid_job_comes_back_adopts_one_and_resumes_the_other(
 
     adopted = queue.job(survivor)
     assert adopted.attempts == 1 and len(_records(adopted.run_dir, "started")) == 1
-    log = QueuePaths(queue.db).log.read_text()
-    assert f"job {survivor}: adopted its live run" in log
-    assert f"job {killed}: resumed in {victim.run_dir}" in log
+    assert f"job {killed}: resumed in {victim.run_dir}" in log.read_text()

@@ -74,6 +74,15 @@ def _wait_state(run_dir: Path, state: str) -> dict[str, Any]:
     return status
 
 
+def _wait_first_step(run_dir: Path) -> None:
+    """Until the run has reported a step (a status has no `step` before the first one: a pause
+    asked sooner, on a slow machine, holds the run before it has a step to compare)."""
+    deadline = time.monotonic() + 20
+    while "step" not in _ask(run_dir, "status"):
+        assert time.monotonic() < deadline, "no step reported"
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("now", [True, False], ids=["stop-now", "stop-after-epoch"])
 def test_fit_is_paused_and_stopped_through_the_control_socket(
     now: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -86,6 +95,7 @@ def test_fit_is_paused_and_stopped_through_the_control_socket(
 
     def control() -> None:
         try:
+            _wait_first_step(run_dir)
             _ask(run_dir, "pause")
             paused = _wait_state(run_dir, "paused")
             time.sleep(0.4)  # paused: no step is taken meanwhile
