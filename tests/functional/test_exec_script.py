@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from support.exec_scripts import API_SCRIPT, PRINT_SCRIPT, write_script
-from support.pilot import NoGpuPanel, run, wait_for, wait_for_text
+from support.pilot import NoGpuPanel, run, wait_for, wait_for_epoch
 
 from tui_trainer.cli import main
 from tui_trainer.remote.runs import cmd_runs
@@ -91,7 +91,7 @@ def test_the_run_screen_follows_the_script_and_q_leaves_it_running(tmp_path):
 
     async def scenario() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for_text(pilot, "Epoch 2/200", timeout=60)
+            await wait_for_epoch(pilot, 2, 200, timeout=60)
             assert "epoch 0 done" in _log(app)  # the script's own output, in the log panel
             await pilot.press("q")
             await wait_for(pilot, lambda: isinstance(app.screen, LeaveExec))
@@ -114,7 +114,7 @@ def test_q_then_stop_stops_the_script_cleanly_and_exits_with_its_code(tmp_path):
 
     async def scenario() -> None:
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for_text(pilot, "Epoch 2/200", timeout=60)
+            await wait_for_epoch(pilot, 2, 200, timeout=60)
             await pilot.press("q")
             await wait_for(pilot, lambda: isinstance(app.screen, LeaveExec))
             await pilot.press("s")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -53,9 +54,36 @@ async def wait_for(pilot: Pilot, check: Callable[[], bool], timeout: float = 10.
 
 
 async def wait_for_text(pilot: Pilot, *texts: str, timeout: float = 10.0) -> str:
-    """Let the app run until the screen shows every one of `texts`; returns the screen."""
-    await wait_for(pilot, lambda: all(t in screen_text(pilot.app) for t in texts), timeout)
+    """Let the app run until the screen shows every one of `texts`; returns the screen (on a
+    timeout the failure shows what the screen showed instead)."""
+    try:
+        await wait_for(pilot, lambda: all(t in screen_text(pilot.app) for t in texts), timeout)
+    except AssertionError:
+        shown = screen_text(pilot.app)
+        raise AssertionError(
+            f"timed out waiting for {texts!r}; the screen shows:\n{shown}"
+        ) from None
     return screen_text(pilot.app)
+
+
+async def wait_for_epoch(pilot: Pilot, at_least: int, epochs: int, timeout: float = 10.0) -> int:
+    """Let the app run until its progress line shows epoch `at_least`/`epochs` or a later one;
+    returns the epoch shown. (A redraw may skip a short epoch: the console draws about once a
+    second on a slow machine, so waiting for one exact epoch's text can wait forever.)"""
+    pattern = re.compile(rf"Epoch (\d+)/{epochs}\b")
+
+    def shown() -> int:
+        found = pattern.search(screen_text(pilot.app))
+        return int(found.group(1)) if found else -1
+
+    try:
+        await wait_for(pilot, lambda: shown() >= at_least, timeout)
+    except AssertionError:
+        screen = screen_text(pilot.app)
+        raise AssertionError(
+            f"timed out waiting for epoch {at_least}/{epochs} or later; the screen shows:\n{screen}"
+        ) from None
+    return shown()
 
 
 def run(coro: Coroutine[Any, Any, None]) -> None:
