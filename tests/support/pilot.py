@@ -45,24 +45,30 @@ def screen_text(app: App) -> str:
     return console.export_text()
 
 
-async def wait_for(pilot: Pilot, check: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Let the app run until `check()` holds."""
+async def wait_for(
+    pilot: Pilot, check: Callable[[], bool], timeout: float = 10.0, waiting_for: str = ""
+) -> None:
+    """Let the app run until `check()` holds. With `waiting_for` (what the check looks for), a
+    timeout says it and shows what the screen showed instead."""
     deadline = time.monotonic() + timeout
     while not check():
-        assert time.monotonic() < deadline, "timed out waiting for the app"
+        if time.monotonic() >= deadline:
+            if waiting_for:
+                shown = screen_text(pilot.app)
+                raise AssertionError(
+                    f"timed out waiting for {waiting_for}; the screen shows:\n{shown}"
+                )
+            raise AssertionError("timed out waiting for the app")
         await pilot.pause(0.02)
 
 
 async def wait_for_text(pilot: Pilot, *texts: str, timeout: float = 10.0) -> str:
-    """Let the app run until the screen shows every one of `texts`; returns the screen (on a
-    timeout the failure shows what the screen showed instead)."""
-    try:
-        await wait_for(pilot, lambda: all(t in screen_text(pilot.app) for t in texts), timeout)
-    except AssertionError:
-        shown = screen_text(pilot.app)
-        raise AssertionError(
-            f"timed out waiting for {texts!r}; the screen shows:\n{shown}"
-        ) from None
+    """Let the app run until the screen shows every one of `texts`; returns the screen."""
+
+    def shows() -> bool:
+        return all(t in screen_text(pilot.app) for t in texts)
+
+    await wait_for(pilot, shows, timeout, waiting_for=repr(texts))
     return screen_text(pilot.app)
 
 
@@ -76,13 +82,9 @@ async def wait_for_epoch(pilot: Pilot, at_least: int, epochs: int, timeout: floa
         found = pattern.search(screen_text(pilot.app))
         return int(found.group(1)) if found else -1
 
-    try:
-        await wait_for(pilot, lambda: shown() >= at_least, timeout)
-    except AssertionError:
-        screen = screen_text(pilot.app)
-        raise AssertionError(
-            f"timed out waiting for epoch {at_least}/{epochs} or later; the screen shows:\n{screen}"
-        ) from None
+    await wait_for(
+        pilot, lambda: shown() >= at_least, timeout, f"epoch {at_least}/{epochs} or later"
+    )
     return shown()
 
 
