@@ -22,7 +22,13 @@ import psutil
 import pytest
 from support.fake_nvml import GIB, FakeGpu, FakeNvml
 
-from tui_trainer.queue.scheduler import GpuReading, Scheduler, nvml_reader, run_command
+from tui_trainer.queue.scheduler import (
+    GpuReading,
+    Scheduler,
+    cpu_share,
+    nvml_reader,
+    run_command,
+)
 from tui_trainer.queue.store import DONE, FAILED, HELD, QUEUED, RUNNING, Job, QueueStore
 
 JOB = r"""
@@ -30,6 +36,8 @@ import json, os, sys, time
 from pathlib import Path
 run_dir, gate = Path(sys.argv[1]), Path(sys.argv[2])
 attempt = len(list(run_dir.glob("attempt-*"))) + 1
+threads = [os.environ.get(v, "<unset>") for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")]
+(run_dir / "threads").write_text(" ".join(threads))
 (run_dir / "attempt.tmp").write_text(os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"))
 (run_dir / "attempt.tmp").rename(run_dir / f"attempt-{attempt}")  # whole, never half-read
 (run_dir / "metrics.jsonl").write_text(json.dumps({"event": "step", "step": 1}) + "\n")
@@ -80,6 +88,10 @@ class Bench:
 
     def state(self, job: Job) -> str:
         return self.store.get(job.id).state
+
+    def threads(self, job: Job) -> str:
+        """The job's OMP_NUM_THREADS and MKL_NUM_THREADS, as it was given them."""
+        return Path(self.store.get(job.id).run_dir or "/nonexistent", "threads").read_text()
 
     def attempts(self, job: Job) -> list[str]:
         run_dir = Path(self.store.get(job.id).run_dir or "/nonexistent")
@@ -195,6 +207,30 @@ def test_cpu_jobs_keep_off_the_gpus_and_use_the_cpu_slots(bench: Bench) -> None:
     assert bench.state(b) == QUEUED
     bench.store.set_meta("cpu_slots", "2")
     bench.until(lambda: bench.attempts(b) != [])
+
+
+def test_cpu_jobs_get_their_share_of_the_cores_unless_the_user_set_it(
+    bench: Bench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(psutil.Process, "cpu_affinity", lambda _self: list(range(8)))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    bench.store.set_meta("cpu_slots", "3")
+    a, g = bench.add(gpus=0), bench.add(gpus=1)
+    bench.until(lambda: bench.attempts(a) != [] and bench.attempts(g) != [])
+    assert bench.threads(a) == "2 2"  # 8 cores, 3 slots: 2 threads each, never 8 per job
+    assert bench.threads(g) == "<unset> <unset>"  # a GPU job's threads are its own business
+    assert "started on CPU (2 threads)" in bench.log.getvalue()
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")  # the user's choice stays, for both libraries
+    b = bench.add(gpus=0)
+    bench.until(lambda: bench.attempts(b) != [])
+    assert bench.threads(b) == "5 5"
+    assert "started on CPU (5 threads)" in bench.log.getvalue()
+
+
+def test_cpu_share_splits_the_cores_between_the_slots(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(psutil.Process, "cpu_affinity", lambda _self: list(range(8)))
+    assert [cpu_share(n) for n in (1, 2, 3, 8, 16, 0)] == [8, 4, 2, 1, 1, 8]
 
 
 def test_two_gpu_job_gets_both_or_waits(bench: Bench) -> None:

@@ -75,6 +75,21 @@ OUTPUT_LOG = "output.log"
 """The job's output, linked into its run directory (as a `--detach`ed run has it)."""
 JOB_ENV = "TUI_TRAINER_QUEUE_JOB"
 """Set in a job's environment: its id."""
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+"""A CPU job's thread count (torch's intra-op threads): its share of the cores, unless the
+scheduler's own environment sets them."""
+
+
+def cpu_share(slots: int) -> int:
+    """Threads each CPU job gets: the cores this scheduler may run on, split between its CPU
+    slots (at least one). Without it every job starts one thread per core, and two jobs on
+    two cores spend most of their time waiting on each other's spinning threads."""
+    try:
+        cores = len(psutil.Process().cpu_affinity() or []) or os.cpu_count() or 1
+    except (AttributeError, psutil.Error, OSError):  # no affinity on this platform
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, slots))
+
 
 TickHook = Callable[[QueueStore], object]
 """Called once per tick in the scheduler's thread, after reaping and before admission (the
@@ -248,6 +263,10 @@ class Scheduler:
         value = self.store.meta(CPU_SLOTS_KEY)
         return int(value) if value and value.isdigit() and int(value) > 0 else 1
 
+    def _cpu_threads(self) -> str:
+        """A CPU job's threads: the user's OMP_NUM_THREADS, else its share of the cores."""
+        return os.environ.get(THREAD_VARS[0]) or str(cpu_share(self._cpu_slots()))
+
     def _admit(self) -> None:
         jobs = self.store.jobs([RUNNING, "queued"])
         waiting = [j for j in jobs if j.state == "queued"]
@@ -281,6 +300,9 @@ class Scheduler:
         if proc is not None:
             self.store.set_pid(job.id, proc.pid)
             where = f"GPU {','.join(map(str, start.gpu_ids))}" if start.gpu_ids else "CPU"
+            if claimed.gpus == 0:
+                threads = self._cpu_threads()
+                where += f" ({threads} thread{'' if threads == '1' else 's'})"
             self.log(f"job {job.id}: started on {where} in {run_dir} (pid {proc.pid})")
 
     def _spawn(
@@ -296,6 +318,10 @@ class Scheduler:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in job.gpu_ids)
         elif has_gpus:
             env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU job keeps off the GPUs
+        if job.gpus == 0:
+            share = self._cpu_threads()
+            for var in THREAD_VARS:
+                env.setdefault(var, share)  # a value the user set stays
         log = self.paths.job_log(job.id)
         try:
             log.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
