@@ -4,7 +4,6 @@ planner, real tiny runs, the control socket's `prune`, `sweep status` and `sweep
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.ddp import env_with_tests
 from support.queues import kill_queue
 
 from tui_trainer.config.loader import load_config
@@ -21,10 +21,20 @@ from tui_trainer.queue.store import DB_ENV, FINISHED, QueueStore
 pytest.importorskip("optuna")
 pytestmark = pytest.mark.slow
 
-# Ten short epochs: the pruner decides on epoch 2 (epoch 1 is its warm-up) and its `prune`
-# reaches a bad trial within a second or two, long before its tenth epoch, on a busy machine
-# (slow epochs) as on an idle one (fast epochs).
-TRIAL = ["epochs=10", "device=cpu", "progress.interval=0.5", "data.batch_size=64"]
+# Ten epochs of at least a second each: the pruner decides on epoch 2 (epoch 1 is its warm-up)
+# and its `prune` reaches a bad trial within a second or two (the planner reads every
+# PRUNE_EVERY), long before its tenth epoch, however fast the machine trains: the digits are
+# read with a sleep per item, a floor under each epoch. (With the real digits an epoch takes
+# about 0.1 s here, and a prune could land after the bad trial's last epoch: it ends "done".)
+TRIAL = [
+    "epochs=10",
+    "device=cpu",
+    "progress.interval=0.5",
+    "data.batch_size=64",
+    "data.name=support.userdata:SleepyDigits",
+    "data.kwargs={sleep: 0.0004}",  # 1,797 items: about 1 s an epoch, whatever the machine
+    "data.num_workers=0",
+]
 
 
 class Cli:
@@ -33,7 +43,7 @@ class Cli:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.db = tmp / "state" / "queue.db"
-        self.env = {**os.environ, DB_ENV: str(self.db)}
+        self.env = env_with_tests(**{DB_ENV: str(self.db)})  # tests/ importable: the sleepy digits
 
     def __call__(self, *args: str) -> str:
         done = subprocess.run(

@@ -11,10 +11,15 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def env_with_tests(**extra: str) -> dict[str, str]:
+    """The environment for a spawned process that imports tests/ (support's data and models)."""
+    path = os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
+
 def ddp_env(**extra: str) -> dict[str, str]:
     """The environment for spawned ranks: tests/ importable (support models), one thread each."""
-    path = os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", **extra}
+    return env_with_tests(OMP_NUM_THREADS="1", **extra)
 
 
 def curve(run_dir: Path) -> list[dict]:
