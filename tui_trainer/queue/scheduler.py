@@ -17,7 +17,8 @@ One `Scheduler.tick()` does, in order:
 4. **Admission** (`admission.admit`) and **start**: the job is claimed (running, its run directory
    made: `out/<name>/<stamp>`, never reused), then `tui-trainer run PRESET OVERRIDES --run-dir
    DIR` starts in its own session in the folder the job was added from, with
-   `CUDA_VISIBLE_DEVICES` set to its GPUs (empty for a CPU job on a GPU machine), output appended
+   `CUDA_VISIBLE_DEVICES` set to its GPUs (empty for a CPU job on a GPU machine; a CPU job gets
+   its share of the cores as `OMP_NUM_THREADS`, `cpu_share`), output appended
    to the job's log (linked as `DIR/output.log` once the run has written its config.yaml).
 5. **Measure**: the GPU memory a running job's processes hold, once it logged its first step,
    is recorded as its peak (`per_gpu` packing compares it with what a GPU has free).
